@@ -1,0 +1,82 @@
+"""Server settings: one dataclass, and the command line that fills it."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from . import paths, protocol
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = protocol.DEFAULT_PORT
+    db: str | None = None             # None: paths.default_db()
+    sync: str = "normal"              # SQLite synchronous: normal | full
+    rate_limit: float = 2.0           # messages per second per client; 0 = off
+    rate_burst: float = 5.0           # messages a client may send at once
+    max_clients: int = 1000
+    max_per_ip: int = 20              # 0 = no cap; loopback is exempt
+    max_line: int = protocol.MAX_LINE
+    max_queue: int = 4 * 1024 * 1024  # bytes waiting for one client before it is dropped
+    max_errors: int = 10              # protocol errors before a client is dropped
+    password: str | None = None
+    handshake_timeout: float = 10.0
+    idle_timeout: float = 120.0       # pinged at half of it, dropped at all of it
+    welcome_history: int = 100
+    max_replay: int = 10_000          # messages a resume replays at most
+    backlog: int = 4096
+    log_level: str = "info"
+
+    def db_path(self) -> str:
+        return self.db or paths.default_db()
+
+
+def _positive(kind):
+    def parse(text):
+        value = kind(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = ServerConfig()
+    ap = argparse.ArgumentParser(
+        prog="python -m server",
+        description="Natter chat server: one room, JSON lines over TCP (docs/protocol.md).")
+    ap.add_argument("--host", default=d.host,
+                    help="address to listen on (default %(default)s: this computer only; 0.0.0.0 serves the LAN)")
+    ap.add_argument("--port", type=int, default=d.port, help="TCP port (default %(default)s; 0 picks a free one)")
+    ap.add_argument("--db", default=None, help=f"SQLite history file (default {paths.default_db()})")
+    ap.add_argument("--sync", choices=("normal", "full"), default=d.sync,
+                    help="normal: history survives a crash of the server; full: also power loss, slower")
+    ap.add_argument("--rate-limit", type=_positive(float), default=d.rate_limit,
+                    help="messages per second per client after a burst (default %(default)s; 0 turns it off)")
+    ap.add_argument("--rate-burst", type=_positive(float), default=d.rate_burst,
+                    help="messages a client may send at once (default %(default)s)")
+    ap.add_argument("--max-clients", type=_positive(int), default=d.max_clients, help="(default %(default)s)")
+    ap.add_argument("--max-per-ip", type=_positive(int), default=d.max_per_ip,
+                    help="connections from one address, loopback exempt (default %(default)s; 0 = no cap)")
+    ap.add_argument("--max-line", type=_positive(int), default=d.max_line,
+                    help="longest frame a client may send, in bytes (default %(default)s)")
+    ap.add_argument("--max-queue", type=_positive(int), default=d.max_queue,
+                    help="bytes waiting for one client before it is dropped as too slow (default %(default)s)")
+    ap.add_argument("--password", default=None, help="room password clients must give")
+    ap.add_argument("--handshake-timeout", type=_positive(float), default=d.handshake_timeout,
+                    help="seconds a new connection has to say hello (default %(default)s)")
+    ap.add_argument("--idle-timeout", type=_positive(float), default=d.idle_timeout,
+                    help="seconds of silence before a client is dropped; pinged at half (default %(default)s)")
+    ap.add_argument("--log-level", default=d.log_level, choices=("debug", "info", "warning", "error"))
+    return ap
+
+
+def from_args(argv=None) -> ServerConfig:
+    a = build_parser().parse_args(argv)
+    cfg = ServerConfig(host=a.host, port=a.port, db=a.db, sync=a.sync, rate_limit=a.rate_limit,
+                       rate_burst=max(1.0, a.rate_burst), max_clients=a.max_clients, max_per_ip=a.max_per_ip,
+                       max_line=max(256, a.max_line), max_queue=max(64 * 1024, a.max_queue),
+                       password=a.password, handshake_timeout=a.handshake_timeout,
+                       idle_timeout=a.idle_timeout, log_level=a.log_level)
+    return cfg

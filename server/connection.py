@@ -1,0 +1,216 @@
+"""One client connection: its reader thread, its output queue, its limits.
+
+The reader thread (named ``reader-HOST:PORT``) is the only code that calls
+``recv`` on the socket. It splits and validates frames with the protocol
+module, applies flood control by *slowing* the client (it stops reading, so
+TCP pushes back; nothing is dropped), and posts what it read to the hub. It
+never writes to the socket and never touches room state.
+
+The hub thread is the only writer: it pushes bytes into :class:`Outbox` and
+flushes them without blocking. It is also the only thread that closes the
+socket, after the reader has said it is done, so a file descriptor is never
+reused under a thread still using it.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import socket
+import threading
+import time
+
+from . import protocol
+
+log = logging.getLogger("natter.server")
+
+RECV_SIZE = 16 * 1024
+# POSIX lets one call be non-blocking while the socket stays blocking for the
+# reader. Elsewhere (Windows) the socket is made non-blocking and the reader
+# waits with select() before each recv.
+DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+HAVE_SENDMSG = hasattr(socket.socket, "sendmsg")
+
+# What the reader posts besides protocol events and ProtocolErrors.
+Gone = collections.namedtuple("Gone", "reason")
+Throttled = collections.namedtuple("Throttled", "delay")
+
+
+class Outbox:
+    """Bytes waiting to be written to one peer, in order. Hub thread only."""
+
+    __slots__ = ("chunks", "offset", "size")
+
+    def __init__(self):
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.offset = 0   # bytes of chunks[0] already sent
+        self.size = 0     # bytes not yet sent
+
+    def __bool__(self) -> bool:
+        return self.size > 0
+
+    def push(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.size += len(data)
+
+    def clear(self) -> None:
+        self.chunks.clear()
+        self.offset = self.size = 0
+
+    def flush(self, sock: socket.socket) -> bool:
+        """Write as much as the socket takes now; True when all is written.
+
+        Raises OSError when the peer is gone.
+        """
+        chunks = self.chunks
+        while chunks:
+            try:
+                if len(chunks) > 1 and HAVE_SENDMSG:
+                    bufs = [memoryview(chunks[0])[self.offset:]] if self.offset else [chunks[0]]
+                    for i in range(1, min(len(chunks), 64)):
+                        bufs.append(chunks[i])
+                    sent = sock.sendmsg(bufs, (), DONTWAIT)
+                else:
+                    first = chunks[0]
+                    sent = sock.send(memoryview(first)[self.offset:] if self.offset else first, DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return False
+            self.size -= sent
+            sent += self.offset
+            while chunks and sent >= len(chunks[0]):
+                sent -= len(chunks.popleft())
+            self.offset = sent
+            if sent:
+                return False  # a partial write: the socket buffer is full
+        return True
+
+
+class TokenBucket:
+    """Flood control: ``burst`` frames at once, then ``rate`` per second.
+
+    :meth:`take` returns 0 when a frame may go now, else the seconds to wait
+    (the token is taken either way: the caller waits, it does not drop).
+    """
+
+    __slots__ = ("rate", "burst", "tokens", "stamp")
+
+    def __init__(self, rate: float, burst: float):
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    def take(self, now: float) -> float:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        self.tokens -= 1
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
+# Frames that cost a token: everything that reaches other people.
+_METERED = (protocol.Say, protocol.SendDirect, protocol.ChangeNick)
+
+STATE_NEW, STATE_WELCOMED, STATE_CLOSING = "new", "welcomed", "closing"
+
+
+class Connection:
+    """State of one client. Fields marked (hub) are the hub thread's alone."""
+
+    def __init__(self, sock: socket.socket, addr, hub, config):
+        self.sock = sock
+        self.addr = addr
+        self.peer = _format_addr(addr)
+        self.ip = addr[0] if isinstance(addr, tuple) else str(addr)
+        self.hub = hub
+        self.outbox = Outbox()          # (hub)
+        self.state = STATE_NEW          # (hub)
+        self.nick: str | None = None    # (hub)
+        self.key: str | None = None     # (hub) nick_key(nick)
+        self.room = None                # (hub) the Room it is in
+        self.session: int | None = None  # (hub) resume session id
+        self.errors = 0                 # (hub) protocol errors so far
+        self.write_registered = False   # (hub) in the hub's selector for writing
+        self.close_deadline = 0.0       # (hub) when closing, force it by then
+        self.pinged = False             # (hub) an idle ping is outstanding
+        self.rate_noticed = -1e9        # (hub) when it was last told rate_limited
+        self.connected_at = time.monotonic()
+        self.last_seen = self.connected_at   # set by the reader; a float store is atomic
+        self.stopping = threading.Event()    # set by the hub: the reader must end
+        self._max_line = config.max_line
+        self._bucket = TokenBucket(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
+        self.thread = threading.Thread(target=self.read_loop, name=f"reader-{self.peer}", daemon=True)
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.peer} {self.nick or '-'} {self.state}>"
+
+    @property
+    def label(self) -> str:
+        return f"{self.nick} ({self.peer})" if self.nick else self.peer
+
+    # -- reader thread ----------------------------------------------------
+
+    def read_loop(self) -> None:
+        """Reader thread: recv -> frames -> events posted to the hub."""
+        sock = self.sock
+        decoder = protocol.LineDecoder(self._max_line)
+        blocking = sock.gettimeout() is None
+        reason = "connection closed"
+        try:
+            while not self.stopping.is_set():
+                if not blocking:
+                    _wait_readable(sock)
+                try:
+                    data = sock.recv(RECV_SIZE)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                if not data:
+                    break
+                self.last_seen = time.monotonic()
+                items = []
+                for line in decoder.feed(data):
+                    if type(line) is not bytes:
+                        items.append(line)
+                        continue
+                    try:
+                        event = protocol.parse_client(protocol.decode_frame(line))
+                    except protocol.ProtocolError as e:
+                        items.append(e)
+                        continue
+                    if self._bucket is not None and isinstance(event, _METERED):
+                        self._throttle(items)
+                        if self.stopping.is_set():
+                            break
+                    items.append(event)
+                if items:
+                    self.hub.post(self, items)
+        except OSError as e:
+            reason = "connection lost" if not self.stopping.is_set() else "connection closed"
+            log.debug("%s: read failed: %s", self.peer, e)
+        except Exception:
+            reason = "server error"
+            log.exception("%s: reader failed", self.peer)
+        finally:
+            self.hub.post(self, [Gone(reason)])
+
+    def _throttle(self, items: list) -> None:
+        """Wait for a token; first hand the hub what was read before."""
+        now = time.monotonic()
+        delay = self._bucket.take(now)
+        if delay <= 0:
+            return
+        if items:
+            self.hub.post(self, list(items))
+            items.clear()
+        self.hub.post(self, [Throttled(delay)])
+        self.stopping.wait(delay)
+
+
+def _wait_readable(sock: socket.socket) -> None:
+    import select
+    select.select([sock], [], [sock])
+
+
+def _format_addr(addr) -> str:
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        host = addr[0]
+        return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
+    return str(addr) or "local"

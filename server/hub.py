@@ -1,0 +1,555 @@
+"""The hub: the one thread that owns the room state and writes to sockets.
+
+Readers post events with :meth:`Hub.post` (any thread). The hub thread
+(``hub``) repeats one pass:
+
+1. take everything posted so far, in one swap under the lock;
+2. apply it in order: nicks, rooms, ids, history rows, frames queued;
+3. commit the new history rows in one transaction;
+4. seal each room (one shared blob per pass) and write every client's
+   output without blocking; what a socket does not take waits in that
+   client's bounded :class:`~server.connection.Outbox` until the selector
+   says it is writable. A client whose outbox overflows is dropped.
+
+Nothing is sent before it is committed, so every id a client sees is on
+disk. No lock is held during socket I/O; the lock guards only the inbox.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import selectors
+import socket
+import threading
+import time
+
+from . import protocol as p
+from .connection import STATE_CLOSING, STATE_NEW, STATE_WELCOMED, Gone, Throttled
+from .room import Room
+
+log = logging.getLogger("natter.server")
+
+MAX_INBOX = 100_000        # readers wait when the hub is this far behind
+RATE_NOTICE_EVERY = 10.0   # seconds between two rate_limited notices to one client
+CLOSE_GRACE = 2.0          # seconds a closing client gets to take its last frames
+
+
+class _Connected:
+    """Posted by the acceptor for a new connection."""
+
+
+class _Stop:
+    def __init__(self, message: str):
+        self.message = message
+
+
+CONNECTED = _Connected()
+
+
+class Hub:
+    """Room state and all socket writes; see the module docstring."""
+
+    def __init__(self, config, history, on_closed=None):
+        self.config = config
+        self.history = history
+        self.room = Room("lobby")     # v1 has one room; a dict of them later
+        self.conns: set = set()       # every connection the hub knows
+        self.nicks: dict = {}         # nick_key -> welcomed connection
+        self.per_ip: dict = {}        # ip -> connections open from it
+        self.on_closed = on_closed    # called (hub thread) with each closed connection
+        self._lock = threading.Condition(threading.Lock())
+        self._inbox: list = []
+        self._sleeping = False
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._dirty: list = []        # connections with output this pass
+        self._stopping: _Stop | None = None
+        self._next_tick = 0.0
+        self.stats = {"passes": 0, "messages": 0, "dropped_slow": 0}
+        self.thread = threading.Thread(target=self.run, name="hub", daemon=True)
+        self.finished = threading.Event()
+
+    # -- any thread -------------------------------------------------------
+
+    def post(self, conn, items: list) -> None:
+        """Hand the hub events from ``conn``; wakes it if it sleeps.
+
+        Blocks while the hub is more than MAX_INBOX items behind, so a
+        flood turns into TCP back-pressure instead of memory.
+        """
+        with self._lock:
+            while len(self._inbox) > MAX_INBOX and not self.finished.is_set() \
+                    and not isinstance(items[-1], Gone):
+                self._lock.wait(0.5)
+            inbox = self._inbox
+            for item in items:
+                inbox.append((conn, item))
+            wake = self._sleeping
+            self._sleeping = False
+        if wake:
+            try:
+                self._wake_w.send(b"\0")
+            except (BlockingIOError, OSError):
+                pass  # a wake byte is already waiting, or the hub has ended
+
+    def stop(self, message: str = "The server is shutting down.") -> None:
+        self.post(None, [_Stop(message)])
+
+    # -- hub thread -------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    items, self._inbox = self._inbox, []
+                    if not items:
+                        self._sleeping = True
+                    self._lock.notify_all()
+                if items:
+                    self._apply(items)
+                    self._end_pass()
+                    if self._stopping:
+                        self._shutdown()
+                        return
+                else:
+                    self._wait(self._next_tick - time.monotonic())
+                now = time.monotonic()
+                if now >= self._next_tick:
+                    self._tick(now)
+                    self._next_tick = now + 1.0
+        except Exception:
+            log.exception("hub failed; closing every connection")
+            self._shutdown()
+        finally:
+            self.finished.set()
+            with self._lock:
+                self._lock.notify_all()
+
+    def _wait(self, timeout: float) -> None:
+        ready = self._selector.select(max(0.0, timeout))
+        with self._lock:
+            self._sleeping = False
+        for key, _ in ready:
+            conn = key.data
+            if conn is None:
+                try:
+                    while self._wake_r.recv(4096):
+                        pass
+                except (BlockingIOError, OSError):
+                    pass
+            else:
+                self._flush(conn)
+
+    def _apply(self, items: list) -> None:
+        handlers = self._handlers
+        for conn, item in items:
+            if conn is None:
+                self._stopping = item
+                continue
+            if conn.sock is None:   # closed earlier in this pass
+                continue
+            if conn.state == STATE_CLOSING and type(item) is not Gone:
+                continue            # draining a connection we are closing
+            handler = handlers.get(type(item))
+            if handler is None:
+                log.error("hub: nothing handles %r", item)
+                continue
+            try:
+                handler(self, conn, item)
+            except Exception:
+                log.exception("hub: %s failed on %r", conn.label, item)
+                self._drop(conn, "server error", p.error_frame("server_error", "The server failed on "
+                                                                              "your last frame."))
+
+    def _end_pass(self) -> None:
+        self.stats["passes"] += 1
+        self.history.commit()
+        room = self.room
+        if room.busy:
+            for conn, data in room.seal():
+                conn.outbox.push(data)
+                self._dirty.append(conn)
+        dirty, self._dirty = self._dirty, []
+        limit = self.config.max_queue
+        for conn in dirty:
+            if conn.sock is None or conn.write_registered:
+                if conn.sock is not None and conn.outbox.size > limit:
+                    self._too_slow(conn)
+                continue
+            self._flush(conn)
+
+    def _flush(self, conn) -> None:
+        """Write what the socket takes now; watch it for writability if not all."""
+        try:
+            done = conn.outbox.flush(conn.sock)
+        except OSError as e:
+            log.debug("%s: write failed: %s", conn.label, e)
+            conn.outbox.clear()
+            self._unwatch(conn)
+            self._hangup(conn, force=True)
+            return
+        if done:
+            self._unwatch(conn)
+            if conn.state == STATE_CLOSING:
+                self._hangup(conn)
+        elif conn.outbox.size > self.config.max_queue:
+            self._too_slow(conn)
+        elif not conn.write_registered:
+            self._selector.register(conn.sock, selectors.EVENT_WRITE, conn)
+            conn.write_registered = True
+
+    def _unwatch(self, conn) -> None:
+        if conn.write_registered:
+            conn.write_registered = False
+            try:
+                self._selector.unregister(conn.sock)
+            except (KeyError, ValueError):
+                pass
+
+    def _too_slow(self, conn) -> None:
+        """Drop a client that stopped reading. It gets no more data beyond
+        one last try at the reason, so it costs no one else anything."""
+        self.stats["dropped_slow"] += 1
+        log.warning("%s: dropped: %d bytes waiting, the limit is %d (it stopped reading)",
+                    conn.label, conn.outbox.size, self.config.max_queue)
+        self._drop(conn, "too slow")
+        conn.outbox.clear()
+        conn.outbox.push(p.encode(p.error_frame(p.TOO_SLOW, "You were disconnected: you did not read "
+                                                            "what the server sent fast enough.")))
+        try:
+            conn.outbox.flush(conn.sock)
+        except OSError:
+            pass
+        conn.outbox.clear()
+        self._unwatch(conn)
+        self._hangup(conn, force=True)
+
+    # -- sending helpers (hub thread) -------------------------------------
+
+    def _send(self, conn, frame: dict) -> None:
+        self._send_bytes(conn, p.encode(frame))
+
+    def _send_bytes(self, conn, data: bytes) -> None:
+        if conn.room is not None:
+            conn.room.unicast(conn, data)
+        else:
+            conn.outbox.push(data)
+            self._dirty.append(conn)
+
+    def _error(self, conn, err: p.ProtocolError, counts: bool = True) -> None:
+        self._send(conn, err.frame())
+        if counts:
+            conn.errors += 1
+            log.info("%s: %s", conn.label, err)
+            if conn.errors >= self.config.max_errors and conn.state != STATE_CLOSING:
+                self._drop(conn, "too many protocol errors",
+                           p.error_frame(p.TOO_MANY_ERRORS, f"Disconnected after {conn.errors} "
+                                                            "protocol errors."))
+
+    def _drop(self, conn, reason: str, last_frame: dict | None = None) -> None:
+        """Take conn out of the room, tell the others, and close it after
+        its last frames are written (or CLOSE_GRACE has passed)."""
+        if conn.state == STATE_CLOSING or conn.sock is None:
+            return
+        was_welcomed = conn.state == STATE_WELCOMED
+        self._leave(conn)
+        conn.state = STATE_CLOSING
+        conn.close_deadline = time.monotonic() + CLOSE_GRACE
+        if was_welcomed:
+            log.info("%s left: %s", conn.label, reason)
+            self.room.broadcast(p.encode({"type": "left", "nick": conn.nick, "reason": reason}))
+        if last_frame is not None:
+            conn.outbox.push(p.encode(last_frame))
+        self._dirty.append(conn)
+        if not conn.outbox:
+            self._hangup(conn)
+
+    def _leave(self, conn) -> None:
+        if conn.room is not None:
+            pending = conn.room.remove(conn)
+            conn.room = None
+            if pending:
+                conn.outbox.push(pending)
+                self._dirty.append(conn)
+        if conn.key is not None and self.nicks.get(conn.key) is conn:
+            del self.nicks[conn.key]
+
+    def _hangup(self, conn, force: bool = False) -> None:
+        """End the connection once its output is written.
+
+        Politely, it half-closes (FIN after the last frame) and lets the
+        reader drain until the peer closes too: closing with unread input
+        would send a reset that can destroy the last frame in flight. With
+        ``force``, or once ``close_deadline`` passes, it shuts both ways.
+        The socket itself is closed when the reader reports Gone.
+        """
+        if conn.sock is None:
+            return
+        if conn.state != STATE_CLOSING:
+            self._drop(conn, "connection lost")
+        if force:
+            conn.stopping.set()
+        try:
+            conn.sock.shutdown(socket.SHUT_RDWR if force else socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def _close(self, conn) -> None:
+        """The reader has ended: forget the connection and close its socket."""
+        self._unwatch(conn)
+        self.conns.discard(conn)
+        n = self.per_ip.get(conn.ip, 0) - 1
+        if n > 0:
+            self.per_ip[conn.ip] = n
+        else:
+            self.per_ip.pop(conn.ip, None)
+        sock, conn.sock = conn.sock, None
+        conn.outbox.clear()
+        try:
+            sock.close()
+        except OSError:
+            pass
+        if self.on_closed is not None:
+            self.on_closed(conn)
+
+    # -- event handlers (hub thread) --------------------------------------
+
+    def on_connected(self, conn, _item) -> None:
+        cfg = self.config
+        self.conns.add(conn)
+        count = self.per_ip.get(conn.ip, 0) + 1
+        self.per_ip[conn.ip] = count
+        if len(self.conns) > cfg.max_clients:
+            log.warning("%s: refused: the server is full (%d clients)", conn.peer, cfg.max_clients)
+            self._drop(conn, "server full", p.error_frame(p.SERVER_FULL, f"The server is full ({cfg.max_clients} "
+                                                                         "people); try again later."))
+        elif cfg.max_per_ip and count > cfg.max_per_ip and not _is_loopback(conn.ip):
+            log.warning("%s: refused: %d connections from one address", conn.peer, count)
+            self._drop(conn, "too many connections",
+                       p.error_frame(p.TOO_MANY_CONNECTIONS, f"At most {cfg.max_per_ip} connections "
+                                                             "from one address."))
+
+    def on_hello(self, conn, hello: p.Hello) -> None:
+        if conn.state == STATE_WELCOMED:
+            return self._error(conn, p.ProtocolError(p.ALREADY_WELCOMED, "You are already in; "
+                                                                         "use a 'nick' frame to rename."))
+        cfg = self.config
+        if cfg.password is not None:
+            given = (hello.password or "").encode("utf-8")
+            if not hmac.compare_digest(given, cfg.password.encode("utf-8")):
+                log.warning("%s: wrong password", conn.peer)
+                return self._drop(conn, "auth failed", p.error_frame(p.AUTH_FAILED, "Wrong room password."))
+        session = self.history.find_session(hello.resume) if hello.resume else None
+        key = p.nick_key(hello.nick)
+        holder = self.nicks.get(key)
+        if holder is not None:
+            if session is not None and holder.session == session:
+                # The same person reconnecting before the server noticed the
+                # old connection died: the new one wins.
+                self._drop(holder, "reconnected", p.error_frame("replaced", "You connected again from "
+                                                                            "elsewhere."))
+            else:
+                return self._error(conn, p.ProtocolError(p.NICK_TAKEN, f"The nick {holder.nick!r} is in use; "
+                                                                       "choose another."), counts=False)
+        if session is None:
+            session, token = self.history.new_session()
+        else:
+            token = hello.resume
+        conn.nick, conn.key, conn.session = hello.nick, key, session
+        conn.state = STATE_WELCOMED
+        self.nicks[key] = conn
+        missed = 0
+        if hello.since is None:
+            history = self.history.recent(cfg.welcome_history)
+        else:
+            history, missed = self.history.since(hello.since, session, cfg.max_replay)
+        welcome = {"type": "welcome", "nick": conn.nick, "users": self._users(extra=conn.nick),
+                   "history": history, "last_id": self.history.last_id, "session": token,
+                   "protocol": p.PROTOCOL_VERSION,
+                   "limits": {"max_line": cfg.max_line, "rate": cfg.rate_limit, "burst": cfg.rate_burst}}
+        if missed:
+            welcome["missed"] = missed
+        self._send(conn, welcome)
+        self.room.broadcast(p.encode({"type": "joined", "nick": conn.nick}))
+        self.room.add(conn)
+        conn.room = self.room
+        log.info("%s joined (%d online)", conn.label, len(self.room))
+
+    def _users(self, extra: str | None = None) -> list:
+        names = [c.nick for c in self.room.members]
+        if extra is not None:
+            names.append(extra)
+        return sorted(names, key=str.casefold)
+
+    def _welcomed(self, conn, event) -> bool:
+        if conn.state == STATE_WELCOMED:
+            return True
+        if conn.state == STATE_NEW:
+            ref = getattr(event, "ref", None)
+            self._error(conn, p.ProtocolError(p.NOT_WELCOMED, "Say hello first: send "
+                                                              '{"type":"hello","nick":...}.', ref))
+        return False
+
+    def on_say(self, conn, say: p.Say) -> None:
+        if not self._welcomed(conn, say):
+            return
+        msg_id, ts = self.history.add_message(conn.nick, say.text, conn.room.name)
+        data = p.encode(p.message_frame(msg_id, ts, conn.nick, say.text))
+        mine = _with_ref(data, say.ref) if say.ref is not None else None
+        conn.room.broadcast(data, conn, mine)
+        self.stats["messages"] += 1
+
+    def on_direct(self, conn, dm: p.SendDirect) -> None:
+        if not self._welcomed(conn, dm):
+            return
+        target = self.nicks.get(p.nick_key(dm.to)) if dm.to else None
+        if target is None:
+            return self._error(conn, p.ProtocolError(p.NO_SUCH_USER, f"Nobody called {dm.to[:40]!r} is "
+                                                                      "online.", dm.ref), counts=False)
+        msg_id, ts = self.history.add_direct(conn.nick, target.nick, dm.text, conn.session, target.session)
+        frame = p.dm_frame(msg_id, ts, conn.nick, target.nick, dm.text)
+        data = p.encode(frame)
+        self._send_bytes(conn, _with_ref(data, dm.ref) if dm.ref is not None else data)
+        if target is not conn:
+            self._send_bytes(target, data)
+
+    def on_nick(self, conn, change: p.ChangeNick) -> None:
+        if not self._welcomed(conn, change):
+            return
+        key = p.nick_key(change.nick)
+        holder = self.nicks.get(key)
+        if holder is not None and holder is not conn:
+            return self._error(conn, p.ProtocolError(p.NICK_TAKEN, f"The nick {holder.nick!r} is in use.",
+                                                     change.ref), counts=False)
+        if change.nick == conn.nick:
+            return
+        old = conn.nick
+        del self.nicks[conn.key]
+        conn.nick, conn.key = change.nick, key
+        self.nicks[key] = conn
+        frame = {"type": "renamed", "old": old, "new": change.nick}
+        data = p.encode(frame)
+        mine = _with_ref(data, change.ref) if change.ref is not None else None
+        conn.room.broadcast(data, conn, mine)
+        log.info("%s renamed to %s", old, change.nick)
+
+    def on_ping(self, conn, _ping) -> None:
+        if self._welcomed(conn, _ping):
+            self._send_bytes(conn, b'{"type":"pong"}\n')
+
+    def on_pong(self, conn, _pong) -> None:
+        conn.pinged = False
+
+    def on_bye(self, conn, _bye) -> None:
+        self._drop(conn, "quit")
+
+    def on_protocol_error(self, conn, err: p.ProtocolError) -> None:
+        if conn.state != STATE_CLOSING:
+            self._error(conn, err)
+
+    def on_throttled(self, conn, item: Throttled) -> None:
+        now = time.monotonic()
+        if conn.state == STATE_WELCOMED and now - conn.rate_noticed > RATE_NOTICE_EVERY:
+            conn.rate_noticed = now
+            cfg = self.config
+            self._send(conn, p.error_frame(
+                p.RATE_LIMITED, f"You are sending faster than {cfg.rate_limit:g} messages a second "
+                                f"(bursts of {cfg.rate_burst:g}): your messages are delayed, not dropped."))
+
+    def on_gone(self, conn, gone: Gone) -> None:
+        if conn.state != STATE_CLOSING:
+            self._drop(conn, gone.reason)
+        self._close(conn)
+
+    _handlers = {
+        _Connected: on_connected,
+        p.Hello: on_hello,
+        p.Say: on_say,
+        p.SendDirect: on_direct,
+        p.ChangeNick: on_nick,
+        p.Ping: on_ping,
+        p.Pong: on_pong,
+        p.Bye: on_bye,
+        p.ProtocolError: on_protocol_error,
+        Throttled: on_throttled,
+        Gone: on_gone,
+    }
+
+    # -- timers (hub thread, about once a second) --------------------------
+
+    def _tick(self, now: float) -> None:
+        cfg = self.config
+        ping = b'{"type":"ping"}\n'
+        for conn in list(self.conns):
+            if conn.sock is None:
+                continue
+            if conn.state == STATE_NEW:
+                if now - conn.connected_at > cfg.handshake_timeout:
+                    log.info("%s: no hello within %g s", conn.peer, cfg.handshake_timeout)
+                    self._drop(conn, "timed out", p.error_frame(p.TIMEOUT, f"No hello within "
+                                                                           f"{cfg.handshake_timeout:g} s."))
+            elif conn.state == STATE_WELCOMED:
+                idle = now - conn.last_seen
+                if idle > cfg.idle_timeout:
+                    self._drop(conn, "timed out", p.error_frame(p.TIMEOUT, f"Nothing heard from you for "
+                                                                           f"{cfg.idle_timeout:g} s."))
+                elif idle > cfg.idle_timeout / 2 and not conn.pinged:
+                    conn.pinged = True
+                    self._send_bytes(conn, ping)
+                elif idle <= cfg.idle_timeout / 2:
+                    conn.pinged = False
+            elif now > conn.close_deadline:
+                conn.outbox.clear()
+                self._unwatch(conn)
+                self._hangup(conn, force=True)
+        self._end_pass()
+
+    # -- shutdown (hub thread) ---------------------------------------------
+
+    def _shutdown(self) -> None:
+        """Tell everyone, give them CLOSE_GRACE to read it, hang up."""
+        message = self._stopping.message if self._stopping else "The server stopped."
+        notice = p.encode({"type": "notice", "code": p.SHUTDOWN, "text": message})
+        for conn in list(self.conns):
+            if conn.sock is not None and conn.state != STATE_CLOSING:
+                self._leave(conn)
+                conn.state = STATE_CLOSING
+                conn.outbox.push(notice)
+                self._dirty.append(conn)
+        try:
+            self.history.commit()
+        except Exception:
+            log.exception("hub: could not write the last history rows")
+        self._end_pass()
+        deadline = time.monotonic() + CLOSE_GRACE
+        while any(c.outbox for c in self.conns if c.sock is not None) and time.monotonic() < deadline:
+            self._wait(min(0.1, deadline - time.monotonic()))
+        live = [c for c in self.conns if c.sock is not None]
+        for conn in live:
+            self._hangup(conn)          # FIN after the notice
+        deadline = time.monotonic() + CLOSE_GRACE
+        for conn in live:               # most clients close when they see it
+            conn.thread.join(max(0.0, deadline - time.monotonic()))
+        for conn in live:
+            self._hangup(conn, force=True)
+
+    def close(self) -> None:
+        """After the readers have ended: close what is left. Idempotent."""
+        for conn in list(self.conns):
+            if conn.sock is not None:
+                self._close(conn)
+        self._selector.close()
+        for s in (self._wake_r, self._wake_w):
+            s.close()
+
+
+def _with_ref(data: bytes, ref: str) -> bytes:
+    """The same frame with "ref" added: the sender's acknowledgement."""
+    return data[:-2] + b',"ref":' + p.encode(ref)[:-1] + b"}\n"
+
+
+def _is_loopback(ip: str) -> bool:
+    return ip.startswith("127.") or ip == "::1" or ip.startswith("::ffff:127.")

@@ -1,0 +1,522 @@
+"""Natter wire protocol v1: JSON Lines over TCP, with no I/O.
+
+Both the server and the client import this module. It knows framing,
+limits and validation; it knows nothing of sockets, threads or Tk, so every
+rule here is tested without a network (see ``docs/protocol.md``).
+
+Bytes go in through :class:`LineDecoder` and :func:`decode_frame`, which
+give dicts; :func:`parse_client` and :func:`parse_server` turn those dicts
+into frozen event objects or raise :class:`ProtocolError` with a code and a
+sentence for a person. Frames go out through :func:`encode` and the small
+builders below.
+
+Thread: everything here is pure and safe to call from any thread; a
+:class:`LineDecoder` belongs to one reader.
+"""
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass
+
+PROTOCOL_VERSION = 1
+DEFAULT_PORT = 30000
+MAX_LINE = 64 * 1024          # client -> server frame, newline included
+MAX_SERVER_LINE = 64 * 1024 * 1024  # server -> client (a welcome carries history)
+MAX_NICK = 32
+MAX_REF = 64
+MAX_PASSWORD = 1024
+
+# Error codes. The first eleven are the v1 contract; the rest extend it.
+BAD_JSON = "bad_json"
+BAD_FRAME = "bad_frame"
+TOO_LONG = "too_long"
+UNKNOWN_TYPE = "unknown_type"
+NOT_WELCOMED = "not_welcomed"
+NICK_TAKEN = "nick_taken"
+BAD_NICK = "bad_nick"
+RATE_LIMITED = "rate_limited"
+NO_SUCH_USER = "no_such_user"
+AUTH_FAILED = "auth_failed"
+SERVER_FULL = "server_full"
+BAD_TEXT = "bad_text"
+ALREADY_WELCOMED = "already_welcomed"
+TOO_MANY_ERRORS = "too_many_errors"
+TIMEOUT = "timeout"
+TOO_SLOW = "too_slow"
+TOO_MANY_CONNECTIONS = "too_many_connections"
+SHUTDOWN = "shutdown"
+
+# Characters a message text may not carry: C0 and C1 controls other than tab
+# and newline, and DEL. They can rewrite a terminal or fake a line break.
+_ALLOWED_CONTROLS = {"\t", "\n"}
+
+
+class ProtocolError(Exception):
+    """A frame broke the protocol.
+
+    ``code`` is one of the constants above, ``message`` a sentence a person
+    can act on. ``ref`` is the offending frame's ``ref`` when it had one, so
+    a client can tell which of its messages was refused.
+    """
+
+    def __init__(self, code: str, message: str, ref: str | None = None):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+    def frame(self) -> dict:
+        return error_frame(self.code, self.message, self.ref)
+
+
+# --------------------------------------------------------------------------
+# Framing
+
+
+class LineDecoder:
+    """Split a byte stream into lines of at most ``max_line`` bytes.
+
+    :meth:`feed` takes any chunk and returns the complete lines it finished
+    (without the newline), in order, with a :class:`ProtocolError`
+    (``too_long``) in place of each line that was over the limit. An
+    over-long line is skipped up to its newline without being buffered, so
+    memory stays bounded by ``max_line`` whatever the peer sends. Blank
+    lines are dropped (they are harmless keep-alives).
+    """
+
+    __slots__ = ("max_line", "_buf", "_skipping")
+
+    def __init__(self, max_line: int = MAX_LINE):
+        if max_line < 2:
+            raise ValueError("max_line must be at least 2")
+        self.max_line = max_line
+        self._buf = b""
+        self._skipping = False
+
+    @property
+    def pending(self) -> int:
+        """Bytes held of a line not yet finished."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list:
+        out: list = []
+        if self._skipping:
+            nl = data.find(b"\n")
+            if nl < 0:
+                return out
+            data = data[nl + 1:]
+            self._skipping = False
+        buf = self._buf + data if self._buf else data
+        parts = buf.split(b"\n")
+        tail = parts.pop()
+        limit = self.max_line - 1  # the newline counts toward the limit
+        for line in parts:
+            if len(line) > limit:
+                out.append(_too_long(self.max_line))
+            elif line.strip():
+                out.append(line)
+        if len(tail) > limit:
+            out.append(_too_long(self.max_line))
+            self._skipping = True
+            tail = b""
+        self._buf = tail
+        return out
+
+
+def _too_long(limit: int) -> ProtocolError:
+    return ProtocolError(TOO_LONG, f"frame is longer than {limit} bytes; it was skipped")
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+                            check_circular=False)
+
+
+def decode_frame(line: bytes) -> dict:
+    """One line (no newline) -> a dict, or ProtocolError bad_json/bad_frame."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ProtocolError(BAD_JSON, f"frame is not valid UTF-8 (byte {e.start})") from None
+    try:
+        obj = _decoder.decode(text)
+    except RecursionError:
+        raise ProtocolError(BAD_JSON, "frame is nested too deeply") from None
+    except ValueError as e:
+        raise ProtocolError(BAD_JSON, f"frame is not valid JSON ({_first_line(e)})") from None
+    if type(obj) is not dict:
+        raise ProtocolError(BAD_FRAME, f"a frame must be a JSON object, not {_json_kind(obj)}")
+    return obj
+
+
+def encode(frame: dict) -> bytes:
+    """A frame dict -> one UTF-8 JSON line ending in a newline."""
+    return (_encoder.encode(frame) + "\n").encode("utf-8")
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).splitlines()[0][:120]
+
+
+def _json_kind(obj) -> str:
+    return {list: "an array", str: "a string", int: "a number", float: "a number",
+            bool: "a boolean", type(None): "null"}.get(type(obj), type(obj).__name__)
+
+
+# --------------------------------------------------------------------------
+# Field rules
+
+
+def check_nick(nick) -> str:
+    """Return the nick in NFC form, or raise ProtocolError(bad_nick).
+
+    1 to 32 characters: letters of any script, combining marks after the
+    first character, digits, ``_`` and ``-``.
+    """
+    if type(nick) is not str:
+        raise ProtocolError(BAD_NICK, "nick must be a string")
+    nick = unicodedata.normalize("NFC", nick)
+    if not nick:
+        raise ProtocolError(BAD_NICK, "nick is empty")
+    if len(nick) > MAX_NICK:
+        raise ProtocolError(BAD_NICK, f"nick is longer than {MAX_NICK} characters")
+    for i, ch in enumerate(nick):
+        cat = unicodedata.category(ch)
+        if ch in "_-" or cat in ("Lu", "Ll", "Lt", "Lm", "Lo", "Nd"):
+            continue
+        if cat in ("Mn", "Mc") and i > 0:
+            continue
+        shown = ch if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}"
+        raise ProtocolError(BAD_NICK, f"nick may hold letters, digits, '_' and '-' only, not {shown!r}")
+    return nick
+
+
+def nick_key(nick: str) -> str:
+    """The identity of a nick: nicks with equal keys collide.
+
+    NFKC folds look-alike compatibility forms (fullwidth letters, ligatures,
+    superscripts) and casefold folds case, so 'Ｂｏｂ', 'BOB' and 'bob' are
+    one nick.
+    """
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", nick).casefold())
+
+
+def check_text(text, field: str = "text") -> str:
+    """Return text if it is a non-blank string with no forbidden controls."""
+    if type(text) is not str:
+        raise ProtocolError(BAD_FRAME, f"'{field}' must be a string")
+    if not text.strip():
+        raise ProtocolError(BAD_TEXT, f"'{field}' is empty")
+    if not text.isprintable():
+        for ch in text:
+            if ch.isprintable() or ch in _ALLOWED_CONTROLS or ch == " ":
+                continue
+            cat = unicodedata.category(ch)
+            if cat == "Cs":
+                raise ProtocolError(BAD_TEXT, f"'{field}' holds a lone surrogate; it is not valid Unicode")
+            if cat == "Cc":
+                raise ProtocolError(BAD_TEXT, f"'{field}' holds control character U+{ord(ch):04X}; "
+                                              "only tab and newline are allowed")
+            # Other non-printables (format characters, separators, private
+            # use, unassigned) are text: the client shows them safely.
+    return text
+
+
+def _check_ref(ref) -> str | None:
+    if ref is None:
+        return None
+    if type(ref) is not str or not (0 < len(ref) <= MAX_REF) or not ref.isprintable():
+        raise ProtocolError(BAD_FRAME, f"'ref' must be a printable string of 1 to {MAX_REF} characters")
+    return ref
+
+
+def _check_id(value, field: str) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:
+        raise ProtocolError(BAD_FRAME, f"'{field}' must be a non-negative integer")
+    return value
+
+
+# --------------------------------------------------------------------------
+# Client -> server
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    nick: str
+    since: int | None = None
+    password: str | None = None
+    resume: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    text: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendDirect:
+    to: str
+    text: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeNick:
+    nick: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Bye:
+    pass
+
+
+def _parse_hello(f: dict) -> Hello:
+    password = f.get("password")
+    if password is not None and (type(password) is not str or len(password) > MAX_PASSWORD):
+        raise ProtocolError(BAD_FRAME, f"'password' must be a string of at most {MAX_PASSWORD} characters")
+    resume = f.get("resume")
+    if resume is not None and (type(resume) is not str or not 0 < len(resume) <= 128):
+        raise ProtocolError(BAD_FRAME, "'resume' must be the session string a welcome gave")
+    return Hello(check_nick(f.get("nick")), _check_id(f.get("since"), "since"), password, resume)
+
+
+def _parse_say(f: dict) -> Say:
+    ref = _check_ref(f.get("ref"))
+    try:
+        return Say(check_text(f.get("text")), ref)
+    except ProtocolError as e:
+        raise ProtocolError(e.code, e.message, ref) from None
+
+
+def _parse_dm(f: dict) -> SendDirect:
+    ref = _check_ref(f.get("ref"))
+    try:
+        to = f.get("to")
+        if type(to) is not str:
+            raise ProtocolError(BAD_FRAME, "'to' must be the nick of the person to write to")
+        return SendDirect(to, check_text(f.get("text")), ref)
+    except ProtocolError as e:
+        raise ProtocolError(e.code, e.message, ref) from None
+
+
+def _parse_nick(f: dict) -> ChangeNick:
+    ref = _check_ref(f.get("ref"))
+    try:
+        return ChangeNick(check_nick(f.get("nick")), ref)
+    except ProtocolError as e:
+        raise ProtocolError(e.code, e.message, ref) from None
+
+
+_CLIENT_PARSERS = {
+    "hello": _parse_hello,
+    "say": _parse_say,
+    "dm": _parse_dm,
+    "nick": _parse_nick,
+    "ping": lambda f: Ping(),
+    "pong": lambda f: Pong(),
+    "bye": lambda f: Bye(),
+}
+CLIENT_TYPES = frozenset(_CLIENT_PARSERS)
+
+
+def parse_client(frame: dict):
+    """A decoded client frame -> Hello | Say | SendDirect | ChangeNick |
+    Ping | Pong | Bye, or ProtocolError. Unknown keys are ignored."""
+    kind = frame.get("type")
+    if type(kind) is not str:
+        raise ProtocolError(BAD_FRAME, "frame has no 'type' string")
+    parser = _CLIENT_PARSERS.get(kind)
+    if parser is None:
+        raise ProtocolError(UNKNOWN_TYPE, f"unknown frame type {kind[:40]!r}; expected one of "
+                                          + ", ".join(sorted(CLIENT_TYPES)))
+    return parser(frame)
+
+
+def hello_frame(nick: str, since: int | None = None, password: str | None = None,
+                resume: str | None = None) -> dict:
+    f = {"type": "hello", "nick": nick}
+    if since is not None:
+        f["since"] = since
+    if password is not None:
+        f["password"] = password
+    if resume is not None:
+        f["resume"] = resume
+    return f
+
+
+def say_frame(text: str, ref: str | None = None) -> dict:
+    return {"type": "say", "text": text, "ref": ref} if ref else {"type": "say", "text": text}
+
+
+def dm_request_frame(to: str, text: str, ref: str | None = None) -> dict:
+    f = {"type": "dm", "to": to, "text": text}
+    if ref:
+        f["ref"] = ref
+    return f
+
+
+# --------------------------------------------------------------------------
+# Server -> client
+
+
+def error_frame(code: str, message: str, ref: str | None = None) -> dict:
+    f = {"type": "error", "code": code, "message": message}
+    if ref is not None:
+        f["ref"] = ref
+    return f
+
+
+def message_frame(id: int, ts: float, sender: str, text: str, ref: str | None = None) -> dict:
+    f = {"type": "message", "id": id, "ts": ts, "from": sender, "text": text}
+    if ref is not None:
+        f["ref"] = ref
+    return f
+
+
+def dm_frame(id: int, ts: float, sender: str, to: str, text: str, ref: str | None = None) -> dict:
+    f = {"type": "dm", "id": id, "ts": ts, "from": sender, "to": to, "text": text}
+    if ref is not None:
+        f["ref"] = ref
+    return f
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    ts: float
+    sender: str
+    text: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Direct:
+    id: int
+    ts: float
+    sender: str
+    to: str
+    text: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    nick: str
+    users: tuple
+    history: tuple       # of Message | Direct, oldest first
+    last_id: int
+    session: str | None = None
+    missed: int = 0      # messages after `since` too old to replay
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    nick: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerError:
+    code: str
+    message: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    code: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A frame type this client does not know: newer servers may send it."""
+    frame: dict
+
+
+def _req(f: dict, key: str, kind):
+    v = f.get(key)
+    if type(v) is not kind and not (kind is float and type(v) is int):
+        raise ProtocolError(BAD_FRAME, f"server frame {f.get('type')!r} has no valid {key!r}")
+    return v
+
+
+def _opt_ref(f: dict):
+    ref = f.get("ref")
+    return ref if type(ref) is str else None
+
+
+def _parse_message(f: dict):
+    if f.get("type") == "dm":
+        return Direct(_req(f, "id", int), float(_req(f, "ts", float)), _req(f, "from", str),
+                      _req(f, "to", str), _req(f, "text", str), _opt_ref(f))
+    return Message(_req(f, "id", int), float(_req(f, "ts", float)), _req(f, "from", str),
+                   _req(f, "text", str), _opt_ref(f))
+
+
+def _parse_welcome(f: dict) -> Welcome:
+    users = _req(f, "users", list)
+    history = _req(f, "history", list)
+    if not all(type(u) is str for u in users):
+        raise ProtocolError(BAD_FRAME, "welcome 'users' must be strings")
+    items = []
+    for h in history:
+        if type(h) is not dict:
+            raise ProtocolError(BAD_FRAME, "welcome 'history' must hold message objects")
+        items.append(_parse_message(h))
+    session = f.get("session")
+    missed = f.get("missed", 0)
+    return Welcome(_req(f, "nick", str), tuple(users), tuple(items), _req(f, "last_id", int),
+                   session if type(session) is str else None, missed if type(missed) is int else 0)
+
+
+_SERVER_PARSERS = {
+    "welcome": _parse_welcome,
+    "message": _parse_message,
+    "dm": _parse_message,
+    "joined": lambda f: Joined(_req(f, "nick", str)),
+    "left": lambda f: Left(_req(f, "nick", str), str(f.get("reason") or "")),
+    "renamed": lambda f: Renamed(_req(f, "old", str), _req(f, "new", str)),
+    "pong": lambda f: Pong(),
+    "ping": lambda f: Ping(),
+    "error": lambda f: ServerError(_req(f, "code", str), str(f.get("message") or ""), _opt_ref(f)),
+    "notice": lambda f: Notice(str(f.get("code") or ""), _req(f, "text", str)),
+}
+
+
+def parse_server(frame: dict):
+    """A decoded server frame -> an event object; unknown types -> Unknown."""
+    parser = _SERVER_PARSERS.get(frame.get("type"))
+    if parser is None:
+        return Unknown(frame)
+    return parser(frame)

@@ -1,0 +1,54 @@
+"""Shared fixtures: a real server on a loopback port 0 with a real SQLite file."""
+from __future__ import annotations
+
+import pytest
+
+from server.app import ChatServer
+from server.config import ServerConfig
+from tests.netclient import LineClient
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    """Keep every test's settings, history and certificates in its tmp dir."""
+    monkeypatch.setenv("NATTER_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    """Start servers in-process; all are shut down after the test."""
+    servers = []
+
+    def make(**overrides) -> ChatServer:
+        cfg = ServerConfig(host="127.0.0.1", port=0, db=str(tmp_path / f"history{len(servers)}.db"))
+        for k, v in overrides.items():
+            setattr(cfg, k, v)
+        srv = ChatServer(cfg).start()
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.shutdown()
+
+
+@pytest.fixture
+def server(make_server):
+    return make_server(rate_limit=0)
+
+
+@pytest.fixture
+def connect(server):
+    """connect(nick=None) -> LineClient, welcomed when a nick is given."""
+    clients = []
+
+    def make(nick: str | None = None, srv=None, **kw) -> LineClient:
+        c = LineClient((srv or server).port, **kw)
+        clients.append(c)
+        if nick is not None:
+            c.welcome = c.hello(nick)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
