@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS messages (
     recipient TEXT,             -- NULL for a room message, the nick for a dm
     text TEXT NOT NULL,
     from_session INTEGER,
-    to_session INTEGER
+    to_session INTEGER,
+    ref TEXT                    -- the sender's ref: replayed to its session only
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id INTEGER PRIMARY KEY,
@@ -52,9 +53,9 @@ class HistoryError(Exception):
 class _Row:
     """One stored message; its wire frame is built on demand."""
 
-    __slots__ = ("id", "ts", "room", "sender", "recipient", "text", "from_session", "to_session")
+    __slots__ = ("id", "ts", "room", "sender", "recipient", "text", "from_session", "to_session", "ref")
 
-    def __init__(self, id, ts, room, sender, recipient, text, from_session, to_session):
+    def __init__(self, id, ts, room, sender, recipient, text, from_session, to_session, ref=None):
         self.id = id
         self.ts = ts
         self.room = room
@@ -63,21 +64,28 @@ class _Row:
         self.text = text
         self.from_session = from_session
         self.to_session = to_session
+        self.ref = ref
 
     def visible_to(self, session: int | None) -> bool:
         return self.recipient is None or (session is not None and session in (self.from_session,
                                                                               self.to_session))
 
-    def frame(self) -> dict:
+    def frame(self, session: int | None = None) -> dict:
+        """The wire frame; the sender's own session also gets its ref back,
+        so a client that lost an acknowledgement in a disconnect knows its
+        message arrived and does not send it again."""
         if self.recipient is None:
-            return {"type": "message", "id": self.id, "ts": self.ts, "from": self.sender,
-                    "text": self.text}
-        return {"type": "dm", "id": self.id, "ts": self.ts, "from": self.sender,
-                "to": self.recipient, "text": self.text}
+            f = {"type": "message", "id": self.id, "ts": self.ts, "from": self.sender, "text": self.text}
+        else:
+            f = {"type": "dm", "id": self.id, "ts": self.ts, "from": self.sender,
+                 "to": self.recipient, "text": self.text}
+        if self.ref is not None and session is not None and session == self.from_session:
+            f["ref"] = self.ref
+        return f
 
     def astuple(self):
         return (self.id, self.ts, self.room, self.sender, self.recipient, self.text,
-                self.from_session, self.to_session)
+                self.from_session, self.to_session, self.ref)
 
 
 class History:
@@ -105,7 +113,7 @@ class History:
         self._pending: list[_Row] = []
         self._ring: collections.deque[_Row] = collections.deque(maxlen=ring)
         for r in reversed(self._db.execute(
-                "SELECT id, ts, room, sender, recipient, text, from_session, to_session "
+                "SELECT id, ts, room, sender, recipient, text, from_session, to_session, ref "
                 "FROM messages ORDER BY id DESC LIMIT ?", (ring,)).fetchall()):
             self._ring.append(_Row(*r))
         # The oldest id the ring can answer for: a resume from an id >= this
@@ -115,19 +123,20 @@ class History:
 
     # -- writing ----------------------------------------------------------
 
-    def add_message(self, sender: str, text: str, room: str = "lobby") -> tuple[int, float]:
+    def add_message(self, sender: str, text: str, room: str = "lobby", session: int | None = None,
+                    ref: str | None = None) -> tuple[int, float]:
         """Accept a room message; returns (id, ts). Written at the next commit."""
-        return self._add(room, sender, None, text, None, None)
+        return self._add(room, sender, None, text, session, None, ref)
 
     def add_direct(self, sender: str, to: str, text: str, from_session: int | None,
-                   to_session: int | None) -> tuple[int, float]:
+                   to_session: int | None, ref: str | None = None) -> tuple[int, float]:
         """Accept a private message; replayed only to the two sessions."""
-        return self._add("", sender, to, text, from_session, to_session)
+        return self._add("", sender, to, text, from_session, to_session, ref)
 
-    def _add(self, room, sender, recipient, text, from_session, to_session):
+    def _add(self, room, sender, recipient, text, from_session, to_session, ref):
         self.last_id += 1
         ts = round(time.time(), 3)
-        row = _Row(self.last_id, ts, room, sender, recipient, text, from_session, to_session)
+        row = _Row(self.last_id, ts, room, sender, recipient, text, from_session, to_session, ref)
         self._pending.append(row)
         if len(self._ring) == self._ring.maxlen:
             self._ring_floor = self._ring[0].id
@@ -147,7 +156,7 @@ class History:
         db = self._db
         db.execute("BEGIN")
         try:
-            db.executemany("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?)", [r.astuple() for r in rows])
+            db.executemany("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?)", [r.astuple() for r in rows])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -181,11 +190,12 @@ class History:
         else:
             self.commit()
             rows = [_Row(*r) for r in self._db.execute(
-                "SELECT id, ts, room, sender, recipient, text, from_session, to_session FROM messages "
-                "WHERE id > ? AND ((recipient IS NULL AND room = ?) OR from_session = ? OR to_session = ?) "
+                "SELECT id, ts, room, sender, recipient, text, from_session, to_session, ref FROM messages "
+                "WHERE id > ? AND ((recipient IS NULL AND room = ?) "
+                "OR (recipient IS NOT NULL AND (from_session = ? OR to_session = ?))) "
                 "ORDER BY id", (after, room, session, session))]
         missed = max(0, len(rows) - limit)
-        return [r.frame() for r in rows[missed:]], missed
+        return [r.frame(session) for r in rows[missed:]], missed
 
     # -- sessions ---------------------------------------------------------
 

@@ -396,7 +396,7 @@ class Hub:
     def on_say(self, conn, say: p.Say) -> None:
         if not self._welcomed(conn, say):
             return
-        msg_id, ts = self.history.add_message(conn.nick, say.text, conn.room.name)
+        msg_id, ts = self.history.add_message(conn.nick, say.text, conn.room.name, conn.session, say.ref)
         data = p.encode(p.message_frame(msg_id, ts, conn.nick, say.text))
         mine = _with_ref(data, say.ref) if say.ref is not None else None
         conn.room.broadcast(data, conn, mine)
@@ -409,7 +409,8 @@ class Hub:
         if target is None:
             return self._error(conn, p.ProtocolError(p.NO_SUCH_USER, f"Nobody called {dm.to[:40]!r} is "
                                                                       "online.", dm.ref), counts=False)
-        msg_id, ts = self.history.add_direct(conn.nick, target.nick, dm.text, conn.session, target.session)
+        msg_id, ts = self.history.add_direct(conn.nick, target.nick, dm.text, conn.session, target.session,
+                                             dm.ref)
         frame = p.dm_frame(msg_id, ts, conn.nick, target.nick, dm.text)
         data = p.encode(frame)
         self._send_bytes(conn, _with_ref(data, dm.ref) if dm.ref is not None else data)

@@ -1,0 +1,11 @@
+"""Natter desktop client: a Tkinter chat window, and a terminal mode.
+
+Layers (each module states its thread):
+- :mod:`chatgui.net`: the network client. Its threads read and write the
+  socket and put events on a ``queue.Queue``; it never touches Tk.
+- :mod:`chatgui.events`: the events it puts there (the contract).
+- :mod:`chatgui.commands`: ``/nick``, ``/msg``... parsed without I/O.
+- :mod:`chatgui.controller`: UI decisions, testable without Tk.
+- the Tk widgets, which only build and forward.
+- :mod:`chatgui.cli`: the same network layer and commands in a terminal.
+"""

@@ -1,0 +1,85 @@
+"""What the network layer tells the UI: the contract between
+:mod:`chatgui.net` (producer, its own threads) and the UI (consumer, the
+Tk thread or the terminal loop).
+
+The network client puts these on a ``queue.Queue``. Events that come from
+the server are passed through as the protocol's own event classes
+(:class:`server.protocol.Message`, ``Direct``, ``Joined``, ``Left``,
+``Renamed``, ``Notice``, ``ServerError``), already de-duplicated: a message
+id is delivered at most once per :class:`~chatgui.net.ChatClient`, however
+many times the connection is resumed. The rest are defined here.
+
+Order on the queue: ``Connecting`` -> (``ConnectFailed`` | ``Connected``
+-> ``Backlog`` -> live events ...) -> ``Disconnected`` -> ``Connecting`` ...
+and finally ``Closed`` exactly once, after which nothing more comes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Connecting:
+    host: str
+    port: int
+    attempt: int            # 1 for the first try after start or a drop
+
+
+@dataclass(frozen=True)
+class Connected:
+    """The server welcomed us (first time or after a reconnect)."""
+    host: str
+    port: int
+    nick: str               # as the server spelled it
+    users: tuple            # nicks online, including ours
+    resumed: bool           # True when this is a reconnect of the same session
+    fingerprint: str | None = None   # TLS certificate fingerprint, when TLS is on
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Messages from the welcome that this client had not shown yet,
+    oldest first (Message and Direct), and how many older ones the server
+    could not replay (``missed``)."""
+    messages: tuple
+    missed: int = 0
+
+
+@dataclass(frozen=True)
+class Acked:
+    """The server accepted something we sent (a message, dm or rename);
+    ``id`` is the message id, or None for a rename."""
+    ref: str
+    id: int | None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The server refused something we sent; it will not be retried."""
+    ref: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    reason: str             # for a person: "the server closed the connection"
+    retry_in: float | None  # seconds until the next try; None: not retrying
+
+
+@dataclass(frozen=True)
+class ConnectFailed:
+    """A connection attempt failed. ``kind`` is one of: refused, timeout,
+    unreachable, dns, nick_taken, bad_nick, auth_failed, server_full,
+    tls, protocol. ``message`` says why in words a person understands and
+    what to do. ``retry_in`` is None when the client gave up (the UI asks
+    the user)."""
+    kind: str
+    message: str
+    retry_in: float | None
+
+
+@dataclass(frozen=True)
+class Closed:
+    """The client has stopped; its threads have ended or are ending."""
+    reason: str = ""
