@@ -468,6 +468,11 @@ def _req(f: dict, key: str, kind):
     v = f.get(key)
     if type(v) is not kind and not (kind is float and type(v) is int):
         raise ProtocolError(BAD_FRAME, f"server frame {f.get('type')!r} has no valid {key!r}")
+    if kind is float and type(v) is int:
+        try:
+            return float(v)
+        except OverflowError:   # an int too big for a float
+            raise ProtocolError(BAD_FRAME, f"server frame {f.get('type')!r} has no valid {key!r}") from None
     return v
 
 
@@ -516,7 +521,8 @@ _SERVER_PARSERS = {
 
 def parse_server(frame: dict):
     """A decoded server frame -> an event object; unknown types -> Unknown."""
-    parser = _SERVER_PARSERS.get(frame.get("type"))
+    kind = frame.get("type")
+    parser = _SERVER_PARSERS.get(kind) if type(kind) is str else None
     if parser is None:
         return Unknown(frame)
     return parser(frame)
