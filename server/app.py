@@ -13,11 +13,13 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
+import os
 import socket
 import threading
 import time
 
 from . import hub as hub_mod
+from . import paths, tls
 from .config import ServerConfig
 from .connection import DONTWAIT, Connection, Gone
 from .history import History
@@ -31,7 +33,11 @@ class ChatServer:
     def __init__(self, config: ServerConfig | None = None):
         self.config = config or ServerConfig()
         self.history = History(self.config.db_path(), sync=self.config.sync)
+        self.tls_context = None
+        self.fingerprint: str | None = None
         try:
+            if self.config.tls:
+                self._setup_tls()
             self.listener = _listen(self.config.host, self.config.port, self.config.backlog)
         except BaseException:
             self.history.close()
@@ -45,6 +51,16 @@ class ChatServer:
         self._stop_requested = threading.Event()
         self._lock = threading.Lock()
 
+    def _setup_tls(self) -> None:
+        cfg = self.config
+        if cfg.cert:
+            cert, key = cfg.cert, cfg.key
+        else:
+            cert, key = tls.ensure_certificate(os.path.join(paths.data_dir(), "tls"))
+        self.tls_context = tls.server_context(cert, key)
+        self.fingerprint = tls.cert_fingerprint(cert)
+        self.cert_path = cert
+
     @property
     def port(self) -> int:
         return self.address[1]
@@ -56,7 +72,12 @@ class ChatServer:
             reach = "this computer only"
         else:
             reach = "SERVING THE LAN: anyone who can reach this computer can join"
-        return f"Natter server listening on {_fmt(host, port)} ({reach}); history in {self.history.path}"
+        line = f"Natter server listening on {_fmt(host, port)} ({reach}); history in {self.history.path}"
+        if self.fingerprint:
+            line += f"\nTLS on; certificate fingerprint (clients compare it): {self.fingerprint}"
+        elif not _is_loopback_host(host):
+            line += "\nTLS off: messages cross the network unencrypted (see --tls)"
+        return line
 
     def start(self) -> "ChatServer":
         with self._lock:
@@ -142,7 +163,7 @@ class ChatServer:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if not DONTWAIT:
                     sock.setblocking(False)
-                conn = Connection(sock, addr, self.hub, self.config)
+                conn = Connection(sock, addr, self.hub, self.config, self.tls_context)
             except OSError as e:
                 log.warning("%s: could not set up the connection: %s", addr, e)
                 sock.close()

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from . import paths, protocol
 
@@ -21,11 +22,15 @@ class ServerConfig:
     max_queue: int = 4 * 1024 * 1024  # bytes waiting for one client before it is dropped
     max_errors: int = 10              # protocol errors before a client is dropped
     password: str | None = None
+    tls: bool = False
+    cert: str | None = None           # with tls: PEM certificate; None = self-signed, kept
+    key: str | None = None
     handshake_timeout: float = 10.0
     idle_timeout: float = 120.0       # pinged at half of it, dropped at all of it
     welcome_history: int = 100
     max_replay: int = 10_000          # messages a resume replays at most
     backlog: int = 4096
+    writers: int = field(default_factory=lambda: max(0, min(3, (os.cpu_count() or 1) - 1)))
     log_level: str = "info"
 
     def db_path(self) -> str:
@@ -64,19 +69,29 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-queue", type=_positive(int), default=d.max_queue,
                     help="bytes waiting for one client before it is dropped as too slow (default %(default)s)")
     ap.add_argument("--password", default=None, help="room password clients must give")
+    ap.add_argument("--tls", action="store_true",
+                    help="serve TLS; without --cert/--key a self-signed certificate is made once and kept")
+    ap.add_argument("--cert", default=None, help="TLS certificate (PEM), with --tls")
+    ap.add_argument("--key", default=None, help="TLS private key (PEM), with --tls")
     ap.add_argument("--handshake-timeout", type=_positive(float), default=d.handshake_timeout,
                     help="seconds a new connection has to say hello (default %(default)s)")
     ap.add_argument("--idle-timeout", type=_positive(float), default=d.idle_timeout,
                     help="seconds of silence before a client is dropped; pinged at half (default %(default)s)")
+    ap.add_argument("--writers", type=_positive(int), default=d.writers,
+                    help="extra threads that write a broadcast in parallel (default %(default)s: cores - 1)")
     ap.add_argument("--log-level", default=d.log_level, choices=("debug", "info", "warning", "error"))
     return ap
 
 
 def from_args(argv=None) -> ServerConfig:
-    a = build_parser().parse_args(argv)
+    ap = build_parser()
+    a = ap.parse_args(argv)
+    if bool(a.cert) != bool(a.key):
+        ap.error("--cert and --key go together")
     cfg = ServerConfig(host=a.host, port=a.port, db=a.db, sync=a.sync, rate_limit=a.rate_limit,
                        rate_burst=max(1.0, a.rate_burst), max_clients=a.max_clients, max_per_ip=a.max_per_ip,
                        max_line=max(256, a.max_line), max_queue=max(64 * 1024, a.max_queue),
-                       password=a.password, handshake_timeout=a.handshake_timeout,
-                       idle_timeout=a.idle_timeout, log_level=a.log_level)
+                       password=a.password, tls=a.tls or bool(a.cert), cert=a.cert, key=a.key,
+                       handshake_timeout=a.handshake_timeout,
+                       idle_timeout=a.idle_timeout, writers=a.writers, log_level=a.log_level)
     return cfg

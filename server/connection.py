@@ -16,10 +16,12 @@ from __future__ import annotations
 import collections
 import logging
 import socket
+import ssl
 import threading
 import time
 
 from . import protocol
+from .tls import TlsChannel
 
 log = logging.getLogger("natter.server")
 
@@ -33,34 +35,58 @@ HAVE_SENDMSG = hasattr(socket.socket, "sendmsg")
 # What the reader posts besides protocol events and ProtocolErrors.
 Gone = collections.namedtuple("Gone", "reason")
 Throttled = collections.namedtuple("Throttled", "delay")
+TlsKick = collections.namedtuple("TlsKick", "")         # handshake bytes wait to be sent
+PlainOnTls = collections.namedtuple("PlainOnTls", "")   # a plaintext client on a TLS port
 
 
 class Outbox:
-    """Bytes waiting to be written to one peer, in order. Hub thread only."""
+    """Bytes waiting to be written to one peer, in order.
 
-    __slots__ = ("chunks", "offset", "size")
+    The hub thread owns it, except while it lends it to one ``writer-N``
+    thread for a flush (see :mod:`server.fanout`). With TLS, pushed bytes
+    are plaintext and are encrypted at flush time, on the flushing thread.
+    """
 
-    def __init__(self):
+    __slots__ = ("chunks", "offset", "size", "tls", "plain")
+
+    def __init__(self, tls=None):
         self.chunks: collections.deque[bytes] = collections.deque()
         self.offset = 0   # bytes of chunks[0] already sent
         self.size = 0     # bytes not yet sent
+        self.tls = tls    # a server.tls.TlsChannel, or None
+        self.plain: list[bytes] = []
 
     def __bool__(self) -> bool:
         return self.size > 0
 
     def push(self, data: bytes) -> None:
+        if self.tls is None:
+            self.chunks.append(data)
+        else:
+            self.plain.append(data)
+        self.size += len(data)
+
+    def push_raw(self, data: bytes) -> None:
+        """Bytes that bypass TLS (a plaintext error to a plaintext client)."""
         self.chunks.append(data)
         self.size += len(data)
 
     def clear(self) -> None:
         self.chunks.clear()
+        self.plain = []
         self.offset = self.size = 0
 
     def flush(self, sock: socket.socket) -> bool:
         """Write as much as the socket takes now; True when all is written.
 
-        Raises OSError when the peer is gone.
+        Raises OSError when the peer is gone (ssl.SSLError is an OSError).
         """
+        if self.tls is not None:
+            plain, self.plain = self.plain, []
+            cipher = self.tls.encrypt(plain)
+            self.size += len(cipher) - sum(map(len, plain))
+            if cipher:
+                self.chunks.append(cipher)
         chunks = self.chunks
         while chunks:
             try:
@@ -115,13 +141,14 @@ STATE_NEW, STATE_WELCOMED, STATE_CLOSING = "new", "welcomed", "closing"
 class Connection:
     """State of one client. Fields marked (hub) are the hub thread's alone."""
 
-    def __init__(self, sock: socket.socket, addr, hub, config):
+    def __init__(self, sock: socket.socket, addr, hub, config, tls_context=None):
         self.sock = sock
         self.addr = addr
         self.peer = _format_addr(addr)
         self.ip = addr[0] if isinstance(addr, tuple) else str(addr)
         self.hub = hub
-        self.outbox = Outbox()          # (hub)
+        self.tls = TlsChannel(tls_context) if tls_context is not None else None
+        self.outbox = Outbox(self.tls)  # (hub)
         self.state = STATE_NEW          # (hub)
         self.nick: str | None = None    # (hub)
         self.key: str | None = None     # (hub) nick_key(nick)
@@ -154,6 +181,8 @@ class Connection:
         decoder = protocol.LineDecoder(self._max_line)
         blocking = sock.gettimeout() is None
         reason = "connection closed"
+        first = True
+        discard = False
         try:
             while not self.stopping.is_set():
                 if not blocking:
@@ -166,6 +195,21 @@ class Connection:
                     break
                 self.last_seen = time.monotonic()
                 items = []
+                if first:
+                    first = False
+                    if self.tls is None and data[:2] == b"\x16\x03":
+                        log.info("%s: a TLS client on a plain port; closing", self.peer)
+                        break
+                    if self.tls is not None and data.lstrip()[:1] == b"{":
+                        # Tell it why in plain JSON; the hub hangs up.
+                        self.hub.post(self, [PlainOnTls()])
+                        discard = True
+                if discard:
+                    continue
+                if self.tls is not None:
+                    data, kick = self.tls.receive(data)
+                    if kick:
+                        items.append(TlsKick())
                 for line in decoder.feed(data):
                     if type(line) is not bytes:
                         items.append(line)
@@ -182,6 +226,9 @@ class Connection:
                     items.append(event)
                 if items:
                     self.hub.post(self, items)
+        except ssl.SSLError as e:
+            reason = "TLS error"
+            log.info("%s: TLS failed: %s", self.peer, e.reason or e)
         except OSError as e:
             reason = "connection lost" if not self.stopping.is_set() else "connection closed"
             log.debug("%s: read failed: %s", self.peer, e)

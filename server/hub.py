@@ -24,7 +24,8 @@ import threading
 import time
 
 from . import protocol as p
-from .connection import STATE_CLOSING, STATE_NEW, STATE_WELCOMED, Gone, Throttled
+from .connection import STATE_CLOSING, STATE_NEW, STATE_WELCOMED, Gone, PlainOnTls, Throttled, TlsKick
+from .fanout import ParallelWriter, write_one
 from .room import Room
 
 log = logging.getLogger("natter.server")
@@ -66,6 +67,7 @@ class Hub:
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._dirty: list = []        # connections with output this pass
+        self._writer = ParallelWriter(config.writers)
         self._stopping: _Stop | None = None
         self._next_tick = 0.0
         self.stats = {"passes": 0, "messages": 0, "dropped_slow": 0}
@@ -174,19 +176,25 @@ class Hub:
                 self._dirty.append(conn)
         dirty, self._dirty = self._dirty, []
         limit = self.config.max_queue
-        for conn in dirty:
-            if conn.sock is None or conn.write_registered:
-                if conn.sock is not None and conn.outbox.size > limit:
+        ready = []
+        for conn in dict.fromkeys(dirty):
+            if conn.sock is None:
+                continue
+            if conn.write_registered:   # still blocked: the selector says when
+                if conn.outbox.size > limit:
                     self._too_slow(conn)
                 continue
-            self._flush(conn)
+            ready.append(conn)
+        for conn, outcome in zip(ready, self._writer.write_all(ready)):
+            self._after_write(conn, outcome)
 
     def _flush(self, conn) -> None:
         """Write what the socket takes now; watch it for writability if not all."""
-        try:
-            done = conn.outbox.flush(conn.sock)
-        except OSError as e:
-            log.debug("%s: write failed: %s", conn.label, e)
+        self._after_write(conn, write_one(conn))
+
+    def _after_write(self, conn, done) -> None:
+        if isinstance(done, OSError):
+            log.debug("%s: write failed: %s", conn.label, done)
             conn.outbox.clear()
             self._unwatch(conn)
             self._hangup(conn, force=True)
@@ -460,6 +468,18 @@ class Hub:
                 p.RATE_LIMITED, f"You are sending faster than {cfg.rate_limit:g} messages a second "
                                 f"(bursts of {cfg.rate_burst:g}): your messages are delayed, not dropped."))
 
+    def on_tls_kick(self, conn, _item) -> None:
+        self._dirty.append(conn)
+
+    def on_plain_on_tls(self, conn, _item) -> None:
+        log.info("%s: a plaintext client on the TLS port", conn.peer)
+        conn.outbox.clear()
+        conn.outbox.push_raw(p.encode(p.error_frame(
+            p.TLS_REQUIRED, "This server only speaks TLS: turn on TLS (encryption) in your client.")))
+        conn.state = STATE_CLOSING
+        conn.close_deadline = time.monotonic() + CLOSE_GRACE
+        self._dirty.append(conn)
+
     def on_gone(self, conn, gone: Gone) -> None:
         if conn.state != STATE_CLOSING:
             self._drop(conn, gone.reason)
@@ -476,6 +496,8 @@ class Hub:
         p.Bye: on_bye,
         p.ProtocolError: on_protocol_error,
         Throttled: on_throttled,
+        TlsKick: on_tls_kick,
+        PlainOnTls: on_plain_on_tls,
         Gone: on_gone,
     }
 
@@ -542,6 +564,7 @@ class Hub:
         for conn in list(self.conns):
             if conn.sock is not None:
                 self._close(conn)
+        self._writer.close()
         self._selector.close()
         for s in (self._wake_r, self._wake_w):
             s.close()

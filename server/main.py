@@ -8,6 +8,7 @@ import sys
 from . import config as config_mod
 from .app import ChatServer, raise_fd_limit
 from .history import HistoryError
+from .tls import TlsSetupError
 
 
 def main(argv=None) -> int:
@@ -17,7 +18,7 @@ def main(argv=None) -> int:
     raise_fd_limit()
     try:
         server = ChatServer(cfg)
-    except (OSError, HistoryError) as e:
+    except (OSError, HistoryError, TlsSetupError) as e:
         print(f"natter server: {e}", file=sys.stderr)
         return 1
     for name in ("SIGINT", "SIGTERM", "SIGBREAK"):

@@ -46,6 +46,7 @@ TIMEOUT = "timeout"
 TOO_SLOW = "too_slow"
 TOO_MANY_CONNECTIONS = "too_many_connections"
 SHUTDOWN = "shutdown"
+TLS_REQUIRED = "tls_required"
 
 # Characters a message text may not carry: C0 and C1 controls other than tab
 # and newline, and DEL. They can rewrite a terminal or fake a line break.
