@@ -19,7 +19,7 @@ import threading
 import time
 
 from . import hub as hub_mod
-from . import paths, tls
+from . import auth, paths, tls
 from .config import ServerConfig
 from .connection import DONTWAIT, Connection, Gone
 from .history import History
@@ -34,6 +34,7 @@ class ChatServer:
         self.config = config or ServerConfig()
         self.history = History(self.config.db_path(), sync=self.config.sync)
         self.tls_context = None
+        self.check_password = auth.PasswordCheck(self.config.password) if self.config.password else None
         self.fingerprint: str | None = None
         try:
             if self.config.tls:
@@ -163,7 +164,7 @@ class ChatServer:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if not DONTWAIT:
                     sock.setblocking(False)
-                conn = Connection(sock, addr, self.hub, self.config, self.tls_context)
+                conn = Connection(sock, addr, self.hub, self.config, self.tls_context, self.check_password)
             except OSError as e:
                 log.warning("%s: could not set up the connection: %s", addr, e)
                 sock.close()

@@ -5,7 +5,7 @@ import argparse
 import os
 from dataclasses import dataclass, field
 
-from . import paths, protocol
+from . import auth, paths, protocol
 
 
 @dataclass
@@ -21,7 +21,7 @@ class ServerConfig:
     max_line: int = protocol.MAX_LINE
     max_queue: int = 4 * 1024 * 1024  # bytes waiting for one client before it is dropped
     max_errors: int = 10              # protocol errors before a client is dropped
-    password: str | None = None
+    password: str | None = None       # plain text, or an scrypt hash from --hash-password
     tls: bool = False
     cert: str | None = None           # with tls: PEM certificate; None = self-signed, kept
     key: str | None = None
@@ -68,7 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="longest frame a client may send, in bytes (default %(default)s)")
     ap.add_argument("--max-queue", type=_positive(int), default=d.max_queue,
                     help="bytes waiting for one client before it is dropped as too slow (default %(default)s)")
-    ap.add_argument("--password", default=None, help="room password clients must give")
+    ap.add_argument("--password", default=None,
+                    help="room password clients must give (visible to other users of this computer; "
+                         "prefer --password-file)")
+    ap.add_argument("--password-file", default=None,
+                    help="file whose first line is the room password's hash (from --hash-password)")
+    ap.add_argument("--hash-password", action="store_true",
+                    help="read a password from the terminal or standard input, print its hash, and exit")
     ap.add_argument("--tls", action="store_true",
                     help="serve TLS; without --cert/--key a self-signed certificate is made once and kept")
     ap.add_argument("--cert", default=None, help="TLS certificate (PEM), with --tls")
@@ -88,10 +94,18 @@ def from_args(argv=None) -> ServerConfig:
     a = ap.parse_args(argv)
     if bool(a.cert) != bool(a.key):
         ap.error("--cert and --key go together")
+    if a.password and a.password_file:
+        ap.error("give --password or --password-file, not both")
+    password = a.password
+    if a.password_file:
+        try:
+            password = auth.read_password_file(a.password_file)
+        except ValueError as e:
+            ap.error(str(e))
     cfg = ServerConfig(host=a.host, port=a.port, db=a.db, sync=a.sync, rate_limit=a.rate_limit,
                        rate_burst=max(1.0, a.rate_burst), max_clients=a.max_clients, max_per_ip=a.max_per_ip,
                        max_line=max(256, a.max_line), max_queue=max(64 * 1024, a.max_queue),
-                       password=a.password, tls=a.tls or bool(a.cert), cert=a.cert, key=a.key,
+                       password=password, tls=a.tls or bool(a.cert), cert=a.cert, key=a.key,
                        handshake_timeout=a.handshake_timeout,
                        idle_timeout=a.idle_timeout, writers=a.writers, log_level=a.log_level)
     return cfg

@@ -37,6 +37,7 @@ Gone = collections.namedtuple("Gone", "reason")
 Throttled = collections.namedtuple("Throttled", "delay")
 TlsKick = collections.namedtuple("TlsKick", "")         # handshake bytes wait to be sent
 PlainOnTls = collections.namedtuple("PlainOnTls", "")   # a plaintext client on a TLS port
+AuthFailed = collections.namedtuple("AuthFailed", "")   # a hello with the wrong password
 
 
 class Outbox:
@@ -141,7 +142,7 @@ STATE_NEW, STATE_WELCOMED, STATE_CLOSING = "new", "welcomed", "closing"
 class Connection:
     """State of one client. Fields marked (hub) are the hub thread's alone."""
 
-    def __init__(self, sock: socket.socket, addr, hub, config, tls_context=None):
+    def __init__(self, sock: socket.socket, addr, hub, config, tls_context=None, check_password=None):
         self.sock = sock
         self.addr = addr
         self.peer = _format_addr(addr)
@@ -163,6 +164,7 @@ class Connection:
         self.last_seen = self.connected_at   # set by the reader; a float store is atomic
         self.stopping = threading.Event()    # set by the hub: the reader must end
         self._max_line = config.max_line
+        self._check_password = check_password   # server.auth.PasswordCheck, or None
         self._bucket = TokenBucket(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
         self.thread = threading.Thread(target=self.read_loop, name=f"reader-{self.peer}", daemon=True)
 
@@ -219,7 +221,10 @@ class Connection:
                     except protocol.ProtocolError as e:
                         items.append(e)
                         continue
-                    if self._bucket is not None and isinstance(event, _METERED):
+                    if type(event) is protocol.Hello and self._check_password is not None \
+                            and not self._check_password(event.password):
+                        event = AuthFailed()
+                    elif self._bucket is not None and isinstance(event, _METERED):
                         self._throttle(items)
                         if self.stopping.is_set():
                             break

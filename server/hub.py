@@ -16,7 +16,6 @@ disk. No lock is held during socket I/O; the lock guards only the inbox.
 """
 from __future__ import annotations
 
-import hmac
 import logging
 import selectors
 import socket
@@ -24,7 +23,8 @@ import threading
 import time
 
 from . import protocol as p
-from .connection import STATE_CLOSING, STATE_NEW, STATE_WELCOMED, Gone, PlainOnTls, Throttled, TlsKick
+from .connection import (STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, Gone, PlainOnTls, Throttled,
+                         TlsKick)
 from .fanout import ParallelWriter, write_one
 from .room import Room
 
@@ -345,11 +345,6 @@ class Hub:
             return self._error(conn, p.ProtocolError(p.ALREADY_WELCOMED, "You are already in; "
                                                                          "use a 'nick' frame to rename."))
         cfg = self.config
-        if cfg.password is not None:
-            given = (hello.password or "").encode("utf-8")
-            if not hmac.compare_digest(given, cfg.password.encode("utf-8")):
-                log.warning("%s: wrong password", conn.peer)
-                return self._drop(conn, "auth failed", p.error_frame(p.AUTH_FAILED, "Wrong room password."))
         session = self.history.find_session(hello.resume) if hello.resume else None
         key = p.nick_key(hello.nick)
         holder = self.nicks.get(key)
@@ -468,6 +463,11 @@ class Hub:
                 p.RATE_LIMITED, f"You are sending faster than {cfg.rate_limit:g} messages a second "
                                 f"(bursts of {cfg.rate_burst:g}): your messages are delayed, not dropped."))
 
+    def on_auth_failed(self, conn, _item) -> None:
+        # The reader checked the password (scrypt is slow; not on the hub).
+        log.warning("%s: wrong password", conn.peer)
+        self._drop(conn, "auth failed", p.error_frame(p.AUTH_FAILED, "Wrong room password."))
+
     def on_tls_kick(self, conn, _item) -> None:
         self._dirty.append(conn)
 
@@ -497,6 +497,7 @@ class Hub:
         p.ProtocolError: on_protocol_error,
         Throttled: on_throttled,
         TlsKick: on_tls_kick,
+        AuthFailed: on_auth_failed,
         PlainOnTls: on_plain_on_tls,
         Gone: on_gone,
     }

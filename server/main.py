@@ -12,6 +12,9 @@ from .tls import TlsSetupError
 
 
 def main(argv=None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if "--hash-password" in args:
+        return hash_password_command()
     cfg = config_mod.from_args(argv)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stderr)
@@ -26,4 +29,23 @@ def main(argv=None) -> int:
             signal.signal(getattr(signal, name), lambda *_: server.request_shutdown())
     print(server.describe(), flush=True)
     server.serve_forever()
+    return 0
+
+
+def hash_password_command() -> int:
+    """Print the hash of a password read from the terminal or stdin."""
+    import getpass
+
+    from .auth import hash_password
+    if sys.stdin.isatty():
+        first = getpass.getpass("Room password: ")
+        if getpass.getpass("Again: ") != first:
+            print("The two passwords differ.", file=sys.stderr)
+            return 1
+    else:
+        first = sys.stdin.readline().rstrip("\r\n")
+    if not first:
+        print("The password is empty.", file=sys.stderr)
+        return 1
+    print(hash_password(first))
     return 0

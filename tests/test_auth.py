@@ -1,0 +1,84 @@
+"""Room password: hashing, constant-cost checks, and the server using them."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from server import auth
+from tests.netclient import LineClient
+
+
+def test_hash_verifies_only_the_right_password():
+    h = auth.hash_password("correct horse")
+    assert auth.is_hash(h) and "correct horse" not in h
+    assert auth.verify_hash("correct horse", h)
+    assert not auth.verify_hash("correct hors", h)
+    assert not auth.verify_hash("", h)
+    assert auth.hash_password("correct horse") != h   # salted
+
+
+def test_corrupt_hash_never_verifies():
+    assert not auth.verify_hash("x", "scrypt$16384$8$1$not-base64!$zz")
+
+
+def test_check_caches_success_but_wrong_guesses_still_pay_scrypt():
+    check = auth.PasswordCheck(auth.hash_password("pw"))
+    t = time.perf_counter()
+    assert check("pw")
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    assert check("pw")
+    cached = time.perf_counter() - t
+    t = time.perf_counter()
+    assert not check("pv")
+    wrong = time.perf_counter() - t
+    assert cached < first / 5
+    assert wrong > first / 5, (first, wrong)
+
+
+def test_plain_password_check():
+    check = auth.PasswordCheck("plain")
+    assert check("plain") and not check("plai") and not check(None) and not check("plain ")
+
+
+def test_server_with_hashed_password_file(make_server, tmp_path):
+    path = tmp_path / "pw"
+    path.write_text(auth.hash_password("s3cret") + "\n")
+    from server.config import from_args
+    cfg = from_args(["--password-file", str(path)])
+    srv = make_server(password=cfg.password)
+    bad = LineClient(srv.port)
+    bad.send({"type": "hello", "nick": "mallory", "password": "guess"})
+    err = bad.recv()
+    assert err["type"] == "error" and err["code"] == "auth_failed"
+    assert err["message"] == "Wrong room password."
+    assert bad.closed_by_server()
+    good = LineClient(srv.port)
+    assert good.hello("alice", password="s3cret")["nick"] == "alice"
+    bad.close()
+    good.close()
+
+
+def test_hash_password_command_prints_a_hash_from_stdin():
+    out = subprocess.run([sys.executable, "-m", "server", "--hash-password"], input="pw\n",
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    assert auth.verify_hash("pw", out.stdout.strip())
+
+
+def test_password_and_password_file_together_is_an_error(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "server", "--password", "a", "--password-file",
+                          str(tmp_path / "x")], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "not both" in out.stderr
+
+
+@pytest.mark.parametrize("content", ["", "\n"])
+def test_empty_password_file_is_refused(tmp_path, content):
+    path = tmp_path / "pw"
+    path.write_text(content)
+    out = subprocess.run([sys.executable, "-m", "server", "--password-file", str(path)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "empty" in out.stderr
