@@ -176,6 +176,14 @@ class History:
                 if len(out) == limit:
                     break
         out.reverse()
+        if len(out) < limit and self._ring_floor > 0:
+            # The ring is full of private messages: older room messages are
+            # on disk only.
+            self.commit()
+            rows = self._db.execute(
+                "SELECT id, ts, room, sender, recipient, text, from_session, to_session, ref FROM messages "
+                "WHERE recipient IS NULL AND room = ? ORDER BY id DESC LIMIT ?", (room, limit)).fetchall()
+            out = [_Row(*r).frame() for r in reversed(rows)]
         return out
 
     def since(self, after: int, session: int | None, limit: int, room: str = "lobby") -> tuple[list[dict], int]:

@@ -1,0 +1,211 @@
+"""History over real sockets: since/resume replays, private messages kept
+to their sessions, SQLite on disk before the fan-out, ids across restarts."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from server import protocol as p
+from tests.netclient import LineClient
+from tests.servertools import chat_works, expect, expect_error, messages
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def stored(db: str) -> list[tuple]:
+    """Rows in the history file, read by a separate SQLite connection."""
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT id, sender, recipient, text FROM messages ORDER BY id").fetchall()
+    finally:
+        con.close()
+
+
+def test_message_is_on_disk_before_anyone_sees_it(make_server, tmp_path):
+    db = str(tmp_path / "h.db")
+    srv = make_server(db=db, rate_limit=0)
+    alice = LineClient(srv.port)
+    alice.hello("alice")
+    try:
+        for i in range(5):
+            alice.send({"type": "say", "text": f"t{i}", "ref": f"r{i}"})
+            ack = expect(alice, "message", ref=f"r{i}")
+            assert (ack["id"], "alice", None, f"t{i}") in stored(db)
+        alice.send({"type": "dm", "to": "alice", "text": "private"})
+        ack = expect(alice, "dm")
+        assert (ack["id"], "alice", "alice", "private") in stored(db)
+    finally:
+        alice.close()
+
+
+def test_since_replays_every_message_after_the_id(connect):
+    alice = connect("alice")
+    for i in range(150):
+        alice.send({"type": "say", "text": f"n{i}"})
+    ids = [m["id"] for m in messages(alice, 150)]
+    bob = connect()
+    w = bob.hello("bob", since=ids[9])
+    assert [m["id"] for m in w["history"]] == ids[10:]       # more than the 100 of a plain welcome
+    assert [m["text"] for m in w["history"]] == [f"n{i}" for i in range(10, 150)]
+    assert w["last_id"] == ids[-1] and "missed" not in w
+    carol = connect()
+    assert carol.hello("carol", since=ids[-1])["history"] == []
+    dave = connect()
+    assert len(dave.hello("dave", since=0)["history"]) == 150
+    eve = connect()
+    assert eve.hello("eve", since=10 ** 9)["history"] == []
+
+
+def test_since_replays_dms_only_to_their_sessions_and_refs_to_the_sender(connect):
+    alice, bob = connect("alice"), connect("bob")
+    expect(alice, "joined")
+    a_token, b_token = alice.welcome["session"], bob.welcome["session"]
+    assert a_token != b_token
+    alice.send({"type": "say", "text": "public", "ref": "pa"})
+    public = expect(alice, "message", ref="pa")["id"]
+    expect(bob, "message")
+    bob.send({"type": "dm", "to": "alice", "text": "b->a", "ref": "pb"})
+    b2a = expect(bob, "dm", ref="pb")["id"]
+    expect(alice, "dm")
+    alice.send({"type": "dm", "to": "bob", "text": "a->b", "ref": "pc"})
+    a2b = expect(alice, "dm", ref="pc")["id"]
+    expect(bob, "dm")
+    alice.send({"type": "bye"})
+    bob.send({"type": "bye"})
+    assert alice.closed_by_server(3) and bob.closed_by_server(3)
+
+    # A stranger (no resume token) sees the room, not the private messages, and no refs.
+    carol = connect()
+    w = carol.hello("carol", since=0)
+    assert [(m["type"], m["id"]) for m in w["history"]] == [("message", public)]
+    assert "ref" not in w["history"][0]
+    # A plain welcome (no since) never carries private messages either.
+    dan = connect("dan")
+    assert [m["id"] for m in dan.welcome["history"]] == [public]
+
+    # Alice resumes: both dms, and her own refs come back so she knows they arrived.
+    a2 = connect()
+    w = a2.hello("alice", since=0, resume=a_token)
+    assert w["session"] == a_token
+    got = {m["id"]: m for m in w["history"]}
+    assert list(got) == [public, b2a, a2b]
+    assert got[public]["ref"] == "pa" and "ref" not in got[b2a] and got[a2b]["ref"] == "pc"
+    assert got[b2a]["from"] == "bob" and got[b2a]["to"] == "alice" and got[b2a]["type"] == "dm"
+
+    # Bob resumes under another nick: the session is what counts; he gets his ref only.
+    b2 = connect()
+    w = b2.hello("robert", since=0, resume=b_token)
+    got = {m["id"]: m for m in w["history"]}
+    assert list(got) == [public, b2a, a2b]
+    assert "ref" not in got[public] and got[b2a]["ref"] == "pb" and "ref" not in got[a2b]
+
+
+def test_resume_with_an_unknown_token_is_a_new_session(connect):
+    alice, bob = connect("alice"), connect("bob")
+    expect(alice, "joined")
+    bob.send({"type": "dm", "to": "alice", "text": "secret"})
+    expect(alice, "dm")
+    expect(bob, "dm")
+    c = connect()
+    w = c.hello("mallory", since=0, resume="not-a-real-token")
+    assert w["history"] == [] and w["session"] != "not-a-real-token"
+    assert w["session"] not in (alice.welcome["session"], bob.welcome["session"])
+
+
+def test_resume_while_the_old_connection_is_alive_replaces_it(connect):
+    alice, bob = connect("alice"), connect("bob")
+    expect(alice, "joined")
+    token = alice.welcome["session"]
+    a2 = connect()
+    w = a2.hello("ALICE", resume=token, since=0)
+    assert w["nick"] == "ALICE" and w["users"] == ["ALICE", "bob"]
+    expect_error(alice, "replaced")
+    assert alice.closed_by_server(3)
+    expect(bob, "left", nick="alice", reason="reconnected")
+    expect(bob, "joined", nick="ALICE")
+    chat_works(a2, bob)
+
+
+def test_someone_else_cannot_take_a_nick_with_a_wrong_token(connect):
+    alice = connect("alice")
+    c = connect()
+    c.send({"type": "hello", "nick": "alice", "resume": "guess"})
+    expect_error(c, p.NICK_TAKEN)
+    chat_works(alice)
+
+
+def test_since_beyond_max_replay_reports_missed(make_server):
+    srv = make_server(rate_limit=0, max_replay=5)
+    alice = LineClient(srv.port)
+    bob = LineClient(srv.port)
+    try:
+        alice.hello("alice")
+        for i in range(8):
+            alice.send({"type": "say", "text": f"n{i}"})
+        messages(alice, 8)
+        w = bob.hello("bob", since=0)
+        assert [m["text"] for m in w["history"]] == [f"n{i}" for i in range(3, 8)]
+        assert w["missed"] == 3
+    finally:
+        alice.close()
+        bob.close()
+
+
+def test_history_and_sessions_survive_a_restart_and_ids_keep_growing(make_server, tmp_path):
+    db = str(tmp_path / "h.db")
+    srv = make_server(db=db, rate_limit=0)
+    a, b = LineClient(srv.port), LineClient(srv.port)
+    token = a.hello("alice")["session"]
+    b.hello("bob")
+    expect(a, "joined", nick="bob")
+    a.send({"type": "say", "text": "one", "ref": "r1"})
+    one = expect(a, "message")["id"]
+    expect(b, "message", id=one)
+    b.send({"type": "dm", "to": "alice", "text": "two"})
+    two = expect(b, "dm")["id"]
+    a.close()
+    b.close()
+    srv.shutdown()
+    assert [r[0] for r in stored(db)] == [one, two]
+
+    srv2 = make_server(db=db, rate_limit=0)
+    c = LineClient(srv2.port)
+    try:
+        w = c.hello("alice", since=0, resume=token)
+        assert [(m["id"], m["text"]) for m in w["history"]] == [(one, "one"), (two, "two")]
+        assert w["history"][0]["ref"] == "r1" and w["last_id"] == two
+        c.send({"type": "say", "text": "three"})
+        three = expect(c, "message")["id"]
+        assert three > two > one
+    finally:
+        c.close()
+    srv2.shutdown()
+
+    srv3 = make_server(db=db, rate_limit=0)     # a third life: still no id reused
+    d = LineClient(srv3.port)
+    try:
+        w = d.hello("dora")
+        assert [m["id"] for m in w["history"]] == [one, three] and w["last_id"] == three
+        d.send({"type": "say", "text": "four"})
+        assert expect(d, "message")["id"] > three
+    finally:
+        d.close()
+    assert sorted(set(r[0] for r in stored(db))) == [r[0] for r in stored(db)]
+
+
+@pytest.mark.timeout(60)
+def test_welcome_has_100_room_messages_even_after_many_dms(connect, server):
+    alice, bob = connect("alice"), connect("bob")
+    expect(alice, "joined")
+    for i in range(120):
+        alice.send({"type": "say", "text": f"room{i}"})
+    messages(bob, 120)
+    n = 2100                          # more than the in-memory ring holds
+    alice.send_raw(b"".join(p.encode({"type": "dm", "to": "bob", "text": f"d{i}"}) for i in range(n)))
+    got = 0
+    while got < n:
+        if bob.recv()["type"] == "dm":
+            got += 1
+    carol = connect("carol")
+    assert [m["text"] for m in carol.welcome["history"]] == [f"room{i}" for i in range(20, 120)]
