@@ -1,0 +1,220 @@
+"""What the user typed -> a command, without I/O. Shared by the window and the terminal.
+
+:func:`parse` takes the text of the input box (one line, or several when
+Shift+Enter was used) and returns one of the small frozen classes below;
+the caller acts on it (``Say`` -> ``client.say``...). Nothing here sends.
+
+- plain text -> :class:`Say` (trailing whitespace dropped; blank -> :class:`Empty`)
+- ``//text`` -> :class:`Say` of ``/text`` (a literal line starting with '/')
+- ``/me waves`` -> :class:`Action`; its :attr:`Action.wire` is what to ``say``
+- ``/msg NICK text`` -> :class:`Direct`
+- ``/nick NEW`` -> :class:`Nick` (checked with the protocol's nick rules)
+- ``/who``, ``/clear``, ``/help``, ``/quit`` -> :class:`Who`, :class:`Clear`,
+  :class:`Help`, :class:`Quit`
+- anything else starting with '/' -> :class:`Invalid` with a helpful
+  message (never sent)
+
+Command names are case-insensitive; ``/exit`` is ``/quit``, ``/m`` and
+``/query`` are ``/msg``, ``/action`` is ``/me``, ``/names`` is ``/who``.
+
+Actions on the wire: ``/me waves`` is sent as a room message whose text is
+``"/me waves"``. A receiver shows a message whose text starts with
+``"/me "`` as an action ("* alice waves"): :func:`action_body`. The IRC
+way (U+0001 around the text) is refused by the server, which forbids
+control characters, and plain ``/me`` text still reads well in a client
+that does not know the convention.
+
+Text is cleaned of what the server would refuse: ``\\r\\n`` and ``\\r``
+become ``\\n``; other control characters (C0 and C1, DEL), which a paste
+can carry, are removed. Tab and newline stay.
+
+Thread: pure functions, any thread.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from server import protocol
+
+ACTION_PREFIX = "/me "
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True)
+class Action:
+    text: str               # what follows /me
+
+    @property
+    def wire(self) -> str:
+        """The text to send with ``say``."""
+        return ACTION_PREFIX + self.text
+
+
+@dataclass(frozen=True)
+class Direct:
+    to: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Nick:
+    nick: str
+
+
+@dataclass(frozen=True)
+class Who:
+    pass
+
+
+@dataclass(frozen=True)
+class Clear:
+    pass
+
+
+@dataclass(frozen=True)
+class Help:
+    text: str               # the help to show (for one command, or all)
+
+
+@dataclass(frozen=True)
+class Quit:
+    pass
+
+
+@dataclass(frozen=True)
+class Empty:
+    """Nothing to do (a blank line)."""
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Not a valid command: show ``message`` to the user; send nothing."""
+    message: str
+
+
+# name -> (usage, one-line description)
+COMMANDS = {
+    "msg": ("/msg NICK text", "send a private message to NICK"),
+    "me": ("/me action", "say what you are doing: /me waves shows as '* you waves'"),
+    "nick": ("/nick NEW", "change your nick"),
+    "who": ("/who", "list the people online"),
+    "clear": ("/clear", "clear the conversation on your screen"),
+    "help": ("/help [command]", "show this help"),
+    "quit": ("/quit", "leave the room"),
+}
+ALIASES = {"exit": "quit", "m": "msg", "query": "msg", "w": "msg", "action": "me", "names": "who",
+           "h": "help", "?": "help", "cls": "clear", "q": "quit"}
+
+
+def help_text(command: str | None = None) -> str:
+    """The help for one command, or for all of them."""
+    if command:
+        name = ALIASES.get(command.lower().lstrip("/"), command.lower().lstrip("/"))
+        if name in COMMANDS:
+            usage, what = COMMANDS[name]
+            return f"{usage}: {what}"
+    width = max(len(u) for u, _ in COMMANDS.values())
+    lines = ["Commands:"]
+    lines += [f"  {usage.ljust(width)}  {what}" for usage, what in COMMANDS.values()]
+    lines += ["Anything else you type is said to the room; "
+              "start a line with // to say something that begins with /."]
+    return "\n".join(lines)
+
+
+_HEAD = re.compile(r"/(\S*)[ \t]*(.*)", re.DOTALL)    # "/name args..."
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: str) -> str:
+    """Text as the server accepts it: newlines normalised, other controls removed."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROLS.sub("", text)
+
+
+def parse(line: str) -> object:
+    """One input -> Say | Action | Direct | Nick | Who | Clear | Help | Quit | Empty | Invalid."""
+    line = clean_text(line)
+    if not line.startswith("/"):
+        text = line.rstrip()
+        return Say(text) if text.strip() else Empty()
+    if line.startswith("//"):
+        text = line[1:].rstrip()
+        return Say(text) if text.strip() else Empty()
+    head, rest = _HEAD.match(line).groups()
+    name = ALIASES.get(head.lower(), head.lower())
+    handler = _HANDLERS.get(name)
+    if handler is None:
+        return _unknown(head)
+    return handler(rest)
+
+
+def _unknown(head: str) -> Invalid:
+    shown = head[:30] if head.isprintable() else repr(head[:30])
+    if not head:
+        return Invalid("A lone '/' is not a command. Type /help for the commands, "
+                       "or start with // to say something that begins with /.")
+    near = difflib.get_close_matches(head.lower(), list(COMMANDS) + list(ALIASES), n=1, cutoff=0.6)
+    hint = f" Did you mean /{ALIASES.get(near[0], near[0])}?" if near else ""
+    return Invalid(f"Unknown command /{shown}.{hint} Type /help for the list, "
+                   f"or //{shown} to say it as text.")
+
+
+def _usage(name: str, problem: str) -> Invalid:
+    return Invalid(f"{problem} Usage: {COMMANDS[name][0]}")
+
+
+def _msg(rest: str):
+    to, text = _HEAD.match("/" + rest).groups()
+    text = text.strip()
+    if not to:
+        return _usage("msg", "Who to? Give a nick.")
+    if not text:
+        return _usage("msg", f"What do you want to tell {to}?")
+    return Direct(to.lstrip("@"), text)
+
+
+def _me(rest: str):
+    text = rest.strip()
+    if not text:
+        return _usage("me", "Say what you are doing, e.g. /me waves.")
+    return Action(text)
+
+
+def _nick(rest: str):
+    parts = rest.split()
+    if not parts:
+        return _usage("nick", "Give the new nick.")
+    if len(parts) > 1:
+        return _usage("nick", "A nick cannot contain spaces.")
+    try:
+        return Nick(protocol.check_nick(parts[0]))
+    except protocol.ProtocolError as e:
+        return Invalid(f"Cannot use that nick: {e.message}.")
+
+
+def _help(rest: str):
+    return Help(help_text(rest.strip() or None))
+
+
+_HANDLERS = {
+    "msg": _msg,
+    "me": _me,
+    "nick": _nick,
+    "who": lambda rest: Who(),
+    "clear": lambda rest: Clear(),
+    "help": _help,
+    "quit": lambda rest: Quit(),
+}
+
+
+def action_body(text: str) -> str | None:
+    """The action of a received message ('waves' for '/me waves'), or None."""
+    if text.startswith(ACTION_PREFIX) and text[len(ACTION_PREFIX):].strip():
+        return text[len(ACTION_PREFIX):]
+    return None

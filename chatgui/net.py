@@ -1,0 +1,724 @@
+"""The network client: one connection to a Natter server, kept up by itself.
+
+:class:`ChatClient` connects, says hello, and puts what happens on the
+``events`` queue given to it: the contract is :mod:`chatgui.events` (read
+its docstring for the order of events). The UI only calls the public
+methods below and reads the queue; it never waits on the network.
+
+Threads (both daemon, both ended by :meth:`ChatClient.close`):
+
+- ``net-reader`` dials, says hello (through the writer), reads, decodes
+  with :mod:`server.protocol`, de-duplicates and enqueues events. After a
+  drop it waits (backoff with full jitter) and dials again, resuming with
+  ``since`` = the last message id seen and ``resume`` = the session token,
+  so nothing is missed and nothing is shown twice. It is the only thread
+  that closes a socket, and only after the writer has let go of it.
+- ``net-writer`` does every ``sendall``: the hello, pings and pongs, the
+  user's messages once the server has welcomed us, and ``bye``.
+
+Public methods run on any thread (the Tk thread calls them), take one lock
+briefly and never touch a socket while holding it: :meth:`say`, :meth:`dm`
+and :meth:`set_nick` only queue; :meth:`close` signals and waits at most
+its ``timeout``. :meth:`flush` blocks and is meant for the terminal mode.
+
+Exactly once: each outgoing item carries a fresh ``ref`` and stays in the
+offline queue (:class:`chatgui.policy.Outbox`) until the server
+acknowledges it, live or in the replay a resumed welcome carries (the
+server puts our ``ref`` back on our own messages there); after a reconnect
+only the unacknowledged ones are sent again, in order.
+
+Extensions to the event contract (additions only):
+
+- ``ConnectFailed.kind`` is also ``unreachable`` for any other socket
+  error; ``server_full`` also covers "too many connections from your
+  address". ``nick_taken`` on a *re*connect is retried (our old connection
+  may still hold the nick); ``auth_failed`` and ``bad_nick`` never are.
+- After ``ConnectFailed(retry_in=None)`` or ``Disconnected(retry_in=None)``
+  the client has stopped: ``Closed`` follows. To try again (another nick,
+  a password), make a new ChatClient.
+- For our own message the ``Message``/``Direct`` (with its ``ref``) comes
+  first, then ``Acked(ref, id)``. A rename is acknowledged by ``Renamed``
+  then ``Acked(ref, None)``; a rename to the nick we already have is
+  acknowledged at once. Refusals the client makes itself before sending
+  (empty text, a control character, too long, queue full, closed) come as
+  ``Refused`` with codes ``bad_text``, ``bad_nick``, ``too_long``,
+  ``queue_full``, ``closed``.
+- Server ``ServerError`` frames without a ref of ours (``rate_limited``,
+  ``timeout``...) and ``Notice`` are passed through as they are.
+
+TLS (issue 6) plugs in at :meth:`ChatClient._dial`: it returns a transport
+with ``recv``/``sendall``/``shutdown``/``close``/``fileno`` and a
+``fingerprint``; a TLS transport keeps an ``ssl.SSLObject`` over memory
+BIOs behind a lock held only for in-memory work (as ``server/tls.py``
+does), so the two threads can share it. ``Connected.fingerprint`` is
+filled from it.
+"""
+from __future__ import annotations
+
+import errno
+import itertools
+import logging
+import os
+import queue
+import secrets
+import selectors
+import socket
+import threading
+import time
+
+from server import protocol
+
+from . import events as ev
+from .policy import (FINAL_KINDS, Backoff, Outbox, QueueFull, SeenIds, classify_os_error,
+                     classify_refusal)
+
+log = logging.getLogger("natter.client")
+
+RECV_SIZE = 256 * 1024
+SLICE = 0.25                 # the reader looks at its clocks and the close flag this often
+PING = protocol.encode({"type": "ping"})
+PONG = protocol.encode({"type": "pong"})
+BYE = protocol.encode({"type": "bye"})
+
+# States, as :attr:`ChatClient.state` reports them.
+IDLE, CONNECTING, HANDSHAKE, ONLINE, OFFLINE, CLOSED = (
+    "idle", "connecting", "handshake", "online", "offline", "closed")
+
+
+class PlainTransport:
+    """A connected TCP socket as a byte pipe (blocking; the reader selects first)."""
+
+    fingerprint = None
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def recv(self) -> bytes:
+        return self.sock.recv(RECV_SIZE)
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def shutdown(self, how: int) -> None:
+        self.sock.shutdown(how)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _Stopped(Exception):
+    """close() was called."""
+
+
+class _Failed(Exception):
+    """An attempt failed before the welcome."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class _Lost(Exception):
+    """A welcomed connection ended."""
+
+    def __init__(self, reason: str, final: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.final = final
+
+
+class ChatClient:
+    """A chat connection that reconnects by itself; see the module docstring.
+
+    ``events`` must be an unbounded ``queue.Queue``. Timing knobs:
+    ``connect_timeout`` per address dialled, ``handshake_timeout`` for the
+    welcome, ``ping_interval`` of silence before we ping, ``ping_timeout``
+    more before the connection counts as dead, ``stable_after`` seconds
+    online before the backoff starts again from a quick retry,
+    ``close_grace`` for the server to answer our ``bye``. ``backoff`` is a
+    :class:`~chatgui.policy.Backoff` (tests pass a deterministic one).
+    """
+
+    def __init__(self, host: str, port: int, nick: str, *, events: queue.Queue,
+                 password: str | None = None, reconnect: bool = True, connect_timeout: float = 5.0,
+                 handshake_timeout: float = 10.0, ping_interval: float = 30.0,
+                 ping_timeout: float = 15.0, stable_after: float = 10.0, close_grace: float = 1.0,
+                 backoff: Backoff | None = None, max_pending: int = 1000):
+        self.host = host
+        self.port = int(port)
+        self.password = password
+        self.reconnect = reconnect
+        self.connect_timeout = connect_timeout
+        self.handshake_timeout = handshake_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.stable_after = stable_after
+        self.close_grace = close_grace
+        self._events = events
+        self._backoff = backoff or Backoff()
+        self._refs = itertools.count(1)
+        self._ref_prefix = secrets.token_hex(3) + "-"
+        self._cv = threading.Condition(threading.Lock())
+        # Guarded by _cv:
+        self._nick = nick                   # as the server last confirmed it (or as asked)
+        self._state = IDLE
+        self._outbox = Outbox(max_pending)
+        self._seen = SeenIds()
+        self._control: list = []            # hello / ping / pong bytes for the current transport
+        self._transport = None              # the connection being dialled or in use
+        self._broken = None                 # a transport the writer failed on
+        self._writing = None                # the transport inside sendall() right now
+        self._bye_sent_on = None
+        self._session: str | None = None    # resume token from the last welcome
+        self._ever_welcomed = False
+        self._online_since = 0.0
+        self._max_line = protocol.MAX_LINE
+        self._started = False
+        self._closing = False
+        self._close_deadline = 0.0
+        self._retry_now = False
+        self._finished = False              # the reader has ended; the writer must too
+        self._closed_emitted = False
+        self._replaced = False              # (reader) the server handed our session to another client
+        self._reader = threading.Thread(target=self._run, name="net-reader", daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name="net-writer", daemon=True)
+
+    # -- public, any thread ----------------------------------------------
+
+    @property
+    def nick(self) -> str:
+        """Our nick as the server last confirmed it (the asked one before that)."""
+        return self._nick
+
+    @property
+    def state(self) -> str:
+        """idle | connecting | handshake | online | offline | closed."""
+        return self._state
+
+    @property
+    def threads(self) -> tuple:
+        """The client's threads (for tests and diagnostics)."""
+        return (self._reader, self._writer)
+
+    def start(self) -> "ChatClient":
+        """Start the threads; returns at once. Idempotent."""
+        with self._cv:
+            if self._started or self._closing:
+                return self
+            self._started = True
+        self._writer.start()
+        self._reader.start()
+        return self
+
+    def say(self, text: str) -> str:
+        """Queue a room message; returns its ref. Sent now, or after the next welcome."""
+        ref = self._new_ref()
+        return self._submit(ref, "say", protocol.say_frame(text, ref), text=text)
+
+    def dm(self, to: str, text: str) -> str:
+        """Queue a private message to ``to``; returns its ref."""
+        ref = self._new_ref()
+        frame = protocol.dm_request_frame(to, text, ref)
+        try:
+            protocol.check_nick(to)
+        except protocol.ProtocolError as e:
+            return self._refuse(ref, e.code, f"Nobody can be called {to!r}: {e.message}")
+        return self._submit(ref, "dm", frame, text=text)
+
+    def set_nick(self, nick: str) -> str:
+        """Queue a rename; returns its ref. ``Renamed`` + ``Acked`` confirm it."""
+        ref = self._new_ref()
+        try:
+            nick = protocol.check_nick(nick)
+        except protocol.ProtocolError as e:
+            return self._refuse(ref, e.code, e.message)
+        return self._submit(ref, "nick", {"type": "nick", "nick": nick, "ref": ref})
+
+    def pending(self) -> int:
+        """How many sent items wait for the server's acknowledgement."""
+        with self._cv:
+            return len(self._outbox)
+
+    def flush(self, timeout: float) -> bool:
+        """Block until every queued item is acknowledged or refused; True if so.
+
+        Blocks the calling thread: for the terminal mode, never the Tk thread.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while len(self._outbox) and self._state != CLOSED:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cv.wait(left)
+            return not len(self._outbox)
+
+    def retry_now(self) -> None:
+        """Cut the backoff wait short (a "Retry now" button)."""
+        with self._cv:
+            self._retry_now = True
+            self._cv.notify_all()
+
+    def close(self, timeout: float = 1.0) -> bool:
+        """Say bye when online, end both threads, put ``Closed`` once. Idempotent.
+
+        Waits at most ``timeout`` seconds for the threads (0: not at all;
+        ``Closed`` on the queue marks the end). Returns True when they have
+        ended. Items not yet acknowledged are sent before the bye if they
+        can be, and are not retried.
+        """
+        with self._cv:
+            if not self._closing:
+                self._closing = True
+                self._close_deadline = time.monotonic() + self.close_grace
+            if not self._started:
+                self._state = CLOSED
+                self._emit(ev.Closed("closed"))
+                return True
+            # Not yet welcomed: nothing to say goodbye to; wake the reader.
+            t = self._transport if self._state != ONLINE else None
+            self._cv.notify_all()
+        if t is not None:
+            _quietly(t.shutdown, socket.SHUT_RDWR)
+        me = threading.current_thread()
+        deadline = time.monotonic() + timeout
+        for th in (self._reader, self._writer):
+            if th is not me and th.ident is not None:
+                th.join(max(0.0, deadline - time.monotonic()))
+        return not (self._reader.is_alive() or self._writer.is_alive())
+
+    # -- queueing (caller's thread) ---------------------------------------
+
+    def _new_ref(self) -> str:
+        return f"{self._ref_prefix}{next(self._refs)}"
+
+    def _refuse(self, ref: str, code: str, message: str) -> str:
+        with self._cv:
+            self._emit(ev.Refused(ref, code, message))
+        return ref
+
+    def _submit(self, ref: str, kind: str, frame: dict, text: str | None = None) -> str:
+        if text is not None:
+            try:
+                protocol.check_text(text)
+            except protocol.ProtocolError as e:
+                return self._refuse(ref, e.code, e.message)
+        size = len(protocol.encode(frame))
+        with self._cv:
+            if self._closing or self._state == CLOSED:
+                self._emit(ev.Refused(ref, "closed", "Not sent: the connection is closed."))
+                return ref
+            if size > self._max_line:
+                self._emit(ev.Refused(ref, protocol.TOO_LONG, f"Too long to send: {size} bytes, "
+                                                              f"the server takes at most {self._max_line}."))
+                return ref
+            if kind == "nick" and frame["nick"] == self._outbox.expected_nick(self._nick):
+                self._emit(ev.Acked(ref, None))   # the server would ignore it: nothing to wait for
+                return ref
+            try:
+                self._outbox.add(ref, kind, frame)
+            except QueueFull as e:
+                self._emit(ev.Refused(ref, "queue_full", f"Not sent: {e}."))
+                return ref
+            self._cv.notify_all()
+        return ref
+
+    def _emit(self, event) -> None:
+        """Put an event on the queue (caller holds _cv); nothing after Closed."""
+        if self._closed_emitted:
+            return
+        if type(event) is ev.Closed:
+            self._closed_emitted = True
+        self._events.put(event)
+
+    # -- writer thread ----------------------------------------------------
+
+    def _write_loop(self) -> None:
+        """net-writer: send what is queued for the current transport."""
+        cv = self._cv
+        try:
+            while True:
+                with cv:
+                    while True:
+                        if self._finished:
+                            return
+                        t = self._transport
+                        data, shut = self._next_batch()
+                        if data or shut:
+                            break
+                        cv.wait()
+                    self._writing = t
+                try:
+                    if data:
+                        t.sendall(data)
+                    if shut:
+                        t.shutdown(socket.SHUT_WR)
+                except OSError as e:
+                    log.debug("send failed: %s", e)
+                    with cv:
+                        self._broken = t
+                    _quietly(t.shutdown, socket.SHUT_RDWR)   # the reader sees the drop
+                finally:
+                    with cv:
+                        self._writing = None
+                        cv.notify_all()
+        except Exception:
+            log.exception("net-writer failed")
+            with cv:
+                self._broken = self._transport
+            t = self._transport
+            if t is not None:
+                _quietly(t.shutdown, socket.SHUT_RDWR)
+
+    def _next_batch(self) -> tuple[bytes, bool]:
+        """(bytes to send, whether to half-close after); caller holds _cv."""
+        t = self._transport
+        if t is None or t is self._broken or t is self._bye_sent_on:
+            return b"", False
+        parts, self._control = self._control, []
+        shut = False
+        if self._state == ONLINE:
+            parts.extend(item.data for item in self._outbox.take_unsent())
+            if self._closing:
+                parts.append(BYE)
+                self._bye_sent_on = t
+                shut = True
+        return b"".join(parts), shut
+
+    # -- reader thread ----------------------------------------------------
+
+    def _run(self) -> None:
+        """net-reader: the connection's whole life, then Closed."""
+        reason = "closed"
+        try:
+            reason = self._connect_loop()
+        except Exception as e:
+            log.exception("net-reader failed")
+            reason = f"The network client failed: {e!r}"
+            with self._cv:
+                self._emit(ev.Disconnected(reason, None))
+        finally:
+            with self._cv:
+                self._state = CLOSED
+                self._finished = True
+                self._cv.notify_all()
+            if self._writer.ident is not None:
+                self._writer.join(5.0)
+            with self._cv:
+                self._emit(ev.Closed(reason))
+
+    def _connect_loop(self) -> str:
+        """Dial, talk, back off, repeat; returns the reason it stopped."""
+        try:
+            self._nick = protocol.check_nick(self._nick)
+        except protocol.ProtocolError as e:
+            kind, message = classify_refusal(e.code, e.message, self._nick, self.password is not None)
+            with self._cv:
+                self._emit(ev.ConnectFailed(kind, message, None))
+            return message
+        attempt = 0
+        while True:
+            attempt += 1
+            with self._cv:
+                if self._closing:
+                    return "closed"
+                self._state = CONNECTING
+                self._emit(ev.Connecting(self.host, self.port, attempt))
+            try:
+                transport = self._dial()
+                self._talk(transport)
+            except _Stopped:
+                return "closed"
+            except _Failed as e:
+                with self._cv:
+                    if self._closing:
+                        return "closed"
+                    self._state = OFFLINE
+                    if not (self._ever_welcomed and self.reconnect) or e.kind in FINAL_KINDS:
+                        self._emit(ev.ConnectFailed(e.kind, e.message, None))
+                        return e.message
+                    delay = self._backoff.next_delay()
+                    self._emit(ev.ConnectFailed(e.kind, e.message, round(delay, 3)))
+            except _Lost as e:
+                attempt = 0
+                with self._cv:
+                    if self._closing:
+                        return "closed"
+                    self._state = OFFLINE
+                    if time.monotonic() - self._online_since >= self.stable_after:
+                        self._backoff.reset()
+                    if e.final or not self.reconnect:
+                        self._emit(ev.Disconnected(e.reason, None))
+                        return e.reason
+                    delay = self._backoff.next_delay()
+                    self._emit(ev.Disconnected(e.reason, round(delay, 3)))
+            if not self._wait(delay):
+                return "closed"
+
+    def _wait(self, delay: float) -> bool:
+        """Sleep out the backoff; False if close() came meanwhile."""
+        deadline = time.monotonic() + delay
+        with self._cv:
+            while not self._closing and not self._retry_now:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cv.wait(left)
+            self._retry_now = False
+            return not self._closing
+
+    def _where(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def _dial(self) -> PlainTransport:
+        """Connect to the first address that answers; raises _Failed or _Stopped.
+
+        Non-blocking connect, waited for in slices so close() is heard.
+        Name resolution itself cannot be interrupted.
+        """
+        try:
+            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as e:
+            raise _Failed(*classify_os_error(_as_gaierror(e), self.host, self.port,
+                                             self.connect_timeout)) from None
+        errors = []
+        for family, kind, proto, _, addr in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                self._connect_sock(sock, addr)
+            except OSError as e:
+                sock.close()
+                errors.append(e)
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return PlainTransport(sock)
+        # Prefer the most telling error: a timeout or an unreachable network
+        # says more than "refused" on the IPv6 twin of a name.
+        refused = [e for e in errors if isinstance(e, ConnectionRefusedError)]
+        best = next((e for e in errors if e not in refused), None) or errors[-1]
+        raise _Failed(*classify_os_error(best, self.host, self.port, self.connect_timeout))
+
+    def _connect_sock(self, sock: socket.socket, addr) -> None:
+        sock.setblocking(False)
+        err = sock.connect_ex(addr)
+        if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):
+            raise OSError(err, os.strerror(err))
+        if err:
+            deadline = time.monotonic() + self.connect_timeout
+            with selectors.DefaultSelector() as sel:
+                sel.register(sock, selectors.EVENT_WRITE)
+                while not sel.select(SLICE):
+                    if self._closing:
+                        raise _Stopped()
+                    if time.monotonic() >= deadline:
+                        raise TimeoutError(errno.ETIMEDOUT, "timed out")
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise OSError(err, os.strerror(err))
+        sock.setblocking(True)
+
+    def _talk(self, transport) -> None:
+        """Hello, then read until the connection ends; always raises."""
+        with self._cv:
+            if self._closing:
+                transport.close()
+                raise _Stopped()
+            resume = self._session
+            since = self._seen.last if self._ever_welcomed else None
+            hello = protocol.hello_frame(self._nick, since, self.password, resume)
+            self._transport = transport
+            self._broken = None
+            self._replaced = False
+            self._control = [protocol.encode(hello)]
+            self._state = HANDSHAKE
+            self._cv.notify_all()
+        sel = selectors.DefaultSelector()
+        sel.register(transport.fileno(), selectors.EVENT_READ)
+        try:
+            self._read_loop(transport, sel, resume)
+        finally:
+            self._teardown(transport, sel)
+
+    def _read_loop(self, transport, sel, resume) -> None:
+        decoder = protocol.LineDecoder(protocol.MAX_SERVER_LINE)
+        started = last_heard = time.monotonic()
+        pinged = False
+        welcomed = False
+        last_word = None      # what the server said before hanging up
+        where = self._where()
+        while True:
+            now = time.monotonic()
+            if self._closing and (not welcomed or now >= self._close_deadline):
+                raise _Stopped()
+            if not welcomed and now - started > self.handshake_timeout:
+                raise _Failed("timeout", f"Connected to {where}, but no welcome came within "
+                                         f"{self.handshake_timeout:g} s: is that a Natter server?")
+            if welcomed:
+                idle = now - last_heard
+                if idle > self.ping_interval + self.ping_timeout:
+                    raise _Lost(f"No answer from the server for {idle:.0f} s.")
+                if idle > self.ping_interval and not pinged:
+                    pinged = True
+                    self._send_control(PING)
+            if not sel.select(SLICE):
+                continue
+            try:
+                data = transport.recv()
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as e:
+                if self._closing:
+                    raise _Stopped() from None
+                reason = e.strerror or str(e)
+                if welcomed:
+                    raise _Lost(f"The connection was lost ({reason}).") from None
+                raise _Failed("protocol", f"{where} cut the connection before welcoming us "
+                                          f"({reason}).") from None
+            if not data:
+                if self._closing:
+                    raise _Stopped()
+                if welcomed:
+                    raise _Lost(last_word or "The server closed the connection.", final=self._replaced)
+                raise _Failed("protocol", f"{where} closed the connection before welcoming us"
+                              + (f": {last_word}" if last_word else "; is that a Natter server?"))
+            last_heard = time.monotonic()
+            pinged = False
+            for line in decoder.feed(data):
+                try:
+                    if type(line) is not bytes:
+                        raise line
+                    frame = protocol.decode_frame(line)
+                    event = protocol.parse_server(frame)
+                except protocol.ProtocolError as e:
+                    if not welcomed:
+                        raise _Failed("protocol", f"{where} does not speak the Natter protocol "
+                                                  f"({e.message}).") from None
+                    log.warning("bad frame from the server skipped: %s", e)
+                    continue
+                if welcomed:
+                    word = self._on_event(event, frame)
+                elif type(event) is protocol.Welcome:
+                    self._on_welcome(event, frame, resume, transport)
+                    welcomed = True
+                    word = None
+                else:
+                    word = self._on_handshake_event(event)
+                if word:
+                    last_word = word
+
+    def _teardown(self, transport, sel) -> None:
+        """Forget the transport, wake the writer off it, close it once it let go."""
+        with self._cv:
+            if self._transport is transport:
+                self._transport = None
+            self._control = []
+            self._cv.notify_all()
+        _quietly(transport.shutdown, socket.SHUT_RDWR)
+        with self._cv:
+            self._cv.wait_for(lambda: self._writing is not transport, timeout=5.0)
+        sel.close()
+        _quietly(transport.close)
+
+    def _send_control(self, data: bytes) -> None:
+        with self._cv:
+            self._control.append(data)
+            self._cv.notify_all()
+
+    def _on_handshake_event(self, event) -> str | None:
+        if type(event) is protocol.ServerError:
+            raise _Failed(*classify_refusal(event.code, event.message, self._nick,
+                                            self.password is not None))
+        if type(event) is protocol.Notice:
+            return event.text
+        return None
+
+    def _on_welcome(self, w: protocol.Welcome, frame: dict, resume, transport) -> None:
+        limits = frame.get("limits")
+        max_line = limits.get("max_line") if type(limits) is dict else None
+        with self._cv:
+            if type(max_line) is int and max_line > 64:
+                self._max_line = max_line
+            seen = self._seen
+            if self._ever_welcomed and w.last_id < seen.last:
+                log.warning("the server's history restarted (last id %d < %d)", w.last_id, seen.last)
+                seen.reset()
+            backlog = tuple(m for m in w.history if seen.add(m.id))
+            acks = [ev.Acked(m.ref, m.id) for m in w.history
+                    if m.ref is not None and self._outbox.ack(m.ref) is not None]
+            seen.advance(w.last_id)
+            self._session = w.session
+            self._nick = w.nick
+            acks += [ev.Acked(ref, None) for ref in self._outbox.drop_noop_renames(w.nick)]
+            self._outbox.rewind()
+            self._state = ONLINE
+            self._ever_welcomed = True
+            self._online_since = time.monotonic()
+            resumed = resume is not None and w.session == resume
+            self._emit(ev.Connected(self.host, self.port, w.nick, w.users, resumed,
+                                    getattr(transport, "fingerprint", None)))
+            self._emit(ev.Backlog(backlog, w.missed))
+            for a in acks:
+                self._emit(a)
+            self._cv.notify_all()
+
+    def _on_event(self, event, frame: dict) -> str | None:
+        """One live event; returns the server's last words when it said some."""
+        kind = type(event)
+        if kind is protocol.Message or kind is protocol.Direct:
+            with self._cv:
+                new = self._seen.add(event.id)
+                acked = self._outbox.ack(event.ref) is not None
+                if new:
+                    self._emit(event)
+                if acked:
+                    self._emit(ev.Acked(event.ref, event.id))
+                    self._cv.notify_all()
+            return None
+        if kind is protocol.Ping:
+            self._send_control(PONG)
+            return None
+        if kind is protocol.Pong or kind is protocol.Unknown or kind is protocol.Welcome:
+            return None
+        ref = frame.get("ref")
+        with self._cv:
+            if kind is protocol.Renamed:
+                mine = type(ref) is str and self._outbox.ack(ref) is not None
+                if mine or event.old == self._nick:
+                    self._nick = event.new
+                self._emit(event)
+                if mine:
+                    self._emit(ev.Acked(ref, None))
+                    self._cv.notify_all()
+                return None
+            if kind is protocol.ServerError:
+                item = self._outbox.ack(event.ref)
+                if item is not None:
+                    self._emit(ev.Refused(event.ref, event.code, event.message))
+                    self._cv.notify_all()
+                    return None
+                self._emit(event)
+                if event.code == "replaced":    # another client resumed our session
+                    self._replaced = True
+                return event.message if event.code != protocol.RATE_LIMITED else None
+            self._emit(event)   # Joined, Left, Notice
+        if kind is protocol.Notice:
+            return event.text
+        return None
+
+
+def _quietly(fn, *args) -> None:
+    try:
+        fn(*args)
+    except OSError:
+        pass
+
+
+def _as_gaierror(e: Exception) -> socket.gaierror:
+    return e if isinstance(e, socket.gaierror) else socket.gaierror(str(e))
