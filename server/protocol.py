@@ -292,12 +292,24 @@ class Bye:
 
 def _parse_hello(f: dict) -> Hello:
     password = f.get("password")
-    if password is not None and (type(password) is not str or len(password) > MAX_PASSWORD):
-        raise ProtocolError(BAD_FRAME, f"'password' must be a string of at most {MAX_PASSWORD} characters")
+    if password is not None and (type(password) is not str or len(password) > MAX_PASSWORD
+                                 or not _is_unicode(password)):
+        raise ProtocolError(BAD_FRAME, f"'password' must be a valid Unicode string of at most {MAX_PASSWORD} "
+                                       "characters")
     resume = f.get("resume")
-    if resume is not None and (type(resume) is not str or not 0 < len(resume) <= 128):
+    if resume is not None and (type(resume) is not str or not 0 < len(resume) <= 128 or not _is_unicode(resume)):
         raise ProtocolError(BAD_FRAME, "'resume' must be the session string a welcome gave")
     return Hello(check_nick(f.get("nick")), _check_id(f.get("since"), "since"), password, resume)
+
+
+def _is_unicode(s: str) -> bool:
+    """False for a str holding a lone surrogate (JSON "\\ud800" gives one):
+    it cannot be encoded to UTF-8, so it cannot be hashed or compared."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _parse_say(f: dict) -> Say:

@@ -198,6 +198,8 @@ def test_parse_hello_nick_is_nfc():
     ({"type": "hello", "nick": "a", "resume": ""}, p.BAD_FRAME),
     ({"type": "hello", "nick": "a", "resume": 7}, p.BAD_FRAME),
     ({"type": "hello", "nick": "a", "resume": "t" * 129}, p.BAD_FRAME),
+    ({"type": "hello", "nick": "a", "password": "pw\ud800"}, p.BAD_FRAME),   # cannot become UTF-8
+    ({"type": "hello", "nick": "a", "resume": "\udfff"}, p.BAD_FRAME),
 ])
 def test_parse_hello_bad_fields(frame, code):
     assert err(p.parse_client, frame).code == code
@@ -630,14 +632,8 @@ def test_prop_server_message_round_trip(text, msg_id, ts, ref):
     assert wire(p.dm_frame(msg_id, ts, "ann", "bob", text, ref)) == p.Direct(msg_id, ts, "ann", "bob", text, ref)
 
 
-@PROPS
-@given(st.text(nick_chars, min_size=1, max_size=40))
-def test_prop_nick_round_trip(raw):
+def nick_round_trip(raw: str) -> None:
     nfc = unicodedata.normalize("NFC", raw)
-    ok = 0 < len(nfc) <= p.MAX_NICK and unicodedata.category(nfc[0]) not in ("Mn", "Mc")
-    if not ok:
-        assert err(p.check_nick, raw).code == p.BAD_NICK
-        return
     nick = p.check_nick(raw)
     assert nick == nfc and p.check_nick(nick) == nick
     assert p.nick_key(nick) == p.nick_key(raw)
@@ -645,3 +641,33 @@ def test_prop_nick_round_trip(raw):
     (line,) = p.LineDecoder().feed(data)
     assert p.parse_client(p.decode_frame(line)) == p.Hello(nick, 1)
     assert json.loads(data)["nick"] == nick
+
+
+@PROPS
+@given(st.text(nick_chars, min_size=1, max_size=40))
+def test_prop_any_nick_is_accepted_and_round_trips_or_refused_as_bad_nick(raw):
+    nfc = unicodedata.normalize("NFC", raw)
+    ok = 0 < len(nfc) <= p.MAX_NICK and unicodedata.category(nfc[0]) not in ("Mn", "Mc")
+    if not ok:
+        assert err(p.check_nick, raw).code == p.BAD_NICK
+        return
+    try:
+        p.check_nick(raw)
+    except p.ProtocolError as e:         # letters of several scripts (look-alike guard)
+        assert e.code == p.BAD_NICK and "mixes" in e.message
+        return
+    nick_round_trip(raw)
+
+
+# One alphabet at a time, with digits, '_' and '-': always a valid nick.
+ALPHABETS = ["abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZéüßøñ",
+             "абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЖЗИЙ",
+             "αβγδεζηθικλμνξοπρστυφχψωΑΒΓΔΕΖΗΘ",
+             "日本語名前漢字中文ひらがなカタカナ한국어"]
+
+
+@PROPS
+@given(st.sampled_from(ALPHABETS).flatmap(
+    lambda abc: st.text(st.sampled_from(abc + "0123456789_-"), min_size=1, max_size=p.MAX_NICK)))
+def test_prop_single_alphabet_nick_round_trip(raw):
+    nick_round_trip(raw)
