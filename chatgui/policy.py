@@ -235,7 +235,7 @@ def classify_refusal(code: str, message: str, nick: str, has_password: bool) -> 
     if code == protocol.NICK_TAKEN:
         return "nick_taken", f"Someone in the room already uses the nick {nick!r}: pick another."
     if code == protocol.BAD_NICK:
-        return "bad_nick", (f"The server does not accept the nick {nick!r}: {message} "
+        return "bad_nick", (f"The server does not accept the nick {nick!r}: {message.rstrip('.')}. "
                             "Use letters, digits, '_' and '-', up to 32 characters.")
     if code == protocol.AUTH_FAILED:
         if has_password:

@@ -1,0 +1,324 @@
+"""Terminal mode: ``python -m chatgui --cli --host H --port P --nick N``.
+
+Lines typed on stdin are sent (commands too: :mod:`chatgui.commands`); the
+room goes to stdout, one line per event, with timestamps::
+
+    [14:02] <alice> hello
+    [14:02] * alice waves
+    [14:03] [private] <bob> are you there?
+    [14:03] [private to bob] <alice> yes
+    [14:04] -- carol joined
+             | the second line of a message is indented under it
+
+Connection status, refusals and errors go to stderr, so a script reading
+stdout gets only the room. Everything a peer wrote is made terminal-safe
+(:func:`chatgui.formatting.safe_text`): no escape sequence from the network
+reaches the terminal.
+
+``/quit`` or the end of stdin ends the session, but only once everything
+sent has been acknowledged by the server (or ``--wait`` seconds have
+passed), so ``echo "build finished" | python -m chatgui --cli --nick ci``
+really posts. Exit status: 0 when every message was delivered; 1 when the
+connection failed or something was refused or not confirmed (the reason is
+on stderr); 2 for a bad command line.
+
+Threads: the main thread runs :class:`Session` (it reads the event queue
+and prints); ``cli-stdin`` reads stdin and puts each line on the same
+queue; the network client has its own two (:mod:`chatgui.net`).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from server import protocol
+
+from . import commands, events as ev
+from .formatting import safe_text, timestamp
+from .net import ChatClient
+
+
+@dataclass(frozen=True)
+class _Line:
+    text: str
+
+
+@dataclass(frozen=True)
+class _EndOfInput:
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m chatgui --cli",
+        description="Natter in a terminal: lines from stdin are sent, the room is printed to stdout.")
+    ap.add_argument("--cli", action="store_true", help="terminal mode (this one)")
+    ap.add_argument("--host", default="127.0.0.1", help="server address (default %(default)s)")
+    ap.add_argument("--port", type=int, default=protocol.DEFAULT_PORT, help="server port (default %(default)s)")
+    ap.add_argument("--nick", required=True, help="your nick in the room")
+    ap.add_argument("--password", default=os.environ.get("NATTER_PASSWORD"),
+                    help="room password (or set NATTER_PASSWORD)")
+    ap.add_argument("--wait", type=float, default=10.0,
+                    help="seconds to wait at the end for the server to confirm what was sent "
+                         "(default %(default)s)")
+    ap.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a connection (default %(default)s)")
+    ap.add_argument("--no-history", action="store_true", help="do not print the messages from before you joined")
+    ap.add_argument("--quiet", action="store_true", help="no connection status on stderr (errors still)")
+    return ap
+
+
+class Terminal:
+    """Turns events into lines on ``out`` (the room) and ``err`` (status).
+
+    Thread: the main thread only.
+    """
+
+    def __init__(self, out, err, nick: str, history: bool = True, quiet: bool = False):
+        self.out = out
+        self.err = err
+        self.nick = nick
+        self.history = history
+        self.quiet = quiet
+        self.users: set = set()
+
+    # -- output helpers --------------------------------------------------
+
+    def _room(self, ts, text: str) -> None:
+        prefix = f"[{timestamp(ts)}] "
+        first, *rest = text.split("\n")
+        lines = [prefix + first] + [" " * len(prefix) + "| " + more for more in rest]
+        self.out.write("\n".join(lines) + "\n")
+        self.out.flush()
+
+    def status(self, text: str) -> None:
+        if not self.quiet:
+            self.error(text)
+
+    def error(self, text: str) -> None:
+        self.err.write(f"-- {text}\n")
+        self.err.flush()
+
+    def info(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    # -- events ----------------------------------------------------------
+
+    def show(self, e) -> None:
+        kind = type(e)
+        s = safe_text
+        if kind is protocol.Message:
+            action = commands.action_body(e.text)
+            if action is not None:
+                self._room(e.ts, f"* {s(e.sender)} {s(action)}")
+            else:
+                self._room(e.ts, f"<{s(e.sender)}> {s(e.text)}")
+        elif kind is protocol.Direct:
+            if e.sender == self.nick and e.to != self.nick:
+                self._room(e.ts, f"[private to {s(e.to)}] <{s(e.sender)}> {s(e.text)}")
+            else:
+                self._room(e.ts, f"[private] <{s(e.sender)}> {s(e.text)}")
+        elif kind is protocol.Joined:
+            self.users.add(e.nick)
+            self._room(None, f"-- {s(e.nick)} joined")
+        elif kind is protocol.Left:
+            self.users.discard(e.nick)
+            reason = f" ({s(e.reason)})" if e.reason else ""
+            self._room(None, f"-- {s(e.nick)} left{reason}")
+        elif kind is protocol.Renamed:
+            self.users.discard(e.old)
+            self.users.add(e.new)
+            if e.old == self.nick:
+                self.nick = e.new
+            self._room(None, f"-- {s(e.old)} is now known as {s(e.new)}")
+        elif kind is protocol.Notice:
+            self._room(None, f"-- server: {s(e.text)}")
+        elif kind is protocol.ServerError:
+            self.error(f"server: {s(e.message)}")
+        elif kind is ev.Connecting:
+            if e.attempt == 1:
+                self.status(f"connecting to {_where(e.host, e.port)}...")
+        elif kind is ev.Connected:
+            self.nick = e.nick
+            self.users = set(e.users)
+            again = "reconnected" if e.resumed else "connected"
+            self.status(f"{again} to {_where(e.host, e.port)} as {s(e.nick)} ({len(e.users)} online)")
+        elif kind is ev.Backlog:
+            if e.missed:
+                self.status(f"{e.missed} older messages could not be replayed")
+            if self.history:
+                for m in e.messages:
+                    self.show(m)
+        elif kind is ev.ConnectFailed:
+            when = f"; retrying in {e.retry_in:.0f} s" if e.retry_in is not None else ""
+            self.error(f"cannot connect: {s(e.message)}{when}")
+        elif kind is ev.Disconnected:
+            when = f"; reconnecting in {e.retry_in:.0f} s" if e.retry_in is not None else ""
+            self.error(f"disconnected: {s(e.reason)}{when}")
+        elif kind is ev.Refused:
+            self.error(f"not sent: {s(e.message)}")
+
+    def who(self) -> None:
+        names = sorted(self.users, key=str.casefold)
+        self.info(f"-- {len(names)} online: " + ", ".join(safe_text(n) for n in names))
+
+    def clear(self) -> None:
+        if getattr(self.out, "isatty", lambda: False)():
+            self.out.write("\x1b[2J\x1b[H")
+            self.out.flush()
+
+
+def _where(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class Session:
+    """The main loop: input lines -> client calls; events -> the terminal.
+
+    Thread: the caller's (main) thread; it reads ``events``, which both the
+    network client and the stdin thread feed.
+    """
+
+    def __init__(self, client: ChatClient, events: queue.Queue, term: Terminal, wait: float):
+        self.client = client
+        self.events = events
+        self.term = term
+        self.wait = wait
+        self.unconfirmed: set = set()   # refs sent and not yet acknowledged or refused
+        self.rc = 0
+        self.quitting = False
+        self.deadline = 0.0
+        self.closing = False
+        self.connected = False           # welcomed at least once
+        self.stopped = False             # the client gave up by itself
+
+    def run(self) -> int:
+        while True:
+            try:
+                e = self.events.get(timeout=0.1)
+            except queue.Empty:
+                e = None
+            if e is not None:
+                if type(e) is ev.Closed:
+                    break
+                self.handle(e)
+            if self.quitting and not self.closing:
+                if (self.connected or self.stopped) and not self.unconfirmed:
+                    self._close()
+                elif time.monotonic() >= self.deadline:
+                    n = len(self.unconfirmed)
+                    self.term.error(f"gave up after {self.wait:g} s: {n} message{'s' * (n != 1)} "
+                                    "not confirmed by the server" if n else
+                                    f"gave up after {self.wait:g} s: not connected")
+                    self.rc = 1
+                    self._close()
+        if self.unconfirmed and self.rc == 0:
+            self.rc = 1
+        return self.rc
+
+    def _close(self) -> None:
+        self.closing = True
+        self.client.close(timeout=0)
+
+    def _quit(self) -> None:
+        if not self.quitting:
+            self.quitting = True
+            self.deadline = time.monotonic() + self.wait
+
+    def handle(self, e) -> None:
+        kind = type(e)
+        if kind is _Line:
+            if not self.quitting:
+                self.command(e.text)
+            return
+        if kind is _EndOfInput:
+            self._quit()
+            return
+        if kind is ev.Connected:
+            self.connected = True
+        elif kind is ev.Acked:
+            self.unconfirmed.discard(e.ref)
+        elif kind is ev.Refused:
+            if e.ref in self.unconfirmed:
+                self.unconfirmed.discard(e.ref)
+                self.rc = 1
+        elif kind in (ev.ConnectFailed, ev.Disconnected) and e.retry_in is None:
+            self.stopped = True
+            if not self.closing:
+                self.rc = 1
+            self._quit()
+        self.term.show(e)
+
+    def command(self, line: str) -> None:
+        cmd = commands.parse(line)
+        kind = type(cmd)
+        c = self.client
+        if kind is commands.Say:
+            self.unconfirmed.add(c.say(cmd.text))
+        elif kind is commands.Action:
+            self.unconfirmed.add(c.say(cmd.wire))
+        elif kind is commands.Direct:
+            self.unconfirmed.add(c.dm(cmd.to, cmd.text))
+        elif kind is commands.Nick:
+            self.unconfirmed.add(c.set_nick(cmd.nick))
+        elif kind is commands.Who:
+            if self.connected:
+                self.term.who()
+            else:
+                self.term.error("not connected yet")
+        elif kind is commands.Clear:
+            self.term.clear()
+        elif kind is commands.Help:
+            self.term.info(cmd.text)
+        elif kind is commands.Quit:
+            self._quit()
+        elif kind is commands.Invalid:
+            self.term.error(cmd.message)
+
+
+def _read_stdin(stream, events: queue.Queue) -> None:
+    """cli-stdin thread: every line onto the queue, then the end of input."""
+    try:
+        for line in stream:
+            events.put(_Line(line.rstrip("\n")))
+    except (OSError, ValueError):
+        pass
+    finally:
+        events.put(_EndOfInput())
+
+
+def _tidy_streams() -> None:
+    for stream, errors in ((sys.stdout, "backslashreplace"), (sys.stderr, "backslashreplace"),
+                           (sys.stdin, "replace")):
+        try:
+            stream.reconfigure(errors=errors)
+        except (AttributeError, ValueError):
+            pass
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    _tidy_streams()
+    events: queue.Queue = queue.Queue()
+    client = ChatClient(args.host, args.port, args.nick, events=events, password=args.password,
+                        connect_timeout=args.timeout)
+    term = Terminal(sys.stdout, sys.stderr, args.nick, history=not args.no_history, quiet=args.quiet)
+    session = Session(client, events, term, wait=args.wait)
+    client.start()
+    threading.Thread(target=_read_stdin, args=(sys.stdin, events), name="cli-stdin", daemon=True).start()
+    try:
+        return session.run()
+    except KeyboardInterrupt:
+        client.close(timeout=1.0)
+        return 130
+    finally:
+        client.close(timeout=1.0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
