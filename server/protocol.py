@@ -177,7 +177,10 @@ def check_nick(nick) -> str:
     """Return the nick in NFC form, or raise ProtocolError(bad_nick).
 
     1 to 32 characters: letters of any script, combining marks after the
-    first character, digits, ``_`` and ``-``.
+    first character, digits, ``_`` and ``-``. The letters come from one
+    script, or Latin with Chinese, Japanese or Korean (Unicode TR39's
+    "highly restrictive" level), so a Cyrillic 'а' cannot pose as a Latin
+    'a' inside a nick.
     """
     if type(nick) is not str:
         raise ProtocolError(BAD_NICK, "nick must be a string")
@@ -194,7 +197,32 @@ def check_nick(nick) -> str:
             continue
         shown = ch if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}"
         raise ProtocolError(BAD_NICK, f"nick may hold letters, digits, '_' and '-' only, not {shown!r}")
+    scripts = {_script(ch) for ch in nick if unicodedata.category(ch)[0] == "L"}
+    if len(scripts) > 1:
+        others = scripts - _CJK
+        if not (scripts & _CJK and others <= {"LATIN"}):
+            names = " and ".join(sorted(w.title() for w in scripts))
+            raise ProtocolError(BAD_NICK, f"nick mixes {names} letters, which can imitate another nick; "
+                                          "use one alphabet")
     return nick
+
+
+_CJK = frozenset({"HAN", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO"})
+
+
+def _script(ch: str) -> str:
+    """The script of a letter, from its Unicode name (after NFKC, so
+    fullwidth and mathematical forms count as the letter they imitate)."""
+    base = unicodedata.normalize("NFKC", ch)[:1] or ch
+    try:
+        word = unicodedata.name(base).split(" ", 1)[0]
+    except ValueError:
+        return "UNKNOWN"
+    if word == "CJK":
+        return "HAN"
+    if word.startswith("KATAKANA") or word.startswith("HIRAGANA"):
+        return word.split("-", 1)[0]
+    return word
 
 
 def nick_key(nick: str) -> str:

@@ -82,3 +82,25 @@ def test_empty_password_file_is_refused(tmp_path, content):
     out = subprocess.run([sys.executable, "-m", "server", "--password-file", str(path)],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "empty" in out.stderr
+
+
+@pytest.mark.parametrize("nick", ["alice", "Алиса", "Taro太郎", "たろう_Taro", "김민수", "Zoë", "राम", "ΑΒΓ"])
+def test_single_script_nicks_and_latin_with_cjk_are_allowed(nick):
+    from server.protocol import check_nick
+    assert check_nick(nick) == nick
+
+
+@pytest.mark.parametrize("nick", ["pаypal", "abcΑ", "Ρeter"])   # Cyrillic а, Greek Α, Greek Ρ
+def test_mixed_script_look_alikes_are_refused(nick):
+    from server.protocol import BAD_NICK, ProtocolError, check_nick
+    with pytest.raises(ProtocolError) as e:
+        check_nick(nick)
+    assert e.value.code == BAD_NICK and "imitate" in e.value.message
+
+
+def test_look_alike_nick_cannot_join_beside_the_original(connect):
+    connect("Bob")
+    for spoof in ["bob", "BOB", "Ｂｏｂ", "𝐁ob"]:
+        c = connect()
+        c.send({"type": "hello", "nick": spoof})
+        assert c.recv()["code"] == "nick_taken", spoof

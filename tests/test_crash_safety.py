@@ -77,11 +77,11 @@ def test_acknowledged_messages_survive_kill_9_and_everyone_resumes_exactly_once(
     proc = start_server(port, db)
     try:
         senders = [Sender(port, f"s{i}") for i in range(4)]
-        burst = [threading.Thread(target=s.burst, args=(3000,)) for s in senders]
+        burst = [threading.Thread(target=s.burst, args=(15000,)) for s in senders]
         for t in burst:
             t.start()
         deadline = time.monotonic() + 20
-        while sum(len(s.acked) for s in senders) < 500 and time.monotonic() < deadline:
+        while sum(len(s.acked) for s in senders) < 100 and time.monotonic() < deadline:
             time.sleep(0.002)
         proc.send_signal(signal.SIGKILL)     # mid-burst, no goodbye
         proc.wait(10)
@@ -91,12 +91,12 @@ def test_acknowledged_messages_survive_kill_9_and_everyone_resumes_exactly_once(
             s.reader.join(10)
             s.client.close()
         acked = {ref: i for s in senders for ref, i in s.acked.items()}
-        assert len(acked) >= 500, "the kill should land after some acknowledgements"
+        assert len(acked) >= 100, "the kill should land after some acknowledgements"
 
         stored = dict(sqlite3.connect(db).execute("SELECT id, ref FROM messages WHERE recipient IS NULL"))
         for ref, msg_id in acked.items():
             assert stored.get(msg_id) == ref, f"acknowledged {ref} (id {msg_id}) was lost"
-        assert len(stored) < 4 * 3000, "the kill should land before the burst finished"
+        assert len(stored) < 4 * 15000, "the kill should land before the burst finished"
 
         proc = start_server(port, db)
         all_ids = sorted(stored)
