@@ -1,0 +1,102 @@
+"""Command parsing: what the user typed -> what to do. No I/O."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatgui import commands as c
+from server import protocol
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("hello", c.Say("hello")),
+    ("hello world  \n", c.Say("hello world")),
+    ("  indented", c.Say("  indented")),
+    ("two\nlines", c.Say("two\nlines")),
+    ("", c.Empty()),
+    ("   \n ", c.Empty()),
+    ("//etc/passwd is a file", c.Say("/etc/passwd is a file")),
+    ("//", c.Say("/")),
+    ("/me waves", c.Action("waves")),
+    ("/ME  waves  hard ", c.Action("waves  hard")),
+    ("/action dances", c.Action("dances")),
+    ("/msg bob hi there", c.Direct("bob", "hi there")),
+    ("/msg @bob  hi", c.Direct("bob", "hi")),
+    ("/m bob hi", c.Direct("bob", "hi")),
+    ("/msg bob first\nsecond", c.Direct("bob", "first\nsecond")),
+    ("/nick Zoë", c.Nick("Zoë")),
+    ("/nick   new_name ", c.Nick("new_name")),
+    ("/who", c.Who()),
+    ("/names", c.Who()),
+    ("/clear", c.Clear()),
+    ("/quit", c.Quit()),
+    ("/exit", c.Quit()),
+    ("/QUIT", c.Quit()),
+])
+def test_parse(line, expected):
+    assert c.parse(line) == expected
+
+
+def test_action_goes_on_the_wire_as_a_say_the_server_accepts():
+    cmd = c.parse("/me waves")
+    assert cmd.wire == "/me waves"
+    assert protocol.check_text(cmd.wire) == "/me waves"
+    assert c.action_body(cmd.wire) == "waves"
+    assert c.action_body("/me ") is None and c.action_body("/meow") is None
+    assert c.action_body("hello") is None
+
+
+@pytest.mark.parametrize("line, words", [
+    ("/foo", ["Unknown command /foo", "/help", "//foo"]),
+    ("/mgs bob hi", ["Did you mean /msg?"]),
+    ("/nik bob", ["Did you mean /nick?"]),
+    ("/", ["/help", "//"]),
+    ("/msg", ["Who to?", "Usage: /msg NICK text"]),
+    ("/msg bob", ["What do you want to tell bob?"]),
+    ("/msg bob    ", ["What do you want to tell bob?"]),
+    ("/me", ["Usage: /me"]),
+    ("/nick", ["Give the new nick", "Usage: /nick NEW"]),
+    ("/nick two words", ["cannot contain spaces"]),
+    ("/nick bad!", ["Cannot use that nick", "'!'"]),
+    ("/nick " + "x" * 40, ["longer than 32"]),
+])
+def test_invalid_commands_are_explained_and_not_sent(line, words):
+    cmd = c.parse(line)
+    assert type(cmd) is c.Invalid
+    for w in words:
+        assert w in cmd.message
+
+
+def test_help_lists_every_command_and_helps_with_one():
+    cmd = c.parse("/help")
+    assert type(cmd) is c.Help
+    for name in ("/nick", "/me", "/msg", "/who", "/clear", "/help", "/quit", "//"):
+        assert name in cmd.text
+    assert c.parse("/help msg").text.startswith("/msg NICK text")
+    assert c.parse("/help /quit").text.startswith("/quit")
+    assert c.parse("/help nonsense").text == c.help_text()
+
+
+def test_text_is_cleaned_of_what_the_server_refuses():
+    cmd = c.parse("red \x1b[31mtext\x07\r\nnext\rline\ttab\x85")
+    assert cmd == c.Say("red [31mtext\nnext\nline\ttab")
+    assert protocol.check_text(cmd.text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_anything_typed_parses_and_what_is_sent_is_valid(line):
+    cmd = c.parse(line)
+    assert type(cmd) in (c.Say, c.Action, c.Direct, c.Nick, c.Who, c.Clear, c.Help, c.Quit,
+                         c.Empty, c.Invalid)
+    if type(cmd) in (c.Say, c.Direct):
+        assert protocol.check_text(cmd.text)
+    if type(cmd) is c.Action:
+        assert protocol.check_text(cmd.wire)
+    if type(cmd) is c.Nick:
+        assert protocol.check_nick(cmd.nick) == cmd.nick
+    if type(cmd) is c.Invalid:
+        assert cmd.message
+    if not c.clean_text(line).startswith("/"):
+        assert type(cmd) in (c.Say, c.Empty)   # plain text is never a command
