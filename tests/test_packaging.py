@@ -1,0 +1,274 @@
+"""The packaged programs, end to end: scripts/build.sh builds both PyInstaller
+executables and the Linux tarball (once per session, or reused when dist/
+is newer than every source file); the tests run what a user unpacks.
+
+Never skipped: a missing PyInstaller, Xvfb or xdotool is a failure
+(scripts/test.sh installs them).
+"""
+from __future__ import annotations
+
+import configparser
+import os
+import struct
+import subprocess
+import sys
+import tarfile
+import time
+import tomllib
+
+import pytest
+
+from tests import packaging_support as ps
+from tests.netclient import LineClient
+
+pytestmark = [pytest.mark.packaging, pytest.mark.timeout(420)]
+
+
+@pytest.fixture(scope="module")
+def unpacked(tmp_path_factory):
+    """The Linux tarball, built if needed and unpacked: its top folder."""
+    how = ps.ensure_built()
+    print(f"packaged build: {how}")
+    dest = tmp_path_factory.mktemp("unpacked")
+    with tarfile.open(ps.tarball_path()) as tar:
+        tops = {m.name.split("/", 1)[0] for m in tar.getmembers()}
+        assert tops == {f"{ps.APP.name}-{ps.APP.version}-linux-{os.uname().machine}"}, tops
+        tar.extractall(dest, filter="tar")
+    return dest / tops.pop()
+
+
+@pytest.fixture(scope="module")
+def display():
+    with ps.xvfb() as d:
+        yield d
+
+
+# --- no build needed ------------------------------------------------------------
+
+def test_icon_files_are_generated_from_their_source_and_well_formed():
+    out = subprocess.run([sys.executable, os.path.join(ps.ROOT, "packaging", "make_icon.py"), "--check"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    icons = os.path.join(ps.ROOT, "packaging", "icons")
+    with open(os.path.join(icons, "natter.ico"), "rb") as f:
+        ico = f.read()
+    reserved, kind, count = struct.unpack_from("<HHH", ico)
+    sizes = []
+    for i in range(count):
+        w, h, _, _, planes, bpp, length, offset = struct.unpack_from("<BBBBHHII", ico, 6 + 16 * i)
+        assert ico[offset:offset + 8] == b"\x89PNG\r\n\x1a\n" and offset + length <= len(ico)
+        sizes.append(w or 256)
+    assert (reserved, kind) == (0, 1) and {16, 32, 48, 256} <= set(sizes)
+    with open(os.path.join(icons, "natter.icns"), "rb") as f:
+        icns = f.read()
+    assert icns[:4] == b"icns" and struct.unpack_from(">I", icns, 4)[0] == len(icns)
+    pos, kinds = 8, set()
+    while pos < len(icns):
+        kinds.add(icns[pos:pos + 4].decode())
+        assert icns[pos + 8:pos + 16] == b"\x89PNG\r\n\x1a\n"
+        pos += struct.unpack_from(">I", icns, pos + 4)[0]
+    assert pos == len(icns) and {"ic07", "ic08", "ic09"} <= kinds
+    with open(os.path.join(icons, "natter.png"), "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", head[16:24]) == (256, 256)
+
+
+def test_specs_take_name_version_and_bundle_id_from_pyproject(tmp_path):
+    with open(os.path.join(ps.ROOT, "pyproject.toml"), "rb") as f:
+        meta = tomllib.load(f)
+    app = ps.natter_specinfo.load()
+    assert app.version == meta["project"]["version"]
+    assert app.name == meta["tool"]["natter"]["app-name"]
+    assert app.bundle_id == meta["tool"]["natter"]["bundle-id"]
+    # The Windows version resource is written on every platform; check it is
+    # well-formed Python with the numbers PyInstaller wants.
+    path = ps.natter_specinfo.windows_version_file(app, app.client_name, "chat", str(tmp_path))
+    text = open(path, encoding="utf-8").read()
+    compile(text, path, "eval")
+    assert f"filevers={app.version_tuple()}" in text and f"'{app.version}'" in text
+    assert ps.natter_specinfo.icon_for_platform("win32").endswith(".ico")
+    assert ps.natter_specinfo.icon_for_platform("darwin").endswith(".icns")
+    # packaging/ must never become a package: it would shadow PyPI's
+    # `packaging`, which PyInstaller and pip import.
+    assert not os.path.exists(os.path.join(ps.ROOT, "packaging", "__init__.py"))
+
+
+def test_pip_install_gives_chat_server_and_chatgui_commands(tmp_path):
+    """What `pipx install .` does, offline: build the wheel, install it into a
+    fresh venv, run the console command from outside the checkout."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        (src / name).write_bytes(open(os.path.join(ps.ROOT, name), "rb").read())
+    repo_modules = set()
+    for pkg in ("server", "chatgui"):
+        for dirpath, dirnames, filenames in os.walk(os.path.join(ps.ROOT, pkg)):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            rel = os.path.relpath(dirpath, ps.ROOT)
+            os.makedirs(src / rel, exist_ok=True)
+            for n in filenames:
+                if n.endswith(".py"):
+                    repo_modules.add(os.path.join(rel, n))
+                    (src / rel / n).write_bytes(open(os.path.join(dirpath, n), "rb").read())
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    run = dict(capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    out = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", "wheel", "./src"],
+                         **run)
+    assert out.returncode == 0, out.stderr
+    wheel = os.path.join(tmp_path, "wheel", os.listdir(tmp_path / "wheel")[0])
+    out = subprocess.run([sys.executable, "-m", "venv", "--without-pip", "venv"], **run)
+    assert out.returncode == 0, out.stderr
+    venv_py = str(tmp_path / "venv" / "bin" / "python")
+    out = subprocess.run([*pip, "--python", venv_py, "install", "--no-index", "--no-deps", wheel], **run)
+    assert out.returncode == 0, out.stderr
+    out = subprocess.run([str(tmp_path / "venv" / "bin" / "chat-server"), "--help"], **run)
+    assert out.returncode == 0 and "usage:" in out.stdout, out.stdout + out.stderr
+    gui = (tmp_path / "venv" / "bin" / "chatgui").read_text()
+    assert "from chatgui.main import main" in gui
+    out = subprocess.run([venv_py, "-c", "import chatgui.main, server.app; print(server.app.__file__)"], **run)
+    assert out.returncode == 0 and str(tmp_path / "venv") in out.stdout, out.stdout + out.stderr
+    site = subprocess.run([venv_py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          **run).stdout.strip()
+    installed = {os.path.relpath(os.path.join(d, n), site)
+                 for d, _, files in os.walk(site) for n in files
+                 if n.endswith(".py") and os.path.relpath(d, site).split(os.sep)[0] in ("server", "chatgui")}
+    assert repo_modules == installed
+
+
+# --- the packaged programs ------------------------------------------------------------
+
+def test_tarball_has_both_programs_desktop_entry_icon_and_installer(unpacked, tmp_path):
+    client = unpacked / ps.APP.client_name / ps.APP.client_name
+    server = unpacked / ps.APP.server_name / ps.APP.server_name
+    for exe in (client, server, unpacked / "install.sh"):
+        assert os.access(exe, os.X_OK), exe
+    assert (unpacked / "natter.png").read_bytes() == open(os.path.join(ps.ROOT, "packaging", "icons",
+                                                                        "natter.png"), "rb").read()
+    assert "install.sh" in (unpacked / "README.txt").read_text()
+    # The bundled client carries the server (hosting a room) and the icon.
+    internal = unpacked / ps.APP.client_name / "_internal"
+    assert (internal / "icons" / "natter.png").exists()
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.optionxform = str
+    entry.read(unpacked / "natter.desktop")
+    d = entry["Desktop Entry"]
+    assert d["Type"] == "Application" and d["Name"] == ps.APP.name and d["Terminal"] == "false"
+    # Exec as a launcher parses it (string escapes, then shell-like quoting),
+    # with %k = this file: it must name the unpacked client.
+    argv = ps.desktop_exec_argv(d["Exec"], str(unpacked / "natter.desktop"))
+    assert argv[:2] == ["sh", "-c"]
+    probe = subprocess.run(["sh", "-c", argv[2].replace("exec ", "echo ", 1), *argv[3:]],
+                           capture_output=True, text=True, timeout=10)
+    assert os.path.realpath(probe.stdout.strip()) == os.path.realpath(client)
+    # install.sh: a menu entry with absolute paths, for this user only.
+    data = tmp_path / "xdg"
+    env = dict(os.environ, HOME=str(tmp_path), XDG_DATA_HOME=str(data))
+    out = subprocess.run([str(unpacked / "install.sh")], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    installed = configparser.ConfigParser(interpolation=None)
+    installed.optionxform = str
+    installed.read(data / "applications" / "natter.desktop")
+    i = installed["Desktop Entry"]
+    assert ps.desktop_exec_argv(i["Exec"], "") == [str(client)]
+    assert os.path.exists(i["Icon"])
+    out = subprocess.run([str(unpacked / "install.sh"), "--uninstall"], env=env, capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0 and not (data / "applications" / "natter.desktop").exists()
+
+
+def test_packaged_server_relays_a_message_between_two_clients(unpacked, tmp_path):
+    exe = str(unpacked / ps.APP.server_name / ps.APP.server_name)
+    proc, port, _ = ps.start_packaged_server(str(tmp_path), "--rate-limit", "0", exe=exe)
+    alice = bob = None
+    try:
+        alice = LineClient(port)
+        alice.hello("alice")
+        bob = LineClient(port)
+        bob.hello("bob")
+        assert alice.recv_type("joined")["nick"] == "bob"
+        alice.send({"type": "say", "text": "hello from alice", "ref": "a1"})
+        got = bob.recv_type("message")
+        assert got["from"] == "alice" and got["text"] == "hello from alice"
+        assert alice.recv_type("message")["ref"] == "a1"
+    finally:
+        for c in (alice, bob):
+            if c:
+                c.close()
+        code = ps.stop(proc)
+    log = (tmp_path / "server.log").read_text()
+    assert code == 0, log                    # SIGTERM is a clean stop
+    assert os.path.exists(tmp_path / "history.db")
+
+
+def test_packaged_client_joins_sends_and_exits_cleanly_when_closed(unpacked, display, server, connect, tmp_path):
+    watcher = connect("watcher")
+    exe = str(unpacked / ps.APP.client_name / ps.APP.client_name)
+    log = open(tmp_path / "client.log", "wb")
+    proc = subprocess.Popen([exe, "--host", "127.0.0.1", "--port", str(server.port), "--nick", "packed"],
+                            env=dict(os.environ, DISPLAY=display), stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    try:
+        try:
+            assert watcher.recv_type("joined", timeout=30)["nick"] == "packed"
+            window = ps.wait_for_window(display, ps.APP.name, timeout=20)
+            ps.type_into(display, window, "typed into the packaged client")
+            got = watcher.recv_type("message", timeout=15)
+            assert got["from"] == "packed" and got["text"] == "typed into the packaged client"
+            ps.close_window(display, window)
+            code = proc.wait(15)
+        except BaseException:
+            print("windows:", ps.window_names(display))
+            raise
+    finally:
+        ps.stop(proc)
+    assert code == 0, (tmp_path / "client.log").read_text()
+    assert watcher.recv_type("left", timeout=10)["nick"] == "packed"
+
+
+def test_packaged_client_hosts_a_room_and_quits_on_ctrl_q(unpacked, display, tmp_path):
+    """"Host a room on this computer" works packaged: the server code is in
+    the bundle. A client of the test's own joins that room."""
+    port = ps.free_port()
+    exe = str(unpacked / ps.APP.client_name / ps.APP.client_name)
+    log = open(tmp_path / "client.log", "wb")
+    proc = subprocess.Popen([exe, "--host-room", "--port", str(port), "--nick", "hoster"],
+                            env=dict(os.environ, DISPLAY=display), stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    guest = None
+    try:
+        guest = ps.connect_when_listening(port, timeout=30)
+        welcome = guest.hello("guest")
+        users = [u if isinstance(u, str) else u.get("nick") for u in welcome["users"]]
+        assert "hoster" in users, welcome
+        window = ps.wait_for_window(display, ps.APP.name, timeout=20)
+        ps.xdotool(display, "windowfocus", "--sync", str(window))
+        ps.xdotool(display, "key", "ctrl+q")
+        code = proc.wait(15)
+        assert guest.closed_by_server(timeout=10)     # the hosted room went with the window
+    finally:
+        if guest:
+            guest.close()
+        ps.stop(proc)
+    assert code == 0, (tmp_path / "client.log").read_text()
+
+
+def test_desktop_entry_opens_the_connect_window(unpacked, display, tmp_path):
+    """What a double-click on the unpacked natter.desktop runs: the client
+    with no arguments shows its connect window; closing it exits with 0."""
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.optionxform = str
+    entry.read(unpacked / "natter.desktop")
+    argv = ps.desktop_exec_argv(entry["Desktop Entry"]["Exec"], str(unpacked / "natter.desktop"))
+    log = open(tmp_path / "client.log", "wb")
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=dict(os.environ, DISPLAY=display), stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    try:
+        window = ps.wait_for_window(display, ps.APP.name, timeout=20)
+        ps.close_window(display, window)
+        code = proc.wait(15)
+    finally:
+        ps.stop(proc)
+    assert code == 0, (tmp_path / "client.log").read_text()
