@@ -1,5 +1,5 @@
 """The one bridge from the network threads into Tk: an ``after()`` poll of a
-``queue.Queue``.
+``queue.Queue`` (or of a callable that returns the current queue).
 
 :class:`Pump` drains at most ``batch`` events, or ``budget`` seconds'
 worth, per tick and hands each to ``handle``; then it calls ``after_batch``
@@ -24,10 +24,12 @@ import time
 
 
 class Pump:
-    def __init__(self, widget, events: queue.Queue, handle, *, after_batch=None,
+    def __init__(self, widget, events, handle, *, after_batch=None,
                  batch: int = 300, budget: float = 0.025, interval_ms: int = 20, on_tick=None):
         self.widget = widget
-        self.events = events
+        # A queue, or a callable giving the current one (the controller
+        # makes a fresh queue for each network client it starts).
+        self._source = events if callable(events) else (lambda: events)
         self.handle = handle
         self.after_batch = after_batch
         self.batch = batch
@@ -64,7 +66,7 @@ class Pump:
     def _drain(self) -> int:
         n = 0
         deadline = time.perf_counter() + self.budget
-        get = self.events.get_nowait
+        get = self._source().get_nowait
         while n < self.batch:
             try:
                 event = get()
@@ -94,7 +96,7 @@ class Pump:
         self._drain()
         if not self._running:       # a handler closed the window
             return
-        if self.events.empty():
+        if self._source().empty():
             self._after_id = self.widget.after(self.interval_ms, self._tick)
         else:
             self._after_id = self.widget.after_idle(self._tick)

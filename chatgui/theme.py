@@ -74,9 +74,13 @@ def palette(name: str) -> Palette:
     return PALETTES.get(name, LIGHT)
 
 
-def nick_colour(pal: Palette, nick_key: str) -> str:
+def nick_index(pal: Palette, nick_key: str) -> int:
     """The same nick always gets the same colour (crc32 is stable across runs)."""
-    return pal.nicks[zlib.crc32(nick_key.encode("utf-8", "surrogatepass")) % len(pal.nicks)]
+    return zlib.crc32(nick_key.encode("utf-8", "surrogatepass")) % len(pal.nicks)
+
+
+def nick_colour(pal: Palette, nick_key: str) -> str:
+    return pal.nicks[nick_index(pal, nick_key)]
 
 
 def pick_family(root: tk.Misc, choices=_SANS) -> str:

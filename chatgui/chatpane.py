@@ -1,0 +1,394 @@
+"""The conversation screen: header, messages, people list, input box and
+status line. It builds widgets and forwards what the user does to the
+controller; it decides nothing about what to show.
+
+Messages go in a read-only ``tk.Text`` laid out in three columns with tab
+stops (time, name right-aligned, text); wrapped and continued lines hang
+under the text column, so a peer's multi-line message can never start a
+line in the name column and pass for a system notice. Lines waiting to be
+sent sit below the ``pend`` mark, at the very bottom, until the controller
+removes them. Scrollback is trimmed to :data:`SCROLLBACK` lines once per
+pump batch, and the view follows new lines only when it was already at the
+bottom (reading old messages is not interrupted).
+
+Thread: the Tk thread only.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import tkinter as tk
+from tkinter import ttk
+
+from server.protocol import nick_key
+
+from . import theme
+from .controller import ERROR, MENTION, OFFLINE, ONLINE, OWN, PRIVATE, SYSTEM, Line
+
+log = logging.getLogger("natter.client")
+
+SCROLLBACK = 5000        # lines kept in the conversation
+TRIM_SLACK = 200         # trimmed in chunks, not one line at a time
+MAX_INPUT_LINES = 5
+_NEWLINE = re.compile(r"(\n)")
+
+
+class ChatPane(ttk.Frame):
+    def __init__(self, master, fonts: theme.Fonts, pal: theme.Palette, controller):
+        super().__init__(master, style="Chat.TFrame")
+        self.fonts = fonts
+        self.pal = pal
+        self.controller = controller
+        self.users: list[str] = []
+        self.me = ""
+        self._stick = None          # at the bottom when this batch began?
+        self._appended = 0
+        self._build()
+        self.apply_palette(pal)
+
+    # -- building ---------------------------------------------------------
+
+    def _build(self) -> None:
+        f = self.fonts
+        self.columnconfigure(0, weight=1)
+        self.rowconfigure(1, weight=1)
+
+        header = ttk.Frame(self, padding=(14, 8, 8, 8))
+        header.grid(row=0, column=0, columnspan=3, sticky="ew")
+        header.columnconfigure(1, weight=1)
+        self.room_label = ttk.Label(header, text="# lobby", style="Header.TLabel")
+        self.room_label.grid(row=0, column=0, sticky="w")
+        self.address_label = ttk.Label(header, text="", style="Muted.TLabel")
+        self.address_label.grid(row=0, column=1, sticky="w", padx=(10, 0))
+        self.theme_button = ttk.Button(header, text="◐ Theme", style="Flat.TButton", takefocus=False,
+                                       command=self.controller.toggle_theme)
+        self.theme_button.grid(row=0, column=2, sticky="e")
+        self.header = header
+
+        body = ttk.Frame(self, style="Chat.TFrame")
+        body.grid(row=1, column=0, sticky="nsew")
+        body.columnconfigure(0, weight=1)
+        body.rowconfigure(0, weight=1)
+        self.text = tk.Text(body, wrap="word", font=f.body, borderwidth=0, highlightthickness=0,
+                            padx=6, pady=8, cursor="arrow", undo=False, takefocus=False,
+                            spacing1=3, spacing3=3, state="disabled")
+        self.text.grid(row=0, column=0, sticky="nsew")
+        self.scroll = ttk.Scrollbar(body, orient="vertical", command=self.text.yview)
+        self.scroll.grid(row=0, column=1, sticky="ns")
+        self.text.configure(yscrollcommand=self.scroll.set)
+        self.text.mark_set("pend", "1.0")
+        self.text.mark_gravity("pend", "right")
+        self.text.tag_bind("link", "<Enter>", lambda e: self.text.configure(cursor="hand2"))
+        self.text.tag_bind("link", "<Leave>", lambda e: self.text.configure(cursor="arrow"))
+        self.text.tag_bind("link", "<ButtonRelease-1>", self._on_link)
+        # Read-only, yet selectable and copyable.
+        self.text.bind("<1>", lambda e: self.text.focus_set())
+
+        side = ttk.Frame(self, padding=(0, 0, 0, 0))
+        side.grid(row=1, column=1, rowspan=2, sticky="ns")
+        side.rowconfigure(1, weight=1)
+        self.people_label = ttk.Label(side, text="ONLINE", style="Muted.TLabel", padding=(14, 10, 14, 4))
+        self.people_label.grid(row=0, column=0, sticky="ew")
+        self.people = tk.Listbox(side, width=18, activestyle="none", borderwidth=0, highlightthickness=0,
+                                 font=f.body, exportselection=False, takefocus=False)
+        self.people.grid(row=1, column=0, sticky="nsew", padx=(8, 8), pady=(0, 8))
+        self.people.bind("<Double-Button-1>", self._on_person)
+        self.people.bind("<Return>", self._on_person)
+        self.side = side
+
+        entry_row = ttk.Frame(self, style="Chat.TFrame", padding=(12, 6, 12, 10))
+        entry_row.grid(row=2, column=0, sticky="ew")
+        entry_row.columnconfigure(0, weight=1)
+        self.input = tk.Text(entry_row, height=1, wrap="word", font=f.body, relief="flat", borderwidth=0,
+                             highlightthickness=1, padx=10, pady=7, undo=True, maxundo=50)
+        self.input.grid(row=0, column=0, sticky="ew")
+        self.send_button = ttk.Button(entry_row, text="Send", style="Accent.TButton", takefocus=False,
+                                      command=self._on_send)
+        self.send_button.grid(row=0, column=1, sticky="ns", padx=(8, 0))
+        self.entry_row = entry_row
+        for seq in ("<Return>", "<KP_Enter>"):
+            self.input.bind(seq, self._on_return)
+        for seq in ("<Shift-Return>", "<Shift-KP_Enter>"):
+            self.input.bind(seq, self._on_newline)
+        self.input.bind("<Up>", self._on_up)
+        self.input.bind("<Down>", self._on_down)
+        self.input.bind("<Tab>", self._on_tab)
+        self.input.bind("<KeyRelease>", lambda e: self._fit_input())
+
+        status = ttk.Frame(self, padding=(12, 3, 12, 4))
+        status.grid(row=3, column=0, columnspan=2, sticky="ew")
+        status.columnconfigure(1, weight=1)
+        self.status_dot = ttk.Label(status, text="●", style="Status.TLabel")
+        self.status_dot.grid(row=0, column=0, sticky="w")
+        self.status_label = ttk.Label(status, text="offline", style="Status.TLabel")
+        self.status_label.grid(row=0, column=1, sticky="w", padx=(4, 0))
+        self.hint_label = ttk.Label(status, style="Status.TLabel",
+                                    text="Enter send · Shift+Enter new line · Tab complete · /help")
+        self.hint_label.grid(row=0, column=2, sticky="e")
+        self.status = status
+        self._state = OFFLINE
+
+    # -- look ---------------------------------------------------------------
+
+    def apply_palette(self, pal: theme.Palette) -> None:
+        self.pal = pal
+        t = self.text
+        t.configure(background=pal.bg, foreground=pal.fg, selectbackground=pal.select_bg,
+                    selectforeground=pal.fg, inactiveselectbackground=pal.select_bg, insertbackground=pal.fg)
+        self.people.configure(background=pal.panel, foreground=pal.fg, selectbackground=pal.select_bg,
+                              selectforeground=pal.fg)
+        self.input.configure(background=pal.input_bg, foreground=pal.fg, insertbackground=pal.fg,
+                             selectbackground=pal.select_bg, selectforeground=pal.fg,
+                             highlightbackground=pal.border, highlightcolor=pal.accent)
+        t.tag_configure("stamp", foreground=pal.muted, font=self.fonts.mono_small)
+        t.tag_configure("who", font=self.fonts.bold)
+        t.tag_configure("who_own", foreground=pal.accent)
+        for i, colour in enumerate(pal.nicks):
+            t.tag_configure(f"nc{i}", foreground=colour)
+        t.tag_configure("system", foreground=pal.muted, font=self.fonts.italic)
+        t.tag_configure("sysmark", foreground=pal.muted)
+        t.tag_configure("error", foreground=pal.error_fg, background=pal.error_bg)
+        t.tag_configure("mention", background=pal.mention_bg)
+        t.tag_configure("private", background=pal.private_bg)
+        t.tag_configure("private_who", foreground=pal.private_fg)
+        t.tag_configure("action", font=self.fonts.italic)
+        t.tag_configure("pending", foreground=pal.muted)
+        t.tag_configure("link", foreground=pal.link, underline=True)
+        t.tag_raise("link")
+        t.tag_raise("sel")
+        self._layout()
+        self._paint_people()
+        self._paint_status()
+
+    def _layout(self) -> None:
+        """Tab stops and hanging indents from the current font sizes."""
+        f = self.fonts
+        stamp_w = f.mono_small.measure("00:00")
+        name_w = f.bold.measure("abcdefghijk")
+        name_right = 6 + stamp_w + 14 + name_w
+        body_left = name_right + 12
+        self.text.configure(tabs=(name_right, "right", body_left, "left"))
+        self.text.tag_configure("line", lmargin1=6, lmargin2=body_left, rmargin=12)
+        self.text.tag_configure("cont", lmargin1=body_left, lmargin2=body_left)
+        self.input.configure(font=f.body)
+        self.people.configure(font=f.body)
+
+    def fonts_changed(self) -> None:
+        self._layout()
+        self._fit_input()
+
+    # -- the conversation (View methods, via the window) -------------------
+
+    def append(self, line: Line) -> None:
+        if self._stick is None:
+            self._stick = self._at_bottom()
+        self._insert("pend", line, ())
+        self._appended += 1
+
+    def add_pending(self, key: str, line: Line) -> None:
+        if self._stick is None:
+            self._stick = self._at_bottom()
+        self._insert("end-1c", line, ("p:" + key,))
+        self._appended += 1
+
+    def remove_pending(self, key: str) -> None:
+        tag = "p:" + key
+        ranges = self.text.tag_ranges(tag)
+        if ranges:
+            self.text.configure(state="normal")
+            self.text.delete(ranges[0], ranges[-1])
+            self.text.configure(state="disabled")
+        self.text.tag_delete(tag)
+
+    def clear(self) -> None:
+        self.text.configure(state="normal")
+        self.text.delete("1.0", "pend")
+        self.text.configure(state="disabled")
+
+    def after_batch(self, n: int) -> None:
+        """Once per pump batch: trim the scrollback, follow the bottom."""
+        if not self._appended:
+            return
+        self._appended = 0
+        lines = int(self.text.index("pend").split(".")[0]) - 1
+        if lines > SCROLLBACK + TRIM_SLACK:
+            self.text.configure(state="normal")
+            self.text.delete("1.0", f"{lines - SCROLLBACK + 1}.0")
+            self.text.configure(state="disabled")
+        if self._stick:
+            self.text.yview_moveto(1.0)
+        self._stick = None
+
+    def line_count(self) -> int:
+        """Lines in the conversation, waiting ones excluded (for tests)."""
+        return int(self.text.index("pend").split(".")[0]) - 1
+
+    def _at_bottom(self) -> bool:
+        return self.text.yview()[1] >= 0.999
+
+    def _insert(self, index: str, line: Line, extra: tuple) -> None:
+        t = self.text
+        base = ("line",) + extra
+        row = base + (line.kind,) if line.kind in (MENTION, PRIVATE, ERROR) else base
+        body_tags = row + _body_tags(line)
+        parts = [line.stamp + "\t", row + ("stamp",)]
+        if line.kind in (SYSTEM, ERROR):
+            parts += ["•\t" if line.kind == SYSTEM else "!\t", row + ("sysmark",)]
+        elif line.action:
+            parts += ["*\t", row + ("who",) + self._who_colour(line)]
+        else:
+            parts += [line.who + "\t", row + ("who",) + self._who_colour(line)]
+        if line.action:
+            parts += [line.who + " ", body_tags + ("who",) + self._who_colour(line)]
+        parts += self._body_parts(line, body_tags)
+        parts += ["\n", row]
+        t.configure(state="normal")
+        try:
+            t.insert(index, *parts)
+        except (tk.TclError, UnicodeError) as e:
+            # The formatting layer made the text safe; if Tk still refuses it
+            # (a Tk build without full Unicode), show it escaped, never fail.
+            log.warning("Tk refused a line (%s); showing it escaped", e)
+            fallback = line.text.encode("ascii", "backslashreplace").decode("ascii")
+            t.insert(index, f"{line.stamp}\t?\t{fallback}\n", row)
+        finally:
+            t.configure(state="disabled")
+
+    def _body_parts(self, line: Line, body_tags: tuple) -> list:
+        """The text with its links tagged; every line after a newline in the
+        text is tagged ``cont`` so it hangs under the text column."""
+        text, chunks, pos = line.text, [], 0
+        for start, end, _url in line.links:
+            if pos <= start < end <= len(text):
+                chunks += [(text[pos:start], False), (text[start:end], True)]
+                pos = end
+        chunks.append((text[pos:], False))
+        parts, after_newline = [], False
+        for chunk, is_link in chunks:
+            for piece in _NEWLINE.split(chunk):
+                if not piece:
+                    continue
+                tags = body_tags + ("cont",) if after_newline else body_tags
+                parts += [piece, tags + ("link",) if is_link else tags]
+                if piece == "\n":
+                    after_newline = True
+        return parts
+
+    def _who_colour(self, line: Line) -> tuple:
+        if line.kind == PRIVATE:
+            return ("private_who",)
+        if line.kind == OWN:
+            return ("who_own",)
+        return (f"nc{theme.nick_index(self.pal, line.who_key)}",)
+
+    def _on_link(self, event) -> None:
+        index = self.text.index(f"@{event.x},{event.y}")
+        rng = self.text.tag_prevrange("link", index + "+1c")
+        if rng and self.text.compare(rng[0], "<=", index) and self.text.compare(index, "<", rng[1]):
+            self.controller.link_clicked(self.text.get(*rng))
+
+    # -- people, status, input ------------------------------------------------
+
+    def set_users(self, users, me: str) -> None:
+        self.users, self.me = list(users), me
+        self._paint_people()
+
+    def _paint_people(self) -> None:
+        lb = self.people
+        lb.delete(0, "end")
+        for nick in self.users:
+            label = f"{nick}  (you)" if nick == self.me else nick
+            try:
+                lb.insert("end", label)
+            except (tk.TclError, UnicodeError):
+                lb.insert("end", label.encode("ascii", "backslashreplace").decode("ascii"))
+            colour = self.pal.accent if nick == self.me else theme.nick_colour(self.pal, nick_key(nick))
+            lb.itemconfigure("end", foreground=colour)
+        self.people_label.configure(text=f"ONLINE — {len(self.users)}")
+
+    def _on_person(self, event=None):
+        sel = self.people.curselection() if event is None or event.type != tk.EventType.ButtonPress \
+            else (self.people.nearest(event.y),)
+        if sel and 0 <= sel[0] < len(self.users):
+            self.controller.user_activated(self.users[sel[0]])
+            self.input.focus_set()
+        return "break"
+
+    def set_status(self, text: str, state: str) -> None:
+        self._state = state
+        self.status_label.configure(text=text)
+        self._paint_status()
+
+    def set_address(self, text: str) -> None:
+        self.address_label.configure(text=text)
+
+    def _paint_status(self) -> None:
+        colour = {ONLINE: self.pal.online, OFFLINE: self.pal.offline}.get(self._state, self.pal.waiting)
+        self.status_dot.configure(foreground=colour)
+
+    def get_input(self) -> str:
+        return self.input.get("1.0", "end-1c")
+
+    def cursor(self) -> int:
+        return len(self.input.get("1.0", "insert"))
+
+    def set_input(self, text: str, cursor: int | None = None) -> None:
+        inp = self.input
+        inp.delete("1.0", "end")
+        if cursor is None:
+            cursor = len(text)
+        inp.insert("1.0", text[:cursor])
+        inp.mark_set("split", "end-1c")
+        inp.mark_gravity("split", "left")
+        inp.insert("end-1c", text[cursor:])
+        inp.mark_set("insert", "split")
+        inp.see("insert")
+        self._fit_input()
+
+    def _fit_input(self) -> None:
+        lines = int(self.input.index("end-1c").split(".")[0])
+        height = max(1, min(MAX_INPUT_LINES, lines))
+        if int(self.input.cget("height")) != height:
+            self.input.configure(height=height)
+
+    def _on_return(self, event=None):
+        self._on_send()
+        return "break"
+
+    def _on_send(self) -> None:
+        self.controller.submit(self.get_input())
+        self._fit_input()
+
+    def _on_newline(self, event=None):
+        self.input.insert("insert", "\n")
+        self._fit_input()
+        return "break"
+
+    def _on_up(self, event=None):
+        if self.input.compare("insert linestart", "==", "1.0"):
+            self.controller.recall(-1, self.get_input())
+            return "break"
+        return None
+
+    def _on_down(self, event=None):
+        if self.input.compare("insert lineend", "==", "end-1c"):
+            self.controller.recall(+1, self.get_input())
+            return "break"
+        return None
+
+    def _on_tab(self, event=None):
+        self.controller.complete(self.get_input(), self.cursor())
+        return "break"
+
+
+def _body_tags(line: Line) -> tuple:
+    tags = ()
+    if line.kind == SYSTEM:
+        tags += ("system",)
+    if line.action:
+        tags += ("action",)
+    if line.pending:
+        tags += ("pending",)
+    return tags
+
+

@@ -1,0 +1,130 @@
+"""The connect form: nickname, server address and port, password, and
+"Host a room on this computer". It only builds and forwards: the button
+calls ``on_submit(ConnectValues)`` and the controller decides everything
+else, then calls :meth:`ConnectForm.show` with an error in words or a busy
+message. :meth:`submit` is the button, so tests drive the form without a
+mouse (idlelib's dialogs do the same).
+
+Thread: the Tk thread only.
+"""
+from __future__ import annotations
+
+import tkinter as tk
+from tkinter import ttk
+
+from . import theme
+from .controller import ConnectValues
+
+
+class ConnectForm(ttk.Frame):
+    def __init__(self, master, fonts: theme.Fonts, on_submit):
+        super().__init__(master, style="Chat.TFrame")
+        self.fonts = fonts
+        self.on_submit = on_submit
+        self.busy = False
+        self.nick = tk.StringVar(self)
+        self.host = tk.StringVar(self)
+        self.port = tk.StringVar(self)
+        self.password = tk.StringVar(self)
+        self.host_room = tk.BooleanVar(self)
+        self.host_lan = tk.BooleanVar(self)
+        self._build()
+        self.host_room.trace_add("write", lambda *_: self._sync_hosting())
+
+    def _build(self) -> None:
+        self.columnconfigure(0, weight=1)
+        self.rowconfigure(0, weight=1)
+        card = ttk.Frame(self, style="Card.TFrame", padding=(36, 28, 36, 28))
+        card.grid(row=0, column=0)
+        card.columnconfigure(1, weight=1)
+        self.card = card
+
+        ttk.Label(card, text="Natter", style="Title.TLabel").grid(row=0, column=0, columnspan=2, sticky="w")
+        ttk.Label(card, text="Chat with the people on your network.", style="CardMuted.TLabel").grid(
+            row=1, column=0, columnspan=2, sticky="w", pady=(0, 18))
+
+        def field(row: int, label: str, var: tk.StringVar, **kw) -> ttk.Entry:
+            ttk.Label(card, text=label, style="Card.TLabel").grid(row=row, column=0, sticky="w",
+                                                                   padx=(0, 14), pady=5)
+            entry = ttk.Entry(card, textvariable=var, width=30, font=self.fonts.body, **kw)
+            entry.grid(row=row, column=1, sticky="ew", pady=5)
+            entry.bind("<Return>", lambda e: self.submit())
+            entry.bind("<KP_Enter>", lambda e: self.submit())
+            return entry
+
+        self.nick_entry = field(2, "Nickname", self.nick)
+        self.host_entry = field(3, "Server address", self.host)
+        self.port_entry = field(4, "Port", self.port)
+        self.password_entry = field(5, "Room password", self.password, show="•")
+        ttk.Label(card, text="Leave the password empty if the room has none.", style="CardMuted.TLabel").grid(
+            row=6, column=1, sticky="w")
+
+        self.host_check = ttk.Checkbutton(card, text="Host a room on this computer", variable=self.host_room)
+        self.host_check.grid(row=7, column=0, columnspan=2, sticky="w", pady=(16, 2))
+        self.lan_check = ttk.Checkbutton(card, text="Let others on my network join it", variable=self.host_lan)
+        self.lan_check.grid(row=8, column=0, columnspan=2, sticky="w", padx=(24, 0))
+
+        self.error_label = ttk.Label(card, text="", style="Error.TLabel", wraplength=380, justify="left")
+        self.error_label.grid(row=9, column=0, columnspan=2, sticky="w", pady=(14, 0))
+        self.busy_label = ttk.Label(card, text="", style="CardMuted.TLabel")
+        self.busy_label.grid(row=10, column=0, columnspan=2, sticky="w")
+
+        self.button = ttk.Button(card, text="Join", style="Accent.TButton", command=self.submit)
+        self.button.grid(row=11, column=0, columnspan=2, sticky="e", pady=(16, 0))
+
+    def values(self) -> ConnectValues:
+        return ConnectValues(host=self.host.get(), port=self.port.get(), nick=self.nick.get(),
+                             password=self.password.get(), host_room=self.host_room.get(),
+                             host_lan=self.host_lan.get())
+
+    def show(self, values: ConnectValues, error: str | None, busy: str | None) -> None:
+        self.nick.set(values.nick)
+        self.host.set(values.host)
+        self.port.set(values.port)
+        self.password.set(values.password)
+        self.host_room.set(values.host_room)
+        self.host_lan.set(values.host_lan)
+        self.busy = busy is not None
+        self.error_label.configure(text=error or "")
+        self.busy_label.configure(text=busy or "")
+        state = ["disabled"] if self.busy else ["!disabled"]
+        for w in (self.nick_entry, self.host_entry, self.port_entry, self.password_entry, self.host_check,
+                  self.lan_check, self.button):
+            w.state(state)
+        if not self.busy:
+            self._sync_hosting()
+            self.button.configure(text="Try again" if error else self._button_text())
+            self._focus_for(error)
+
+    def submit(self) -> None:
+        if not self.busy:
+            self.on_submit(self.values())
+
+    def _button_text(self) -> str:
+        return "Host and join" if self.host_room.get() else "Join"
+
+    def _sync_hosting(self) -> None:
+        if self.busy:
+            return
+        hosting = self.host_room.get()
+        self.host_entry.state(["disabled"] if hosting else ["!disabled"])
+        self.lan_check.state(["!disabled"] if hosting else ["disabled"])
+        if not self.error_label.cget("text"):
+            self.button.configure(text=self._button_text())
+
+    def _focus_for(self, error: str | None) -> None:
+        """Put the cursor where the fix goes."""
+        text = (error or "").lower()
+        if not self.nick.get().strip() or "nick" in text:
+            target = self.nick_entry
+        elif "password" in text:
+            target = self.password_entry
+        elif "port" in text:
+            target = self.port_entry
+        elif error and not self.host_room.get():
+            target = self.host_entry
+        else:
+            target = self.nick_entry if not self.nick.get() else self.button
+        target.focus_set()
+        if isinstance(target, ttk.Entry):
+            target.icursor("end")

@@ -1,0 +1,754 @@
+"""Every UI decision of the chat window, with no Tk in sight.
+
+The :class:`Controller` turns what the network layer reports
+(:mod:`chatgui.events` and the protocol's ``Message``, ``Direct``,
+``Joined``, ``Left``, ``Renamed``, ``Notice``, ``ServerError``) and what
+the user does (Enter, Up/Down, Tab, a double-click, a key) into calls on a
+small :class:`View` interface. The Tk window implements that interface and
+only builds widgets and forwards; a fake implements it in the tests, so
+nearly all of the client's behaviour is tested without a display.
+
+What it decides:
+
+- the line kinds (:data:`OWN`, :data:`OTHER`, :data:`SYSTEM`,
+  :data:`MENTION`, :data:`PRIVATE`, :data:`ERROR`) and the display text of
+  each line, made safe by :mod:`chatgui.formatting` so that nothing a peer
+  sends can crash the window or look like a system notice;
+- what is waiting to be sent (shown greyed until the server acknowledges
+  it by ``ref``, then shown once in its place among the messages);
+- the status line (connected to host:port as nick / reconnecting in N s /
+  offline), the title with the unread count, and the bell;
+- the people online, the input history (Up/Down) and nick completion;
+- the connect form's checks and the "Host a room on this computer" room;
+- font size and theme, saved to the settings file.
+
+Thread: every method runs on the Tk thread (the window's pump calls
+:meth:`handle` with each event it takes off :attr:`events`), except
+:meth:`shutdown`, which the program calls after the window has gone.
+Network clients are made by ``client_factory`` and never block the caller.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import re
+import time
+import webbrowser
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Protocol, Sequence
+
+from server import protocol as p
+
+from . import commands, events as ev, formatting
+from . import settings as settings_mod
+from .hosting import HostedRoom, HostingError
+
+log = logging.getLogger("natter.client")
+
+OWN, OTHER, SYSTEM, MENTION, PRIVATE, ERROR = "own", "other", "system", "mention", "private", "error"
+KINDS = (OWN, OTHER, SYSTEM, MENTION, PRIVATE, ERROR)
+
+# Status states, for the dot next to the status text.
+ONLINE, WAITING, OFFLINE = "online", "waiting", "offline"
+
+INPUT_HISTORY = 200     # lines Up/Down can recall
+SEEN_IDS = 20_000       # message ids remembered to show each one once
+APP_NAME = "Natter"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of the conversation, ready to display.
+
+    ``who`` goes in the name column (empty for system notices and errors);
+    ``text`` is safe for Tk; ``links`` are ``(start, end, url)`` offsets into
+    ``text``; ``who_key`` picks the nick's colour; ``action`` is a ``/me``.
+    """
+    kind: str
+    stamp: str
+    who: str
+    text: str
+    links: tuple = ()
+    who_key: str = ""
+    action: bool = False
+    pending: bool = False
+    msg_id: int | None = None
+
+
+@dataclass
+class ConnectValues:
+    """What the connect form holds (port as typed: it is checked here)."""
+    host: str = "127.0.0.1"
+    port: str = str(p.DEFAULT_PORT)
+    nick: str = ""
+    password: str = ""
+    host_room: bool = False
+    host_lan: bool = False
+
+
+class View(Protocol):
+    """What the controller needs from a window. Tk thread only."""
+
+    def show_connect(self, values: ConnectValues, error: str | None, busy: str | None) -> None:
+        """Show the connect form with these values; ``error`` in words, or
+        ``busy`` ("Connecting to ...") with the form disabled."""
+
+    def show_chat(self) -> None:
+        """Show the conversation, people list, input box and status line."""
+
+    def append(self, line: Line) -> None:
+        """Add a line after the others (before any waiting lines)."""
+
+    def add_pending(self, key: str, line: Line) -> None:
+        """Show a line that waits to be sent, at the very bottom."""
+
+    def remove_pending(self, key: str) -> None: ...
+
+    def clear(self) -> None:
+        """Empty the conversation (waiting lines stay)."""
+
+    def set_users(self, users: Sequence[str], me: str) -> None: ...
+
+    def set_status(self, text: str, state: str) -> None: ...
+
+    def set_title(self, title: str) -> None: ...
+
+    def bell(self) -> None: ...
+
+    def set_input(self, text: str, cursor: int | None = None) -> None:
+        """Replace the input box's text; cursor at ``cursor`` or the end."""
+
+    def set_theme(self, name: str) -> None: ...
+
+    def set_font_size(self, size: int) -> None: ...
+
+    def quit(self) -> None:
+        """Close the window (the program then calls :meth:`Controller.shutdown`)."""
+
+
+class Controller:
+    def __init__(self, view: View, settings: settings_mod.Settings | None = None, *,
+                 client_factory=None, host_factory=HostedRoom, clock=time.monotonic,
+                 open_url=webbrowser.open, save_settings=settings_mod.save, astral_ok: bool = False):
+        self.view = view
+        self.settings = settings or settings_mod.Settings()
+        self.client_factory = client_factory or _default_client_factory
+        self.host_factory = host_factory
+        self.clock = clock
+        self.open_url = open_url
+        self.save_settings = save_settings
+        self.astral_ok = astral_ok      # the Tk shows characters outside the BMP (8.7+)
+        self.events: queue.Queue = queue.Queue()
+        self.client = None
+        self._retired: list = []        # clients closed while the window lives
+        self.hosted: HostedRoom | None = None
+        self.values = ConnectValues()
+        self._params: tuple | None = None   # (host, port, nick, password) of the client
+        self.me = ""                    # our nick as the server spelled it
+        self.address = ""               # "host:port" we connect to
+        self.users: dict[str, str] = {}   # nick_key -> nick
+        self.connected = False
+        self.ever_connected = False     # this client was welcomed once
+        self.in_chat = False            # the conversation is on screen
+        self.closing = False
+        self.focused = True
+        self.unread = 0
+        self.pending: dict[str, tuple] = {}     # ref -> (kind, payload, line)
+        # (id, ts) of the messages shown: the network client shows nothing
+        # twice, but a new client (after "Reconnect") replays recent history.
+        self._seen: set = set()
+        self._seen_order: deque = deque()
+        self._drops = 0                         # connections lost so far
+        self._retry_at: float | None = None
+        self._status = ("", "")
+        self._last_failure = ""
+        self._history: list[str] = []
+        self._recall: int | None = None         # index into _history while recalling
+        self._draft = ""
+        self._completion: tuple | None = None   # (text shown, start, candidates, index, tail)
+
+    def safe(self, text) -> str:
+        """Peer text as the window may show it (see :func:`formatting.tk_safe`)."""
+        return formatting.tk_safe(text if type(text) is str else str(text), self.astral_ok)
+
+    # ------------------------------------------------------------------
+    # Start and connect
+
+    def begin(self, values: ConnectValues | None = None) -> None:
+        """Open with the connect form, or connect at once when ``values``
+        came from the command line."""
+        self.view.set_theme(self.settings.theme)
+        self.view.set_font_size(self.settings.font_size)
+        self._set_title()
+        if values is not None:
+            self.connect(values)
+        else:
+            s = self.settings
+            self.values = ConnectValues(s.host, str(s.port), s.nick, "", s.host_room, s.host_lan)
+            self.view.show_connect(self.values, None, None)
+
+    def connect(self, values: ConnectValues) -> None:
+        """The connect form's button: check, maybe host, start the client."""
+        self.values = values
+        error, host, port, nick = self._check_form(values)
+        if error:
+            self.view.show_connect(values, error, None)
+            return
+        s = self.settings
+        s.nick, s.port, s.host_room, s.host_lan = nick, port, values.host_room, values.host_lan
+        if not values.host_room:
+            s.host = host
+        self.save_settings(s)
+        password = values.password or None
+        if values.host_room:
+            if self.hosted is not None and not self.hosted.matches(port, password, values.host_lan):
+                self._stop_hosting()
+            if self.hosted is None:
+                try:
+                    self.hosted = self.host_factory(port, password, values.host_lan).start()
+                except HostingError as e:
+                    self.view.show_connect(values, str(e), None)
+                    return
+            host, port = self.hosted.connect_host, self.hosted.port
+        elif self.hosted is not None:
+            self._stop_hosting()
+        self._start_client(host, port, nick, password)
+        self.view.show_connect(values, None, f"Connecting to {_addr(host, port)}…")
+
+    def _check_form(self, values: ConnectValues):
+        host = values.host.strip()
+        nick = values.nick.strip()
+        try:
+            port = int(values.port.strip())
+        except ValueError:
+            return "The port must be a number, like 30000.", host, 0, nick
+        if not 0 < port < 65536:
+            return "The port must be a number from 1 to 65535.", host, port, nick
+        if not host and not values.host_room:
+            return ("Type the address of the computer that hosts the room (like 192.168.1.20), "
+                    "or tick \"Host a room on this computer\".", host, port, nick)
+        try:
+            nick = p.check_nick(nick)
+        except p.ProtocolError as e:
+            return f"Choose another nickname: {_lower_first(e.message)}.", host, port, nick
+        return None, host, port, nick
+
+    def _start_client(self, host: str, port: int, nick: str, password: str | None) -> None:
+        self._retire_client()
+        # A fresh queue per client: a closing client's last events go to a
+        # queue nobody reads, so they cannot be mistaken for the new one's.
+        self.events = queue.Queue()
+        self._params = (host, port, nick, password)
+        self.address = _addr(host, port)
+        self.me = nick
+        self.connected = False
+        self.ever_connected = False
+        self._retry_at = None
+        self._last_failure = ""
+        self.client = self.client_factory(host, port, nick, events=self.events, password=password)
+        self.client.start()
+        self._set_status(f"connecting to {self.address}…", WAITING)
+
+    def _retire_client(self) -> None:
+        if self.client is not None:
+            self.client.close(timeout=0)      # never blocks; joined in shutdown()
+            self._retired.append(self.client)
+            self.client = None
+
+    def _stop_hosting(self) -> None:
+        if self.hosted is not None:
+            self._retire_client()
+            self.hosted.stop()
+            self.hosted = None
+
+    # ------------------------------------------------------------------
+    # Events from the network (the pump calls this, Tk thread)
+
+    def handle(self, event) -> None:
+        method = getattr(self, "on_" + type(event).__name__, None)
+        if method is None:
+            log.debug("ignored event %r", event)
+            return
+        method(event)
+
+    def on_Connecting(self, e: ev.Connecting) -> None:
+        self._retry_at = None
+        word = "reconnecting" if self.ever_connected or self.in_chat else "connecting"
+        self._set_status(f"{word} to {self.address}…", WAITING)
+
+    def on_Connected(self, e: ev.Connected) -> None:
+        self.connected = self.ever_connected = True
+        self._retry_at = None
+        self._last_failure = ""
+        self.me = e.nick
+        self.address = _addr(e.host, e.port)
+        self.users = {p.nick_key(n): n for n in e.users if type(n) is str}
+        if not self.in_chat:
+            self.in_chat = True
+            self.view.show_chat()
+            if self.hosted is not None:
+                self._system(self.hosted.describe())
+            if e.fingerprint:
+                self._system(f"Encrypted. The server's certificate fingerprint is {self.safe(e.fingerprint)}.")
+            others = len(self.users) - 1
+            self._system(f"You joined as {self.safe(self.me)}. "
+                         + ("Nobody else is here yet." if others < 1 else
+                            f"{others} other{'s' if others != 1 else ''} online. ")
+                         + " Type /help for the commands.")
+        elif not e.resumed:
+            self._system(f"Connected again as {self.safe(self.me)}.")
+        else:
+            self._system("Reconnected.")
+        self._push_users()
+        self._set_status(f"connected to {self.address} as {self.me}", ONLINE)
+        self._set_title()
+
+    def on_Backlog(self, e: ev.Backlog) -> None:
+        if e.missed:
+            self._system(f"{e.missed} older messages were too old to replay; they are not shown.")
+        shown = sum(self._show_message(m) for m in e.messages)
+        if self._drops and shown:
+            self._system(f"That was what you missed while away ({shown} "
+                         f"message{'s' if shown != 1 else ''}).")
+
+    def on_Disconnected(self, e: ev.Disconnected) -> None:
+        self.connected = False
+        self._drops += 1
+        if self.closing:
+            return
+        reason = self.safe(e.reason).rstrip(".")
+        self._system(f"Disconnected: {_lower_first(reason)}." if reason else "Disconnected.")
+        self._waiting(e.retry_in)
+
+    def on_ConnectFailed(self, e: ev.ConnectFailed) -> None:
+        self.connected = False
+        if self.closing:
+            return
+        if not self.in_chat and e.retry_in is None:
+            # The first try failed and the client gave up: back to the form,
+            # with the reason in words and the button to try again.
+            self._retire_client()
+            self._set_status("offline", OFFLINE)
+            self.view.show_connect(self.values, self.safe(e.message), None)
+            return
+        if e.message != self._last_failure:
+            self._last_failure = e.message
+            self._error(e.message)
+        self._waiting(e.retry_in)
+
+    def on_Closed(self, e: ev.Closed) -> None:
+        self.connected = False
+        self._retry_at = None
+        if not self.closing:
+            self._set_status("offline", OFFLINE)
+
+    def on_Acked(self, e: ev.Acked) -> None:
+        item = self.pending.pop(e.ref, None)
+        if item is None:
+            return
+        kind, payload, line = item
+        self.view.remove_pending(e.ref)
+        if kind in ("say", "dm") and e.id is not None:
+            # The network client puts our copy of the message before the
+            # Acked, so this happens only if that copy was lost: show the
+            # line we kept rather than nothing.
+            self.view.append(replace(line, pending=False, msg_id=e.id))
+
+    def on_Refused(self, e: ev.Refused) -> None:
+        item = self.pending.pop(e.ref, None)
+        if item is None:
+            self._error(e.message)
+            return
+        kind, payload, _line = item
+        self.view.remove_pending(e.ref)
+        if kind == "nick":
+            self._error(e.message)
+        else:
+            self._error(f"Not sent: {_lower_first(self.safe(e.message))} ({self._quote(payload)})")
+
+    def on_Message(self, m: p.Message) -> None:
+        self._show_message(m)
+
+    def on_Direct(self, d: p.Direct) -> None:
+        self._show_message(d)
+
+    def _show_message(self, m) -> bool:
+        """Show a Message or Direct unless it was shown already."""
+        if not self._first_time(m):
+            return False
+        if type(m) is p.Direct:
+            self._show_direct(m)
+        else:
+            self._show_room_message(m)
+        return True
+
+    def _show_room_message(self, m: p.Message) -> None:
+        mine = self._resolve_pending(m.ref) or p.nick_key(m.sender) == p.nick_key(self.me)
+        text, action = _unwrap_action(m.text)
+        if mine:
+            kind = OWN
+        elif self.me and formatting.mentions(text, self.me):
+            kind = MENTION
+        else:
+            kind = OTHER
+        self.view.append(self._line(kind, m.ts, self.safe(m.sender), text, action=action, msg_id=m.id,
+                                    who_key=p.nick_key(m.sender)))
+        if not mine:
+            self._attention(kind == MENTION)
+
+    def _show_direct(self, d: p.Direct) -> None:
+        mine = self._resolve_pending(d.ref) or p.nick_key(d.sender) == p.nick_key(self.me)
+        text, action = _unwrap_action(d.text)
+        if mine:
+            who, key = f"you → {self.safe(d.to)}", p.nick_key(d.to)
+        else:
+            who, key = f"{self.safe(d.sender)} → you", p.nick_key(d.sender)
+        self.view.append(self._line(PRIVATE, d.ts, who, text, action=action, msg_id=d.id, who_key=key))
+        if not mine:
+            self._attention(True)
+
+    def on_Joined(self, e: p.Joined) -> None:
+        key = p.nick_key(e.nick)
+        if key == p.nick_key(self.me):
+            return
+        self.users[key] = e.nick
+        self._push_users()
+        self._system(f"{self.safe(e.nick)} joined.")
+
+    def on_Left(self, e: p.Left) -> None:
+        self.users.pop(p.nick_key(e.nick), None)
+        self._push_users()
+        reason = f" ({self.safe(e.reason)})" if e.reason and e.reason != "quit" else ""
+        self._system(f"{self.safe(e.nick)} left{reason}.")
+
+    def on_Renamed(self, e: p.Renamed) -> None:
+        old_key = p.nick_key(e.old)
+        self.users.pop(old_key, None)
+        self.users[p.nick_key(e.new)] = e.new
+        if old_key == p.nick_key(self.me):
+            self.me = e.new
+            self.settings.nick = e.new
+            self.save_settings(self.settings)
+            self._system(f"You are now known as {self.safe(e.new)}.")
+            self._set_status(f"connected to {self.address} as {self.me}", ONLINE)
+            self._set_title()
+        else:
+            self._system(f"{self.safe(e.old)} is now known as {self.safe(e.new)}.")
+        self._push_users()
+
+    def on_Notice(self, n: p.Notice) -> None:
+        self._system(f"Server: {self.safe(n.text)}")
+
+    def on_ServerError(self, e: p.ServerError) -> None:
+        if e.ref is not None and e.ref in self.pending:
+            self.on_Refused(ev.Refused(e.ref, e.code, e.message))
+        else:
+            self._error(self.safe(e.message) or f"The server reported {self.safe(e.code)}.")
+
+    # ------------------------------------------------------------------
+    # What the user does (the view forwards, Tk thread)
+
+    def submit(self, text: str) -> None:
+        """Enter in the input box: a message, or a command."""
+        if not text.strip():
+            return
+        self._remember(text)
+        cmd = commands.parse(text)
+        handler = getattr(self, "_cmd_" + type(cmd).__name__, None)
+        if handler is None:
+            log.error("no handler for the command %r", cmd)
+            return
+        if handler(cmd) is not False:
+            self.view.set_input("")
+
+    def recall(self, step: int, current: str) -> None:
+        """Up (-1) and Down (+1): walk through what was sent; Down past
+        the newest gives back what was being typed."""
+        if not self._history:
+            return
+        if self._recall is None:
+            if step > 0:
+                return
+            self._draft = current
+            index = len(self._history) - 1
+        else:
+            index = max(0, self._recall + step)
+        if index >= len(self._history):
+            self._recall = None
+            self.view.set_input(self._draft)
+            return
+        self._recall = index
+        self.view.set_input(self._history[index])
+
+    def complete(self, text: str, cursor: int) -> None:
+        """Tab: complete the nick before the cursor; Tab again cycles
+        through the other nicks that fit. At the start of the line a
+        completed nick gets ": " (addressing someone), elsewhere a space."""
+        comp = self._completion
+        if comp is not None and comp[0] == text:
+            _shown, start, names, index, tail = comp
+            index = (index + 1) % len(names)
+        else:
+            head = text[:cursor]
+            start = len(head) - len(_WORD_END.search(head).group())
+            prefix = head[start:]
+            names = formatting.complete(prefix, [n for n in self.users.values()
+                                                 if p.nick_key(n) != p.nick_key(self.me)])
+            if not names:
+                self._completion = None
+                return
+            index, tail = 0, text[cursor:]
+        nick = names[index]
+        suffix = ": " if start == 0 else " "
+        if tail.startswith(" "):
+            suffix = suffix.rstrip()
+        new_text = text[:start] + nick + suffix + tail
+        self._completion = (new_text, start, names, index, tail)
+        self.view.set_input(new_text, start + len(nick) + len(suffix))
+
+    def user_activated(self, nick: str) -> None:
+        """A double-click on a name: start a private message."""
+        self.view.set_input(f"/msg {nick} ")
+
+    def link_clicked(self, text: str) -> None:
+        """A click on a link: open it in the browser (http and https only)."""
+        urls = formatting.find_urls(text)
+        if not urls:
+            return
+        url = urls[0][2]
+        try:
+            self.open_url(url)
+        except Exception as e:     # no browser: say so rather than fail
+            self._error(f"Could not open the browser: {e}")
+
+    def focus_changed(self, focused: bool) -> None:
+        self.focused = focused
+        if focused and self.unread:
+            self.unread = 0
+            self._set_title()
+
+    def zoom(self, step: int) -> None:
+        """Ctrl+plus (+1), Ctrl+minus (-1), Ctrl+0 (0: back to the default)."""
+        s = self.settings
+        size = settings_mod.Settings().font_size if step == 0 else s.font_size + step
+        size = min(settings_mod.MAX_FONT, max(settings_mod.MIN_FONT, size))
+        if size != s.font_size:
+            s.font_size = size
+            self.view.set_font_size(size)
+            self.save_settings(s)
+
+    def toggle_theme(self) -> None:
+        s = self.settings
+        s.theme = "dark" if s.theme == "light" else "light"
+        self.view.set_theme(s.theme)
+        self.save_settings(s)
+
+    def retry(self) -> None:
+        """The status line's button: retry now while waiting to reconnect,
+        or, once the client has given up, connect again as before."""
+        if self.client is not None and not self.connected and self._retry_at is not None:
+            self.client.retry_now()
+        elif self.client is None or self._status[1] == OFFLINE:
+            if self._params is not None:
+                self._start_client(*self._params[:2], self.me or self._params[2], self._params[3])
+
+    def tick(self) -> None:
+        """Called often by the window (each pump tick): the countdown."""
+        if self._retry_at is not None:
+            left = max(0, math.ceil(self._retry_at - self.clock()))
+            self._set_status(f"reconnecting in {left} s", WAITING)
+
+    def close(self, geometry: str | None = None) -> None:
+        """The window is closing: remember its size, disconnect (never blocks)."""
+        if self.closing:
+            return
+        self.closing = True
+        if geometry:
+            self.settings.geometry = geometry
+            self.save_settings(self.settings)
+        self._retire_client()
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """After the window has gone (main thread): wait for the network
+        threads to end, then stop the hosted room. Blocks at most about
+        ``timeout`` seconds plus the room's own shutdown. True when every
+        client thread ended."""
+        self.close()
+        deadline = time.monotonic() + timeout
+        ended = True
+        for client in self._retired:
+            ended = client.close(timeout=max(0.0, deadline - time.monotonic())) and ended
+        self._retired.clear()
+        if not ended:
+            log.warning("the network client's threads did not end within %g s", timeout)
+        if self.hosted is not None:
+            self.hosted.stop()
+            self.hosted = None
+        return ended
+
+    # ------------------------------------------------------------------
+    # Commands (chatgui.commands parses; these act)
+
+    def _cmd_Say(self, c: commands.Say) -> None:
+        self._send("say", c.text, c.text, action=False)
+
+    def _cmd_Action(self, c: commands.Action) -> None:
+        self._send("say", c.wire, c.text, action=True)
+
+    def _cmd_Direct(self, c: commands.Direct) -> None:
+        self._send("dm", (c.to, c.text), c.text, action=False)
+
+    def _cmd_Nick(self, c: commands.Nick) -> None:
+        if self.client is None:
+            return self._error("You are not connected.")
+        ref = self.client.set_nick(c.nick)
+        self.pending[ref] = ("nick", c.nick, None)
+
+    def _cmd_Who(self, c: commands.Who) -> None:
+        names = sorted(self.users.values(), key=str.casefold)
+        self._system(f"Online ({len(names)}): " + ", ".join(self.safe(n) for n in names))
+
+    def _cmd_Clear(self, c: commands.Clear) -> None:
+        self.view.clear()
+
+    def _cmd_Help(self, c: commands.Help) -> None:
+        self._system(c.text)
+
+    def _cmd_Quit(self, c: commands.Quit) -> None:
+        self.view.quit()
+
+    def _cmd_Empty(self, c: commands.Empty) -> None:
+        pass
+
+    def _cmd_Invalid(self, c: commands.Invalid) -> bool:
+        self._error(c.message)
+        return False        # keep the input so it can be fixed
+
+    def _send(self, kind: str, payload, text: str, action: bool) -> None:
+        if self.client is None:
+            return self._error("You are not connected.")
+        if kind == "say":
+            ref = self.client.say(payload)
+            line = self._line(OWN, time.time(), self.safe(self.me), text, action=action, pending=True,
+                              who_key=p.nick_key(self.me))
+        else:
+            to, body = payload
+            ref = self.client.dm(to, body)
+            line = self._line(PRIVATE, time.time(), f"you → {self.safe(to)}", text, action=action,
+                              pending=True, who_key=p.nick_key(to))
+        self.pending[ref] = (kind, text, line)
+        self.view.add_pending(ref, line)
+
+    # ------------------------------------------------------------------
+    # Helpers
+
+    def _line(self, kind: str, ts: float, who: str, text: str, *, who_key: str, action: bool = False,
+              pending: bool = False, msg_id: int | None = None) -> Line:
+        """``who`` is already safe; ``text`` is made safe here."""
+        body = self.safe(text)
+        return Line(kind=kind, stamp=_stamp(ts), who=who, text=body, links=tuple(formatting.find_urls(body)),
+                    who_key=who_key, action=action, pending=pending, msg_id=msg_id)
+
+    def _system(self, text: str) -> None:
+        """A notice of ours; peer parts of ``text`` were made safe by the caller."""
+        self.view.append(Line(SYSTEM, _stamp(time.time()), "", text, links=tuple(formatting.find_urls(text))))
+
+    def _error(self, text: str) -> None:
+        self.view.append(Line(ERROR, _stamp(time.time()), "", self.safe(text)))
+
+    def _quote(self, text: str, limit: int = 60) -> str:
+        text = self.safe(text).replace("\n", " ")
+        return f"“{text[:limit]}…”" if len(text) > limit else f"“{text}”"
+
+    def _first_time(self, m) -> bool:
+        key = (m.id, m.ts)
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        self._seen_order.append(key)
+        if len(self._seen_order) > SEEN_IDS:
+            self._seen.discard(self._seen_order.popleft())
+        return True
+
+    def _resolve_pending(self, ref: str | None) -> bool:
+        """Our own message came back: its waiting line goes."""
+        if ref is None or ref not in self.pending:
+            return False
+        del self.pending[ref]
+        self.view.remove_pending(ref)
+        return True
+
+    def _attention(self, loud: bool) -> None:
+        if self.focused:
+            return
+        self.unread += 1
+        self._set_title()
+        if loud:
+            self.view.bell()
+
+    def _waiting(self, retry_in: float | None) -> None:
+        if retry_in is None:
+            self._retry_at = None
+            self._set_status("offline", OFFLINE)
+        else:
+            self._retry_at = self.clock() + retry_in
+            self.tick()
+
+    def _set_status(self, text: str, state: str) -> None:
+        text = self.safe(text)
+        if (text, state) != self._status:
+            self._status = (text, state)
+            self.view.set_status(text, state)
+
+    def _set_title(self) -> None:
+        title = APP_NAME
+        if self.me and self.address and self.in_chat:
+            title = f"{self.safe(self.me)} @ {self.address} — {APP_NAME}"
+        if self.unread:
+            title = f"({self.unread}) {title}"
+        self.view.set_title(title)
+
+    def _push_users(self) -> None:
+        names = sorted(self.users.values(), key=str.casefold)
+        self.view.set_users([self.safe(n) for n in names], self.safe(self.me))
+
+    def _remember(self, text: str) -> None:
+        self._recall = None
+        self._draft = ""
+        self._completion = None
+        if not self._history or self._history[-1] != text:
+            self._history.append(text)
+            del self._history[:-INPUT_HISTORY]
+
+
+_WORD_END = re.compile(r"@?[\w-]*$")
+
+
+def _default_client_factory(host, port, nick, *, events, password=None):
+    from .net import ChatClient
+    return ChatClient(host, port, nick, events=events, password=password)
+
+
+def _stamp(ts: float) -> str:
+    try:
+        return formatting.timestamp(ts)
+    except (OverflowError, ValueError, OSError):   # a nonsense time from the server
+        return "--:--"
+
+
+def _unwrap_action(text: str) -> tuple[str, bool]:
+    body = commands.action_body(text)
+    return (text, False) if body is None else (body, True)
+
+
+def _addr(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _lower_first(text: str) -> str:
+    """'The server closed' -> 'the server closed' (not for 'TLS ...')."""
+    if text[:2].isupper():
+        return text
+    return text[:1].lower() + text[1:]

@@ -1,0 +1,191 @@
+"""The Tk window: one root that shows the connect form or the chat, and
+implements :class:`chatgui.controller.View` by forwarding to them.
+
+It owns the :class:`~chatgui.pump.Pump` that carries network events into
+the controller, the app-wide keys (Ctrl+Q, Ctrl+plus/minus/0, Ctrl+T for
+the theme), focus tracking for the unread count, and closing: the window's
+close button, Ctrl+Q and ``/quit`` all end in :meth:`ChatWindow.quit`,
+which stops the pump, tells the controller (which disconnects without
+blocking) and destroys the root; ``mainloop`` then returns.
+
+Tk callback errors go to :meth:`report_callback_exception`, which logs
+them and keeps them in :attr:`errors` (the GUI tests fail on any).
+
+Thread: the Tk thread only. Network threads never see this object; they
+only ``put`` on the controller's queue.
+"""
+from __future__ import annotations
+
+import logging
+import traceback
+import tkinter as tk
+from tkinter import ttk
+
+from . import formatting, theme
+from .chatpane import ChatPane
+from .connect_dialog import ConnectForm
+from .controller import APP_NAME, ConnectValues, Controller, Line
+from .pump import Pump
+
+log = logging.getLogger("natter.client")
+
+DEFAULT_GEOMETRY = "980x640"
+
+
+class ChatWindow:
+    def __init__(self, settings, *, root: tk.Tk | None = None, **controller_kw):
+        self.root = root or tk.Tk(className=APP_NAME)
+        self.root.withdraw()
+        self.errors: list[str] = []
+        self.root.report_callback_exception = self.report_callback_exception
+        self.closed = False
+        self._focused = True
+        self.root.title(APP_NAME)
+        self.root.minsize(560, 380)
+        try:
+            self.root.geometry(settings.geometry or DEFAULT_GEOMETRY)
+        except tk.TclError:
+            self.root.geometry(DEFAULT_GEOMETRY)
+        self.fonts = theme.Fonts(self.root, settings.font_size)
+        self.pal = theme.palette(settings.theme)
+        theme.apply_style(self.root, self.pal, self.fonts)
+        controller_kw.setdefault("astral_ok", formatting.astral_supported(
+            self.root.tk.call("info", "patchlevel")))
+        self.controller = Controller(self, settings, **controller_kw)
+        self.form = ConnectForm(self.root, self.fonts, on_submit=self.controller.connect)
+        self.chat = ChatPane(self.root, self.fonts, self.pal, self.controller)
+        self._showing = None
+        self.pump = Pump(self.root, lambda: self.controller.events, self.controller.handle,
+                         after_batch=self._after_batch)
+        self._bind_keys()
+        self.root.protocol("WM_DELETE_WINDOW", self.quit)
+
+    # -- running -------------------------------------------------------------
+
+    def start(self, values: ConnectValues | None = None) -> None:
+        """Show the window and start the pump (tests call this, not run)."""
+        self.controller.begin(values)
+        self.root.deiconify()
+        self.pump.start()
+
+    def run(self, values: ConnectValues | None = None) -> None:
+        """Start and block in ``mainloop`` until the window is closed."""
+        self.start(values)
+        self.root.mainloop()
+
+    def quit(self) -> None:
+        """Close the window cleanly; idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        self.pump.stop()
+        geometry = None
+        try:
+            if self.root.state() == "normal":
+                geometry = self.root.winfo_geometry().split("+")[0]
+        except tk.TclError:
+            pass
+        try:
+            self.controller.close(geometry)
+        finally:
+            self.root.destroy()
+
+    def report_callback_exception(self, exc, value, tb) -> None:
+        text = "".join(traceback.format_exception(exc, value, tb))
+        self.errors.append(text)
+        log.error("error in a Tk callback:\n%s", text)
+
+    # -- keys and focus ----------------------------------------------------------
+
+    def _bind_keys(self) -> None:
+        r = self.root
+        r.bind_all("<Control-q>", lambda e: self.quit())
+        r.bind_all("<Control-Q>", lambda e: self.quit())
+        for seq in ("<Control-plus>", "<Control-equal>", "<Control-KP_Add>"):
+            r.bind_all(seq, lambda e: self.controller.zoom(+1))
+        for seq in ("<Control-minus>", "<Control-KP_Subtract>"):
+            r.bind_all(seq, lambda e: self.controller.zoom(-1))
+        r.bind_all("<Control-0>", lambda e: self.controller.zoom(0))
+        r.bind_all("<Control-t>", lambda e: self.controller.toggle_theme())
+        r.bind("<FocusIn>", self._on_focus_event, add="+")
+        r.bind("<FocusOut>", self._on_focus_event, add="+")
+
+    def _on_focus_event(self, event=None) -> None:
+        # Focus moves between our own widgets too; only a change of the
+        # application's focus as a whole matters, so look once things settle.
+        self.root.after_idle(self._check_focus)
+
+    def _check_focus(self) -> None:
+        if self.closed:
+            return
+        try:
+            focused = self.root.focus_get() is not None
+        except (KeyError, tk.TclError):
+            focused = True
+        if focused != self._focused:
+            self._focused = focused
+            self.controller.focus_changed(focused)
+
+    def _after_batch(self, n: int) -> None:
+        self.chat.after_batch(n)
+        self.controller.tick()
+
+    # -- View ---------------------------------------------------------------------
+
+    def _show(self, which) -> None:
+        if self._showing is which:
+            return
+        if self._showing is not None:
+            self._showing.pack_forget()
+        which.pack(fill="both", expand=True)
+        self._showing = which
+
+    def show_connect(self, values: ConnectValues, error: str | None, busy: str | None) -> None:
+        self._show(self.form)
+        self.form.show(values, error, busy)
+
+    def show_chat(self) -> None:
+        self._show(self.chat)
+        self.chat.set_address(self.controller.address)
+        self.chat.input.focus_set()
+
+    def append(self, line: Line) -> None:
+        self.chat.append(line)
+
+    def add_pending(self, key: str, line: Line) -> None:
+        self.chat.add_pending(key, line)
+
+    def remove_pending(self, key: str) -> None:
+        self.chat.remove_pending(key)
+
+    def clear(self) -> None:
+        self.chat.clear()
+
+    def set_users(self, users, me: str) -> None:
+        self.chat.set_users(users, me)
+
+    def set_status(self, text: str, state: str) -> None:
+        self.chat.set_status(text, state)
+        self.chat.set_address(self.controller.address)
+
+    def set_title(self, title: str) -> None:
+        try:
+            self.root.title(title)
+        except (tk.TclError, UnicodeError):
+            self.root.title(title.encode("ascii", "replace").decode("ascii"))
+
+    def bell(self) -> None:
+        self.root.bell()
+
+    def set_input(self, text: str, cursor: int | None = None) -> None:
+        self.chat.set_input(text, cursor)
+
+    def set_theme(self, name: str) -> None:
+        self.pal = theme.palette(name)
+        theme.apply_style(self.root, self.pal, self.fonts)
+        self.chat.apply_palette(self.pal)
+
+    def set_font_size(self, size: int) -> None:
+        if size != self.fonts.size:
+            self.fonts.resize(size)
+            self.chat.fonts_changed()

@@ -1,0 +1,468 @@
+"""The controller with a fake view and a fake network client: every UI
+decision the window makes, tested without Tk or sockets."""
+from __future__ import annotations
+
+import pytest
+
+from chatgui import events as ev
+from chatgui.controller import (ERROR, MENTION, OFFLINE, ONLINE, OTHER, OWN, PRIVATE, SYSTEM, WAITING,
+                                ConnectValues, Controller)
+from chatgui.hosting import HostingError
+from chatgui.settings import Settings
+from server.protocol import Direct, Joined, Left, Message, Notice, Renamed, ServerError
+from tests.fakes import FakeClient, FakeRoom, FakeView
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def env():
+    FakeClient.instances.clear()
+    FakeRoom.started.clear()
+    view = FakeView()
+    saved = []
+    opened = []
+    clock = Clock()
+    c = Controller(view, Settings(), client_factory=FakeClient, host_factory=FakeRoom, clock=clock,
+                   open_url=opened.append, save_settings=lambda s: saved.append(s))
+    c.saved, c.opened, c.clock_ = saved, opened, clock
+    return c, view
+
+
+def join(c, view, nick="alice", users=("alice", "bob", "carol")):
+    """Connect as nick and get welcomed; returns the fake client."""
+    c.connect(ConnectValues(host="127.0.0.1", port="30000", nick=nick))
+    client = FakeClient.instances[-1]
+    c.handle(ev.Connecting("127.0.0.1", 30000, 1))
+    c.handle(ev.Connected("127.0.0.1", 30000, nick, tuple(users), False))
+    c.handle(ev.Backlog(()))
+    return client
+
+
+def msg(id, sender, text, ref=None, ts=1_700_000_000.0):
+    return Message(id, ts + id, sender, text, ref)
+
+
+# -- connecting -----------------------------------------------------------------
+
+
+def test_begin_shows_the_form_filled_from_the_settings():
+    view = FakeView()
+    s = Settings(host="10.0.0.5", port=4000, nick="zoe", theme="dark", font_size=14)
+    Controller(view, s, client_factory=FakeClient, save_settings=lambda s: None).begin()
+    values, error, busy = view.form
+    assert view.screen == "connect" and error is None and busy is None
+    assert (values.host, values.port, values.nick) == ("10.0.0.5", "4000", "zoe")
+    assert view.theme == "dark" and view.font_size == 14
+
+
+@pytest.mark.parametrize("values, words", [
+    (ConnectValues(port="abc", nick="al"), "port must be a number"),
+    (ConnectValues(port="70000", nick="al"), "from 1 to 65535"),
+    (ConnectValues(host=" ", nick="al"), "address of the computer"),
+    (ConnectValues(nick=""), "nickname"),
+    (ConnectValues(nick="two words"), "nickname"),
+])
+def test_the_form_says_what_is_wrong_and_connects_nothing(env, values, words):
+    c, view = env
+    c.connect(values)
+    assert view.screen == "connect" and words in view.form[1]
+    assert not FakeClient.instances
+
+
+def test_connect_starts_the_client_remembers_the_choices_and_waits(env):
+    c, view = env
+    c.connect(ConnectValues(host=" example.lan ", port="4000", nick="alice", password="pw"))
+    client = FakeClient.instances[-1]
+    assert (client.host, client.port, client.nick, client.password) == ("example.lan", 4000, "alice", "pw")
+    assert client.started
+    assert view.form[2] == "Connecting to example.lan:4000…"
+    s = c.saved[-1]
+    assert (s.host, s.port, s.nick) == ("example.lan", 4000, "alice")
+    assert not hasattr(s, "password")
+    assert view.status == ("connecting to example.lan:4000…", WAITING)
+
+
+def test_welcome_opens_the_chat_with_people_status_and_title(env):
+    c, view = env
+    join(c, view)
+    assert view.screen == "chat"
+    assert view.users == ["alice", "bob", "carol"] and view.me == "alice"
+    assert view.status == ("connected to 127.0.0.1:30000 as alice", ONLINE)
+    assert view.title == "alice @ 127.0.0.1:30000 — Natter"
+    assert "2 others online" in view.texts(SYSTEM)[-1]
+
+
+def test_a_failed_first_connect_goes_back_to_the_form_with_the_reason(env):
+    c, view = env
+    c.connect(ConnectValues(host="127.0.0.1", port="1", nick="alice"))
+    client = FakeClient.instances[-1]
+    c.handle(ev.Connecting("127.0.0.1", 1, 1))
+    c.handle(ev.ConnectFailed("refused", "Nothing accepted the connection at 127.0.0.1:1.", None))
+    assert view.screen == "connect"
+    assert view.form[1] == "Nothing accepted the connection at 127.0.0.1:1." and view.form[2] is None
+    assert client.closed and c.client is None
+    # Retrying makes a new client.
+    c.connect(view.form[0])
+    assert len(FakeClient.instances) == 2 and FakeClient.instances[-1].started
+
+
+# -- sending and receiving -------------------------------------------------------
+
+
+def test_sending_shows_a_waiting_line_then_the_message_once(env):
+    c, view = env
+    client = join(c, view)
+    c.submit("hello room")
+    assert client.sent == [("say", "hello room", "r1")]
+    assert view.input == ("", 0)
+    line = view.pending["r1"]
+    assert line.pending and line.kind == OWN and line.text == "hello room"
+    c.handle(msg(1, "alice", "hello room", ref="r1"))
+    c.handle(ev.Acked("r1", 1))
+    assert view.pending == {}
+    own = [ln for ln in view.lines if ln.kind == OWN]
+    assert [(ln.who, ln.text, ln.msg_id, ln.pending) for ln in own] == [("alice", "hello room", 1, False)]
+
+
+def test_an_ack_without_the_echo_still_shows_the_message_once(env):
+    c, view = env
+    join(c, view)
+    c.submit("hi")
+    c.handle(ev.Acked("r1", 7))
+    c.handle(ev.Acked("r1", 7))
+    assert view.texts(OWN) == ["hi"] and view.pending == {}
+
+
+def test_others_messages_mentions_and_attention(env):
+    c, view = env
+    join(c, view)
+    c.handle(msg(1, "bob", "morning all"))
+    assert view.lines[-1].kind == OTHER and view.lines[-1].who == "bob"
+    c.handle(msg(2, "bob", "Alice: are you there?"))
+    assert view.lines[-1].kind == MENTION
+    assert view.bells == 0 and "(" not in view.title        # focused: no bell, no count
+    c.focus_changed(False)
+    c.handle(msg(3, "carol", "lunch?"))
+    assert view.title.startswith("(1) ") and view.bells == 0
+    c.handle(msg(4, "carol", "@alice lunch?"))
+    assert view.title.startswith("(2) ") and view.bells == 1
+    c.handle(msg(5, "alice", "my own words"))      # own messages do not count
+    assert view.title.startswith("(2) ")
+    c.focus_changed(True)
+    assert view.title == "alice @ 127.0.0.1:30000 — Natter"
+
+
+def test_a_word_containing_the_nick_is_not_a_mention(env):
+    c, view = env
+    join(c, view, nick="al")
+    c.handle(msg(1, "bob", "totally normal"))
+    assert view.lines[-1].kind == OTHER
+
+
+def test_private_messages_both_ways(env):
+    c, view = env
+    client = join(c, view)
+    c.focus_changed(False)
+    c.handle(Direct(1, 1.7e9, "bob", "alice", "psst"))
+    line = view.lines[-1]
+    assert (line.kind, line.who, line.text) == (PRIVATE, "bob → you", "psst")
+    assert view.bells == 1 and view.title.startswith("(1) ")
+    c.submit("/msg bob hi there")
+    assert client.sent[-1] == ("dm", ("bob", "hi there"), "r1")
+    assert view.pending["r1"].kind == PRIVATE and view.pending["r1"].who == "you → bob"
+    c.handle(Direct(2, 1.7e9, "alice", "bob", "hi there", "r1"))
+    line = view.lines[-1]
+    assert (line.kind, line.who, line.text) == (PRIVATE, "you → bob", "hi there")
+    assert view.pending == {} and view.bells == 1
+
+
+def test_double_click_on_a_person_starts_a_private_message(env):
+    c, view = env
+    join(c, view)
+    c.user_activated("bob")
+    assert view.input == ("/msg bob ", 9)
+
+
+def test_me_is_sent_as_an_action_and_shown_as_one(env):
+    c, view = env
+    client = join(c, view)
+    c.submit("/me waves")
+    assert client.sent[-1] == ("say", "/me waves", "r1")
+    assert view.pending["r1"].action and view.pending["r1"].text == "waves"
+    c.handle(msg(1, "bob", "/me dances"))
+    assert view.lines[-1].action and view.lines[-1].text == "dances" and view.lines[-1].who == "bob"
+
+
+# -- commands ------------------------------------------------------------------------
+
+
+def test_nick_change_updates_status_title_people_and_settings(env):
+    c, view = env
+    client = join(c, view)
+    c.submit("/nick alicia")
+    assert client.sent[-1] == ("nick", "alicia", "r1")
+    c.handle(Renamed("alice", "alicia"))
+    c.handle(ev.Acked("r1", None))
+    assert view.texts(SYSTEM)[-1] == "You are now known as alicia."
+    assert view.status == ("connected to 127.0.0.1:30000 as alicia", ONLINE)
+    assert "alicia @" in view.title and "alicia" in view.users and "alice" not in view.users
+    assert c.saved[-1].nick == "alicia"
+    c.handle(Renamed("bob", "robert"))
+    assert view.texts(SYSTEM)[-1] == "bob is now known as robert."
+    assert "robert" in view.users and "bob" not in view.users
+
+
+def test_nick_taken_is_an_error_line(env):
+    c, view = env
+    join(c, view)
+    c.submit("/nick bob")
+    c.handle(ev.Refused("r1", "nick_taken", "The nick 'bob' is in use."))
+    assert view.lines[-1].kind == ERROR and "in use" in view.lines[-1].text
+
+
+def test_who_clear_help_quit(env):
+    c, view = env
+    join(c, view)
+    c.submit("/who")
+    assert view.texts(SYSTEM)[-1] == "Online (3): alice, bob, carol"
+    c.submit("/help")
+    assert "/msg NICK text" in view.texts(SYSTEM)[-1]
+    c.submit("/clear")
+    assert view.lines == []
+    c.submit("/quit")
+    assert view.quit_called
+
+
+def test_an_unknown_command_is_explained_not_sent_and_kept_for_fixing(env):
+    c, view = env
+    client = join(c, view)
+    view.input = ("/mgs bob hi", None)
+    c.submit("/mgs bob hi")
+    assert client.sent == []
+    assert view.lines[-1].kind == ERROR and "/mgs" in view.lines[-1].text and "/msg" in view.lines[-1].text
+    assert view.input == ("/mgs bob hi", None)     # not cleared
+
+
+def test_a_refused_message_becomes_an_error_and_leaves_nothing_waiting(env):
+    c, view = env
+    join(c, view)
+    c.submit("x" * 10)
+    c.handle(ev.Refused("r1", "too_long", "Too long to send."))
+    assert view.pending == {}
+    assert view.lines[-1].kind == ERROR and view.lines[-1].text.startswith("Not sent: too long to send")
+
+
+def test_people_come_and_go(env):
+    c, view = env
+    join(c, view)
+    c.handle(Joined("dave"))
+    assert view.users == ["alice", "bob", "carol", "dave"] and view.texts(SYSTEM)[-1] == "dave joined."
+    c.handle(Left("bob", "quit"))
+    assert "bob" not in view.users and view.texts(SYSTEM)[-1] == "bob left."
+    c.handle(Left("carol", "timed out"))
+    assert view.texts(SYSTEM)[-1] == "carol left (timed out)."
+
+
+def test_server_notices_and_errors(env):
+    c, view = env
+    join(c, view)
+    c.handle(Notice("shutdown", "The server is shutting down."))
+    assert view.lines[-1].kind == SYSTEM and view.lines[-1].text == "Server: The server is shutting down."
+    c.handle(ServerError("rate_limited", "You are sending faster than 2 messages a second."))
+    assert view.lines[-1].kind == ERROR and "faster" in view.lines[-1].text
+
+
+# -- input box -----------------------------------------------------------------------------
+
+
+def test_up_and_down_recall_what_was_sent_and_give_back_the_draft(env):
+    c, view = env
+    join(c, view)
+    for text in ("one", "two", "/who"):
+        c.submit(text)
+    c.recall(-1, "draft")
+    assert view.input[0] == "/who"
+    c.recall(-1, "/who")
+    c.recall(-1, "two")
+    assert view.input[0] == "one"
+    c.recall(-1, "one")                     # stays at the oldest
+    assert view.input[0] == "one"
+    c.recall(+1, "one")
+    assert view.input[0] == "two"
+    c.recall(+1, "two")
+    c.recall(+1, "/who")
+    assert view.input[0] == "draft"
+
+
+def test_tab_completes_a_nick_and_cycles(env):
+    c, view = env
+    join(c, view, users=("alice", "bob", "Barbara", "carol"))
+    c.complete("b", 1)
+    assert view.input == ("Barbara: ", 9)
+    c.complete("Barbara: ", 9)             # Tab again: the next one
+    assert view.input == ("bob: ", 5)
+    c.complete("thanks ca", 9)
+    assert view.input == ("thanks carol ", 13)
+    c.complete("hi al and x", 5)            # own nick is not offered
+    assert view.input == ("thanks carol ", 13)
+    c.complete("ask c later", 5)
+    assert view.input == ("ask carol later", 9)
+
+
+# -- reconnecting ---------------------------------------------------------------------------
+
+
+def test_status_counts_down_while_reconnecting(env):
+    c, view = env
+    join(c, view)
+    c.handle(ev.Disconnected("The server closed the connection.", 3.0))
+    assert view.texts(SYSTEM)[-1] == "Disconnected: the server closed the connection."
+    assert view.status == ("reconnecting in 3 s", WAITING)
+    c.clock_.now += 1.5
+    c.tick()
+    assert view.status == ("reconnecting in 2 s", WAITING)
+    c.handle(ev.Connecting("127.0.0.1", 30000, 1))
+    assert view.status == ("reconnecting to 127.0.0.1:30000…", WAITING)
+    c.handle(ev.ConnectFailed("refused", "Nothing accepted the connection.", 4.0))
+    c.handle(ev.ConnectFailed("refused", "Nothing accepted the connection.", 8.0))
+    assert view.texts(ERROR) == ["Nothing accepted the connection."]     # said once
+    assert view.status == ("reconnecting in 8 s", WAITING)
+    c.retry()
+    assert c.client.retries == 1
+    c.handle(ev.Connected("127.0.0.1", 30000, "alice", ("alice", "bob"), True))
+    assert view.status == ("connected to 127.0.0.1:30000 as alice", ONLINE)
+    assert view.users == ["alice", "bob"]
+
+
+def test_typed_while_offline_waits_then_shows_once_with_what_was_missed(env):
+    c, view = env
+    client = join(c, view)
+    c.handle(msg(1, "bob", "before"))
+    c.handle(ev.Disconnected("The connection was lost.", 1.0))
+    c.submit("typed offline")
+    assert view.pending["r1"].pending and view.pending["r1"].text == "typed offline"
+    c.handle(ev.Connected("127.0.0.1", 30000, "alice", ("alice", "bob"), True))
+    c.handle(ev.Backlog((msg(2, "bob", "while you were away"), msg(3, "alice", "typed offline", ref="r1"))))
+    c.handle(ev.Acked("r1", 3))
+    assert view.pending == {}
+    assert view.texts().count("typed offline") == 1
+    assert view.texts().count("while you were away") == 1
+    assert view.texts(SYSTEM)[-1] == "That was what you missed while away (2 messages)."
+    assert client.sent == [("say", "typed offline", "r1")]
+
+
+def test_a_replayed_message_is_shown_once(env):
+    c, view = env
+    join(c, view)
+    c.handle(msg(1, "bob", "once"))
+    c.handle(ev.Backlog((msg(1, "bob", "once"), msg(2, "bob", "twice?"))))
+    assert view.texts().count("once") == 1 and view.texts().count("twice?") == 1
+
+
+def test_after_the_client_gives_up_reconnect_starts_a_new_one(env):
+    c, view = env
+    first = join(c, view)
+    c.handle(ev.Disconnected("You connected again from elsewhere.", None))
+    c.handle(ev.Closed("replaced"))
+    assert view.status == ("offline", OFFLINE) and view.screen == "chat"
+    c.retry()
+    second = FakeClient.instances[-1]
+    assert second is not first and second.started and (second.host, second.port, second.nick) == \
+        ("127.0.0.1", 30000, "alice")
+    assert first.closed
+
+
+# -- safety ----------------------------------------------------------------------------------
+
+
+def test_nothing_a_peer_sends_passes_for_a_notice_or_reaches_tk_raw(env):
+    c, view = env
+    join(c, view)
+    c.handle(msg(1, "mallory", "hi\n10:00 • bob left.\u202e evil \x1b[2J\ud800"))
+    line = view.lines[-1]
+    assert line.kind == OTHER and line.who == "mallory"
+    assert "\u202e" not in line.text and "\\u202e" in line.text
+    assert "\x1b" not in line.text and "\ud800" not in line.text
+    c.handle(Joined("x\u202ey"))
+    assert "\u202e" not in view.texts(SYSTEM)[-1]
+    assert all("\u202e" not in u for u in view.users)
+
+
+def test_characters_outside_the_bmp_are_replaced_for_tk_8_6(env):
+    c, view = env
+    join(c, view)
+    c.handle(msg(1, "bob", "party \U0001F389 time"))
+    assert all(ord(ch) <= 0xFFFF for ch in view.lines[-1].text)
+    assert "party" in view.lines[-1].text
+
+
+def test_links_are_found_and_opened(env):
+    c, view = env
+    join(c, view)
+    c.handle(msg(1, "bob", "see https://example.org/docs, or www.python.org."))
+    line = view.lines[-1]
+    assert [line.text[s:e] for s, e, _ in line.links] == ["https://example.org/docs", "www.python.org"]
+    c.link_clicked("www.python.org")
+    c.link_clicked("javascript:alert(1)")
+    assert c.opened == ["http://www.python.org"]
+
+
+# -- comfort, hosting, closing --------------------------------------------------------------
+
+
+def test_font_size_and_theme_are_applied_and_saved(env):
+    c, view = env
+    c.zoom(+1)
+    assert view.font_size == 12 and c.saved[-1].font_size == 12
+    for _ in range(40):
+        c.zoom(+1)
+    assert view.font_size == 28
+    c.zoom(0)
+    assert view.font_size == 11
+    c.toggle_theme()
+    assert view.theme == "dark" and c.saved[-1].theme == "dark"
+
+
+def test_host_a_room_starts_it_joins_it_and_shutdown_stops_it(env):
+    c, view = env
+    c.connect(ConnectValues(host="ignored", port="4567", nick="alice", password="pw", host_room=True))
+    room = FakeRoom.started[-1]
+    client = FakeClient.instances[-1]
+    assert (room.requested_port, room.password, room.lan) == (4567, "pw", False)
+    assert (client.host, client.port, client.password) == ("127.0.0.1", 4567, "pw")
+    assert c.saved[-1].host_room and c.saved[-1].host != "ignored"
+    c.handle(ev.Connected("127.0.0.1", 4567, "alice", ("alice",), False))
+    assert "hosting this room on port 4567" in view.texts(SYSTEM)[0]
+    assert "Nobody else is here yet" in view.texts(SYSTEM)[-1]
+    c.shutdown(timeout=1)
+    assert client.closed and room.stopped
+
+
+def test_a_room_that_cannot_start_is_explained_on_the_form(env):
+    c, view = env
+
+    class Busy(FakeRoom):
+        def start(self):
+            raise HostingError("Port 4567 is already in use on this computer.")
+
+    c.host_factory = Busy
+    c.connect(ConnectValues(port="4567", nick="alice", host_room=True))
+    assert view.screen == "connect" and "already in use" in view.form[1]
+    assert not FakeClient.instances
+
+
+def test_closing_disconnects_without_waiting(env):
+    c, view = env
+    client = join(c, view)
+    c.close(geometry="800x600")
+    assert client.closed and c.saved[-1].geometry == "800x600"
+    c.close()   # idempotent
+    c.handle(ev.Disconnected("closed", None))
+    assert not any("Disconnected" in t for t in view.texts(SYSTEM))
