@@ -7,6 +7,9 @@ each program it reports the first run (cold page cache for a fresh unpack
 is as close as one gets without root's drop_caches) and the median and
 range of the following runs:
 
+With --cold (root, Linux) the page cache is dropped before each first run,
+so "first" is a true cold start from disk.
+
 - server: process start -> "listening" line printed, and -> a client's
   hello answered with a welcome (first accepted connection);
 - client: process start -> its window mapped on a private Xvfb (no
@@ -73,6 +76,13 @@ def client_joined_once(display: str, exe: str, env: dict, port: int, watcher: Li
     return joined
 
 
+def drop_caches(cold: bool) -> None:
+    if cold:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+
+
 def report(label: str, samples: list[float]) -> None:
     first, rest = samples[0], samples[1:] or samples
     print(f"{label:<44} first {first * 1000:6.0f} ms   then median {statistics.median(rest) * 1000:6.0f} ms"
@@ -84,6 +94,7 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--dist", default=ps.DIST)
     ap.add_argument("--only", choices=("server", "client"))
+    ap.add_argument("--cold", action="store_true", help="drop the page cache before each first run (root)")
     a = ap.parse_args(argv)
     server_exe = os.path.join(a.dist, ps.APP.server_name, ps.APP.server_name)
     client_exe = os.path.join(a.dist, ps.APP.client_name, ps.APP.client_name)
@@ -92,6 +103,7 @@ def main(argv=None) -> int:
         os.environ["NATTER_HOME"] = env["NATTER_HOME"]
         if a.only in (None, "server"):
             runs = []
+            drop_caches(a.cold)
             for i in range(a.runs):
                 d = os.path.join(tmp, f"s{i}")
                 os.makedirs(d)
@@ -107,8 +119,10 @@ def main(argv=None) -> int:
             watcher.hello("watcher")
             try:
                 with ps.xvfb() as display:
+                    drop_caches(a.cold)
                     report("client: start -> connect window mapped",
                            [client_mapped_once(display, client_exe, env) for _ in range(a.runs)])
+                    drop_caches(a.cold)
                     report("client: start -> joined the room (--host ...)",
                            [client_joined_once(display, client_exe, env, srv.port, watcher, i)
                             for i in range(a.runs)])

@@ -38,7 +38,7 @@ fi
 ensure_venv "${NATTER_BUILD_EXTRAS:-package}"
 cd "$ROOT"
 
-start=$EPOCHREALTIME
+start=${EPOCHREALTIME:-$(date +%s)}   # macOS bash 3.2 has no EPOCHREALTIME
 info=$("$VENV_PY" -c 'import sys; sys.path.insert(0, "packaging"); import natter_specinfo as i
 a = i.load(); print(a.name, a.version, a.client_name, a.server_name)')
 read -r APP VERSION CLIENT SERVER <<<"$info"
@@ -76,7 +76,7 @@ if [ "$os" = Linux ]; then
     made+=("$tarball")
 fi
 
-secs=$(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $start }")
+secs=$(awk "BEGIN { printf \"%.1f\", ${EPOCHREALTIME:-$(date +%s)} - $start }")
 {
     echo "app: $APP $VERSION"
     echo "commit: $(git describe --always --dirty 2>/dev/null || echo unknown)"
