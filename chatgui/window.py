@@ -59,6 +59,7 @@ class ChatWindow:
                          after_batch=self._after_batch)
         self._bind_keys()
         self.root.protocol("WM_DELETE_WINDOW", self.quit)
+        self.root.bind("<Destroy>", self._on_destroy, add="+")
 
     # -- running -------------------------------------------------------------
 
@@ -88,7 +89,18 @@ class ChatWindow:
         try:
             self.controller.close(geometry)
         finally:
-            self.root.destroy()
+            try:
+                self.root.destroy()
+            except tk.TclError:     # already destroyed (see _on_destroy)
+                pass
+
+    def _on_destroy(self, event) -> None:
+        """The X window was destroyed under us (``xdotool windowclose``):
+        close as the close button would, minus destroying it again."""
+        if event.widget is self.root and not self.closed:
+            self.closed = True
+            self.pump.stop()
+            self.controller.close()
 
     def report_callback_exception(self, exc, value, tb) -> None:
         text = "".join(traceback.format_exception(exc, value, tb))

@@ -1,0 +1,106 @@
+"""GUI test support: a virtual X display the suite starts itself, windows
+that fail the test when any Tk callback raised, and ``wait_until``.
+
+The display: one ``Xvfb -displayfd`` per test session (it picks a free
+display number and writes it to our pipe, so parallel runs cannot race for
+a lock file); ``DISPLAY`` points at it for the session, and it is killed
+and waited for at the end, so no stale ``/tmp/.X<n>-lock`` is left.
+
+Thread: everything here runs on the test's main thread, which is the Tk
+thread of every window it makes.
+"""
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import subprocess
+import time
+import tkinter as tk
+
+import pytest
+
+from chatgui.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def display():
+    """Start Xvfb and set DISPLAY for the session; yields ':N'."""
+    xvfb = shutil.which("Xvfb")
+    assert xvfb, "Xvfb is not installed: apt-get install xvfb (scripts/test.sh does it)"
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen([xvfb, "-displayfd", str(write_fd), "-screen", "0", "1280x800x24",
+                             "-nolisten", "tcp", "-noreset"],
+                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    try:
+        number = b""
+        deadline = time.monotonic() + 15
+        while not number.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([read_fd], [], [], max(0.0, left))
+            if not ready:
+                raise RuntimeError("Xvfb did not report a display within 15 s")
+            chunk = os.read(read_fd, 64)
+            if not chunk:
+                raise RuntimeError(f"Xvfb exited with {proc.wait(5)} before reporting a display")
+            number += chunk
+    except BaseException:
+        proc.kill()
+        proc.wait(10)
+        raise
+    finally:
+        os.close(read_fd)
+    name = f":{int(number)}"
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = name
+    yield name
+    if old is None:
+        os.environ.pop("DISPLAY", None)
+    else:
+        os.environ["DISPLAY"] = old
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def wait_until(root: tk.Misc, cond, timeout: float = 5.0, what: str = "") -> None:
+    """Pump Tk (``update()``) until ``cond()`` is true; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            root.update()
+        except tk.TclError:         # the window was destroyed meanwhile
+            pass
+        if cond():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or cond}")
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def make_window(display):
+    """make_window(values=None, settings=None, **controller_kw) -> ChatWindow,
+    started. After the test every window is closed and shut down, and the
+    test fails if any Tk callback raised in any of them."""
+    from chatgui.window import ChatWindow
+    windows = []
+
+    def make(values=None, settings: Settings | None = None, **kw) -> ChatWindow:
+        w = ChatWindow(settings or Settings(), **kw)
+        windows.append(w)
+        w.start(values)
+        wait_until(w.root, w.root.winfo_ismapped, what="the window to appear")
+        return w
+
+    yield make
+    errors = []
+    for w in windows:
+        w.quit()
+        w.controller.shutdown(timeout=5.0)
+        errors += w.errors
+    assert not errors, "a Tk callback raised:\n" + "\n".join(errors)

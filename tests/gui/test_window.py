@@ -1,0 +1,358 @@
+"""The real window on a real Tk under Xvfb, against real servers on
+loopback: typing and sending, receiving, private messages, renames, the
+server restarting under the window, hosting a room from the connect form,
+hostile text, and closing without leaving threads behind."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from chatgui import events as ev
+from chatgui.controller import ConnectValues
+from chatgui.net import ChatClient
+from chatgui.policy import Backoff
+from chatgui.settings import Settings
+from server import paths
+from server.protocol import Joined, Message, Notice, Renamed
+from tests.gui.conftest import wait_until
+from tests.netclient import LineClient
+
+pytestmark = pytest.mark.gui
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def values(port: int, nick: str = "alice") -> ConnectValues:
+    return ConnectValues(host="127.0.0.1", port=str(port), nick=nick)
+
+
+def conversation(w) -> str:
+    return w.chat.text.get("1.0", "end-1c")
+
+
+def tags_at(w, needle: str) -> set:
+    index = w.chat.text.search(needle, "1.0", stopindex="end")
+    assert index, f"{needle!r} is not in the conversation"
+    return set(w.chat.text.tag_names(index))
+
+
+_KEYSYMS = {" ": "space", "/": "slash", "-": "minus", ".": "period", ",": "comma"}
+
+
+def type_and_enter(w, text: str) -> None:
+    """Type into the input box as key presses (simple characters) or
+    inserts (the rest), then press Enter."""
+    inp = w.chat.input
+    w.root.focus_force()
+    inp.focus_force()
+    w.root.update()
+    for ch in text:
+        if ch in _KEYSYMS or (ch.isascii() and ch.isalnum() and not ch.isupper()):
+            inp.event_generate("<KeyPress>", keysym=_KEYSYMS.get(ch, ch))
+        else:
+            inp.insert("insert", ch)
+    assert w.chat.get_input() == text
+    inp.event_generate("<Return>")
+    w.root.update()
+
+
+def joined_window(make_window, port: int, nick: str = "alice", **kw):
+    w = make_window(values(port, nick), **kw)
+    wait_until(w.root, lambda: w.controller.connected, what="the window to join")
+    return w
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_type_and_send_then_receive_from_another_client(make_server, make_window):
+    srv = make_server(rate_limit=0)
+    bob = LineClient(srv.port)
+    bob.hello("bob")
+    w = joined_window(make_window, srv.port)
+    assert w.chat.status_label.cget("text") == f"connected to 127.0.0.1:{srv.port} as alice"
+    assert w.root.title() == f"alice @ 127.0.0.1:{srv.port} — Natter"
+    wait_until(w.root, lambda: w.chat.users == ["alice", "bob"])
+    type_and_enter(w, "hello bob")
+    frame = bob.recv_type("message")
+    assert (frame["from"], frame["text"]) == ("alice", "hello bob")
+    wait_until(w.root, lambda: "hello bob" in conversation(w) and not w.controller.pending)
+    assert conversation(w).count("hello bob") == 1
+    assert w.chat.get_input() == ""
+    assert "who_own" in tags_at(w, "alice\thello bob")
+
+    bob.send({"type": "say", "text": "hi alice, look at https://example.org"})
+    wait_until(w.root, lambda: "hi alice" in conversation(w))
+    assert "mention" in tags_at(w, "hi alice")
+    assert "link" in tags_at(w, "https://example.org")
+    bob.send({"type": "say", "text": "just chatting"})
+    wait_until(w.root, lambda: "just chatting" in conversation(w))
+    assert not {"mention", "system", "private"} & tags_at(w, "just chatting")
+
+
+def test_private_message_by_double_click_and_back(make_server, make_window):
+    srv = make_server(rate_limit=0)
+    bob = LineClient(srv.port)
+    bob.hello("bob")
+    w = joined_window(make_window, srv.port)
+    wait_until(w.root, lambda: "bob" in w.chat.users)
+    people = w.chat.people
+    x, y, _, h = people.bbox(w.chat.users.index("bob"))
+    for _ in range(2):      # Tk makes a double-click of two quick clicks
+        people.event_generate("<ButtonPress-1>", x=x + 4, y=y + h // 2)
+        people.event_generate("<ButtonRelease-1>", x=x + 4, y=y + h // 2)
+    assert w.chat.get_input() == "/msg bob "
+    w.chat.input.insert("end", "just between us")
+    w.chat.input.event_generate("<Return>")
+    w.root.update()
+    frame = bob.recv_type("dm")
+    assert (frame["from"], frame["to"], frame["text"]) == ("alice", "bob", "just between us")
+    wait_until(w.root, lambda: "just between us" in conversation(w) and not w.controller.pending)
+    assert "private" in tags_at(w, "just between us")
+    bob.send({"type": "dm", "to": "alice", "text": "sure thing"})
+    wait_until(w.root, lambda: "sure thing" in conversation(w))
+    assert "private" in tags_at(w, "sure thing")
+    assert "bob → you" in conversation(w)
+
+
+def test_nick_change(make_server, make_window):
+    srv = make_server(rate_limit=0)
+    bob = LineClient(srv.port)
+    bob.hello("bob")
+    w = joined_window(make_window, srv.port)
+    type_and_enter(w, "/nick alicia")
+    frame = bob.recv_type("renamed")
+    assert (frame["old"], frame["new"]) == ("alice", "alicia")
+    wait_until(w.root, lambda: w.chat.status_label.cget("text").endswith("as alicia"))
+    assert "alicia  (you)" in w.chat.people.get(0, "end")
+    assert "You are now known as alicia." in conversation(w)
+    assert w.root.title().startswith("alicia @")
+
+
+def test_server_restart_under_the_window(make_server, make_window, tmp_path):
+    """The window reconnects by itself, shows what it missed once, and
+    delivers what was typed while the server was away exactly once."""
+    db = str(tmp_path / "room.db")
+    srv = make_server(db=db, rate_limit=0)
+    port = srv.port
+
+    def quick_client(host, port, nick, *, events, password=None):
+        return ChatClient(host, port, nick, events=events, password=password,
+                          backoff=Backoff(first=0.2, base=0.2, cap=0.4))
+
+    w = joined_window(make_window, port, client_factory=quick_client)
+    type_and_enter(w, "before the restart")
+    wait_until(w.root, lambda: "before the restart" in conversation(w) and not w.controller.pending)
+
+    srv.shutdown()
+    wait_until(w.root, lambda: w.chat.status_label.cget("text").startswith("reconnecting"),
+               what="the window to notice")
+    type_and_enter(w, "typed while away")
+    assert "pending" in tags_at(w, "typed while away")
+
+    # Someone posts while the window cannot reach the room: the same
+    # history, served for a moment on a port the window does not know.
+    other = make_server(db=db, rate_limit=0)
+    bob = LineClient(other.port)
+    bob.hello("bob")
+    bob.send({"type": "say", "text": "you missed this"})
+    bob.recv_type("message")
+    bob.close()
+    other.shutdown()
+
+    make_server(db=db, port=port, rate_limit=0)
+    wait_until(w.root, lambda: w.controller.connected and not w.controller.pending, timeout=10,
+               what="the window to reconnect and deliver")
+    wait_until(w.root, lambda: "you missed this" in conversation(w))
+    text = conversation(w)
+    assert text.count("you missed this") == 1
+    assert text.count("typed while away") == 1
+    assert text.count("before the restart") == 1
+    assert "That was what you missed while away" in text
+    assert "pending" not in tags_at(w, "typed while away")
+    assert w.chat.status_label.cget("text") == f"connected to 127.0.0.1:{port} as alice"
+    carol = LineClient(port)
+    history = [m["text"] for m in carol.hello("carol")["history"]]
+    assert history.count("typed while away") == 1 and history.count("you missed this") == 1
+    carol.close()
+
+
+def test_host_a_room_from_the_connect_window(make_window):
+    port = free_port()
+    w = make_window(None, Settings(nick="", port=port))
+    form = w.form
+    assert form.winfo_ismapped() and not w.chat.winfo_ismapped()
+    form.nick.set("hosty")
+    form.host_room.set(True)
+    w.root.update()
+    assert "disabled" in form.host_entry.state() and form.button.cget("text") == "Host and join"
+    form.submit()
+    wait_until(w.root, lambda: w.controller.connected, what="the hosted room to welcome us")
+    assert w.chat.winfo_ismapped()
+    assert "You are hosting this room on port" in conversation(w)
+    assert os.path.exists(os.path.join(paths.data_dir(), "history.db"))
+    guest = LineClient(port)
+    assert "hosty" in guest.hello("guest")["users"]
+    guest.close()
+    w.quit()
+    w.controller.shutdown(timeout=5)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_a_refused_connection_is_explained_on_the_form_with_a_retry(make_window):
+    port = free_port()
+    w = make_window(values(port))
+    wait_until(w.root, lambda: w.form.error_label.cget("text"), what="an error on the form")
+    assert "Nothing accepted the connection" in w.form.error_label.cget("text")
+    assert w.form.button.cget("text") == "Try again"
+    assert "disabled" not in w.form.button.state()
+
+
+def test_hostile_text_neither_crashes_nor_spoofs(make_server, make_window):
+    srv = make_server(rate_limit=0)
+    bob = LineClient(srv.port)
+    bob.hello("bob")
+    w = joined_window(make_window, srv.port)
+    nasty = [
+        "party \U0001F389 thumbs \U0001F44D\U0001F3FD flag \U0001F1EB\U0001F1F7 \U0001D400",
+        "bidi \u202eevil\u202c and \u2066isolate\u2069 and zero\u200bwidth e\u0301",
+        "first line\n12:00\t•\tmallory left.",
+        "x" * 5000,
+        "\u0645\u0631\u062d\u0628\u0627 \u05e9\u05dc\u05d5\u05dd",
+    ]
+    for text in nasty:
+        bob.send({"type": "say", "text": text})
+    wait_until(w.root, lambda: "\u05e9\u05dc\u05d5\u05dd" in conversation(w), what="the last message")
+    text = conversation(w)
+    assert "party" in text and "\u202e" not in text and "\\u202e" in text
+    tags = tags_at(w, "mallory left.")
+    assert "cont" in tags and "system" not in tags and "sysmark" not in tags
+    # A hostile or broken server: what the protocol would never let a peer send.
+    q = w.controller.events
+    q.put(Message(999_001, time.time(), "bob", "nul\x00 esc\x1b[2J lone\ud800 c1\x85 del\x7f"))
+    q.put(Message(999_002, 1e300, "b\ud83d\x1b", "bad time, bad nick"))
+    q.put(Joined("\ud83d\u202eevil"))
+    q.put(Renamed("bob", "b\x07ob"))
+    q.put(Notice("x", "\x1b]0;title\x07"))
+    q.put(ev.Disconnected("\ud800", 0.5))
+    wait_until(w.root, lambda: "bad time" in conversation(w) and "title" in conversation(w))
+    text = conversation(w)
+    assert "\x1b" not in text and "\x00" not in text and "\\x1b" in text
+    assert w.root.title()
+    # still responsive: send after all that
+    type_and_enter(w, "still here")
+    wait_until(w.root, lambda: "still here" in conversation(w))
+
+
+def test_closing_leaves_no_thread_behind(make_window):
+    before = set(threading.enumerate())
+    port = free_port()
+    w = make_window(ConnectValues(port=str(port), nick="solo", host_room=True))
+    wait_until(w.root, lambda: w.controller.connected)
+    assert len(set(threading.enumerate()) - before) >= 4      # net-reader/writer, acceptor, hub...
+    w.chat.input.focus_force()
+    w.root.update()
+    w.chat.input.event_generate("<Control-q>")
+    assert w.closed
+    assert w.controller.shutdown(timeout=5)
+    deadline = time.monotonic() + 5
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not {t.name for t in set(threading.enumerate()) - before}
+
+
+def test_font_size_keys_and_theme(make_server, make_window):
+    srv = make_server(rate_limit=0)
+    w = joined_window(make_window, srv.port)
+    size = w.fonts.size
+    w.chat.input.focus_force()
+    w.root.update()
+    w.chat.input.event_generate("<Control-plus>")
+    w.chat.input.event_generate("<Control-equal>")
+    assert w.fonts.size == size + 2
+    w.chat.input.event_generate("<Control-minus>")
+    assert w.fonts.size == size + 1
+    w.chat.theme_button.invoke()
+    assert w.pal.name == "dark" and w.chat.text.cget("background") == w.pal.bg
+    from chatgui import settings
+    saved = settings.load()
+    assert (saved.font_size, saved.theme) == (size + 1, "dark")
+
+
+def test_scrollback_is_capped(make_window):
+    from chatgui.chatpane import SCROLLBACK, TRIM_SLACK
+    w = make_window(None)
+    w.controller.in_chat = True
+    w.show_chat()
+    q = w.controller.events
+    for i in range(SCROLLBACK + TRIM_SLACK + 500):
+        q.put(Message(i + 1, 1.7e9, "bob", f"line {i}"))
+    wait_until(w.root, lambda: q.empty(), timeout=30)
+    assert w.chat.line_count() <= SCROLLBACK + TRIM_SLACK
+    assert f"line {SCROLLBACK + TRIM_SLACK + 499}" in conversation(w)
+    assert "line 0\n" not in conversation(w)
+
+
+def test_the_program_joins_types_with_xdotool_and_exits_0_on_close(make_server, display, tmp_path):
+    """What the packaging test does to the executable, done to the source."""
+    srv = make_server(rate_limit=0)
+    bob = LineClient(srv.port, timeout=15)
+    bob.hello("bob")
+    env = dict(os.environ, DISPLAY=display, NATTER_HOME=str(tmp_path / "home"))
+    proc = subprocess.Popen([sys.executable, "-m", "chatgui", "--host", "127.0.0.1", "--port",
+                             str(srv.port), "--nick", "carl"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert bob.recv_type("joined")["nick"] == "carl"
+        win = _xdotool(env, "search", "--sync", "--name", "carl @").split()[0]
+        _xdotool(env, "windowfocus", "--sync", win)
+        _xdotool(env, "type", "--delay", "5", "hello from xdotool")
+        _xdotool(env, "key", "Return")
+        frame = bob.recv_type("message")
+        assert (frame["from"], frame["text"]) == ("carl", "hello from xdotool")
+        _xdotool(env, "key", "ctrl+q")
+        assert proc.wait(15) == 0
+        assert bob.recv_type("left")["nick"] == "carl"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        out, err = proc.communicate()
+    assert b"Traceback" not in err, err.decode(errors="replace")
+
+
+def test_destroying_the_x_window_exits_0_too(make_server, display, tmp_path):
+    srv = make_server(rate_limit=0)
+    bob = LineClient(srv.port, timeout=15)
+    bob.hello("bob")
+    env = dict(os.environ, DISPLAY=display, NATTER_HOME=str(tmp_path / "home"))
+    proc = subprocess.Popen([sys.executable, "-m", "chatgui", "--host", "127.0.0.1", "--port",
+                             str(srv.port), "--nick", "dora"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert bob.recv_type("joined")["nick"] == "dora"
+        win = _xdotool(env, "search", "--sync", "--name", "dora @").split()[0]
+        _xdotool(env, "windowclose", win)
+        assert proc.wait(15) == 0
+        assert bob.recv_type("left")["nick"] == "dora"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        out, err = proc.communicate()
+    assert b"Traceback" not in err, err.decode(errors="replace")
+
+
+def _xdotool(env, *args) -> str:
+    return subprocess.run(["xdotool", *args], env=env, check=True, capture_output=True, text=True,
+                          timeout=15).stdout
