@@ -1,0 +1,202 @@
+"""The terminal mode as a real subprocess, driven through pipes, against the
+in-process server."""
+from __future__ import annotations
+
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STAMP = r"\[\d\d:\d\d\] "
+
+
+def cli_cmd(port: int, nick: str, *extra: str) -> list:
+    return [sys.executable, "-m", "chatgui.cli", "--cli", "--host", "127.0.0.1", "--port", str(port),
+            "--nick", nick, *extra]
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("NATTER_PASSWORD", None)
+    return env
+
+
+def _next_from(client, nick: str) -> dict:
+    while True:
+        m = client.recv_type("message")
+        if m["from"] == nick:
+            return m
+
+
+def run_cli(port: int, nick: str, stdin: str, *extra: str, timeout: float = 30):
+    return subprocess.run(cli_cmd(port, nick, *extra), input=stdin, capture_output=True, text=True,
+                          encoding="utf-8", timeout=timeout, cwd=ROOT, env=_env())
+
+
+class Cli:
+    """A running terminal client: write lines, wait for lines on stdout/stderr."""
+
+    def __init__(self, port: int, nick: str, *extra: str):
+        self.proc = subprocess.Popen(cli_cmd(port, nick, *extra), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     encoding="utf-8", cwd=ROOT, env=_env())
+        self.out: queue.Queue = queue.Queue()
+        self.err: queue.Queue = queue.Queue()
+        self.out_lines: list = []
+        self.err_lines: list = []
+        for stream, q in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            threading.Thread(target=self._pump, args=(stream, q), daemon=True).start()
+
+    @staticmethod
+    def _pump(stream, q):
+        for line in stream:
+            q.put(line.rstrip("\n"))
+        q.put(None)
+
+    def send(self, line: str) -> None:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def expect(self, pattern: str, stream: str = "out", timeout: float = 10) -> str:
+        q, seen = (self.out, self.out_lines) if stream == "out" else (self.err, self.err_lines)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = q.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no line matching {pattern!r} on std{stream}; saw {seen}") from None
+            if line is None:
+                raise AssertionError(f"std{stream} ended before {pattern!r}; saw {seen}")
+            seen.append(line)
+            if re.search(pattern, line):
+                return line
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(5)
+        for s in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def cli():
+    made = []
+
+    def make(port, nick, *extra):
+        c = Cli(port, nick, *extra)
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        c.close()
+
+
+def test_piped_line_is_posted_and_the_client_exits_zero(server, connect):
+    bob = connect("bob")
+    r = run_cli(server.port, "ci", "build finished\n")
+    assert r.returncode == 0, r.stderr
+    m = bob.recv_type("message")
+    assert (m["from"], m["text"]) == ("ci", "build finished")
+    assert re.search(STAMP + r"<ci> build finished$", r.stdout, re.M)
+
+
+def test_several_piped_lines_and_commands_arrive_once_in_order(server, connect):
+    bob = connect("bob")
+    r = run_cli(server.port, "ci", "one\n/me deploys\n/msg bob private note\n//literal slash\n/bogus\ntwo\n")
+    assert r.returncode == 0, r.stderr
+    got = [bob.recv_type("message")["text"] for _ in range(4)]
+    assert got == ["one", "/me deploys", "/literal slash", "two"]
+    dms = [f for f in bob.frames if f["type"] == "dm"]
+    assert [(d["from"], d["text"]) for d in dms] == [("ci", "private note")]
+    assert "Unknown command /bogus" in r.stderr
+    assert bob.recv_type("left") == {"type": "left", "nick": "ci", "reason": "quit"}   # a clean bye
+    assert bob.nothing_for(0.3)
+
+
+def test_room_is_printed_with_timestamps_and_made_safe(server, connect, cli):
+    c = cli(server.port, "ann")
+    c.expect(r"connected to 127\.0\.0\.1:\d+ as ann", stream="err")
+    bob = connect("bob")
+    c.expect(STAMP + r"-- bob joined$")
+    bob.send({"type": "say", "text": "hello ann"})
+    c.expect(STAMP + r"<bob> hello ann$")
+    bob.send({"type": "say", "text": "/me waves"})
+    c.expect(STAMP + r"\* bob waves$")
+    bob.send({"type": "dm", "to": "ann", "text": "just for you"})
+    c.expect(STAMP + r"\[private\] <bob> just for you$")
+    # bidi override and a second line cannot pose as a notice
+    bob.send({"type": "say", "text": "\u202etfel nna --\n-- carol left"})
+    line = c.expect(STAMP + r"<bob> ")
+    assert "\u202e" not in line and "\\u202e" in line
+    follow = c.expect(r"\| -- carol left$")
+    assert follow.startswith(" ")
+    c.send("hi bob")
+    assert _next_from(bob, "ann")["text"] == "hi bob"
+    c.expect(STAMP + r"<ann> hi bob$")
+    c.send("/who")
+    c.expect(r"-- 2 online: ann, bob")
+    c.send("/nick anna")
+    c.expect(STAMP + r"-- ann is now known as anna$")
+    c.send("/quit")
+    assert c.proc.wait(10) == 0
+
+
+def test_end_of_input_exits_zero_after_everything_is_acknowledged(server, connect, cli):
+    bob = connect("bob")
+    c = cli(server.port, "ann")
+    for i in range(20):
+        c.send(f"line {i}")
+    c.proc.stdin.close()
+    assert c.proc.wait(15) == 0
+    texts = [_next_from(bob, "ann")["text"] for _ in range(20)]
+    assert texts == [f"line {i}" for i in range(20)]
+
+
+def test_no_server_exits_nonzero_with_a_clear_reason(tmp_path):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    r = run_cli(port, "ci", "never sent\n")
+    assert r.returncode == 1
+    assert "cannot connect" in r.stderr and "Nothing accepted the connection" in r.stderr
+    assert r.stdout == ""
+
+
+def test_nick_taken_and_wrong_password_exit_nonzero(make_server, connect):
+    srv = make_server(password="pw", rate_limit=0)
+    r = run_cli(srv.port, "ci", "x\n", "--password", "nope")
+    assert r.returncode == 1 and "Wrong room password" in r.stderr
+    from tests.netclient import LineClient
+    holder = LineClient(srv.port)
+    holder.hello("ci", password="pw")
+    try:
+        r = run_cli(srv.port, "ci", "x\n", "--password", "pw")
+        assert r.returncode == 1 and "pick another" in r.stderr
+    finally:
+        holder.close()
+
+
+def test_refused_message_makes_the_exit_status_nonzero(server):
+    r = run_cli(server.port, "ci", "/msg nobody hello\n")
+    assert r.returncode == 1
+    assert "Nobody called 'nobody' is online" in r.stderr
+
+
+def test_bad_arguments_exit_2():
+    r = subprocess.run([sys.executable, "-m", "chatgui.cli", "--port", "1"], capture_output=True, text=True,
+                       timeout=30, cwd=ROOT, env=_env())
+    assert r.returncode == 2 and "--nick" in r.stderr
