@@ -1,0 +1,204 @@
+"""A client that stops reading costs only itself (issue 5).
+
+Five talkers chat in lock-step rounds while a sixth client joins and never
+reads again. The server must drop it once its send queue (``max_queue``)
+is full, tell the room it left as "too slow", lose nothing for the others,
+and not raise their latency while it waits for the queue to fill.
+
+Linux buffers megabytes for a stalled loopback reader before the server's
+own queue even starts to fill, so the test shrinks the kernel's buffers for
+the stalled connection alone: its own SO_RCVBUF before connecting, and the
+server side's SO_SNDBUF by setting it on the listening socket just before
+it connects (Linux copies a listener's buffer sizes to each socket it
+accepts). The talkers connected earlier keep the kernel's usual buffers.
+"""
+from __future__ import annotations
+
+import json
+import math
+import selectors
+import socket
+import sys
+import time
+
+import pytest
+
+from tests.netclient import LineClient
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="relies on Linux copying SO_SNDBUF from the listener")
+
+TALKERS = 5
+MAX_QUEUE = 256 * 1024
+PAD = "x" * 1000                 # each message frame is about 1.1 KB
+WARMUP_ROUNDS = 10               # not measured: the first passes pay for start-up
+BASELINE_ROUNDS = 50
+AFTER_DROP_ROUNDS = 30
+MAX_ROUNDS = 600                 # phase two gives up after this many rounds
+ROUND_TIMEOUT = 5.0              # seconds for every talker to get a round
+
+
+class Talkers:
+    """The well-behaved clients, driven from one thread with a selector."""
+
+    def __init__(self, port: int):
+        self.sel = selectors.DefaultSelector()
+        self.socks = []
+        self.bufs = {}
+        self.frames = {}          # sock -> every frame after the welcome, in order
+        self.sizes = {}           # sock -> byte length of each of those frames
+        self.seen = {}            # sock -> how many of its frames chat_round has looked at
+        for i in range(TALKERS):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s.sendall(b'{"type":"hello","nick":"t%d"}\n' % i)
+            buf = b""
+            while b"\n" not in buf:
+                data = s.recv(65536)
+                assert data, "server closed during hello"
+                buf += data
+            line, buf = buf.split(b"\n", 1)
+            assert json.loads(line)["type"] == "welcome", line
+            s.setblocking(False)
+            self.socks.append(s)
+            self.bufs[s], self.frames[s], self.sizes[s], self.seen[s] = buf, [], [], 0
+            self.sel.register(s, selectors.EVENT_READ)
+        self.round = 0
+        # Each talker sees every other talker join after it: wait for those.
+        self.read_until(lambda: all(sum(f["type"] == "joined" for f in self.frames[s]) == TALKERS - 1 - i
+                                    for i, s in enumerate(self.socks)), "the talkers' joins")
+
+    def read_until(self, done, what: str) -> None:
+        deadline = time.monotonic() + ROUND_TIMEOUT
+        self._parse_buffered()
+        while not done():
+            left = deadline - time.monotonic()
+            assert left > 0, f"timed out waiting for {what}"
+            for key, _ in self.sel.select(left):
+                data = key.fileobj.recv(1 << 20)
+                assert data, "the server closed a talker"
+                self.bufs[key.fileobj] += data
+            self._parse_buffered()
+
+    def _parse_buffered(self) -> None:
+        now = time.monotonic_ns()
+        for s in self.socks:
+            *lines, self.bufs[s] = self.bufs[s].split(b"\n")
+            for line in lines:
+                f = json.loads(line)
+                if f["type"] == "message":
+                    f["latency_ms"] = (now - int(f["text"].split()[1])) / 1e6
+                self.frames[s].append(f)
+                self.sizes[s].append(len(line) + 1)
+
+    def chat_round(self) -> list:
+        """Every talker says one line; returns the latencies (ms) of this round."""
+        self.round += 1
+        tag = f"r{self.round}"
+        for s in self.socks:
+            line = json.dumps({"type": "say", "text": f"{tag} {time.monotonic_ns()} {PAD}"}) + "\n"
+            s.setblocking(True)
+            s.sendall(line.encode())
+            s.setblocking(False)
+        mine = {s: [] for s in self.socks}
+
+        def arrived():
+            for s in self.socks:
+                frames = self.frames[s]
+                while len(mine[s]) < TALKERS and self.seen[s] < len(frames):
+                    f = frames[self.seen[s]]
+                    self.seen[s] += 1
+                    if f["type"] == "message" and f["text"].startswith(tag + " "):
+                        mine[s].append(f)
+                if len(mine[s]) < TALKERS:
+                    return False
+            return True
+
+        self.read_until(arrived, f"round {self.round}")
+        return [f["latency_ms"] for s in self.socks for f in mine[s]]
+
+    def close(self) -> None:
+        for s in self.socks:
+            s.close()
+        self.sel.close()
+
+
+def p99(values: list) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
+
+
+def closed_by_server(sock: socket.socket, timeout: float) -> bool:
+    """Read (and discard) until EOF; False if the connection stays open.
+
+    Raw bytes, not frames: what was in flight when the server gave up on
+    this client may end mid-frame."""
+    deadline = time.monotonic() + timeout
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not sock.recv(1 << 16):
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        pass
+    return False
+
+
+def left_reason(frames: list, nick: str):
+    return next((f["reason"] for f in frames if f["type"] == "left" and f["nick"] == nick), None)
+
+
+@pytest.mark.timeout(20)
+def test_stalled_reader_is_dropped_and_costs_the_others_nothing(make_server):
+    srv = make_server(rate_limit=0, max_queue=MAX_QUEUE)
+    talkers = Talkers(srv.port)
+    try:
+        for _ in range(WARMUP_ROUNDS):
+            talkers.chat_round()
+        before = [ms for _ in range(BASELINE_ROUNDS) for ms in talkers.chat_round()]
+
+        # The stalled reader: small buffers on both ends, then it never reads.
+        srv.listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        stalled = LineClient(srv.port, rcvbuf=4096)
+        stalled.hello("stalled")
+        t0 = talkers.socks[0]
+        during = []
+        while left_reason(talkers.frames[t0], "stalled") is None:
+            assert talkers.round < WARMUP_ROUNDS + BASELINE_ROUNDS + MAX_ROUNDS, \
+                "the stalled reader was never dropped"
+            during += talkers.chat_round()
+        rounds_stalled = talkers.round - WARMUP_ROUNDS - BASELINE_ROUNDS
+        after = [ms for _ in range(AFTER_DROP_ROUNDS) for ms in talkers.chat_round()]
+
+        # Dropped as too slow, and every talker was told so.
+        for s in talkers.socks:
+            assert left_reason(talkers.frames[s], "stalled") == "too slow"
+        # ...only once its queue was full: at least MAX_QUEUE bytes were
+        # broadcast to it after it joined (the kernel holds a few KB more),
+        # and not much later (the small buffers took effect).
+        frames, sizes = talkers.frames[t0], talkers.sizes[t0]
+        joined_at = next(i for i, f in enumerate(frames) if f["type"] == "joined" and f["nick"] == "stalled")
+        left_at = next(i for i, f in enumerate(frames) if f["type"] == "left" and f["nick"] == "stalled")
+        owed = sum(sizes[joined_at + 1:left_at])
+        assert MAX_QUEUE <= owed <= MAX_QUEUE + 512 * 1024, (owed, rounds_stalled)
+        # The server closes its connection.
+        assert closed_by_server(stalled.sock, timeout=5)
+
+        # Nothing lost for the talkers: every round's messages, each once, in id order.
+        total_rounds = talkers.round
+        for s in talkers.socks:
+            msgs = [f for f in talkers.frames[s] if f["type"] == "message"]
+            assert len(msgs) == TALKERS * total_rounds
+            ids = [f["id"] for f in msgs]
+            assert ids == sorted(set(ids))
+
+        # Their latency while it stalled: no worse than twice the worse of
+        # the two calm phases around it, plus a few ms of scheduling noise.
+        calm = max(p99(before), p99(after))
+        assert p99(during) <= 2 * calm + 5.0, (
+            f"p99 {p99(during):.1f} ms with a stalled reader ({rounds_stalled} rounds), "
+            f"{p99(before):.1f} ms before, {p99(after):.1f} ms after")
+    finally:
+        talkers.close()
