@@ -73,9 +73,11 @@ class ChatPane(ttk.Frame):
                             padx=6, pady=8, cursor="arrow", undo=False, takefocus=False,
                             spacing1=3, spacing3=3, state="disabled")
         self.text.grid(row=0, column=0, sticky="nsew")
-        self.scroll = ttk.Scrollbar(body, orient="vertical", command=self.text.yview)
+        self.scroll = ttk.Scrollbar(body, orient="vertical", command=self.text.yview,
+                                    style="Slim.Vertical.TScrollbar")
         self.scroll.grid(row=0, column=1, sticky="ns")
-        self.text.configure(yscrollcommand=self.scroll.set)
+        self.scroll.grid_remove()
+        self.text.configure(yscrollcommand=self._on_yscroll)
         self.text.mark_set("pend", "1.0")
         self.text.mark_gravity("pend", "right")
         self.text.tag_bind("link", "<Enter>", lambda e: self.text.configure(cursor="hand2"))
@@ -89,9 +91,10 @@ class ChatPane(ttk.Frame):
         side.rowconfigure(1, weight=1)
         self.people_label = ttk.Label(side, text="ONLINE", style="Muted.TLabel", padding=(14, 10, 14, 4))
         self.people_label.grid(row=0, column=0, sticky="ew")
-        self.people = tk.Listbox(side, width=18, activestyle="none", borderwidth=0, highlightthickness=0,
-                                 font=f.body, exportselection=False, takefocus=False)
-        self.people.grid(row=1, column=0, sticky="nsew", padx=(8, 8), pady=(0, 8))
+        self.people = ttk.Treeview(side, show="tree", selectmode="browse", style="People.Treeview",
+                                   takefocus=False)
+        self.people.column("#0", width=170, stretch=True)
+        self.people.grid(row=1, column=0, sticky="nsew", padx=(6, 6), pady=(0, 8))
         self.people.bind("<Double-Button-1>", self._on_person)
         self.people.bind("<Return>", self._on_person)
         self.side = side
@@ -102,7 +105,7 @@ class ChatPane(ttk.Frame):
         self.input = tk.Text(entry_row, height=1, wrap="word", font=f.body, relief="flat", borderwidth=0,
                              highlightthickness=1, padx=10, pady=7, undo=True, maxundo=50)
         self.input.grid(row=0, column=0, sticky="ew")
-        self.send_button = ttk.Button(entry_row, text="Send", style="Accent.TButton", takefocus=False,
+        self.send_button = ttk.Button(entry_row, text="Send", style="Accent.TButton", takefocus=False, width=6,
                                       command=self._on_send)
         self.send_button.grid(row=0, column=1, sticky="ns", padx=(8, 0))
         self.entry_row = entry_row
@@ -113,7 +116,11 @@ class ChatPane(ttk.Frame):
         self.input.bind("<Up>", self._on_up)
         self.input.bind("<Down>", self._on_down)
         self.input.bind("<Tab>", self._on_tab)
-        self.input.bind("<KeyRelease>", lambda e: self._fit_input())
+        self.input.bind("<<Modified>>", self._on_modified)
+        self.placeholder = tk.Label(self.input, text="Message the room…  (/help for commands)", font=f.body,
+                                    borderwidth=0, padx=0, pady=0, cursor="xterm")
+        self.placeholder.bind("<1>", lambda e: self.input.focus_set())
+        self._sync_placeholder()
 
         status = ttk.Frame(self, padding=(12, 3, 12, 4))
         status.grid(row=3, column=0, columnspan=2, sticky="ew")
@@ -135,11 +142,10 @@ class ChatPane(ttk.Frame):
         t = self.text
         t.configure(background=pal.bg, foreground=pal.fg, selectbackground=pal.select_bg,
                     selectforeground=pal.fg, inactiveselectbackground=pal.select_bg, insertbackground=pal.fg)
-        self.people.configure(background=pal.panel, foreground=pal.fg, selectbackground=pal.select_bg,
-                              selectforeground=pal.fg)
         self.input.configure(background=pal.input_bg, foreground=pal.fg, insertbackground=pal.fg,
                              selectbackground=pal.select_bg, selectforeground=pal.fg,
                              highlightbackground=pal.border, highlightcolor=pal.accent)
+        self.placeholder.configure(background=pal.input_bg, foreground=pal.muted)
         t.tag_configure("stamp", foreground=pal.muted, font=self.fonts.mono_small)
         t.tag_configure("who", font=self.fonts.bold)
         t.tag_configure("who_own", foreground=pal.accent)
@@ -171,7 +177,7 @@ class ChatPane(ttk.Frame):
         self.text.tag_configure("line", lmargin1=6, lmargin2=body_left, rmargin=12)
         self.text.tag_configure("cont", lmargin1=body_left, lmargin2=body_left)
         self.input.configure(font=f.body)
-        self.people.configure(font=f.body)
+        ttk.Style(self).configure("People.Treeview", font=f.body, rowheight=f.body.metrics("linespace") + 8)
 
     def fonts_changed(self) -> None:
         self._layout()
@@ -222,6 +228,16 @@ class ChatPane(ttk.Frame):
     def line_count(self) -> int:
         """Lines in the conversation, waiting ones excluded (for tests)."""
         return int(self.text.index("pend").split(".")[0]) - 1
+
+    def _on_yscroll(self, first, last) -> None:
+        """Show the scrollbar only when there is something to scroll."""
+        self.scroll.set(first, last)
+        needed = float(first) > 0.0 or float(last) < 1.0
+        if needed != bool(self.scroll.winfo_manager()):
+            if needed:
+                self.scroll.grid()
+            else:
+                self.scroll.grid_remove()
 
     def _at_bottom(self) -> bool:
         return self.text.yview()[1] >= 0.999
@@ -294,23 +310,32 @@ class ChatPane(ttk.Frame):
         self._paint_people()
 
     def _paint_people(self) -> None:
-        lb = self.people
-        lb.delete(0, "end")
-        for nick in self.users:
-            label = f"{nick}  (you)" if nick == self.me else nick
+        tree = self.people
+        tree.delete(*tree.get_children())
+        for i, nick in enumerate(self.users):
+            me = nick == self.me
+            colour = self.pal.accent if me else theme.nick_colour(self.pal, nick_key(nick))
+            tag = "me" if me else f"nc{theme.nick_index(self.pal, nick_key(nick))}"
+            tree.tag_configure(tag, foreground=colour)
+            label = f"●  {nick}" + ("  (you)" if me else "")
             try:
-                lb.insert("end", label)
+                tree.insert("", "end", iid=str(i), text=label, tags=(tag,))
             except (tk.TclError, UnicodeError):
-                lb.insert("end", label.encode("ascii", "backslashreplace").decode("ascii"))
-            colour = self.pal.accent if nick == self.me else theme.nick_colour(self.pal, nick_key(nick))
-            lb.itemconfigure("end", foreground=colour)
+                tree.insert("", "end", iid=str(i), tags=(tag,),
+                            text=label.encode("ascii", "backslashreplace").decode("ascii"))
         self.people_label.configure(text=f"ONLINE — {len(self.users)}")
 
+    def person_bbox(self, nick: str):
+        """(x, y, width, height) of a person's row (for tests)."""
+        return self.people.bbox(str(self.users.index(nick)))
+
     def _on_person(self, event=None):
-        sel = self.people.curselection() if event is None or event.type != tk.EventType.ButtonPress \
-            else (self.people.nearest(event.y),)
-        if sel and 0 <= sel[0] < len(self.users):
-            self.controller.user_activated(self.users[sel[0]])
+        if event is not None and event.type == tk.EventType.ButtonPress:
+            row = self.people.identify_row(event.y)
+        else:
+            row = self.people.focus()
+        if row and row.isdigit() and int(row) < len(self.users):
+            self.controller.user_activated(self.users[int(row)])
             self.input.focus_set()
         return "break"
 
@@ -344,6 +369,19 @@ class ChatPane(ttk.Frame):
         inp.mark_set("insert", "split")
         inp.see("insert")
         self._fit_input()
+
+    def _on_modified(self, event=None) -> None:
+        # <<Modified>> fires when the flag goes from clear to set: clear it
+        # again to hear about the next change.
+        self.input.edit_modified(False)
+        self._fit_input()
+        self._sync_placeholder()
+
+    def _sync_placeholder(self) -> None:
+        if self.input.compare("end-1c", "==", "1.0"):
+            self.placeholder.place(x=int(self.input.cget("padx")), y=int(self.input.cget("pady")))
+        else:
+            self.placeholder.place_forget()
 
     def _fit_input(self) -> None:
         lines = int(self.input.index("end-1c").split(".")[0])

@@ -18,7 +18,7 @@ from .controller import ConnectValues
 
 class ConnectForm(ttk.Frame):
     def __init__(self, master, fonts: theme.Fonts, on_submit):
-        super().__init__(master, style="Chat.TFrame")
+        super().__init__(master, style="TFrame")
         self.fonts = fonts
         self.on_submit = on_submit
         self.busy = False
@@ -34,7 +34,7 @@ class ConnectForm(ttk.Frame):
     def _build(self) -> None:
         self.columnconfigure(0, weight=1)
         self.rowconfigure(0, weight=1)
-        card = ttk.Frame(self, style="Card.TFrame", padding=(36, 28, 36, 28))
+        card = ttk.Frame(self, style="Card.TFrame", padding=(40, 32, 40, 32))
         card.grid(row=0, column=0)
         card.columnconfigure(1, weight=1)
         self.card = card
@@ -64,7 +64,7 @@ class ConnectForm(ttk.Frame):
         self.lan_check = ttk.Checkbutton(card, text="Let others on my network join it", variable=self.host_lan)
         self.lan_check.grid(row=8, column=0, columnspan=2, sticky="w", padx=(24, 0))
 
-        self.error_label = ttk.Label(card, text="", style="Error.TLabel", wraplength=380, justify="left")
+        self.error_label = ttk.Label(card, text="", style="Error.TLabel", wraplength=440, justify="left")
         self.error_label.grid(row=9, column=0, columnspan=2, sticky="w", pady=(14, 0))
         self.busy_label = ttk.Label(card, text="", style="CardMuted.TLabel")
         self.busy_label.grid(row=10, column=0, columnspan=2, sticky="w")
@@ -77,7 +77,8 @@ class ConnectForm(ttk.Frame):
                              password=self.password.get(), host_room=self.host_room.get(),
                              host_lan=self.host_lan.get())
 
-    def show(self, values: ConnectValues, error: str | None, busy: str | None) -> None:
+    def show(self, values: ConnectValues, error: str | None, busy: str | None,
+             focus: str | None = None) -> None:
         self.nick.set(values.nick)
         self.host.set(values.host)
         self.port.set(values.port)
@@ -94,7 +95,7 @@ class ConnectForm(ttk.Frame):
         if not self.busy:
             self._sync_hosting()
             self.button.configure(text="Try again" if error else self._button_text())
-            self._focus_for(error)
+            self._focus_for(focus)
 
     def submit(self) -> None:
         if not self.busy:
@@ -112,19 +113,14 @@ class ConnectForm(ttk.Frame):
         if not self.error_label.cget("text"):
             self.button.configure(text=self._button_text())
 
-    def _focus_for(self, error: str | None) -> None:
-        """Put the cursor where the fix goes."""
-        text = (error or "").lower()
-        if not self.nick.get().strip() or "nick" in text:
-            target = self.nick_entry
-        elif "password" in text:
-            target = self.password_entry
-        elif "port" in text:
-            target = self.port_entry
-        elif error and not self.host_room.get():
-            target = self.host_entry
-        else:
-            target = self.nick_entry if not self.nick.get() else self.button
+    def _focus_for(self, field: str | None) -> None:
+        """Put the cursor where the fix goes (the controller names the field)."""
+        entries = {"nick": self.nick_entry, "host": self.host_entry, "port": self.port_entry,
+                   "password": self.password_entry}
+        if field == "host" and self.host_room.get():
+            field = "port"
+        target = entries.get(field) or (self.nick_entry if not self.nick.get() else self.button)
         target.focus_set()
         if isinstance(target, ttk.Entry):
             target.icursor("end")
+            target.selection_range(0, "end")

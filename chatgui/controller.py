@@ -91,9 +91,11 @@ class ConnectValues:
 class View(Protocol):
     """What the controller needs from a window. Tk thread only."""
 
-    def show_connect(self, values: ConnectValues, error: str | None, busy: str | None) -> None:
+    def show_connect(self, values: ConnectValues, error: str | None, busy: str | None,
+                     focus: str | None = None) -> None:
         """Show the connect form with these values; ``error`` in words, or
-        ``busy`` ("Connecting to ...") with the form disabled."""
+        ``busy`` ("Connecting to ...") with the form disabled. ``focus``
+        names the field to fix: nick, host, port or password."""
 
     def show_chat(self) -> None:
         """Show the conversation, people list, input box and status line."""
@@ -161,6 +163,7 @@ class Controller:
         self._seen: set = set()
         self._seen_order: deque = deque()
         self._drops = 0                         # connections lost so far
+        self._greet = False                     # the welcome line is due after the backlog
         self._retry_at: float | None = None
         self._status = ("", "")
         self._last_failure = ""
@@ -187,14 +190,14 @@ class Controller:
         else:
             s = self.settings
             self.values = ConnectValues(s.host, str(s.port), s.nick, "", s.host_room, s.host_lan)
-            self.view.show_connect(self.values, None, None)
+            self.view.show_connect(self.values, None, None, "nick" if not s.nick else None)
 
     def connect(self, values: ConnectValues) -> None:
         """The connect form's button: check, maybe host, start the client."""
         self.values = values
-        error, host, port, nick = self._check_form(values)
+        error, field, host, port, nick = self._check_form(values)
         if error:
-            self.view.show_connect(values, error, None)
+            self.view.show_connect(values, error, None, field)
             return
         s = self.settings
         s.nick, s.port, s.host_room, s.host_lan = nick, port, values.host_room, values.host_lan
@@ -209,7 +212,7 @@ class Controller:
                 try:
                     self.hosted = self.host_factory(port, password, values.host_lan).start()
                 except HostingError as e:
-                    self.view.show_connect(values, str(e), None)
+                    self.view.show_connect(values, str(e), None, "port")
                     return
             host, port = self.hosted.connect_host, self.hosted.port
         elif self.hosted is not None:
@@ -221,19 +224,19 @@ class Controller:
         host = values.host.strip()
         nick = values.nick.strip()
         try:
-            port = int(values.port.strip())
-        except ValueError:
-            return "The port must be a number, like 30000.", host, 0, nick
-        if not 0 < port < 65536:
-            return "The port must be a number from 1 to 65535.", host, port, nick
-        if not host and not values.host_room:
-            return ("Type the address of the computer that hosts the room (like 192.168.1.20), "
-                    "or tick \"Host a room on this computer\".", host, port, nick)
-        try:
             nick = p.check_nick(nick)
         except p.ProtocolError as e:
-            return f"Choose another nickname: {_lower_first(e.message)}.", host, port, nick
-        return None, host, port, nick
+            return f"Choose another nickname: {_lower_first(e.message)}.", "nick", host, 0, nick
+        if not host and not values.host_room:
+            return ("Type the address of the computer that hosts the room (like 192.168.1.20), "
+                    "or tick \"Host a room on this computer\".", "host", host, 0, nick)
+        try:
+            port = int(values.port.strip())
+        except ValueError:
+            return "The port must be a number, like 30000.", "port", host, 0, nick
+        if not 0 < port < 65536:
+            return "The port must be a number from 1 to 65535.", "port", host, port, nick
+        return None, None, host, port, nick
 
     def _start_client(self, host: str, port: int, nick: str, password: str | None) -> None:
         self._retire_client()
@@ -287,20 +290,14 @@ class Controller:
         self.users = {p.nick_key(n): n for n in e.users if type(n) is str}
         if not self.in_chat:
             self.in_chat = True
+            self._greet = True          # after the backlog, so it reads in order
             self.view.show_chat()
-            if self.hosted is not None:
-                self._system(self.hosted.describe())
-            if e.fingerprint:
-                self._system(f"Encrypted. The server's certificate fingerprint is {self.safe(e.fingerprint)}.")
-            others = len(self.users) - 1
-            self._system(f"You joined as {self.safe(self.me)}. "
-                         + ("Nobody else is here yet." if others < 1 else
-                            f"{others} other{'s' if others != 1 else ''} online. ")
-                         + " Type /help for the commands.")
         elif not e.resumed:
             self._system(f"Connected again as {self.safe(self.me)}.")
         else:
             self._system("Reconnected.")
+        if e.fingerprint:
+            self._system(f"Encrypted. The server's certificate fingerprint is {self.safe(e.fingerprint)}.")
         self._push_users()
         self._set_status(f"connected to {self.address} as {self.me}", ONLINE)
         self._set_title()
@@ -309,7 +306,16 @@ class Controller:
         if e.missed:
             self._system(f"{e.missed} older messages were too old to replay; they are not shown.")
         shown = sum(self._show_message(m) for m in e.messages)
-        if self._drops and shown:
+        if self._greet:
+            self._greet = False
+            if self.hosted is not None:
+                self._system(self.hosted.describe())
+            others = len(self.users) - 1
+            self._system(f"You joined as {self.safe(self.me)}. "
+                         + ("Nobody else is here yet." if others < 1 else
+                            f"{others} other{'s are' if others != 1 else ' is'} online.")
+                         + " Type /help for the commands.")
+        elif self._drops and shown:
             self._system(f"That was what you missed while away ({shown} "
                          f"message{'s' if shown != 1 else ''}).")
 
@@ -331,7 +337,7 @@ class Controller:
             # with the reason in words and the button to try again.
             self._retire_client()
             self._set_status("offline", OFFLINE)
-            self.view.show_connect(self.values, self.safe(e.message), None)
+            self.view.show_connect(self.values, self.safe(e.message), None, _FIELD_FOR_FAILURE.get(e.kind))
             return
         if e.message != self._last_failure:
             self._last_failure = e.message
@@ -724,6 +730,10 @@ class Controller:
 
 
 _WORD_END = re.compile(r"@?[\w-]*$")
+
+# Which field of the form to put the cursor in after a failed connect.
+_FIELD_FOR_FAILURE = {"refused": "host", "timeout": "host", "unreachable": "host", "dns": "host",
+                      "nick_taken": "nick", "bad_nick": "nick", "auth_failed": "password"}
 
 
 def _default_client_factory(host, port, nick, *, events, password=None):

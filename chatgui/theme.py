@@ -129,7 +129,7 @@ def apply_style(root: tk.Misc, pal: Palette, fonts: Fonts) -> ttk.Style:
                     selectbackground=pal.select_bg, selectforeground=pal.fg)
     style.configure("TFrame", background=pal.panel)
     style.configure("Chat.TFrame", background=pal.bg)
-    style.configure("Card.TFrame", background=pal.bg)
+    style.configure("Card.TFrame", background=pal.bg, borderwidth=1, relief="solid", bordercolor=pal.border)
     style.configure("TLabel", background=pal.panel, foreground=pal.fg, font=fonts.ui)
     style.configure("Card.TLabel", background=pal.bg, foreground=pal.fg, font=fonts.ui)
     style.configure("Title.TLabel", background=pal.bg, foreground=pal.fg, font=fonts.title)
@@ -139,7 +139,8 @@ def apply_style(root: tk.Misc, pal: Palette, fonts: Fonts) -> ttk.Style:
     style.configure("Error.TLabel", background=pal.bg, foreground=pal.error_fg, font=fonts.ui)
     style.configure("Status.TLabel", background=pal.panel, foreground=pal.muted, font=fonts.small)
     style.configure("TCheckbutton", background=pal.bg, foreground=pal.fg, font=fonts.ui,
-                    indicatorbackground=pal.input_bg, indicatorforeground=pal.accent)
+                    indicatorbackground=pal.input_bg, indicatorforeground=pal.accent,
+                    indicatorsize=max(12, fonts.ui.metrics("ascent")), indicatormargin=(0, 0, 8, 0))
     style.map("TCheckbutton", background=[("active", pal.bg)],
               indicatorbackground=[("selected", pal.input_bg), ("active", pal.input_bg)])
     style.configure("TEntry", fieldbackground=pal.input_bg, foreground=pal.fg, bordercolor=pal.border,
@@ -157,9 +158,16 @@ def apply_style(root: tk.Misc, pal: Palette, fonts: Fonts) -> ttk.Style:
     style.configure("Flat.TButton", background=pal.panel, foreground=pal.muted, bordercolor=pal.panel,
                     lightcolor=pal.panel, darkcolor=pal.panel, padding=(6, 2), font=fonts.ui)
     style.map("Flat.TButton", background=[("active", pal.border)], foreground=[("active", pal.fg)])
-    style.configure("Vertical.TScrollbar", background=pal.panel, troughcolor=pal.bg, bordercolor=pal.bg,
-                    lightcolor=pal.panel, darkcolor=pal.panel, arrowcolor=pal.muted, gripcount=0,
-                    arrowsize=12)
-    style.map("Vertical.TScrollbar", background=[("active", pal.border)])
+    # A slim scrollbar without arrows, as current desktops draw them.
+    style.layout("Slim.Vertical.TScrollbar", [("Vertical.Scrollbar.trough", {"sticky": "ns", "children": [
+        ("Vertical.Scrollbar.thumb", {"expand": "1", "sticky": "nswe"})]})])
+    style.configure("Slim.Vertical.TScrollbar", background=pal.border, troughcolor=pal.bg, bordercolor=pal.bg,
+                    lightcolor=pal.border, darkcolor=pal.border, gripcount=0, arrowsize=10)
+    style.map("Slim.Vertical.TScrollbar", background=[("active", pal.muted)],
+              lightcolor=[("active", pal.muted)], darkcolor=[("active", pal.muted)])
+    style.configure("People.Treeview", background=pal.panel, fieldbackground=pal.panel, foreground=pal.fg,
+                    borderwidth=0, font=fonts.body, rowheight=fonts.body.metrics("linespace") + 8)
+    style.layout("People.Treeview", [("Treeview.treearea", {"sticky": "nswe"})])
+    style.map("People.Treeview", background=[("selected", pal.select_bg)], foreground=[("selected", pal.fg)])
     root.configure(background=pal.panel)
     return style

@@ -152,9 +152,10 @@ class ChatWindow:
         which.pack(fill="both", expand=True)
         self._showing = which
 
-    def show_connect(self, values: ConnectValues, error: str | None, busy: str | None) -> None:
+    def show_connect(self, values: ConnectValues, error: str | None, busy: str | None,
+                     focus: str | None = None) -> None:
         self._show(self.form)
-        self.form.show(values, error, busy)
+        self.form.show(values, error, busy, focus)
 
     def show_chat(self) -> None:
         self._show(self.chat)

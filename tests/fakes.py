@@ -26,9 +26,10 @@ class FakeView:
         self.screen = None         # "connect" | "chat"
         self.form = None           # (values, error, busy)
 
-    def show_connect(self, values, error, busy):
+    def show_connect(self, values, error, busy, focus=None):
         self.screen = "connect"
         self.form = (values, error, busy)
+        self.focus = focus
 
     def show_chat(self):
         self.screen = "chat"

@@ -62,17 +62,17 @@ def test_begin_shows_the_form_filled_from_the_settings():
     assert view.theme == "dark" and view.font_size == 14
 
 
-@pytest.mark.parametrize("values, words", [
-    (ConnectValues(port="abc", nick="al"), "port must be a number"),
-    (ConnectValues(port="70000", nick="al"), "from 1 to 65535"),
-    (ConnectValues(host=" ", nick="al"), "address of the computer"),
-    (ConnectValues(nick=""), "nickname"),
-    (ConnectValues(nick="two words"), "nickname"),
+@pytest.mark.parametrize("values, words, field", [
+    (ConnectValues(port="abc", nick="al"), "port must be a number", "port"),
+    (ConnectValues(port="70000", nick="al"), "from 1 to 65535", "port"),
+    (ConnectValues(host=" ", nick="al"), "address of the computer", "host"),
+    (ConnectValues(nick=""), "nickname", "nick"),
+    (ConnectValues(nick="two words"), "nickname", "nick"),
 ])
-def test_the_form_says_what_is_wrong_and_connects_nothing(env, values, words):
+def test_the_form_says_what_is_wrong_and_connects_nothing(env, values, words, field):
     c, view = env
     c.connect(values)
-    assert view.screen == "connect" and words in view.form[1]
+    assert view.screen == "connect" and words in view.form[1] and view.focus == field
     assert not FakeClient.instances
 
 
@@ -91,12 +91,15 @@ def test_connect_starts_the_client_remembers_the_choices_and_waits(env):
 
 def test_welcome_opens_the_chat_with_people_status_and_title(env):
     c, view = env
-    join(c, view)
+    c.connect(ConnectValues(host="127.0.0.1", port="30000", nick="alice"))
+    c.handle(ev.Connected("127.0.0.1", 30000, "alice", ("alice", "bob", "carol"), False))
+    c.handle(ev.Backlog((msg(1, "bob", "from before"),)))
+    assert view.kinds() == [OTHER, SYSTEM]      # the history, then the welcome line
     assert view.screen == "chat"
     assert view.users == ["alice", "bob", "carol"] and view.me == "alice"
     assert view.status == ("connected to 127.0.0.1:30000 as alice", ONLINE)
     assert view.title == "alice @ 127.0.0.1:30000 — Natter"
-    assert "2 others online" in view.texts(SYSTEM)[-1]
+    assert "2 others are online" in view.texts(SYSTEM)[-1]
 
 
 def test_a_failed_first_connect_goes_back_to_the_form_with_the_reason(env):
@@ -107,6 +110,7 @@ def test_a_failed_first_connect_goes_back_to_the_form_with_the_reason(env):
     c.handle(ev.ConnectFailed("refused", "Nothing accepted the connection at 127.0.0.1:1.", None))
     assert view.screen == "connect"
     assert view.form[1] == "Nothing accepted the connection at 127.0.0.1:1." and view.form[2] is None
+    assert view.focus == "host"
     assert client.closed and c.client is None
     # Retrying makes a new client.
     c.connect(view.form[0])
@@ -439,6 +443,7 @@ def test_host_a_room_starts_it_joins_it_and_shutdown_stops_it(env):
     assert (client.host, client.port, client.password) == ("127.0.0.1", 4567, "pw")
     assert c.saved[-1].host_room and c.saved[-1].host != "ignored"
     c.handle(ev.Connected("127.0.0.1", 4567, "alice", ("alice",), False))
+    c.handle(ev.Backlog(()))
     assert "hosting this room on port 4567" in view.texts(SYSTEM)[0]
     assert "Nobody else is here yet" in view.texts(SYSTEM)[-1]
     c.shutdown(timeout=1)

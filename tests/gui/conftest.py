@@ -12,46 +12,19 @@ thread of every window it makes.
 from __future__ import annotations
 
 import os
-import select
-import shutil
-import subprocess
 import time
 import tkinter as tk
 
 import pytest
 
 from chatgui.settings import Settings
+from tests import xvfb
 
 
 @pytest.fixture(scope="session")
 def display():
-    """Start Xvfb and set DISPLAY for the session; yields ':N'."""
-    xvfb = shutil.which("Xvfb")
-    assert xvfb, "Xvfb is not installed: apt-get install xvfb (scripts/test.sh does it)"
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen([xvfb, "-displayfd", str(write_fd), "-screen", "0", "1280x800x24",
-                             "-nolisten", "tcp", "-noreset"],
-                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    try:
-        number = b""
-        deadline = time.monotonic() + 15
-        while not number.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([read_fd], [], [], max(0.0, left))
-            if not ready:
-                raise RuntimeError("Xvfb did not report a display within 15 s")
-            chunk = os.read(read_fd, 64)
-            if not chunk:
-                raise RuntimeError(f"Xvfb exited with {proc.wait(5)} before reporting a display")
-            number += chunk
-    except BaseException:
-        proc.kill()
-        proc.wait(10)
-        raise
-    finally:
-        os.close(read_fd)
-    name = f":{int(number)}"
+    """Start Xvfb and point DISPLAY at it for the session; yields ':N'."""
+    proc, name = xvfb.start()
     old = os.environ.get("DISPLAY")
     os.environ["DISPLAY"] = name
     yield name
@@ -59,12 +32,7 @@ def display():
         os.environ.pop("DISPLAY", None)
     else:
         os.environ["DISPLAY"] = old
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
+    xvfb.stop(proc)
 
 
 def wait_until(root: tk.Misc, cond, timeout: float = 5.0, what: str = "") -> None:

@@ -106,7 +106,7 @@ def test_private_message_by_double_click_and_back(make_server, make_window):
     w = joined_window(make_window, srv.port)
     wait_until(w.root, lambda: "bob" in w.chat.users)
     people = w.chat.people
-    x, y, _, h = people.bbox(w.chat.users.index("bob"))
+    x, y, _, h = w.chat.person_bbox("bob")
     for _ in range(2):      # Tk makes a double-click of two quick clicks
         people.event_generate("<ButtonPress-1>", x=x + 4, y=y + h // 2)
         people.event_generate("<ButtonRelease-1>", x=x + 4, y=y + h // 2)
@@ -133,7 +133,8 @@ def test_nick_change(make_server, make_window):
     frame = bob.recv_type("renamed")
     assert (frame["old"], frame["new"]) == ("alice", "alicia")
     wait_until(w.root, lambda: w.chat.status_label.cget("text").endswith("as alicia"))
-    assert "alicia  (you)" in w.chat.people.get(0, "end")
+    labels = [w.chat.people.item(row, "text") for row in w.chat.people.get_children()]
+    assert "●  alicia  (you)" in labels
     assert "You are now known as alicia." in conversation(w)
     assert w.root.title().startswith("alicia @")
 
