@@ -17,7 +17,8 @@ STAMP = r"\[\d\d:\d\d\] "
 
 
 def cli_cmd(port: int, nick: str, *extra: str) -> list:
-    return [sys.executable, "-m", "chatgui.cli", "--cli", "--host", "127.0.0.1", "--port", str(port),
+    """The real entry point: ``python -m chatgui --cli`` routes to chatgui.cli.main."""
+    return [sys.executable, "-m", "chatgui", "--cli", "--host", "127.0.0.1", "--port", str(port),
             "--nick", nick, *extra]
 
 

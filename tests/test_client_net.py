@@ -189,7 +189,7 @@ def test_nothing_listening_is_refused_and_not_retried(clients):
     assert "server running" in failed.message
     assert isinstance(ae.next(), ev.Closed)
     assert ae.drain(0.3) == []
-    assert not any(t.is_alive() for t in a.threads) or a.close(2)
+    assert a.close(2) and a.state == "closed"
 
 
 def test_nick_taken(server, clients, connect):
@@ -547,3 +547,29 @@ def test_many_clients_leave_no_threads(server, clients):
         for t in c.threads:
             t.join(3)
     assert not (set(threading.enumerate()) - before)
+
+
+def test_nick_taken_on_a_reconnect_is_retried_and_reconnect_false_is_not(make_server, tmp_path, clients):
+    db = str(tmp_path / "h.db")
+    srv = make_server(db=db, rate_limit=0)
+    port = srv.port
+    a, ae = clients(port, "ann", backoff=Backoff(first=60.0, base=60.0, cap=60.0, rng=lambda: 1.0))
+    b, be = clients(port, "bob", reconnect=False)
+    ae.wait(ev.Backlog)
+    be.wait(ev.Backlog)
+    srv.shutdown()
+    assert ae.wait(ev.Disconnected).retry_in == 60.0
+    gone = be.wait(ev.Disconnected)
+    assert gone.retry_in is None and be.next() == ev.Closed(gone.reason)
+
+    make_server(port=port, db=db, rate_limit=0)
+    squatter = LineClient(port)
+    squatter.hello("Ann")                      # someone else took the nick meanwhile
+    a.retry_now()
+    failed = ae.wait(ev.ConnectFailed)
+    assert failed.kind == "nick_taken" and failed.retry_in == 60.0   # still trying
+    squatter.close()
+    time.sleep(0.2)
+    a.retry_now()
+    back = ae.wait(ev.Connected)
+    assert back.nick == "ann" and back.resumed
