@@ -1,0 +1,70 @@
+"""A worker process for the reconnect-storm test: hosts a share of the
+ChatClients and answers the test over a pipe. Run by multiprocessing."""
+from __future__ import annotations
+
+import queue
+import time
+
+from chatgui import events as ev
+from chatgui.net import ChatClient
+from server import protocol as p
+
+
+def run(conn, port: int, first: int, count: int) -> None:
+    queues = [queue.Queue() for _ in range(count)]
+    clients = [ChatClient("127.0.0.1", port, f"user{first + i}", events=q) for i, q in enumerate(queues)]
+    state = [("new", False)] * count
+    ids = [[] for _ in range(count)]
+
+    def pump():
+        for i, q in enumerate(queues):
+            while True:
+                try:
+                    e = q.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(e, ev.Connected):
+                    state[i] = ("online", e.resumed)
+                elif isinstance(e, ev.Disconnected):
+                    state[i] = ("offline", False)
+                elif isinstance(e, ev.Backlog):
+                    ids[i].extend(m.id for m in e.messages if isinstance(m, p.Message))
+                elif isinstance(e, p.Message):
+                    ids[i].append(e.id)
+
+    def wait(cond, secs):
+        deadline = time.monotonic() + secs
+        while time.monotonic() < deadline:
+            pump()
+            if cond():
+                return True
+            time.sleep(0.02)
+        pump()
+        return cond()
+
+    for c in clients:
+        c.start()
+    try:
+        while True:
+            cmd, arg = conn.recv()
+            if cmd == "online":
+                conn.send(wait(lambda: all(s[0] == "online" for s in state), arg))
+            elif cmd == "say":
+                clients[0].say(arg)
+                conn.send(True)
+            elif cmd == "messages":
+                n, secs = arg
+                conn.send(wait(lambda: all(len(x) >= n for x in ids), secs))
+            elif cmd == "offline":
+                conn.send(wait(lambda: all(s[0] == "offline" for s in state), arg))
+            elif cmd == "back":     # arg: the monotonic deadline (system-wide clock)
+                ok = wait(lambda: all(s == ("online", True) for s in state), arg - time.monotonic())
+                conn.send((ok, time.monotonic(), sum(1 for s in state if s != ("online", True))))
+            elif cmd == "ids":
+                conn.send(ids)
+            elif cmd == "quit":
+                break
+    finally:
+        for c in clients:
+            c.close(timeout=0.01)
+        conn.send("bye")
