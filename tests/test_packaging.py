@@ -13,7 +13,6 @@ import struct
 import subprocess
 import sys
 import tarfile
-import time
 import tomllib
 
 import pytest
@@ -33,7 +32,8 @@ def unpacked(tmp_path_factory):
     with tarfile.open(ps.tarball_path()) as tar:
         tops = {m.name.split("/", 1)[0] for m in tar.getmembers()}
         assert tops == {f"{ps.APP.name}-{ps.APP.version}-linux-{os.uname().machine}"}, tops
-        tar.extractall(dest, filter="tar")
+        # filter="tar": keep modes (executables), refuse paths leaving dest
+        tar.extractall(dest, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
     return dest / tops.pop()
 
 
