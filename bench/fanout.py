@@ -251,7 +251,7 @@ def run_python(name: str, spec: dict, target: str, workers: int) -> dict:
                deliveries_per_s=delivered / span if span > 0 else 0.0,
                p50_ms=loadgen.percentile(hist, total, 0.50), p99_ms=loadgen.percentile(hist, total, 0.99),
                max_ms=max(d["max_us"] for d in done) / 1000 if total else float("nan"),
-               loadgen_cpu_s=sum(d["cpu_s"] for d in done),
+               loadgen_cpu_s=sum(d["cpu_s"] for d in done), loadgen_chunks=sum(d["chunks"] for d in done),
                failures=(failures + [f for d in done for f in d["failures"]])[:10])
     row["kib_per_client"] = row["peak_rss_kib"] / max(1, ok_clients)
     return row

@@ -112,6 +112,7 @@ class _Worker:
         self.stamps = array.array("q")   # send times found, in arrival order
         self.marks: list = []            # (len(stamps) after a chunk, arrival ns)
         self.received = 0
+        self.chunks = 0                  # recv calls that returned data, after go
         self.sent = 0
         self.last_delivery = 0
         self.go = None
@@ -297,6 +298,7 @@ class _Worker:
             if data is None:
                 continue
             now = time.monotonic_ns()
+            self.chunks += 1
             if c.buf:
                 data = c.buf + data
             cut = data.rfind(b"\n") + 1
@@ -371,7 +373,7 @@ class _Worker:
         self.pipe.send(("done", {
             "ok_clients": len(ok), "sent": self.sent, "received": self.received,
             "first_send": first_send, "last_delivery": self.last_delivery,
-            "cpu_s": cpu, "hist": hist, "max_us": worst,
+            "cpu_s": cpu, "chunks": self.chunks, "hist": hist, "max_us": worst,
             "dropped": sum(1 for c in ok if c.state == "failed"),
             "failures": self.failures[-5:],
         }))
