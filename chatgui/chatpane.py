@@ -124,14 +124,16 @@ class ChatPane(ttk.Frame):
 
         status = ttk.Frame(self, padding=(12, 3, 12, 4))
         status.grid(row=3, column=0, columnspan=2, sticky="ew")
-        status.columnconfigure(1, weight=1)
+        status.columnconfigure(2, weight=1)
         self.status_dot = ttk.Label(status, text="●", style="Status.TLabel")
         self.status_dot.grid(row=0, column=0, sticky="w")
         self.status_label = ttk.Label(status, text="offline", style="Status.TLabel")
         self.status_label.grid(row=0, column=1, sticky="w", padx=(4, 0))
+        self.action_button = ttk.Button(status, style="Link.TButton", takefocus=False, width=0,
+                                        command=self.controller.retry)
         self.hint_label = ttk.Label(status, style="Status.TLabel",
                                     text="Enter send · Shift+Enter new line · Tab complete · /help")
-        self.hint_label.grid(row=0, column=2, sticky="e")
+        self.hint_label.grid(row=0, column=3, sticky="e")
         self.status = status
         self._state = OFFLINE
 
@@ -339,9 +341,14 @@ class ChatPane(ttk.Frame):
             self.input.focus_set()
         return "break"
 
-    def set_status(self, text: str, state: str) -> None:
+    def set_status(self, text: str, state: str, action: str | None = None) -> None:
         self._state = state
         self.status_label.configure(text=text)
+        if action:
+            self.action_button.configure(text=action)
+            self.action_button.grid(row=0, column=2, sticky="w", padx=(10, 0))
+        else:
+            self.action_button.grid_remove()
         self._paint_status()
 
     def set_address(self, text: str) -> None:

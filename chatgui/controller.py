@@ -113,7 +113,9 @@ class View(Protocol):
 
     def set_users(self, users: Sequence[str], me: str) -> None: ...
 
-    def set_status(self, text: str, state: str) -> None: ...
+    def set_status(self, text: str, state: str, action: str | None = None) -> None:
+        """The status line; ``action`` labels its button ("Retry now",
+        "Reconnect"), which calls :meth:`Controller.retry`; None hides it."""
 
     def set_title(self, title: str) -> None: ...
 
@@ -165,7 +167,7 @@ class Controller:
         self._drops = 0                         # connections lost so far
         self._greet = False                     # the welcome line is due after the backlog
         self._retry_at: float | None = None
-        self._status = ("", "")
+        self._status = ("", "", None)
         self._last_failure = ""
         self._history: list[str] = []
         self._recall: int | None = None         # index into _history while recalling
@@ -704,9 +706,15 @@ class Controller:
 
     def _set_status(self, text: str, state: str) -> None:
         text = self.safe(text)
-        if (text, state) != self._status:
-            self._status = (text, state)
-            self.view.set_status(text, state)
+        if state == WAITING and self._retry_at is not None:
+            action = "Retry now"
+        elif state == OFFLINE and self.in_chat and not self.closing:
+            action = "Reconnect"
+        else:
+            action = None
+        if (text, state, action) != self._status:
+            self._status = (text, state, action)
+            self.view.set_status(text, state, action)
 
     def _set_title(self) -> None:
         title = APP_NAME

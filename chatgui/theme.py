@@ -155,6 +155,9 @@ def apply_style(root: tk.Misc, pal: Palette, fonts: Fonts) -> ttk.Style:
                     padding=(14, 6), font=fonts.bold)
     style.map("Accent.TButton", background=[("disabled", pal.border), ("active", pal.accent)],
               foreground=[("disabled", pal.muted)])
+    style.configure("Link.TButton", background=pal.panel, foreground=pal.link, bordercolor=pal.panel,
+                    lightcolor=pal.panel, darkcolor=pal.panel, padding=(2, 0), font=fonts.small)
+    style.map("Link.TButton", background=[("active", pal.panel)], foreground=[("active", pal.accent)])
     style.configure("Flat.TButton", background=pal.panel, foreground=pal.muted, bordercolor=pal.panel,
                     lightcolor=pal.panel, darkcolor=pal.panel, padding=(6, 2), font=fonts.ui)
     style.map("Flat.TButton", background=[("active", pal.border)], foreground=[("active", pal.fg)])

@@ -17,6 +17,8 @@ only ``put`` on the controller's queue.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import traceback
 import tkinter as tk
 from tkinter import ttk
@@ -46,6 +48,7 @@ class ChatWindow:
             self.root.geometry(settings.geometry or DEFAULT_GEOMETRY)
         except tk.TclError:
             self.root.geometry(DEFAULT_GEOMETRY)
+        self._set_icon()
         self.fonts = theme.Fonts(self.root, settings.font_size)
         self.pal = theme.palette(settings.theme)
         theme.apply_style(self.root, self.pal, self.fonts)
@@ -60,6 +63,26 @@ class ChatWindow:
         self._bind_keys()
         self.root.protocol("WM_DELETE_WINDOW", self.quit)
         self.root.bind("<Destroy>", self._on_destroy, add="+")
+
+    def _set_icon(self) -> None:
+        """The app icon, from a PyInstaller bundle's ``icons/`` or the
+        source tree's ``packaging/icons/``; without one Tk's default stays."""
+        here = os.path.dirname(os.path.abspath(__file__))
+        folders = [os.path.join(getattr(sys, "_MEIPASS", ""), "icons"),
+                   os.path.join(os.path.dirname(here), "packaging", "icons")]
+        for folder in folders:
+            images = []
+            for name in ("natter.png", "natter-48.png"):
+                path = os.path.join(folder, name)
+                if os.path.exists(path):
+                    try:
+                        images.append(tk.PhotoImage(master=self.root, file=path))
+                    except tk.TclError as e:
+                        log.warning("cannot load the icon %s: %s", path, e)
+            if images:
+                self._icons = images        # keep them alive
+                self.root.iconphoto(True, *images)
+                return
 
     # -- running -------------------------------------------------------------
 
@@ -177,8 +200,8 @@ class ChatWindow:
     def set_users(self, users, me: str) -> None:
         self.chat.set_users(users, me)
 
-    def set_status(self, text: str, state: str) -> None:
-        self.chat.set_status(text, state)
+    def set_status(self, text: str, state: str, action: str | None = None) -> None:
+        self.chat.set_status(text, state, action)
         self.chat.set_address(self.controller.address)
 
     def set_title(self, title: str) -> None:

@@ -17,6 +17,7 @@ class FakeView:
         self.me = ""
         self.status = ("", "")
         self.statuses = []
+        self.action = None
         self.title = ""
         self.bells = 0
         self.input = ("", None)
@@ -50,8 +51,9 @@ class FakeView:
     def set_users(self, users, me):
         self.users, self.me = list(users), me
 
-    def set_status(self, text, state):
+    def set_status(self, text, state, action=None):
         self.status = (text, state)
+        self.action = action
         self.statuses.append(self.status)
 
     def set_title(self, title):

@@ -337,11 +337,11 @@ def test_status_counts_down_while_reconnecting(env):
     c.handle(ev.ConnectFailed("refused", "Nothing accepted the connection.", 4.0))
     c.handle(ev.ConnectFailed("refused", "Nothing accepted the connection.", 8.0))
     assert view.texts(ERROR) == ["Nothing accepted the connection."]     # said once
-    assert view.status == ("reconnecting in 8 s", WAITING)
+    assert view.status == ("reconnecting in 8 s", WAITING) and view.action == "Retry now"
     c.retry()
     assert c.client.retries == 1
     c.handle(ev.Connected("127.0.0.1", 30000, "alice", ("alice", "bob"), True))
-    assert view.status == ("connected to 127.0.0.1:30000 as alice", ONLINE)
+    assert view.status == ("connected to 127.0.0.1:30000 as alice", ONLINE) and view.action is None
     assert view.users == ["alice", "bob"]
 
 
@@ -375,7 +375,7 @@ def test_after_the_client_gives_up_reconnect_starts_a_new_one(env):
     first = join(c, view)
     c.handle(ev.Disconnected("You connected again from elsewhere.", None))
     c.handle(ev.Closed("replaced"))
-    assert view.status == ("offline", OFFLINE) and view.screen == "chat"
+    assert view.status == ("offline", OFFLINE) and view.screen == "chat" and view.action == "Reconnect"
     c.retry()
     second = FakeClient.instances[-1]
     assert second is not first and second.started and (second.host, second.port, second.nick) == \

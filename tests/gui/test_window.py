@@ -304,48 +304,34 @@ def test_scrollback_is_capped(make_window):
     assert "line 0\n" not in conversation(w)
 
 
-def test_the_program_joins_types_with_xdotool_and_exits_0_on_close(make_server, display, tmp_path):
-    """What the packaging test does to the executable, done to the source."""
+@pytest.mark.parametrize("how", ["ctrl+q", "close button", "window destroyed"])
+def test_the_program_joins_types_and_exits_0_when_closed(make_server, display, tmp_path, how):
+    """What the packaging test does to the executable, done to the source:
+    start with --host/--port/--nick, type with xdotool, close, exit 0."""
     srv = make_server(rate_limit=0)
     bob = LineClient(srv.port, timeout=15)
     bob.hello("bob")
     env = dict(os.environ, DISPLAY=display, NATTER_HOME=str(tmp_path / "home"))
     proc = subprocess.Popen([sys.executable, "-m", "chatgui", "--host", "127.0.0.1", "--port",
-                             str(srv.port), "--nick", "carl"], cwd=ROOT, env=env,
+                             str(srv.port), "--nick", "carl"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert bob.recv_type("joined")["nick"] == "carl"
-        win = _xdotool(env, "search", "--sync", "--name", "carl @").split()[0]
+        win = _xdotool(env, "search", "--sync", "--onlyvisible", "--name", "carl @").split()[0]
         _xdotool(env, "windowfocus", "--sync", win)
-        _xdotool(env, "type", "--delay", "5", "hello from xdotool")
+        _xdotool(env, "type", "--delay", "5", f"hello from xdotool, {how}")
         _xdotool(env, "key", "Return")
         frame = bob.recv_type("message")
-        assert (frame["from"], frame["text"]) == ("carl", "hello from xdotool")
-        _xdotool(env, "key", "ctrl+q")
+        assert (frame["from"], frame["text"]) == ("carl", f"hello from xdotool, {how}")
+        if how == "ctrl+q":
+            _xdotool(env, "key", "ctrl+q")
+        elif how == "close button":       # WM_DELETE_WINDOW, as a window manager sends it
+            from tests.packaging_support import close_window
+            close_window(display, int(win))
+        else:
+            _xdotool(env, "windowclose", win)     # XDestroyWindow
         assert proc.wait(15) == 0
         assert bob.recv_type("left")["nick"] == "carl"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
-        out, err = proc.communicate()
-    assert b"Traceback" not in err, err.decode(errors="replace")
-
-
-def test_destroying_the_x_window_exits_0_too(make_server, display, tmp_path):
-    srv = make_server(rate_limit=0)
-    bob = LineClient(srv.port, timeout=15)
-    bob.hello("bob")
-    env = dict(os.environ, DISPLAY=display, NATTER_HOME=str(tmp_path / "home"))
-    proc = subprocess.Popen([sys.executable, "-m", "chatgui", "--host", "127.0.0.1", "--port",
-                             str(srv.port), "--nick", "dora"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert bob.recv_type("joined")["nick"] == "dora"
-        win = _xdotool(env, "search", "--sync", "--name", "dora @").split()[0]
-        _xdotool(env, "windowclose", win)
-        assert proc.wait(15) == 0
-        assert bob.recv_type("left")["nick"] == "dora"
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""How responsive is the chat window while messages pour in?
+
+    python3 bench/gui_pump.py                     # idle, then 500 msg/s, then 2000 msg/s
+    python3 bench/gui_pump.py --rates 500 --seconds 20
+
+For each phase it runs, all for real: Xvfb (started here), the server as
+its own process (``python -m server --rate-limit 0``), a load generator as
+another process that says ``--rate`` messages a second (a tenth mention
+the watcher, a twentieth carry a link), and the real window in this
+process, joined as "watcher" through the real network client.
+
+It reports, per phase:
+
+- tick gap: the time between two starts of the pump's tick (the ``after``
+  poll that carries events into Tk). Idle, this is the poll interval; under
+  load, how long one bounded batch plus the redraw took.
+- timer lateness: an independent ``after(10)`` probe measures how late Tk
+  runs a timer, which is what a key press or a click would wait.
+- shown: messages that reached the conversation, and the most events ever
+  waiting in the queue (bounded batches keep this small when Tk keeps up).
+
+Thread: the main thread is the Tk thread; the network client has its own.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+# -- the load generator (a separate process) ----------------------------------
+
+
+def sender(port: int, rate: float, seconds: float) -> int:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(json.dumps({"type": "hello", "nick": "loadgen"}).encode() + b"\n")
+
+    def drain():            # read and drop what comes back, so we are never "too slow"
+        try:
+            while sock.recv(1 << 16):
+                pass
+        except OSError:
+            pass
+    threading.Thread(target=drain, daemon=True).start()
+    texts = []
+    for i in range(200):
+        if i % 10 == 0:
+            texts.append(f"watcher, have a look at item {i}: the numbers are in")
+        elif i % 20 == 5:
+            texts.append(f"build {i} is green, logs at https://ci.example.org/build/{i}")
+        else:
+            texts.append(f"message {i}: the quick brown fox jumps over the lazy dog, again and again")
+    start = time.perf_counter()
+    sent = 0
+    total = int(rate * seconds)
+    while sent < total:
+        due = int((time.perf_counter() - start) * rate) + 1
+        batch = []
+        while sent < min(due, total):
+            batch.append(json.dumps({"type": "say", "text": texts[sent % len(texts)]}).encode() + b"\n")
+            sent += 1
+        if batch:
+            sock.sendall(b"".join(batch))
+        time.sleep(0.002)
+    time.sleep(0.5)
+    sock.sendall(b'{"type":"bye"}\n')
+    sock.close()
+    return 0
+
+
+# -- the measurement (this process) -------------------------------------------
+
+
+def pct(values, q):
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+class Probe:
+    """Records pump ticks, timer lateness and queue depth on the Tk thread."""
+
+    def __init__(self, window):
+        self.w = window
+        self.ticks = []
+        self.late = []
+        self.max_queued = 0
+        self.running = True
+        self._expected = None
+        window.pump.on_tick = self._tick
+        self._arm()
+
+    def _tick(self, t):
+        self.ticks.append(t)
+        q = self.w.controller.events.qsize()
+        if q > self.max_queued:
+            self.max_queued = q
+
+    def _arm(self):
+        self._expected = time.perf_counter() + 0.010
+        self.w.root.after(10, self._fire)
+
+    def _fire(self):
+        self.late.append(time.perf_counter() - self._expected)
+        if self.running:
+            self._arm()
+
+    def reset(self):
+        self.ticks, self.late, self.max_queued = [], [], 0
+
+    def summary(self):
+        gaps = [(b - a) * 1000 for a, b in zip(self.ticks, self.ticks[1:])]
+        late = [x * 1000 for x in self.late]
+        return {"gap": (pct(gaps, 50), pct(gaps, 99), max(gaps, default=float("nan"))),
+                "late": (pct(late, 50), pct(late, 99), max(late, default=float("nan"))),
+                "ticks": len(self.ticks), "max_queued": self.max_queued}
+
+
+def pump_for(root, seconds: float, until=None) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        root.update()
+        if until is not None and until():
+            return True
+        time.sleep(0.001)
+    return until is None
+
+
+def measure(args) -> int:
+    from tests import xvfb
+    os.environ["NATTER_HOME"] = tempfile.mkdtemp(prefix="natter-bench-")
+    xproc, display = xvfb.start("1280x800x24")
+    os.environ["DISPLAY"] = display
+    server = subprocess.Popen([sys.executable, "-m", "server", "--port", "0", "--rate-limit", "0",
+                               "--db", os.path.join(os.environ["NATTER_HOME"], "bench.db"),
+                               "--log-level", "warning"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        port = int(line.split(" on ")[1].split()[0].rsplit(":", 1)[1])
+        return _run(args, port)
+    finally:
+        server.terminate()
+        server.wait(15)
+        xvfb.stop(xproc)
+
+
+def _run(args, port: int) -> int:
+    from chatgui.controller import ConnectValues
+    from chatgui.settings import Settings
+    from chatgui.window import ChatWindow
+    from server.protocol import Message
+
+    w = ChatWindow(Settings(geometry="1000x700"))
+    shown = [0]
+    handle = w.controller.handle
+
+    def counting(event):
+        if type(event) is Message:
+            shown[0] += 1
+        handle(event)
+    w.pump.handle = counting
+    w.start(ConnectValues(host="127.0.0.1", port=str(port), nick="watcher"))
+    root = w.root
+    if not pump_for(root, 15, until=lambda: w.controller.connected):
+        print("the window did not connect", file=sys.stderr)
+        return 1
+    probe = Probe(w)
+    rows = []
+    pump_for(root, 0.5)
+    probe.reset()
+    pump_for(root, args.idle)
+    rows.append(("idle", 0, 0, probe.summary(), args.idle))
+    for rate in args.rates:
+        probe.reset()
+        before = shown[0]
+        total = int(rate * args.seconds)
+        gen = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--sender", "--port", str(port),
+                                "--rate", str(rate), "--seconds", str(args.seconds)], cwd=ROOT)
+        t0 = time.monotonic()
+        pump_for(root, args.seconds + 30, until=lambda: shown[0] - before >= total and gen.poll() is not None)
+        elapsed = time.monotonic() - t0
+        gen.wait(30)
+        rows.append((f"{rate:g} msg/s", rate, shown[0] - before, probe.summary(), elapsed))
+        pump_for(root, 0.5)
+    probe.running = False
+    lines = w.chat.line_count()
+    tk_version = root.tk.call("info", "patchlevel")
+    w.quit()
+    w.controller.shutdown(timeout=5)
+
+    print(f"Tk pump responsiveness (Tk {tk_version}, Python {sys.version.split()[0]}, Xvfb, "
+          f"real server process, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
+    print(f"pump: batch <= {w.pump.batch} events or {w.pump.budget * 1000:g} ms per tick, "
+          f"idle poll every {w.pump.interval_ms} ms; scrollback capped at {lines} lines at the end")
+    head = (f"{'phase':<12} {'shown':>7} {'secs':>6}  {'tick gap ms p50/p99/max':>25}  "
+            f"{'timer late ms p50/p99/max':>26}  {'max queued':>10}")
+    print(head)
+    print("-" * len(head))
+    for name, rate, n, s, secs in rows:
+        g, lt = s["gap"], s["late"]
+        print(f"{name:<12} {n:>7} {secs:>6.1f}  {g[0]:>7.1f} /{g[1]:>7.1f} /{g[2]:>7.1f}  "
+              f"{lt[0]:>8.1f} /{lt[1]:>7.1f} /{lt[2]:>7.1f}  {s['max_queued']:>10}")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rates", type=float, nargs="+", default=[500, 2000], help="messages a second, per phase")
+    ap.add_argument("--seconds", type=float, default=10.0, help="length of each loaded phase")
+    ap.add_argument("--idle", type=float, default=3.0, help="length of the idle phase")
+    ap.add_argument("--sender", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--rate", type=float, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.sender:
+        return sender(args.port, args.rate, args.seconds)
+    return measure(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
