@@ -184,6 +184,7 @@ class ChatClient:
         self._finished = False              # the reader has ended; the writer must too
         self._closed_emitted = False
         self._replaced = False              # (reader) the server handed our session to another client
+        self._fatal: str | None = None      # the writer thread failed: stop
         self._reader = threading.Thread(target=self._run, name="net-reader", daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="net-writer", daemon=True)
 
@@ -366,11 +367,16 @@ class ChatClient:
                     with cv:
                         self._writing = None
                         cv.notify_all()
-        except Exception:
+        except Exception as e:
+            # A bug, not the network: stop the client rather than leave it
+            # reconnecting with nobody to send the hello.
             log.exception("net-writer failed")
             with cv:
-                self._broken = self._transport
-            t = self._transport
+                self._fatal = f"The network client failed while sending: {e!r}"
+                t = self._transport
+                self._broken = t
+                self._writing = None
+                cv.notify_all()
             if t is not None:
                 _quietly(t.shutdown, socket.SHUT_RDWR)
 
@@ -426,44 +432,56 @@ class ChatClient:
             with self._cv:
                 if self._closing:
                     return "closed"
+                if self._fatal:
+                    self._emit(ev.Disconnected(self._fatal, None))
+                    return self._fatal
                 self._state = CONNECTING
                 self._emit(ev.Connecting(self.host, self.port, attempt))
             try:
-                transport = self._dial()
-                self._talk(transport)
+                self._talk(self._dial())
             except _Stopped:
                 return "closed"
-            except _Failed as e:
+            except (_Failed, _Lost) as e:
                 with self._cv:
-                    if self._closing:
-                        return "closed"
-                    self._state = OFFLINE
-                    if not (self._ever_welcomed and self.reconnect) or e.kind in FINAL_KINDS:
-                        self._emit(ev.ConnectFailed(e.kind, e.message, None))
-                        return e.message
-                    delay = self._backoff.next_delay()
-                    self._emit(ev.ConnectFailed(e.kind, e.message, round(delay, 3)))
-            except _Lost as e:
-                attempt = 0
-                with self._cv:
-                    if self._closing:
-                        return "closed"
-                    self._state = OFFLINE
-                    if time.monotonic() - self._online_since >= self.stable_after:
-                        self._backoff.reset()
-                    if e.final or not self.reconnect:
-                        self._emit(ev.Disconnected(e.reason, None))
-                        return e.reason
-                    delay = self._backoff.next_delay()
-                    self._emit(ev.Disconnected(e.reason, round(delay, 3)))
+                    delay, reason = self._next_move(e)
+                if delay is None:
+                    return reason
+                if isinstance(e, _Lost):
+                    attempt = 0
             if not self._wait(delay):
                 return "closed"
+
+    def _next_move(self, e) -> tuple:
+        """After a failed attempt or a drop (caller holds _cv): emit what
+        happened and return (delay before the next try, None) or (None,
+        why we stop)."""
+        if self._closing:
+            return None, "closed"
+        self._state = OFFLINE
+        if self._fatal:         # the writer broke the connection, not the network
+            self._emit(ev.Disconnected(self._fatal, None))
+            return None, self._fatal
+        if isinstance(e, _Failed):
+            if not (self._ever_welcomed and self.reconnect) or e.kind in FINAL_KINDS:
+                self._emit(ev.ConnectFailed(e.kind, e.message, None))
+                return None, e.message
+            delay = self._backoff.next_delay()
+            self._emit(ev.ConnectFailed(e.kind, e.message, round(delay, 3)))
+            return delay, None
+        if time.monotonic() - self._online_since >= self.stable_after:
+            self._backoff.reset()
+        if e.final or not self.reconnect:
+            self._emit(ev.Disconnected(e.reason, None))
+            return None, e.reason
+        delay = self._backoff.next_delay()
+        self._emit(ev.Disconnected(e.reason, round(delay, 3)))
+        return delay, None
 
     def _wait(self, delay: float) -> bool:
         """Sleep out the backoff; False if close() came meanwhile."""
         deadline = time.monotonic() + delay
         with self._cv:
-            while not self._closing and not self._retry_now:
+            while not (self._closing or self._retry_now or self._fatal):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break

@@ -573,3 +573,18 @@ def test_nick_taken_on_a_reconnect_is_retried_and_reconnect_false_is_not(make_se
     a.retry_now()
     back = ae.wait(ev.Connected)
     assert back.nick == "ann" and back.resumed
+
+
+def test_a_failing_writer_stops_the_client_with_a_reason(server, clients, caplog):
+    a, ae = clients(server.port, "ann")
+    ae.wait(ev.Backlog)
+
+    def broken():
+        raise RuntimeError("boom")
+    a._next_batch = broken          # a bug in the writer thread, simulated
+    a.say("this wakes the writer")
+    gone = ae.wait(ev.Disconnected)
+    assert gone.retry_in is None and "boom" in gone.reason
+    assert ae.next() == ev.Closed(gone.reason)
+    assert a.close(2)
+    assert "net-writer failed" in caplog.text
