@@ -197,7 +197,7 @@ def check_nick(nick) -> str:
             continue
         shown = ch if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}"
         raise ProtocolError(BAD_NICK, f"nick may hold letters, digits, '_' and '-' only, not {shown!r}")
-    scripts = {_script(ch) for ch in nick if unicodedata.category(ch)[0] == "L"}
+    scripts = {_script(ch) for ch in nick if unicodedata.category(ch)[0] == "L"} - {None}
     if len(scripts) > 1:
         others = scripts - _CJK
         if not (scripts & _CJK and others <= {"LATIN"}):
@@ -210,16 +210,18 @@ def check_nick(nick) -> str:
 _CJK = frozenset({"HAN", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO"})
 
 
-def _script(ch: str) -> str:
-    """The script of a letter, from its Unicode name (after NFKC, so
+def _script(ch: str) -> str | None:
+    """The script of a letter (None: a letter of no script), from its Unicode name (after NFKC, so
     fullwidth and mathematical forms count as the letter they imitate)."""
     base = unicodedata.normalize("NFKC", ch)[:1] or ch
     try:
         word = unicodedata.name(base).split(" ", 1)[0]
     except ValueError:
         return "UNKNOWN"
-    if word == "CJK":
+    if word in ("CJK", "IDEOGRAPHIC", "MASU"):   # 々 and 〆 are in everyday Japanese names (佐々木)
         return "HAN"
+    if word in ("MODIFIER", "COMBINING", "SPACE"):
+        return None   # script-neutral (Unicode's Common/Inherited): the ʻokina of Hawaiʻi, halfwidth ﾞ
     if word.startswith("KATAKANA") or word.startswith("HIRAGANA"):
         return word.split("-", 1)[0]
     return word

@@ -306,7 +306,9 @@ def test_client_types():
 
 
 @pytest.mark.parametrize("nick", ["a", "Ann", "ann_2", "x-y", "_", "-", "9", "x" * 32, "Zoë", "Ślązak", "名前",
-                                  "Андрей", "ΑΒΓ", "١٢٣", "e\u0301", "नमस्ते", "ǅ", "ｂｏｂ", "ĳ"])
+                                  "Андрей", "ΑΒΓ", "١٢٣", "e\u0301", "नमस्ते", "ǅ", "ｂｏｂ", "ĳ",
+                                  "佐々木", "〆切", "ラーメン", "ｶﾞｲｼﾞﾝ", "Hawaiʻi", "Kaʻiulani", "Tanaka田中",
+                                  "김민수", "ひらがなカタカナ漢字"])
 def test_check_nick_accepts(nick):
     assert p.check_nick(nick) == unicodedata.normalize("NFC", nick)
 
@@ -317,6 +319,12 @@ def test_check_nick_accepts(nick):
 def test_check_nick_rejects(nick):
     e = err(p.check_nick, nick)
     assert e.code == p.BAD_NICK and e.message
+
+
+@pytest.mark.parametrize("nick", ["pаypal", "аdmin", "Ρeter", "abcΑ", "Bоb", "ΑΒΓабв", "نام_name"])
+def test_check_nick_rejects_mixed_scripts(nick):
+    e = err(p.check_nick, nick)
+    assert e.code == p.BAD_NICK and "mixes" in e.message
 
 
 def test_check_nick_length_counts_characters_after_nfc():

@@ -282,6 +282,13 @@ def test_nothing_is_accepted_before_the_welcome(connect, frame):
     chat_works(alice, c)
 
 
+def test_pong_before_the_welcome_is_silently_ignored(connect):
+    c = connect()
+    c.send({"type": "pong"})
+    assert c.nothing_for(0.2)
+    c.hello("ponger")
+
+
 def test_second_hello_is_already_welcomed(connect):
     alice, bob = connect("alice"), connect("bob")
     expect(alice, "joined")

@@ -3,6 +3,7 @@ control, idle peers, slow readers."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
@@ -57,6 +58,20 @@ def test_right_password_works_and_is_not_echoed(make_server, clients):
     b.hello("bob", password="pä ss")
     expect(a, "joined", nick="bob")
     chat_works(a, b)
+
+
+def test_second_hello_with_a_wrong_password_is_auth_failed_even_when_welcomed(make_server, clients):
+    srv = make_server(rate_limit=0, password="pw")
+    a, b = clients(srv.port), clients(srv.port)
+    a.hello("alice", password="pw")
+    b.hello("bob", password="pw")
+    expect(a, "joined")
+    b.send({"type": "hello", "nick": "bob"})             # every hello is checked (docs/protocol.md)
+    expect_error(b, p.AUTH_FAILED)
+    expect(a, "left", nick="bob", reason="auth failed")
+    b.close()
+    a.send({"type": "hello", "nick": "alice", "password": "pw"})
+    expect_error(a, p.ALREADY_WELCOMED)
 
 
 def test_no_password_configured_ignores_a_given_one(connect):
@@ -214,7 +229,7 @@ def test_real_loopback_clients_are_not_capped(make_server, clients):
 # flood control
 
 
-@pytest.mark.timeout(20)
+@pytest.mark.timeout(40)
 def test_rate_limit_delays_a_flood_and_loses_nothing(make_server, clients):
     rate, burst, n = 20.0, 2.0, 22
     srv = make_server(rate_limit=rate, rate_burst=burst)
@@ -248,7 +263,7 @@ def test_pings_are_not_rate_limited(make_server, clients):
     c.send_raw(p.encode({"type": "ping"}) * 20)
     for _ in range(20):
         expect(c, "pong")
-    assert time.monotonic() - t < 1.0
+    assert time.monotonic() - t < 8      # metered, 20 pings would take 19 s
 
 
 def test_a_flooder_does_not_slow_the_others(make_server, clients):
@@ -258,63 +273,68 @@ def test_a_flooder_does_not_slow_the_others(make_server, clients):
     alice.hello("alice")
     bob.hello("bob")
     expect(alice, "joined", nick="bob")
-    flood.send_raw(b"".join(p.encode({"type": "say", "text": f"x{i}"}) for i in range(50)))
+    flood.send_raw(b"".join(p.encode({"type": "say", "text": f"x{i}"}) for i in range(100)))  # 20 s of flood
     t = time.monotonic()
     alice.send({"type": "say", "text": "quick"})
     while True:
         m = bob.recv_type("message")
         if m["text"] == "quick":
             break
-    assert time.monotonic() - t < 1.0
+    assert time.monotonic() - t < 8
 
 
 # --------------------------------------------------------------------------
 # idle peers
 
 
-@pytest.mark.timeout(20)
+@pytest.mark.timeout(40)
 def test_idle_peer_is_pinged_then_dropped(make_server, clients):
-    srv = make_server(rate_limit=0, idle_timeout=2.0)
+    # The timer runs about once a second: with 4 s a ping leaves at least
+    # a second to answer, even on a loaded machine.
+    srv = make_server(rate_limit=0, idle_timeout=4.0)
     alice, quiet = clients(srv.port), clients(srv.port)
     alice.hello("alice")
+    t = time.monotonic()                                 # quiet's last sign of life is after this
     quiet.hello("quiet")
     expect(alice, "joined")
-    t = time.monotonic()
-    answered = 0
+    seen, stop = [], threading.Event()
 
-    def alice_answers(deadline):
-        nonlocal answered
-        while time.monotonic() < deadline:
+    def alice_answers_pings():                           # on a thread: alice must never be late
+        while not stop.is_set():
             try:
                 f = alice.recv(0.1)
             except TimeoutError:
                 continue
+            seen.append(f)
             if f["type"] == "ping":
                 alice.send({"type": "pong"})
-                answered += 1
-            else:
-                return f
-        return None
 
-    expect(quiet, "ping", timeout=4)                     # pinged at half the timeout
-    assert time.monotonic() - t >= 0.9
-    left = alice_answers(time.monotonic() + 4)
-    assert left == {"type": "left", "nick": "quiet", "reason": "timed out"}
-    e = expect_error(quiet, p.TIMEOUT)
-    assert "2" in e["message"]
-    assert quiet.closed_by_server(4)
-    assert 1.9 <= time.monotonic() - t <= 5
-    assert alice_answers(time.monotonic() + 1.5) is None  # alice answered her pings: still in
-    assert answered >= 1
+    answerer = threading.Thread(target=alice_answers_pings, daemon=True)
+    answerer.start()
+    try:
+        expect(quiet, "ping", timeout=8)                 # pinged at half the timeout
+        assert time.monotonic() - t >= 2.0
+        e = expect_error(quiet, p.TIMEOUT, timeout=8)    # then dropped
+        assert "4" in e["message"]
+        assert 4.0 <= time.monotonic() - t <= 15
+        assert quiet.closed_by_server(4)
+        # alice, who answers her pings, joined before quiet and is still in
+        wait_until(lambda: any(f["type"] == "left" for f in seen), what="alice to hear quiet left")
+    finally:
+        stop.set()
+        answerer.join(5)
+    assert [f for f in seen if f["type"] not in ("ping",)] == [
+        {"type": "left", "nick": "quiet", "reason": "timed out"}]
+    assert any(f["type"] == "ping" for f in seen)
     chat_works(alice)
 
 
-@pytest.mark.timeout(20)
+@pytest.mark.timeout(40)
 def test_any_traffic_counts_as_alive(make_server, clients):
-    srv = make_server(rate_limit=0, idle_timeout=2.0)
+    srv = make_server(rate_limit=0, idle_timeout=3.0)
     c = clients(srv.port)
     c.hello("chatty")
-    end = time.monotonic() + 3.5
+    end = time.monotonic() + 4.5
     while time.monotonic() < end:                       # a ping of ours every 0.5 s, never a pong
         c.send({"type": "ping"})
         assert c.recv_type("pong")["type"] == "pong"
@@ -354,7 +374,7 @@ def test_a_reader_that_stalls_is_dropped_and_the_others_get_everything(make_serv
                     got += 1
                 elif f["type"] == "left":
                     seen_left.append((c is bob, f))
-    assert time.monotonic() - t < 10
+    assert time.monotonic() - t < 20
     lefts = [f for _, f in seen_left]
     assert {"type": "left", "nick": "slow", "reason": "too slow"} in lefts
     assert srv.hub.stats["dropped_slow"] == 1

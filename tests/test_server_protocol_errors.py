@@ -264,7 +264,7 @@ def test_never_says_hello_times_out(make_server):
         e = expect_error(quiet, p.TIMEOUT, timeout=4)
         assert "hello" in e["message"]
         assert quiet.closed_by_server(4)
-        assert time.monotonic() - t < 3.5
+        assert time.monotonic() - t < 8
         half = LineClient(srv.port)              # a partial hello is no hello
         half.send_raw(b'{"type":"hel')
         expect_error(half, p.TIMEOUT, timeout=4)
