@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import math
 import queue
-import re
 import time
 import webbrowser
 from collections import deque
@@ -44,6 +43,7 @@ from server import protocol as p
 from . import commands, events as ev, formatting
 from . import settings as settings_mod
 from .hosting import HostedRoom, HostingError
+from .inputline import InputHistory, NickCompleter
 
 log = logging.getLogger("natter.client")
 
@@ -169,10 +169,8 @@ class Controller:
         self._retry_at: float | None = None
         self._status = ("", "", None)
         self._last_failure = ""
-        self._history: list[str] = []
-        self._recall: int | None = None         # index into _history while recalling
-        self._draft = ""
-        self._completion: tuple | None = None   # (text shown, start, candidates, index, tail)
+        self.history = InputHistory(INPUT_HISTORY)
+        self.completer = NickCompleter()
 
     def safe(self, text) -> str:
         """Peer text as the window may show it (see :func:`formatting.tk_safe`)."""
@@ -462,7 +460,8 @@ class Controller:
         """Enter in the input box: a message, or a command."""
         if not text.strip():
             return
-        self._remember(text)
+        self.history.add(text)
+        self.completer.reset()
         cmd = commands.parse(text)
         handler = getattr(self, "_cmd_" + type(cmd).__name__, None)
         if handler is None:
@@ -474,47 +473,17 @@ class Controller:
     def recall(self, step: int, current: str) -> None:
         """Up (-1) and Down (+1): walk through what was sent; Down past
         the newest gives back what was being typed."""
-        if not self._history:
-            return
-        if self._recall is None:
-            if step > 0:
-                return
-            self._draft = current
-            index = len(self._history) - 1
-        else:
-            index = max(0, self._recall + step)
-        if index >= len(self._history):
-            self._recall = None
-            self.view.set_input(self._draft)
-            return
-        self._recall = index
-        self.view.set_input(self._history[index])
+        text = self.history.step(step, current)
+        if text is not None:
+            self.view.set_input(text)
 
     def complete(self, text: str, cursor: int) -> None:
-        """Tab: complete the nick before the cursor; Tab again cycles
-        through the other nicks that fit. At the start of the line a
-        completed nick gets ": " (addressing someone), elsewhere a space."""
-        comp = self._completion
-        if comp is not None and comp[0] == text:
-            _shown, start, names, index, tail = comp
-            index = (index + 1) % len(names)
-        else:
-            head = text[:cursor]
-            start = len(head) - len(_WORD_END.search(head).group())
-            prefix = head[start:]
-            names = formatting.complete(prefix, [n for n in self.users.values()
-                                                 if p.nick_key(n) != p.nick_key(self.me)])
-            if not names:
-                self._completion = None
-                return
-            index, tail = 0, text[cursor:]
-        nick = names[index]
-        suffix = ": " if start == 0 else " "
-        if tail.startswith(" "):
-            suffix = suffix.rstrip()
-        new_text = text[:start] + nick + suffix + tail
-        self._completion = (new_text, start, names, index, tail)
-        self.view.set_input(new_text, start + len(nick) + len(suffix))
+        """Tab: complete the nick before the cursor (not our own); Tab
+        again cycles through the others that fit."""
+        me = p.nick_key(self.me)
+        result = self.completer.complete(text, cursor, [n for n in self.users.values() if p.nick_key(n) != me])
+        if result is not None:
+            self.view.set_input(*result)
 
     def user_activated(self, nick: str) -> None:
         """A double-click on a name: start a private message."""
@@ -728,16 +697,6 @@ class Controller:
         names = sorted(self.users.values(), key=str.casefold)
         self.view.set_users([self.safe(n) for n in names], self.safe(self.me))
 
-    def _remember(self, text: str) -> None:
-        self._recall = None
-        self._draft = ""
-        self._completion = None
-        if not self._history or self._history[-1] != text:
-            self._history.append(text)
-            del self._history[:-INPUT_HISTORY]
-
-
-_WORD_END = re.compile(r"@?[\w-]*$")
 
 # Which field of the form to put the cursor in after a failed connect.
 _FIELD_FOR_FAILURE = {"refused": "host", "timeout": "host", "unreachable": "host", "dns": "host",

@@ -2,8 +2,8 @@
 implements :class:`chatgui.controller.View` by forwarding to them.
 
 It owns the :class:`~chatgui.pump.Pump` that carries network events into
-the controller, the app-wide keys (Ctrl+Q, Ctrl+plus/minus/0, Ctrl+T for
-the theme), focus tracking for the unread count, and closing: the window's
+the controller, the app-wide keys (Ctrl+Q, Ctrl+plus/minus/0, Ctrl+Shift+T
+for the theme), focus tracking for the unread count, and closing: the window's
 close button, Ctrl+Q and ``/quit`` all end in :meth:`ChatWindow.quit`,
 which stops the pump, tells the controller (which disconnects without
 blocking) and destroys the root; ``mainloop`` then returns.
@@ -21,7 +21,6 @@ import os
 import sys
 import traceback
 import tkinter as tk
-from tkinter import ttk
 
 from . import formatting, theme
 from .chatpane import ChatPane
@@ -141,7 +140,8 @@ class ChatWindow:
         for seq in ("<Control-minus>", "<Control-KP_Subtract>"):
             r.bind_all(seq, lambda e: self.controller.zoom(-1))
         r.bind_all("<Control-0>", lambda e: self.controller.zoom(0))
-        r.bind_all("<Control-t>", lambda e: self.controller.toggle_theme())
+        # Ctrl+Shift+T: plain Ctrl+T already transposes letters in a Tk Text.
+        r.bind_all("<Control-T>", lambda e: self.controller.toggle_theme())
         r.bind("<FocusIn>", self._on_focus_event, add="+")
         r.bind("<FocusOut>", self._on_focus_event, add="+")
 
