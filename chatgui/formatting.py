@@ -28,8 +28,6 @@ import unicodedata
 
 from server import protocol
 
-_BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A)) | {0x2028, 0x2029}
-
 
 def timestamp(ts: float | None = None) -> str:
     """Local time of a Unix timestamp (now when None) as HH:MM."""
@@ -39,15 +37,6 @@ def timestamp(ts: float | None = None) -> str:
 def _escape(ch: str) -> str:
     o = ord(ch)
     return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
-
-
-def _unsafe(ch: str) -> bool:
-    o = ord(ch)
-    if o < 0x20:
-        return ch not in "\t\n"
-    if 0x7F <= o <= 0x9F or o in _BIDI:
-        return True
-    return 0xD800 <= o <= 0xDFFF
 
 
 _UNSAFE_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")

@@ -29,29 +29,42 @@ only the unacknowledged ones are sent again, in order.
 
 Extensions to the event contract (additions only):
 
-- ``ConnectFailed.kind`` is also ``unreachable`` for any other socket
+- ``ConnectFailed.kind``: ``unreachable`` also covers any other socket
   error; ``server_full`` also covers "too many connections from your
-  address". ``nick_taken`` on a *re*connect is retried (our old connection
-  may still hold the nick); ``auth_failed`` and ``bad_nick`` never are.
+  address"; ``timeout`` also covers "connected, but no welcome came".
+  ``nick_taken`` on a *re*connect is retried with backoff (our old
+  connection may still hold the nick); ``auth_failed`` and ``bad_nick``
+  never are. Before the first welcome nothing is retried.
 - After ``ConnectFailed(retry_in=None)`` or ``Disconnected(retry_in=None)``
   the client has stopped: ``Closed`` follows. To try again (another nick,
-  a password), make a new ChatClient.
+  a password), make a new ChatClient. A user's :meth:`close` gives only
+  ``Closed("closed")``. The server handing our session to another client
+  (error ``replaced``) is such a final ``Disconnected``.
+- ``Backlog`` always follows ``Connected``, even empty. Then come
+  ``Acked`` for our items that the resumed welcome's replay shows the
+  server got (their ``Message``/``Direct`` is in that Backlog).
 - For our own message the ``Message``/``Direct`` (with its ``ref``) comes
   first, then ``Acked(ref, id)``. A rename is acknowledged by ``Renamed``
   then ``Acked(ref, None)``; a rename to the nick we already have is
-  acknowledged at once. Refusals the client makes itself before sending
-  (empty text, a control character, too long, queue full, closed) come as
-  ``Refused`` with codes ``bad_text``, ``bad_nick``, ``too_long``,
-  ``queue_full``, ``closed``.
+  acknowledged at once (the server would not answer it). Refusals the
+  client makes itself (empty text, a control character, too long, queue
+  full, closed) come as ``Refused`` with codes ``bad_text``, ``bad_nick``,
+  ``too_long``, ``queue_full``, ``closed``.
 - Server ``ServerError`` frames without a ref of ours (``rate_limited``,
   ``timeout``...) and ``Notice`` are passed through as they are.
 
+Additions to the API beyond the issue: :attr:`~ChatClient.nick`,
+:attr:`~ChatClient.state`, :attr:`~ChatClient.threads`,
+:meth:`~ChatClient.pending`, :meth:`~ChatClient.flush`,
+:meth:`~ChatClient.retry_now`.
+
 TLS (issue 6) plugs in at :meth:`ChatClient._dial`: it returns a transport
 with ``recv``/``sendall``/``shutdown``/``close``/``fileno`` and a
-``fingerprint``; a TLS transport keeps an ``ssl.SSLObject`` over memory
-BIOs behind a lock held only for in-memory work (as ``server/tls.py``
-does), so the two threads can share it. ``Connected.fingerprint`` is
-filled from it.
+``fingerprint``. A TLS transport would keep an ``ssl.SSLObject`` over
+memory BIOs behind a lock held only for in-memory work (as
+``server/tls.py`` does) so the two threads can share it; its ``recv``
+raises ``BlockingIOError`` when the bytes read held no whole record yet
+(b"" means end of stream). ``Connected.fingerprint`` is filled from it.
 """
 from __future__ import annotations
 
