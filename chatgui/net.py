@@ -88,7 +88,8 @@ from .policy import (FINAL_KINDS, Backoff, Outbox, QueueFull, SeenIds, classify_
 log = logging.getLogger("natter.client")
 
 RECV_SIZE = 256 * 1024
-SLICE = 0.25                 # the reader looks at its clocks and the close flag this often
+SLICE = 0.25                 # a connect in progress looks at the close flag this often
+MAX_IDLE_WAIT = 1.0          # an idle reader wakes at least this often (see _read_loop)
 PING = protocol.encode({"type": "ping"})
 PONG = protocol.encode({"type": "pong"})
 BYE = protocol.encode({"type": "bye"})
@@ -598,7 +599,15 @@ class ChatClient:
                 if idle > self.ping_interval and not pinged:
                     pinged = True
                     self._send_control(PING)
-            if not sel.select(SLICE):
+                due = last_heard + self.ping_interval + (self.ping_timeout if pinged else 0.0)
+            else:
+                due = started + self.handshake_timeout
+            if self._closing:
+                due = min(due, self._close_deadline)
+            # Sleep until the next clock is due, but wake now and then to see
+            # a close() that found nothing to shut down: a thousand idle
+            # clients cost a thousand wake-ups a second, not four thousand.
+            if not sel.select(min(MAX_IDLE_WAIT, max(0.005, due - now + 0.001))):
                 continue
             try:
                 data = transport.recv()
