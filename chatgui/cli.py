@@ -314,8 +314,12 @@ def main(argv=None) -> int:
     try:
         return session.run()
     except KeyboardInterrupt:
-        client.close(timeout=1.0)
         return 130
+    except BrokenPipeError:
+        # stdout went away (| head): say nothing more, and let the interpreter
+        # not trip over the dead pipe when it flushes at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     finally:
         client.close(timeout=1.0)
 
