@@ -254,6 +254,8 @@ class Connection:
             items.clear()
         self.hub.post(self, [Throttled(delay)])
         self.stopping.wait(delay)
+        # Its pongs wait unread behind what we are slowing down: it is alive.
+        self.last_seen = time.monotonic()
 
 
 def _wait_readable(sock: socket.socket) -> None:

@@ -517,7 +517,8 @@ class Hub:
                                                                            f"{cfg.handshake_timeout:g} s."))
             elif conn.state == STATE_WELCOMED:
                 idle = now - conn.last_seen
-                if idle > cfg.idle_timeout:
+                # Only after a ping: a late timer tick must not skip it.
+                if idle > cfg.idle_timeout and conn.pinged:
                     self._drop(conn, "timed out", p.error_frame(p.TIMEOUT, f"Nothing heard from you for "
                                                                            f"{cfg.idle_timeout:g} s."))
                 elif idle > cfg.idle_timeout / 2 and not conn.pinged:

@@ -255,6 +255,42 @@ def test_rate_limit_delays_a_flood_and_loses_nothing(make_server, clients):
     ping_works(alice)
 
 
+@pytest.mark.timeout(40)
+def test_a_flood_delayed_longer_than_the_idle_timeout_is_not_dropped(make_server, clients):
+    # 40 messages at 10/s take 4 s to let through, twice the idle timeout:
+    # the server must not call its own slowing-down silence.
+    srv = make_server(rate_limit=10.0, rate_burst=1.0, idle_timeout=2.0)
+    alice, bob = clients(srv.port), clients(srv.port)
+    alice.hello("alice")
+    bob.hello("bob")
+    expect(alice, "joined")
+    alice.send_raw(b"".join(p.encode({"type": "say", "text": f"m{i}"}) for i in range(40)))
+    got, others = [], []
+    deadline = time.monotonic() + 30
+    while len(got) < 40 and time.monotonic() < deadline:
+        f = bob.recv(10)
+        if f["type"] == "ping":
+            bob.send({"type": "pong"})
+        elif f["type"] == "message":
+            got.append(f["text"])
+        else:
+            others.append(f)
+    assert got == [f"m{i}" for i in range(40)]
+    assert others == []
+    codes = [f["code"] for f in alice.frames if f["type"] == "error"]
+    assert codes == [] or set(codes) == {p.RATE_LIMITED}
+    while True:                       # alice's own copies, and she is still in
+        f = alice.recv()
+        if f["type"] == "ping":
+            alice.send({"type": "pong"})
+        elif f["type"] == "error":
+            assert f["code"] == p.RATE_LIMITED
+        elif f["type"] == "message" and f["text"] == "m39":
+            break
+    alice.send({"type": "ping"})
+    alice.recv_type("pong")
+
+
 def test_pings_are_not_rate_limited(make_server, clients):
     srv = make_server(rate_limit=1.0, rate_burst=1.0)
     c = clients(srv.port)
