@@ -161,6 +161,7 @@ class ChatPane(ttk.Frame):
         t.tag_configure("private_who", foreground=pal.private_fg)
         t.tag_configure("action", font=self.fonts.italic)
         t.tag_configure("pending", foreground=pal.muted)
+        t.tag_configure("pending_note", foreground=pal.waiting, font=self.fonts.small)
         t.tag_configure("link", foreground=pal.link, underline=True)
         t.tag_raise("link")
         t.tag_raise("sel")
@@ -259,6 +260,8 @@ class ChatPane(ttk.Frame):
         if line.action:
             parts += [line.who + " ", body_tags + ("who",) + self._who_colour(line)]
         parts += self._body_parts(line, body_tags)
+        if line.pending:
+            parts += ["   waiting to send", row + ("pending_note",)]
         parts += ["\n", row]
         t.configure(state="normal")
         try:

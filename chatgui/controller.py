@@ -169,6 +169,7 @@ class Controller:
         self._retry_at: float | None = None
         self._status = ("", "", None)
         self._last_failure = ""
+        self._last_notice = ""                  # the server's last notice (often why it hung up)
         self.history = InputHistory(INPUT_HISTORY)
         self.completer = NickCompleter()
 
@@ -325,7 +326,10 @@ class Controller:
         if self.closing:
             return
         reason = self.safe(e.reason).rstrip(".")
-        self._system(f"Disconnected: {_lower_first(reason)}." if reason else "Disconnected.")
+        if not reason or e.reason == self._last_notice:     # the notice already said why
+            self._system("Disconnected.")
+        else:
+            self._system(f"Disconnected: {_lower_first(reason)}.")
         self._waiting(e.retry_in)
 
     def on_ConnectFailed(self, e: ev.ConnectFailed) -> None:
@@ -339,9 +343,14 @@ class Controller:
             self._set_status("offline", OFFLINE)
             self.view.show_connect(self.values, self.safe(e.message), None, _FIELD_FOR_FAILURE.get(e.kind))
             return
-        if e.message != self._last_failure:
-            self._last_failure = e.message
+        if e.retry_in is None:
+            # The client gave up on this room (a wrong password, say): the
+            # whole sentence, as an error; Reconnect starts over.
             self._error(e.message)
+        elif e.kind != self._last_failure:
+            # Retrying: a short line per kind of failure, not per attempt.
+            self._last_failure = e.kind
+            self._system(f"Not back yet: {_lower_first(self.safe(_first_sentence(e.message)))}")
         self._waiting(e.retry_in)
 
     def on_Closed(self, e: ev.Closed) -> None:
@@ -445,6 +454,7 @@ class Controller:
         self._push_users()
 
     def on_Notice(self, n: p.Notice) -> None:
+        self._last_notice = n.text
         self._system(f"Server: {self.safe(n.text)}")
 
     def on_ServerError(self, e: p.ServerError) -> None:
@@ -718,6 +728,11 @@ def _stamp(ts: float) -> str:
 def _unwrap_action(text: str) -> tuple[str, bool]:
     body = commands.action_body(text)
     return (text, False) if body is None else (body, True)
+
+
+def _first_sentence(text: str) -> str:
+    end = text.find(". ")
+    return text if end < 0 else text[:end + 1]
 
 
 def _addr(host: str, port: int) -> str:

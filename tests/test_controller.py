@@ -336,7 +336,9 @@ def test_status_counts_down_while_reconnecting(env):
     assert view.status == ("reconnecting to 127.0.0.1:30000…", WAITING)
     c.handle(ev.ConnectFailed("refused", "Nothing accepted the connection.", 4.0))
     c.handle(ev.ConnectFailed("refused", "Nothing accepted the connection.", 8.0))
-    assert view.texts(ERROR) == ["Nothing accepted the connection."]     # said once
+    assert [t for t in view.texts(SYSTEM) if t.startswith("Not back")] == \
+        ["Not back yet: nothing accepted the connection."]                  # said once, not per attempt
+    assert view.texts(ERROR) == []
     assert view.status == ("reconnecting in 8 s", WAITING) and view.action == "Retry now"
     c.retry()
     assert c.client.retries == 1
@@ -368,6 +370,17 @@ def test_a_replayed_message_is_shown_once(env):
     c.handle(msg(1, "bob", "once"))
     c.handle(ev.Backlog((msg(1, "bob", "once"), msg(2, "bob", "twice?"))))
     assert view.texts().count("once") == 1 and view.texts().count("twice?") == 1
+
+
+def test_the_servers_last_words_are_not_repeated_and_a_final_failure_is_an_error(env):
+    c, view = env
+    join(c, view)
+    c.handle(Notice("shutdown", "The server is shutting down."))
+    c.handle(ev.Disconnected("The server is shutting down.", 0.5))
+    assert view.texts(SYSTEM)[-2:] == ["Server: The server is shutting down.", "Disconnected."]
+    c.handle(ev.ConnectFailed("auth_failed", "Wrong room password: check it with whoever runs the room.", None))
+    assert view.lines[-1].kind == ERROR and view.lines[-1].text.startswith("Wrong room password")
+    assert view.status == ("offline", OFFLINE) and view.action == "Reconnect"
 
 
 def test_after_the_client_gives_up_reconnect_starts_a_new_one(env):

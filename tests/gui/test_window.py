@@ -78,7 +78,8 @@ def test_type_and_send_then_receive_from_another_client(make_server, make_window
     srv = make_server(rate_limit=0)
     bob = LineClient(srv.port)
     bob.hello("bob")
-    w = joined_window(make_window, srv.port)
+    opened = []
+    w = joined_window(make_window, srv.port, open_url=opened.append)
     assert w.chat.status_label.cget("text") == f"connected to 127.0.0.1:{srv.port} as alice"
     assert w.root.title() == f"alice @ 127.0.0.1:{srv.port} — Natter"
     wait_until(w.root, lambda: w.chat.users == ["alice", "bob"])
@@ -94,6 +95,12 @@ def test_type_and_send_then_receive_from_another_client(make_server, make_window
     wait_until(w.root, lambda: "hi alice" in conversation(w))
     assert "mention" in tags_at(w, "hi alice")
     assert "link" in tags_at(w, "https://example.org")
+    w.chat.text.see("end")
+    w.root.update()
+    x, y, _, h = w.chat.text.bbox(w.chat.text.search("example.org", "1.0"))
+    for event in ("<Motion>", "<ButtonPress-1>", "<ButtonRelease-1>"):   # Motion sets "current"
+        w.chat.text.event_generate(event, x=x + 2, y=y + h // 2)
+    assert opened == ["https://example.org"]
     bob.send({"type": "say", "text": "just chatting"})
     wait_until(w.root, lambda: "just chatting" in conversation(w))
     assert not {"mention", "system", "private"} & tags_at(w, "just chatting")
