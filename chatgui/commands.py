@@ -26,7 +26,8 @@ that does not know the convention.
 
 Text is cleaned of what the server would refuse: ``\\r\\n`` and ``\\r``
 become ``\\n``; other control characters (C0 and C1, DEL), which a paste
-can carry, are removed. Tab and newline stay.
+can carry, are removed. Tab and newline stay. Surrogate pairs, which Tk
+8.6 gives for an emoji, are joined into the character they encode.
 
 Thread: pure functions, any thread.
 """
@@ -131,9 +132,21 @@ _HEAD = re.compile(r"/(\S*)[ \t]*(.*)", re.DOTALL)    # "/name args..."
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def join_surrogates(text: str) -> str:
+    """Surrogate pairs (Tk 8.6 hands emoji over as two UTF-16 halves) joined
+    into the one character they mean; a lone half becomes U+FFFD."""
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def clean_text(text: str) -> str:
-    """Text as the server accepts it: newlines normalised, other controls removed."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    """Text as the server accepts it: surrogate halves joined, newlines
+    normalised, other control characters removed."""
+    text = join_surrogates(text).replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROLS.sub("", text)
 
 

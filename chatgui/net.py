@@ -82,6 +82,7 @@ import time
 from server import protocol
 
 from . import events as ev
+from .commands import join_surrogates
 from .policy import (FINAL_KINDS, Backoff, Outbox, QueueFull, SeenIds, classify_os_error,
                      classify_refusal)
 
@@ -164,7 +165,7 @@ class ChatClient:
                  backoff: Backoff | None = None, max_pending: int = 1000):
         self.host = host
         self.port = int(port)
-        self.password = password
+        self.password = _text(password) if password is not None else None
         self.reconnect = reconnect
         self.connect_timeout = connect_timeout
         self.handshake_timeout = handshake_timeout
@@ -178,7 +179,7 @@ class ChatClient:
         self._ref_prefix = secrets.token_hex(3) + "-"
         self._cv = threading.Condition(threading.Lock())
         # Guarded by _cv:
-        self._nick = nick                   # as the server last confirmed it (or as asked)
+        self._nick = _text(nick)            # as the server last confirmed it (or as asked)
         self._state = IDLE
         self._outbox = Outbox(max_pending)
         self._seen = SeenIds()
@@ -232,11 +233,13 @@ class ChatClient:
     def say(self, text: str) -> str:
         """Queue a room message; returns its ref. Sent now, or after the next welcome."""
         ref = self._new_ref()
+        text = _text(text)
         return self._submit(ref, "say", protocol.say_frame(text, ref), text=text)
 
     def dm(self, to: str, text: str) -> str:
         """Queue a private message to ``to``; returns its ref."""
         ref = self._new_ref()
+        to, text = _text(to), _text(text)
         frame = protocol.dm_request_frame(to, text, ref)
         try:
             protocol.check_nick(to)
@@ -248,7 +251,7 @@ class ChatClient:
         """Queue a rename; returns its ref. ``Renamed`` + ``Acked`` confirm it."""
         ref = self._new_ref()
         try:
-            nick = protocol.check_nick(nick)
+            nick = protocol.check_nick(_text(nick))
         except protocol.ProtocolError as e:
             return self._refuse(ref, e.code, e.message)
         return self._submit(ref, "nick", {"type": "nick", "nick": nick, "ref": ref})
@@ -751,6 +754,11 @@ class ChatClient:
         if kind is protocol.Notice:
             return event.text
         return None
+
+
+def _text(value):
+    """A string from the UI with Tk's surrogate halves joined (see commands)."""
+    return join_surrogates(value) if type(value) is str else value
 
 
 def _quietly(fn, *args) -> None:

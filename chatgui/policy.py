@@ -202,7 +202,7 @@ class SeenIds:
 # Failures in words a person understands
 
 # Kinds after which retrying cannot help: the user must change something.
-FINAL_KINDS = frozenset({"auth_failed", "bad_nick"})
+FINAL_KINDS = frozenset({"auth_failed", "bad_nick", "tls"})
 
 
 def _where(host: str, port: int) -> str:
@@ -245,6 +245,9 @@ def classify_refusal(code: str, message: str, nick: str, has_password: bool) -> 
         return "server_full", "The room is full; try again later."
     if code == protocol.TOO_MANY_CONNECTIONS:
         return "server_full", f"Too many connections from your address: {message}"
+    if code == getattr(protocol, "TLS_REQUIRED", "tls_required"):
+        return "tls", ("This server only accepts encrypted connections (TLS): "
+                       "turn on encryption to connect to it.")
     if code == protocol.TIMEOUT:
         return "timeout", f"The server gave up waiting for us: {message}"
     return "protocol", f"The server refused the connection ({code}): {message}"

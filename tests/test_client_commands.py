@@ -100,3 +100,11 @@ def test_anything_typed_parses_and_what_is_sent_is_valid(line):
         assert cmd.message
     if not c.clean_text(line).startswith("/"):
         assert type(cmd) in (c.Say, c.Empty)   # plain text is never a command
+
+
+def test_surrogate_halves_from_tk_are_joined():
+    # Tk 8.6 hands an emoji to Python as two UTF-16 halves.
+    assert c.parse("hi \ud83d\ude00") == c.Say("hi \U0001F600")
+    assert c.parse("/msg bob \ud83d\udc4d") == c.Direct("bob", "\U0001F44D")
+    assert c.join_surrogates("lone \ud83d half") == "lone \ufffd half"
+    assert c.join_surrogates("plain") == "plain"

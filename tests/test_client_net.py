@@ -588,3 +588,14 @@ def test_a_failing_writer_stops_the_client_with_a_reason(server, clients, caplog
     assert ae.next() == ev.Closed(gone.reason)
     assert a.close(2)
     assert "net-writer failed" in caplog.text
+
+
+def test_text_from_tk_with_surrogate_halves_is_sent_as_the_real_character(server, clients, connect):
+    bob = connect("bob")
+    a, ae = clients(server.port, "ann", password="pw\ud83d")   # ignored by a room without one
+    ae.wait(ev.Backlog)
+    a.say("smile \ud83d\ude00")
+    a.dm("bob", "\ud83d\udc4d")
+    assert a.flush(5)
+    assert bob.recv_type("message")["text"] == "smile \U0001F600"
+    assert bob.recv_type("dm")["text"] == "\U0001F44D"

@@ -234,3 +234,9 @@ def test_classify_refusals():
     assert classify_refusal("too_many_connections", "At most 20", "ann", False)[0] == "server_full"
     kind, msg = classify_refusal("weird", "something", "ann", False)
     assert kind == "protocol" and "weird" in msg
+
+
+def test_tls_required_is_final_and_explained():
+    from chatgui.policy import FINAL_KINDS
+    kind, msg = classify_refusal("tls_required", "This server only speaks TLS", "ann", False)
+    assert kind == "tls" and "encrypt" in msg and kind in FINAL_KINDS
