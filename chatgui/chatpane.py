@@ -197,7 +197,13 @@ class ChatPane(ttk.Frame):
     def add_pending(self, key: str, line: Line) -> None:
         if self._stick is None:
             self._stick = self._at_bottom()
-        self._insert("end-1c", line, ("p:" + key,))
+        # At the very end, after the "pend" mark: with left gravity for the
+        # moment, the mark stays in front of the waiting line.
+        self.text.mark_gravity("pend", "left")
+        try:
+            self._insert("end-1c", line, ("p:" + key,))
+        finally:
+            self.text.mark_gravity("pend", "right")
         self._appended += 1
 
     def remove_pending(self, key: str) -> None:

@@ -297,6 +297,26 @@ def test_font_size_keys_and_theme(make_server, make_window):
     assert (saved.font_size, saved.theme) == (size + 1, "dark")
 
 
+def test_waiting_lines_stay_at_the_bottom_until_removed(make_window):
+    from chatgui.controller import Line
+    w = make_window(None)
+    w.show_chat()
+    w.append(Line("other", "10:00", "bob", "one"))
+    w.add_pending("r1", Line("own", "10:00", "me", "waiting one", pending=True))
+    w.add_pending("r2", Line("own", "10:00", "me", "waiting two", pending=True))
+    w.append(Line("other", "10:01", "bob", "two"))
+    text = conversation(w)
+    assert text.index("one") < text.index("two") < text.index("waiting one") < text.index("waiting two")
+    assert w.chat.line_count() == 2
+    w.remove_pending("r1")
+    w.append(Line("own", "10:02", "me", "sent one"))
+    text = conversation(w)
+    assert "waiting one" not in text
+    assert text.index("two") < text.index("sent one") < text.index("waiting two")
+    w.clear()
+    assert conversation(w) == "10:00\tme\twaiting two   waiting to send\n"
+
+
 def test_scrollback_is_capped(make_window):
     from chatgui.chatpane import SCROLLBACK, TRIM_SLACK
     w = make_window(None)
