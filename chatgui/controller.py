@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import queue
+import threading
 import time
 import webbrowser
 from collections import deque
@@ -135,13 +136,13 @@ class View(Protocol):
 class Controller:
     def __init__(self, view: View, settings: settings_mod.Settings | None = None, *,
                  client_factory=None, host_factory=HostedRoom, clock=time.monotonic,
-                 open_url=webbrowser.open, save_settings=settings_mod.save, astral_ok: bool = False):
+                 open_url=None, save_settings=settings_mod.save, astral_ok: bool = False):
         self.view = view
         self.settings = settings or settings_mod.Settings()
         self.client_factory = client_factory or _default_client_factory
         self.host_factory = host_factory
         self.clock = clock
-        self.open_url = open_url
+        self.open_url = open_url or open_in_browser
         self.save_settings = save_settings
         self.astral_ok = astral_ok      # the Tk shows characters outside the BMP (8.7+)
         self.events: queue.Queue = queue.Queue()
@@ -505,10 +506,7 @@ class Controller:
         if not urls:
             return
         url = urls[0][2]
-        try:
-            self.open_url(url)
-        except Exception as e:     # no browser: say so rather than fail
-            self._error(f"Could not open the browser: {e}")
+        self.open_url(url)
 
     def focus_changed(self, focused: bool) -> None:
         self.focused = focused
@@ -711,6 +709,19 @@ class Controller:
 # Which field of the form to put the cursor in after a failed connect.
 _FIELD_FOR_FAILURE = {"refused": "host", "timeout": "host", "unreachable": "host", "dns": "host",
                       "nick_taken": "nick", "bad_nick": "nick", "auth_failed": "password"}
+
+
+def open_in_browser(url: str) -> None:
+    """Open a link without blocking the caller: ``webbrowser`` waits for the
+    browser to exit when $BROWSER names one, so it runs on a short-lived
+    ``open-link`` thread, which touches nothing but ``webbrowser``."""
+    def run():
+        try:
+            if not webbrowser.open(url):
+                log.warning("no browser opened %s", url)
+        except Exception:
+            log.exception("opening %s failed", url)
+    threading.Thread(target=run, name="open-link", daemon=True).start()
 
 
 def _default_client_factory(host, port, nick, *, events, password=None):

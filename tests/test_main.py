@@ -49,3 +49,22 @@ def test_without_a_display_it_says_so_and_exits_1(tmp_path):
     assert out.returncode == 1
     assert "cannot open a window" in out.stderr and "--cli" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_opening_a_link_does_not_wait_for_the_browser(tmp_path):
+    """$BROWSER makes webbrowser wait for the browser to exit; the window
+    must not: open_in_browser hands it to a thread."""
+    seen = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {seen}\nsleep 3\n')
+    browser.chmod(0o755)
+    code = ("import time, threading; from chatgui.controller import open_in_browser\n"
+            "t = time.monotonic(); open_in_browser('https://example.org/x')\n"
+            "print(round(time.monotonic() - t, 3))\n"
+            "[th.join(10) for th in threading.enumerate() if th.name == 'open-link']\n")
+    env = dict(os.environ, BROWSER=f"{browser} %s")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout) < 0.5
+    assert seen.read_text().strip() == "https://example.org/x"
