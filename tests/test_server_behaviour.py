@@ -189,8 +189,8 @@ def test_nick_change_of_case_only_is_allowed(connect):
     alice, bob = connect("alice"), connect("bob")
     expect(alice, "joined")
     alice.send({"type": "nick", "nick": "ALICE"})
-    expect(alice, "renamed", old="alice", new="ALICE")
-    expect(bob, "renamed", old="alice", new="ALICE")
+    assert expect(alice, "renamed")["new"] == "ALICE"
+    assert expect(bob, "renamed") == {"type": "renamed", "old": "alice", "new": "ALICE"}
 
 
 def test_nick_change_to_the_same_nick_is_ignored(connect):
@@ -198,6 +198,7 @@ def test_nick_change_to_the_same_nick_is_ignored(connect):
     expect(alice, "joined")
     alice.send({"type": "nick", "nick": "alice", "ref": "same"})
     chat_works(alice, bob)           # no renamed, no error came first
+    assert [f["type"] for f in alice.frames] == ["welcome", "joined", "message"]
 
 
 @pytest.mark.parametrize("wanted", ["bob", "BOB", "bOb", "ｂｏｂ", "Ｂｏｂ"])
@@ -228,7 +229,7 @@ def test_hello_nick_taken_many_times_is_not_a_protocol_error(connect, server):
     for _ in range(server.config.max_errors + 2):
         c.send({"type": "hello", "nick": "Alice"})
         expect_error(c, p.NICK_TAKEN)
-    c.hello("alice2")
+    assert c.hello("alice2")["nick"] == "alice2"
 
 
 def test_hello_with_a_bad_nick_can_try_again(connect):
@@ -248,6 +249,7 @@ def test_nick_change_with_a_bad_nick(connect):
     alice.send({"type": "nick", "nick": "no spaces", "ref": "n3"})
     expect_error(alice, p.BAD_NICK, ref="n3")
     chat_works(alice, bob)
+    assert not any(f["type"] == "renamed" for f in bob.frames)
 
 
 def test_unicode_nicks_work_end_to_end(connect):
@@ -306,6 +308,7 @@ def test_ping_pong(connect):
     alice = connect("alice")
     for _ in range(3):
         ping_works(alice)
+    assert alice.frames[1:] == [{"type": "pong"}] * 3
 
 
 def test_bye_tells_the_others_and_closes(connect):
@@ -330,5 +333,5 @@ def test_disconnect_without_bye_is_connection_closed(connect):
     alice, bob = connect("alice"), connect("bob")
     expect(alice, "joined")
     bob.close()
-    expect(alice, "left", nick="bob", reason="connection closed")
+    assert expect(alice, "left", nick="bob")["reason"] == "connection closed"
     chat_works(alice)

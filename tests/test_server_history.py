@@ -131,7 +131,7 @@ def test_someone_else_cannot_take_a_nick_with_a_wrong_token(connect):
     alice = connect("alice")
     c = connect()
     c.send({"type": "hello", "nick": "alice", "resume": "guess"})
-    expect_error(c, p.NICK_TAKEN)
+    assert "alice" in expect_error(c, p.NICK_TAKEN)["message"]
     chat_works(alice)
 
 

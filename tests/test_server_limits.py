@@ -71,7 +71,7 @@ def test_second_hello_with_a_wrong_password_is_auth_failed_even_when_welcomed(ma
     expect(a, "left", nick="bob", reason="auth failed")
     b.close()
     a.send({"type": "hello", "nick": "alice", "password": "pw"})
-    expect_error(a, p.ALREADY_WELCOMED)
+    assert expect_error(a, p.ALREADY_WELCOMED)["code"] == "already_welcomed"
 
 
 def test_no_password_configured_ignores_a_given_one(connect):
@@ -110,7 +110,7 @@ def test_unwelcomed_connections_count_toward_max_clients(make_server, clients):
     server_conn(srv, idle)
     c = clients(srv.port)
     expect_error(c, p.SERVER_FULL)
-    idle.hello("idle")
+    assert idle.hello("idle")["users"] == ["idle"]
 
 
 # --------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def test_real_loopback_clients_are_not_capped(make_server, clients):
     srv = make_server(rate_limit=0, max_per_ip=1)
     cs = [clients(srv.port) for _ in range(3)]
     for i, c in enumerate(cs):
-        c.hello(f"l{i}")
+        assert c.hello(f"l{i}")["nick"] == f"l{i}"
     chat_works(cs[2])
 
 

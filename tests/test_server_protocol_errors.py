@@ -59,9 +59,10 @@ def test_bad_line_from_a_welcomed_client(connect, line, code):
     alice, bob = connect("alice"), connect("bob")
     expect(alice, "joined")
     bob.send_raw(line)
-    expect_error(bob, code)
+    assert expect_error(bob, code)["code"] == code
     chat_works(bob, alice)                  # bob still works; alice saw nothing in between
     chat_works(alice, bob)
+    assert [f["type"] for f in alice.frames] == ["welcome", "joined", "message", "message"]
 
 
 @pytest.mark.parametrize("line,code", BAD_LINES, ids=IDS)
@@ -69,8 +70,8 @@ def test_bad_line_before_hello_then_hello_works(connect, line, code):
     alice = connect("alice")
     c = connect()
     c.send_raw(line)
-    expect_error(c, code)
-    c.hello("late")
+    assert expect_error(c, code)["code"] == code
+    assert c.hello("late")["nick"] == "late"
     expect(alice, "joined", nick="late")
     chat_works(alice, c)
 
@@ -78,9 +79,9 @@ def test_bad_line_before_hello_then_hello_works(connect, line, code):
 def test_error_for_a_refused_say_carries_its_ref(connect):
     alice = connect("alice")
     alice.send({"type": "say", "text": "", "ref": "empty-1"})
-    expect_error(alice, p.BAD_TEXT, ref="empty-1")
+    assert expect_error(alice, p.BAD_TEXT)["ref"] == "empty-1"
     alice.send({"type": "dm", "to": "alice", "text": "\x07", "ref": "bell"})
-    expect_error(alice, p.BAD_TEXT, ref="bell")
+    assert expect_error(alice, p.BAD_TEXT)["ref"] == "bell"
 
 
 def test_unknown_keys_are_ignored(connect):
@@ -108,16 +109,15 @@ def test_frame_split_into_single_bytes_and_utf8_cut_in_half(connect):
     for i in range(len(data)):
         alice.send_raw(data[i:i + 1])
         time.sleep(0.001)
-    expect(bob, "message", text="é日😀 split")
-    expect(alice, "message", text="é日😀 split")
+    assert expect(bob, "message")["text"] == "é日😀 split"
+    assert expect(alice, "message")["text"] == "é日😀 split"
 
 
 def test_many_frames_in_one_write(connect):
     alice, bob = connect("alice"), connect("bob")
     expect(alice, "joined")
     alice.send_raw(b"".join(p.encode({"type": "say", "text": f"g{i}"}) for i in range(50)))
-    for i in range(50):
-        expect(bob, "message", text=f"g{i}")
+    assert [expect(bob, "message")["text"] for _ in range(50)] == [f"g{i}" for i in range(50)]
 
 
 def test_line_over_max_line_then_the_connection_still_works(make_server):
@@ -155,6 +155,7 @@ def test_a_megabyte_without_newline(connect):
     bob.send_raw(b"B" * (1 << 20) + b'"}\n')
     chat_works(bob, alice)
     chat_works(alice, bob)
+    assert [f.get("code") for f in bob.frames if f["type"] == "error"] == [p.TOO_LONG]   # once, not per chunk
 
 
 def test_binary_garbage_without_newline_is_one_error(connect):
@@ -162,7 +163,7 @@ def test_binary_garbage_without_newline_is_one_error(connect):
     expect(alice, "joined")
     garbage = bytes(b for b in random.Random(7).randbytes(3000) if b != 10)
     bob.send_raw(garbage + b"\n")
-    expect_error(bob, p.BAD_JSON)
+    assert "UTF-8" in expect_error(bob, p.BAD_JSON)["message"] or garbage.isascii()
     chat_works(bob, alice)
 
 
