@@ -335,3 +335,28 @@ def test_disconnect_without_bye_is_connection_closed(connect):
     bob.close()
     assert expect(alice, "left", nick="bob")["reason"] == "connection closed"
     chat_works(alice)
+
+
+# --------------------------------------------------------------------------
+# IPv6 loopback
+
+
+def test_ipv6_loopback_server_and_client(make_server):
+    import socket
+    srv = make_server(rate_limit=0, host="::1")
+    assert srv.address[0] == "::1"
+    assert "[::1]:" in srv.describe() and "this computer only" in srv.describe()
+    s = socket.create_connection(("::1", srv.port), timeout=5)
+    try:
+        s.sendall(p.encode({"type": "hello", "nick": "six"}))
+        buf = b""
+        while not buf.endswith(b"\n"):
+            data = s.recv(65536)
+            assert data, "closed"
+            buf += data
+        w = p.decode_frame(buf[:-1])
+        assert w["type"] == "welcome" and w["users"] == ["six"]
+        conn = next(iter(srv.hub.conns))
+        assert conn.ip == "::1" and conn.peer.startswith("[::1]:")
+    finally:
+        s.close()
