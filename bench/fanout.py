@@ -27,15 +27,20 @@ load generator in ``bench/loadgen.py`` and kills it. Traffic goes to
   it is near (run time x workers) the generator, not the server, set the
   pace.
 
-The generator's own ceiling. It is Python: each worker process spends about
-a microsecond of CPU per delivery (regex over each recv'd chunk), and on a
-2-core machine it shares the cores with the server. So above some rate the
-table measures the generator, not the server. ``--target ngircd`` drives
-ngircd (a C IRC server, when installed) with the same generator to measure
-that ceiling, and ``--rust-loadgen PATH`` runs the Rust yardstick
-(../shared/bench/loadgen.rs, built by compare.py to /tmp/chat-loadgen) on the
-same scenario against a fresh server of the same kind, in the same run, for
-a side-by-side row. docs/performance.md records both for this machine.
+The generator's own ceiling. It is Python: per recv'd chunk a worker spends
+some microseconds of CPU (about 6-7 us for a 1.3 KB chunk in isolation, more
+on a busy machine) and it shares the cores with the server. So above some
+rate the table measures the generator, not the server. Measured on a 2-core
+machine in one run (docs/performance.md): burst100 3.2 M deliveries/s where
+the Rust yardstick's generator measured 4.0 M on the same server; burst1000
+2.1 M against 4.9 M; and in the paced scenarios the same deliveries/s but
+p99 latency inflated (rate1000 136 ms against 62; idle2000 196 against 42).
+Trust its loss counts and its memory and CPU columns; take its latencies
+and burst rates as upper and lower bounds. ``--rust-loadgen PATH`` runs the
+Rust generator (../shared/bench/loadgen.rs, which compare.py builds as
+/tmp/chat-loadgen) on the same scenario against a fresh server, for a row
+beside each of ours; ``--target ngircd`` drives ngircd (a C IRC server) with
+this generator, to check it against a server that is not Python.
 """
 from __future__ import annotations
 
@@ -337,7 +342,7 @@ def loadavg() -> str:
 def fmt_row(r: dict) -> str:
     head = f"| {r['scenario']} | {r['loadgen']} | {r['server']} "
     if "error" in r:
-        return head + f"| error: {r['error'][:100]} |" + " |" * 11
+        return head + f"| error: {r['error'][:100]} |" + " |" * 13
     cpu_run = f"{r['server_cpu_run_s']:.1f}" if "server_cpu_run_s" in r else "-"
     plus = f"{r['plus_kib_per_client']:.0f}" if "plus_kib_per_client" in r else "-"
     return (head + f"| {r['ok_clients']}/{r['clients']} | {r['senders']} | {r['sent']} "
