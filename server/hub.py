@@ -429,6 +429,9 @@ class Hub:
             return self._error(conn, p.ProtocolError(p.NICK_TAKEN, f"The nick {holder.nick!r} is in use.",
                                                      change.ref), counts=False)
         if change.nick == conn.nick:
+            # Nothing changes, but the sender still gets its acknowledgement.
+            if change.ref is not None:
+                self._send(conn, {"type": "renamed", "old": conn.nick, "new": conn.nick, "ref": change.ref})
             return
         old = conn.nick
         del self.nicks[conn.key]

@@ -193,12 +193,14 @@ def test_nick_change_of_case_only_is_allowed(connect):
     assert expect(bob, "renamed") == {"type": "renamed", "old": "alice", "new": "ALICE"}
 
 
-def test_nick_change_to_the_same_nick_is_ignored(connect):
+def test_nick_change_to_the_same_nick_is_acked_to_the_sender_only(connect):
     alice, bob = connect("alice"), connect("bob")
     expect(alice, "joined")
     alice.send({"type": "nick", "nick": "alice", "ref": "same"})
-    chat_works(alice, bob)           # no renamed, no error came first
-    assert [f["type"] for f in alice.frames] == ["welcome", "joined", "message"]
+    expect(alice, "renamed", old="alice", new="alice", ref="same")   # its acknowledgement
+    alice.send({"type": "nick", "nick": "alice"})                     # no ref: nothing to answer
+    chat_works(alice, bob)           # bob saw no renamed; nothing else came first
+    assert [f["type"] for f in alice.frames] == ["welcome", "joined", "renamed", "message"]
 
 
 @pytest.mark.parametrize("wanted", ["bob", "BOB", "bOb", "ｂｏｂ", "Ｂｏｂ"])
