@@ -362,3 +362,17 @@ def test_ipv6_loopback_server_and_client(make_server):
         assert conn.ip == "::1" and conn.peer.startswith("[::1]:")
     finally:
         s.close()
+
+
+def test_pipelined_hello_say_ping_bye_in_one_write(connect):
+    alice = connect("alice")
+    c = connect()
+    c.send_raw(b"".join(p.encode(f) for f in (
+        {"type": "hello", "nick": "fast"}, {"type": "say", "text": "hi", "ref": "h1"},
+        {"type": "dm", "to": "alice", "text": "psst"}, {"type": "ping"}, {"type": "bye"})))
+    kinds = [expect(c, k)["type"] for k in ("welcome", "message", "dm", "pong")]
+    assert kinds == ["welcome", "message", "dm", "pong"] and c.frames[1]["ref"] == "h1"
+    assert c.closed_by_server(3)
+    assert [expect(alice, k)["type"] for k in ("joined", "message", "dm", "left")] == [
+        "joined", "message", "dm", "left"]
+    assert alice.frames[-1]["reason"] == "quit"

@@ -209,3 +209,14 @@ def test_welcome_has_100_room_messages_even_after_many_dms(connect, server):
             got += 1
     carol = connect("carol")
     assert [m["text"] for m in carol.welcome["history"]] == [f"room{i}" for i in range(20, 120)]
+    # since=0 now reaches past the in-memory ring: the replay is read from disk.
+    dave = connect()
+    hist = dave.hello("dave", since=0)["history"]
+    assert [m["text"] for m in hist] == [f"room{i}" for i in range(120)]        # no one else's dms
+    b2 = connect()
+    hist = b2.hello("bob2", since=0, resume=bob.welcome["session"])["history"]
+    assert [m["text"] for m in hist] == [f"room{i}" for i in range(120)] + [f"d{i}" for i in range(n)]
+    assert [m["id"] for m in hist] == sorted(m["id"] for m in hist)
+    a2 = connect()
+    hist = a2.hello("alice2", since=hist[-1]["id"] - 5, resume=alice.welcome["session"])["history"]
+    assert [m["text"] for m in hist] == [f"d{i}" for i in range(n - 5, n)]
