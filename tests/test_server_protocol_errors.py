@@ -287,3 +287,28 @@ def test_bad_hello_does_not_stop_the_handshake_clock(make_server):
         assert c.closed_by_server(4)
     finally:
         c.close()
+
+
+def test_bad_input_is_logged_with_the_peer(make_server, caplog):
+    import logging
+    from tests.netclient import LineClient
+    from tests.servertools import wait_until
+    caplog.set_level(logging.DEBUG, logger="natter.server")
+    srv = make_server(rate_limit=0, max_line=1024, handshake_timeout=0.3)
+    c = LineClient(srv.port)
+    quiet = LineClient(srv.port)
+    try:
+        port = c.sock.getsockname()[1]
+        c.send_raw(b"not json\n" + b"x" * 2000 + b"\n" + b'{"type":"nope"}\n')
+        for code in (p.BAD_JSON, p.TOO_LONG, p.UNKNOWN_TYPE):
+            expect_error(c, code)
+        expect_error(quiet, p.TIMEOUT, timeout=5)
+
+        def logged(*words):
+            return [r for r in caplog.records if all(w in r.getMessage() for w in words)]
+        assert wait_until(lambda: logged(f":{port}", p.BAD_JSON))
+        assert logged(f":{port}", p.TOO_LONG) and logged(f":{port}", p.UNKNOWN_TYPE)
+        assert wait_until(lambda: logged(f":{quiet.sock.getsockname()[1]}", "no hello"))
+    finally:
+        c.close()
+        quiet.close()
