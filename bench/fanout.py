@@ -3,7 +3,7 @@
 
 From the repository root:
 
-    python3 bench/fanout.py                      # the four scenarios, about 2 minutes
+    python3 bench/fanout.py                      # the four scenarios, under a minute
     python3 bench/fanout.py --quick              # a smoke run of a few seconds
     python3 bench/fanout.py --scenarios burst100,idle2000 --json rows.json
 
