@@ -312,3 +312,27 @@ def test_bad_input_is_logged_with_the_peer(make_server, caplog):
     finally:
         c.close()
         quiet.close()
+
+
+def test_a_server_bug_on_one_frame_costs_only_that_client(make_server, monkeypatch):
+    from server import hub as hub_mod
+    from tests.netclient import LineClient
+
+    def broken(self, conn, item):
+        raise RuntimeError("simulated bug")
+    monkeypatch.setitem(hub_mod.Hub._handlers, p.Ping, broken)
+    srv = make_server(rate_limit=0)
+    alice, bob = LineClient(srv.port), LineClient(srv.port)
+    try:
+        alice.hello("alice")
+        bob.hello("bob")
+        expect(alice, "joined")
+        bob.send({"type": "ping"})
+        assert expect_error(bob, "server_error")["message"]
+        assert bob.closed_by_server(4)
+        assert expect(alice, "left", nick="bob")["reason"] == "server error"
+        chat_works(alice)
+        assert not srv.hub.finished.is_set()
+    finally:
+        alice.close()
+        bob.close()
