@@ -224,14 +224,23 @@ class Hub:
         log.warning("%s: dropped: %d bytes waiting, the limit is %d (it stopped reading)",
                     conn.label, conn.outbox.size, self.config.max_queue)
         self._drop(conn, "too slow")
-        conn.outbox.clear()
-        conn.outbox.push(p.encode(p.error_frame(p.TOO_SLOW, "You were disconnected: you did not read "
-                                                            "what the server sent fast enough.")))
-        try:
-            conn.outbox.flush(conn.sock)
-        except OSError:
-            pass
-        conn.outbox.clear()
+        box = conn.outbox
+        # A frame may be half-written: finish it, so the reason arrives as a
+        # whole line. (Chunks always hold whole frames. Under TLS a half-sent
+        # record cannot be finished with new data: just hang up.)
+        rest = b""
+        if box.offset and box.chunks and conn.tls is None:
+            first = box.chunks[0]
+            rest = first[box.offset:first.index(b"\n", box.offset) + 1]
+        box.clear()
+        if conn.tls is None:
+            box.push(rest + p.encode(p.error_frame(p.TOO_SLOW, "You were disconnected: you did not read "
+                                                               "what the server sent fast enough.")))
+            try:
+                box.flush(conn.sock)
+            except OSError:
+                pass
+        box.clear()
         self._unwatch(conn)
         self._hangup(conn, force=True)
 

@@ -128,22 +128,27 @@ def p99(values: list) -> float:
     return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
 
 
-def closed_by_server(sock: socket.socket, timeout: float) -> bool:
-    """Read (and discard) until EOF; False if the connection stays open.
+def closed_by_server(sock: socket.socket, timeout: float) -> tuple[bool, bytes]:
+    """Read until EOF: (closed, the bytes read); closed is False if the
+    connection stays open.
 
-    Raw bytes, not frames: what was in flight when the server gave up on
-    this client may end mid-frame."""
+    Raw bytes, not frames: the server gives up on this client while a frame
+    may be in flight, so the stream may end with part of a line (a client
+    drops it at EOF). Every complete line must still be a whole frame."""
     deadline = time.monotonic() + timeout
+    got = []
     try:
         while (left := deadline - time.monotonic()) > 0:
             sock.settimeout(left)
-            if not sock.recv(1 << 16):
-                return True
+            data = sock.recv(1 << 16)
+            if not data:
+                return True, b"".join(got)
+            got.append(data)
     except ConnectionResetError:
-        return True
+        return True, b"".join(got)
     except socket.timeout:
         pass
-    return False
+    return False, b"".join(got)
 
 
 def left_reason(frames: list, nick: str):
@@ -183,8 +188,12 @@ def test_stalled_reader_is_dropped_and_costs_the_others_nothing(make_server):
         left_at = next(i for i, f in enumerate(frames) if f["type"] == "left" and f["nick"] == "stalled")
         owed = sum(sizes[joined_at + 1:left_at])
         assert MAX_QUEUE <= owed <= MAX_QUEUE + 512 * 1024, (owed, rounds_stalled)
-        # The server closes its connection.
-        assert closed_by_server(stalled.sock, timeout=5)
+        # The server closes its connection, and never glues half a frame to
+        # the next: every complete line it sent is a valid frame.
+        closed, rest = closed_by_server(stalled.sock, timeout=5)
+        assert closed
+        for line in (stalled._buf + rest).split(b"\n")[:-1]:
+            assert isinstance(json.loads(line), dict), line[:200]
 
         # Nothing lost for the talkers: every round's messages, each once, in id order.
         total_rounds = talkers.round
