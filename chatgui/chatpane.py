@@ -309,6 +309,8 @@ class ChatPane(ttk.Frame):
         return (f"nc{theme.nick_index(self.pal, line.who_key)}",)
 
     def _on_link(self, event) -> None:
+        if self.text.tag_ranges("sel"):      # the end of a drag that selected text
+            return
         index = self.text.index(f"@{event.x},{event.y}")
         rng = self.text.tag_prevrange("link", index + "+1c")
         if rng and self.text.compare(rng[0], "<=", index) and self.text.compare(index, "<", rng[1]):

@@ -370,3 +370,29 @@ def test_the_program_joins_types_and_exits_0_when_closed(make_server, display, t
 def _xdotool(env, *args) -> str:
     return subprocess.run(["xdotool", *args], env=env, check=True, capture_output=True, text=True,
                           timeout=15).stdout
+
+
+def test_unfocused_window_counts_unread_in_its_title(make_server, make_window):
+    """Real X focus moves to another application's window and back."""
+    import tkinter as tk
+    srv = make_server(rate_limit=0)
+    bob = LineClient(srv.port)
+    bob.hello("bob")
+    w = joined_window(make_window, srv.port)
+    w.root.focus_force()
+    wait_until(w.root, lambda: w.root.focus_get() is not None, what="focus")
+    other = tk.Tk()          # another "application" (its own interpreter) takes the focus
+    try:
+        other.geometry("200x100+600+400")
+        other.update()
+        other.focus_force()
+        other.update()
+        wait_until(w.root, lambda: not w.controller.focused, what="the window to notice it lost focus")
+        bob.send({"type": "say", "text": "anyone?"})
+        bob.send({"type": "say", "text": "alice: ping"})
+        wait_until(w.root, lambda: w.root.title().startswith("(2) "), what="the unread count")
+    finally:
+        other.destroy()
+    w.root.focus_force()
+    wait_until(w.root, lambda: w.controller.focused and not w.root.title().startswith("("),
+               what="the count to clear")
