@@ -396,3 +396,20 @@ def test_unfocused_window_counts_unread_in_its_title(make_server, make_window):
     w.root.focus_force()
     wait_until(w.root, lambda: w.controller.focused and not w.root.title().startswith("("),
                what="the count to clear")
+
+
+def test_callback_errors_are_logged_kept_and_the_pump_goes_on(make_window, caplog):
+    w = make_window(None)
+    w.controller.in_chat = True
+    w.show_chat()
+    w.root.after(0, lambda: 1 / 0)
+
+    class Message:            # an event the controller will choke on
+        pass
+    w.controller.events.put(Message())
+    w.controller.events.put(Joined("after-the-bad-one"))
+    wait_until(w.root, lambda: "after-the-bad-one joined." in conversation(w), what="the pump to go on")
+    assert len(w.errors) == 2
+    assert any("ZeroDivisionError" in e for e in w.errors) and any("AttributeError" in e for e in w.errors)
+    assert "error in a Tk callback" in caplog.text
+    w.errors.clear()          # expected here; any other test fails on them
