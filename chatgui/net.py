@@ -58,13 +58,33 @@ Additions to the API beyond the issue: :attr:`~ChatClient.nick`,
 :meth:`~ChatClient.pending`, :meth:`~ChatClient.flush`,
 :meth:`~ChatClient.retry_now`.
 
-TLS (issue 6) plugs in at :meth:`ChatClient._dial`: it returns a transport
-with ``recv``/``sendall``/``shutdown``/``close``/``fileno`` and a
-``fingerprint``. A TLS transport would keep an ``ssl.SSLObject`` over
-memory BIOs behind a lock held only for in-memory work (as
-``server/tls.py`` does) so the two threads can share it; its ``recv``
-raises ``BlockingIOError`` when the bytes read held no whole record yet
-(b"" means end of stream). ``Connected.fingerprint`` is filled from it.
+TLS and pinning (issue 6): with ``tls=True`` :meth:`ChatClient._dial`
+returns a :class:`TlsTransport` (TLS 1.2 or newer over memory BIOs, see
+its docstring) instead of a :class:`PlainTransport`. Certificates are
+self-signed, so none is checked against an authority; the client trusts
+on first use instead (:mod:`chatgui.pins`):
+
+- After the handshake and *before the hello exists*, the certificate's
+  fingerprint (:func:`server.tls.fingerprint`, "3F2A 9B1C ...") is
+  compared with the expected one: ``accept_fingerprint`` if given, else
+  the pin for ``host:port`` in the :class:`~chatgui.pins.PinStore`, else
+  the one this client already went on with.
+- Nothing expected: a first use. The connection goes on and the pin is
+  written when the welcome comes (a refused password pins nothing);
+  ``Connected(first_use=True, fingerprint=...)`` tells the UI to show it.
+- The same: on silently (``Connected.fingerprint`` filled, ``first_use``
+  False).
+- Different: ``ConnectFailed("tls_changed", <warning with both
+  fingerprints>, None, fingerprint=<shown>, pinned=<expected>)``, never
+  retried, on a reconnect too; nothing was sent. The user may compare
+  and then make a new client with ``accept_fingerprint=<shown>``, which
+  replaces the pin; ``accept_fingerprint`` also refuses any *other*
+  certificate, on a first use as well.
+- Wrong layer: a TLS client on a plain server (the server hangs up on
+  the handshake) and other handshake failures are ``ConnectFailed("tls")``
+  (retried with backoff on a reconnect, a restarting server can hang up
+  mid-handshake; final before the first welcome); a plain client on a
+  TLS server gets ``tls_required``, also kind ``tls`` and final.
 """
 from __future__ import annotations
 
@@ -76,15 +96,18 @@ import queue
 import secrets
 import selectors
 import socket
+import ssl
 import threading
 import time
 
 from server import protocol
+from server.tls import fingerprint as cert_fingerprint
 
 from . import events as ev
 from .commands import join_surrogates
+from .pins import PinStore, normalize_fingerprint
 from .policy import (FINAL_KINDS, Backoff, Outbox, QueueFull, SeenIds, classify_os_error,
-                     classify_refusal)
+                     classify_refusal, classify_tls_error, tls_changed_message)
 
 log = logging.getLogger("natter.client")
 
@@ -124,17 +147,160 @@ class PlainTransport:
         self.sock.close()
 
 
+class TlsTransport:
+    """A TCP socket carrying TLS, with the TLS state in memory.
+
+    An ``ssl.SSLObject`` over two ``ssl.MemoryBIO``: the socket stays an
+    ordinary blocking socket that the reader selects on. ``_lock`` guards
+    the SSLObject and its BIOs and is held only for in-memory work, never
+    during socket I/O, so ``net-reader`` (:meth:`recv`) and ``net-writer``
+    (:meth:`sendall`) share the transport safely. Only the writer sends
+    after the handshake: bytes the TLS engine makes while reading (a key
+    update) wait in the outgoing BIO and leave, in order, with the next
+    write, at the latest the next ping.
+
+    :meth:`handshake` runs on ``net-reader`` before the transport is
+    handed to the writer; it sets :attr:`fingerprint`.
+    """
+
+    def __init__(self, sock: socket.socket, context: ssl.SSLContext):
+        self.sock = sock
+        self._lock = threading.Lock()
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._obj = context.wrap_bio(self._in, self._out, server_side=False)
+        self._eof = False
+        self.fingerprint: str | None = None
+        self.first_use = False          # set by ChatClient: nothing was pinned for this server
+        self.first_bytes = b""          # the first bytes the server sent, still unencrypted
+
+    def handshake(self, deadline: float, stopping) -> None:
+        """net-reader: run the TLS handshake by ``deadline`` (monotonic).
+
+        ``stopping()`` is polled every SLICE. Raises ``_Stopped``,
+        ``TimeoutError``, ``ssl.SSLError`` or another ``OSError`` (an end of
+        stream is ``ssl.SSLEOFError``).
+        """
+        sock = self.sock
+        with selectors.DefaultSelector() as sel:
+            sel.register(sock, selectors.EVENT_READ)
+            while True:
+                with self._lock:
+                    try:
+                        self._obj.do_handshake()
+                        done = True
+                    except ssl.SSLWantReadError:
+                        done = False
+                    out = self._out.read()
+                if out:
+                    sock.sendall(out)
+                if done:
+                    break
+                while not sel.select(SLICE):
+                    if stopping():
+                        raise _Stopped()
+                    if time.monotonic() >= deadline:
+                        raise TimeoutError(errno.ETIMEDOUT, "TLS handshake timed out")
+                data = sock.recv(RECV_SIZE)
+                if not data:
+                    raise ssl.SSLEOFError(ssl.SSL_ERROR_EOF, "the server hung up during the TLS handshake")
+                if not self.first_bytes:
+                    self.first_bytes = data[:64]
+                with self._lock:
+                    self._in.write(data)
+        with self._lock:
+            der = self._obj.getpeercert(binary_form=True)
+        if not der:
+            raise ssl.SSLError("the server showed no certificate")
+        self.fingerprint = cert_fingerprint(der)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def recv(self) -> bytes:
+        """net-reader: the plaintext of what arrived; b"" at the end of the
+        stream; BlockingIOError when no whole record came yet. A broken
+        stream raises ssl.SSLError (an OSError)."""
+        if self._eof:
+            return b""
+        data = self.sock.recv(RECV_SIZE)
+        if not data:
+            return b""          # a hang-up without close_notify: the bye already ended the talk
+        chunks = []
+        with self._lock:
+            self._in.write(data)
+            while True:
+                try:
+                    chunk = self._obj.read(RECV_SIZE)
+                except ssl.SSLWantReadError:
+                    break
+                except ssl.SSLZeroReturnError:      # close_notify
+                    self._eof = True
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        if chunks:
+            return b"".join(chunks)
+        if self._eof:
+            return b""
+        raise BlockingIOError(errno.EAGAIN, "no whole TLS record yet")
+
+    def sendall(self, data: bytes) -> None:
+        """net-writer: encrypt and send (with any TLS bytes waiting, first)."""
+        with self._lock:
+            view = memoryview(data)
+            while view:
+                view = view[self._obj.write(view):]
+            out = self._out.read()
+        if out:
+            self.sock.sendall(out)
+
+    def shutdown(self, how: int) -> None:
+        self.sock.shutdown(how)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+_context_lock = threading.Lock()
+_context: ssl.SSLContext | None = None
+
+
+def client_context() -> ssl.SSLContext:
+    """The TLS settings of every client: TLS 1.2 or newer, and no check
+    against certificate authorities (Natter certificates are self-signed):
+    the fingerprint pinned on first use is the check instead."""
+    global _context
+    with _context_lock:
+        if _context is None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            _context = ctx
+        return _context
+
+
 class _Stopped(Exception):
     """close() was called."""
 
 
 class _Failed(Exception):
-    """An attempt failed before the welcome."""
+    """An attempt failed before the welcome.
 
-    def __init__(self, kind: str, message: str):
+    ``final`` overrides :data:`FINAL_KINDS` when not None. ``fingerprint``
+    and ``pinned`` travel to ``ConnectFailed`` (for ``tls_changed``).
+    """
+
+    def __init__(self, kind: str, message: str, *, final: bool | None = None,
+                 fingerprint: str | None = None, pinned: str | None = None):
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.final = kind in FINAL_KINDS if final is None else final
+        self.fingerprint = fingerprint
+        self.pinned = pinned
 
 
 class _Lost(Exception):
@@ -156,15 +322,30 @@ class ChatClient:
     online before the backoff starts again from a quick retry,
     ``close_grace`` for the server to answer our ``bye``. ``backoff`` is a
     :class:`~chatgui.policy.Backoff` (tests pass a deterministic one).
+
+    ``tls`` encrypts; ``pins`` is where fingerprints are pinned (default:
+    a :class:`~chatgui.pins.PinStore` on ``known_servers.json``);
+    ``accept_fingerprint`` is a fingerprint the user compared and trusts
+    for this server (implies ``tls``; a malformed one raises ValueError
+    here). See "TLS and pinning" in the module docstring.
     """
 
     def __init__(self, host: str, port: int, nick: str, *, events: queue.Queue,
                  password: str | None = None, reconnect: bool = True, connect_timeout: float = 5.0,
                  handshake_timeout: float = 10.0, ping_interval: float = 30.0,
                  ping_timeout: float = 15.0, stable_after: float = 10.0, close_grace: float = 1.0,
-                 backoff: Backoff | None = None, max_pending: int = 1000):
+                 backoff: Backoff | None = None, max_pending: int = 1000, tls: bool = False,
+                 pins: PinStore | None = None, accept_fingerprint: str | None = None):
         self.host = host
         self.port = int(port)
+        # TLS (see "TLS and pinning" in the module docstring). The pin store is
+        # only used on the reader thread; accept_fingerprint is checked here so
+        # a typo fails at once (ValueError), not on the network.
+        self.tls = bool(tls or accept_fingerprint)
+        self.accept_fingerprint = (normalize_fingerprint(accept_fingerprint)
+                                   if accept_fingerprint is not None else None)
+        self._pins = pins if pins is not None else (PinStore() if self.tls else None)
+        self._trusted: str | None = None    # (reader) the fingerprint this client went on with
         self.password = _text(password) if password is not None else None
         self.reconnect = reconnect
         self.connect_timeout = connect_timeout
@@ -479,11 +660,11 @@ class ChatClient:
             self._emit(ev.Disconnected(self._fatal, None))
             return None, self._fatal
         if isinstance(e, _Failed):
-            if not (self._ever_welcomed and self.reconnect) or e.kind in FINAL_KINDS:
-                self._emit(ev.ConnectFailed(e.kind, e.message, None))
+            if not (self._ever_welcomed and self.reconnect) or e.final:
+                self._emit(ev.ConnectFailed(e.kind, e.message, None, e.fingerprint, e.pinned))
                 return None, e.message
             delay = self._backoff.next_delay()
-            self._emit(ev.ConnectFailed(e.kind, e.message, round(delay, 3)))
+            self._emit(ev.ConnectFailed(e.kind, e.message, round(delay, 3), e.fingerprint, e.pinned))
             return delay, None
         if time.monotonic() - self._online_since >= self.stable_after:
             self._backoff.reset()
@@ -509,12 +690,20 @@ class ChatClient:
     def _where(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
-    def _dial(self) -> PlainTransport:
-        """Connect to the first address that answers; raises _Failed or _Stopped.
+    def _dial(self):
+        """Connect to the first address that answers, with TLS when asked;
+        raises _Failed or _Stopped.
 
         Non-blocking connect, waited for in slices so close() is heard.
         Name resolution itself cannot be interrupted.
         """
+        sock = self._connect()
+        if not self.tls:
+            return PlainTransport(sock)
+        return self._secure(sock)
+
+    def _connect(self) -> socket.socket:
+        """A connected TCP socket to the first address that answers."""
         try:
             infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as e:
@@ -533,12 +722,91 @@ class ChatClient:
                 sock.close()
                 raise
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return PlainTransport(sock)
+            return sock
         # Prefer the most telling error: a timeout or an unreachable network
         # says more than "refused" on the IPv6 twin of a name.
         refused = [e for e in errors if isinstance(e, ConnectionRefusedError)]
         best = next((e for e in errors if e not in refused), None) or errors[-1]
         raise _Failed(*classify_os_error(best, self.host, self.port, self.connect_timeout))
+
+    def _secure(self, sock: socket.socket) -> TlsTransport:
+        """TLS handshake, then the pin check; raises _Failed or _Stopped.
+
+        Runs before the hello exists: a server whose certificate is not
+        the expected one never gets our nick or password. Transport-level
+        TLS failures are retried on reconnects (a restarting server may
+        hang up mid-handshake); a changed certificate never is.
+        """
+        where = self._where()
+        transport = TlsTransport(sock, client_context())
+        try:
+            transport.handshake(time.monotonic() + self.handshake_timeout, lambda: self._closing)
+        except _Stopped:
+            sock.close()
+            raise
+        except TimeoutError:
+            sock.close()
+            raise _Failed("timeout", f"Connected to {where}, but the encryption (TLS) handshake did not "
+                                     f"finish within {self.handshake_timeout:g} s: is that a Natter "
+                                     "server started with --tls?") from None
+        except OSError as e:        # ssl.SSLError included
+            sock.close()
+            raise _Failed(*classify_tls_error(e, transport.first_bytes, self.host, self.port),
+                          final=False) from None
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            transport.first_use = self._check_certificate(transport.fingerprint)
+        except BaseException:
+            sock.close()
+            raise
+        return transport
+
+    def _check_certificate(self, fp: str) -> bool:
+        """net-reader: go on with this certificate or raise _Failed("tls_changed").
+
+        Returns True on a first use (nothing expected yet; the pin is
+        written at the welcome, see :meth:`_remember`). The certificate
+        expected is, in order: the one the user said to trust
+        (``accept_fingerprint``, pinned at once), the pinned one, the one
+        this client already went on with (so a deleted pin file does not
+        let a new certificate in mid-session).
+        """
+        accept = self.accept_fingerprint
+        if accept is not None:
+            if fp != accept:
+                raise _Failed("tls_changed", tls_changed_message(self.host, self.port, accept, fp, given=True),
+                              fingerprint=fp, pinned=accept)
+            if self._trusted is None:
+                try:
+                    if self._pins.get(self.host, self.port) != fp:
+                        self._pins.replace(self.host, self.port, fp)
+                except OSError as e:
+                    log.warning("could not save the trusted certificate of %s: %s", self._where(), e)
+                self._trusted = fp
+            return False
+        expected = self._pins.get(self.host, self.port) or self._trusted
+        if expected is None:
+            return True
+        if fp != expected:
+            raise _Failed("tls_changed", tls_changed_message(self.host, self.port, expected, fp),
+                          fingerprint=fp, pinned=expected)
+        self._trusted = fp
+        return False
+
+    def _remember(self, transport) -> None:
+        """net-reader, at a welcome: pin a first-use certificate (file I/O,
+        no lock held). A pin that cannot be saved is kept for this client's
+        life and logged."""
+        if not transport.first_use:
+            return
+        self._trusted = transport.fingerprint
+        try:
+            self._pins.pin(self.host, self.port, transport.fingerprint)
+        except OSError as e:
+            log.warning("could not save the certificate fingerprint of %s (%s): it will be "
+                        "asked about again next time", self._where(), e)
 
     def _connect_sock(self, sock: socket.socket, addr) -> None:
         sock.setblocking(False)
@@ -648,6 +916,8 @@ class ChatClient:
                 if welcomed:
                     word = self._on_event(event, frame)
                 elif type(event) is protocol.Welcome:
+                    if self.tls:
+                        self._remember(transport)
                     self._on_welcome(event, frame, resume, transport)
                     welcomed = True
                     word = None
@@ -705,7 +975,8 @@ class ChatClient:
             self._online_since = time.monotonic()
             resumed = resume is not None and w.session == resume
             self._emit(ev.Connected(self.host, self.port, w.nick, w.users, resumed,
-                                    getattr(transport, "fingerprint", None)))
+                                    getattr(transport, "fingerprint", None),
+                                    getattr(transport, "first_use", False)))
             self._emit(ev.Backlog(backlog, w.missed))
             for a in acks:
                 self._emit(a)

@@ -6,8 +6,10 @@
   yet, in order; it survives disconnects (the offline queue).
 - :class:`SeenIds`: which message ids were already delivered, so a resumed
   connection shows nothing twice; its ``last`` is the ``since`` to resume from.
-- :func:`classify_os_error` and :func:`classify_refusal`: a failed attempt
-  in words a person understands.
+- :func:`classify_os_error`, :func:`classify_refusal` and
+  :func:`classify_tls_error`: a failed attempt in words a person
+  understands; :func:`tls_changed_message` is the warning for a server
+  whose certificate is not the pinned one.
 
 Thread: none of these lock. :class:`chatgui.net.ChatClient` uses them under
 its own lock; tests use them directly.
@@ -18,6 +20,7 @@ import collections
 import errno
 import random
 import socket
+import ssl
 from dataclasses import dataclass
 
 from server import protocol
@@ -202,7 +205,7 @@ class SeenIds:
 # Failures in words a person understands
 
 # Kinds after which retrying cannot help: the user must change something.
-FINAL_KINDS = frozenset({"auth_failed", "bad_nick", "tls"})
+FINAL_KINDS = frozenset({"auth_failed", "bad_nick", "tls", "tls_changed"})
 
 
 def _where(host: str, port: int) -> str:
@@ -246,8 +249,46 @@ def classify_refusal(code: str, message: str, nick: str, has_password: bool) -> 
     if code == protocol.TOO_MANY_CONNECTIONS:
         return "server_full", f"Too many connections from your address: {message}"
     if code == getattr(protocol, "TLS_REQUIRED", "tls_required"):
-        return "tls", ("This server only accepts encrypted connections (TLS): "
-                       "turn on encryption to connect to it.")
+        return "tls", ("This server requires encryption: turn on TLS (tick the TLS box, "
+                       "or add --tls in the terminal) and connect again.")
     if code == protocol.TIMEOUT:
         return "timeout", f"The server gave up waiting for us: {message}"
     return "protocol", f"The server refused the connection ({code}): {message}"
+
+
+def classify_tls_error(exc: BaseException, first_bytes: bytes, host: str, port: int) -> tuple[str, str]:
+    """A failed TLS handshake -> ("tls", message).
+
+    ``first_bytes`` is what the server sent first, unencrypted: a Natter
+    server without TLS says nothing and hangs up on a TLS hello, so an end
+    of stream (or a JSON line) means "this server does not use encryption".
+    """
+    where = _where(host, port)
+    if first_bytes.lstrip()[:1] == b"{" or (
+            not first_bytes and isinstance(exc, (ssl.SSLEOFError, ConnectionResetError,
+                                                 ConnectionAbortedError, BrokenPipeError))):
+        return "tls", (f"The server at {where} does not use encryption: it hung up on the TLS "
+                       "handshake. Turn TLS off (untick the TLS box, or leave out --tls) to "
+                       "connect to it, on a network you trust.")
+    reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc) \
+        or type(exc).__name__
+    return "tls", (f"The encryption (TLS) handshake with {where} failed ({reason}). Is that a "
+                   "Natter server started with --tls?")
+
+
+def tls_changed_message(host: str, port: int, pinned: str, presented: str, given: bool = False) -> str:
+    """The warning for a certificate that is not the expected one.
+
+    ``given``: the expected fingerprint is the one the user said to trust
+    (not one pinned on an earlier connection).
+    """
+    where = _where(host, port)
+    if given:
+        return (f"Not connected: the certificate of {where} is not the one you said to trust. "
+                f"You gave {pinned}, the server shows {presented}. Nothing was sent to it. "
+                "Check the fingerprint with whoever runs the server.")
+    return (f"Warning: the certificate of {where} has changed since you last connected. "
+            f"It was {pinned} and is now {presented}. Someone may be intercepting the "
+            "connection, or the server got a new certificate. Not connected; nothing was sent. "
+            "Ask whoever runs the server to read out the fingerprint it shows at start, and "
+            "trust the new certificate only if it is the same.")
