@@ -46,7 +46,7 @@ ICO_SIZES = (16, 24, 32, 48, 64, 128, 256)
 # ICNS: PNG-bearing element types and their pixel sizes (@2x types included).
 ICNS_TYPES = (("icp4", 16), ("icp5", 32), ("ic11", 32), ("icp6", 64), ("ic12", 64),
               ("ic07", 128), ("ic13", 256), ("ic08", 256), ("ic14", 512), ("ic09", 512))
-PNG_SIZES = (48, 128, 256)   # loose PNGs for Linux (.desktop, hicolor theme, Tk iconphoto)
+PNG_SIZES = (48, 128)        # loose PNGs (hicolor theme, Tk iconphoto); natter.png is the 256 px one
 
 
 # --- signed distance functions (negative inside), all in icon units -------
@@ -169,7 +169,7 @@ def icns(pngs: dict[int, bytes]) -> bytes:
 
 def build() -> dict[str, bytes]:
     """File name -> bytes of every generated file."""
-    sizes = sorted(set(ICO_SIZES) | {s for _, s in ICNS_TYPES} | set(PNG_SIZES))
+    sizes = sorted(set(ICO_SIZES) | {s for _, s in ICNS_TYPES} | set(PNG_SIZES) | {256})
     pngs = {s: png(s, render(s)) for s in sizes}
     files = {"natter.ico": ico({s: pngs[s] for s in ICO_SIZES}), "natter.icns": icns(pngs)}
     for s in PNG_SIZES:
