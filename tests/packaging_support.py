@@ -45,6 +45,7 @@ def newest_source_mtime() -> float:
     for d in SOURCE_DIRS:
         for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, d)):
             dirnames[:] = [n for n in dirnames if n != "__pycache__"]
+            newest = max(newest, os.stat(dirpath).st_mtime)     # a file deleted or renamed
             for n in filenames:
                 newest = max(newest, os.stat(os.path.join(dirpath, n)).st_mtime)
     for f in SOURCE_FILES:
@@ -60,7 +61,7 @@ def build_is_fresh() -> bool:
     return os.stat(BUILD_INFO).st_mtime > newest_source_mtime()
 
 
-def ensure_built(timeout: float = 420) -> str:
+def ensure_built(timeout: float = 360) -> str:
     """Run scripts/build.sh unless dist/ is fresh; return how ("reused"/"built in Ns").
 
     A lock file keeps two test runs in one checkout from building at once.
