@@ -43,6 +43,7 @@ class ChatPane(ttk.Frame):
         self.me = ""
         self._stick = None          # at the bottom when this batch began?
         self._appended = 0
+        self._people_after = None   # a repaint of the people list is scheduled
         self._build()
         self.apply_palette(pal)
 
@@ -136,6 +137,12 @@ class ChatPane(ttk.Frame):
         self.hint_label.grid(row=0, column=3, sticky="e")
         self.status = status
         self._state = OFFLINE
+
+    def destroy(self) -> None:
+        if self._people_after is not None:
+            self.after_cancel(self._people_after)
+            self._people_after = None
+        super().destroy()
 
     # -- look ---------------------------------------------------------------
 
@@ -319,10 +326,16 @@ class ChatPane(ttk.Frame):
     # -- people, status, input ------------------------------------------------
 
     def set_users(self, users, me: str) -> None:
+        """Repainted once things settle: a reconnect storm brings a join per
+        person, and redrawing the list for each would cost O(n²)."""
         self.users, self.me = list(users), me
-        self._paint_people()
+        if self._people_after is None:
+            self._people_after = self.after_idle(self._paint_people)
 
     def _paint_people(self) -> None:
+        if self._people_after is not None:
+            self.after_cancel(self._people_after)
+            self._people_after = None
         tree = self.people
         tree.delete(*tree.get_children())
         for i, nick in enumerate(self.users):
