@@ -11,7 +11,15 @@ room goes to stdout, one line per event, with timestamps::
              | the second line of a message is indented under it
 
 Connection status, refusals and errors go to stderr, so a script reading
-stdout gets only the room. Everything a peer wrote is made terminal-safe
+stdout gets only the room.
+
+``--tls`` encrypts. The first time a server is met, its certificate
+fingerprint is printed to stderr (even with ``--quiet``) to compare with
+the one the server printed at start; it is pinned (:mod:`chatgui.pins`).
+If it later changes, the client refuses, prints a warning with both
+fingerprints and exits 1 having sent nothing. ``--trust-fingerprint
+"3F2A 9B1C ..."`` connects only to a server showing that certificate and
+pins it: the way to accept a new certificate after comparing it. Everything a peer wrote is made terminal-safe
 (:func:`chatgui.formatting.safe_text`): no escape sequence from the network
 reaches the terminal.
 
@@ -41,6 +49,7 @@ from server import protocol
 from . import commands, events as ev
 from .formatting import safe_text, timestamp
 from .net import ChatClient
+from .pins import normalize_fingerprint
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a connection (default %(default)s)")
     ap.add_argument("--no-history", action="store_true", help="do not print the messages from before you joined")
     ap.add_argument("--quiet", action="store_true", help="no connection status on stderr (errors still)")
+    ap.add_argument("--tls", action="store_true",
+                    help="encrypt (the server runs with --tls); its certificate is pinned on first use")
+    ap.add_argument("--trust-fingerprint", metavar='"XXXX XXXX ..."', type=_fingerprint_arg, default=None,
+                    help="trust the server's certificate only if it has this fingerprint, and pin it "
+                         "(to accept a changed certificate after comparing it); implies --tls")
     return ap
+
+
+def _fingerprint_arg(text: str) -> str:
+    try:
+        return normalize_fingerprint(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 class Terminal:
@@ -147,7 +168,15 @@ class Terminal:
             self.nick = e.nick
             self.users = set(e.users)
             again = "reconnected" if e.resumed else "connected"
-            self.status(f"{again} to {_where(e.host, e.port)} as {s(e.nick)} ({len(e.users)} online)")
+            secure = ", encrypted" if e.fingerprint else ""
+            self.status(f"{again} to {_where(e.host, e.port)} as {s(e.nick)} ({len(e.users)} online{secure})")
+            if e.first_use:
+                # Not subject to --quiet: this is the one chance to compare.
+                self.error(f"first encrypted connection to {_where(e.host, e.port)}; "
+                           "its certificate fingerprint is now remembered:")
+                self.error(f"    {s(e.fingerprint)}")
+                self.error("compare it with the fingerprint the server printed at start (read it aloud); "
+                           "a different certificate will be refused from now on")
         elif kind is ev.Backlog:
             if e.missed:
                 self.status(f"{e.missed} older messages could not be replayed")
@@ -157,6 +186,11 @@ class Terminal:
         elif kind is ev.ConnectFailed:
             when = f"; retrying in {e.retry_in:.0f} s" if e.retry_in is not None else ""
             self.error(f"cannot connect: {s(e.message)}{when}")
+            if e.kind == "tls_changed" and e.fingerprint:
+                self.error(f"the server shows:  {s(e.fingerprint)}")
+                self.error(f"expected:          {s(e.pinned)}")
+                self.error("only if whoever runs the server confirms the new one, connect with "
+                           f'--trust-fingerprint "{s(e.fingerprint)}"')
         elif kind is ev.Disconnected:
             when = f"; reconnecting in {e.retry_in:.0f} s" if e.retry_in is not None else ""
             self.error(f"disconnected: {s(e.reason)}{when}")
@@ -306,7 +340,8 @@ def main(argv=None) -> int:
     _tidy_streams()
     events: queue.Queue = queue.Queue()
     client = ChatClient(args.host, args.port, args.nick, events=events, password=args.password,
-                        connect_timeout=args.timeout)
+                        connect_timeout=args.timeout, tls=args.tls,
+                        accept_fingerprint=args.trust_fingerprint)
     term = Terminal(sys.stdout, sys.stderr, args.nick, history=not args.no_history, quiet=args.quiet)
     session = Session(client, events, term, wait=args.wait)
     client.start()

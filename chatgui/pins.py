@@ -120,20 +120,20 @@ class PinStore:
 
     def _load(self) -> dict:
         try:
-            with open(self.path, encoding="utf-8") as f:
+            with open(self.path, "rb") as f:
                 raw = f.read()
         except FileNotFoundError:
             return {}
-        except (OSError, UnicodeDecodeError) as e:
+        except OSError as e:
             log.warning("cannot read the known servers file %s (%s): no certificate is pinned "
                         "until it can be read", self.path, e)
             return {}
         try:
-            doc = json.loads(raw)
+            doc = json.loads(raw.decode("utf-8"))
             servers = doc["servers"]
             if type(servers) is not dict:
                 raise TypeError("servers is not an object")
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError) as e:     # UnicodeDecodeError is a ValueError
             self._set_aside(e)
             return {}
         out = {}
