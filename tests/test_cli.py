@@ -201,3 +201,71 @@ def test_bad_arguments_exit_2():
     r = subprocess.run([sys.executable, "-m", "chatgui.cli", "--port", "1"], capture_output=True, text=True,
                        timeout=30, cwd=ROOT, env=_env())
     assert r.returncode == 2 and "--nick" in r.stderr
+
+
+# -- TLS -------------------------------------------------------------------------
+
+FP_LINE = r"^--     (?:[0-9A-F]{4} ){15}[0-9A-F]{4}$"
+
+
+def test_tls_first_use_prints_the_fingerprint_then_goes_on_silently(make_server):
+    from tests.test_tls import TlsLineClient
+    srv = make_server(tls=True, rate_limit=0)
+    bob = TlsLineClient(srv.port)
+    bob.hello("bob")
+    r = run_cli(srv.port, "ci", "over tls\n", "--tls", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert _next_from(bob, "ci")["text"] == "over tls"
+    # shown even with --quiet: it is the one chance to compare
+    assert "first encrypted connection to 127.0.0.1:" in r.stderr
+    assert re.search(FP_LINE, r.stderr, re.M).group().split("--")[1].strip() == srv.fingerprint
+    again = run_cli(srv.port, "ci", "again\n", "--tls")
+    assert again.returncode == 0, again.stderr
+    assert _next_from(bob, "ci")["text"] == "again"
+    assert "first encrypted" not in again.stderr and srv.fingerprint not in again.stderr
+    assert re.search(r"connected to 127\.0\.0\.1:\d+ as ci \(2 online, encrypted\)", again.stderr)
+    bob.close()
+
+
+def test_tls_changed_certificate_exits_1_and_trust_fingerprint_accepts_it(make_server, tmp_path):
+    from server import tls
+    from tests.test_tls import TlsLineClient
+    db = str(tmp_path / "c.db")
+    srv = make_server(tls=True, rate_limit=0, db=db)
+    port, old = srv.port, srv.fingerprint
+    assert run_cli(port, "ci", "first\n", "--tls").returncode == 0
+    srv.shutdown()
+    cert, key = tls.ensure_certificate(str(tmp_path / "other"))
+    srv2 = make_server(tls=True, port=port, cert=cert, key=key, rate_limit=0, db=db)
+    bob = TlsLineClient(port)
+    bob.hello("bob")
+
+    r = run_cli(port, "ci", "must not arrive\n", "--tls")
+    assert r.returncode == 1
+    assert "has changed" in r.stderr and old in r.stderr and srv2.fingerprint in r.stderr
+    assert f'--trust-fingerprint "{srv2.fingerprint}"' in r.stderr
+    assert r.stdout == ""
+    assert bob.nothing_for(0.5), "the refused client reached the room"
+
+    wrong = run_cli(port, "ci", "x\n", "--trust-fingerprint", old)
+    assert wrong.returncode == 1 and "not the one you said to trust" in wrong.stderr
+    assert bob.nothing_for(0.3)
+
+    ok = run_cli(port, "ci", "after comparing\n", "--trust-fingerprint", srv2.fingerprint.lower())
+    assert ok.returncode == 0, ok.stderr
+    assert _next_from(bob, "ci")["text"] == "after comparing"
+    later = run_cli(port, "ci", "pinned now\n", "--tls")
+    assert later.returncode == 0, later.stderr
+    assert _next_from(bob, "ci")["text"] == "pinned now"
+    bob.close()
+
+
+def test_tls_layer_mismatches_and_a_bad_fingerprint_argument(make_server):
+    plain = make_server(rate_limit=0)
+    r = run_cli(plain.port, "ci", "x\n", "--tls")
+    assert r.returncode == 1 and "does not use encryption" in r.stderr
+    secure = make_server(tls=True, rate_limit=0)
+    r = run_cli(secure.port, "ci", "x\n")
+    assert r.returncode == 1 and "requires encryption" in r.stderr and "--tls" in r.stderr
+    r = run_cli(secure.port, "ci", "x\n", "--trust-fingerprint", "3F2A 9B1C")
+    assert r.returncode == 2 and "64 hexadecimal digits" in r.stderr
