@@ -63,6 +63,11 @@ class ChatServer:
         self.cert_path = cert
 
     @property
+    def failure(self) -> str | None:
+        """Why the server stopped on its own (it could not save history...), or None."""
+        return self.hub.failure
+
+    @property
     def port(self) -> int:
         return self.address[1]
 

@@ -29,6 +29,7 @@ class ServerConfig:
     idle_timeout: float = 120.0       # pinged at half of it, dropped at all of it
     welcome_history: int = 100
     max_replay: int = 10_000          # messages a resume replays at most
+    max_replay_bytes: int = 8 * 1024 * 1024   # and about this much text at most
     backlog: int = 4096
     writers: int = field(default_factory=lambda: max(0, min(3, (os.cpu_count() or 1) - 1)))
     log_level: str = "info"

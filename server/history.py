@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import logging
 import os
 import secrets
 import sqlite3
@@ -43,6 +44,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- The last room messages without a scan when private ones fill the ring.
+CREATE INDEX IF NOT EXISTS room_messages ON messages (room, id) WHERE recipient IS NULL;
 """
 
 
@@ -159,8 +162,14 @@ class History:
             db.executemany("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?)", [r.astuple() for r in rows])
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # Put the rows back first: they are not on disk. (SQLite may
+            # have rolled back already, e.g. after SQLITE_FULL.)
             self._pending = rows + self._pending
+            if db.in_transaction:
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
             raise
         self.commits += 1
         return len(rows)
@@ -186,11 +195,14 @@ class History:
             out = [_Row(*r).frame() for r in reversed(rows)]
         return out
 
-    def since(self, after: int, session: int | None, limit: int, room: str = "lobby") -> tuple[list[dict], int]:
+    def since(self, after: int, session: int | None, limit: int, room: str = "lobby",
+              limit_bytes: int = 8 * 1024 * 1024) -> tuple[list[dict], int]:
         """Every message after id ``after`` that this session may see.
 
         Returns (frames oldest first, missed) where ``missed`` counts the
-        oldest ones left out because there were more than ``limit``.
+        oldest ones left out because there were more than ``limit``, or
+        more than about ``limit_bytes`` of text (a welcome is one line, and
+        a client's line limit is finite).
         """
         if after >= self._ring_floor:
             rows = [r for r in self._ring if r.id > after and r.visible_to(session)
@@ -203,6 +215,12 @@ class History:
                 "OR (recipient IS NOT NULL AND (from_session = ? OR to_session = ?))) "
                 "ORDER BY id", (after, room, session, session))]
         missed = max(0, len(rows) - limit)
+        size = 0
+        for i in range(len(rows) - 1, missed - 1, -1):
+            size += len(rows[i].text.encode("utf-8", "surrogatepass")) + 160
+            if size > limit_bytes:
+                missed = i + 1
+                break
         return [r.frame(session) for r in rows[missed:]], missed
 
     # -- sessions ---------------------------------------------------------
@@ -219,11 +237,15 @@ class History:
         return row[0] if row else None
 
     def close(self) -> None:
-        """Commit what is pending and close the file. Idempotent."""
+        """Commit what is pending and close the file. Idempotent; a failed
+        last commit is logged (those messages were never acknowledged)."""
         if self._db is None:
             return
         try:
             self.commit()
+        except sqlite3.Error as e:
+            logging.getLogger("natter.server").error("history: %d unsaved messages dropped at close: %s",
+                                                     len(self._pending), e)
         finally:
             self._db.close()
             self._db = None

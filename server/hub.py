@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import selectors
 import socket
+import sqlite3
 import threading
 import time
 
@@ -67,8 +68,12 @@ class Hub:
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._dirty: list = []        # connections with output this pass
+        # (connection, bytes) queued during a pass, pushed only after it commits:
+        # a welcome or a leaver's last frames may carry this pass's messages.
+        self._deferred: list = []
         self._writer = ParallelWriter(config.writers)
         self._stopping: _Stop | None = None
+        self.failure: str | None = None   # why the hub stopped on its own, if it did
         self._next_tick = 0.0
         self.stats = {"passes": 0, "messages": 0, "dropped_slow": 0}
         self.thread = threading.Thread(target=self.run, name="hub", daemon=True)
@@ -122,8 +127,18 @@ class Hub:
                 if now >= self._next_tick:
                     self._tick(now)
                     self._next_tick = now + 1.0
+        except sqlite3.Error as e:
+            # Nothing of this pass was sent: no unsaved message is
+            # acknowledged. Clients keep theirs and resend after a restart.
+            self.failure = f"could not save the chat history ({e})"
+            log.critical("hub: %s; stopping so that nothing unsaved is acknowledged", self.failure)
+            self._stopping = _Stop("The server stopped: it could not save messages. "
+                                   "Messages not yet confirmed were not delivered.")
+            self._shutdown()
         except Exception:
+            self.failure = "internal error"
             log.exception("hub failed; closing every connection")
+            self._stopping = _Stop("The server stopped after an internal error.")
             self._shutdown()
         finally:
             self.finished.set()
@@ -168,7 +183,16 @@ class Hub:
 
     def _end_pass(self) -> None:
         self.stats["passes"] += 1
-        self.history.commit()
+        self.history.commit()   # raises: nothing of this pass is sent (see run)
+        self._write_pass()
+
+    def _write_pass(self) -> None:
+        """Seal the room and write every client's output, without blocking."""
+        deferred, self._deferred = self._deferred, []
+        for conn, data in deferred:
+            if conn.sock is not None:
+                conn.outbox.push(data)
+                self._dirty.append(conn)
         room = self.room
         if room.busy:
             for conn, data in room.seal():
@@ -224,6 +248,7 @@ class Hub:
         log.warning("%s: dropped: %d bytes waiting, the limit is %d (it stopped reading)",
                     conn.label, conn.outbox.size, self.config.max_queue)
         self._drop(conn, "too slow")
+        self._deferred = [(c, d) for c, d in self._deferred if c is not conn]
         box = conn.outbox
         # A frame may be half-written: finish it, so the reason arrives as a
         # whole line. (Chunks always hold whole frames. Under TLS a half-sent
@@ -250,11 +275,11 @@ class Hub:
         self._send_bytes(conn, p.encode(frame))
 
     def _send_bytes(self, conn, data: bytes) -> None:
+        """Queue a frame for one client; it goes out after this pass commits."""
         if conn.room is not None:
             conn.room.unicast(conn, data)
         else:
-            conn.outbox.push(data)
-            self._dirty.append(conn)
+            self._deferred.append((conn, data))
 
     def _error(self, conn, err: p.ProtocolError, counts: bool = True) -> None:
         self._send(conn, err.frame())
@@ -279,18 +304,15 @@ class Hub:
             log.info("%s left: %s", conn.label, reason)
             self.room.broadcast(p.encode({"type": "left", "nick": conn.nick, "reason": reason}))
         if last_frame is not None:
-            conn.outbox.push(p.encode(last_frame))
-        self._dirty.append(conn)
-        if not conn.outbox:
-            self._hangup(conn)
+            self._deferred.append((conn, p.encode(last_frame)))
+        self._dirty.append(conn)    # written at the end of the pass, then hung up
 
     def _leave(self, conn) -> None:
         if conn.room is not None:
             pending = conn.room.remove(conn)
             conn.room = None
             if pending:
-                conn.outbox.push(pending)
-                self._dirty.append(conn)
+                self._deferred.append((conn, pending))
         if conn.key is not None and self.nicks.get(conn.key) is conn:
             del self.nicks[conn.key]
 
@@ -377,7 +399,8 @@ class Hub:
         if hello.since is None:
             history = self.history.recent(cfg.welcome_history)
         else:
-            history, missed = self.history.since(hello.since, session, cfg.max_replay)
+            history, missed = self.history.since(hello.since, session, cfg.max_replay,
+                                                 limit_bytes=cfg.max_replay_bytes)
         welcome = {"type": "welcome", "nick": conn.nick, "users": self._users(extra=conn.nick),
                    "history": history, "last_id": self.history.last_id, "session": token,
                    "protocol": p.PROTOCOL_VERSION,
@@ -550,17 +573,21 @@ class Hub:
         """Tell everyone, give them CLOSE_GRACE to read it, hang up."""
         message = self._stopping.message if self._stopping else "The server stopped."
         notice = p.encode({"type": "notice", "code": p.SHUTDOWN, "text": message})
+        try:
+            self.history.commit()
+        except Exception as e:
+            # Before anyone leaves the room (which hands them this pass's
+            # frames): what could not be saved must not be sent.
+            log.error("hub: could not save the last messages (%s); they are not sent", e)
+            self.room.discard()
+            self._deferred = []
         for conn in list(self.conns):
             if conn.sock is not None and conn.state != STATE_CLOSING:
                 self._leave(conn)
                 conn.state = STATE_CLOSING
                 conn.outbox.push(notice)
                 self._dirty.append(conn)
-        try:
-            self.history.commit()
-        except Exception:
-            log.exception("hub: could not write the last history rows")
-        self._end_pass()
+        self._write_pass()
         deadline = time.monotonic() + CLOSE_GRACE
         while any(c.outbox for c in self.conns if c.sock is not None) and time.monotonic() < deadline:
             self._wait(min(0.1, deadline - time.monotonic()))

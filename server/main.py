@@ -29,6 +29,9 @@ def main(argv=None) -> int:
             signal.signal(getattr(signal, name), lambda *_: server.request_shutdown())
     print(server.describe(), flush=True)
     server.serve_forever()
+    if server.failure:
+        print(f"natter server: stopped: {server.failure}", file=sys.stderr)
+        return 1
     return 0
 
 

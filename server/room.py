@@ -61,6 +61,14 @@ class Room:
         """Queue a frame for one member, after everything queued so far."""
         self._custom.setdefault(member, []).append((len(self._frames), data, False))
 
+    def discard(self) -> None:
+        """Forget what was queued in this pass (it must not be sent)."""
+        self._frames, self._custom = [], {}
+        for member in self._late:
+            if member in self.members:
+                self.members[member] = 0
+        self._late = []
+
     @property
     def busy(self) -> bool:
         return bool(self._frames or self._custom)
