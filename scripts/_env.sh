@@ -31,18 +31,32 @@ ensure_system() {
 }
 
 # ensure_venv EXTRAS: .venv with the project installed (editable) and the
-# given extras; redone only when pyproject.toml changes.
+# given extras (comma-separated). Reinstalled only when pyproject.toml
+# changes or an extra is missing: a venv made with "test,package" also
+# serves "" and "package", so the scripts do not undo each other's work.
 ensure_venv() {
-    local extras=$1 venv="$ROOT/.venv" stamp
-    stamp="$venv/.natter-$(cksum <"$ROOT/pyproject.toml" | cut -d' ' -f1)-${extras//,/_}"
+    local want=$1 venv="$ROOT/.venv" sum have stamp extra ok
+    sum=$(cksum <"$ROOT/pyproject.toml" | cut -d' ' -f1)
     if [ ! -x "$venv/bin/python" ]; then
         "$PY" -m venv "$venv"
     fi
-    if [ ! -f "$stamp" ]; then
+    have=
+    for stamp in "$venv"/.natter-"$sum"-*; do
+        [ -f "$stamp" ] && have=${stamp##*/.natter-"$sum"-}
+    done
+    ok=1
+    for extra in ${want//,/ }; do
+        case ",${have//_/,}," in *",$extra,"*) ;; *) ok=0 ;; esac
+    done
+    [ -f "$venv/.natter-$sum-${have}" ] || ok=0
+    if [ $ok = 0 ]; then
+        # Keep what was there and add what is asked for.
+        local all
+        all=$(printf '%s\n' ${have//_/ } ${want//,/ } | sort -u | paste -sd, -)
         "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-        "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT${extras:+[$extras]}"
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT${all:+[$all]}"
         rm -f "$venv"/.natter-*
-        touch "$stamp"
+        touch "$venv/.natter-$sum-${all//,/_}"
     fi
     VENV_PY="$venv/bin/python"
 }
