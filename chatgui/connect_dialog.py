@@ -1,5 +1,5 @@
-"""The connect form: nickname, server address and port, password, and
-"Host a room on this computer". It only builds and forwards: the button
+"""The connect form: nickname, server address and port, password,
+encryption, and "Host a room on this computer". It only builds and forwards: the button
 calls ``on_submit(ConnectValues)`` and the controller decides everything
 else, then calls :meth:`ConnectForm.show` with an error in words or a busy
 message. :meth:`submit` is the button, so tests drive the form without a
@@ -17,10 +17,11 @@ from .controller import ConnectValues
 
 
 class ConnectForm(ttk.Frame):
-    def __init__(self, master, fonts: theme.Fonts, on_submit):
+    def __init__(self, master, fonts: theme.Fonts, on_submit, on_trust=None):
         super().__init__(master, style="TFrame")
         self.fonts = fonts
         self.on_submit = on_submit
+        self.on_trust = on_trust
         self.busy = False
         self.nick = tk.StringVar(self)
         self.host = tk.StringVar(self)
@@ -28,13 +29,14 @@ class ConnectForm(ttk.Frame):
         self.password = tk.StringVar(self)
         self.host_room = tk.BooleanVar(self)
         self.host_lan = tk.BooleanVar(self)
+        self.tls = tk.BooleanVar(self)
         self._build()
         self.host_room.trace_add("write", lambda *_: self._sync_hosting())
 
     def _build(self) -> None:
         self.columnconfigure(0, weight=1)
         self.rowconfigure(0, weight=1)
-        card = ttk.Frame(self, style="Card.TFrame", padding=(40, 32, 40, 32))
+        card = ttk.Frame(self, style="Card.TFrame", padding=(40, 24, 40, 24))
         card.grid(row=0, column=0)
         card.columnconfigure(1, weight=1)
         self.card = card
@@ -59,39 +61,51 @@ class ConnectForm(ttk.Frame):
         ttk.Label(card, text="Leave the password empty if the room has none.", style="CardMuted.TLabel").grid(
             row=6, column=1, sticky="w")
 
+        self.tls_check = ttk.Checkbutton(card, text="Encrypted connection (the room uses TLS)",
+                                         variable=self.tls)
+        self.tls_check.grid(row=7, column=0, columnspan=2, sticky="w", pady=(16, 2))
         self.host_check = ttk.Checkbutton(card, text="Host a room on this computer", variable=self.host_room)
-        self.host_check.grid(row=7, column=0, columnspan=2, sticky="w", pady=(16, 2))
+        self.host_check.grid(row=8, column=0, columnspan=2, sticky="w", pady=(2, 2))
         self.lan_check = ttk.Checkbutton(card, text="Let others on my network join it", variable=self.host_lan)
-        self.lan_check.grid(row=8, column=0, columnspan=2, sticky="w", padx=(24, 0))
+        self.lan_check.grid(row=9, column=0, columnspan=2, sticky="w", padx=(24, 0))
 
-        self.error_label = ttk.Label(card, text="", style="Error.TLabel", wraplength=440, justify="left")
-        self.error_label.grid(row=9, column=0, columnspan=2, sticky="w", pady=(14, 0))
+        self.error_label = ttk.Label(card, text="", style="Error.TLabel", wraplength=520, justify="left")
+        self.error_label.grid(row=10, column=0, columnspan=2, sticky="w", pady=(14, 0))
         self.busy_label = ttk.Label(card, text="", style="CardMuted.TLabel")
-        self.busy_label.grid(row=10, column=0, columnspan=2, sticky="w")
+        self.busy_label.grid(row=11, column=0, columnspan=2, sticky="w")
 
-        self.button = ttk.Button(card, text="Join", style="Accent.TButton", command=self.submit)
-        self.button.grid(row=11, column=0, columnspan=2, sticky="e", pady=(16, 0))
+        buttons = ttk.Frame(card, style="Chat.TFrame")
+        buttons.grid(row=12, column=0, columnspan=2, sticky="e", pady=(16, 0))
+        self.trust_button = ttk.Button(buttons, text="I compared it: trust the new certificate",
+                                       command=self.trust)
+        self.button = ttk.Button(buttons, text="Join", style="Accent.TButton", command=self.submit)
+        self.button.grid(row=0, column=1, sticky="e")
 
     def values(self) -> ConnectValues:
         return ConnectValues(host=self.host.get(), port=self.port.get(), nick=self.nick.get(),
                              password=self.password.get(), host_room=self.host_room.get(),
-                             host_lan=self.host_lan.get())
+                             host_lan=self.host_lan.get(), tls=self.tls.get())
 
     def show(self, values: ConnectValues, error: str | None, busy: str | None,
-             focus: str | None = None) -> None:
+             focus: str | None = None, trust: str | None = None) -> None:
         self.nick.set(values.nick)
         self.host.set(values.host)
         self.port.set(values.port)
         self.password.set(values.password)
         self.host_room.set(values.host_room)
         self.host_lan.set(values.host_lan)
+        self.tls.set(values.tls)
         self.busy = busy is not None
         self.error_label.configure(text=error or "")
         self.busy_label.configure(text=busy or "")
         state = ["disabled"] if self.busy else ["!disabled"]
         for w in (self.nick_entry, self.host_entry, self.port_entry, self.password_entry, self.host_check,
-                  self.lan_check, self.button):
+                  self.lan_check, self.tls_check, self.button):
             w.state(state)
+        if trust and not self.busy:
+            self.trust_button.grid(row=0, column=0, sticky="e", padx=(0, 8))
+        else:
+            self.trust_button.grid_remove()
         if not self.busy:
             self._sync_hosting()
             self.button.configure(text="Try again" if error else self._button_text())
@@ -100,6 +114,10 @@ class ConnectForm(ttk.Frame):
     def submit(self) -> None:
         if not self.busy:
             self.on_submit(self.values())
+
+    def trust(self) -> None:
+        if not self.busy and self.on_trust is not None:
+            self.on_trust()
 
     def _button_text(self) -> str:
         return "Host and join" if self.host_room.get() else "Join"

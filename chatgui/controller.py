@@ -87,16 +87,19 @@ class ConnectValues:
     password: str = ""
     host_room: bool = False
     host_lan: bool = False
+    tls: bool = False           # encrypt (the server runs with --tls)
 
 
 class View(Protocol):
     """What the controller needs from a window. Tk thread only."""
 
     def show_connect(self, values: ConnectValues, error: str | None, busy: str | None,
-                     focus: str | None = None) -> None:
+                     focus: str | None = None, trust: str | None = None) -> None:
         """Show the connect form with these values; ``error`` in words, or
         ``busy`` ("Connecting to ...") with the form disabled. ``focus``
-        names the field to fix: nick, host, port or password."""
+        names the field to fix: nick, host, port or password. ``trust`` is
+        a changed certificate's fingerprint: offer a button that calls
+        :meth:`Controller.trust_certificate`."""
 
     def show_chat(self) -> None:
         """Show the conversation, people list, input box and status line."""
@@ -150,7 +153,11 @@ class Controller:
         self._retired: list = []        # clients closed while the window lives
         self.hosted: HostedRoom | None = None
         self.values = ConnectValues()
-        self._params: tuple | None = None   # (host, port, nick, password) of the client
+        self._params: dict | None = None    # how the current client was made (for Reconnect)
+        self._changed: str | None = None    # a changed certificate's fingerprint, offered to trust
+        self.screen = ""                    # what the view shows: "connect" or "chat"
+        self.fingerprint: str | None = None  # of the server's certificate, when encrypted
+        self.tls = False
         self.me = ""                    # our nick as the server spelled it
         self.address = ""               # "host:port" we connect to
         self.users: dict[str, str] = {}   # nick_key -> nick
@@ -191,36 +198,56 @@ class Controller:
             self.connect(values)
         else:
             s = self.settings
-            self.values = ConnectValues(s.host, str(s.port), s.nick, "", s.host_room, s.host_lan)
-            self.view.show_connect(self.values, None, None, "nick" if not s.nick else None)
+            self.values = ConnectValues(s.host, str(s.port), s.nick, "", s.host_room, s.host_lan, s.tls)
+            self._show_form(None, focus="nick" if not s.nick else None)
 
     def connect(self, values: ConnectValues) -> None:
         """The connect form's button: check, maybe host, start the client."""
         self.values = values
         error, field, host, port, nick = self._check_form(values)
         if error:
-            self.view.show_connect(values, error, None, field)
+            self._show_form(error, focus=field)
             return
         s = self.settings
-        s.nick, s.port, s.host_room, s.host_lan = nick, port, values.host_room, values.host_lan
+        s.nick, s.port, s.host_room, s.host_lan, s.tls = (nick, port, values.host_room, values.host_lan,
+                                                          values.tls)
         if not values.host_room:
             s.host = host
         self.save_settings(s)
         password = values.password or None
+        accept = None
         if values.host_room:
-            if self.hosted is not None and not self.hosted.matches(port, password, values.host_lan):
+            if self.hosted is not None and not self.hosted.matches(port, password, values.host_lan,
+                                                                   values.tls):
                 self._stop_hosting()
             if self.hosted is None:
                 try:
-                    self.hosted = self.host_factory(port, password, values.host_lan).start()
+                    self.hosted = self.host_factory(port, password, values.host_lan, values.tls).start()
                 except HostingError as e:
-                    self.view.show_connect(values, str(e), None, "port")
+                    self._show_form(str(e), focus="port")
                     return
             host, port = self.hosted.connect_host, self.hosted.port
+            # Our own room: its certificate is known here, no need to pin on trust.
+            accept = self.hosted.fingerprint
         elif self.hosted is not None:
             self._stop_hosting()
-        self._start_client(host, port, nick, password)
-        self.view.show_connect(values, None, f"Connecting to {_addr(host, port)}…")
+        self._start_client(host, port, nick, password, values.tls, accept)
+        self._show_form(None, busy=f"Connecting to {_addr(host, port)}…")
+
+    def trust_certificate(self) -> None:
+        """The form's "trust the new certificate" button, after the user
+        compared the fingerprint with the one the server shows."""
+        if self._changed is None or self._params is None:
+            return
+        fingerprint, self._changed = self._changed, None
+        params = dict(self._params, accept=fingerprint, tls=True)
+        self._start_client(**params)
+        self._show_form(None, busy=f"Connecting to {self.address}…")
+
+    def _show_form(self, error: str | None, *, busy: str | None = None, focus: str | None = None,
+                   trust: str | None = None) -> None:
+        self.screen = "connect"
+        self.view.show_connect(self.values, error, busy, focus, trust)
 
     def _check_form(self, values: ConnectValues):
         host = values.host.strip()
@@ -240,19 +267,22 @@ class Controller:
             return "The port must be a number from 1 to 65535.", "port", host, port, nick
         return None, None, host, port, nick
 
-    def _start_client(self, host: str, port: int, nick: str, password: str | None) -> None:
+    def _start_client(self, host: str, port: int, nick: str, password: str | None, tls: bool = False,
+                      accept: str | None = None) -> None:
         self._retire_client()
         # A fresh queue per client: a closing client's last events go to a
         # queue nobody reads, so they cannot be mistaken for the new one's.
         self.events = queue.Queue()
-        self._params = (host, port, nick, password)
+        self._params = dict(host=host, port=port, nick=nick, password=password, tls=tls, accept=accept)
+        self.tls = tls
         self.address = _addr(host, port)
         self.me = nick
         self.connected = False
         self.ever_connected = False
         self._retry_at = None
         self._last_failure = ""
-        self.client = self.client_factory(host, port, nick, events=self.events, password=password)
+        kw = {"tls": True, "accept_fingerprint": accept} if tls or accept else {}
+        self.client = self.client_factory(host, port, nick, events=self.events, password=password, **kw)
         self.client.start()
         self._set_status(f"connecting to {self.address}…", WAITING)
 
@@ -293,16 +323,25 @@ class Controller:
         if not self.in_chat:
             self.in_chat = True
             self._greet = True          # after the backlog, so it reads in order
-            self.view.show_chat()
         elif not e.resumed:
             self._system(f"Connected again as {self.safe(self.me)}.")
         else:
             self._system("Reconnected.")
-        if e.fingerprint:
-            self._system(f"Encrypted. The server's certificate fingerprint is {self.safe(e.fingerprint)}.")
+        if self.screen != "chat":
+            self.screen = "chat"
+            self.view.show_chat()
+        self.fingerprint = e.fingerprint
+        if e.fingerprint and e.first_use and self.hosted is None:
+            self._system(f"First visit to {self.address}: its certificate fingerprint is "
+                         f"{self.safe(e.fingerprint)}. Compare it with the one the server shows "
+                         "(read it aloud); from now on this computer checks it on every connection.")
         self._push_users()
-        self._set_status(f"connected to {self.address} as {self.me}", ONLINE)
+        self._set_status(self._online_text(), ONLINE)
         self._set_title()
+
+    def _online_text(self) -> str:
+        where = f"connected to {self.address} as {self.me}"
+        return where + " · encrypted" if self.fingerprint else where
 
     def on_Backlog(self, e: ev.Backlog) -> None:
         if e.missed:
@@ -337,12 +376,21 @@ class Controller:
         self.connected = False
         if self.closing:
             return
+        if e.kind == "tls_changed" and e.fingerprint:
+            # A security stop, even in the middle of a conversation: the form
+            # shows the warning and offers to trust the new certificate once
+            # the user has compared it. The conversation stays, out of sight.
+            self._retire_client()
+            self._changed = e.fingerprint
+            self._set_status("offline", OFFLINE)
+            self._show_form(self.safe(e.message), trust=self.safe(e.fingerprint))
+            return
         if not self.in_chat and e.retry_in is None:
             # The first try failed and the client gave up: back to the form,
             # with the reason in words and the button to try again.
             self._retire_client()
             self._set_status("offline", OFFLINE)
-            self.view.show_connect(self.values, self.safe(e.message), None, _FIELD_FOR_FAILURE.get(e.kind))
+            self._show_form(self.safe(e.message), focus=_FIELD_FOR_FAILURE.get(e.kind))
             return
         if e.retry_in is None:
             # The client gave up on this room (a wrong password, say): the
@@ -448,7 +496,7 @@ class Controller:
             self.settings.nick = e.new
             self.save_settings(self.settings)
             self._system(f"You are now known as {self.safe(e.new)}.")
-            self._set_status(f"connected to {self.address} as {self.me}", ONLINE)
+            self._set_status(self._online_text(), ONLINE)
             self._set_title()
         else:
             self._system(f"{self.safe(e.old)} is now known as {self.safe(e.new)}.")
@@ -537,7 +585,7 @@ class Controller:
             self.client.retry_now()
         elif self.client is None or self._status[1] == OFFLINE:
             if self._params is not None:
-                self._start_client(*self._params[:2], self.me or self._params[2], self._params[3])
+                self._start_client(**dict(self._params, nick=self.me or self._params["nick"]))
 
     def tick(self) -> None:
         """Called often by the window (each pump tick): the countdown."""
@@ -724,9 +772,10 @@ def open_in_browser(url: str) -> None:
     threading.Thread(target=run, name="open-link", daemon=True).start()
 
 
-def _default_client_factory(host, port, nick, *, events, password=None):
+def _default_client_factory(host, port, nick, *, events, password=None, **tls):
+    """``tls``: ``tls=True`` and ``accept_fingerprint`` when encrypting."""
     from .net import ChatClient
-    return ChatClient(host, port, nick, events=events, password=password)
+    return ChatClient(host, port, nick, events=events, password=password, **tls)
 
 
 def _stamp(ts: float) -> str:

@@ -22,6 +22,7 @@ import logging
 from server.app import ChatServer
 from server.config import ServerConfig
 from server.history import HistoryError
+from server.tls import TlsSetupError
 
 log = logging.getLogger("natter.client")
 
@@ -31,10 +32,12 @@ class HostingError(Exception):
 
 
 class HostedRoom:
-    def __init__(self, port: int, password: str | None = None, lan: bool = False, db: str | None = None):
+    def __init__(self, port: int, password: str | None = None, lan: bool = False, tls: bool = False,
+                 db: str | None = None):
         self.requested_port = port
         self.password = password or None
         self.lan = lan
+        self.tls = tls
         self.db = db
         self.server: ChatServer | None = None
 
@@ -47,15 +50,20 @@ class HostedRoom:
         """Where this process's own client should connect."""
         return "127.0.0.1"
 
-    def matches(self, port: int, password: str | None, lan: bool) -> bool:
+    @property
+    def fingerprint(self) -> str | None:
+        """The certificate's fingerprint when the room is encrypted."""
+        return self.server.fingerprint if self.server is not None else None
+
+    def matches(self, port: int, password: str | None, lan: bool, tls: bool = False) -> bool:
         """True when a running room already serves these choices."""
         return (self.server is not None and port in (self.requested_port, self.port)
-                and (password or None) == self.password and lan == self.lan)
+                and (password or None) == self.password and lan == self.lan and tls == self.tls)
 
     def start(self) -> "HostedRoom":
         """Start listening; raises HostingError with a sentence to show."""
         cfg = ServerConfig(host="0.0.0.0" if self.lan else "127.0.0.1", port=self.requested_port,
-                           db=self.db, password=self.password)
+                           db=self.db, password=self.password, tls=self.tls)
         try:
             self.server = ChatServer(cfg).start()
         except OSError as e:
@@ -67,6 +75,8 @@ class HostedRoom:
                 raise HostingError(f"This computer does not allow listening on port "
                                    f"{self.requested_port}; choose a port above 1024.") from None
             raise HostingError(f"Could not host a room: {e.strerror or e}.") from None
+        except TlsSetupError as e:                # no certificate could be made or loaded
+            raise HostingError(f"Could not host an encrypted room: {e}") from None
         except HistoryError as e:
             raise HostingError(f"Could not host a room: the history file cannot be used ({e}).") from None
         log.info("%s", self.server.describe())
@@ -75,8 +85,12 @@ class HostedRoom:
     def describe(self) -> str:
         """One line for the chat window: where the room is and who can join."""
         if self.lan:
-            return (f"You are hosting this room on port {self.port}; others on your network can join "
+            text = (f"You are hosting this room on port {self.port}; others on your network can join "
                     f"with this computer's address and port {self.port}.")
+            if self.fingerprint:
+                text += (f" It is encrypted: tell them its certificate fingerprint, {self.fingerprint}, "
+                         "so they can check the one their window shows.")
+            return text
         return (f"You are hosting this room on port {self.port} for this computer only "
                 "(tick \"let others on the network join\" to share it).")
 

@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--nick", help="your nickname (default: the last one used)")
     ap.add_argument("--password", default=os.environ.get("NATTER_PASSWORD"),
                     help="room password (or set NATTER_PASSWORD)")
+    ap.add_argument("--tls", action="store_true",
+                    help="encrypt (the room runs with --tls); the certificate is pinned on first use")
     ap.add_argument("--host-room", action="store_true",
                     help="host a room on this computer (this computer only) and join it")
     ap.add_argument("--lan", action="store_true", help="with --host-room: let others on the network join")
@@ -68,7 +70,8 @@ def main(argv=None) -> int:
     nick = args.nick or settings.nick
     values = ConnectValues(host=args.host or settings.host, port=str(args.port or settings.port), nick=nick,
                            password=args.password or "", host_room=args.host_room or settings.host_room,
-                           host_lan=args.lan or settings.host_lan)
+                           host_lan=args.lan or settings.host_lan,
+                           tls=args.tls or (settings.tls and args.host is None))
     skip_form = bool(nick) and (args.host is not None or args.host_room)
     if args.host is not None:
         values.host_room = args.host_room
@@ -76,7 +79,7 @@ def main(argv=None) -> int:
         # Show the form with what was given; the rest comes from the settings.
         settings.host, settings.nick = values.host, values.nick
         settings.port = int(values.port) if values.port.isdigit() else settings.port
-        settings.host_room, settings.host_lan = values.host_room, values.host_lan
+        settings.host_room, settings.host_lan, settings.tls = values.host_room, values.host_lan, values.tls
 
     try:
         import tkinter

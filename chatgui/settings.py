@@ -40,6 +40,7 @@ class Settings:
     nick: str = ""
     host_room: bool = False     # "Host a room on this computer" was ticked
     host_lan: bool = False      # ...and let other computers join it
+    tls: bool = False           # encrypt (the room runs with --tls)
     theme: str = "light"
     font_size: int = 11
     geometry: str = ""          # the main window's last size, e.g. "900x600"

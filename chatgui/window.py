@@ -31,6 +31,7 @@ from .pump import Pump
 log = logging.getLogger("natter.client")
 
 DEFAULT_GEOMETRY = "980x640"
+MIN_SIZE = (560, 380)
 
 
 class ChatWindow:
@@ -42,7 +43,7 @@ class ChatWindow:
         self.closed = False
         self._focused = True
         self.root.title(APP_NAME)
-        self.root.minsize(560, 380)
+        self.root.minsize(*MIN_SIZE)
         try:
             self.root.geometry(settings.geometry or DEFAULT_GEOMETRY)
         except tk.TclError:
@@ -54,9 +55,11 @@ class ChatWindow:
         controller_kw.setdefault("astral_ok", formatting.astral_supported(
             self.root.tk.call("info", "patchlevel")))
         self.controller = Controller(self, settings, **controller_kw)
-        self.form = ConnectForm(self.root, self.fonts, on_submit=self.controller.connect)
+        self.form = ConnectForm(self.root, self.fonts, on_submit=self.controller.connect,
+                                on_trust=self.controller.trust_certificate)
         self.chat = ChatPane(self.root, self.fonts, self.pal, self.controller)
         self._showing = None
+        self.form.card.bind("<Configure>", self._fit_form, add="+")
         self.pump = Pump(self.root, lambda: self.controller.events, self.controller.handle,
                          after_batch=self._after_batch)
         self._bind_keys()
@@ -176,12 +179,22 @@ class ChatWindow:
         self._showing = which
 
     def show_connect(self, values: ConnectValues, error: str | None, busy: str | None,
-                     focus: str | None = None) -> None:
+                     focus: str | None = None, trust: str | None = None) -> None:
         self._show(self.form)
-        self.form.show(values, error, busy, focus)
+        self.form.show(values, error, busy, focus, trust)
+        self.root.after_idle(self._fit_form)
+
+    def _fit_form(self, event=None) -> None:
+        """A long warning must not push the buttons out of a small window:
+        the window is at least as big as the form wants (measured when the
+        form's card is laid out again)."""
+        if not self.closed and self._showing is self.form:
+            self.root.minsize(max(MIN_SIZE[0], self.form.winfo_reqwidth()),
+                              max(MIN_SIZE[1], self.form.winfo_reqheight()))
 
     def show_chat(self) -> None:
         self._show(self.chat)
+        self.root.minsize(*MIN_SIZE)
         self.chat.set_address(self.controller.address)
         self.chat.input.focus_set()
 

@@ -27,10 +27,11 @@ class FakeView:
         self.screen = None         # "connect" | "chat"
         self.form = None           # (values, error, busy)
 
-    def show_connect(self, values, error, busy, focus=None):
+    def show_connect(self, values, error, busy, focus=None, trust=None):
         self.screen = "connect"
         self.form = (values, error, busy)
         self.focus = focus
+        self.trust = trust
 
     def show_chat(self):
         self.screen = "chat"
@@ -85,8 +86,9 @@ class FakeView:
 class FakeClient:
     instances: list = []
 
-    def __init__(self, host, port, nick, *, events, password=None):
+    def __init__(self, host, port, nick, *, events, password=None, tls=False, accept_fingerprint=None):
         self.host, self.port, self.nick, self.events, self.password = host, port, nick, events, password
+        self.tls, self.accept_fingerprint = tls, accept_fingerprint
         self.sent = []             # (kind, args, ref)
         self.started = False
         self.closed = False
@@ -128,10 +130,11 @@ class FakeRoom:
     """Stands in for chatgui.hosting.HostedRoom."""
     started: list = []
 
-    def __init__(self, port, password=None, lan=False):
-        self.requested_port, self.password, self.lan = port, password, lan
+    def __init__(self, port, password=None, lan=False, tls=False):
+        self.requested_port, self.password, self.lan, self.tls = port, password, lan, tls
         self.stopped = False
         self.connect_host = "127.0.0.1"
+        self.fingerprint = "AB12 CD34" if tls else None
 
     @property
     def port(self):
@@ -141,8 +144,9 @@ class FakeRoom:
         FakeRoom.started.append(self)
         return self
 
-    def matches(self, port, password, lan):
-        return not self.stopped and (port, password or None, lan) == (self.requested_port, self.password, self.lan)
+    def matches(self, port, password, lan, tls=False):
+        return not self.stopped and (port, password or None, lan, tls) == \
+            (self.requested_port, self.password, self.lan, self.tls)
 
     def describe(self):
         return f"You are hosting this room on port {self.port}."

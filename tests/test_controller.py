@@ -484,3 +484,44 @@ def test_closing_disconnects_without_waiting(env):
     c.close()   # idempotent
     c.handle(ev.Disconnected("closed", None))
     assert not any("Disconnected" in t for t in view.texts(SYSTEM))
+
+
+# -- encryption ----------------------------------------------------------------------------
+
+
+def test_an_encrypted_first_visit_shows_the_fingerprint_to_compare(env):
+    c, view = env
+    c.connect(ConnectValues(host="10.0.0.2", port="30000", nick="alice", tls=True))
+    client = FakeClient.instances[-1]
+    assert client.tls and client.accept_fingerprint is None and c.saved[-1].tls
+    c.handle(ev.Connected("10.0.0.2", 30000, "alice", ("alice",), False, "3F2A 9B1C", True))
+    c.handle(ev.Backlog(()))
+    assert any("3F2A 9B1C" in t and "Compare it" in t for t in view.texts(SYSTEM))
+    assert view.status == ("connected to 10.0.0.2:30000 as alice · encrypted", ONLINE)
+
+
+def test_a_changed_certificate_stops_and_can_be_trusted_after_comparing(env):
+    c, view = env
+    first = join(c, view)
+    c.handle(ev.Disconnected("The connection was lost.", 0.5))
+    c.handle(ev.ConnectFailed("tls_changed", "Warning: the certificate of 127.0.0.1:30000 has changed.", None,
+                              fingerprint="AAAA BBBB", pinned="CCCC DDDD"))
+    assert view.screen == "connect" and view.form[1].startswith("Warning: the certificate")
+    assert view.trust == "AAAA BBBB" and first.closed
+    c.trust_certificate()
+    second = FakeClient.instances[-1]
+    assert second is not first and second.tls and second.accept_fingerprint == "AAAA BBBB"
+    assert view.form[2].startswith("Connecting to")
+    c.handle(ev.Connected("127.0.0.1", 30000, "alice", ("alice",), False, "AAAA BBBB", False))
+    assert view.screen == "chat" and "Connected again as alice." in view.texts(SYSTEM)
+    c.trust_certificate()                       # nothing offered any more: nothing happens
+    assert FakeClient.instances[-1] is second
+
+
+def test_an_encrypted_hosted_room_is_trusted_by_its_own_fingerprint(env):
+    c, view = env
+    c.connect(ConnectValues(port="4567", nick="alice", host_room=True, tls=True))
+    room, client = FakeRoom.started[-1], FakeClient.instances[-1]
+    assert room.tls and client.accept_fingerprint == room.fingerprint == "AB12 CD34"
+    c.handle(ev.Connected("127.0.0.1", 4567, "alice", ("alice",), False, "AB12 CD34", True))
+    assert not any("First visit" in t for t in view.texts(SYSTEM))

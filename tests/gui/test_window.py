@@ -429,3 +429,44 @@ def test_callback_errors_are_logged_kept_and_the_pump_goes_on(make_window, caplo
     assert any("ZeroDivisionError" in e for e in w.errors) and any("AttributeError" in e for e in w.errors)
     assert "error in a Tk callback" in caplog.text
     w.errors.clear()          # expected here; any other test fails on them
+
+
+def test_encryption_first_visit_then_a_changed_certificate_trusted_after_comparing(make_server, make_window,
+                                                                                   tmp_path):
+    from server import tls
+    db = str(tmp_path / "room.db")
+    srv = make_server(tls=True, rate_limit=0, db=db)
+    port = srv.port
+    secure = ConnectValues(host="127.0.0.1", port=str(port), nick="alice", tls=True)
+    w = make_window(secure)
+    wait_until(w.root, lambda: w.controller.connected, what="an encrypted welcome")
+    assert srv.fingerprint in conversation(w) and "First visit" in conversation(w)
+    assert w.chat.status_label.cget("text").endswith("· encrypted")
+    w.quit()
+    w.controller.shutdown(timeout=5)
+    srv.shutdown()
+
+    cert, key = tls.ensure_certificate(str(tmp_path / "another"))
+    srv2 = make_server(tls=True, cert=cert, key=key, port=port, rate_limit=0, db=db)
+    assert srv2.fingerprint != srv.fingerprint
+    w2 = make_window(secure)
+    wait_until(w2.root, lambda: w2.form.trust_button.winfo_ismapped(), what="the warning")
+    warning = w2.form.error_label.cget("text")
+    assert "has changed" in warning and srv.fingerprint in warning and srv2.fingerprint in warning
+    assert not w2.controller.connected
+    w2.form.trust_button.invoke()
+    wait_until(w2.root, lambda: w2.controller.connected, what="the trusted connection")
+    assert w2.chat.winfo_ismapped() and w2.chat.status_label.cget("text").endswith("· encrypted")
+    assert w2.controller.fingerprint == srv2.fingerprint
+
+
+def test_a_long_warning_never_hides_the_forms_buttons(make_window):
+    w = make_window(None, Settings(nick="alice", geometry="600x400"))
+    w.controller._show_form("Warning: " + "a long explanation of what happened. " * 12, trust="AB12 CD34")
+    button = w.form.button
+
+    def fits():
+        bottom = button.winfo_rooty() + button.winfo_height()
+        return button.winfo_ismapped() and bottom <= w.root.winfo_rooty() + w.root.winfo_height()
+    wait_until(w.root, fits, what="the window to grow to the form")
+    assert w.form.trust_button.winfo_ismapped()
