@@ -23,7 +23,7 @@ from tkinter import ttk
 from server.protocol import nick_key
 
 from . import theme
-from .controller import ERROR, MENTION, OFFLINE, ONLINE, OWN, PRIVATE, SYSTEM, Line
+from .view import ERROR, MENTION, OFFLINE, ONLINE, OWN, PRIVATE, SYSTEM, Line
 
 log = logging.getLogger("natter.client")
 

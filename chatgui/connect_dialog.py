@@ -13,7 +13,7 @@ import tkinter as tk
 from tkinter import ttk
 
 from . import theme
-from .controller import ConnectValues
+from .view import ConnectValues
 
 
 class ConnectForm(ttk.Frame):

@@ -25,7 +25,8 @@ import tkinter as tk
 from . import formatting, theme
 from .chatpane import ChatPane
 from .connect_dialog import ConnectForm
-from .controller import APP_NAME, ConnectValues, Controller, Line
+from .controller import Controller
+from .view import APP_NAME, ConnectValues, Line
 from .pump import Pump
 
 log = logging.getLogger("natter.client")
