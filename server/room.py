@@ -40,15 +40,14 @@ class Room:
             self._late.append(member)
 
     def remove(self, member) -> bytes:
-        """Forget a member; returns what was queued for it in this pass so
-        the caller can still deliver it (an error before a disconnect)."""
-        start = self.members.pop(member, None)
+        """Forget a member; returns its own frames queued in this pass (its
+        acknowledgements, an error before a disconnect) so the caller can
+        still deliver them. Others' broadcasts of this pass are not: it is
+        leaving, and handing them over would make a mass disconnect cost
+        members x frames."""
+        self.members.pop(member, None)
         mine = self._custom.pop(member, None)
-        if start is None:
-            return b""
-        if mine is not None:
-            return _personal(self._frames, start, mine)
-        return b"".join(self._frames[start:])
+        return b"".join(data for _, data, _ in mine) if mine else b""
 
     def broadcast(self, data: bytes, sender=None, sender_data: bytes | None = None) -> None:
         """Queue a frame for every member; ``sender`` gets ``sender_data``
