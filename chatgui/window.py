@@ -26,8 +26,8 @@ from . import formatting, theme
 from .chatpane import ChatPane
 from .connect_dialog import ConnectForm
 from .controller import Controller
-from .view import APP_NAME, ConnectValues, Line
 from .pump import Pump
+from .view import APP_NAME, ConnectValues, Line
 
 log = logging.getLogger("natter.client")
 
@@ -71,8 +71,9 @@ class ChatWindow:
         """The app icon, from a PyInstaller bundle's ``icons/`` or the
         source tree's ``packaging/icons/``; without one Tk's default stays."""
         here = os.path.dirname(os.path.abspath(__file__))
-        folders = [os.path.join(getattr(sys, "_MEIPASS", ""), "icons"),
-                   os.path.join(os.path.dirname(here), "packaging", "icons")]
+        folders = [os.path.join(os.path.dirname(here), "packaging", "icons")]
+        if getattr(sys, "_MEIPASS", None):
+            folders.insert(0, os.path.join(sys._MEIPASS, "icons"))
         for folder in folders:
             images = []
             for name in ("natter.png", "natter-48.png"):
