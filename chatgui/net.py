@@ -59,8 +59,8 @@ Additions to the API beyond the issue: :attr:`~ChatClient.nick`,
 :meth:`~ChatClient.retry_now`.
 
 TLS and pinning (issue 6): with ``tls=True`` :meth:`ChatClient._dial`
-returns a :class:`TlsTransport` (TLS 1.2 or newer over memory BIOs, see
-its docstring) instead of a :class:`PlainTransport`. Certificates are
+returns a :class:`chatgui.transport.TlsTransport` (TLS 1.2 or newer over
+memory BIOs, see its docstring) instead of a ``PlainTransport``. Certificates are
 self-signed, so none is checked against an authority; the client trusts
 on first use instead (:mod:`chatgui.pins`):
 
@@ -96,23 +96,20 @@ import queue
 import secrets
 import selectors
 import socket
-import ssl
 import threading
 import time
 
 from server import protocol
-from server.tls import fingerprint as cert_fingerprint
 
 from . import events as ev
 from .commands import join_surrogates
 from .pins import PinStore, normalize_fingerprint
 from .policy import (FINAL_KINDS, Backoff, Outbox, QueueFull, SeenIds, classify_os_error,
                      classify_refusal, classify_tls_error, tls_changed_message)
+from .transport import SLICE, HandshakeStopped, PlainTransport, TlsTransport, client_context
 
 log = logging.getLogger("natter.client")
 
-RECV_SIZE = 256 * 1024
-SLICE = 0.25                 # a connect in progress looks at the close flag this often
 MAX_IDLE_WAIT = 1.0          # an idle reader wakes at least this often (see _read_loop)
 PING = protocol.encode({"type": "ping"})
 PONG = protocol.encode({"type": "pong"})
@@ -121,165 +118,6 @@ BYE = protocol.encode({"type": "bye"})
 # States, as :attr:`ChatClient.state` reports them.
 IDLE, CONNECTING, HANDSHAKE, ONLINE, OFFLINE, CLOSED = (
     "idle", "connecting", "handshake", "online", "offline", "closed")
-
-
-class PlainTransport:
-    """A connected TCP socket as a byte pipe (blocking; the reader selects first)."""
-
-    fingerprint = None
-
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-    def recv(self) -> bytes:
-        return self.sock.recv(RECV_SIZE)
-
-    def sendall(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def shutdown(self, how: int) -> None:
-        self.sock.shutdown(how)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class TlsTransport:
-    """A TCP socket carrying TLS, with the TLS state in memory.
-
-    An ``ssl.SSLObject`` over two ``ssl.MemoryBIO``: the socket stays an
-    ordinary blocking socket that the reader selects on. ``_lock`` guards
-    the SSLObject and its BIOs and is held only for in-memory work, never
-    during socket I/O, so ``net-reader`` (:meth:`recv`) and ``net-writer``
-    (:meth:`sendall`) share the transport safely. Only the writer sends
-    after the handshake: bytes the TLS engine makes while reading (a key
-    update) wait in the outgoing BIO and leave, in order, with the next
-    write, at the latest the next ping.
-
-    :meth:`handshake` runs on ``net-reader`` before the transport is
-    handed to the writer; it sets :attr:`fingerprint`.
-    """
-
-    def __init__(self, sock: socket.socket, context: ssl.SSLContext):
-        self.sock = sock
-        self._lock = threading.Lock()
-        self._in = ssl.MemoryBIO()
-        self._out = ssl.MemoryBIO()
-        self._obj = context.wrap_bio(self._in, self._out, server_side=False)
-        self._eof = False
-        self.fingerprint: str | None = None
-        self.first_use = False          # set by ChatClient: nothing was pinned for this server
-        self.first_bytes = b""          # the first bytes the server sent, still unencrypted
-
-    def handshake(self, deadline: float, stopping) -> None:
-        """net-reader: run the TLS handshake by ``deadline`` (monotonic).
-
-        ``stopping()`` is polled every SLICE. Raises ``_Stopped``,
-        ``TimeoutError``, ``ssl.SSLError`` or another ``OSError`` (an end of
-        stream is ``ssl.SSLEOFError``).
-        """
-        sock = self.sock
-        with selectors.DefaultSelector() as sel:
-            sel.register(sock, selectors.EVENT_READ)
-            while True:
-                with self._lock:
-                    try:
-                        self._obj.do_handshake()
-                        done = True
-                    except ssl.SSLWantReadError:
-                        done = False
-                    out = self._out.read()
-                if out:
-                    sock.sendall(out)
-                if done:
-                    break
-                while not sel.select(SLICE):
-                    if stopping():
-                        raise _Stopped()
-                    if time.monotonic() >= deadline:
-                        raise TimeoutError(errno.ETIMEDOUT, "TLS handshake timed out")
-                data = sock.recv(RECV_SIZE)
-                if not data:
-                    raise ssl.SSLEOFError(ssl.SSL_ERROR_EOF, "the server hung up during the TLS handshake")
-                if not self.first_bytes:
-                    self.first_bytes = data[:64]
-                with self._lock:
-                    self._in.write(data)
-        with self._lock:
-            der = self._obj.getpeercert(binary_form=True)
-        if not der:
-            raise ssl.SSLError("the server showed no certificate")
-        self.fingerprint = cert_fingerprint(der)
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-    def recv(self) -> bytes:
-        """net-reader: the plaintext of what arrived; b"" at the end of the
-        stream; BlockingIOError when no whole record came yet. A broken
-        stream raises ssl.SSLError (an OSError)."""
-        if self._eof:
-            return b""
-        data = self.sock.recv(RECV_SIZE)
-        if not data:
-            return b""          # a hang-up without close_notify: the bye already ended the talk
-        chunks = []
-        with self._lock:
-            self._in.write(data)
-            while True:
-                try:
-                    chunk = self._obj.read(RECV_SIZE)
-                except ssl.SSLWantReadError:
-                    break
-                except ssl.SSLZeroReturnError:      # close_notify
-                    self._eof = True
-                    break
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        if chunks:
-            return b"".join(chunks)
-        if self._eof:
-            return b""
-        raise BlockingIOError(errno.EAGAIN, "no whole TLS record yet")
-
-    def sendall(self, data: bytes) -> None:
-        """net-writer: encrypt and send (with any TLS bytes waiting, first)."""
-        with self._lock:
-            view = memoryview(data)
-            while view:
-                view = view[self._obj.write(view):]
-            out = self._out.read()
-        if out:
-            self.sock.sendall(out)
-
-    def shutdown(self, how: int) -> None:
-        self.sock.shutdown(how)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-_context_lock = threading.Lock()
-_context: ssl.SSLContext | None = None
-
-
-def client_context() -> ssl.SSLContext:
-    """The TLS settings of every client: TLS 1.2 or newer, and no check
-    against certificate authorities (Natter certificates are self-signed):
-    the fingerprint pinned on first use is the check instead."""
-    global _context
-    with _context_lock:
-        if _context is None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            _context = ctx
-        return _context
 
 
 class _Stopped(Exception):
@@ -741,9 +579,9 @@ class ChatClient:
         transport = TlsTransport(sock, client_context())
         try:
             transport.handshake(time.monotonic() + self.handshake_timeout, lambda: self._closing)
-        except _Stopped:
+        except HandshakeStopped:
             sock.close()
-            raise
+            raise _Stopped() from None
         except TimeoutError:
             sock.close()
             raise _Failed("timeout", f"Connected to {where}, but the encryption (TLS) handshake did not "

@@ -18,7 +18,8 @@ import time
 import pytest
 
 from chatgui import events as ev
-from chatgui.net import ChatClient, TlsTransport, client_context
+from chatgui.net import ChatClient
+from chatgui.transport import TlsTransport, client_context
 from chatgui.pins import PinStore
 from chatgui.policy import Backoff
 from server import protocol, tls
