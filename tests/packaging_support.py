@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+from tests import xvfb as virtual_display
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIST = os.path.join(ROOT, "dist")
 BUILD_INFO = os.path.join(DIST, "BUILD-INFO.txt")
@@ -144,24 +146,12 @@ def stop(proc: subprocess.Popen, timeout: float = 10) -> int:
 
 @contextlib.contextmanager
 def xvfb(timeout: float = 15):
-    """A private Xvfb; yields its DISPLAY string, then kills it and waits."""
-    r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    os.close(w)
+    """A private Xvfb (tests/xvfb.py); yields its DISPLAY string, then stops it."""
+    proc, display = virtual_display.start(timeout=timeout)
     try:
-        with os.fdopen(r, "rb") as pipe:
-            number = read_line(pipe, timeout).strip()
-        assert number.isdigit(), number
-        yield f":{number}"
+        yield display
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        virtual_display.stop(proc)
 
 
 def xdotool(display: str, *args: str, timeout: float = 15) -> str:
