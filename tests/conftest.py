@@ -52,3 +52,26 @@ def connect(server):
     yield make
     for c in clients:
         c.close()
+
+
+@pytest.fixture
+def make_chat_clients():
+    """make(port, nick, start=True, **kw) -> (ChatClient, Events). Every
+    client is closed after the test, and none may leave a thread behind."""
+    from chatgui.net import ChatClient
+    from tests.chatclients import Events
+    made = []
+
+    def make(port, nick, start=True, **kw):
+        evs = Events()
+        c = ChatClient("127.0.0.1", port, nick, events=evs.q, **kw)
+        made.append(c)
+        if start:
+            c.start()
+        return c, evs
+
+    yield make
+    for c in made:
+        c.close(timeout=3)
+    for c in made:
+        assert not any(t.is_alive() for t in c.threads), "a client thread outlived close()"

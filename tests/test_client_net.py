@@ -7,7 +7,6 @@ leaving no thread behind. No Tk.
 """
 from __future__ import annotations
 
-import queue
 import socket
 import threading
 import time
@@ -15,68 +14,16 @@ import time
 import pytest
 
 from chatgui import events as ev
-from chatgui.net import ChatClient
 from chatgui.policy import Backoff
 from server import protocol
+from tests.chatclients import Events  # noqa: F401 (test_client_tls imports it from here)
 from tests.netclient import LineClient
 
 
-class Events:
-    """Reads a client's event queue, keeping everything it saw."""
-
-    def __init__(self):
-        self.q: queue.Queue = queue.Queue()
-        self.seen: list = []
-
-    def next(self, timeout: float = 5.0):
-        e = self.q.get(timeout=timeout)
-        self.seen.append(e)
-        return e
-
-    def wait(self, pred, timeout: float = 5.0, what: str = ""):
-        """The next event matching pred (a type or a predicate); fails on timeout."""
-        test = (lambda e: isinstance(e, pred)) if isinstance(pred, type) else pred
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                e = self.next(max(0.01, left))
-            except queue.Empty:
-                raise AssertionError(f"no {what or pred} within {timeout} s; saw {self.seen[-8:]}") from None
-            if test(e):
-                return e
-
-    def drain(self, secs: float = 0.0) -> list:
-        deadline = time.monotonic() + secs
-        out = []
-        while True:
-            try:
-                out.append(self.next(max(0.0, deadline - time.monotonic())))
-            except queue.Empty:
-                return out
-
-    def of(self, kind) -> list:
-        return [e for e in self.seen if isinstance(e, kind)]
-
-
 @pytest.fixture
-def clients():
-    """make(port, nick, **kw) -> (ChatClient started, Events). All closed after."""
-    made = []
-
-    def make(port, nick, start=True, **kw):
-        evs = Events()
-        c = ChatClient("127.0.0.1", port, nick, events=evs.q, **kw)
-        made.append(c)
-        if start:
-            c.start()
-        return c, evs
-
-    yield make
-    for c in made:
-        c.close(timeout=3)
-    for c in made:
-        assert not any(t.is_alive() for t in c.threads), "a client thread outlived close()"
+def clients(make_chat_clients):
+    """make(port, nick, start=True, **kw) -> (ChatClient, Events); see conftest."""
+    return make_chat_clients
 
 
 def _client_threads(before: set) -> list:

@@ -30,23 +30,12 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def clients():
+def clients(make_chat_clients):
     """make(port, nick, **kw) -> (ChatClient started, Events); TLS unless tls=False."""
-    made = []
-
     def make(port, nick, **kw):
         kw.setdefault("tls", True)
-        evs = Events()
-        c = ChatClient("127.0.0.1", port, nick, events=evs.q, **kw)
-        made.append(c)
-        c.start()
-        return c, evs
-
-    yield make
-    for c in made:
-        c.close(timeout=3)
-    for c in made:
-        assert not any(t.is_alive() for t in c.threads), "a client thread outlived close()"
+        return make_chat_clients(port, nick, **kw)
+    return make
 
 
 def pins_file() -> str:

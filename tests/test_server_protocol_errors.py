@@ -9,7 +9,7 @@ import time
 import pytest
 
 from server import protocol as p
-from tests.servertools import chat_works, expect, expect_error, ping_works, reset
+from tests.servertools import chat_works, expect, expect_error, reset
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -1,0 +1,43 @@
+"""Helpers for tests of the real network client (chatgui.net.ChatClient)."""
+from __future__ import annotations
+
+import queue
+import time
+
+
+class Events:
+    """Reads a client's event queue, keeping everything it saw."""
+
+    def __init__(self):
+        self.q: queue.Queue = queue.Queue()
+        self.seen: list = []
+
+    def next(self, timeout: float = 5.0):
+        e = self.q.get(timeout=timeout)
+        self.seen.append(e)
+        return e
+
+    def wait(self, pred, timeout: float = 5.0, what: str = ""):
+        """The next event matching pred (a type or a predicate); fails on timeout."""
+        test = (lambda e: isinstance(e, pred)) if isinstance(pred, type) else pred
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                e = self.next(max(0.01, left))
+            except queue.Empty:
+                raise AssertionError(f"no {what or pred} within {timeout} s; saw {self.seen[-8:]}") from None
+            if test(e):
+                return e
+
+    def drain(self, secs: float = 0.0) -> list:
+        deadline = time.monotonic() + secs
+        out = []
+        while True:
+            try:
+                out.append(self.next(max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                return out
+
+    def of(self, kind) -> list:
+        return [e for e in self.seen if isinstance(e, kind)]
