@@ -16,7 +16,6 @@ import pytest
 from chatgui import events as ev
 from chatgui.policy import Backoff
 from server import protocol
-from tests.chatclients import Events  # noqa: F401 (test_client_tls imports it from here)
 from tests.netclient import LineClient
 
 

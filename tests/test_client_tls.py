@@ -23,7 +23,8 @@ from chatgui.transport import TlsTransport, client_context
 from chatgui.pins import PinStore
 from chatgui.policy import Backoff
 from server import protocol, tls
-from tests.test_client_net import Events, Proxy, _texts, free_port
+from tests.chatclients import Events
+from tests.test_client_net import Proxy, _texts, free_port
 from tests.test_tls import TlsLineClient
 
 pytestmark = pytest.mark.timeout(60)
