@@ -220,3 +220,25 @@ def test_welcome_has_100_room_messages_even_after_many_dms(connect, server):
     a2 = connect()
     hist = a2.hello("alice2", since=hist[-1]["id"] - 5, resume=alice.welcome["session"])["history"]
     assert [m["text"] for m in hist] == [f"d{i}" for i in range(n - 5, n)]
+
+
+def test_since_replay_is_capped_in_bytes_too(make_server):
+    """A welcome is one line: a replay of long messages stops at about
+    max_replay_bytes of text, newest kept, and says how many it left out."""
+    srv = make_server(rate_limit=0, max_replay_bytes=10_000)
+    from tests.netclient import LineClient
+    a = LineClient(srv.port)
+    a.hello("ann")
+    texts = [f"{i:02d}" + "x" * 1000 for i in range(20)]
+    for t in texts:
+        a.send({"type": "say", "text": t})
+    ids = [a.recv_type("message")["id"] for _ in texts]
+    b = LineClient(srv.port)
+    w = b.hello("bob", since=0)
+    got = [m["text"] for m in w["history"]]
+    assert 5 <= len(got) < 10, len(got)
+    assert got == texts[-len(got):], "the newest are kept, in order"
+    assert w["missed"] == len(texts) - len(got)
+    assert w["last_id"] == ids[-1]
+    a.close()
+    b.close()
