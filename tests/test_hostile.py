@@ -185,18 +185,19 @@ def test_abuse_leaves_memory_bounded_and_chat_working(server_process):
         while not (f := bob.recv())["type"] == "message" or f["text"] != tag:
             pass
 
-    for i in (1, 2):        # the allocator reaches its working size
-        _abuse_round(port)
-        chat_ok(f"after round {i}")
-    first = rss_kib(proc.pid)
+    empty = rss_kib(proc.pid)
     threads = len(os.listdir(f"/proc/{proc.pid}/task"))
     fds = len(os.listdir(f"/proc/{proc.pid}/fd"))
-    for i in range(3, 7):
+    rss = []
+    for i in range(1, 9):   # each round pushes over 15 MB of garbage at it
         _abuse_round(port)
         chat_ok(f"after round {i}")
-    last = rss_kib(proc.pid)
-    # Each round pushes over 8 MB of garbage; memory must not grow with it.
-    assert last - first < 8 * 1024, f"RSS grew from {first} KiB to {last} KiB over 4 more rounds"
+        rss.append(rss_kib(proc.pid))
+    # The allocator settles at a working size within a few rounds (measured:
+    # 38 to 51 MB from 25 MB empty, in steps, sometimes falling back); a leak
+    # would keep climbing with the garbage.
+    assert max(rss[4:]) - max(rss[:4]) < 12 * 1024, f"RSS still climbing: {rss} KiB"
+    assert max(rss) - empty < 48 * 1024, f"RSS grew from {empty} KiB to {max(rss)} KiB"
     # Every abusive connection is gone again: no thread or descriptor leaked.
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and (len(os.listdir(f"/proc/{proc.pid}/task")) > threads
