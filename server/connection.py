@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import select
 import socket
 import ssl
 import threading
@@ -259,7 +260,6 @@ class Connection:
 
 
 def _wait_readable(sock: socket.socket) -> None:
-    import select
     select.select([sock], [], [sock])
 
 

@@ -43,7 +43,6 @@ CREATE TABLE IF NOT EXISTS sessions (
     token_hash TEXT NOT NULL UNIQUE,
     created REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- The last room messages without a scan when private ones fill the ring.
 CREATE INDEX IF NOT EXISTS room_messages ON messages (room, id) WHERE recipient IS NULL;
 """
@@ -122,7 +121,6 @@ class History:
         # The oldest id the ring can answer for: a resume from an id >= this
         # needs no query.
         self._ring_floor = self._ring[0].id - 1 if len(self._ring) == ring else 0
-        self.commits = 0
 
     # -- writing ----------------------------------------------------------
 
@@ -171,7 +169,6 @@ class History:
                 except sqlite3.Error:
                     pass
             raise
-        self.commits += 1
         return len(rows)
 
     # -- reading ----------------------------------------------------------

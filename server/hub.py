@@ -51,14 +51,13 @@ CONNECTED = _Connected()
 class Hub:
     """Room state and all socket writes; see the module docstring."""
 
-    def __init__(self, config, history, on_closed=None):
+    def __init__(self, config, history):
         self.config = config
         self.history = history
         self.room = Room("lobby")     # v1 has one room; a dict of them later
         self.conns: set = set()       # every connection the hub knows
         self.nicks: dict = {}         # nick_key -> welcomed connection
         self.per_ip: dict = {}        # ip -> connections open from it
-        self.on_closed = on_closed    # called (hub thread) with each closed connection
         self._lock = threading.Condition(threading.Lock())
         self._inbox: list = []
         self._sleeping = False
@@ -351,8 +350,6 @@ class Hub:
             sock.close()
         except OSError:
             pass
-        if self.on_closed is not None:
-            self.on_closed(conn)
 
     # -- event handlers (hub thread) --------------------------------------
 
