@@ -44,6 +44,7 @@ class ChatPane(ttk.Frame):
         self._stick = None          # at the bottom when this batch began?
         self._appended = 0
         self._people_after = None   # a repaint of the people list is scheduled
+        self._gone = False          # destroyed: a handler that closed the window must stop
         self._build()
         self.apply_palette(pal)
 
@@ -139,6 +140,7 @@ class ChatPane(ttk.Frame):
         self._state = OFFLINE
 
     def destroy(self) -> None:
+        self._gone = True
         if self._people_after is not None:
             self.after_cancel(self._people_after)
             self._people_after = None
@@ -426,7 +428,8 @@ class ChatPane(ttk.Frame):
 
     def _on_send(self) -> None:
         self.controller.submit(self.get_input())
-        self._fit_input()
+        if not self._gone:          # /quit destroys the window under us
+            self._fit_input()
 
     def _on_newline(self, event=None):
         self.input.insert("insert", "\n")

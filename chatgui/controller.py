@@ -444,7 +444,8 @@ class Controller:
         if handler is None:
             log.error("no handler for the command %r", cmd)
             return
-        if handler(cmd) is not False:
+        # After /quit the window is gone: nothing of it may be touched.
+        if handler(cmd) is not False and not self.closing:
             self.view.set_input("")
 
     def recall(self, step: int, current: str) -> None:
