@@ -283,6 +283,7 @@ class Controller:
         self._drops += 1
         if self.closing:
             return
+        self._push_users()
         reason = self.safe(e.reason).rstrip(".")
         if not reason or e.reason == self._last_notice:     # the notice already said why
             self._system("Disconnected.")
@@ -325,6 +326,7 @@ class Controller:
         self._retry_at = None
         if not self.closing:
             self._set_status("offline", OFFLINE)
+            self._push_users()
 
     def on_Acked(self, e: ev.Acked) -> None:
         item = self.pending.pop(e.ref, None)
@@ -669,8 +671,9 @@ class Controller:
         self.view.set_title(title)
 
     def _push_users(self) -> None:
+        """The people list; while disconnected it shows who was there, as offline."""
         names = sorted(self.users.values(), key=str.casefold)
-        self.view.set_users([self.safe(n) for n in names], self.safe(self.me))
+        self.view.set_users([self.safe(n) for n in names], self.safe(self.me), online=self.connected)
 
 
 # Which field of the form to put the cursor in after a failed connect.

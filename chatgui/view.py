@@ -77,7 +77,9 @@ class View(Protocol):
     def clear(self) -> None:
         """Empty the conversation (waiting lines stay)."""
 
-    def set_users(self, users: Sequence[str], me: str) -> None: ...
+    def set_users(self, users: Sequence[str], me: str, online: bool = True) -> None:
+        """The people list; ``online`` False: the room is out of reach, so
+        show them as offline (greyed, under "OFFLINE")."""
 
     def set_status(self, text: str, state: str, action: str | None = None) -> None:
         """The status line; ``action`` labels its button ("Retry now",

@@ -225,8 +225,8 @@ class ChatWindow:
     def clear(self) -> None:
         self.chat.clear()
 
-    def set_users(self, users, me: str) -> None:
-        self.chat.set_users(users, me)
+    def set_users(self, users, me: str, online: bool = True) -> None:
+        self.chat.set_users(users, me, online)
 
     def set_status(self, text: str, state: str, action: str | None = None) -> None:
         self.chat.set_status(text, state, action)

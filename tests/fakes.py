@@ -15,6 +15,7 @@ class FakeView:
         self.pending = {}          # key -> Line
         self.users = []
         self.me = ""
+        self.online = None
         self.status = ("", "")
         self.statuses = []
         self.action = None
@@ -49,8 +50,8 @@ class FakeView:
     def clear(self):
         self.lines.clear()
 
-    def set_users(self, users, me):
-        self.users, self.me = list(users), me
+    def set_users(self, users, me, online=True):
+        self.users, self.me, self.online = list(users), me, online
 
     def set_status(self, text, state, action=None):
         self.status = (text, state)

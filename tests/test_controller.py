@@ -274,6 +274,20 @@ def test_people_come_and_go(env):
     assert view.texts(SYSTEM)[-1] == "carol left (timed out)."
 
 
+def test_the_people_list_shows_everyone_offline_while_disconnected(env):
+    c, view = env
+    join(c, view)
+    assert view.online is True
+    c.handle(ev.Disconnected("The connection was lost.", 2.0))
+    assert view.online is False and view.users == ["alice", "bob", "carol"]
+    c.handle(ev.Connecting("127.0.0.1", 30000, 1))
+    c.handle(ev.Connected("127.0.0.1", 30000, "alice", ("alice", "bob"), True))
+    assert view.online is True and view.users == ["alice", "bob"]
+    c.handle(ev.Disconnected("The server closed the connection.", None))
+    c.handle(ev.Closed())
+    assert view.online is False
+
+
 def test_server_notices_and_errors(env):
     c, view = env
     join(c, view)

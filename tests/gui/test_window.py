@@ -320,7 +320,7 @@ def test_waiting_lines_stay_at_the_bottom_until_removed(make_window):
 def test_a_join_storm_repaints_the_people_list_once_per_batch(make_window):
     """A server restart under 1000 people brings 1000 joins at once."""
     w = make_window(None)
-    w.controller.in_chat = True
+    w.controller.in_chat = w.controller.connected = True
     w.show_chat()
     q = w.controller.events
     for i in range(1000):

