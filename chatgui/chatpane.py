@@ -61,6 +61,7 @@ class ChatPane(ttk.Frame):
         self._appended = 0          # lines added since the last batch
         self._unseen = 0            # lines added below the view while not stuck
         self._follow_after = None   # a scheduled return to the bottom
+        self._tables: dict[str, list] = {}  # tag -> the codes of a table shown (for its tab stop)
         self.online = False         # the people list shows a live room
         self._people_after = None   # a repaint of the people list is scheduled
         self._gone = False          # destroyed: a handler that closed the window must stop
@@ -208,6 +209,7 @@ class ChatPane(ttk.Frame):
         t.tag_configure("pending", foreground=pal.muted)
         t.tag_configure("pending_note", foreground=pal.waiting, font=self.fonts.small)
         t.tag_configure("link", foreground=pal.link, underline=True)
+        t.tag_configure("code", font=self.fonts.mono, foreground=pal.fg)
         t.tag_raise("link")
         t.tag_raise("sel")
         self._layout()
@@ -222,6 +224,9 @@ class ChatPane(ttk.Frame):
         name_right = 6 + stamp_w + 14 + name_w
         body_left = name_right + 12
         self.text.configure(tabs=(name_right, "right", body_left, "left"))
+        self._body_left = body_left
+        for tag, codes in self._tables.items():
+            self._table_tabs(tag, codes)
         self.text.tag_configure("line", lmargin1=6, lmargin2=body_left, rmargin=12)
         self.text.tag_configure("cont", lmargin1=body_left, lmargin2=body_left)
         self.input.configure(font=f.body)
@@ -237,7 +242,10 @@ class ChatPane(ttk.Frame):
     # -- the conversation (View methods, via the window) -------------------
 
     def append(self, line: Line) -> None:
+        first = int(self.text.index("pend").split(".")[0])
         self._insert("pend", line, ())
+        if line.table:
+            self._tabulate(first, line.text.split("\n"))
         self._appended += 1
         if not self._stuck:
             self._unseen += 1
@@ -400,6 +408,27 @@ class ChatPane(ttk.Frame):
                     after_newline = True
         return parts
 
+    def _tabulate(self, first: int, rows: list) -> None:
+        """Line up the rows of a table line (see ``Line.table``), which
+        start on text line ``first``: the code before each row's tab in
+        the fixed-width font, and one tab stop for all the descriptions."""
+        t, codes = self.text, []
+        tag = f"table{len(self._tables)}"
+        for i, row in enumerate(rows[1:], start=first + 1):
+            if "\t" in row:
+                code = row.split("\t", 1)[0]
+                codes.append(code)
+                t.tag_add("code", f"{i}.0", f"{i}.{len(code)}")
+                t.tag_add(tag, f"{i}.0", f"{i}.0 lineend")
+        if codes:
+            self._tables[tag] = codes
+            self._table_tabs(tag, codes)
+
+    def _table_tabs(self, tag: str, codes: list) -> None:
+        stop = self._body_left + max(self.fonts.mono.measure(c) for c in codes) + self.fonts.body.measure("  ")
+        # A description that wraps hangs under the descriptions, not the codes.
+        self.text.tag_configure(tag, tabs=(stop, "left"), lmargin2=stop)
+
     def _who_colour(self, line: Line) -> tuple:
         if line.kind == PRIVATE:
             return ("private_who",)
@@ -525,7 +554,8 @@ class ChatPane(ttk.Frame):
 
     def _sync_placeholder(self) -> None:
         if self.input.compare("end-1c", "==", "1.0"):
-            self.placeholder.place(x=int(self.input.cget("padx")), y=int(self.input.cget("pady")))
+            # place() measures from inside the Text's border and padding already.
+            self.placeholder.place(x=0, y=0)
         else:
             self.placeholder.place_forget()
 

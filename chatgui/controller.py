@@ -568,7 +568,8 @@ class Controller:
         self.view.clear()
 
     def _cmd_Help(self, c: commands.Help) -> None:
-        self._system(c.text)
+        # As a table: the window's font is proportional, so spaces cannot line it up.
+        self.view.append(Line(SYSTEM, _stamp(time.time()), "", c.table or c.text, table=bool(c.table)))
 
     def _cmd_Quit(self, c: commands.Quit) -> None:
         self.view.quit()

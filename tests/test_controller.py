@@ -237,7 +237,7 @@ def test_who_clear_help_quit(env):
     c.submit("/who")
     assert view.texts(SYSTEM)[-1] == "Online (3): alice, bob, carol"
     c.submit("/help")
-    assert "/msg NICK text" in view.texts(SYSTEM)[-1]
+    assert "/msg NICK text\tsend a private message" in view.texts(SYSTEM)[-1] and view.lines[-1].table
     c.submit("/clear")
     assert view.lines == []
     c.submit("/quit")

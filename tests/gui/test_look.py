@@ -51,3 +51,33 @@ def test_the_people_list_greys_everyone_and_says_offline(make_window):
     assert [chat.people.item(r, "text") for r in rows] == ["○  alice  (you)", "○  bob"]
     assert all(list(chat.people.item(r, "tags")) == ["offline"] for r in rows)
     assert str(chat.people.tag_configure("offline", "foreground")) == w.pal.muted
+
+
+def test_help_lines_its_columns_up(make_window):
+    """The conversation's font is proportional: the descriptions start at
+    one x, whatever the width of the usage before them."""
+    w = make_window(None, Settings(geometry="1000x600"))
+    w.controller.in_chat = True
+    w.show_chat()
+    w.controller.submit("/help")
+    w.pump.drain_now()
+    wait_until(w.root, lambda: "Commands:" in w.chat.text.get("1.0", "end"))
+    t = w.chat.text
+    t.see("1.0")
+    w.root.update()
+    from chatgui.commands import COMMANDS
+    starts, codes = set(), set()
+    for usage, what in COMMANDS.values():
+        row = t.search(usage + "\t", "1.0", stopindex="end")
+        assert row, usage
+        codes.add(t.bbox(row)[0])
+        starts.add(t.bbox(f"{row}+{len(usage) + 1}c")[0])
+        assert "code" in t.tag_names(row)
+    assert w.fonts.mono.metrics("fixed") == 1           # the usages are in a fixed-width font
+    assert len(codes) == 1, codes
+    assert len(starts) == 1, starts
+    w.chat.input.focus_force()
+    w.chat.input.event_generate("<Control-plus>")       # still lined up at another size
+    w.root.update()
+    starts = {t.bbox(f"{t.search(u + chr(9), '1.0')}+{len(u) + 1}c")[0] for u, _ in COMMANDS.values()}
+    assert len(starts) == 1, starts
