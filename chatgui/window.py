@@ -61,7 +61,8 @@ class ChatWindow:
             self.root.tk.call("info", "patchlevel")))
         self.controller = Controller(self, settings, **controller_kw)
         self.form = ConnectForm(self.root, self.fonts, on_submit=self.controller.connect,
-                                on_trust=self.controller.trust_certificate)
+                                on_trust=self.controller.trust_certificate,
+                                history_note=self.controller.history_note)
         self.chat = ChatPane(self.root, self.fonts, self.pal, self.controller)
         self._showing = None
         self.form.card.bind("<Configure>", self._fit_form, add="+")

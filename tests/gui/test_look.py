@@ -81,3 +81,48 @@ def test_help_lines_its_columns_up(make_window):
     w.root.update()
     starts = {t.bbox(f"{t.search(u + chr(9), '1.0')}+{len(u) + 1}c")[0] for u, _ in COMMANDS.values()}
     assert len(starts) == 1, starts
+
+
+def test_the_forms_card_keeps_its_width_when_an_error_appears(make_window):
+    w = make_window(None, Settings(nick="alice", geometry="1000x700"))
+    card = w.form.card
+    wait_until(w.root, lambda: card.winfo_width() > 100)
+    w.root.update()
+    width = card.winfo_width()
+    w.controller._show_form("Warning: " + "a long explanation of what happened. " * 8)
+    w.root.update_idletasks()
+    w.root.update()
+    assert w.form.error_label.winfo_height() > 3 * w.fonts.ui.metrics("linespace")    # it wrapped
+    assert card.winfo_width() == width
+    w.controller._show_form(None)
+    w.root.update()
+    assert card.winfo_width() == width
+
+
+def test_ctrl_a_selects_all_of_a_form_field(make_window):
+    w = make_window(None, Settings(nick="alice", host="192.168.1.20"))
+    entry = w.form.host_entry
+    entry.focus_force()
+    entry.selection_clear()
+    entry.icursor(3)
+    w.root.update()
+    entry.event_generate("<Control-a>")
+    assert entry.selection_present() and entry.selection_get() == "192.168.1.20"
+    assert entry.index("insert") == len("192.168.1.20")
+
+
+def test_the_form_says_which_history_a_hosted_room_will_use(make_window):
+    from chatgui.hosting import room_history_path, shown_path
+    w = make_window(None, Settings(nick="alice", port=30000))
+    form = w.form
+    w.root.update()
+    assert not form.note_label.winfo_ismapped()
+    form.host_room.set(True)
+    w.root.update()
+    assert form.note_label.winfo_ismapped()
+    assert form.note_label.cget("text") == f"History of the room on port 30000: {shown_path(room_history_path(30000))}"
+    form.port.set("4567")
+    w.root.update()
+    assert form.note_label.cget("text").endswith("room-4567.db")
+    # It sits under the hosting checkboxes.
+    assert form.note_label.winfo_rooty() > form.lan_check.winfo_rooty()
