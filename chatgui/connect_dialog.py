@@ -76,7 +76,7 @@ class ConnectForm(ttk.Frame):
         self.host_check.grid(row=8, column=0, columnspan=2, sticky="w", pady=(2, 2))
         self.lan_check = ttk.Checkbutton(card, text=LAN_LABEL, variable=self.host_lan)
         self.lan_check.grid(row=9, column=0, columnspan=2, sticky="w", padx=(24, 0))
-        self.note_label = ttk.Label(card, text="", style="CardMuted.TLabel", justify="left")
+        self.note_label = ttk.Label(card, text="", style="CardMuted.TLabel", wraplength=300, justify="left")
         self.note_label.grid(row=10, column=0, columnspan=2, sticky="w", padx=(24, 0), pady=(2, 0))
 
         # Wrapped at the fields' width (see _fit_wrap), never wider.

@@ -97,6 +97,10 @@ def test_the_forms_card_keeps_its_width_when_an_error_appears(make_window):
     w.controller._show_form(None)
     w.root.update()
     assert card.winfo_width() == width
+    w.form.host_room.set(True)                  # the history line, a long path in a test's home
+    w.root.update_idletasks()
+    w.root.update()
+    assert w.form.note_label.winfo_ismapped() and card.winfo_width() == width
 
 
 def test_ctrl_a_selects_all_of_a_form_field(make_window):
@@ -126,3 +130,15 @@ def test_the_form_says_which_history_a_hosted_room_will_use(make_window):
     assert form.note_label.cget("text").endswith("room-4567.db")
     # It sits under the hosting checkboxes.
     assert form.note_label.winfo_rooty() > form.lan_check.winfo_rooty()
+
+
+def test_the_forms_card_is_as_wide_when_it_opens_with_hosting_ticked(make_window):
+    widths = []
+    for hosting in (False, True):
+        w = make_window(None, Settings(nick="alice", geometry="1000x700", host_room=hosting))
+        wait_until(w.root, lambda: w.form.card.winfo_width() > 100)
+        w.root.update_idletasks()
+        w.root.update()
+        assert bool(w.form.note_label.winfo_ismapped()) is hosting
+        widths.append(w.form.card.winfo_width())
+    assert widths[0] == widths[1], widths
