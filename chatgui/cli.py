@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "shown to compare first, then pinned")
     ap.add_argument("--trust-fingerprint", metavar='"XXXX XXXX ..."', type=_fingerprint_arg, default=None,
                     help="trust the server's certificate only if it has this fingerprint, and pin it "
-                         "(to accept a changed certificate after comparing it); implies --tls")
+                         "(to accept a first or a changed certificate after comparing it); implies --tls")
     return ap
 
 

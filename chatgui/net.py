@@ -699,7 +699,7 @@ class ChatClient:
                 raise _Stopped()
             resume = self._session
             since = self._seen.last if self._ever_welcomed else None
-            hello = hello_frame(self._nick, since, self.password, resume, self._epoch)
+            hello = _hello_frame(self._nick, since, self.password, resume, self._epoch)
             self._transport = transport
             self._broken = None
             self._replaced = False
@@ -822,8 +822,8 @@ class ChatClient:
     def _on_welcome(self, w: protocol.Welcome, frame: dict, resume, transport) -> None:
         limits = frame.get("limits")
         max_line = limits.get("max_line") if type(limits) is dict else None
-        epoch = frame.get("epoch")
-        epoch = epoch if type(epoch) is str else None
+        epoch = frame.get("epoch")      # echoed in our next hello: a sane size only
+        epoch = epoch if type(epoch) is str and 0 < len(epoch) <= 128 else None
         with self._cv:
             if type(max_line) is int and max_line > 64:
                 self._max_line = max_line
@@ -900,8 +900,8 @@ class ChatClient:
         return None
 
 
-def hello_frame(nick: str, since: int | None, password: str | None, resume: str | None,
-                epoch: str | None) -> dict:
+def _hello_frame(nick: str, since: int | None, password: str | None, resume: str | None,
+                 epoch: str | None) -> dict:
     """The hello; ``epoch`` (the history the ``since`` counts in) goes
     only with a ``since``."""
     frame = protocol.hello_frame(nick, since, password, resume)
