@@ -4,7 +4,7 @@ Layers (each module states its thread):
 - :mod:`chatgui.net`: the network client. Its threads read and write the
   socket and put events on a ``queue.Queue``; it never touches Tk. Under
   it, :mod:`chatgui.transport` (plain TCP or TLS) and :mod:`chatgui.pins`
-  (certificate fingerprints trusted on first use).
+  (certificate fingerprints, pinned once the person has compared them).
 - :mod:`chatgui.events`: the events it puts there (the contract).
 - :mod:`chatgui.commands`: ``/nick``, ``/msg``... parsed without I/O.
 - :mod:`chatgui.controller`: UI decisions, testable without Tk.

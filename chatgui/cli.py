@@ -13,15 +13,26 @@ room goes to stdout, one line per event, with timestamps::
 Connection status, refusals and errors go to stderr, so a script reading
 stdout gets only the room.
 
-``--tls`` encrypts. The first time a server is met, its certificate
-fingerprint is printed to stderr (even with ``--quiet``) to compare with
-the one the server printed at start; it is pinned (:mod:`chatgui.pins`).
-If it later changes, the client refuses, prints a warning with both
-fingerprints and exits 1 having sent nothing. ``--trust-fingerprint
-"3F2A 9B1C ..."`` connects only to a server showing that certificate and
-pins it: the way to accept a new certificate after comparing it. Everything a peer wrote is made terminal-safe
-(:func:`chatgui.formatting.safe_text`): no escape sequence from the network
-reaches the terminal.
+Lines typed before the server has welcomed us (``printf '/who\nhi\n' |
+...``) wait and run, in order, once connected. The messages from before
+we joined are printed when stdout is a terminal; in a pipe they are not
+unless ``--history`` (``--no-history`` leaves them out on a terminal).
+
+``--tls`` encrypts. The first time a server is met, nothing is sent to it
+until its certificate is trusted: the fingerprint is printed to stderr
+(even with ``--quiet``) to compare with the one the server printed at
+start. With a terminal on stdin the client asks "Trust this certificate
+and join? [y/N]" (the answer is not sent as a message) and, on yes,
+connects trusting that certificate and pins it (:mod:`chatgui.pins`); in
+a pipe it says how to run again with ``--trust-fingerprint`` and exits
+1. If a pinned certificate later changes, the client refuses, prints a
+warning with both fingerprints and exits 1 having sent nothing.
+``--trust-fingerprint "3F2A 9B1C ..."`` connects only to a server showing
+that certificate and pins it: the way to accept a new certificate, or a
+first one, after comparing it. Everything a peer wrote is made
+terminal-safe (:func:`chatgui.formatting.safe_text`): no escape sequence
+from the network reaches the terminal, and no field of a server frame can
+crash the terminal (a time it cannot show prints as ``--:--``).
 
 ``/quit`` or the end of stdin ends the session, but only once everything
 sent has been acknowledged by the server (or ``--wait`` seconds have
@@ -76,13 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds to wait at the end for the server to confirm what was sent "
                          "(default %(default)s)")
     ap.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a connection (default %(default)s)")
-    ap.add_argument("--no-history", action="store_true", help="do not print the messages from before you joined")
+    shown = ap.add_mutually_exclusive_group()
+    shown.add_argument("--history", dest="history", action="store_true", default=None,
+                       help="print the messages from before you joined (the default on a terminal, "
+                            "not in a pipe)")
+    shown.add_argument("--no-history", dest="history", action="store_false",
+                       help="do not print the messages from before you joined")
     ap.add_argument("--quiet", action="store_true", help="no connection status on stderr (errors still)")
     ap.add_argument("--tls", action="store_true",
-                    help="encrypt (the server runs with --tls); its certificate is pinned on first use")
+                    help="encrypt (the server runs with --tls); a certificate never seen before is "
+                         "shown to compare first, then pinned")
     ap.add_argument("--trust-fingerprint", metavar='"XXXX XXXX ..."', type=_fingerprint_arg, default=None,
                     help="trust the server's certificate only if it has this fingerprint, and pin it "
-                         "(to accept a changed certificate after comparing it); implies --tls")
+                         "(to accept a first or a changed certificate after comparing it); implies --tls")
     return ap
 
 
@@ -110,7 +127,7 @@ class Terminal:
     # -- output helpers --------------------------------------------------
 
     def _room(self, ts, text: str) -> None:
-        prefix = f"[{timestamp(ts)}] "
+        prefix = f"[{_stamp(ts)}] "
         first, *rest = text.split("\n")
         lines = [prefix + first] + [" " * len(prefix) + "| " + more for more in rest]
         self.out.write("\n".join(lines) + "\n")
@@ -172,6 +189,7 @@ class Terminal:
             self.status(f"{again} to {_where(e.host, e.port)} as {s(e.nick)} ({len(e.users)} online{secure})")
             if e.first_use:
                 # Not subject to --quiet: this is the one chance to compare.
+                # (Only a client made with trust_first_use gets here.)
                 self.error(f"first encrypted connection to {_where(e.host, e.port)}; "
                            "its certificate fingerprint is now remembered:")
                 self.error(f"    {s(e.fingerprint)}")
@@ -191,11 +209,23 @@ class Terminal:
                 self.error(f"expected:          {s(e.pinned)}")
                 self.error("only if whoever runs the server confirms the new one, connect with "
                            f'--trust-fingerprint "{s(e.fingerprint)}"')
+            elif e.kind == "tls_new" and e.fingerprint:
+                self.error(f"    {s(e.fingerprint)}")
+                self.error("if it is the one the server printed at start, connect with "
+                           f'--trust-fingerprint "{s(e.fingerprint)}"')
         elif kind is ev.Disconnected:
             when = f"; reconnecting in {e.retry_in:.0f} s" if e.retry_in is not None else ""
             self.error(f"disconnected: {s(e.reason)}{when}")
         elif kind is ev.Refused:
             self.error(f"not sent: {s(e.message)}")
+
+    def ask_trust(self, e: ev.ConnectFailed) -> None:
+        """A first use with a person at the terminal: the fingerprint, then
+        the question (not subject to --quiet; the answer is the next line)."""
+        self.error(safe_text(e.message))
+        self.error(f"    {safe_text(e.fingerprint)}")
+        self.err.write("Trust this certificate and join? [y/N] ")
+        self.err.flush()
 
     def who(self) -> None:
         names = sorted(self.users, key=str.casefold)
@@ -214,35 +244,53 @@ def _where(host: str, port: int) -> str:
 class Session:
     """The main loop: input lines -> client calls; events -> the terminal.
 
+    ``make_client(accept_fingerprint)`` makes a network client (not
+    started) on ``events``; a second one is made when the person trusts a
+    certificate met for the first time (``ask``: stdin is a terminal).
+    Lines typed before the first welcome wait in :attr:`held` and run once
+    the backlog is shown.
+
     Thread: the caller's (main) thread; it reads ``events``, which both the
     network client and the stdin thread feed.
     """
 
-    def __init__(self, client: ChatClient, events: queue.Queue, term: Terminal, wait: float):
-        self.client = client
+    def __init__(self, make_client, events: queue.Queue, term: Terminal, wait: float, ask: bool = False):
+        self.make_client = make_client
+        self.client = make_client(None)
+        self.clients = [self.client]     # every client made, to close them all at the end
         self.events = events
         self.term = term
         self.wait = wait
+        self.ask = ask
         self.unconfirmed: set = set()   # refs sent and not yet acknowledged or refused
         self.rc = 0
-        self.quitting = False
+        self.quitting = False            # /quit or the end of input: leave once confirmed
+        self.quit_typed = False          # /quit: lines after it are not sent
         self.deadline = 0.0
         self.closing = False
-        self.connected = False           # welcomed at least once
+        self.ready = False               # welcomed and the backlog shown, at least once
+        self.held: list = []             # lines typed before that
+        self.asking: str | None = None   # a first-use fingerprint waiting for y/N
+        self.retired = 0                 # replaced clients whose Closed is still to come
+        self.done = False                # end the loop now
         self.stopped = False             # the client gave up by itself
 
     def run(self) -> int:
-        while True:
+        self.client.start()
+        while not self.done:
             try:
                 e = self.events.get(timeout=0.1)
             except queue.Empty:
                 e = None
             if e is not None:
                 if type(e) is ev.Closed:
+                    if self.retired:
+                        self.retired -= 1
+                        continue
                     break
                 self.handle(e)
             if self.quitting and not self.closing:
-                if (self.connected or self.stopped) and not self.unconfirmed:
+                if (self.ready or self.stopped) and not self.unconfirmed:
                     self._close()
                 elif time.monotonic() >= self.deadline:
                     n = len(self.unconfirmed)
@@ -251,9 +299,15 @@ class Session:
                                     f"gave up after {self.wait:g} s: not connected")
                     self.rc = 1
                     self._close()
-        if self.unconfirmed and self.rc == 0:
+        if (self.unconfirmed or self.held) and self.rc == 0:
             self.rc = 1
         return self.rc
+
+    def close_all(self, timeout: float) -> None:
+        """Close every client made (main thread, at the very end)."""
+        deadline = time.monotonic() + timeout
+        for c in self.clients:
+            c.close(timeout=max(0.0, deadline - time.monotonic()))
 
     def _close(self) -> None:
         self.closing = True
@@ -267,26 +321,64 @@ class Session:
     def handle(self, e) -> None:
         kind = type(e)
         if kind is _Line:
-            if not self.quitting:
+            if self.asking is not None:
+                self._answer(e.text)
+            elif not self.ready:
+                self.held.append(e.text)
+            elif not self.quit_typed:
                 self.command(e.text)
             return
         if kind is _EndOfInput:
+            if self.asking is not None:
+                self._answer("")
             self._quit()
             return
-        if kind is ev.Connected:
-            self.connected = True
-        elif kind is ev.Acked:
+        if kind is ev.Backlog:
+            self.term.show(e)
+            if not self.ready:
+                self.ready = True
+                held, self.held = self.held, []
+                for line in held:
+                    if self.quit_typed:     # a /quit among them: the rest is not sent
+                        break
+                    self.command(line)
+            return
+        if kind is ev.Acked:
             self.unconfirmed.discard(e.ref)
         elif kind is ev.Refused:
             if e.ref in self.unconfirmed:
                 self.unconfirmed.discard(e.ref)
                 self.rc = 1
+        elif kind is ev.ConnectFailed and e.kind == "tls_new" and e.fingerprint and self.ask \
+                and not self.closing:
+            self.retired += 1               # this client has stopped; its Closed follows
+            self.asking = e.fingerprint
+            self.term.ask_trust(e)
+            return
         elif kind in (ev.ConnectFailed, ev.Disconnected) and e.retry_in is None:
             self.stopped = True
             if not self.closing:
                 self.rc = 1
             self._quit()
         self.term.show(e)
+        if self.stopped and self.held and not self.ready:
+            n = len(self.held)
+            self.term.error(f"not sent: {n} line{'s' * (n != 1)} typed before the connection")
+            self.held = []
+            self.rc = 1
+
+    def _answer(self, text: str) -> None:
+        """The person's answer to "Trust this certificate and join?"."""
+        fingerprint, self.asking = self.asking, None
+        if text.strip().lower() in ("y", "yes"):
+            self.term.status("trusting that certificate; connecting again...")
+            self.client = self.make_client(fingerprint)
+            self.clients.append(self.client)
+            self.client.start()
+            return
+        self.term.error("not connected: the certificate was not trusted, and nothing was sent")
+        self.rc = 1
+        self.done = True
 
     def command(self, line: str) -> None:
         cmd = commands.parse(line)
@@ -301,15 +393,13 @@ class Session:
         elif kind is commands.Nick:
             self.unconfirmed.add(c.set_nick(cmd.nick))
         elif kind is commands.Who:
-            if self.connected:
-                self.term.who()
-            else:
-                self.term.error("not connected yet")
+            self.term.who()
         elif kind is commands.Clear:
             self.term.clear()
         elif kind is commands.Help:
             self.term.info(cmd.text)
         elif kind is commands.Quit:
+            self.quit_typed = True
             self._quit()
         elif kind is commands.Invalid:
             self.term.error(cmd.message)
@@ -339,12 +429,14 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     _tidy_streams()
     events: queue.Queue = queue.Queue()
-    client = ChatClient(args.host, args.port, args.nick, events=events, password=args.password,
-                        connect_timeout=args.timeout, tls=args.tls,
-                        accept_fingerprint=args.trust_fingerprint)
-    term = Terminal(sys.stdout, sys.stderr, args.nick, history=not args.no_history, quiet=args.quiet)
-    session = Session(client, events, term, wait=args.wait)
-    client.start()
+
+    def make_client(accept):
+        return ChatClient(args.host, args.port, args.nick, events=events, password=args.password,
+                          connect_timeout=args.timeout, tls=args.tls,
+                          accept_fingerprint=accept or args.trust_fingerprint)
+    history = args.history if args.history is not None else _isatty(sys.stdout)
+    term = Terminal(sys.stdout, sys.stderr, args.nick, history=history, quiet=args.quiet)
+    session = Session(make_client, events, term, wait=args.wait, ask=_isatty(sys.stdin))
     threading.Thread(target=_read_stdin, args=(sys.stdin, events), name="cli-stdin", daemon=True).start()
     try:
         return session.run()
@@ -356,7 +448,23 @@ def main(argv=None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     finally:
-        client.close(timeout=1.0)
+        session.close_all(timeout=1.0)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _stamp(ts) -> str:
+    """HH:MM of a server's time, or "--:--" for one no clock can show
+    (1e300, infinity: the server's fields are untrusted)."""
+    try:
+        return timestamp(ts)
+    except (OverflowError, ValueError, OSError, TypeError):
+        return "--:--"
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ class ConnectForm(ttk.Frame):
                              host_lan=self.host_lan.get(), tls=self.tls.get())
 
     def show(self, values: ConnectValues, error: str | None, busy: str | None,
-             focus: str | None = None, trust: str | None = None) -> None:
+             focus: str | None = None, trust: str | None = None, trust_label: str | None = None) -> None:
         self.nick.set(values.nick)
         self.host.set(values.host)
         self.port.set(values.port)
@@ -124,6 +124,7 @@ class ConnectForm(ttk.Frame):
                   self.lan_check, self.tls_check, self.button):
             w.state(state)
         if trust and not self.busy:
+            self.trust_button.configure(text=trust_label or "I compared it: trust the new certificate")
             self.trust_button.grid(row=0, column=0, sticky="e", padx=(0, 8))
         else:
             self.trust_button.grid_remove()

@@ -209,9 +209,9 @@ class Controller:
         self._show_form(None, busy=f"Connecting to {self.address}…")
 
     def _show_form(self, error: str | None, *, busy: str | None = None, focus: str | None = None,
-                   trust: str | None = None) -> None:
+                   trust: str | None = None, trust_label: str | None = None) -> None:
         self.screen = "connect"
-        self.view.show_connect(self.values, error, busy, focus, trust)
+        self.view.show_connect(self.values, error, busy, focus, trust, trust_label)
 
     def _check_form(self, values: ConnectValues):
         host = values.host.strip()
@@ -363,14 +363,16 @@ class Controller:
         self.connected = False
         if self.closing:
             return
-        if e.kind == "tls_changed" and e.fingerprint:
+        if e.kind in ("tls_changed", "tls_new") and e.fingerprint:
             # A security stop, even in the middle of a conversation: the form
-            # shows the warning and offers to trust the new certificate once
-            # the user has compared it. The conversation stays, out of sight.
+            # shows the warning (or, on a first visit, the fingerprint to
+            # compare) and offers to trust the certificate once the user has
+            # compared it. Nothing was sent. The conversation stays, out of sight.
             self._retire_client()
             self._changed = e.fingerprint
             self._set_status("offline", OFFLINE)
-            self._show_form(self.safe(e.message), trust=self.safe(e.fingerprint))
+            label = "I compared it: trust and join" if e.kind == "tls_new" else None
+            self._show_form(self.safe(e.message), trust=self.safe(e.fingerprint), trust_label=label)
             return
         if not self.in_chat and e.retry_in is None:
             # The first try failed and the client gave up: back to the form,

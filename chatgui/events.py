@@ -34,8 +34,8 @@ class Connected:
     users: tuple            # nicks online, including ours
     resumed: bool           # True when this is a reconnect of the same session
     fingerprint: str | None = None   # TLS certificate fingerprint, when TLS is on
-    first_use: bool = False          # TLS: this server was never met before; its
-                                     # fingerprint is now pinned (show it to compare)
+    first_use: bool = False          # TLS, with trust_first_use: this server was never
+                                     # met before; its fingerprint is now pinned (show it)
 
 
 @dataclass(frozen=True)
@@ -73,20 +73,22 @@ class Disconnected:
 class ConnectFailed:
     """A connection attempt failed. ``kind`` is one of: refused, timeout,
     unreachable, dns, nick_taken, bad_nick, auth_failed, server_full,
-    tls, tls_changed, protocol. ``message`` says why in words a person
-    understands and what to do. ``retry_in`` is None when the client gave
-    up (the UI asks the user).
+    tls, tls_changed, tls_new, protocol. ``message`` says why in words a
+    person understands and what to do. ``retry_in`` is None when the
+    client gave up (the UI asks the user).
 
     ``tls_changed``: the server's certificate is not the one pinned (or
     not the one the user said to trust); nothing was sent to it.
     ``fingerprint`` is the certificate it showed, ``pinned`` the one
-    expected. To connect anyway, after the user compared ``fingerprint``
-    with the one the server prints, make a new client with
-    ``accept_fingerprint=fingerprint`` (see :mod:`chatgui.net`)."""
+    expected. ``tls_new``: a server met for the first time (``pinned`` is
+    None); nothing was sent to it either. In both cases, to connect once
+    the user compared ``fingerprint`` with the one the server prints,
+    make a new client with ``accept_fingerprint=fingerprint`` (see
+    :mod:`chatgui.net`)."""
     kind: str
     message: str
     retry_in: float | None
-    fingerprint: str | None = None   # tls_changed: the certificate the server showed
+    fingerprint: str | None = None   # tls_changed, tls_new: the certificate the server showed
     pinned: str | None = None        # tls_changed: the one we expected
 
 

@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--password", default=os.environ.get("NATTER_PASSWORD"),
                     help="room password (or set NATTER_PASSWORD)")
     ap.add_argument("--tls", action="store_true",
-                    help="encrypt (the room runs with --tls); the certificate is pinned on first use")
+                    help="encrypt (the room runs with --tls); a certificate never seen before is shown "
+                         "to compare before anything is sent")
     ap.add_argument("--host-room", action="store_true",
                     help="host a room on this computer (this computer only) and join it")
     ap.add_argument("--lan", action="store_true", help="with --host-room: let others on the network join")

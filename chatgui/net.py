@@ -53,6 +53,17 @@ Extensions to the event contract (additions only):
 - Server ``ServerError`` frames without a ref of ours (``rate_limited``,
   ``timeout``...) and ``Notice`` are passed through as they are.
 
+Bounded sending: the control frames waiting for the writer (hello, ping,
+pong) hold at most one of each kind, so a server that floods pings and
+stops reading cannot grow the client's memory; what the user sends is
+bounded by ``max_pending``.
+
+History identity: the welcome's ``epoch`` names the server's history. The
+client sends the last one it saw with ``since`` when it resumes, and
+starts its seen ids over (the backlog shows as new) when a welcome has
+another epoch, says ``"reset": true``, or has a ``last_id`` below the
+last id seen: ids from another history must not hide new messages.
+
 Additions to the API beyond the issue: :attr:`~ChatClient.nick`,
 :attr:`~ChatClient.state`, :attr:`~ChatClient.threads`,
 :meth:`~ChatClient.pending`, :meth:`~ChatClient.flush`,
@@ -69,8 +80,15 @@ on first use instead (:mod:`chatgui.pins`):
   compared with the expected one: ``accept_fingerprint`` if given, else
   the pin for ``host:port`` in the :class:`~chatgui.pins.PinStore`, else
   the one this client already went on with.
-- Nothing expected: a first use. The connection goes on and the pin is
-  written when the welcome comes (a refused password pins nothing);
+- Nothing expected: a first use. By default the client stops there with
+  ``ConnectFailed("tls_new", <the fingerprint to compare>, None,
+  fingerprint=<shown>, pinned=None)``: final, and nothing was sent, so
+  neither nick nor password reaches a server the person has not
+  recognised. The UI shows the fingerprint, asks, and makes a new client
+  with ``accept_fingerprint=<shown>`` when the person trusts it. With
+  ``trust_first_use=True`` (tests, callers that decided without asking)
+  the connection goes on instead and the pin is written when the welcome
+  comes (a refused password pins nothing);
   ``Connected(first_use=True, fingerprint=...)`` tells the UI to show it.
 - The same: on silently (``Connected.fingerprint`` filled, ``first_use``
   False).
@@ -105,7 +123,7 @@ from . import events as ev
 from .commands import join_surrogates
 from .pins import PinStore, normalize_fingerprint
 from .policy import (FINAL_KINDS, Backoff, Outbox, QueueFull, SeenIds, classify_os_error,
-                     classify_refusal, classify_tls_error, tls_changed_message)
+                     classify_refusal, classify_tls_error, tls_changed_message, tls_new_message)
 from .transport import SLICE, HandshakeStopped, PlainTransport, TlsTransport, client_context
 
 log = logging.getLogger("natter.client")
@@ -165,7 +183,9 @@ class ChatClient:
     a :class:`~chatgui.pins.PinStore` on ``known_servers.json``);
     ``accept_fingerprint`` is a fingerprint the user compared and trusts
     for this server (implies ``tls``; a malformed one raises ValueError
-    here). See "TLS and pinning" in the module docstring.
+    here). ``trust_first_use`` goes on with a server met for the first
+    time instead of stopping with ``tls_new``. See "TLS and pinning" in
+    the module docstring.
     """
 
     def __init__(self, host: str, port: int, nick: str, *, events: queue.Queue,
@@ -173,7 +193,8 @@ class ChatClient:
                  handshake_timeout: float = 10.0, ping_interval: float = 30.0,
                  ping_timeout: float = 15.0, stable_after: float = 10.0, close_grace: float = 1.0,
                  backoff: Backoff | None = None, max_pending: int = 1000, tls: bool = False,
-                 pins: PinStore | None = None, accept_fingerprint: str | None = None):
+                 pins: PinStore | None = None, accept_fingerprint: str | None = None,
+                 trust_first_use: bool = False):
         self.host = host
         self.port = int(port)
         # TLS (see "TLS and pinning" in the module docstring). The pin store is
@@ -184,6 +205,7 @@ class ChatClient:
                                    if accept_fingerprint is not None else None)
         self._pins = pins if pins is not None else (PinStore() if self.tls else None)
         self._trusted: str | None = None    # (reader) the fingerprint this client went on with
+        self.trust_first_use = trust_first_use
         self.password = _text(password) if password is not None else None
         self.reconnect = reconnect
         self.connect_timeout = connect_timeout
@@ -208,6 +230,7 @@ class ChatClient:
         self._writing = None                # the transport inside sendall() right now
         self._bye_sent_on = None
         self._session: str | None = None    # resume token from the last welcome
+        self._epoch: str | None = None      # history identity from the last welcome
         self._ever_welcomed = False
         self._online_since = 0.0
         self._max_line = protocol.MAX_LINE
@@ -602,10 +625,11 @@ class ChatClient:
         return transport
 
     def _check_certificate(self, fp: str) -> bool:
-        """net-reader: go on with this certificate or raise _Failed("tls_changed").
+        """net-reader: go on with this certificate or raise _Failed
+        ("tls_changed", or "tls_new" on a first use unless ``trust_first_use``).
 
-        Returns True on a first use (nothing expected yet; the pin is
-        written at the welcome, see :meth:`_remember`). The certificate
+        Returns True on a first use that goes on (the pin is written at
+        the welcome, see :meth:`_remember`). The certificate
         expected is, in order: the one the user said to trust
         (``accept_fingerprint``, pinned at once), the pinned one, the one
         this client already went on with (so a deleted pin file does not
@@ -626,7 +650,9 @@ class ChatClient:
             return False
         expected = self._pins.get(self.host, self.port) or self._trusted
         if expected is None:
-            return True
+            if self.trust_first_use:
+                return True
+            raise _Failed("tls_new", tls_new_message(self.host, self.port, fp), fingerprint=fp)
         if fp != expected:
             raise _Failed("tls_changed", tls_changed_message(self.host, self.port, expected, fp),
                           fingerprint=fp, pinned=expected)
@@ -673,7 +699,7 @@ class ChatClient:
                 raise _Stopped()
             resume = self._session
             since = self._seen.last if self._ever_welcomed else None
-            hello = protocol.hello_frame(self._nick, since, self.password, resume)
+            hello = _hello_frame(self._nick, since, self.password, resume, self._epoch)
             self._transport = transport
             self._broken = None
             self._replaced = False
@@ -778,9 +804,12 @@ class ChatClient:
         _quietly(transport.close)
 
     def _send_control(self, data: bytes) -> None:
+        """Queue a ping or pong for the writer; one of each waits at most
+        (answering one of a thousand unanswered pings says the same)."""
         with self._cv:
-            self._control.append(data)
-            self._cv.notify_all()
+            if data not in self._control:
+                self._control.append(data)
+                self._cv.notify_all()
 
     def _on_handshake_event(self, event) -> str | None:
         if type(event) is protocol.ServerError:
@@ -793,13 +822,19 @@ class ChatClient:
     def _on_welcome(self, w: protocol.Welcome, frame: dict, resume, transport) -> None:
         limits = frame.get("limits")
         max_line = limits.get("max_line") if type(limits) is dict else None
+        epoch = frame.get("epoch")      # echoed in our next hello: a sane size only
+        epoch = epoch if type(epoch) is str and 0 < len(epoch) <= 128 else None
         with self._cv:
             if type(max_line) is int and max_line > 64:
                 self._max_line = max_line
             seen = self._seen
-            if self._ever_welcomed and w.last_id < seen.last:
-                log.warning("the server's history restarted (last id %d < %d)", w.last_id, seen.last)
-                seen.reset()
+            if self._ever_welcomed:
+                why = _history_changed(frame.get("reset") is True, self._epoch, epoch, w.last_id, seen.last)
+                if why:
+                    log.warning("the server's history is not the one seen before (%s): "
+                                "showing its messages as new", why)
+                    seen.reset()
+            self._epoch = epoch
             backlog = tuple(m for m in w.history if seen.add(m.id))
             acks = [ev.Acked(m.ref, m.id) for m in w.history
                     if m.ref is not None and self._outbox.ack(m.ref) is not None]
@@ -815,7 +850,7 @@ class ChatClient:
             self._emit(ev.Connected(self.host, self.port, w.nick, w.users, resumed,
                                     getattr(transport, "fingerprint", None),
                                     getattr(transport, "first_use", False)))
-            self._emit(ev.Backlog(backlog, w.missed))
+            self._emit(ev.Backlog(backlog, max(0, w.missed)))
             for a in acks:
                 self._emit(a)
             self._cv.notify_all()
@@ -863,6 +898,27 @@ class ChatClient:
         if kind is protocol.Notice:
             return event.text
         return None
+
+
+def _hello_frame(nick: str, since: int | None, password: str | None, resume: str | None,
+                 epoch: str | None) -> dict:
+    """The hello; ``epoch`` (the history the ``since`` counts in) goes
+    only with a ``since``."""
+    frame = protocol.hello_frame(nick, since, password, resume)
+    if since is not None and epoch is not None:
+        frame["epoch"] = epoch
+    return frame
+
+
+def _history_changed(reset: bool, old_epoch, new_epoch, last_id: int, last_seen: int) -> str:
+    """Why a resumed welcome comes from another history, or "" when it does not."""
+    if reset:
+        return "the server said reset"
+    if old_epoch is not None and new_epoch is not None and old_epoch != new_epoch:
+        return f"epoch {new_epoch!r}, was {old_epoch!r}"
+    if last_id < last_seen:
+        return f"last id {last_id} < {last_seen}"
+    return ""
 
 
 def _text(value):

@@ -1,11 +1,12 @@
-"""Trust on first use: the certificate fingerprint of each TLS server met.
+"""The certificate fingerprint of each TLS server met.
 
 Natter servers use self-signed certificates, so there is no authority to
-ask whether a certificate is the right one. Instead the client remembers
-the fingerprint it saw the first time it connected to ``host:port`` (the
-user can compare it aloud with the one the server prints at start) and
-from then on refuses a different one (:mod:`chatgui.net`), until the user
-deliberately trusts the new one (:meth:`PinStore.replace`).
+ask whether a certificate is the right one. Instead the person compares
+the fingerprint the first time the client meets ``host:port`` (aloud, with
+the one the server prints at start; the client sends nothing before), the
+client pins it here, and from then on refuses a different one
+(:mod:`chatgui.net`), until the person deliberately trusts the new one
+(:meth:`PinStore.replace`).
 
 The pins live in ``known_servers.json`` in :func:`server.paths.config_dir`::
 

@@ -9,7 +9,8 @@
 - :func:`classify_os_error`, :func:`classify_refusal` and
   :func:`classify_tls_error`: a failed attempt in words a person
   understands; :func:`tls_changed_message` is the warning for a server
-  whose certificate is not the pinned one.
+  whose certificate is not the pinned one, :func:`tls_new_message` the
+  question for one met for the first time.
 
 Thread: none of these lock. :class:`chatgui.net.ChatClient` uses them under
 its own lock; tests use them directly.
@@ -205,7 +206,7 @@ class SeenIds:
 # Failures in words a person understands
 
 # Kinds after which retrying cannot help: the user must change something.
-FINAL_KINDS = frozenset({"auth_failed", "bad_nick", "tls", "tls_changed"})
+FINAL_KINDS = frozenset({"auth_failed", "bad_nick", "tls", "tls_changed", "tls_new"})
 
 
 def _where(host: str, port: int) -> str:
@@ -292,3 +293,12 @@ def tls_changed_message(host: str, port: int, pinned: str, presented: str, given
             "connection, or the server got a new certificate. Not connected; nothing was sent. "
             "Ask whoever runs the server to read out the fingerprint it shows at start, and "
             "trust the new certificate only if it is the same.")
+
+
+def tls_new_message(host: str, port: int, presented: str) -> str:
+    """The question for a server whose certificate was never seen here:
+    nothing is sent to it until the person has compared the fingerprint."""
+    return (f"First encrypted connection to {_where(host, port)}: nothing was sent to it yet. "
+            f"Its certificate fingerprint is {presented}. Compare it with the fingerprint the "
+            "server shows when it starts (ask whoever runs it to read it out), and trust it "
+            "only if it is the same.")

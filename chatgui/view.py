@@ -66,12 +66,14 @@ class View(Protocol):
     """What the controller needs from a window. Tk thread only."""
 
     def show_connect(self, values: ConnectValues, error: str | None, busy: str | None,
-                     focus: str | None = None, trust: str | None = None) -> None:
+                     focus: str | None = None, trust: str | None = None,
+                     trust_label: str | None = None) -> None:
         """Show the connect form with these values; ``error`` in words, or
         ``busy`` ("Connecting to ...") with the form disabled. ``focus``
         names the field to fix: nick, host, port or password. ``trust`` is
-        a changed certificate's fingerprint: offer a button that calls
-        :meth:`Controller.trust_certificate`."""
+        a certificate's fingerprint to trust (changed, or met for the first
+        time): offer a button that calls :meth:`Controller.trust_certificate`,
+        labelled ``trust_label`` when given."""
 
     def show_chat(self) -> None:
         """Show the conversation, people list, input box and status line."""

@@ -195,9 +195,10 @@ class ChatWindow:
         self._showing = which
 
     def show_connect(self, values: ConnectValues, error: str | None, busy: str | None,
-                     focus: str | None = None, trust: str | None = None) -> None:
+                     focus: str | None = None, trust: str | None = None,
+                     trust_label: str | None = None) -> None:
         self._show(self.form)
-        self.form.show(values, error, busy, focus, trust)
+        self.form.show(values, error, busy, focus, trust, trust_label)
         self.root.after_idle(self._fit_form)
 
     def _fit_form(self, event=None) -> None:

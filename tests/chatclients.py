@@ -41,3 +41,16 @@ class Events:
 
     def of(self, kind) -> list:
         return [e for e in self.seen if isinstance(e, kind)]
+
+
+def until_pong(client) -> list:
+    """Ping the server from a test LineClient and return every frame that
+    came before the pong: what the server had queued for it until then
+    (a wait for a condition, not for a fixed time)."""
+    client.send({"type": "ping"})
+    frames = []
+    while True:
+        f = client.recv()
+        if f["type"] == "pong":
+            return frames
+        frames.append(f)

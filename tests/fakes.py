@@ -29,11 +29,12 @@ class FakeView:
         self.screen = None         # "connect" | "chat"
         self.form = None           # (values, error, busy)
 
-    def show_connect(self, values, error, busy, focus=None, trust=None):
+    def show_connect(self, values, error, busy, focus=None, trust=None, trust_label=None):
         self.screen = "connect"
         self.form = (values, error, busy)
         self.focus = focus
         self.trust = trust
+        self.trust_label = trust_label
 
     def show_chat(self):
         self.screen = "chat"

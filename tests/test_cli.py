@@ -197,6 +197,33 @@ def test_refused_message_makes_the_exit_status_nonzero(server):
     assert "Nobody called 'nobody' is online" in r.stderr
 
 
+def test_lines_piped_before_the_welcome_wait_for_it(server, connect):
+    bob = connect("bob")
+    r = run_cli(server.port, "ci", "/who\nhello\n/quit\nafter the quit\n")
+    assert r.returncode == 0, r.stderr
+    assert "not connected yet" not in r.stderr
+    assert re.search(r"^-- 2 online: bob, ci$", r.stdout, re.M)
+    assert bob.recv_type("message")["text"] == "hello"
+    assert bob.recv_type("left")["nick"] == "ci"
+    assert [f["text"] for f in bob.frames if f["type"] == "message"] == ["hello"]
+
+
+def test_a_piped_run_prints_no_history_unless_asked(server, connect):
+    bob = connect("bob")
+    bob.send({"type": "say", "text": "old news"})
+    bob.recv_type("message")
+    plain = run_cli(server.port, "ci", "")
+    assert plain.returncode == 0, plain.stderr
+    assert "old news" not in plain.stdout
+    asked = run_cli(server.port, "ci", "", "--history")
+    assert asked.returncode == 0, asked.stderr
+    assert re.search(STAMP + r"<bob> old news$", asked.stdout, re.M)
+    off = run_cli(server.port, "ci", "", "--no-history")
+    assert off.returncode == 0 and "old news" not in off.stdout
+    both = run_cli(server.port, "ci", "", "--history", "--no-history")
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
 def test_bad_arguments_exit_2():
     r = subprocess.run([sys.executable, "-m", "chatgui.cli", "--port", "1"], capture_output=True, text=True,
                        timeout=30, cwd=ROOT, env=_env())
@@ -208,32 +235,149 @@ def test_bad_arguments_exit_2():
 FP_LINE = r"^--     (?:[0-9A-F]{4} ){15}[0-9A-F]{4}$"
 
 
-def test_tls_first_use_prints_the_fingerprint_then_goes_on_silently(make_server):
+def test_tls_first_use_in_a_pipe_sends_nothing_and_says_how_to_trust_it(make_server):
+    from chatgui.pins import PinStore
+    from tests.chatclients import until_pong
+    from tests.test_client_tls import PasswordSpy, settle
+    from tests.test_tls import TlsLineClient
+    srv = make_server(tls=True, password="pw", rate_limit=0)
+    spy = PasswordSpy()
+    srv.check_password = spy            # connections take it at accept time
+    bob = TlsLineClient(srv.port)
+    bob.hello("bob", password="pw")
+    r = run_cli(srv.port, "ci", "must not arrive\n", "--tls", "--quiet", "--password", "pw")
+    assert r.returncode == 1 and r.stdout == ""
+    # shown even with --quiet: it is the one chance to compare
+    assert "First encrypted connection to 127.0.0.1:" in r.stderr and "nothing was sent" in r.stderr
+    assert re.search(FP_LINE, r.stderr, re.M).group().split("--")[1].strip() == srv.fingerprint
+    assert f'--trust-fingerprint "{srv.fingerprint}"' in r.stderr
+    assert "not sent: 1 line typed before the connection" in r.stderr
+    # The server never saw its hello: no password checked, nobody joined.
+    probe = settle(srv, srv.port, live=1, password="pw")
+    assert spy.seen == ["pw", "pw"], "only bob's and the probe's hellos may reach the server"
+    assert not [f for f in until_pong(bob) if f.get("nick") == "ci" or f["type"] == "message"]
+    assert PinStore().get("127.0.0.1", srv.port) is None
+
+    ok = run_cli(srv.port, "ci", "after comparing\n", "--trust-fingerprint", srv.fingerprint, "--password", "pw")
+    assert ok.returncode == 0, ok.stderr
+    assert _next_from(bob, "ci")["text"] == "after comparing"
+    assert PinStore().get("127.0.0.1", srv.port) == srv.fingerprint
+    again = run_cli(srv.port, "ci", "again\n", "--tls", "--password", "pw")
+    assert again.returncode == 0, again.stderr
+    assert _next_from(bob, "ci")["text"] == "again"
+    assert "First encrypted" not in again.stderr and srv.fingerprint not in again.stderr
+    assert re.search(r"connected to 127\.0\.0\.1:\d+ as ci \(3 online, encrypted\)", again.stderr)
+    bob.close()
+    probe.close()
+
+
+class PtyReader:
+    """Everything a child wrote to its terminal (the master side of a pty),
+    read on a thread; :meth:`expect` waits for a pattern."""
+
+    def __init__(self, master: int):
+        self.master = master
+        self.text = ""
+        self._cv = threading.Condition()
+        threading.Thread(target=self._read, name="test-pty", daemon=True).start()
+
+    def _read(self):
+        while True:
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:         # EIO: the child closed its side
+                data = b""
+            with self._cv:
+                if not data:
+                    self.text += "\0"      # the end
+                    self._cv.notify_all()
+                    return
+                self.text += data.decode("utf-8", "replace")
+                self._cv.notify_all()
+
+    def expect(self, pattern: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while not re.search(pattern, self.text, re.M):
+                left = deadline - time.monotonic()
+                if left <= 0 or self.text.endswith("\0"):
+                    raise AssertionError(f"no {pattern!r} on the terminal; it shows {self.text!r}")
+                self._cv.wait(left)
+
+
+def test_tls_first_use_at_a_terminal_asks_and_joins_on_yes(make_server):
+    import pty
+    from chatgui.pins import PinStore
+    from tests.chatclients import until_pong
+    from tests.test_client_tls import settle
     from tests.test_tls import TlsLineClient
     srv = make_server(tls=True, rate_limit=0)
     bob = TlsLineClient(srv.port)
     bob.hello("bob")
-    r = run_cli(srv.port, "ci", "over tls\n", "--tls", "--quiet")
-    assert r.returncode == 0, r.stderr
-    assert _next_from(bob, "ci")["text"] == "over tls"
-    # shown even with --quiet: it is the one chance to compare
-    assert "first encrypted connection to 127.0.0.1:" in r.stderr
-    assert re.search(FP_LINE, r.stderr, re.M).group().split("--")[1].strip() == srv.fingerprint
-    again = run_cli(srv.port, "ci", "again\n", "--tls")
-    assert again.returncode == 0, again.stderr
-    assert _next_from(bob, "ci")["text"] == "again"
-    assert "first encrypted" not in again.stderr and srv.fingerprint not in again.stderr
-    assert re.search(r"connected to 127\.0\.0\.1:\d+ as ci \(2 online, encrypted\)", again.stderr)
-    bob.close()
+    bob.send({"type": "say", "text": "from before you joined"})
+    bob.recv_type("message")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(cli_cmd(srv.port, "ann", "--tls"), stdin=slave, stdout=slave, stderr=slave,
+                            cwd=ROOT, env=_env())
+    os.close(slave)
+    term = PtyReader(master)
+    try:
+        term.expect(r"Trust this certificate and join\? \[y/N\] $")
+        assert srv.fingerprint in term.text and "nothing was sent" in term.text
+        probe = settle(srv, srv.port, live=1)       # ann's connection has ended, unannounced
+        assert not [f for f in until_pong(bob) if f.get("nick") == "ann"]
+        os.write(master, b"y\n")                    # read by the cli-stdin thread: an answer
+        term.expect(r"connected to 127\.0\.0\.1:\d+ as ann \(3 online, encrypted\)")
+        term.expect(STAMP + r"<bob> from before you joined\r?$")     # a terminal shows the history
+        os.write(master, b"hello from the terminal\n")
+        assert _next_from(bob, "ann")["text"] == "hello from the terminal"
+        assert [f["text"] for f in bob.frames if f["type"] == "message" and f["from"] == "ann"] == \
+            ["hello from the terminal"], "the answer must not be sent as a message"
+        assert PinStore().get("127.0.0.1", srv.port) == srv.fingerprint
+        os.write(master, b"/quit\n")
+        assert proc.wait(15) == 0
+        probe.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        os.close(master)
+        bob.close()
+
+
+def test_tls_first_use_at_a_terminal_answered_no_sends_nothing(make_server):
+    import pty
+    from tests.test_client_tls import PasswordSpy
+    srv = make_server(tls=True, password="pw", rate_limit=0)
+    spy = PasswordSpy()
+    srv.check_password = spy
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(cli_cmd(srv.port, "ann", "--tls", "--password", "pw"), stdin=slave,
+                            stdout=slave, stderr=slave, cwd=ROOT, env=_env())
+    os.close(slave)
+    term = PtyReader(master)
+    try:
+        term.expect(r"Trust this certificate and join\? \[y/N\] $")
+        os.write(master, b"\n")                     # the default: no
+        assert proc.wait(15) == 1
+        term.expect(r"not connected: the certificate was not trusted, and nothing was sent")
+        assert spy.seen == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        os.close(master)
 
 
 def test_tls_changed_certificate_exits_1_and_trust_fingerprint_accepts_it(make_server, tmp_path):
     from server import tls
+    from tests.chatclients import until_pong
+    from tests.test_client_tls import settle
     from tests.test_tls import TlsLineClient
     db = str(tmp_path / "c.db")
     srv = make_server(tls=True, rate_limit=0, db=db)
     port, old = srv.port, srv.fingerprint
-    assert run_cli(port, "ci", "first\n", "--tls").returncode == 0
+    assert run_cli(port, "ci", "first\n", "--trust-fingerprint", old).returncode == 0   # compared on first use
     srv.shutdown()
     cert, key = tls.ensure_certificate(str(tmp_path / "other"))
     srv2 = make_server(tls=True, port=port, cert=cert, key=key, rate_limit=0, db=db)
@@ -245,11 +389,11 @@ def test_tls_changed_certificate_exits_1_and_trust_fingerprint_accepts_it(make_s
     assert "has changed" in r.stderr and old in r.stderr and srv2.fingerprint in r.stderr
     assert f'--trust-fingerprint "{srv2.fingerprint}"' in r.stderr
     assert r.stdout == ""
-    assert bob.nothing_for(0.5), "the refused client reached the room"
 
     wrong = run_cli(port, "ci", "x\n", "--trust-fingerprint", old)
     assert wrong.returncode == 1 and "not the one you said to trust" in wrong.stderr
-    assert bob.nothing_for(0.3)
+    probe = settle(srv2, port, live=1)
+    assert not [f for f in until_pong(bob) if f.get("nick") == "ci"], "a refused client reached the room"
 
     ok = run_cli(port, "ci", "after comparing\n", "--trust-fingerprint", srv2.fingerprint.lower())
     assert ok.returncode == 0, ok.stderr
@@ -258,6 +402,7 @@ def test_tls_changed_certificate_exits_1_and_trust_fingerprint_accepts_it(make_s
     assert later.returncode == 0, later.stderr
     assert _next_from(bob, "ci")["text"] == "pinned now"
     bob.close()
+    probe.close()
 
 
 def test_tls_layer_mismatches_and_a_bad_fingerprint_argument(make_server):

@@ -1,11 +1,13 @@
 """The network client over TLS against the real in-process server (loopback).
 
-Encrypted chat between two ChatClients; trust on first use (pinned once,
-the same certificate accepted silently, a different one on the same
-host:port refused before the hello, on a first connection and on a
-reconnect); deliberately trusting a new certificate; a server restart over
-TLS resumed exactly once; the wrong layer on either side and broken
-handshakes explained; the TLS transport's record handling in memory.
+Encrypted chat between two ChatClients; a first use stopped before the
+hello until the fingerprint is trusted (then pinned); trust on first use
+without asking when told to (the same certificate accepted silently, a
+different one on the same host:port refused before the hello, on a first
+connection and on a reconnect); deliberately trusting a new certificate; a
+server restart over TLS resumed exactly once; the wrong layer on either
+side and broken handshakes explained; the TLS transport's record handling
+in memory.
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from chatgui.transport import TlsTransport, client_context
 from chatgui.pins import PinStore
 from chatgui.policy import Backoff
 from server import protocol, tls
-from tests.chatclients import Events
+from tests.chatclients import Events, until_pong
+from tests.servertools import wait_until
 from tests.test_client_net import Proxy, _texts, free_port
 from tests.test_tls import TlsLineClient
 
@@ -32,9 +35,13 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def clients(make_chat_clients):
-    """make(port, nick, **kw) -> (ChatClient started, Events); TLS unless tls=False."""
+    """make(port, nick, **kw) -> (ChatClient started, Events); TLS unless
+    tls=False, and trusting a first use without asking unless
+    trust_first_use=False (the first-use tests use make_chat_clients, the
+    client's real default)."""
     def make(port, nick, **kw):
         kw.setdefault("tls", True)
+        kw.setdefault("trust_first_use", True)
         return make_chat_clients(port, nick, **kw)
     return make
 
@@ -49,6 +56,18 @@ def other_certificate(tmp_path, name="other") -> tuple[str, str]:
     return tls.ensure_certificate(str(tmp_path / name))
 
 
+def settle(srv, port: int, live: int, password: str | None = None) -> TlsLineClient:
+    """Wait until the server has dealt with every connection made so far
+    and all but ``live`` of them have ended: a probe joins (the server
+    takes connections in the order they came), then the count falls to
+    ``live`` plus the probe. A connection's hello is always handled before
+    its end, so anything a refused client sent has arrived by then."""
+    probe = TlsLineClient(port)
+    probe.hello("probe", **({"password": password} if password else {}))
+    wait_until(lambda: len(srv.hub.conns) == live + 1, what="the server to forget the ended connections")
+    return probe
+
+
 class PasswordSpy:
     """Stands in for a server's password check and records every hello's password."""
 
@@ -60,47 +79,143 @@ class PasswordSpy:
         return True
 
 
-class Recorder(Proxy):
-    """A relay that keeps a copy of every byte the client sent."""
+class TlsRecorder:
+    """A TLS listener with a real certificate that keeps, per connection,
+    every plaintext byte the client sent, read to the end of the stream."""
 
-    def __init__(self, upstream_port: int):
-        self.sent = bytearray()
-        self._lock = threading.Lock()
-        super().__init__(upstream_port)
+    def __init__(self, cert: str, key: str):
+        self.context = tls.server_context(cert, key)
+        self.lsock = socket.create_server(("127.0.0.1", 0))
+        self.lsock.settimeout(0.1)
+        self.port = self.lsock.getsockname()[1]
+        self.received: list = []        # bytearray per connection, in accept order
+        self.ended: list = []           # threading.Event per connection: read to its end
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._accept, name="test-tls-recorder", daemon=True)]
+        self.threads[0].start()
 
-    def _pump(self, src, dst, frozen):
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                raw, _ = self.lsock.accept()
+            except OSError:
+                continue
+            got, ended = bytearray(), threading.Event()
+            self.received.append(got)
+            self.ended.append(ended)
+            t = threading.Thread(target=self._read, args=(raw, got, ended), name="test-tls-recorder",
+                                 daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _read(self, raw, got, ended):
         try:
-            while True:
-                data = src.recv(65536)
+            raw.settimeout(10)
+            conn = self.context.wrap_socket(raw, server_side=True)
+            while not self.stop.is_set():
+                data = conn.recv(65536)
                 if not data:
                     break
-                if frozen is None:          # client -> server
-                    with self._lock:
-                        self.sent += data
-                dst.sendall(data)
-        except OSError:
+                got += data
+        except OSError:         # the client hung up without close_notify: also an end
             pass
-        for sock in (src, dst):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        finally:
+            ended.set()
+            raw.close()
+
+    def until_ended(self, i: int, timeout: float = 5.0) -> bytes:
+        """Everything connection ``i`` sent, once it has ended."""
+        wait_until(lambda: len(self.ended) > i and self.ended[i].is_set(), timeout,
+                   what=f"connection {i} to end")
+        return bytes(self.received[i])
+
+    def close(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(2)
+        self.lsock.close()
 
 
-# -- encrypted chat and first use ---------------------------------------------
+# -- first use: nothing leaves before the person trusts the certificate -------------
 
-def test_two_clients_chat_over_tls_and_the_first_use_is_pinned(make_server, clients):
-    srv = make_server(tls=True, rate_limit=0)
-    relay = Recorder(srv.port)
+def test_a_first_use_stops_before_the_hello_and_trusting_it_sends_the_hello(make_chat_clients, tmp_path):
+    cert, key = other_certificate(tmp_path, "first")
+    shown = tls.cert_fingerprint(cert)
+    rec = TlsRecorder(cert, key)
     try:
-        a, ae = clients(relay.port, "alice")
+        a, ae = make_chat_clients(rec.port, "ann", tls=True, password="the room password")
+        failed = ae.wait(ev.ConnectFailed)
+        assert failed.kind == "tls_new" and failed.retry_in is None
+        assert failed.fingerprint == shown and failed.pinned is None
+        assert shown in failed.message and "nothing was sent" in failed.message
+        assert "Compare it" in failed.message
+        assert isinstance(ae.next(), ev.Closed)
+        assert not ae.of(ev.Connected)
+        # The TLS handshake completed (the recorder has the connection), and
+        # not one byte of plaintext came through it: no hello, no password.
+        assert rec.until_ended(0) == b""
+        assert PinStore().get("127.0.0.1", rec.port) is None
+
+        # The person compared and trusts it: now the hello goes, with the password.
+        b, be = make_chat_clients(rec.port, "ann", tls=True, password="the room password",
+                                  accept_fingerprint=shown)
+        wait_until(lambda: len(rec.received) > 1 and b"\n" in rec.received[1], what="the hello")
+        hello = json.loads(bytes(rec.received[1]).split(b"\n")[0])
+        assert (hello["type"], hello["nick"], hello["password"]) == ("hello", "ann", "the room password")
+        assert PinStore().get("127.0.0.1", rec.port) == shown
+    finally:
+        rec.close()
+
+
+def test_a_first_use_on_a_real_server_joins_only_after_trusting(make_server, make_chat_clients):
+    srv = make_server(tls=True, password="pw", rate_limit=0)
+    spy = PasswordSpy()
+    srv.check_password = spy            # connections take it at accept time
+    a, ae = make_chat_clients(srv.port, "ann", tls=True, password="pw")
+    failed = ae.wait(ev.ConnectFailed)
+    assert (failed.kind, failed.fingerprint, failed.pinned) == ("tls_new", srv.fingerprint, None)
+    assert isinstance(ae.next(), ev.Closed)
+
+    b, be = make_chat_clients(srv.port, "ann", tls=True, password="pw", accept_fingerprint=failed.fingerprint)
+    con = be.wait(ev.Connected)
+    assert con.fingerprint == srv.fingerprint and con.first_use is False
+    assert PinStore().get("127.0.0.1", srv.port) == srv.fingerprint
+    # Every hello reaches the hub before that connection's end does: once the
+    # refused connection is gone from the server, its hello would have been checked.
+    wait_until(lambda: len(srv.hub.conns) == 1, what="the refused connection to end on the server")
+    assert spy.seen == ["pw"], "only the trusting client's hello may carry the password"
+    b.close(3)
+    # Pinned now: the next client goes on without asking.
+    c, ce = make_chat_clients(srv.port, "ann", tls=True, password="pw")
+    con = ce.wait(ev.Connected)
+    assert con.fingerprint == srv.fingerprint and con.first_use is False
+
+
+def test_trusting_a_first_use_without_asking_when_told_to(make_server, make_chat_clients):
+    srv = make_server(tls=True, rate_limit=0)
+    a, ae = make_chat_clients(srv.port, "ann", tls=True, trust_first_use=True)
+    con = ae.wait(ev.Connected)
+    assert con.fingerprint == srv.fingerprint and con.first_use is True
+    assert PinStore().get("127.0.0.1", srv.port) == srv.fingerprint
+
+
+# -- encrypted chat ------------------------------------------------------------------
+
+def test_two_clients_chat_over_tls_and_the_trusted_first_use_is_pinned(make_server, clients):
+    srv = make_server(tls=True, rate_limit=0)
+    relay = Proxy(srv.port)   # keeps every byte the client sent
+    try:
+        first, fe = clients(relay.port, "alice", trust_first_use=False)
+        assert fe.wait(ev.ConnectFailed).kind == "tls_new"
+        assert not os.path.exists(pins_file())
+        a, ae = clients(relay.port, "alice", accept_fingerprint=srv.fingerprint)
         con = ae.wait(ev.Connected)
-        assert con.fingerprint == srv.fingerprint and con.first_use is True
+        assert con.fingerprint == srv.fingerprint and con.first_use is False
         with open(pins_file(), encoding="utf-8") as f:
             doc = json.load(f)
         assert doc["servers"][f"127.0.0.1:{relay.port}"]["fingerprint"] == srv.fingerprint
 
-        b, be = clients(relay.port, "bob")
+        b, be = clients(relay.port, "bob", trust_first_use=False)
         con_b = be.wait(ev.Connected)
         assert con_b.fingerprint == srv.fingerprint and con_b.first_use is False
         assert ae.wait(protocol.Joined).nick == "bob"
@@ -179,12 +294,14 @@ def test_a_changed_certificate_is_refused_before_the_hello(make_server, tmp_path
     assert old in failed.message and srv2.fingerprint in failed.message
     assert "changed" in failed.message and "nothing was sent" in failed.message
     assert isinstance(be.next(), ev.Closed)
-    assert be.drain(0.3) == [] and not be.of(ev.Connected)
+    assert b.close(3) and be.q.empty() and not be.of(ev.Connected)   # Closed was the last event
     # The server never saw a hello: no password checked, nobody joined.
-    assert spy.seen == ["pw"]
-    assert watcher.nothing_for(0.5)
+    probe = settle(srv2, port, live=1, password="pw")
+    assert spy.seen == ["pw", "pw"], "only the watcher's and the probe's hellos may reach the server"
+    assert not [f for f in until_pong(watcher) if f.get("nick") == "ann" or f["type"] == "message"]
     assert PinStore().get("127.0.0.1", port) == old, "a refused certificate must not be pinned"
     watcher.close()
+    probe.close()
 
 
 def test_trusting_the_new_certificate_after_comparing_it(make_server, tmp_path, clients):
@@ -236,9 +353,11 @@ def test_a_certificate_changed_mid_session_is_refused_on_the_reconnect(make_serv
     assert (failed.pinned, failed.fingerprint) == (old, srv2.fingerprint)
     assert all(e.retry_in is not None for e in ae.of(ev.ConnectFailed) if e.kind == "refused")
     assert isinstance(ae.next(), ev.Closed)
-    assert watcher.nothing_for(0.5), "the refused client must not have joined"
+    probe = settle(srv2, port, live=1)
+    assert not [f for f in until_pong(watcher) if f.get("nick") == "ann"], "the refused client joined"
     assert len(ae.of(ev.Connected)) == 1
     watcher.close()
+    probe.close()
 
 
 # -- reconnect over TLS --------------------------------------------------------------
@@ -267,8 +386,10 @@ def test_server_restart_over_tls_resumes_exactly_once(make_server, tmp_path, cli
     assert a.flush(5)
     got = [bob.recv_type("message")["text"] for _ in range(2)]
     assert got == ["typed while offline 1", "typed while offline 2"]
-    assert bob.nothing_for(0.3)
-    ae.drain(0.2)
+    # Everything ann sent was acknowledged, so the server has dealt with it:
+    # one round trip of bob's shows nothing more was delivered.
+    assert not [f for f in until_pong(bob) if f["type"] == "message"]
+    ae.drain(0)
     assert [e.ref for e in ae.of(ev.Acked)] == [before] + offline
     texts = _texts(ae.seen)
     for t in ("before the restart", "said while ann was away", "typed while offline 1",
@@ -299,7 +420,8 @@ def test_plain_client_on_a_tls_server_is_told_to_turn_tls_on(make_server, client
 
 
 def _listener(greeting: bytes | None):
-    """A port that accepts, says ``greeting`` (or nothing) and stays open."""
+    """A port that accepts, says ``greeting`` (or nothing) and stays open.
+    Returns (port, close(), the accepted sockets)."""
     lsock = socket.create_server(("127.0.0.1", 0))
     lsock.settimeout(0.1)
     held, stop = [], threading.Event()
@@ -322,11 +444,11 @@ def _listener(greeting: bytes | None):
         for c in held:
             c.close()
         lsock.close()
-    return lsock.getsockname()[1], close
+    return lsock.getsockname()[1], close, held
 
 
 def test_a_server_speaking_something_else_fails_the_handshake_clearly(clients):
-    port, close = _listener(b"SSH-2.0-OpenSSH_9.2\r\n" + b"x" * 200)
+    port, close, _ = _listener(b"SSH-2.0-OpenSSH_9.2\r\n" + b"x" * 200)
     try:
         a, ae = clients(port, "ann")
         failed = ae.wait(ev.ConnectFailed)
@@ -337,7 +459,7 @@ def test_a_server_speaking_something_else_fails_the_handshake_clearly(clients):
 
 
 def test_a_plain_natter_greeting_means_no_encryption(clients):
-    port, close = _listener(protocol.encode({"type": "notice", "text": "hi"}))
+    port, close, _ = _listener(protocol.encode({"type": "notice", "text": "hi"}))
     try:
         a, ae = clients(port, "ann")
         failed = ae.wait(ev.ConnectFailed)
@@ -347,17 +469,15 @@ def test_a_plain_natter_greeting_means_no_encryption(clients):
 
 
 def test_a_silent_handshake_times_out_and_close_interrupts_it(clients):
-    port, close = _listener(None)
+    port, close, held = _listener(None)
     try:
         a, ae = clients(port, "ann", handshake_timeout=0.5)
         failed = ae.wait(ev.ConnectFailed)
         assert failed.kind == "timeout" and "TLS" in failed.message and failed.retry_in is None
         b, be = clients(port, "bob", handshake_timeout=30)
-        be.wait(ev.Connecting)
-        time.sleep(0.3)
-        started = time.monotonic()
+        wait_until(lambda: len(held) == 2, what="bob's connection to be accepted")
+        # Its handshake would wait 30 s for the silent server: close() ends it.
         assert b.close(timeout=3)
-        assert time.monotonic() - started < 2
         assert be.wait(ev.Closed).reason == "closed"
     finally:
         close()

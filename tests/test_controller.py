@@ -544,6 +544,28 @@ def test_an_encrypted_first_visit_shows_the_fingerprint_to_compare(env):
     assert view.status == ("connected to 10.0.0.2:30000 as alice · encrypted", ONLINE)
 
 
+def test_a_first_visit_shows_the_fingerprint_on_the_form_and_joins_once_trusted(env):
+    c, view = env
+    c.connect(ConnectValues(host="10.0.0.2", port="30000", nick="alice", password="pw", tls=True))
+    first = FakeClient.instances[-1]
+    c.handle(ev.Connecting("10.0.0.2", 30000, 1))
+    c.handle(ev.ConnectFailed("tls_new", "First encrypted connection to 10.0.0.2:30000: nothing was sent "
+                                         "to it yet. Its certificate fingerprint is 3F2A 9B1C.", None,
+                              fingerprint="3F2A 9B1C"))
+    assert view.screen == "connect" and "3F2A 9B1C" in view.form[1] and first.closed
+    assert view.trust == "3F2A 9B1C" and view.trust_label == "I compared it: trust and join"
+    assert view.status == ("offline", OFFLINE)
+    c.trust_certificate()
+    second = FakeClient.instances[-1]
+    assert second is not first and second.tls and second.accept_fingerprint == "3F2A 9B1C"
+    assert (second.host, second.port, second.nick, second.password) == ("10.0.0.2", 30000, "alice", "pw")
+    assert view.form[2].startswith("Connecting to")
+    c.handle(ev.Connected("10.0.0.2", 30000, "alice", ("alice",), False, "3F2A 9B1C", False))
+    c.handle(ev.Backlog(()))
+    assert view.screen == "chat" and view.status[1] == ONLINE
+    assert any("You joined as alice" in t for t in view.texts(SYSTEM))
+
+
 def test_a_changed_certificate_stops_and_can_be_trusted_after_comparing(env):
     c, view = env
     first = join(c, view)
@@ -551,7 +573,7 @@ def test_a_changed_certificate_stops_and_can_be_trusted_after_comparing(env):
     c.handle(ev.ConnectFailed("tls_changed", "Warning: the certificate of 127.0.0.1:30000 has changed.", None,
                               fingerprint="AAAA BBBB", pinned="CCCC DDDD"))
     assert view.screen == "connect" and view.form[1].startswith("Warning: the certificate")
-    assert view.trust == "AAAA BBBB" and first.closed
+    assert view.trust == "AAAA BBBB" and view.trust_label is None and first.closed   # the form's own label
     c.trust_certificate()
     second = FakeClient.instances[-1]
     assert second is not first and second.tls and second.accept_fingerprint == "AAAA BBBB"

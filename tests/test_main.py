@@ -53,18 +53,22 @@ def test_without_a_display_it_says_so_and_exits_1(tmp_path):
 
 def test_opening_a_link_does_not_wait_for_the_browser(tmp_path):
     """$BROWSER makes webbrowser wait for the browser to exit; the window
-    must not: open_in_browser hands it to a thread."""
-    seen = tmp_path / "opened.txt"
+    must not: open_in_browser hands it to a thread. The browser here exits
+    only once the caller has got control back, so a waiting
+    open_in_browser would never see it exit ("stuck")."""
+    seen, released, verdict = tmp_path / "opened.txt", tmp_path / "released", tmp_path / "verdict"
     browser = tmp_path / "browser.sh"
-    browser.write_text(f'#!/bin/sh\necho "$1" > {seen}\nsleep 3\n')
+    browser.write_text(f'#!/bin/sh\necho "$1" > {seen}\n'
+                       f'for i in $(seq 400); do [ -e {released} ] && echo ok > {verdict} && exit 0; sleep 0.05; done\n'
+                       f'echo stuck > {verdict}\n')
     browser.chmod(0o755)
-    code = ("import time, threading; from chatgui.controller import open_in_browser\n"
-            "t = time.monotonic(); open_in_browser('https://example.org/x')\n"
-            "print(round(time.monotonic() - t, 3))\n"
-            "[th.join(10) for th in threading.enumerate() if th.name == 'open-link']\n")
+    code = ("import threading; from chatgui.controller import open_in_browser\n"
+            "open_in_browser('https://example.org/x')\n"
+            f"open({str(released)!r}, 'w').close()\n"
+            "[th.join(30) for th in threading.enumerate() if th.name == 'open-link']\n")
     env = dict(os.environ, BROWSER=f"{browser} %s")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=30)
+                         timeout=45)
     assert out.returncode == 0, out.stderr
-    assert float(out.stdout) < 0.5
+    assert verdict.read_text().strip() == "ok", "open_in_browser waited for the browser to exit"
     assert seen.read_text().strip() == "https://example.org/x"

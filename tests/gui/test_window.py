@@ -440,8 +440,13 @@ def test_encryption_first_visit_then_a_changed_certificate_trusted_after_compari
     port = srv.port
     secure = ConnectValues(host="127.0.0.1", port=str(port), nick="alice", tls=True)
     w = make_window(secure)
+    # A first visit: the form shows the fingerprint to compare; nothing was sent yet.
+    wait_until(w.root, lambda: w.form.trust_button.winfo_ismapped(), what="the first-visit question")
+    assert srv.fingerprint in w.form.error_label.cget("text")
+    assert w.form.trust_button.cget("text") == "I compared it: trust and join"
+    assert not w.controller.connected
+    w.form.trust_button.invoke()
     wait_until(w.root, lambda: w.controller.connected, what="an encrypted welcome")
-    assert srv.fingerprint in conversation(w) and "First visit" in conversation(w)
     assert w.chat.status_label.cget("text").endswith("· encrypted")
     w.quit()
     w.controller.shutdown(timeout=5)
@@ -454,6 +459,7 @@ def test_encryption_first_visit_then_a_changed_certificate_trusted_after_compari
     wait_until(w2.root, lambda: w2.form.trust_button.winfo_ismapped(), what="the warning")
     warning = w2.form.error_label.cget("text")
     assert "has changed" in warning and srv.fingerprint in warning and srv2.fingerprint in warning
+    assert w2.form.trust_button.cget("text") == "I compared it: trust the new certificate"
     assert not w2.controller.connected
     w2.form.trust_button.invoke()
     wait_until(w2.root, lambda: w2.controller.connected, what="the trusted connection")

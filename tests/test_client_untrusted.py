@@ -1,0 +1,170 @@
+"""Every field of a server frame is untrusted: whatever JSON a server puts
+in any field of any frame that ``protocol.parse_server`` accepts, the
+network client, the terminal and the window's controller go on (no
+exception), and the terminal prints nothing raw.
+
+Frames go the way a real one goes: the parsed event into
+``ChatClient``'s own handlers (``_on_welcome`` / ``_on_event``, as its
+reader calls them), then every event the client put on its queue into the
+terminal's :class:`~chatgui.cli.Session` and into the
+:class:`~chatgui.controller.Controller` with a fake view.
+"""
+from __future__ import annotations
+
+import io
+import queue
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from chatgui import cli
+from chatgui import events as ev
+from chatgui.controller import ConnectValues, Controller
+from chatgui.net import ChatClient
+from chatgui.settings import Settings
+from server import protocol
+from tests.fakes import FakeClient, FakeView
+
+# Any value a JSON document can hold once decoded; json.loads("1e400") is
+# infinity and "\ud800" a lone surrogate, so both are in.
+scalars = (st.none() | st.booleans()
+           | st.integers(min_value=-(10 ** 30), max_value=10 ** 30)
+           | st.floats(allow_nan=False)
+           | st.sampled_from([1e300, -1e300, 1e20, -1e20, float("inf"), float("-inf"), 2 ** 63, -1, 0])
+           | st.text(st.characters(blacklist_categories=()), max_size=30))
+json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+
+nicks = st.sampled_from(["ann", "bob", "ANN", "", "x" * 200, "\u202eann", "a\nb", "\x1b[2J"]) | st.text(max_size=12)
+texts = st.sampled_from(["hi", "/me waves", "ann: look", "\x1b]0;pwned\x07", "a\n-- carol left",
+                         "https://x.y/" + ")" * 50, "\ud83d"]) | st.text(st.characters(blacklist_categories=()),
+                                                                        max_size=40)
+times = st.sampled_from([1e300, -1e300, float("inf"), float("-inf"), 0, -1, 1.7e9, 2 ** 62]) | st.floats(
+    allow_nan=False)
+ids = st.integers(min_value=-5, max_value=10 ** 20) | st.sampled_from([0, 1, 2, 3])
+
+
+def field(plausible):
+    """A field's value: mostly of the right kind (so most frames parse), any JSON otherwise."""
+    return st.integers(0, 9).flatmap(lambda i: json_values if i == 0 else plausible)
+
+
+def optional(plausible):
+    return st.one_of(st.just(None), field(plausible))
+
+
+def frame_of(kind: str, fields: dict):
+    def build(values):
+        f = {"type": kind}
+        for key, value in values.items():
+            if value is not None:
+                f[key] = value
+        return f
+    return st.fixed_dictionaries({k: v for k, v in fields.items()}).map(build)
+
+
+def message_frames(kind: str):
+    fields = {"id": field(ids), "ts": field(times), "from": field(nicks), "text": field(texts),
+              "ref": optional(st.sampled_from(["r1", "abc-1"]) | st.text(max_size=70))}
+    if kind == "dm":
+        fields["to"] = field(nicks)
+    return frame_of(kind, fields)
+
+
+history = st.lists(message_frames("message") | message_frames("dm"), max_size=4)
+
+server_frames = st.one_of(
+    frame_of("welcome", {"nick": field(nicks), "users": field(st.lists(nicks, max_size=4)),
+                         "history": field(history), "last_id": field(ids), "session": optional(st.text()),
+                         "missed": optional(st.integers(min_value=-10 ** 20, max_value=10 ** 20)),
+                         "limits": optional(st.fixed_dictionaries({"max_line": json_values})),
+                         "epoch": optional(st.text(max_size=8)), "reset": optional(st.booleans())}),
+    message_frames("message"),
+    message_frames("dm"),
+    frame_of("joined", {"nick": field(nicks)}),
+    frame_of("left", {"nick": field(nicks), "reason": optional(texts)}),
+    frame_of("renamed", {"old": field(nicks), "new": field(nicks)}),
+    frame_of("error", {"code": field(st.sampled_from(["rate_limited", "replaced", "no_such_user", "x"])),
+                       "message": optional(texts), "ref": optional(st.sampled_from(["r1", "abc-1"]))}),
+    frame_of("notice", {"code": optional(st.text(max_size=8)), "text": field(texts)}),
+    frame_of("ping", {}), frame_of("pong", {}),
+    st.fixed_dictionaries({"type": st.text(max_size=8)}, optional={"x": json_values}),
+)
+
+
+def parsed(frames: list) -> list:
+    """(frame, event) for each frame parse_server accepts (the client skips the others)."""
+    out = []
+    for f in frames:
+        try:
+            out.append((f, protocol.parse_server(f)))
+        except protocol.ProtocolError:
+            pass
+    return out
+
+
+def through_the_client(frames: list) -> list:
+    """What a welcomed ChatClient puts on its queue for these frames."""
+    q: queue.Queue = queue.Queue()
+    client = ChatClient("127.0.0.1", 30000, "ann", events=q)
+    first = protocol.parse_server({"type": "welcome", "nick": "ann", "users": ["ann", "bob"], "history": [],
+                                   "last_id": 2, "session": "s", "epoch": "e1"})
+    client._on_welcome(first, {}, None, None)
+    client.say("pending one")       # so refs and acknowledgements have something to match
+    for frame, event in parsed(frames):
+        if type(event) is protocol.Welcome:
+            client._on_welcome(event, frame, "s", None)
+        else:
+            client._on_event(event, frame)
+    out = []
+    while not q.empty():
+        out.append(q.get_nowait())
+    return out
+
+
+def to_the_terminal(events: list) -> str:
+    out, err = io.StringIO(), io.StringIO()
+    term = cli.Terminal(out, err, "ann", history=True)
+    session = cli.Session(lambda accept: FakeClient("127.0.0.1", 30000, "ann", events=queue.Queue()),
+                          queue.Queue(), term, wait=1.0)
+    session.handle(cli._Line("typed before the welcome"))
+    for e in events:
+        session.handle(e)
+    term.who()
+    return out.getvalue() + err.getvalue()
+
+
+def to_the_controller(events: list) -> FakeView:
+    view = FakeView()
+    c = Controller(view, Settings(), client_factory=FakeClient, save_settings=lambda s: None)
+    c.connect(ConnectValues(host="127.0.0.1", port="30000", nick="ann"))
+    for e in events:
+        c.handle(e)
+        c.tick()
+    c.submit("/who")
+    return view
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(server_frames, min_size=1, max_size=6))
+def test_any_server_frames_never_crash_the_client_the_terminal_or_the_window(frames):
+    events = through_the_client(frames)
+    shown = to_the_terminal(events)
+    # Nothing from the network reaches the terminal raw: no escape, no bell,
+    # no carriage return, no bidi override.
+    assert not set(shown) & {"\x1b", "\x07", "\r", "\u202e", "\x00"}
+    view = to_the_controller(events)
+    for line in view.lines:
+        assert "\x1b" not in line.text and "\u202e" not in line.text
+
+
+@pytest.mark.parametrize("ts", [1e300, -1e300, float("inf"), float("-inf"), 2 ** 62])
+def test_a_time_no_clock_can_show_prints_as_dashes(ts):
+    frames = [{"type": "message", "id": 3, "ts": ts, "from": "bob", "text": "from the far future"},
+              {"type": "welcome", "nick": "ann", "users": ["ann"], "last_id": 9, "reset": True,
+               "history": [{"type": "dm", "id": 1, "ts": ts, "from": "bob", "to": "ann", "text": "old"}]}]
+    shown = to_the_terminal(through_the_client(frames))
+    assert "[--:--] <bob> from the far future" in shown
+    assert "[--:--] [private] <bob> old" in shown
+    view = to_the_controller(through_the_client(frames))
+    assert [ln.stamp for ln in view.lines if ln.text == "from the far future"] == ["--:--"]
