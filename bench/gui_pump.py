@@ -3,6 +3,7 @@
 
     python3 bench/gui_pump.py                     # idle, then 500 msg/s, then 2000 msg/s
     python3 bench/gui_pump.py --rates 500 --seconds 20
+    python3 bench/gui_pump.py --hosting           # while a hosted room stops or makes its certificate
 
 For each phase it runs, all for real: Xvfb (started here), the server as
 its own process (``python -m server --rate-limit 0``), a load generator as
@@ -19,6 +20,12 @@ It reports, per phase:
   runs a timer, which is what a key press or a click would wait.
 - shown: messages that reached the conversation, and the most events ever
   waiting in the queue (bounded batches keep this small when Tk keeps up).
+
+With ``--hosting`` it measures the tick gap instead while the window's
+hosted room is replaced by another (the old one waits ``CLOSE_GRACE`` for
+``--lingering`` clients that neither read nor close), and while a first
+encrypted room makes its certificate with the ``openssl`` command (as on a
+machine without the ``cryptography`` package).
 
 Thread: the main thread is the Tk thread; the network client has its own.
 """
@@ -116,8 +123,10 @@ class Probe:
         if self.running:
             self._arm()
 
-    def reset(self):
-        self.ticks, self.late, self.max_queued = [], [], 0
+    def reset(self, keep_last: bool = False):
+        """Start a phase; ``keep_last``: measure the first gap from the last
+        tick before it (a phase that blocks at once shows that gap)."""
+        self.ticks, self.late, self.max_queued = self.ticks[-1:] if keep_last else [], [], 0
 
     def summary(self):
         gaps = [(b - a) * 1000 for a, b in zip(self.ticks, self.ticks[1:])]
@@ -214,17 +223,101 @@ def _run(args, port: int) -> int:
     return 0
 
 
+# -- --hosting: the tick gap while a hosted room stops or starts ---------------
+
+
+def measure_hosting(args) -> int:
+    from tests import xvfb
+    os.environ["NATTER_HOME"] = tempfile.mkdtemp(prefix="natter-bench-")
+    xproc, display = xvfb.start("1280x800x24")
+    os.environ["DISPLAY"] = display
+    try:
+        return _run_hosting(args)
+    finally:
+        xvfb.stop(xproc)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_hosting(args) -> int:
+    from chatgui.controller import ConnectValues
+    from chatgui.settings import Settings
+    from chatgui.window import ChatWindow
+    from server import tls
+
+    rows = []
+    w = ChatWindow(Settings(geometry="1000x700"))
+    root = w.root
+    w.start(ConnectValues(port=str(_free_port()), nick="host", host_room=True))
+    if not pump_for(root, 15, until=lambda: w.controller.connected):
+        print("the window did not join its room", file=sys.stderr)
+        return 1
+    old = w.controller.hosted
+    socks = []
+    for i in range(args.lingering):     # they join, then neither read nor close
+        sock = socket.create_connection(("127.0.0.1", old.port), timeout=5)
+        sock.sendall(json.dumps({"type": "hello", "nick": f"guest{i}"}).encode() + b"\n")
+        socks.append(sock)
+    pump_for(root, 15, until=lambda: len(w.chat.users) == args.lingering + 1)
+    probe = Probe(w)
+    pump_for(root, 0.3)
+    probe.reset(keep_last=True)
+    t0 = time.perf_counter()
+    second = _free_port()
+    root.after(0, lambda: w.controller.connect(ConnectValues(port=str(second), nick="host", host_room=True)))
+    pump_for(root, 30, until=lambda: old.server is None and w.controller.connected
+             and w.controller.address.endswith(f":{second}"))
+    rows.append((f"stop a room, {args.lingering} lingering", time.perf_counter() - t0, probe.summary()))
+    for sock in socks:
+        sock.close()
+
+    def no_cryptography(*a):
+        raise ImportError("left out: the openssl command makes the certificate")
+    tls._make_with_cryptography = no_cryptography
+    pump_for(root, 0.3)
+    probe.reset(keep_last=True)
+    t0 = time.perf_counter()
+    root.after(0, lambda: w.controller.connect(ConnectValues(port=str(_free_port()), nick="host",
+                                                             host_room=True, tls=True)))
+    pump_for(root, 30, until=lambda: w.controller.connected and w.controller.fingerprint)
+    rows.append(("first certificate (openssl)", time.perf_counter() - t0, probe.summary()))
+    probe.running = False
+    tk_version = root.tk.call("info", "patchlevel")
+    w.quit()
+    w.controller.shutdown(timeout=5)
+
+    print(f"Tk pump while hosting (Tk {tk_version}, Python {sys.version.split()[0]}, Xvfb, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
+    head = f"{'phase':<30} {'secs':>6}  {'tick gap ms p50/p99/max':>25}  {'timer late ms p50/p99/max':>26}"
+    print(head)
+    print("-" * len(head))
+    for name, secs, s in rows:
+        g, lt = s["gap"], s["late"]
+        print(f"{name:<30} {secs:>6.2f}  {g[0]:>7.1f} /{g[1]:>7.1f} /{g[2]:>7.1f}  "
+              f"{lt[0]:>8.1f} /{lt[1]:>7.1f} /{lt[2]:>7.1f}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rates", type=float, nargs="+", default=[500, 2000], help="messages a second, per phase")
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each loaded phase")
     ap.add_argument("--idle", type=float, default=3.0, help="length of the idle phase")
+    ap.add_argument("--hosting", action="store_true",
+                    help="measure while a hosted room stops and while a first certificate is made")
+    ap.add_argument("--lingering", type=int, default=5, help="with --hosting: clients that linger")
     ap.add_argument("--sender", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--rate", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.sender:
         return sender(args.port, args.rate, args.seconds)
+    if args.hosting:
+        return measure_hosting(args)
     return measure(args)
 
 

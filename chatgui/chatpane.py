@@ -8,8 +8,19 @@ under the text column, so a peer's multi-line message can never start a
 line in the name column and pass for a system notice. Lines waiting to be
 sent sit below the ``pend`` mark, at the very bottom, until the controller
 removes them. Scrollback is trimmed to :data:`SCROLLBACK` lines once per
-pump batch, and the view follows new lines only when it was already at the
-bottom (reading old messages is not interrupted).
+pump batch.
+
+Following the bottom: "stuck to the bottom" is state, changed only by what
+the user does to the view (the wheel, the scrollbar, keys and drags in the
+conversation, the "N new messages ↓" button, sending a message). While
+stuck, the view is put back at the bottom after each batch of new lines and
+after every change of the conversation's size or font (the input box
+growing, the status line changing height, Ctrl+plus, the window resized,
+the pane shown for the first time); while not, the view stays where the
+user left it and the button counts what arrived below.
+
+The input box grows with the display lines of its text (wrapped lines
+count) up to :data:`MAX_INPUT_LINES`, then scrolls.
 
 Thread: the Tk thread only.
 """
@@ -30,6 +41,11 @@ log = logging.getLogger("natter.client")
 SCROLLBACK = 5000        # lines kept in the conversation
 TRIM_SLACK = 200         # trimmed in chunks, not one line at a time
 MAX_INPUT_LINES = 5
+HINTS = ("Enter send · Shift+Enter new line · Tab complete · /help", "/help for commands", "")
+# What moves the conversation's view when the user does it (after Tk's
+# own Text bindings have run: see the bindtag in _build).
+_USER_SCROLLS = ("<MouseWheel>", "<Button-4>", "<Button-5>", "<KeyPress>", "<ButtonRelease-1>",
+                 "<ButtonRelease-2>", "<B2-Motion>")
 _NEWLINE = re.compile(r"(\n)")
 
 
@@ -41,9 +57,14 @@ class ChatPane(ttk.Frame):
         self.controller = controller
         self.users: list[str] = []
         self.me = ""
-        self._stick = None          # at the bottom when this batch began?
-        self._appended = 0
+        self._stuck = True          # follow the bottom (see the module docstring)
+        self._appended = 0          # lines added since the last batch
+        self._unseen = 0            # lines added below the view while not stuck
+        self._follow_after = None   # a scheduled return to the bottom
+        self._tables: dict[str, list] = {}  # tag -> the codes of a table shown (for its tab stop)
+        self.online = False         # the people list shows a live room
         self._people_after = None   # a repaint of the people list is scheduled
+        self._gone = False          # destroyed: a handler that closed the window must stop
         self._build()
         self.apply_palette(pal)
 
@@ -74,7 +95,7 @@ class ChatPane(ttk.Frame):
                             padx=6, pady=8, cursor="arrow", undo=False, takefocus=False,
                             spacing1=3, spacing3=3, state="disabled")
         self.text.grid(row=0, column=0, sticky="nsew")
-        self.scroll = ttk.Scrollbar(body, orient="vertical", command=self.text.yview,
+        self.scroll = ttk.Scrollbar(body, orient="vertical", command=self._on_scrollbar,
                                     style="Slim.Vertical.TScrollbar")
         self.scroll.grid(row=0, column=1, sticky="ns")
         self.scroll.grid_remove()
@@ -86,6 +107,16 @@ class ChatPane(ttk.Frame):
         self.text.tag_bind("link", "<ButtonRelease-1>", self._on_link)
         # Read-only, yet selectable and copyable.
         self.text.bind("<1>", lambda e: self.text.focus_set())
+        # A bindtag after "Text", so these run once Tk's own bindings have
+        # moved the view: then the view is where the user put it.
+        follow = f"NatterFollow{id(self)}"
+        tags = list(self.text.bindtags())
+        tags.insert(tags.index("Text") + 1, follow)
+        self.text.bindtags(tuple(tags))
+        for seq in _USER_SCROLLS:
+            self.text.bind_class(follow, seq, self._on_user_scroll)
+        self.text.bind("<Configure>", self._on_text_configure, add="+")
+        self.new_button = ttk.Button(body, style="Pill.TButton", takefocus=False, command=self.to_bottom)
 
         side = ttk.Frame(self, padding=(0, 0, 0, 0))
         side.grid(row=1, column=1, rowspan=2, sticky="ns")
@@ -117,7 +148,10 @@ class ChatPane(ttk.Frame):
         self.input.bind("<Up>", self._on_up)
         self.input.bind("<Down>", self._on_down)
         self.input.bind("<Tab>", self._on_tab)
+        self.input.bind("<Control-a>", self._select_all_input)
+        self.input.bind("<Control-A>", self._select_all_input)
         self.input.bind("<<Modified>>", self._on_modified)
+        self.input.bind("<Configure>", lambda e: self._fit_input(), add="+")
         self.placeholder = tk.Label(self.input, text="Message the room…  (/help for commands)", font=f.body,
                                     borderwidth=0, padx=0, pady=0, cursor="xterm")
         self.placeholder.bind("<1>", lambda e: self.input.focus_set())
@@ -132,16 +166,21 @@ class ChatPane(ttk.Frame):
         self.status_label.grid(row=0, column=1, sticky="w", padx=(4, 0))
         self.action_button = ttk.Button(status, style="Link.TButton", takefocus=False, width=0,
                                         command=self.controller.retry)
-        self.hint_label = ttk.Label(status, style="Status.TLabel",
-                                    text="Enter send · Shift+Enter new line · Tab complete · /help")
+        self.hint_label = ttk.Label(status, style="Status.TLabel", text=HINTS[0])
         self.hint_label.grid(row=0, column=3, sticky="e")
         self.status = status
         self._state = OFFLINE
+        # The hints give way to the status when the window is narrow.
+        for w in (status, self.status_label, self.action_button):
+            w.bind("<Configure>", self._fit_hints, add="+")
 
     def destroy(self) -> None:
-        if self._people_after is not None:
-            self.after_cancel(self._people_after)
-            self._people_after = None
+        self._gone = True
+        for name in ("_people_after", "_follow_after"):
+            after_id = getattr(self, name)
+            if after_id is not None:
+                self.after_cancel(after_id)
+                setattr(self, name, None)
         super().destroy()
 
     # -- look ---------------------------------------------------------------
@@ -170,6 +209,7 @@ class ChatPane(ttk.Frame):
         t.tag_configure("pending", foreground=pal.muted)
         t.tag_configure("pending_note", foreground=pal.waiting, font=self.fonts.small)
         t.tag_configure("link", foreground=pal.link, underline=True)
+        t.tag_configure("code", font=self.fonts.mono, foreground=pal.fg)
         t.tag_raise("link")
         t.tag_raise("sel")
         self._layout()
@@ -184,6 +224,9 @@ class ChatPane(ttk.Frame):
         name_right = 6 + stamp_w + 14 + name_w
         body_left = name_right + 12
         self.text.configure(tabs=(name_right, "right", body_left, "left"))
+        self._body_left = body_left
+        for tag, codes in self._tables.items():
+            self._table_tabs(tag, codes)
         self.text.tag_configure("line", lmargin1=6, lmargin2=body_left, rmargin=12)
         self.text.tag_configure("cont", lmargin1=body_left, lmargin2=body_left)
         self.input.configure(font=f.body)
@@ -192,18 +235,24 @@ class ChatPane(ttk.Frame):
     def fonts_changed(self) -> None:
         self._layout()
         self._fit_input()
+        self._fit_hints()
+        # Every line is re-wrapped; the widget may keep its size (no <Configure>).
+        self._follow_later()
 
     # -- the conversation (View methods, via the window) -------------------
 
     def append(self, line: Line) -> None:
-        if self._stick is None:
-            self._stick = self._at_bottom()
+        first = int(self.text.index("pend").split(".")[0])
         self._insert("pend", line, ())
+        if line.table:
+            self._tabulate(first, line.text.split("\n"))
         self._appended += 1
+        if not self._stuck:
+            self._unseen += 1
 
     def add_pending(self, key: str, line: Line) -> None:
-        if self._stick is None:
-            self._stick = self._at_bottom()
+        # The user sent something: show it, wherever they were reading.
+        self._stuck = True
         # At the very end, after the "pend" mark: with left gravity for the
         # moment, the mark stays in front of the waiting line.
         self.text.mark_gravity("pend", "left")
@@ -226,9 +275,11 @@ class ChatPane(ttk.Frame):
         self.text.configure(state="normal")
         self.text.delete("1.0", "pend")
         self.text.configure(state="disabled")
+        self.to_bottom()
 
     def after_batch(self, n: int) -> None:
-        """Once per pump batch: trim the scrollback, follow the bottom."""
+        """Once per pump batch: trim the scrollback, follow the bottom or
+        count what arrived below the view."""
         if not self._appended:
             return
         self._appended = 0
@@ -237,9 +288,55 @@ class ChatPane(ttk.Frame):
             self.text.configure(state="normal")
             self.text.delete("1.0", f"{lines - SCROLLBACK + 1}.0")
             self.text.configure(state="disabled")
-        if self._stick:
-            self.text.yview_moveto(1.0)
-        self._stick = None
+        if self._stuck:
+            self._to_end()
+        else:
+            self._show_unseen()
+
+    # -- following the bottom ----------------------------------------------------
+
+    def to_bottom(self) -> None:
+        """The "N new messages ↓" button: back to the newest, and follow."""
+        self._stuck = True
+        self._to_end()
+
+    def _to_end(self) -> None:
+        self.text.yview_moveto(1.0)
+        self._unseen = 0
+        self.new_button.place_forget()
+
+    def _show_unseen(self) -> None:
+        if self._unseen:
+            n = self._unseen
+            self.new_button.configure(text=f"{n} new message{'s' if n != 1 else ''} ↓")
+            self.new_button.place(in_=self.text, relx=0.5, rely=1.0, y=-10, anchor="s")
+
+    def _on_user_scroll(self, event=None) -> None:
+        """After the user moved the view: stuck again only at the bottom."""
+        self._stuck = self._at_bottom()
+        if self._stuck:
+            self._to_end()
+
+    def _on_scrollbar(self, *args) -> None:
+        self.text.yview(*args)
+        self._on_user_scroll()
+
+    def _on_text_configure(self, event=None) -> None:
+        if self._stuck:
+            self._to_end()
+
+    def _follow_later(self) -> None:
+        if self._follow_after is None:
+            self._follow_after = self.after_idle(self._follow_now)
+
+    def _follow_now(self) -> None:
+        self._follow_after = None
+        if self._stuck:
+            self._to_end()
+
+    def at_bottom(self) -> bool:
+        """Whether the view follows the newest line (for tests)."""
+        return self._stuck
 
     def line_count(self) -> int:
         """Lines in the conversation, waiting ones excluded (for tests)."""
@@ -256,7 +353,10 @@ class ChatPane(ttk.Frame):
                 self.scroll.grid_remove()
 
     def _at_bottom(self) -> bool:
-        return self.text.yview()[1] >= 0.999
+        """The last line is on screen, all of it (measured on the layout
+        itself: ``yview`` fractions rest on estimated line heights)."""
+        info = self.text.dlineinfo("end-1c")
+        return info is not None and info[1] + info[3] <= self.text.winfo_height()
 
     def _insert(self, index: str, line: Line, extra: tuple) -> None:
         t = self.text
@@ -308,6 +408,27 @@ class ChatPane(ttk.Frame):
                     after_newline = True
         return parts
 
+    def _tabulate(self, first: int, rows: list) -> None:
+        """Line up the rows of a table line (see ``Line.table``), which
+        start on text line ``first``: the code before each row's tab in
+        the fixed-width font, and one tab stop for all the descriptions."""
+        t, codes = self.text, []
+        tag = f"table{len(self._tables)}"
+        for i, row in enumerate(rows[1:], start=first + 1):
+            if "\t" in row:
+                code = row.split("\t", 1)[0]
+                codes.append(code)
+                t.tag_add("code", f"{i}.0", f"{i}.{len(code)}")
+                t.tag_add(tag, f"{i}.0", f"{i}.0 lineend")
+        if codes:
+            self._tables[tag] = codes
+            self._table_tabs(tag, codes)
+
+    def _table_tabs(self, tag: str, codes: list) -> None:
+        stop = self._body_left + max(self.fonts.mono.measure(c) for c in codes) + self.fonts.body.measure("  ")
+        # A description that wraps hangs under the descriptions, not the codes.
+        self.text.tag_configure(tag, tabs=(stop, "left"), lmargin2=stop)
+
     def _who_colour(self, line: Line) -> tuple:
         if line.kind == PRIVATE:
             return ("private_who",)
@@ -325,10 +446,11 @@ class ChatPane(ttk.Frame):
 
     # -- people, status, input ------------------------------------------------
 
-    def set_users(self, users, me: str) -> None:
+    def set_users(self, users, me: str, online: bool = True) -> None:
         """Repainted once things settle: a reconnect storm brings a join per
-        person, and redrawing the list for each would cost O(n²)."""
-        self.users, self.me = list(users), me
+        person, and redrawing the list for each would cost O(n²). Offline,
+        the list shows who was there, greyed, under "OFFLINE"."""
+        self.users, self.me, self.online = list(users), me, online
         if self._people_after is None:
             self._people_after = self.after_idle(self._paint_people)
 
@@ -338,18 +460,22 @@ class ChatPane(ttk.Frame):
             self._people_after = None
         tree = self.people
         tree.delete(*tree.get_children())
+        tree.tag_configure("offline", foreground=self.pal.muted)
         for i, nick in enumerate(self.users):
             me = nick == self.me
-            colour = self.pal.accent if me else theme.nick_colour(self.pal, nick_key(nick))
-            tag = "me" if me else f"nc{theme.nick_index(self.pal, nick_key(nick))}"
-            tree.tag_configure(tag, foreground=colour)
-            label = f"●  {nick}" + ("  (you)" if me else "")
+            if self.online:
+                colour = self.pal.accent if me else theme.nick_colour(self.pal, nick_key(nick))
+                tag = "me" if me else f"nc{theme.nick_index(self.pal, nick_key(nick))}"
+                tree.tag_configure(tag, foreground=colour)
+            else:
+                tag = "offline"
+            label = ("●  " if self.online else "○  ") + nick + ("  (you)" if me else "")
             try:
                 tree.insert("", "end", iid=str(i), text=label, tags=(tag,))
             except (tk.TclError, UnicodeError):
                 tree.insert("", "end", iid=str(i), tags=(tag,),
                             text=label.encode("ascii", "backslashreplace").decode("ascii"))
-        self.people_label.configure(text=f"ONLINE — {len(self.users)}")
+        self.people_label.configure(text=f"ONLINE — {len(self.users)}" if self.online else "OFFLINE")
 
     def person_bbox(self, nick: str):
         """(x, y, width, height) of a person's row (for tests)."""
@@ -374,6 +500,24 @@ class ChatPane(ttk.Frame):
         else:
             self.action_button.grid_remove()
         self._paint_status()
+        self._fit_hints()
+
+    def _fit_hints(self, event=None) -> None:
+        """The longest key hint that fits beside the status text, or none."""
+        if self._gone:
+            return
+        free = self.status.winfo_width() - 24 - 16       # the frame's padding, a gap
+        free -= self.status_dot.winfo_reqwidth() + 4 + self.status_label.winfo_reqwidth()
+        if self.action_button.winfo_manager():
+            free -= self.action_button.winfo_reqwidth() + 10
+        font = self.fonts.small
+        hint = next(h for h in HINTS if font.measure(h) + 4 <= free or not h)
+        if self.hint_label.cget("text") != hint:
+            self.hint_label.configure(text=hint)
+        if hint and not self.hint_label.winfo_manager():
+            self.hint_label.grid()
+        elif not hint and self.hint_label.winfo_manager():
+            self.hint_label.grid_remove()
 
     def set_address(self, text: str) -> None:
         self.address_label.configure(text=text)
@@ -410,15 +554,29 @@ class ChatPane(ttk.Frame):
 
     def _sync_placeholder(self) -> None:
         if self.input.compare("end-1c", "==", "1.0"):
-            self.placeholder.place(x=int(self.input.cget("padx")), y=int(self.input.cget("pady")))
+            # place() measures from inside the Text's border and padding already.
+            self.placeholder.place(x=0, y=0)
         else:
             self.placeholder.place_forget()
 
     def _fit_input(self) -> None:
-        lines = int(self.input.index("end-1c").split(".")[0])
+        """As many lines as the text takes on screen, wrapped ones
+        included, up to MAX_INPUT_LINES; all of it in view until then."""
+        inp = self.input
+        counted = inp.count("1.0", "end", "update", "displaylines")
+        lines = counted[-1] if isinstance(counted, tuple) else (counted or 1)
         height = max(1, min(MAX_INPUT_LINES, lines))
-        if int(self.input.cget("height")) != height:
-            self.input.configure(height=height)
+        if int(inp.cget("height")) != height:
+            inp.configure(height=height)
+        if lines <= MAX_INPUT_LINES:
+            inp.yview_moveto(0.0)
+        inp.see("insert")
+
+    def _select_all_input(self, event=None):
+        """Ctrl+A selects everything (Tk's own binding goes to the line start)."""
+        self.input.tag_add("sel", "1.0", "end-1c")
+        self.input.mark_set("insert", "end-1c")
+        return "break"
 
     def _on_return(self, event=None):
         self._on_send()
@@ -426,7 +584,8 @@ class ChatPane(ttk.Frame):
 
     def _on_send(self) -> None:
         self.controller.submit(self.get_input())
-        self._fit_input()
+        if not self._gone:          # /quit destroys the window under us
+            self._fit_input()
 
     def _on_newline(self, event=None):
         self.input.insert("insert", "\n")

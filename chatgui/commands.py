@@ -80,7 +80,8 @@ class Clear:
 
 @dataclass(frozen=True)
 class Help:
-    text: str               # the help to show (for one command, or all)
+    text: str               # the help to show (for one command, or all), laid out in spaces
+    table: str = ""         # the same as "head" then "usage<TAB>what" rows (a window lines them up)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class Invalid:
 # name -> (usage, one-line description)
 COMMANDS = {
     "msg": ("/msg NICK text", "send a private message to NICK"),
-    "me": ("/me action", "say what you are doing: /me waves shows as '* you waves'"),
+    "me": ("/me action", "say what you are doing: /me waves shows as “*\u00a0alice waves” when you are alice"),
     "nick": ("/nick NEW", "change your nick"),
     "who": ("/who", "list the people online"),
     "clear": ("/clear", "clear the conversation on your screen"),
@@ -113,19 +114,37 @@ ALIASES = {"exit": "quit", "m": "msg", "query": "msg", "w": "msg", "action": "me
            "h": "help", "?": "help", "cls": "clear", "q": "quit"}
 
 
+_HELP_FOOT = ("Anything else you type is said to the room; "
+              "start a line with // to say something that begins with /.")
+
+
 def help_text(command: str | None = None) -> str:
-    """The help for one command, or for all of them."""
-    if command:
-        name = ALIASES.get(command.lower().lstrip("/"), command.lower().lstrip("/"))
-        if name in COMMANDS:
-            usage, what = COMMANDS[name]
-            return f"{usage}: {what}"
+    """The help for one command, or for all of them, for a fixed-width font."""
+    one = _one_command(command)
+    if one:
+        return f"{one[0]}: {one[1]}"
     width = max(len(u) for u, _ in COMMANDS.values())
     lines = ["Commands:"]
     lines += [f"  {usage.ljust(width)}  {what}" for usage, what in COMMANDS.values()]
-    lines += ["Anything else you type is said to the room; "
-              "start a line with // to say something that begins with /."]
+    lines += [_HELP_FOOT]
     return "\n".join(lines)
+
+
+def help_table(command: str | None = None) -> str:
+    """The same help as a table: a head line, then "usage<TAB>what" rows
+    (see :attr:`chatgui.view.Line.table`), then the last word."""
+    one = _one_command(command)
+    if one:
+        return f"Help for /{one[0].split()[0].lstrip('/')}:\n{one[0]}\t{one[1]}"
+    rows = [f"{usage}\t{what}" for usage, what in COMMANDS.values()]
+    return "\n".join(["Commands:", *rows, _HELP_FOOT])
+
+
+def _one_command(command: str | None):
+    if command:
+        name = ALIASES.get(command.lower().lstrip("/"), command.lower().lstrip("/"))
+        return COMMANDS.get(name)
+    return None
 
 
 _HEAD = re.compile(r"/(\S*)[ \t]*(.*)", re.DOTALL)    # "/name args..."
@@ -212,7 +231,8 @@ def _nick(rest: str):
 
 
 def _help(rest: str):
-    return Help(help_text(rest.strip() or None))
+    topic = rest.strip() or None
+    return Help(help_text(topic), help_table(topic))
 
 
 _HANDLERS = {

@@ -3,7 +3,12 @@ encryption, and "Host a room on this computer". It only builds and forwards: the
 calls ``on_submit(ConnectValues)`` and the controller decides everything
 else, then calls :meth:`ConnectForm.show` with an error in words or a busy
 message. :meth:`submit` is the button, so tests drive the form without a
-mouse (idlelib's dialogs do the same).
+mouse (idlelib's dialogs do the same). Under the hosting choices a line
+says which history the room will keep, in the controller's words
+(``history_note(port)``).
+
+The card keeps its width whatever the error says: the error and the note
+wrap at the width of the fields. Ctrl+A selects all of a field.
 
 Thread: the Tk thread only.
 """
@@ -13,15 +18,16 @@ import tkinter as tk
 from tkinter import ttk
 
 from . import theme
-from .view import ConnectValues
+from .view import HOST_LABEL, LAN_LABEL, TLS_LABEL, ConnectValues
 
 
 class ConnectForm(ttk.Frame):
-    def __init__(self, master, fonts: theme.Fonts, on_submit, on_trust=None):
+    def __init__(self, master, fonts: theme.Fonts, on_submit, on_trust=None, history_note=None):
         super().__init__(master, style="TFrame")
         self.fonts = fonts
         self.on_submit = on_submit
         self.on_trust = on_trust
+        self.history_note = history_note     # port as typed -> the line under the hosting choices
         self.busy = False
         self.nick = tk.StringVar(self)
         self.host = tk.StringVar(self)
@@ -32,6 +38,7 @@ class ConnectForm(ttk.Frame):
         self.tls = tk.BooleanVar(self)
         self._build()
         self.host_room.trace_add("write", lambda *_: self._sync_hosting())
+        self.port.trace_add("write", lambda *_: self._sync_note())
 
     def _build(self) -> None:
         self.columnconfigure(0, weight=1)
@@ -52,6 +59,8 @@ class ConnectForm(ttk.Frame):
             entry.grid(row=row, column=1, sticky="ew", pady=5)
             entry.bind("<Return>", lambda e: self.submit())
             entry.bind("<KP_Enter>", lambda e: self.submit())
+            entry.bind("<Control-a>", _select_all)
+            entry.bind("<Control-A>", _select_all)
             return entry
 
         self.nick_entry = field(2, "Nickname", self.nick)
@@ -61,25 +70,37 @@ class ConnectForm(ttk.Frame):
         ttk.Label(card, text="Leave the password empty if the room has none.", style="CardMuted.TLabel").grid(
             row=6, column=1, sticky="w")
 
-        self.tls_check = ttk.Checkbutton(card, text="Encrypted connection (the room uses TLS)",
-                                         variable=self.tls)
+        self.tls_check = ttk.Checkbutton(card, text=TLS_LABEL, variable=self.tls)
         self.tls_check.grid(row=7, column=0, columnspan=2, sticky="w", pady=(16, 2))
-        self.host_check = ttk.Checkbutton(card, text="Host a room on this computer", variable=self.host_room)
+        self.host_check = ttk.Checkbutton(card, text=HOST_LABEL, variable=self.host_room)
         self.host_check.grid(row=8, column=0, columnspan=2, sticky="w", pady=(2, 2))
-        self.lan_check = ttk.Checkbutton(card, text="Let others on my network join it", variable=self.host_lan)
+        self.lan_check = ttk.Checkbutton(card, text=LAN_LABEL, variable=self.host_lan)
         self.lan_check.grid(row=9, column=0, columnspan=2, sticky="w", padx=(24, 0))
+        self.note_label = ttk.Label(card, text="", style="CardMuted.TLabel", wraplength=300, justify="left")
+        self.note_label.grid(row=10, column=0, columnspan=2, sticky="w", padx=(24, 0), pady=(2, 0))
 
-        self.error_label = ttk.Label(card, text="", style="Error.TLabel", wraplength=520, justify="left")
-        self.error_label.grid(row=10, column=0, columnspan=2, sticky="w", pady=(14, 0))
+        # Wrapped at the fields' width (see _fit_wrap), never wider.
+        self.error_label = ttk.Label(card, text="", style="Error.TLabel", wraplength=300, justify="left")
+        self.error_label.grid(row=11, column=0, columnspan=2, sticky="w", pady=(14, 0))
         self.busy_label = ttk.Label(card, text="", style="CardMuted.TLabel")
-        self.busy_label.grid(row=11, column=0, columnspan=2, sticky="w")
+        self.busy_label.grid(row=12, column=0, columnspan=2, sticky="w")
 
         buttons = ttk.Frame(card, style="Chat.TFrame")
-        buttons.grid(row=12, column=0, columnspan=2, sticky="e", pady=(16, 0))
+        buttons.grid(row=13, column=0, columnspan=2, sticky="e", pady=(16, 0))
         self.trust_button = ttk.Button(buttons, text="I compared it: trust the new certificate",
                                        command=self.trust)
         self.button = ttk.Button(buttons, text="Join", style="Accent.TButton", command=self.submit)
         self.button.grid(row=0, column=1, sticky="e")
+        self.nick_entry.bind("<Configure>", self._fit_wrap, add="+")
+
+    def _fit_wrap(self, event=None) -> None:
+        """Wrap the error and the note at the width the fields take (the
+        label column and the entries), so a message never widens the card."""
+        bbox = self.card.grid_bbox(0, 2, 1, 5)
+        width = bbox[2] if bbox else 0
+        if width > 50 and int(self.error_label.cget("wraplength")) != width:
+            self.error_label.configure(wraplength=width)
+            self.note_label.configure(wraplength=width - 24)
 
     def values(self) -> ConnectValues:
         return ConnectValues(host=self.host.get(), port=self.port.get(), nick=self.nick.get(),
@@ -124,6 +145,7 @@ class ConnectForm(ttk.Frame):
         return "Host and join" if self.host_room.get() else "Join"
 
     def _sync_hosting(self) -> None:
+        self._sync_note()
         if self.busy:
             return
         hosting = self.host_room.get()
@@ -131,6 +153,14 @@ class ConnectForm(ttk.Frame):
         self.lan_check.state(["!disabled"] if hosting else ["disabled"])
         if not self.error_label.cget("text"):
             self.button.configure(text=self._button_text())
+
+    def _sync_note(self) -> None:
+        """Which history the room will keep: shown while hosting is ticked."""
+        if self.host_room.get() and self.history_note is not None:
+            self.note_label.configure(text=self.history_note(self.port.get()))
+            self.note_label.grid()
+        else:
+            self.note_label.grid_remove()
 
     def _focus_for(self, field: str | None) -> None:
         """Put the cursor where the fix goes (the controller names the field)."""
@@ -143,3 +173,10 @@ class ConnectForm(ttk.Frame):
         if isinstance(target, ttk.Entry):
             target.icursor("end")
             target.selection_range(0, "end")
+
+
+def _select_all(event):
+    """Ctrl+A in a field: select all of it (Tk's own binding goes to the start)."""
+    event.widget.selection_range(0, "end")
+    event.widget.icursor("end")
+    return "break"

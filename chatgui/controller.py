@@ -20,18 +20,25 @@ What it decides:
   offline), the title with the unread count, and the bell;
 - the people online, the input history (Up/Down) and nick completion;
 - the connect form's checks and the "Host a room on this computer" room;
+- the words of what the window shows: where the network layer's sentences
+  name a command-line flag, the window names the form's control instead
+  (:func:`for_window`);
 - font size and theme, saved to the settings file.
 
 Thread: every method runs on the Tk thread (the window's pump calls
 :meth:`handle` with each event it takes off :attr:`events`), except
 :meth:`shutdown`, which the program calls after the window has gone.
 Network clients are made by ``client_factory`` and never block the caller.
+A hosted room is started and stopped on short-lived threads of
+:mod:`chatgui.hosting`, which post the outcome on :attr:`events`; the chat
+starts only once the room is up.
 """
 from __future__ import annotations
 
 import logging
 import math
 import queue
+import re
 import threading
 import time
 import webbrowser
@@ -42,11 +49,12 @@ from server import protocol as p
 
 from . import commands, events as ev, formatting
 from . import settings as settings_mod
-from .hosting import HostedRoom, HostingError
+from . import hosting
+from .hosting import HostedRoom
 from .inputline import InputHistory, NickCompleter
 # The view contract; imported here too, so ``from chatgui.controller import Line`` works.
 from .view import (APP_NAME, ERROR, KINDS, MENTION, OFFLINE, ONLINE, OTHER, OWN, PRIVATE,  # noqa: F401
-                   SYSTEM, WAITING, ConnectValues, Line, View)
+                   SYSTEM, WAITING, HOST_LABEL, LAN_LABEL, TLS_LABEL, ConnectValues, Line, View)
 
 log = logging.getLogger("natter.client")
 
@@ -69,7 +77,10 @@ class Controller:
         self.events: queue.Queue = queue.Queue()
         self.client = None
         self._retired: list = []        # clients closed while the window lives
-        self.hosted: HostedRoom | None = None
+        self.hosted: HostedRoom | None = None      # the room we host, once it is up
+        self._room_starting = None          # the room a host-room-start thread is starting
+        self._room_join: dict | None = None  # how to join it once it is up
+        self._room_jobs: list = []          # host-room-start/-stop threads (joined in shutdown)
         self.values = ConnectValues()
         self._params: dict | None = None    # how the current client was made (for Reconnect)
         self._changed: str | None = None    # a changed certificate's fingerprint, offered to trust
@@ -126,31 +137,66 @@ class Controller:
         if error:
             self._show_form(error, focus=field)
             return
-        s = self.settings
-        s.nick, s.port, s.host_room, s.host_lan, s.tls = (nick, port, values.host_room, values.host_lan,
-                                                          values.tls)
-        if not values.host_room:
-            s.host = host
-        self.save_settings(s)
+        if self._room_starting is not None:
+            return                      # the form is busy until that room is up or failed
         password = values.password or None
-        accept = None
+        room = None
         if values.host_room:
-            if self.hosted is not None and not self.hosted.matches(port, password, values.host_lan,
-                                                                   values.tls):
-                self._stop_hosting()
-            if self.hosted is None:
-                try:
-                    self.hosted = self.host_factory(port, password, values.host_lan, values.tls).start()
-                except HostingError as e:
-                    self._show_form(str(e), focus="port")
-                    return
-            host, port = self.hosted.connect_host, self.hosted.port
-            # Our own room: its certificate is known here, no need to pin on trust.
-            accept = self.hosted.fingerprint
-        elif self.hosted is not None:
+            # Saved as the address: where this room is joined, so the next
+            # start never shows an address that failed before hosting.
+            host = values.host = hosting.CONNECT_HOST
+        s = self.settings
+        s.host, s.nick, s.port, s.host_room, s.host_lan, s.tls = (host, nick, port, values.host_room,
+                                                                  values.host_lan, values.tls)
+        self.save_settings(s)
+        if values.host_room:
+            if self.hosted is not None and self.hosted.matches(port, password, values.host_lan, values.tls):
+                self._join_hosted(nick, password, values.tls)
+                return
+            # A new room (or new choices): started off the Tk thread; the
+            # chat starts when RoomStarted comes back (on_RoomStarted).
+            replacing, self.hosted = self.hosted, None
+            self._retire_client()
+            room = self.host_factory(port, password, values.host_lan, values.tls)
+            self._room_starting = room
+            self._room_join = dict(nick=nick, password=password, tls=values.tls)
+            stopping = self._live_jobs()
+            self._room_jobs.append(hosting.start_room(room, self._post, replacing=replacing, after=stopping))
+            self._show_form(None, busy=f"Starting the room on port {port}…")
+            return
+        if self.hosted is not None:
             self._stop_hosting()
-        self._start_client(host, port, nick, password, values.tls, accept)
+        self._start_client(host, port, nick, password, values.tls)
         self._show_form(None, busy=f"Connecting to {_addr(host, port)}…")
+
+    def _join_hosted(self, nick: str, password: str | None, tls: bool) -> None:
+        room = self.hosted
+        # Our own room: its certificate is known here, no need to pin on trust.
+        self._start_client(room.connect_host, room.port, nick, password, tls, room.fingerprint)
+        self._show_form(None, busy=f"Connecting to {_addr(room.connect_host, room.port)}…")
+
+    def history_note(self, port: str) -> str:
+        """The form's line under the hosting choices: which history a room
+        hosted on this port keeps (each port is a room of its own)."""
+        try:
+            number = int(port.strip())
+        except ValueError:
+            number = 0
+        if not 0 < number < 65536:
+            return "Each port is a room with a history of its own."
+        return f"History of the room on port {number}: {hosting.shown_path(hosting.room_history_path(number))}"
+
+    def _post(self, event) -> None:
+        """For the hosting threads: put an event on the current queue (only a
+        ``put``: nothing of the window is touched from there). No client is
+        started while a room starts, so RoomStarted and RoomFailed always
+        reach the queue the pump reads; a RoomStopped may land in a queue
+        already given up, which costs nothing (it only prunes finished jobs)."""
+        self.events.put(event)
+
+    def _live_jobs(self) -> list:
+        self._room_jobs = [t for t in self._room_jobs if t.is_alive()]
+        return list(self._room_jobs)
 
     def trust_certificate(self) -> None:
         """The form's "trust the new certificate" button, after the user
@@ -170,13 +216,15 @@ class Controller:
     def _check_form(self, values: ConnectValues):
         host = values.host.strip()
         nick = values.nick.strip()
+        if not nick:
+            return "Type a nickname.", "nick", host, 0, nick
         try:
             nick = p.check_nick(nick)
         except p.ProtocolError as e:
             return f"Choose another nickname: {_lower_first(e.message)}.", "nick", host, 0, nick
         if not host and not values.host_room:
             return ("Type the address of the computer that hosts the room (like 192.168.1.20), "
-                    "or tick \"Host a room on this computer\".", "host", host, 0, nick)
+                    f"or tick \"{HOST_LABEL}\".", "host", host, 0, nick)
         try:
             port = int(values.port.strip())
         except ValueError:
@@ -211,10 +259,30 @@ class Controller:
             self.client = None
 
     def _stop_hosting(self) -> None:
+        """Stop our room off the Tk thread (it waits for lingering clients)."""
         if self.hosted is not None:
             self._retire_client()
-            self.hosted.stop()
+            self._room_jobs.append(hosting.stop_room(self.hosted, self._post))
             self.hosted = None
+
+    def on_RoomStarted(self, e: hosting.RoomStarted) -> None:
+        if e.room is not self._room_starting or self.closing:
+            # Nobody waits for this room any more.
+            self._room_jobs.append(hosting.stop_room(e.room))
+            return
+        self._room_starting = None
+        self.hosted = e.room
+        self._join_hosted(**self._room_join)
+
+    def on_RoomFailed(self, e: hosting.RoomFailed) -> None:
+        if e.room is not self._room_starting:
+            return
+        self._room_starting = None
+        if not self.closing:
+            self._show_form(for_window(e.message), focus="port")
+
+    def on_RoomStopped(self, e: hosting.RoomStopped) -> None:
+        self._live_jobs()
 
     # ------------------------------------------------------------------
     # Events from the network (the pump calls this, Tk thread)
@@ -283,6 +351,7 @@ class Controller:
         self._drops += 1
         if self.closing:
             return
+        self._push_users()
         reason = self.safe(e.reason).rstrip(".")
         if not reason or e.reason == self._last_notice:     # the notice already said why
             self._system("Disconnected.")
@@ -310,16 +379,16 @@ class Controller:
             # with the reason in words and the button to try again.
             self._retire_client()
             self._set_status("offline", OFFLINE)
-            self._show_form(self.safe(e.message), focus=_FIELD_FOR_FAILURE.get(e.kind))
+            self._show_form(for_window(self.safe(e.message)), focus=_FIELD_FOR_FAILURE.get(e.kind))
             return
         if e.retry_in is None:
             # The client gave up on this room (a wrong password, say): the
             # whole sentence, as an error; Reconnect starts over.
-            self._error(e.message)
+            self._error(for_window(e.message))
         elif e.kind != self._last_failure:
             # Retrying: a short line per kind of failure, not per attempt.
             self._last_failure = e.kind
-            self._system(f"Not back yet: {_lower_first(self.safe(_first_sentence(e.message)))}")
+            self._system(f"Not back yet: {_lower_first(self.safe(for_window(_first_sentence(e.message))))}")
         self._waiting(e.retry_in)
 
     def on_Closed(self, e: ev.Closed) -> None:
@@ -327,6 +396,7 @@ class Controller:
         self._retry_at = None
         if not self.closing:
             self._set_status("offline", OFFLINE)
+            self._push_users()
 
     def on_Acked(self, e: ev.Acked) -> None:
         item = self.pending.pop(e.ref, None)
@@ -446,7 +516,8 @@ class Controller:
         if handler is None:
             log.error("no handler for the command %r", cmd)
             return
-        if handler(cmd) is not False:
+        # After /quit the window is gone: nothing of it may be touched.
+        if handler(cmd) is not False and not self.closing:
             self.view.set_input("")
 
     def recall(self, step: int, current: str) -> None:
@@ -536,9 +607,15 @@ class Controller:
         self._retired.clear()
         if not ended:
             log.warning("the network client's threads did not end within %g s", timeout)
-        if self.hosted is not None:
-            self.hosted.stop()
-            self.hosted = None
+        for job in self._room_jobs:         # a room still starting or stopping
+            job.join(max(0.0, deadline - time.monotonic()))
+            if job.is_alive():
+                log.warning("the %s thread did not end within %g s", job.name, timeout)
+        self._room_jobs.clear()
+        for room in (self._room_starting, self.hosted):
+            if room is not None:
+                room.stop()
+        self._room_starting = self.hosted = None
         return ended
 
     # ------------------------------------------------------------------
@@ -567,7 +644,8 @@ class Controller:
         self.view.clear()
 
     def _cmd_Help(self, c: commands.Help) -> None:
-        self._system(c.text)
+        # As a table: the window's font is proportional, so spaces cannot line it up.
+        self.view.append(Line(SYSTEM, _stamp(time.time()), "", c.table or c.text, table=bool(c.table)))
 
     def _cmd_Quit(self, c: commands.Quit) -> None:
         self.view.quit()
@@ -670,8 +748,9 @@ class Controller:
         self.view.set_title(title)
 
     def _push_users(self) -> None:
+        """The people list; while disconnected it shows who was there, as offline."""
         names = sorted(self.users.values(), key=str.casefold)
-        self.view.set_users([self.safe(n) for n in names], self.safe(self.me))
+        self.view.set_users([self.safe(n) for n in names], self.safe(self.me), online=self.connected)
 
 
 # Which field of the form to put the cursor in after a failed connect.
@@ -708,6 +787,38 @@ def _stamp(ts: float) -> str:
 def _unwrap_action(text: str) -> tuple[str, bool]:
     body = commands.action_body(text)
     return (text, False) if body is None else (body, True)
+
+
+# The network layer's sentences (chatgui.policy, chatgui.net, server.tls)
+# are shared with the terminal, so they name command-line flags; the window
+# names its own controls instead. Each pair: a phrase there -> the window's.
+_WINDOW_WORDS = [
+    (re.compile(r"it may listen on localhost only: start it with --host 0\.0\.0\.0\."),
+     f"it may be open to that computer only: whoever hosts it can tick \"{LAN_LABEL}\"."),
+    (re.compile(r"turn on TLS \(tick the TLS box, or add --tls in the terminal\)"),
+     f"tick \"{TLS_LABEL}\""),
+    (re.compile(r"Turn TLS off \(untick the TLS box, or leave out --tls\)"), f"Untick \"{TLS_LABEL}\""),
+    (re.compile(r"(?i)is that a Natter server started with --tls\?"),
+     f"is that an encrypted Natter room? If it is not, untick \"{TLS_LABEL}\"."),
+    (re.compile(r", or pass --cert and --key"), ""),
+]
+
+
+def for_window(text: str) -> str:
+    """A sentence of the network layer as the window says it: the form's
+    controls by their labels instead of command-line flags."""
+    for pattern, words in _WINDOW_WORDS:
+        text = pattern.sub(lambda m: _same_case(m.group(), words), text)
+    return text
+
+
+def _same_case(found: str, words: str) -> str:
+    """Keep the case of the first letter of the phrase replaced."""
+    if found[:1].islower() and words[:1].isupper():
+        return words[:1].lower() + words[1:]
+    if found[:1].isupper() and words[:1].islower():
+        return words[:1].upper() + words[1:]
+    return words
 
 
 def _first_sentence(text: str) -> str:

@@ -140,11 +140,17 @@ def find_urls(text: str) -> list:
     out = []
     for m in _URL_RE.finditer(text):
         start, end = m.span()
+        # Bracket counts of the match, taken once and kept up to date as
+        # its end is trimmed: linear in the length of the match (counting
+        # again for each stripped ')' made a run of them quadratic).
+        closes = {c: text.count(c, start, end) for c in _PAIRS}
+        opens = {c: text.count(o, start, end) for c, o in _PAIRS.items()}
         while end > start:
             last = text[end - 1]
             if last in _TRAILING:
                 end -= 1
-            elif last in _PAIRS and text.count(_PAIRS[last], start, end) < text.count(last, start, end):
+            elif last in _PAIRS and opens[last] < closes[last]:
+                closes[last] -= 1
                 end -= 1
             else:
                 break

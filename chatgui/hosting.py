@@ -1,34 +1,58 @@
 """"Host a room on this computer": the real server, run in this process.
 
 :class:`HostedRoom` wraps :class:`server.app.ChatServer` with the settings
-a desktop user wants: history in the user's data directory
-(:func:`server.paths.default_db`), the room password if one was given, and
-by default reachable from this computer only (127.0.0.1). With
-``lan=True`` it listens on every interface so others on the network can
-join.
+a desktop user wants: the room password if one was given, by default
+reachable from this computer only (127.0.0.1), with ``lan=True`` on every
+interface so others on the network can join, and a history of its own:
+each port is its own room, with its own file
+(:func:`room_history_path`: ``<data dir>/rooms/room-<port>.db``), so a new
+room never shows its joiners what was said in another one.
 
-Threads: :meth:`HostedRoom.start` runs on the caller's thread (the Tk
-thread) and does not block: binding a listening socket and opening the
-SQLite file return at once, and the server's own threads (``acceptor``,
-``hub``, ``reader-*``) do the rest. :meth:`stop` joins those threads, so it
-may take up to a few seconds when clients linger; the app calls it after
-the window has gone (see :mod:`chatgui.main`). No thread here touches Tk.
+Threads: :meth:`HostedRoom.start` can block (it makes a TLS certificate on
+first use, which may run ``openssl``) and :meth:`HostedRoom.stop` joins the
+server's threads (seconds when clients linger), so the window never calls
+them on the Tk thread: :func:`start_room` and :func:`stop_room` run them on
+a short-lived ``host-room-start`` / ``host-room-stop`` thread and ``post``
+the outcome (:class:`RoomStarted`, :class:`RoomFailed`,
+:class:`RoomStopped`), which the controller puts on its event queue and
+handles on the Tk thread. Nothing here touches Tk.
 """
 from __future__ import annotations
 
 import errno
 import logging
+import os
+import threading
+from dataclasses import dataclass
 
+from server import paths
 from server.app import ChatServer
 from server.config import ServerConfig
 from server.history import HistoryError
 from server.tls import TlsSetupError
 
+from .view import HOST_LABEL, LAN_LABEL, TLS_LABEL
+
 log = logging.getLogger("natter.client")
+
+CONNECT_HOST = "127.0.0.1"      # where this process's own client joins its room
 
 
 class HostingError(Exception):
     """The room could not be started; the message is for a person."""
+
+
+def room_history_path(port: int) -> str:
+    """The history file of the room hosted on ``port``."""
+    return os.path.join(paths.data_dir(), "rooms", f"room-{port}.db")
+
+
+def shown_path(path: str) -> str:
+    """A path as a person reads it: the home folder as ``~``."""
+    home = os.path.expanduser("~")
+    if home not in ("", "/", "~") and (path == home or path.startswith(home + os.sep)):
+        return "~" + path[len(home):]
+    return path
 
 
 class HostedRoom:
@@ -38,7 +62,7 @@ class HostedRoom:
         self.password = password or None
         self.lan = lan
         self.tls = tls
-        self.db = db
+        self.db = db or room_history_path(port)
         self.server: ChatServer | None = None
 
     @property
@@ -48,7 +72,7 @@ class HostedRoom:
     @property
     def connect_host(self) -> str:
         """Where this process's own client should connect."""
-        return "127.0.0.1"
+        return CONNECT_HOST
 
     @property
     def fingerprint(self) -> str | None:
@@ -61,7 +85,8 @@ class HostedRoom:
                 and (password or None) == self.password and lan == self.lan and tls == self.tls)
 
     def start(self) -> "HostedRoom":
-        """Start listening; raises HostingError with a sentence to show."""
+        """Start listening; raises HostingError with a sentence to show.
+        May block (a first TLS certificate): not on the Tk thread."""
         cfg = ServerConfig(host="0.0.0.0" if self.lan else "127.0.0.1", port=self.requested_port,
                            db=self.db, password=self.password, tls=self.tls)
         try:
@@ -69,16 +94,18 @@ class HostedRoom:
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 raise HostingError(f"Port {self.requested_port} is already in use on this computer: is "
-                                   "another room running? Choose another port, or untick \"Host a room\" "
-                                   "and join that one.") from None
+                                   "another room running? Choose another port, or untick "
+                                   f"\"{HOST_LABEL}\" and join that one.") from None
             if e.errno == errno.EACCES:
                 raise HostingError(f"This computer does not allow listening on port "
                                    f"{self.requested_port}; choose a port above 1024.") from None
             raise HostingError(f"Could not host a room: {e.strerror or e}.") from None
         except TlsSetupError as e:                # no certificate could be made or loaded
-            raise HostingError(f"Could not host an encrypted room: {e}") from None
+            raise HostingError(f"Could not host an encrypted room: {e}. Untick \"{TLS_LABEL}\" to "
+                               "host it unencrypted.") from None
         except HistoryError as e:
-            raise HostingError(f"Could not host a room: the history file cannot be used ({e}).") from None
+            raise HostingError(f"Could not host a room: its history file "
+                               f"{shown_path(self.db)} cannot be used ({e}).") from None
         log.info("%s", self.server.describe())
         return self
 
@@ -91,11 +118,75 @@ class HostedRoom:
                 text += (f" It is encrypted: tell them its certificate fingerprint, {self.fingerprint}, "
                          "so they can check the one their window shows.")
             return text
-        return (f"You are hosting this room on port {self.port} for this computer only "
-                "(tick \"let others on the network join\" to share it).")
+        return (f"You are hosting this room on port {self.port} for this computer only. To let others "
+                f"on your network join, close Natter, start it again and, on its first screen, tick "
+                f"\"{LAN_LABEL}\" under \"{HOST_LABEL}\".")
 
     def stop(self) -> None:
         """Shut the server down (idempotent); blocks while its threads end."""
         server, self.server = self.server, None
         if server is not None:
             server.shutdown("The host closed the room.")
+
+
+# --------------------------------------------------------------------------
+# Off the Tk thread
+
+
+@dataclass(frozen=True)
+class RoomStarted:
+    room: HostedRoom
+
+
+@dataclass(frozen=True)
+class RoomFailed:
+    room: HostedRoom
+    message: str            # a sentence for the form
+
+
+@dataclass(frozen=True)
+class RoomStopped:
+    room: HostedRoom
+
+
+def start_room(room, post, replacing=None, after=()) -> threading.Thread:
+    """On a ``host-room-start`` thread: wait for the threads ``after`` (rooms
+    still stopping), stop ``replacing`` (the room these choices replace,
+    which may hold the same port), then start ``room``; ``post`` gets
+    :class:`RoomStarted` or :class:`RoomFailed`."""
+    def run():
+        for thread in after:
+            thread.join()
+        if replacing is not None:
+            _stop_quietly(replacing)
+        try:
+            room.start()
+        except HostingError as e:
+            post(RoomFailed(room, str(e)))
+        except Exception as e:          # a bug, but the form must hear of it
+            log.exception("hosting a room failed")
+            post(RoomFailed(room, f"Could not host a room: {e}."))
+        else:
+            post(RoomStarted(room))
+    thread = threading.Thread(target=run, name="host-room-start", daemon=True)
+    thread.start()
+    return thread
+
+
+def stop_room(room, post=None) -> threading.Thread:
+    """Stop ``room`` on a ``host-room-stop`` thread; then ``post`` gets
+    :class:`RoomStopped` (when given)."""
+    def run():
+        _stop_quietly(room)
+        if post is not None:
+            post(RoomStopped(room))
+    thread = threading.Thread(target=run, name="host-room-stop", daemon=True)
+    thread.start()
+    return thread
+
+
+def _stop_quietly(room) -> None:
+    try:
+        room.stop()
+    except Exception:
+        log.exception("stopping the hosted room failed")

@@ -104,6 +104,7 @@ class Fonts:
         self.italic = tkfont.Font(root, family=family, size=size, slant="italic")
         self.small = tkfont.Font(root, family=family, size=max(7, size - 2))
         self.mono_small = tkfont.Font(root, family=mono, size=max(7, size - 2))
+        self.mono = tkfont.Font(root, family=mono, size=max(7, size - 1))
         self.title = tkfont.Font(root, family=family, size=size + 3, weight="bold")
         self.ui = tkfont.Font(root, family=family, size=max(8, size - 1))
 
@@ -114,6 +115,7 @@ class Fonts:
         self.italic.configure(size=size)
         self.small.configure(size=max(7, size - 2))
         self.mono_small.configure(size=max(7, size - 2))
+        self.mono.configure(size=max(7, size - 1))
         self.title.configure(size=size + 3)
         self.ui.configure(size=max(8, size - 1))
 
@@ -158,6 +160,9 @@ def apply_style(root: tk.Misc, pal: Palette, fonts: Fonts) -> ttk.Style:
     style.configure("Link.TButton", background=pal.panel, foreground=pal.link, bordercolor=pal.panel,
                     lightcolor=pal.panel, darkcolor=pal.panel, padding=(2, 0), font=fonts.small)
     style.map("Link.TButton", background=[("active", pal.panel)], foreground=[("active", pal.accent)])
+    style.configure("Pill.TButton", background=pal.accent, foreground=pal.accent_fg, bordercolor=pal.accent,
+                    lightcolor=pal.accent, darkcolor=pal.accent, padding=(12, 3), font=fonts.small)
+    style.map("Pill.TButton", background=[("active", pal.link)])
     style.configure("Flat.TButton", background=pal.panel, foreground=pal.muted, bordercolor=pal.panel,
                     lightcolor=pal.panel, darkcolor=pal.panel, padding=(6, 2), font=fonts.ui)
     style.map("Flat.TButton", background=[("active", pal.border)], foreground=[("active", pal.fg)])

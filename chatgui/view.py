@@ -20,6 +20,12 @@ ONLINE, WAITING, OFFLINE = "online", "waiting", "offline"
 
 APP_NAME = "Natter"
 
+# The connect form's controls, by their labels: the controller's sentences
+# name them exactly, so a person can find what to change.
+TLS_LABEL = "Encrypted connection (TLS)"
+HOST_LABEL = "Host a room on this computer"
+LAN_LABEL = "Let others on my network join it"
+
 
 @dataclass(frozen=True)
 class Line:
@@ -28,6 +34,9 @@ class Line:
     ``who`` goes in the name column (empty for system notices and errors);
     ``text`` is safe for Tk; ``links`` are ``(start, end, url)`` offsets into
     ``text``; ``who_key`` picks the nick's colour; ``action`` is a ``/me``.
+    ``table``: each line of ``text`` after the first that holds a tab is a
+    row "code<TAB>description", shown with the code in a fixed-width font
+    and the descriptions lined up (``/help``).
     """
     kind: str
     stamp: str
@@ -38,6 +47,7 @@ class Line:
     action: bool = False
     pending: bool = False
     msg_id: int | None = None
+    table: bool = False
 
 
 @dataclass
@@ -79,7 +89,9 @@ class View(Protocol):
     def clear(self) -> None:
         """Empty the conversation (waiting lines stay)."""
 
-    def set_users(self, users: Sequence[str], me: str) -> None: ...
+    def set_users(self, users: Sequence[str], me: str, online: bool = True) -> None:
+        """The people list; ``online`` False: the room is out of reach, so
+        show them as offline (greyed, under "OFFLINE")."""
 
     def set_status(self, text: str, state: str, action: str | None = None) -> None:
         """The status line; ``action`` labels its button ("Retry now",

@@ -8,8 +8,9 @@ close button, Ctrl+Q and ``/quit`` all end in :meth:`ChatWindow.quit`,
 which stops the pump, tells the controller (which disconnects without
 blocking) and destroys the root; ``mainloop`` then returns.
 
-Tk callback errors go to :meth:`report_callback_exception`, which logs
-them and keeps them in :attr:`errors` (the GUI tests fail on any).
+Tk callback errors go to :meth:`report_callback_exception`, and errors in
+Tcl's own scripts (Tcl's ``bgerror``) to :meth:`_tcl_background_error`;
+both log them and keep them in :attr:`errors` (the GUI tests fail on any).
 
 Thread: the Tk thread only. Network threads never see this object; they
 only ``put`` on the controller's queue.
@@ -41,6 +42,9 @@ class ChatWindow:
         self.root.withdraw()
         self.errors: list[str] = []
         self.root.report_callback_exception = self.report_callback_exception
+        # Errors in Tcl's own scripts (a widget's class binding, say) never
+        # pass through Python's callback wrapper: Tcl hands them to bgerror.
+        self.root.tk.createcommand("bgerror", self._tcl_background_error)
         self.closed = False
         self._focused = True
         self.root.title(APP_NAME)
@@ -57,7 +61,8 @@ class ChatWindow:
             self.root.tk.call("info", "patchlevel")))
         self.controller = Controller(self, settings, **controller_kw)
         self.form = ConnectForm(self.root, self.fonts, on_submit=self.controller.connect,
-                                on_trust=self.controller.trust_certificate)
+                                on_trust=self.controller.trust_certificate,
+                                history_note=self.controller.history_note)
         self.chat = ChatPane(self.root, self.fonts, self.pal, self.controller)
         self._showing = None
         self.form.card.bind("<Configure>", self._fit_form, add="+")
@@ -133,6 +138,15 @@ class ChatWindow:
         text = "".join(traceback.format_exception(exc, value, tb))
         self.errors.append(text)
         log.error("error in a Tk callback:\n%s", text)
+
+    def _tcl_background_error(self, message="") -> None:
+        try:
+            info = self.root.tk.globalgetvar("errorInfo")
+        except tk.TclError:
+            info = ""
+        text = f"Tcl background error: {message}\n{info}"
+        self.errors.append(text)
+        log.error("%s", text)
 
     # -- keys and focus ----------------------------------------------------------
 
@@ -213,8 +227,8 @@ class ChatWindow:
     def clear(self) -> None:
         self.chat.clear()
 
-    def set_users(self, users, me: str) -> None:
-        self.chat.set_users(users, me)
+    def set_users(self, users, me: str, online: bool = True) -> None:
+        self.chat.set_users(users, me, online)
 
     def set_status(self, text: str, state: str, action: str | None = None) -> None:
         self.chat.set_status(text, state, action)

@@ -7,6 +7,7 @@ what the controller asked for; :class:`FakeClient` stands in for
 from __future__ import annotations
 
 import itertools
+import threading
 
 
 class FakeView:
@@ -15,6 +16,7 @@ class FakeView:
         self.pending = {}          # key -> Line
         self.users = []
         self.me = ""
+        self.online = None
         self.status = ("", "")
         self.statuses = []
         self.action = None
@@ -50,8 +52,8 @@ class FakeView:
     def clear(self):
         self.lines.clear()
 
-    def set_users(self, users, me):
-        self.users, self.me = list(users), me
+    def set_users(self, users, me, online=True):
+        self.users, self.me, self.online = list(users), me, online
 
     def set_status(self, text, state, action=None):
         self.status = (text, state)
@@ -128,20 +130,25 @@ class FakeClient:
 
 
 class FakeRoom:
-    """Stands in for chatgui.hosting.HostedRoom."""
+    """Stands in for chatgui.hosting.HostedRoom; records on which thread
+    it was started and stopped, and in what order (``log``)."""
     started: list = []
+    log: list = []              # ("start" | "stop", port), in the order they happened
 
     def __init__(self, port, password=None, lan=False, tls=False):
         self.requested_port, self.password, self.lan, self.tls = port, password, lan, tls
         self.stopped = False
         self.connect_host = "127.0.0.1"
         self.fingerprint = "AB12 CD34" if tls else None
+        self.start_thread = self.stop_thread = None
 
     @property
     def port(self):
         return self.requested_port
 
     def start(self):
+        self.start_thread = threading.current_thread().name
+        FakeRoom.log.append(("start", self.requested_port))
         FakeRoom.started.append(self)
         return self
 
@@ -153,4 +160,7 @@ class FakeRoom:
         return f"You are hosting this room on port {self.port}."
 
     def stop(self):
+        if not self.stopped:
+            self.stop_thread = threading.current_thread().name
+            FakeRoom.log.append(("stop", self.requested_port))
         self.stopped = True

@@ -78,6 +78,17 @@ def test_help_lists_every_command_and_helps_with_one():
     assert c.parse("/help nonsense").text == c.help_text()
 
 
+def test_help_as_a_table_has_one_row_per_command_and_a_true_example():
+    cmd = c.parse("/help")
+    head, *rows, foot = cmd.table.split("\n")
+    assert head == "Commands:" and foot.startswith("Anything else you type")
+    assert [r.split("\t")[0] for r in rows] == [usage for usage, _ in c.COMMANDS.values()]
+    assert all(r.count("\t") == 1 for r in rows)
+    assert "you waves" not in cmd.text + cmd.table       # the example was ungrammatical
+    assert "\u00a0alice waves" in c.COMMANDS["me"][1]
+    assert c.parse("/help me").table == "Help for /me:\n/me action\t" + c.COMMANDS["me"][1]
+
+
 def test_text_is_cleaned_of_what_the_server_refuses():
     cmd = c.parse("red \x1b[31mtext\x07\r\nnext\rline\ttab\x85")
     assert cmd == c.Say("red [31mtext\nnext\nline\ttab")

@@ -116,6 +116,58 @@ def test_find_urls(text, urls):
         assert url.endswith(text[start:end])
 
 
+def _find_urls_reference(text: str) -> list:
+    """find_urls as it was before it was made linear: it counted the
+    brackets of the whole match again for every trailing one it stripped.
+    Kept as the definition the linear one must agree with."""
+    out = []
+    for m in f._URL_RE.finditer(text):
+        start, end = m.span()
+        while end > start:
+            last = text[end - 1]
+            if last in f._TRAILING:
+                end -= 1
+            elif last in f._PAIRS and text.count(f._PAIRS[last], start, end) < text.count(last, start, end):
+                end -= 1
+            else:
+                break
+        url = text[start:end]
+        low = url.lower()
+        if low in ("www.", "http://", "https://") or low.endswith("://"):
+            continue
+        if low.startswith("www."):
+            url = "http://" + url
+        out.append((start, end, url))
+    return out
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(["http://", "https://", "www.", "HTTP://", "a", "b", ".", ",", ";", ":", "!",
+                                 "?", "'", '"', "*", "(", ")", "[", "]", "{", "}", "/", " ", "@", "w",
+                                 "\n"]), max_size=30).map("".join))
+def test_find_urls_agrees_with_the_quadratic_reference(text):
+    assert f.find_urls(text) == _find_urls_reference(text)
+
+
+@pytest.mark.timeout(30)
+def test_find_urls_is_linear_in_a_run_of_closing_brackets():
+    """One valid message of http://a and 65 000 ')': 1.2-3 s with the old
+    count-per-bracket loop on this machine, about 20 ms now."""
+    worst = "http://a" + ")" * 65_000
+    best = min(_timed(f.find_urls, worst) for _ in range(3))
+    assert f.find_urls(worst) == [(0, 8, "http://a")]
+    assert best < 0.3, f"find_urls took {best:.2f} s on 65 000 ')'"
+    mixed = "http://a/" + "(x)]}." * 20_000          # every kind of bracket and punctuation
+    assert _timed(f.find_urls, mixed) < 0.3
+    assert f.find_urls(mixed) == _find_urls_reference(mixed)
+
+
+def _timed(fn, arg) -> float:
+    t0 = time.perf_counter()
+    fn(arg)
+    return time.perf_counter() - t0
+
+
 def test_complete_nicks():
     nicks = ["alice", "Alan", "bob", "ALBERT", "alice"]
     assert f.complete("al", nicks) == ["Alan", "ALBERT", "alice"]

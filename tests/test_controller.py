@@ -11,6 +11,7 @@ from chatgui.hosting import HostingError
 from chatgui.settings import Settings
 from server.protocol import Direct, Joined, Left, Message, Notice, Renamed, ServerError
 from tests.fakes import FakeClient, FakeRoom, FakeView
+from tests.servertools import wait_until
 
 
 class Clock:
@@ -25,6 +26,7 @@ class Clock:
 def env():
     FakeClient.instances.clear()
     FakeRoom.started.clear()
+    FakeRoom.log.clear()
     view = FakeView()
     saved = []
     opened = []
@@ -43,6 +45,13 @@ def join(c, view, nick="alice", users=("alice", "bob", "carol")):
     c.handle(ev.Connected("127.0.0.1", 30000, nick, tuple(users), False))
     c.handle(ev.Backlog(()))
     return client
+
+
+def settle_room(c):
+    """Handle what a host-room thread posts (the window's pump does this)."""
+    event = c.events.get(timeout=5)
+    c.handle(event)
+    return event
 
 
 def msg(id, sender, text, ref=None, ts=1_700_000_000.0):
@@ -74,6 +83,15 @@ def test_the_form_says_what_is_wrong_and_connects_nothing(env, values, words, fi
     c.connect(values)
     assert view.screen == "connect" and words in view.form[1] and view.focus == field
     assert not FakeClient.instances
+
+
+def test_an_empty_nickname_is_asked_for_in_plain_words(env):
+    c, view = env
+    for nick in ("", "   "):
+        c.connect(ConnectValues(nick=nick))
+        assert view.form[1] == "Type a nickname." and view.focus == "nick"
+    c.connect(ConnectValues(nick="two words"))
+    assert view.form[1].startswith("Choose another nickname:")
 
 
 def test_connect_starts_the_client_remembers_the_choices_and_waits(env):
@@ -237,7 +255,7 @@ def test_who_clear_help_quit(env):
     c.submit("/who")
     assert view.texts(SYSTEM)[-1] == "Online (3): alice, bob, carol"
     c.submit("/help")
-    assert "/msg NICK text" in view.texts(SYSTEM)[-1]
+    assert "/msg NICK text\tsend a private message" in view.texts(SYSTEM)[-1] and view.lines[-1].table
     c.submit("/clear")
     assert view.lines == []
     c.submit("/quit")
@@ -272,6 +290,20 @@ def test_people_come_and_go(env):
     assert "bob" not in view.users and view.texts(SYSTEM)[-1] == "bob left."
     c.handle(Left("carol", "timed out"))
     assert view.texts(SYSTEM)[-1] == "carol left (timed out)."
+
+
+def test_the_people_list_shows_everyone_offline_while_disconnected(env):
+    c, view = env
+    join(c, view)
+    assert view.online is True
+    c.handle(ev.Disconnected("The connection was lost.", 2.0))
+    assert view.online is False and view.users == ["alice", "bob", "carol"]
+    c.handle(ev.Connecting("127.0.0.1", 30000, 1))
+    c.handle(ev.Connected("127.0.0.1", 30000, "alice", ("alice", "bob"), True))
+    assert view.online is True and view.users == ["alice", "bob"]
+    c.handle(ev.Disconnected("The server closed the connection.", None))
+    c.handle(ev.Closed())
+    assert view.online is False
 
 
 def test_server_notices_and_errors(env):
@@ -450,8 +482,13 @@ def test_font_size_and_theme_are_applied_and_saved(env):
 def test_host_a_room_starts_it_joins_it_and_shutdown_stops_it(env):
     c, view = env
     c.connect(ConnectValues(host="ignored", port="4567", nick="alice", password="pw", host_room=True))
+    assert not FakeClient.instances, "the chat started before the room was up"
+    assert view.form[2] == "Starting the room on port 4567…"
+    assert type(settle_room(c)).__name__ == "RoomStarted"
     room = FakeRoom.started[-1]
+    assert room.start_thread == "host-room-start"
     client = FakeClient.instances[-1]
+    assert view.form[2] == "Connecting to 127.0.0.1:4567…"
     assert (room.requested_port, room.password, room.lan) == (4567, "pw", False)
     assert (client.host, client.port, client.password) == ("127.0.0.1", 4567, "pw")
     assert c.saved[-1].host_room and c.saved[-1].host != "ignored"
@@ -472,8 +509,15 @@ def test_a_room_that_cannot_start_is_explained_on_the_form(env):
 
     c.host_factory = Busy
     c.connect(ConnectValues(port="4567", nick="alice", host_room=True))
-    assert view.screen == "connect" and "already in use" in view.form[1]
+    assert view.form[2] and not view.form[1]         # busy while it starts
+    assert type(settle_room(c)).__name__ == "RoomFailed"
+    assert view.screen == "connect" and "already in use" in view.form[1] and view.form[2] is None
+    assert view.focus == "port"
     assert not FakeClient.instances
+    c.host_factory = FakeRoom                        # the form works again: try another port
+    c.connect(ConnectValues(port="4568", nick="alice", host_room=True))
+    settle_room(c)
+    assert FakeClient.instances[-1].port == 4568
 
 
 def test_closing_disconnects_without_waiting(env):
@@ -543,7 +587,133 @@ def test_a_changed_certificate_stops_and_can_be_trusted_after_comparing(env):
 def test_an_encrypted_hosted_room_is_trusted_by_its_own_fingerprint(env):
     c, view = env
     c.connect(ConnectValues(port="4567", nick="alice", host_room=True, tls=True))
+    settle_room(c)
     room, client = FakeRoom.started[-1], FakeClient.instances[-1]
     assert room.tls and client.accept_fingerprint == room.fingerprint == "AB12 CD34"
     c.handle(ev.Connected("127.0.0.1", 4567, "alice", ("alice",), False, "AB12 CD34", True))
     assert not any("First visit" in t for t in view.texts(SYSTEM))
+
+
+def test_changed_hosting_choices_stop_the_old_room_before_the_new_one_starts_off_the_tk_thread(env):
+    c, view = env
+    c.connect(ConnectValues(port="4567", nick="alice", host_room=True))
+    settle_room(c)
+    first, client = FakeRoom.started[-1], FakeClient.instances[-1]
+    # Back on the form (a failed attempt, say), the same port with TLS now.
+    c.connect(ConnectValues(port="4567", nick="alice", host_room=True, tls=True))
+    assert client.closed and c.client is None and c.hosted is None
+    assert view.form[2].startswith("Starting the room")
+    settle_room(c)
+    second = FakeRoom.started[-1]
+    assert second is not first and second.tls
+    assert first.stopped and first.stop_thread == "host-room-start"     # not the Tk thread
+    assert FakeRoom.log == [("start", 4567), ("stop", 4567), ("start", 4567)]
+    assert FakeClient.instances[-1].accept_fingerprint == "AB12 CD34"
+    # The same choices again: the running room is joined, nothing restarts.
+    c.connect(ConnectValues(port="4567", nick="alice", host_room=True, tls=True))
+    assert FakeRoom.log[-1] == ("start", 4567) and len(FakeRoom.started) == 2
+    assert FakeClient.instances[-1].port == 4567
+
+
+def test_unticking_hosting_stops_the_room_in_the_background_and_joins_at_once(env):
+    c, view = env
+    c.connect(ConnectValues(port="4567", nick="alice", host_room=True))
+    settle_room(c)
+    room = FakeRoom.started[-1]
+    c.connect(ConnectValues(host="10.0.0.9", port="30000", nick="alice"))
+    assert FakeClient.instances[-1].host == "10.0.0.9"          # not waiting for the stop
+    wait_until(lambda: room.stopped, what="the room to stop")
+    assert room.stop_thread == "host-room-stop"
+
+
+def test_shutdown_waits_for_a_room_still_starting_and_stops_it(env):
+    import threading
+    c, view = env
+    release = threading.Event()
+
+    class Slow(FakeRoom):           # a first TLS certificate on a slow machine
+        def start(self):
+            release.wait(5)
+            return super().start()
+
+    c.host_factory = Slow
+    c.connect(ConnectValues(port="4567", nick="alice", host_room=True, tls=True))
+    assert not FakeClient.instances and view.form[2].startswith("Starting the room")
+    threading.Timer(0.1, release.set).start()
+    c.shutdown(timeout=5)
+    room = FakeRoom.started[-1]
+    assert room.stopped and not FakeClient.instances
+
+
+def test_hosting_saves_the_address_it_joins_so_a_bad_one_is_not_shown_next_time(env):
+    c, view = env
+    c.connect(ConnectValues(host="192.0.2.99", port="30000", nick="alice"))
+    c.handle(ev.ConnectFailed("timeout", "No answer from 192.0.2.99:30000 within 10 s.", None))
+    assert c.saved[-1].host == "192.0.2.99"          # a failed join is remembered...
+    c.connect(ConnectValues(host="192.0.2.99", port="30001", nick="alice", host_room=True))
+    s = c.saved[-1]
+    assert (s.host, s.port, s.host_room) == ("127.0.0.1", 30001, True)   # ...and hosting too
+    view2 = FakeView()
+    Controller(view2, s, client_factory=FakeClient, save_settings=lambda s: None).begin()
+    assert view2.form[0].host == "127.0.0.1" and view2.form[0].host_room
+
+
+def test_the_form_says_which_history_a_hosted_room_keeps(env, monkeypatch, tmp_path):
+    from chatgui import hosting
+    c, view = env
+    monkeypatch.setenv("NATTER_HOME", str(tmp_path))
+    assert c.history_note("30000") == f"History of the room on port 30000: {tmp_path}/data/rooms/room-30000.db"
+    assert c.history_note(" 4567 ").endswith("room-4567.db")
+    assert c.history_note("abc") == c.history_note("0") == "Each port is a room with a history of its own."
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert hosting.shown_path(hosting.room_history_path(5)) == "~/data/rooms/room-5.db"
+    assert hosting.HostedRoom(5).db == hosting.room_history_path(5) != hosting.HostedRoom(6).db
+
+
+# -- the window's words --------------------------------------------------------------------
+
+
+def _policy_sentences():
+    """Every sentence of the network layer that names a command-line flag."""
+    import ssl
+    from chatgui import policy
+    out = [policy.classify_os_error(ConnectionRefusedError(), "10.0.0.2", 30000, 10)[1],
+           policy.classify_refusal(getattr(policy.protocol, "TLS_REQUIRED", "tls_required"), "", "al", False)[1],
+           policy.classify_tls_error(ssl.SSLEOFError(), b"", "10.0.0.2", 30000)[1],
+           policy.classify_tls_error(ssl.SSLError(1, "wrong version number"), b"\x15", "10.0.0.2", 30000)[1],
+           "Connected to 10.0.0.2:30000, but the encryption (TLS) handshake did not finish within 10 s: "
+           "is that a Natter server started with --tls?",     # chatgui.net's handshake timeout
+           "Could not host an encrypted room: cannot make a TLS certificate: install the Python package "
+           "'cryptography' or the 'openssl' command, or pass --cert and --key. Untick "
+           "\"Encrypted connection (TLS)\" to host it unencrypted."]
+    assert all("--" in s for s in out), out
+    return out
+
+
+@pytest.mark.parametrize("sentence", _policy_sentences())
+def test_the_window_names_its_own_controls_not_command_line_flags(sentence):
+    from chatgui.controller import for_window
+    from chatgui.view import LAN_LABEL, TLS_LABEL
+    shown = for_window(sentence)
+    assert "--" not in shown, shown
+    assert f"\"{LAN_LABEL}\"" in shown or f"\"{TLS_LABEL}\"" in shown, shown
+    assert shown[0].isupper() and shown.rstrip().endswith((".", "?"))
+
+
+def test_a_refused_connection_on_the_form_points_at_the_lan_checkbox(env):
+    from chatgui import policy
+    from chatgui.view import LAN_LABEL
+    c, view = env
+    c.connect(ConnectValues(host="10.0.0.2", port="30000", nick="alice"))
+    kind, message = policy.classify_os_error(ConnectionRefusedError(), "10.0.0.2", 30000, 10)
+    c.handle(ev.ConnectFailed(kind, message, None))
+    assert view.form[1].startswith("Nothing accepted the connection at 10.0.0.2:30000.")
+    assert f"\"{LAN_LABEL}\"" in view.form[1] and "--host" not in view.form[1]
+
+
+def test_the_hosting_notice_names_the_checkbox_by_its_label_and_where_it_is():
+    from chatgui.hosting import HostedRoom
+    from chatgui.view import HOST_LABEL, LAN_LABEL
+    text = HostedRoom(4567).describe()
+    assert f"\"{LAN_LABEL}\"" in text and f"under \"{HOST_LABEL}\"" in text and "start it again" in text
+    assert "let others on the network join\"" not in text

@@ -291,3 +291,15 @@ def test_desktop_entry_opens_the_connect_window(unpacked, display, tmp_path):
     finally:
         ps.stop(proc)
     assert code == 0, (tmp_path / "client.log").read_text()
+
+
+def test_the_readme_names_paths_the_tarball_really_has(unpacked):
+    """Every path the README gives inside the unpacked tarball
+    (``Natter-VERSION-linux-ARCH/...``) exists in the real one."""
+    import re
+    readme = open(os.path.join(ps.ROOT, "README.md"), encoding="utf-8").read()
+    top = unpacked.name
+    named = set(re.findall(r"Natter-VERSION-linux-ARCH/([\w./-]+)", readme))
+    assert f"{ps.APP.client_name}/{ps.APP.client_name}" in named, named
+    for rel in named:
+        assert (unpacked / rel).exists(), f"README names {top}/{rel}, which the tarball does not have"

@@ -207,7 +207,8 @@ def test_host_a_room_from_the_connect_window(make_window):
     wait_until(w.root, lambda: w.controller.connected, what="the hosted room to welcome us")
     assert w.chat.winfo_ismapped()
     assert "You are hosting this room on port" in conversation(w)
-    assert os.path.exists(os.path.join(paths.data_dir(), "history.db"))
+    assert os.path.exists(os.path.join(paths.data_dir(), "rooms", f"room-{port}.db"))
+    assert not os.path.exists(paths.default_db())      # the room's own history, not the server's file
     guest = LineClient(port)
     assert "hosty" in guest.hello("guest")["users"]
     guest.close()
@@ -320,7 +321,7 @@ def test_waiting_lines_stay_at_the_bottom_until_removed(make_window):
 def test_a_join_storm_repaints_the_people_list_once_per_batch(make_window):
     """A server restart under 1000 people brings 1000 joins at once."""
     w = make_window(None)
-    w.controller.in_chat = True
+    w.controller.in_chat = w.controller.connected = True
     w.show_chat()
     q = w.controller.events
     for i in range(1000):
@@ -476,3 +477,28 @@ def test_a_long_warning_never_hides_the_forms_buttons(make_window):
         return button.winfo_ismapped() and bottom <= w.root.winfo_rooty() + w.root.winfo_height()
     wait_until(w.root, fits, what="the window to grow to the form")
     assert w.form.trust_button.winfo_ismapped()
+
+
+def test_quit_typed_in_the_input_box_closes_without_a_tk_error(make_window, caplog, capfd):
+    """/quit destroyed the window inside the Return handler, which then
+    touched the input box (a TclError in Python) and let Tk's own Text
+    binding insert a newline into it (a Tcl background error on stderr)."""
+    port = free_port()
+    w = make_window(ConnectValues(port=str(port), nick="solo", host_room=True))
+    wait_until(w.root, lambda: w.controller.connected, what="the hosted room")
+    type_and_enter(w, "/quit")
+    assert w.closed
+    wait_until(w.root, lambda: True)         # let anything scheduled run
+    assert w.errors == []
+    assert "invalid command name" not in caplog.text
+    assert "invalid command name" not in capfd.readouterr().err
+
+
+def test_tcl_background_errors_are_kept_like_callback_errors(make_window):
+    """Errors raised by Tcl scripts (not Python callbacks) reach w.errors,
+    so the fixture fails a test on them too."""
+    w = make_window(None)
+    w.root.tk.eval("after 0 {error {a Tcl script failed}}")
+    wait_until(w.root, lambda: w.errors, what="the background error")
+    assert "a Tcl script failed" in w.errors[0]
+    w.errors.clear()          # expected here
