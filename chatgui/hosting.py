@@ -21,7 +21,7 @@ import logging
 
 from server.app import ChatServer
 from server.config import ServerConfig
-from server.history import HistoryError
+from server.history import HistoryError, HistoryInUse
 from server.tls import TlsSetupError
 
 log = logging.getLogger("natter.client")
@@ -77,8 +77,10 @@ class HostedRoom:
             raise HostingError(f"Could not host a room: {e.strerror or e}.") from None
         except TlsSetupError as e:                # no certificate could be made or loaded
             raise HostingError(f"Could not host an encrypted room: {e}") from None
+        except HistoryInUse as e:
+            raise HostingError(f"Could not host a room: {e}. Stop that server first.") from None
         except HistoryError as e:
-            raise HostingError(f"Could not host a room: the history file cannot be used ({e}).") from None
+            raise HostingError(f"Could not host a room: {e}.") from None
         log.info("%s", self.server.describe())
         return self
 

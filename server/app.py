@@ -37,6 +37,7 @@ class ChatServer:
         self.check_password = auth.PasswordCheck(self.config.password) if self.config.password else None
         self.fingerprint: str | None = None
         try:
+            self.history.prune_sessions(self.config.session_expiry)   # then the hub, daily
             if self.config.tls:
                 self._setup_tls()
             self.listener = _listen(self.config.host, self.config.port, self.config.backlog)
