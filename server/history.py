@@ -151,8 +151,7 @@ class History:
             except LockedError as e:
                 raise HistoryInUse(path, e.pid) from None
             except OSError as e:
-                raise HistoryError(f"the lock file {path}.lock of the history cannot be made ({e.strerror})") \
-                    from None
+                raise HistoryError(f"the lock file {path}.lock cannot be made ({e.strerror})") from None
         self._pending: list[_Row] = []
         self._ring: collections.deque[_Row] = collections.deque(maxlen=ring)
         try:
@@ -199,7 +198,7 @@ class History:
         try:
             yield
         except sqlite3.DatabaseError as e:
-            if getattr(e, "sqlite_errorname", "").startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) \
+            if (getattr(e, "sqlite_errorname", None) or "").startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) \
                     or "malformed" in str(e) or "not a database" in str(e):
                 raise HistoryError(f"the history file {self.path} is damaged ({e}); move it aside to start "
                                    "a new history, or put back a copy from before the damage") from None

@@ -89,8 +89,8 @@ class LineDecoder:
 
     The work is linear in the bytes fed, however the stream is cut (as
     h11's receive buffer): the partial line waits in a ``bytearray`` that
-    only grows at its end, and only the new bytes are searched for a
-    newline, since the bytes before them held none.
+    only grows at its end, and only the new bytes are searched for
+    newlines, since the bytes before them held none.
     """
 
     __slots__ = ("max_line", "_buf", "_skipping")
@@ -108,31 +108,33 @@ class LineDecoder:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list:
-        out: list = []
+        if type(data) is not bytes:
+            data = bytes(data)
         if self._skipping:
             nl = data.find(b"\n")
             if nl < 0:
-                return out
-            data = memoryview(data)[nl + 1:]
+                return []
+            data = data[nl + 1:]
             self._skipping = False
         buf = self._buf
-        search = len(buf)          # what is already buffered holds no newline
-        buf += data
-        limit = self.max_line - 1  # the newline counts toward the limit
-        start = 0
-        while True:
-            nl = buf.find(b"\n", search)
-            if nl < 0:
-                break
-            if nl - start > limit:
+        last = data.rfind(b"\n")      # scans back from the end: only the new bytes
+        if last < 0:
+            buf += data                # the partial line grows at its end
+            lines = ()
+        else:
+            if buf:                    # its line ends here: copied once, now
+                last += len(buf)
+                data = bytes(buf) + data
+                buf.clear()
+            lines = data[:last].split(b"\n")
+            buf += data[last + 1:]
+        limit = self.max_line - 1      # the newline counts toward the limit
+        out: list = []
+        for line in lines:
+            if len(line) > limit:
                 out.append(_too_long(self.max_line))
-            else:
-                line = bytes(buf[start:nl])
-                if line.strip():
-                    out.append(line)
-            start = search = nl + 1
-        if start:
-            del buf[:start]        # a bytearray drops its head without copying the rest
+            elif line.strip():
+                out.append(line)
         if len(buf) > limit:
             out.append(_too_long(self.max_line))
             self._skipping = True
