@@ -43,7 +43,7 @@ class LockFile:
     def __init__(self, path: str):
         """Take the lock or raise LockedError (OSError if the file cannot be made)."""
         self.path = path
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
         try:
             if not _try_lock(fd):
                 raise LockedError(path, _holder(fd))
