@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from server import paths
 from server.app import ChatServer
 from server.config import ServerConfig
-from server.history import HistoryError
+from server.history import HistoryError, HistoryInUse
 from server.tls import TlsSetupError
 
 from .view import HOST_LABEL, LAN_LABEL, TLS_LABEL
@@ -103,9 +103,10 @@ class HostedRoom:
         except TlsSetupError as e:                # no certificate could be made or loaded
             raise HostingError(f"Could not host an encrypted room: {e}. Untick \"{TLS_LABEL}\" to "
                                "host it unencrypted.") from None
+        except HistoryInUse as e:
+            raise HostingError(f"Could not host a room: {e}. Stop that server first.") from None
         except HistoryError as e:
-            raise HostingError(f"Could not host a room: its history file "
-                               f"{shown_path(self.db)} cannot be used ({e}).") from None
+            raise HostingError(f"Could not host a room: {e}.") from None
         log.info("%s", self.server.describe())
         return self
 

@@ -699,7 +699,9 @@ class ChatClient:
                 raise _Stopped()
             resume = self._session
             since = self._seen.last if self._ever_welcomed else None
-            hello = _hello_frame(self._nick, since, self.password, resume, self._epoch)
+            # The epoch names the history that since counts in: only with a since.
+            hello = protocol.hello_frame(self._nick, since, self.password, resume,
+                                         self._epoch if since is not None else None)
             self._transport = transport
             self._broken = None
             self._replaced = False
@@ -898,16 +900,6 @@ class ChatClient:
         if kind is protocol.Notice:
             return event.text
         return None
-
-
-def _hello_frame(nick: str, since: int | None, password: str | None, resume: str | None,
-                 epoch: str | None) -> dict:
-    """The hello; ``epoch`` (the history the ``since`` counts in) goes
-    only with a ``since``."""
-    frame = protocol.hello_frame(nick, since, password, resume)
-    if since is not None and epoch is not None:
-        frame["epoch"] = epoch
-    return frame
 
 
 def _history_changed(reset: bool, old_epoch, new_epoch, last_id: int, last_seen: int) -> str:

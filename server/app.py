@@ -32,16 +32,24 @@ _FD_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 class ChatServer:
     def __init__(self, config: ServerConfig | None = None):
         self.config = config or ServerConfig()
-        self.history = History(self.config.db_path(), sync=self.config.sync)
         self.tls_context = None
         self.check_password = auth.PasswordCheck(self.config.password) if self.config.password else None
         self.fingerprint: str | None = None
+        # The port first: a second server on the same port and file is told
+        # the port is taken, the plainer of the two reasons.
+        self.listener = _listen(self.config.host, self.config.port, self.config.backlog)
         try:
+            self.history = History(self.config.db_path(), sync=self.config.sync)
+        except BaseException:
+            self.listener.close()
+            raise
+        try:
+            self.history.prune_sessions(self.config.session_expiry)   # then the hub, daily
             if self.config.tls:
                 self._setup_tls()
-            self.listener = _listen(self.config.host, self.config.port, self.config.backlog)
         except BaseException:
             self.history.close()
+            self.listener.close()
             raise
         self.address = self.listener.getsockname()[:2]
         self.hub = hub_mod.Hub(self.config, self.history)

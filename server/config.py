@@ -30,6 +30,7 @@ class ServerConfig:
     welcome_history: int = 100
     max_replay: int = 10_000          # messages a resume replays at most
     max_replay_bytes: int = 8 * 1024 * 1024   # and about this much text at most
+    session_expiry: float = 30.0      # days a resume session lives unused; 0 = forever
     backlog: int = 4096
     writers: int = field(default_factory=lambda: max(0, min(3, (os.cpu_count() or 1) - 1)))
     log_level: str = "info"
@@ -84,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds a new connection has to say hello (default %(default)s)")
     ap.add_argument("--idle-timeout", type=_positive(float), default=d.idle_timeout,
                     help="seconds of silence before a client is dropped; pinged at half (default %(default)s)")
+    ap.add_argument("--session-expiry", type=_positive(float), default=d.session_expiry, metavar="DAYS",
+                    help="forget a client's resume session (its private messages in replays) after this many "
+                         "days unused (default %(default)g; 0 keeps them forever)")
     ap.add_argument("--writers", type=_positive(int), default=d.writers,
                     help="extra threads that write a broadcast in parallel (default %(default)s: cores - 1)")
     ap.add_argument("--log-level", default=d.log_level, choices=("debug", "info", "warning", "error"))
@@ -107,6 +111,6 @@ def from_args(argv=None) -> ServerConfig:
                        rate_burst=max(1.0, a.rate_burst), max_clients=a.max_clients, max_per_ip=a.max_per_ip,
                        max_line=max(256, a.max_line), max_queue=max(64 * 1024, a.max_queue),
                        password=password, tls=a.tls or bool(a.cert), cert=a.cert, key=a.key,
-                       handshake_timeout=a.handshake_timeout,
+                       handshake_timeout=a.handshake_timeout, session_expiry=a.session_expiry,
                        idle_timeout=a.idle_timeout, writers=a.writers, log_level=a.log_level)
     return cfg

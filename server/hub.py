@@ -27,6 +27,7 @@ from . import protocol as p
 from .connection import (STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, Gone, PlainOnTls, Throttled,
                          TlsKick)
 from .fanout import ParallelWriter, write_one
+from .history import HistoryError
 from .room import Room
 
 log = logging.getLogger("natter.server")
@@ -34,6 +35,7 @@ log = logging.getLogger("natter.server")
 MAX_INBOX = 100_000        # readers wait when the hub is this far behind
 RATE_NOTICE_EVERY = 10.0   # seconds between two rate_limited notices to one client
 CLOSE_GRACE = 2.0          # seconds a closing client gets to take its last frames
+SESSION_PRUNE_EVERY = 86400.0   # seconds between two expiries of unused sessions
 
 
 class _Connected:
@@ -74,6 +76,7 @@ class Hub:
         self._stopping: _Stop | None = None
         self.failure: str | None = None   # why the hub stopped on its own, if it did
         self._next_tick = 0.0
+        self._next_prune = time.monotonic() + SESSION_PRUNE_EVERY   # the server pruned at start
         self.stats = {"passes": 0, "messages": 0, "dropped_slow": 0}
         self.thread = threading.Thread(target=self.run, name="hub", daemon=True)
         self.finished = threading.Event()
@@ -134,6 +137,12 @@ class Hub:
             self._stopping = _Stop("The server stopped: it could not save messages. "
                                    "Messages not yet confirmed were not delivered.")
             self._shutdown()
+        except HistoryError as e:
+            # The file is damaged (or gone): writing on could spread the damage.
+            self.failure = str(e)
+            log.critical("hub: %s; stopping", self.failure)
+            self._stopping = _Stop("The server stopped: its history file cannot be used.")
+            self._shutdown()
         except Exception:
             self.failure = "internal error"
             log.exception("hub failed; closing every connection")
@@ -175,6 +184,8 @@ class Hub:
                 continue
             try:
                 handler(self, conn, item)
+            except (HistoryError, sqlite3.Error):
+                raise                # the history is unusable: run() stops the server
             except Exception:
                 log.exception("hub: %s failed on %r", conn.label, item)
                 self._drop(conn, "server error", p.error_frame("server_error", "The server failed on "
@@ -393,17 +404,24 @@ class Hub:
         conn.state = STATE_WELCOMED
         self.nicks[key] = conn
         missed = 0
-        if hello.since is None:
+        # A since counted in another history (the file was replaced or
+        # emptied: another epoch, or ids it never reached) would hide the
+        # new messages up to it: answer as to a newcomer, and say so.
+        reset = hello.since is not None and (hello.since > self.history.last_id or (
+            hello.epoch is not None and hello.epoch != self.history.epoch))
+        if hello.since is None or reset:
             history = self.history.recent(cfg.welcome_history)
         else:
             history, missed = self.history.since(hello.since, session, cfg.max_replay,
                                                  limit_bytes=cfg.max_replay_bytes)
         welcome = {"type": "welcome", "nick": conn.nick, "users": self._users(extra=conn.nick),
                    "history": history, "last_id": self.history.last_id, "session": token,
-                   "protocol": p.PROTOCOL_VERSION,
+                   "epoch": self.history.epoch, "protocol": p.PROTOCOL_VERSION,
                    "limits": {"max_line": cfg.max_line, "rate": cfg.rate_limit, "burst": cfg.rate_burst}}
         if missed:
             welcome["missed"] = missed
+        if reset:
+            welcome["reset"] = True
         self._send(conn, welcome)
         self.room.broadcast(p.encode({"type": "joined", "nick": conn.nick}))
         self.room.add(conn)
@@ -538,6 +556,10 @@ class Hub:
 
     def _tick(self, now: float) -> None:
         cfg = self.config
+        if now >= self._next_prune:
+            self._next_prune = now + SESSION_PRUNE_EVERY
+            self.history.prune_sessions(cfg.session_expiry, keep={c.session for c in self.conns
+                                                                   if c.session is not None})
         ping = b'{"type":"ping"}\n'
         for conn in list(self.conns):
             if conn.sock is None:

@@ -7,7 +7,7 @@ import sys
 
 from . import config as config_mod
 from .app import ChatServer, raise_fd_limit
-from .history import HistoryError
+from .history import HistoryError, HistoryInUse
 from .tls import TlsSetupError
 
 
@@ -21,6 +21,10 @@ def main(argv=None) -> int:
     raise_fd_limit()
     try:
         server = ChatServer(cfg)
+    except HistoryInUse as e:
+        print(f"natter server: {e}; stop it first, or give this one another history file with --db",
+              file=sys.stderr)
+        return 1
     except (OSError, HistoryError, TlsSetupError) as e:
         print(f"natter server: {e}", file=sys.stderr)
         return 1

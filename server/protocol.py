@@ -15,6 +15,7 @@ Thread: everything here is pure and safe to call from any thread; a
 """
 from __future__ import annotations
 
+import bisect
 import json
 import unicodedata
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ MAX_SERVER_LINE = 64 * 1024 * 1024  # server -> client (a welcome carries histor
 MAX_NICK = 32
 MAX_REF = 64
 MAX_PASSWORD = 1024
+MAX_EPOCH = 64
 
 # Error codes. The first eleven are the v1 contract; the rest extend it.
 BAD_JSON = "bad_json"
@@ -84,6 +86,11 @@ class LineDecoder:
     over-long line is skipped up to its newline without being buffered, so
     memory stays bounded by ``max_line`` whatever the peer sends. Blank
     lines are dropped (they are harmless keep-alives).
+
+    The work is linear in the bytes fed, however the stream is cut (as
+    h11's receive buffer): the partial line waits in a ``bytearray`` that
+    only grows at its end, and only the new bytes are searched for
+    newlines, since the bytes before them held none.
     """
 
     __slots__ = ("max_line", "_buf", "_skipping")
@@ -92,7 +99,7 @@ class LineDecoder:
         if max_line < 2:
             raise ValueError("max_line must be at least 2")
         self.max_line = max_line
-        self._buf = b""
+        self._buf = bytearray()
         self._skipping = False
 
     @property
@@ -101,27 +108,37 @@ class LineDecoder:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list:
-        out: list = []
+        if type(data) is not bytes:
+            data = bytes(data)
         if self._skipping:
             nl = data.find(b"\n")
             if nl < 0:
-                return out
+                return []
             data = data[nl + 1:]
             self._skipping = False
-        buf = self._buf + data if self._buf else data
-        parts = buf.split(b"\n")
-        tail = parts.pop()
-        limit = self.max_line - 1  # the newline counts toward the limit
-        for line in parts:
+        buf = self._buf
+        last = data.rfind(b"\n")      # scans back from the end: only the new bytes
+        if last < 0:
+            buf += data                # the partial line grows at its end
+            lines = ()
+        else:
+            if buf:                    # its line ends here: copied once, now
+                last += len(buf)
+                data = bytes(buf) + data
+                buf.clear()
+            lines = data[:last].split(b"\n")
+            buf += data[last + 1:]
+        limit = self.max_line - 1      # the newline counts toward the limit
+        out: list = []
+        for line in lines:
             if len(line) > limit:
                 out.append(_too_long(self.max_line))
             elif line.strip():
                 out.append(line)
-        if len(tail) > limit:
+        if len(buf) > limit:
             out.append(_too_long(self.max_line))
             self._skipping = True
-            tail = b""
-        self._buf = tail
+            buf.clear()
         return out
 
 
@@ -177,7 +194,9 @@ def check_nick(nick) -> str:
     """Return the nick in NFC form, or raise ProtocolError(bad_nick).
 
     1 to 32 characters: letters of any script, combining marks after the
-    first character, digits, ``_`` and ``-``. The letters come from one
+    first character, digits, ``_`` and ``-``, and none of Unicode's
+    default-ignorable code points (variation selectors, joiners, Hangul
+    fillers...), which draw nothing. The letters come from one
     script, or Latin with Chinese, Japanese or Korean (Unicode TR39's
     "highly restrictive" level), so a Cyrillic 'а' cannot pose as a Latin
     'a' inside a nick.
@@ -190,6 +209,9 @@ def check_nick(nick) -> str:
     if len(nick) > MAX_NICK:
         raise ProtocolError(BAD_NICK, f"nick is longer than {MAX_NICK} characters")
     for i, ch in enumerate(nick):
+        if is_default_ignorable(ch):
+            raise ProtocolError(BAD_NICK, f"nick may not hold {_describe(ch)}: it is invisible, so the nick "
+                                          "would look like another one")
         cat = unicodedata.category(ch)
         if ch in "_-" or cat in ("Lu", "Ll", "Lt", "Lm", "Lo", "Nd"):
             continue
@@ -208,6 +230,30 @@ def check_nick(nick) -> str:
 
 
 _CJK = frozenset({"HAN", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO"})
+
+# Default_Ignorable_Code_Point (Unicode DerivedCoreProperties.txt, 15.1),
+# inclusive ranges. It holds the four Hangul fillers (U+115F, U+1160,
+# U+3164, U+FFA0), which are letters (Lo) that draw as blank space.
+_IGNORABLE = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+    (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)
+_IGNORABLE_STARTS = tuple(lo for lo, _ in _IGNORABLE)
+
+
+def is_default_ignorable(ch: str) -> bool:
+    """True for a Default_Ignorable_Code_Point: a character that renders as
+    nothing when a font has no glyph for it."""
+    cp = ord(ch)
+    i = bisect.bisect_right(_IGNORABLE_STARTS, cp) - 1
+    return i >= 0 and cp <= _IGNORABLE[i][1]
+
+
+def _describe(ch: str) -> str:
+    name = unicodedata.name(ch, "")
+    return f"U+{ord(ch):04X} ({name})" if name else f"U+{ord(ch):04X}"
 
 
 def _script(ch: str) -> str | None:
@@ -284,6 +330,7 @@ class Hello:
     since: int | None = None
     password: str | None = None
     resume: str | None = None
+    epoch: str | None = None     # the history epoch the client's `since` belongs to
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +376,11 @@ def _parse_hello(f: dict) -> Hello:
     resume = f.get("resume")
     if resume is not None and (type(resume) is not str or not 0 < len(resume) <= 128 or not _is_unicode(resume)):
         raise ProtocolError(BAD_FRAME, "'resume' must be the session string a welcome gave")
-    return Hello(check_nick(f.get("nick")), _check_id(f.get("since"), "since"), password, resume)
+    epoch = f.get("epoch")
+    if epoch is not None and (type(epoch) is not str or not 0 < len(epoch) <= MAX_EPOCH
+                              or not epoch.isprintable()):
+        raise ProtocolError(BAD_FRAME, "'epoch' must be the epoch string a welcome gave")
+    return Hello(check_nick(f.get("nick")), _check_id(f.get("since"), "since"), password, resume, epoch)
 
 
 def _is_unicode(s: str) -> bool:
@@ -395,7 +446,8 @@ def parse_client(frame: dict):
 
 
 def hello_frame(nick: str, since: int | None = None, password: str | None = None,
-                resume: str | None = None) -> dict:
+                resume: str | None = None, epoch: str | None = None) -> dict:
+    """``epoch``: the welcome's epoch that ``since`` was counted in."""
     f = {"type": "hello", "nick": nick}
     if since is not None:
         f["since"] = since
@@ -403,6 +455,8 @@ def hello_frame(nick: str, since: int | None = None, password: str | None = None
         f["password"] = password
     if resume is not None:
         f["resume"] = resume
+    if epoch is not None:
+        f["epoch"] = epoch
     return f
 
 
@@ -469,6 +523,8 @@ class Welcome:
     last_id: int
     session: str | None = None
     missed: int = 0      # messages after `since` too old to replay
+    epoch: str | None = None   # the identity of the server's history
+    reset: bool = False  # the hello's `since` does not belong to this history: start over
 
 
 @dataclass(frozen=True, slots=True)
@@ -544,8 +600,10 @@ def _parse_welcome(f: dict) -> Welcome:
         items.append(_parse_message(h))
     session = f.get("session")
     missed = f.get("missed", 0)
+    epoch = f.get("epoch")
     return Welcome(_req(f, "nick", str), tuple(users), tuple(items), _req(f, "last_id", int),
-                   session if type(session) is str else None, missed if type(missed) is int else 0)
+                   session if type(session) is str else None, missed if type(missed) is int else 0,
+                   epoch if type(epoch) is str else None, f.get("reset") is True)
 
 
 _SERVER_PARSERS = {

@@ -104,3 +104,28 @@ def test_look_alike_nick_cannot_join_beside_the_original(connect):
         c = connect()
         c.send({"type": "hello", "nick": spoof})
         assert c.recv()["code"] == "nick_taken", spoof
+
+
+# The look-alikes of issue 9: with "bob" online, each drew exactly "bob" and was welcomed.
+INVISIBLE_CLONES = ["bob\u034f", "bob\ufe0f", "bob\U000e0100", "bob\u180b", "bob\u17b4", "bob\u3164",
+                    "bob\uffa0", "bob\u115f"]
+
+
+@pytest.mark.parametrize("spoof", INVISIBLE_CLONES, ids=lambda n: f"U+{ord(n[-1]):04X}")
+def test_an_invisible_character_cannot_clone_a_nick_that_is_online(connect, spoof):
+    bob = connect("bob")
+    c = connect()
+    c.send({"type": "hello", "nick": spoof})
+    f = c.recv()
+    assert (f["type"], f["code"]) == ("error", "bad_nick"), f
+    assert f"U+{ord(spoof[-1]):04X}" in f["message"] and "invisible" in f["message"]
+    assert c.hello("bobby")["users"] == ["bob", "bobby"]      # the connection stays usable
+    assert bob.recv_type("joined")["nick"] == "bobby"
+
+
+@pytest.mark.parametrize("nick", ["\u3164", "\u3164\u3164\u3164", "\uffa0\u115f\u1160", "\u115f"])
+def test_a_nick_of_hangul_fillers_only_is_refused(connect, nick):
+    c = connect()
+    c.send({"type": "hello", "nick": nick})
+    f = c.recv()
+    assert (f["type"], f["code"]) == ("error", "bad_nick"), f

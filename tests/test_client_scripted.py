@@ -231,10 +231,16 @@ def test_a_real_server_on_a_new_history_file_is_not_hidden_by_old_ids(make_serve
     srv.shutdown()
     ae.wait(ev.Disconnected)
     db.unlink()                         # the history file is gone: the next server starts over
+    from server.history import History
+    fresh = History(str(db))            # and has messages before ann is back: ids 1..3, below her since
+    for i in range(3):
+        fresh.add_message("carol", f"early {i}")
+    fresh.close()
     srv2 = make_server(db=str(db), port=port, rate_limit=0)
     back = ae.wait(ev.Connected, timeout=10)
     assert not back.resumed
-    ae.wait(ev.Backlog)
+    backlog = ae.wait(ev.Backlog)
+    assert [m.text for m in backlog.messages] == ["early 0", "early 1", "early 2"]
     bob = LineClient(port)
     bob.hello("bob")
     for i in range(3):                  # ids 1..3 again, which ann saw in the old history

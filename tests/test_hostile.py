@@ -141,8 +141,9 @@ def _abuse_round(port: int) -> None:
             except OSError:
                 pass
 
-    def slowloris():        # a byte at a time, never finishing the hello
+    def slowloris():        # a byte per segment (no Nagle), never finishing the hello
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 for ch in b'{"type":"hel':
                     s.send(bytes([ch]))

@@ -6,11 +6,13 @@ points and check they decode exactly as when fed whole.
 """
 from __future__ import annotations
 
+import collections
 import json
+import time
 import unicodedata
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from server import protocol as p
@@ -107,6 +109,56 @@ def test_decoder_megabyte_without_newline():
     assert d.pending == 0
 
 
+def _feed_line_in_chunks(size: int) -> float:
+    """Seconds to feed one line of ``size`` bytes in chunks of 1-4 KiB, as a
+    socket delivers it (the newline comes last)."""
+    chunks = [b"x" * (1024 + (i * 997) % 3072) for i in range(64)]
+    d = p.LineDecoder(size + 2)
+    fed, i = 0, 0
+    t = time.perf_counter()
+    while fed < size:
+        c = chunks[i % 64][:size - fed]
+        d.feed(c)
+        fed += len(c)
+        i += 1
+    (line,) = d.feed(b"\n")
+    elapsed = time.perf_counter() - t
+    assert len(line) == size
+    return elapsed
+
+
+def test_decoder_is_linear_in_the_bytes_fed():
+    """An 8 MiB line in 1-4 KiB chunks. The decoder that copied its buffer
+    per chunk took 12.8 s here (quadratic: 64 times 1 MiB); the linear one
+    takes 10-20 ms, 8-15 times 1 MiB (caches favour the small one). Best of
+    5 against noise."""
+    small = min(_feed_line_in_chunks(1 << 20) for _ in range(5))
+    big = min(_feed_line_in_chunks(8 << 20) for _ in range(5))
+    assert big < 1.0, f"8 MiB took {big:.2f} s"
+    assert big / small < 32, f"8 MiB took {big / small:.1f} times as long as 1 MiB (linear: 8, quadratic: 64)"
+
+
+def test_decoder_many_short_lines_cost_no_more_than_a_split():
+    """The common case, many frames per read: one split per chunk, as before."""
+    data = b"".join(b'{"type":"joined","nick":"user%d"}\n' % i for i in range(50_000))
+    chunks = [data[i:i + 1000] for i in range(0, len(data), 1000)]   # lines cut at every chunk edge
+
+    def run():
+        d = p.LineDecoder(1 << 20)
+        t = time.perf_counter()
+        n = sum(len(d.feed(c)) for c in chunks)
+        assert n == 50_000
+        return time.perf_counter() - t
+
+    def split_only():
+        t = time.perf_counter()
+        tail = b""
+        for c in chunks:
+            *lines, tail = (tail + c).split(b"\n")
+        return time.perf_counter() - t
+    assert min(run() for _ in range(3)) < 5 * min(split_only() for _ in range(3)) + 0.01
+
+
 def test_decoder_rejects_tiny_limits():
     with pytest.raises(ValueError):
         p.LineDecoder(1)
@@ -176,6 +228,8 @@ def test_parse_hello_minimal_and_full():
     h = p.parse_client({"type": "hello", "nick": "ann", "since": 5, "password": "pw", "resume": "tok",
                         "extra": [1, 2]})
     assert h == p.Hello("ann", 5, "pw", "tok")
+    assert p.parse_client({"type": "hello", "nick": "ann", "since": 5, "epoch": "e1"}) == \
+        p.Hello("ann", 5, epoch="e1")
 
 
 def test_parse_hello_nick_is_nfc():
@@ -200,6 +254,10 @@ def test_parse_hello_nick_is_nfc():
     ({"type": "hello", "nick": "a", "resume": "t" * 129}, p.BAD_FRAME),
     ({"type": "hello", "nick": "a", "password": "pw\ud800"}, p.BAD_FRAME),   # cannot become UTF-8
     ({"type": "hello", "nick": "a", "resume": "\udfff"}, p.BAD_FRAME),
+    ({"type": "hello", "nick": "a", "epoch": ""}, p.BAD_FRAME),
+    ({"type": "hello", "nick": "a", "epoch": 7}, p.BAD_FRAME),
+    ({"type": "hello", "nick": "a", "epoch": "e" * (p.MAX_EPOCH + 1)}, p.BAD_FRAME),
+    ({"type": "hello", "nick": "a", "epoch": "a\nb"}, p.BAD_FRAME),
 ])
 def test_parse_hello_bad_fields(frame, code):
     assert err(p.parse_client, frame).code == code
@@ -207,7 +265,7 @@ def test_parse_hello_bad_fields(frame, code):
 
 def test_parse_hello_null_optionals_are_absent():
     assert p.parse_client({"type": "hello", "nick": "a", "since": None, "password": None,
-                           "resume": None}) == p.Hello("a")
+                           "resume": None, "epoch": None}) == p.Hello("a")
 
 
 def test_parse_say():
@@ -321,6 +379,47 @@ def test_check_nick_rejects(nick):
     assert e.code == p.BAD_NICK and e.message
 
 
+# Default_Ignorable_Code_Point, from Unicode's DerivedCoreProperties.txt (15.1), written out here
+# independently of server/protocol.py so the tests check the rule, not a copy of its table.
+DEFAULT_IGNORABLE = frozenset(
+    [0xAD, 0x34F, 0x61C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFEFF, 0xFFA0]
+    + list(range(0x180B, 0x1810)) + list(range(0x200B, 0x2010)) + list(range(0x202A, 0x202F))
+    + list(range(0x2060, 0x2070)) + list(range(0xFE00, 0xFE10)) + list(range(0xFFF0, 0xFFF9))
+    + list(range(0x1BCA0, 0x1BCA4)) + list(range(0x1D173, 0x1D17B)) + list(range(0xE0000, 0xE1000)))
+# The look-alikes of issue 9: each one after "bob" drew exactly "bob".
+INVISIBLE_CLONERS = ["\u034f", "\ufe0f", "\U000e0100", "\u180b", "\u17b4", "\u3164", "\uffa0", "\u115f"]
+HANGUL_FILLERS = ["\u115f", "\u1160", "\u3164", "\uffa0"]
+
+
+@pytest.mark.parametrize("ch", INVISIBLE_CLONERS, ids=lambda c: f"U+{ord(c):04X}")
+def test_check_nick_refuses_an_invisible_character_and_names_it(ch):
+    e = err(p.check_nick, "bob" + ch)
+    assert e.code == p.BAD_NICK
+    assert f"U+{ord(ch):04X}" in e.message and "invisible" in e.message
+
+
+@pytest.mark.parametrize("nick", HANGUL_FILLERS + ["".join(HANGUL_FILLERS), "\u3164" * 5, "\uffa0\u3164"])
+def test_check_nick_refuses_a_nick_of_hangul_fillers(nick):
+    assert err(p.check_nick, nick).code == p.BAD_NICK
+
+
+def test_every_default_ignorable_is_refused_anywhere_in_a_nick():
+    for cp in sorted(DEFAULT_IGNORABLE):
+        ch = chr(cp)
+        assert p.is_default_ignorable(ch), f"U+{cp:04X}"
+        for nick in ("bob" + ch, ch + "bob", "b" + ch + "ob", ch):
+            e = err(p.check_nick, nick)
+            assert e.code == p.BAD_NICK, f"U+{cp:04X}"
+    for cp in (0xAC, 0xAE, 0x34E, 0x350, 0x115E, 0x1161, 0x180A, 0x1810, 0x3163, 0x3165, 0xFFA1, 0xDFFFF,
+               0xE1000, ord("b"), ord("한")):
+        assert not p.is_default_ignorable(chr(cp)), f"U+{cp:04X}"
+
+
+def test_hangul_syllables_and_jamo_that_draw_are_still_nicks():
+    assert p.check_nick("한국어") == "한국어"
+    assert p.check_nick("\u1100\u1161") == "\uac00"          # conjoining jamo compose under NFC
+
+
 @pytest.mark.parametrize("nick", ["pаypal", "аdmin", "Ρeter", "abcΑ", "Bоb", "ΑΒΓабв", "نام_name"])
 def test_check_nick_rejects_mixed_scripts(nick):
     e = err(p.check_nick, nick)
@@ -397,6 +496,7 @@ def test_builders_round_trip_through_the_parser():
         (p.hello_frame("ann"), p.Hello("ann")),
         (p.hello_frame("ann", since=3, password="pw", resume="tok"), p.Hello("ann", 3, "pw", "tok")),
         (p.hello_frame("ann", since=0), p.Hello("ann", 0)),
+        (p.hello_frame("ann", since=9, epoch="ep"), p.Hello("ann", 9, epoch="ep")),
         (p.say_frame("hi"), p.Say("hi")),
         (p.say_frame("hi", "r1"), p.Say("hi", "r1")),
         (p.dm_request_frame("bob", "psst"), p.SendDirect("bob", "psst")),
@@ -447,6 +547,18 @@ def test_parse_server_welcome():
                                                   p.Direct(2, 2.0, "bob", "ann", "b")), 2, "tok", 3)
     minimal = wire({"type": "welcome", "nick": "a", "users": [], "history": [], "last_id": 0})
     assert minimal.session is None and minimal.missed == 0
+    assert minimal.epoch is None and minimal.reset is False
+
+
+def test_parse_server_welcome_epoch_and_reset():
+    base = {"type": "welcome", "nick": "a", "users": [], "history": [], "last_id": 0}
+    w = wire({**base, "epoch": "k3x", "reset": True})
+    assert (w.epoch, w.reset) == ("k3x", True)
+    assert wire({**base, "epoch": "k3x"}).reset is False
+    for junk in (1, None, ["e"], {"e": 1}):            # untrusted: a bad epoch is no epoch
+        assert wire({**base, "epoch": junk}).epoch is None
+    for junk in (1, "true", None, [True]):             # only a JSON true resets
+        assert wire({**base, "reset": junk}).reset is False
 
 
 def test_parse_server_small_frames():
@@ -589,6 +701,28 @@ def test_prop_random_bytes_cut_anywhere(stream, cuts, limit):
             assert e.code in (p.BAD_JSON, p.BAD_FRAME, p.UNKNOWN_TYPE, p.BAD_NICK, p.BAD_TEXT) and e.message
 
 
+long_lines = st.lists(st.sampled_from([b"\n", b"\r\n", b" ", b"ab", b"x" * 37, b"y" * 300, b"z" * 2000])
+                      | st.binary(max_size=64), max_size=40).map(b"".join)
+
+
+@PROPS
+@given(long_lines, st.lists(st.integers(min_value=1, max_value=700), min_size=1, max_size=40),
+       st.integers(min_value=2, max_value=400))
+def test_prop_any_chunking_gives_the_lines_of_one_feed(stream, sizes, limit):
+    """Chunks of any sizes (cycled), over long lines and the limit: the
+    same lines and errors as one feed of the whole stream."""
+    whole = codes(p.LineDecoder(limit).feed(stream))
+    assert whole == reference_lines(stream, limit)
+    d = p.LineDecoder(limit)
+    got, pos, i = [], 0, 0
+    while pos < len(stream):
+        got += d.feed(stream[pos:pos + sizes[i % len(sizes)]])
+        pos += sizes[i % len(sizes)]
+        i += 1
+        assert d.pending < limit
+    assert codes(got) == whole
+
+
 @PROPS
 @given(st.binary(max_size=300))
 def test_prop_any_line_decodes_or_raises_protocol_error(line):
@@ -600,20 +734,53 @@ def test_prop_any_line_decodes_or_raises_protocol_error(line):
         assert type(event).__name__ in {"Hello", "Say", "SendDirect", "ChangeNick", "Ping", "Pong", "Bye"}
 
 
+REACHED: collections.Counter = collections.Counter()   # which outcome each server-side check had
+
+
+def _outcome(what: str) -> None:
+    REACHED[what] += 1
+    event(what)
+
+
 @PROPS
 @given(json_values)
-def test_prop_any_json_value_parses_or_raises_protocol_error(value):
+def _any_json_value_parses_or_raises_protocol_error(value):
     for frame in ({"type": t, "nick": value, "text": value, "to": value, "ref": value, "since": value,
-                   "password": value, "resume": value} for t in sorted(p.CLIENT_TYPES)):
+                   "password": value, "resume": value, "epoch": value} for t in sorted(p.CLIENT_TYPES)):
         try:
             p.parse_client(frame)
         except p.ProtocolError as e:
             assert e.code and e.message
-    try:
+    # Each server-side check in its own try: one that raises must not hide the next.
+    with pytest.raises(p.ProtocolError) as info:    # a JSON value is never a whole message object
         p.parse_server({"type": "welcome", "nick": "a", "users": [], "history": [value], "last_id": 0})
-        p.parse_server({"type": "message", "id": 1, "ts": value, "from": "a", "text": "b"})
+    assert info.value.code == p.BAD_FRAME
+    _outcome("welcome with a bad history item refused")
+    try:
+        w = p.parse_server({"type": "welcome", "nick": "a", "users": [], "last_id": 0,
+                            "history": [{"type": "message", "id": 1, "ts": 1.0, "from": "b", "text": value}]})
+    except p.ProtocolError as e:
+        assert e.code == p.BAD_FRAME and type(value) is not str
+        _outcome("welcome with a bad text refused")
+    else:
+        assert type(value) is str and w.history == (p.Message(1, 1.0, "b", value),)
+        _outcome("welcome with any text parsed")
+    try:
+        m = p.parse_server({"type": "message", "id": 1, "ts": value, "from": "a", "text": "b"})
     except p.ProtocolError as e:
         assert e.code == p.BAD_FRAME
+        _outcome("message ts refused")
+    else:
+        assert type(value) in (int, float) and m.ts == float(value)
+        _outcome("message ts parsed")
+
+
+def test_prop_any_json_value_parses_or_raises_protocol_error():
+    REACHED.clear()
+    _any_json_value_parses_or_raises_protocol_error()
+    for what in ("welcome with a bad history item refused", "welcome with a bad text refused",
+                 "welcome with any text parsed", "message ts refused", "message ts parsed"):
+        assert REACHED[what] > 0, f"never reached: {what} ({dict(REACHED)})"
 
 
 # Text a person may send: anything but surrogates and controls other than tab and newline.
@@ -656,7 +823,8 @@ def nick_round_trip(raw: str) -> str:
 @given(st.text(nick_chars, min_size=1, max_size=40))
 def test_prop_any_nick_is_accepted_and_round_trips_or_refused_as_bad_nick(raw):
     nfc = unicodedata.normalize("NFC", raw)
-    ok = 0 < len(nfc) <= p.MAX_NICK and unicodedata.category(nfc[0]) not in ("Mn", "Mc")
+    ok = 0 < len(nfc) <= p.MAX_NICK and unicodedata.category(nfc[0]) not in ("Mn", "Mc") \
+        and not any(ord(ch) in DEFAULT_IGNORABLE for ch in nfc)
     if not ok:
         assert err(p.check_nick, raw).code == p.BAD_NICK
         return
@@ -680,3 +848,20 @@ ALPHABETS = ["abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZéüßøñ",
     lambda abc: st.text(st.sampled_from(abc + "0123456789_-"), min_size=1, max_size=p.MAX_NICK)))
 def test_prop_single_alphabet_nick_round_trip(raw):
     assert nick_round_trip(raw) == unicodedata.normalize("NFC", raw)
+
+
+invisible = st.sampled_from(sorted(DEFAULT_IGNORABLE)).map(chr)
+
+
+@PROPS
+@given(st.lists(st.text(nick_chars, max_size=6) | invisible, min_size=1, max_size=8).map("".join))
+def test_prop_no_accepted_nick_holds_a_default_ignorable(raw):
+    try:
+        nick = p.check_nick(raw)
+    except p.ProtocolError as e:
+        assert e.code == p.BAD_NICK
+        if any(ord(ch) in DEFAULT_IGNORABLE for ch in raw):
+            event("holds an invisible character: refused")
+        return
+    assert not any(ord(ch) in DEFAULT_IGNORABLE for ch in nick), ascii(nick)
+    event("accepted")

@@ -3,12 +3,15 @@ to their sessions, SQLite on disk before the fan-out, ids across restarts."""
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import pytest
 
+from server import hub as hub_mod
 from server import protocol as p
+from tests.historytools import add_session, damage_middle, make_history, poke_from_outside, session_ids
 from tests.netclient import LineClient
-from tests.servertools import chat_works, expect, expect_error, messages
+from tests.servertools import chat_works, expect, expect_error, messages, wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -53,8 +56,9 @@ def test_since_replays_every_message_after_the_id(connect):
     assert carol.hello("carol", since=ids[-1])["history"] == []
     dave = connect()
     assert len(dave.hello("dave", since=0)["history"]) == 150
-    eve = connect()
-    assert eve.hello("eve", since=10 ** 9)["history"] == []
+    eve = connect()                    # beyond the last id: not this history's since (see test_history_store)
+    w = eve.hello("eve", since=10 ** 9)
+    assert w["reset"] is True and [m["id"] for m in w["history"]] == ids[-100:]
 
 
 def test_since_replays_dms_only_to_their_sessions_and_refs_to_the_sender(connect):
@@ -242,3 +246,126 @@ def test_since_replay_is_capped_in_bytes_too(make_server):
     assert w["last_id"] == ids[-1]
     a.close()
     b.close()
+
+
+# --------------------------------------------------------------------------
+# The epoch: a since from another history starts over
+
+
+def test_the_welcome_names_the_history_by_its_epoch(make_server, tmp_path):
+    db = str(tmp_path / "h.db")
+    srv = make_server(db=db, rate_limit=0)
+    a = LineClient(srv.port)
+    w = a.hello("ann")
+    assert w["epoch"] == srv.history.epoch and "reset" not in w
+    a.close()
+    srv.shutdown()
+    srv2 = make_server(db=db, rate_limit=0)       # the same file: the same epoch
+    b = LineClient(srv2.port)
+    try:
+        assert b.hello("bob")["epoch"] == w["epoch"]
+    finally:
+        b.close()
+
+
+def test_a_since_with_an_old_epoch_gets_the_recent_history_and_reset(make_server, tmp_path):
+    """The file was truncated to nothing: ids start from 1 again. A client
+    back with since=5000 would wait for 5000 new messages; it starts over."""
+    db = str(tmp_path / "h.db")
+    srv = make_server(db=db, rate_limit=0)
+    a = LineClient(srv.port)
+    old_epoch = a.hello("ann")["epoch"]
+    a.close()
+    srv.shutdown()
+    with open(db, "r+b") as f:
+        f.truncate(0)
+    srv2 = make_server(db=db, rate_limit=0)
+    a = LineClient(srv2.port)
+    b = LineClient(srv2.port)
+    c = LineClient(srv2.port)
+    try:
+        w = a.hello("ann")
+        assert w["epoch"] != old_epoch and w["last_id"] == 0
+        for i in range(3):
+            a.send({"type": "say", "text": f"new {i}"})
+        ids = [m["id"] for m in messages(a, 3)]
+        assert ids == [1, 2, 3]
+        w = b.hello("bob", since=5000, epoch=old_epoch)
+        assert w["reset"] is True and w["epoch"] == srv2.history.epoch
+        assert [(m["id"], m["text"]) for m in w["history"]] == [(1, "new 0"), (2, "new 1"), (3, "new 2")]
+        assert "missed" not in w
+        # An old epoch resets even when the since looks plausible in the new history.
+        w = c.hello("carol", since=1, epoch=old_epoch)
+        assert w["reset"] is True and [m["id"] for m in w["history"]] == [1, 2, 3]
+    finally:
+        for x in (a, b, c):
+            x.close()
+
+
+def test_a_since_beyond_the_last_id_gets_the_recent_history_and_reset(connect, server):
+    alice = connect("alice")
+    for i in range(5):
+        alice.send({"type": "say", "text": f"m{i}"})
+    ids = [m["id"] for m in messages(alice, 5)]
+    epoch = alice.welcome["epoch"]
+    for extra in ({}, {"epoch": epoch}):      # with the right epoch, or none (an older client)
+        c = connect()
+        w = c.hello(f"late{len(extra)}", since=ids[-1] + 1, **extra)
+        assert w["reset"] is True and [m["id"] for m in w["history"]] == ids
+    # The same epoch and a since it has reached: a replay, no reset.
+    c = connect()
+    w = c.hello("dave", since=ids[1], epoch=epoch)
+    assert "reset" not in w and [m["id"] for m in w["history"]] == ids[2:]
+    # No since: a plain welcome, whatever the epoch.
+    c = connect()
+    w = c.hello("eve", epoch="another")
+    assert "reset" not in w and [m["id"] for m in w["history"]] == ids
+
+
+def test_a_replay_that_finds_the_file_damaged_stops_the_server_with_a_sentence(make_server, tmp_path):
+    db = str(tmp_path / "h.db")
+    make_history(db, 5000)
+    srv = make_server(db=db, rate_limit=0)
+    a, b = LineClient(srv.port), LineClient(srv.port)
+    try:
+        a.hello("ann")
+        damage_middle(db)
+        poke_from_outside(db)
+        b.send({"type": "hello", "nick": "bob", "since": 0})
+        for c in (a, b):
+            assert c.recv_type("notice")["code"] == p.SHUTDOWN
+        assert srv.hub.finished.wait(10)
+        assert srv.failure.startswith(f"the history file {db} is damaged")
+    finally:
+        a.close()
+        b.close()
+
+
+# --------------------------------------------------------------------------
+# Sessions expire
+
+
+def test_the_hub_expires_unused_sessions_but_not_those_online(make_server, tmp_path, monkeypatch):
+    monkeypatch.setattr(hub_mod, "SESSION_PRUNE_EVERY", 0.2)    # a day, in the test
+    db = str(tmp_path / "h.db")
+    srv = make_server(db=db, rate_limit=0)
+    online = LineClient(srv.port)
+    try:
+        token = online.hello("ann")["session"]
+        sid = srv.history.find_session(token)
+        long_ago = time.time() - 60 * 86400
+        con = sqlite3.connect(db)
+        con.execute("UPDATE sessions SET last_used = ? WHERE id = ?", (long_ago, sid))
+        con.commit()
+        con.close()
+        add_session(db, sid + 100, "forgotten", long_ago)
+        wait_until(lambda: sid + 100 not in session_ids(db), timeout=10,
+                   what="the hub to expire the old session")
+        assert sid in session_ids(db)                  # online, so in use
+        online.close()
+        again = LineClient(srv.port)
+        w = again.hello("ann", resume=token, since=0)
+        assert w["session"] == token                   # still resumable
+        again.close()
+    finally:
+        online.close()

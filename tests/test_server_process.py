@@ -212,3 +212,67 @@ def test_port_in_use_is_a_clear_error_and_exit_1(make_server, tmp_path):
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
     assert out.returncode == 1
     assert "already in use" in out.stderr and "Traceback" not in out.stderr
+
+
+# --------------------------------------------------------------------------
+# The history file: in use, damaged
+
+
+def run_server(tmp_path, db: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    env = dict(os.environ, NATTER_HOME=str(tmp_path / "home"))
+    return subprocess.run([sys.executable, "-m", "server", "--port", "0", "--db", db], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.timeout(40)
+def test_a_second_server_on_a_history_in_use_exits_1_naming_the_first(tmp_path):
+    first = ServerProcess(tmp_path)
+    try:
+        out = run_server(tmp_path, first.db)
+        assert out.returncode == 1, out.stderr
+        assert out.stderr == (f"natter server: the history file {first.db} is in use by another Natter server "
+                              f"(process {first.proc.pid}); stop it first, or give this one another history "
+                              "file with --db\n")
+        c = LineClient(first.port)                  # the first one never noticed
+        c.hello("still")
+        chat_works(c)
+        c.close()
+        first.proc.kill()                           # even kill -9 leaves no lock behind
+        first.proc.wait(10)
+        again = ServerProcess(tmp_path)
+        assert again.stop(signal.SIGTERM) == 0, again.log()
+    finally:
+        first.kill()
+
+
+@pytest.mark.timeout(40)
+def test_a_damaged_history_file_exits_1_with_a_sentence_and_no_traceback(tmp_path):
+    from tests.historytools import damage_middle, make_history
+    db = str(tmp_path / "damaged.db")
+    make_history(db, 3000)
+    damage_middle(db)
+    out = run_server(tmp_path, db)
+    assert out.returncode == 1
+    assert out.stderr.startswith(f"natter server: the history file {db} is damaged (database disk image is "
+                                 "malformed"), out.stderr
+    assert "move it aside" in out.stderr and "Traceback" not in out.stderr and out.stderr.count("\n") == 1
+
+
+@pytest.mark.timeout(40)
+def test_damage_found_while_running_stops_with_exit_1_and_a_sentence(tmp_path):
+    from tests.historytools import damage_middle, make_history, poke_from_outside
+    make_history(str(tmp_path / "proc.db"), 5000)       # ServerProcess's file
+    srv = ServerProcess(tmp_path)
+    try:
+        damage_middle(srv.db)
+        poke_from_outside(srv.db)
+        c = LineClient(srv.port)
+        c.send({"type": "hello", "nick": "ann", "since": 0})
+        expect(c, "notice", code=p.SHUTDOWN)
+        c.close()
+        assert srv.proc.wait(15) == 1
+        log = srv.log()
+        assert f"natter server: stopped: the history file {srv.db} is damaged" in log, log
+        assert "Traceback" not in log
+    finally:
+        srv.kill()

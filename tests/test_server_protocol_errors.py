@@ -4,12 +4,13 @@ else notices anything."""
 from __future__ import annotations
 
 import random
+import socket
 import time
 
 import pytest
 
 from server import protocol as p
-from tests.servertools import chat_works, expect, expect_error, reset
+from tests.servertools import chat_works, expect, expect_error, reset, server_conn, wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -102,13 +103,19 @@ def test_crlf_line_endings_and_blank_lines_work(connect):
     assert alice.nothing_for(0.2)          # blank lines are not errors
 
 
-def test_frame_split_into_single_bytes_and_utf8_cut_in_half(connect):
+def test_frame_split_into_single_bytes_and_utf8_cut_in_half(server, connect):
+    """One byte per TCP segment, and per read on the server: TCP_NODELAY
+    sends each at once, and the next waits until the server's reader has
+    taken the last (its last_seen moves on every recv that returns data)."""
     alice, bob = connect("alice"), connect("bob")
     expect(alice, "joined")
+    alice.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn = server_conn(server, alice)
     data = p.encode({"type": "say", "text": "é日😀 split"})
     for i in range(len(data)):
+        before = conn.last_seen
         alice.send_raw(data[i:i + 1])
-        time.sleep(0.001)
+        wait_until(lambda: conn.last_seen != before, what=f"the server to read byte {i}")
     assert expect(bob, "message")["text"] == "é日😀 split"
     assert expect(alice, "message")["text"] == "é日😀 split"
 
