@@ -22,7 +22,7 @@ import sys
 import traceback
 import tkinter as tk
 
-from . import formatting, theme
+from . import emoji, formatting, theme
 from .chatpane import ChatPane
 from .connect_dialog import ConnectForm
 from .controller import Controller
@@ -55,6 +55,7 @@ class ChatWindow:
         theme.apply_style(self.root, self.pal, self.fonts)
         controller_kw.setdefault("astral_ok", formatting.astral_supported(
             self.root.tk.call("info", "patchlevel")))
+        controller_kw.setdefault("emoji_ok", emoji.available())
         self.controller = Controller(self, settings, **controller_kw)
         self.form = ConnectForm(self.root, self.fonts, on_submit=self.controller.connect,
                                 on_trust=self.controller.trust_certificate)
