@@ -131,24 +131,27 @@ def fresh_catalogue(monkeypatch):
     emoji.segments.cache_clear()
 
 
-def test_the_bundle_zip_holds_every_picture_and_is_read_from_a_bundle(tmp_path, monkeypatch, fresh_catalogue):
+def test_the_bundle_pack_holds_every_picture_and_is_read_from_a_bundle(tmp_path, monkeypatch, fresh_catalogue):
     installed = emoji.catalogue()
     (tmp_path / emoji.BUNDLE_DIR).mkdir()
-    count = emoji.write_bundle_zip(str(tmp_path / emoji.BUNDLE_DIR / emoji.BUNDLE_ZIP))
-    assert count == len(installed.stems)
-    with zipfile.ZipFile(tmp_path / emoji.BUNDLE_DIR / emoji.BUNDLE_ZIP) as z:
-        assert all("/" not in n and n.endswith(".svg") for n in z.namelist())
-    # As a PyInstaller bundle: the zip, not the installed package.
+    path = tmp_path / emoji.BUNDLE_DIR / emoji.BUNDLE_PACK
+    assert emoji.write_bundle_pack(str(path)) == len(installed.stems)
+    with zipfile.ZipFile(path) as z:
+        blocks = [n for n in z.namelist() if n.endswith(".xz")]
+    assert len(blocks) > 10                    # read a block at a time, not all at once
+    # As a PyInstaller bundle: the pack, not the installed package.
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
     monkeypatch.setattr(emoji, "_catalogue", None)
     bundled = emoji.catalogue()
-    assert isinstance(bundled.folder, zipfile.Path)
+    assert bundled.artwork.path == str(path)
     assert bundled.keys == installed.keys
+    for stem in sorted(installed.stems)[::97]:
+        assert bundled.artwork.read(stem) == installed.artwork.read(stem), stem
     assert _png_size(emoji.render_png("1F600", 20)) == (20, 20)
 
 
 def test_without_the_artwork_nothing_is_a_picture_and_stand_ins_come_back(monkeypatch, fresh_catalogue):
-    monkeypatch.setattr(emoji, "_svg_folder", lambda: None)
+    monkeypatch.setattr(emoji, "_artwork", lambda: None)
     assert not emoji.available()
     assert emoji.segments("a \U0001F600") == ("a \U0001F600",)
     assert f.tk_safe("a \U0001F600", emoji=True) == "a :grinning face:"
