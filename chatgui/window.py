@@ -96,6 +96,8 @@ class ChatWindow:
         self.controller.begin(values)
         self.root.deiconify()
         self.pump.start()
+        if self.controller.emoji_ok:
+            emoji.warm_up()
 
     def run(self, values: ConnectValues | None = None) -> None:
         """Start and block in ``mainloop`` until the window is closed."""

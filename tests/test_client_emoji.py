@@ -152,6 +152,14 @@ def test_the_bundle_pack_holds_every_picture_and_is_read_from_a_bundle(tmp_path,
 
 def test_without_the_artwork_nothing_is_a_picture_and_stand_ins_come_back(monkeypatch, fresh_catalogue):
     monkeypatch.setattr(emoji, "_artwork", lambda: None)
-    assert not emoji.available()
+    assert len(emoji.catalogue()) == 0 and not emoji.available()
     assert emoji.segments("a \U0001F600") == ("a \U0001F600",)
     assert f.tk_safe("a \U0001F600", emoji=True) == "a :grinning face:"
+
+
+def test_available_asks_for_the_rasteriser_without_reading_the_catalogue(monkeypatch, fresh_catalogue):
+    import importlib.util
+    real = importlib.util.find_spec
+    assert emoji.available() and emoji._catalogue is None
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "resvg_py" else real(name))
+    assert not emoji.available()
