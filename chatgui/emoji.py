@@ -15,7 +15,8 @@ What counts as one picture (the parts of UTS #51 that OpenMoji's files name):
 - a flag: two regional indicators (🇫🇷); one alone is its letter;
 - a subdivision flag: 🏴 with tag characters and the cancel tag (England);
 - a keycap: ``#``, ``*`` or a digit, an optional U+FE0F, then U+20E3;
-- an emoji with an optional variation selector and skin tone (👍🏽),
+- an emoji with an optional variation selector and skin tone (👍🏽; a
+  tone the artwork has no variant for is a picture of its own),
   joined to more of them by ZWJ (👩‍👩‍👧): the longest joined run that has a
   file wins; an unknown run falls back to its first emoji (with the ZWJ
   after it, so the characters are kept) and goes on from the next one; a
@@ -56,7 +57,7 @@ BUNDLE_PACK = "openmoji-svg.pack"   # the SVGs, see _Pack
 PACK_INDEX = "index.json"
 PACK_BLOCK = 256 * 1024             # bytes of SVG per compressed block
 
-ZWJ, VS15, VS16, KEYCAP, CANCEL_TAG = "\u200d", "\ufe0e", "\ufe0f", "\u20e3", 0xE007F
+ZWJ, VS15, VS16, CANCEL_TAG = "\u200d", "\ufe0e", "\ufe0f", 0xE007F
 MAX_TAGS = 32                       # tag characters read after 🏴 (real ones have 5-7)
 
 # BMP characters whose default presentation is emoji (Emoji_Presentation=Yes

@@ -247,9 +247,9 @@ class EmojiText:
         if self._busy:
             return
         t = self.text
-        atoms = self._atoms()
-        if all(kind == "text" and chars.isascii() for kind, chars, _i in atoms):
+        if t.get("1.0", "end-1c").isascii():        # the text between the pictures: no emoji there
             return
+        atoms = self._atoms()
         real = "".join(chars for _k, chars, _i in atoms)
         segs = emoji.segments(real)
         # Offsets where the widget has an atom boundary, and where the
@@ -260,20 +260,18 @@ class EmojiText:
                 pictures[pos] = pos + len(chars)
             pos += len(chars)
             atom_cuts.add(pos)
-        seg_cuts, wrong, pos = {0}, [], 0
-        spans = []
+        seg_cuts, wrong, spans, wanted, pos = {0}, [], [], {}, 0
         for seg in segs:
             chars = seg if type(seg) is str else seg.chars
             end = pos + len(chars)
             spans.append((pos, end, seg))
-            if type(seg) is not str and pictures.get(pos) != end:
-                wrong.append((pos, end))
+            if type(seg) is not str:
+                wanted[pos] = end
+                if pictures.get(pos) != end:
+                    wrong.append((pos, end))         # an emoji not (yet) one picture
             seg_cuts.add(end)
             pos = end
-        for start, end in pictures.items():
-            if start not in seg_cuts or end not in seg_cuts or not any(
-                    s == start and e == end and type(seg) is not str for s, e, seg in spans):
-                wrong.append((start, end))
+        wrong += [(start, end) for start, end in pictures.items() if wanted.get(start) != end]
         if not wrong:
             return
         cuts = sorted(atom_cuts & seg_cuts)
@@ -293,7 +291,7 @@ class EmojiText:
                 if end <= lo or start >= hi:
                     continue
                 if type(seg) is str:
-                    t.insert(_MARK, seg)
+                    t.insert(_MARK, seg, ())
                 else:
                     self._picture(_MARK, seg)
                 if not placed and cursor <= end:

@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from chatgui import emoji, formatting as f
 
+GRIN = "\U0001F600"
 FAMILY = "\U0001F469\u200d\U0001F469\u200d\U0001F467"          # 👩‍👩‍👧
 FR = "\U0001F1EB\U0001F1F7"                                      # 🇫🇷
 ENGLAND = "\U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F"
@@ -163,3 +164,30 @@ def test_available_asks_for_the_rasteriser_without_reading_the_catalogue(monkeyp
     assert emoji.available() and emoji._catalogue is None
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "resvg_py" else real(name))
     assert not emoji.available()
+
+
+def test_the_controller_keeps_emoji_for_the_conversation_only():
+    """With a view that draws pictures, a message keeps its emoji (and its
+    links' offsets match the text the view gets); what goes to labels, the
+    title and the people list still gets stand-ins, as Tk cannot draw them."""
+    from chatgui import events as ev
+    from chatgui.controller import ConnectValues, Controller
+    from chatgui.settings import Settings
+    from server.protocol import Joined, Message
+    from tests.fakes import FakeClient, FakeView
+
+    view = FakeView()
+    c = Controller(view, Settings(), client_factory=FakeClient, save_settings=lambda s: None, emoji_ok=True)
+    c.connect(ConnectValues(host="127.0.0.1", port="30000", nick="alice"))
+    c.handle(ev.Connected("127.0.0.1", 30000, "alice", ("alice",), False))
+    c.handle(ev.Backlog(()))
+    c.handle(Message(1, 1_700_000_000.0, "bob", f"{GRIN} see https://x.org/{FR} \u202e"))
+    line = view.lines[-1]
+    assert line.text == f"{GRIN} see https://x.org/{FR} \\u202e"
+    assert [line.text[a:b] for a, b, _url in line.links] == [f"https://x.org/{FR}"]
+    c.handle(Joined("\U0001F600bob"))               # a nick no server should let through
+    assert view.users == ["alice", ":grinning face:bob"]
+    assert ":grinning face:bob joined." not in view.texts()    # the notice keeps the picture
+    assert f"{GRIN}bob joined." in view.texts()
+    assert all(ord(ch) <= 0xFFFF for ch in view.title + view.status[0])
+

@@ -135,8 +135,13 @@ def test_the_input_box_turns_a_pasted_emoji_into_a_picture_and_sends_the_charact
     w.root.update()
     assert client.sent[-1][:2] == ("say", typed)
     assert w.chat.get_input() == ""
-    # The line waiting to be sent shows pictures too.
+    # The line waiting to be sent shows pictures too, and goes with them
+    # when the server's copy (by ref) takes its place.
     assert [chars for _i, chars in pictures(w.chat.text)] == [GRIN, FR, FAMILY]
+    w.controller.events.put(Message(7, time.time(), "alice", typed, client.sent[-1][2]))
+    wait_until(w.root, lambda: not w.controller.pending, what="the ack")
+    assert [chars for _i, chars in pictures(w.chat.text)] == [GRIN, FR, FAMILY]
+    assert "pending" not in w.chat.text.tag_names(pictures(w.chat.text)[0][0])
     # Up recalls it with its pictures.
     inp.event_generate("<Up>")
     w.root.update()
@@ -165,9 +170,31 @@ def test_emoji_typed_piece_by_piece_join_into_one_picture_that_edits_as_one_char
     inp.event_generate("<KeyPress>", keysym="b")
     w.root.update()
     assert w.chat.get_input() == f"a{FR}b"
+    # Pasted in the middle: the picture goes there and the cursor after it.
+    inp.event_generate("<Home>")
+    inp.event_generate("<Right>")
+    w.root.clipboard_clear()
+    w.root.clipboard_append(GRIN)
+    inp.event_generate("<<Paste>>")
+    w.root.update()
+    assert w.chat.get_input() == f"a{GRIN}{FR}b" and w.chat.cursor() == 2
+    assert [chars for _i, chars in pictures(inp)] == [GRIN, FR]
     inp.event_generate("<Return>")
     w.root.update()
-    assert client.sent[-1][:2] == ("say", f"a{FR}b")
+    assert client.sent[-1][:2] == ("say", f"a{GRIN}{FR}b")
+
+
+def test_tab_completes_a_nick_after_an_emoji(make_window):
+    w, _client = fake_joined(make_window)
+    inp = focus_input(w)
+    inp.insert("insert", f"{FAMILY} hi b")
+    w.root.update()
+    assert w.chat.cursor() == len(FAMILY) + 5
+    inp.event_generate("<Tab>")
+    w.root.update()
+    assert w.chat.get_input() == f"{FAMILY} hi bob "
+    assert w.chat.cursor() == len(f"{FAMILY} hi bob ")
+    assert [chars for _i, chars in pictures(inp)] == [FAMILY]
 
 
 def test_pictures_follow_the_font_size(make_window):
@@ -196,3 +223,20 @@ def test_a_flood_of_emoji_stays_cheap_and_loses_no_text(make_window):
     wait_until(w.root, lambda: w.chat.emoji_images.pending() == 0, timeout=20,
                what="the pictures to be drawn, a budget per turn")
     assert all(ord(c) <= 0xFFFF for c in w.chat.text.get("1.0", "end"))
+
+
+def test_pictures_not_drawn_yet_stop_with_their_widget(make_window):
+    """Drawing is scheduled on the widget; destroying it cancels what is
+    left, so nothing runs against a widget that is gone."""
+    import tkinter as tk
+    w, _client = fake_joined(make_window)
+    text = tk.Text(w.root)
+    images = emoji_text.EmojiImages(text, w.fonts.body)
+    images._spent = emoji_text.DRAW_BUDGET                 # this turn's budget is spent
+    for stem in ("1F400", "1F401", "1F402"):
+        images.photo(stem)
+    assert images.pending() == 3 and images._after is not None
+    text.destroy()
+    assert images.pending() == 0 and images._after is None
+    w.root.update()
+    assert not w.errors
