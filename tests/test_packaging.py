@@ -239,7 +239,10 @@ def test_packaged_client_joins_sends_and_exits_cleanly_when_closed(unpacked, dis
     try:
         try:
             assert watcher.recv_type("joined", timeout=30)["nick"] == "packed"
-            window = ps.wait_for_window(display, ps.APP.name, timeout=20)
+            # The title names the room once the conversation shows: typing
+            # earlier (the window maps with the form while it connects) lost
+            # the first keys on a loaded machine.
+            window = ps.wait_for_window(display, "^packed @ ", timeout=20)
             ps.type_into(display, window, "typed into the packaged client")
             got = watcher.recv_type("message", timeout=15)
             assert got["from"] == "packed" and got["text"] == "typed into the packaged client"
