@@ -34,6 +34,7 @@ from tkinter import ttk
 from server.protocol import nick_key
 
 from . import theme
+from .emoji_text import EmojiImages, EmojiText
 from .view import ERROR, MENTION, OFFLINE, ONLINE, OWN, PRIVATE, SYSTEM, Line
 
 log = logging.getLogger("natter.client")
@@ -66,6 +67,11 @@ class ChatPane(ttk.Frame):
         self._people_after = None   # a repaint of the people list is scheduled
         self._gone = False          # destroyed: a handler that closed the window must stop
         self._build()
+        # Emoji as pictures in the conversation and the input box (one set
+        # of images, sized to the body font), copied out as characters.
+        self.emoji_images = EmojiImages(self.text, fonts.body)
+        self._conv = EmojiText(self.text, self.emoji_images)
+        self._typed = EmojiText(self.input, self.emoji_images, typed=True)
         self.apply_palette(pal)
 
     # -- building ---------------------------------------------------------
@@ -234,6 +240,7 @@ class ChatPane(ttk.Frame):
 
     def fonts_changed(self) -> None:
         self._layout()
+        self.emoji_images.resize()
         self._fit_input()
         self._fit_hints()
         # Every line is re-wrapped; the widget may keep its size (no <Configure>).
@@ -378,7 +385,7 @@ class ChatPane(ttk.Frame):
         parts += ["\n", row]
         t.configure(state="normal")
         try:
-            t.insert(index, *parts)
+            self._conv.insert(index, *parts)
         except (tk.TclError, UnicodeError) as e:
             # The formatting layer made the text safe; if Tk still refuses it
             # (a Tk build without full Unicode), show it escaped, never fail.
@@ -442,7 +449,7 @@ class ChatPane(ttk.Frame):
         index = self.text.index(f"@{event.x},{event.y}")
         rng = self.text.tag_prevrange("link", index + "+1c")
         if rng and self.text.compare(rng[0], "<=", index) and self.text.compare(index, "<", rng[1]):
-            self.controller.link_clicked(self.text.get(*rng))
+            self.controller.link_clicked(self._conv.get(*rng))
 
     # -- people, status, input ------------------------------------------------
 
@@ -527,20 +534,21 @@ class ChatPane(ttk.Frame):
         self.status_dot.configure(foreground=colour)
 
     def get_input(self) -> str:
-        return self.input.get("1.0", "end-1c")
+        """What the input box holds, its emoji pictures as their characters."""
+        return self._typed.get("1.0", "end-1c")
 
     def cursor(self) -> int:
-        return len(self.input.get("1.0", "insert"))
+        return len(self._typed.get("1.0", "insert"))
 
     def set_input(self, text: str, cursor: int | None = None) -> None:
         inp = self.input
         inp.delete("1.0", "end")
         if cursor is None:
             cursor = len(text)
-        inp.insert("1.0", text[:cursor])
+        self._typed.insert("1.0", text[:cursor], ())
         inp.mark_set("split", "end-1c")
         inp.mark_gravity("split", "left")
-        inp.insert("end-1c", text[cursor:])
+        self._typed.insert("end-1c", text[cursor:], ())
         inp.mark_set("insert", "split")
         inp.see("insert")
         self._fit_input()

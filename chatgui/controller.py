@@ -65,7 +65,8 @@ SEEN_IDS = 20_000       # message ids remembered to show each one once
 class Controller:
     def __init__(self, view: View, settings: settings_mod.Settings | None = None, *,
                  client_factory=None, host_factory=HostedRoom, clock=time.monotonic,
-                 open_url=None, save_settings=settings_mod.save, astral_ok: bool = False):
+                 open_url=None, save_settings=settings_mod.save, astral_ok: bool = False,
+                 emoji_ok: bool = False):
         self.view = view
         self.settings = settings or settings_mod.Settings()
         self.client_factory = client_factory or _default_client_factory
@@ -74,6 +75,7 @@ class Controller:
         self.open_url = open_url or open_in_browser
         self.save_settings = save_settings
         self.astral_ok = astral_ok      # the Tk shows characters outside the BMP (8.7+)
+        self.emoji_ok = emoji_ok        # the conversation draws emoji as pictures
         self.events: queue.Queue = queue.Queue()
         self.client = None
         self._retired: list = []        # clients closed while the window lives
@@ -110,9 +112,12 @@ class Controller:
         self.history = InputHistory(INPUT_HISTORY)
         self.completer = NickCompleter()
 
-    def safe(self, text) -> str:
-        """Peer text as the window may show it (see :func:`formatting.tk_safe`)."""
-        return formatting.tk_safe(text if type(text) is str else str(text), self.astral_ok)
+    def safe(self, text, emoji: bool = True) -> str:
+        """Peer text as the window may show it (see :func:`formatting.tk_safe`):
+        in the conversation, emoji stay when the view draws them; labels,
+        the title and the people list (``emoji=False``) get stand-ins."""
+        return formatting.tk_safe(text if type(text) is str else str(text), self.astral_ok,
+                                  emoji and self.emoji_ok)
 
     # ------------------------------------------------------------------
     # Start and connect
@@ -372,14 +377,15 @@ class Controller:
             self._changed = e.fingerprint
             self._set_status("offline", OFFLINE)
             label = "I compared it: trust and join" if e.kind == "tls_new" else None
-            self._show_form(self.safe(e.message), trust=self.safe(e.fingerprint), trust_label=label)
+            self._show_form(self.safe(e.message, False), trust=self.safe(e.fingerprint, False),
+                            trust_label=label)
             return
         if not self.in_chat and e.retry_in is None:
             # The first try failed and the client gave up: back to the form,
             # with the reason in words and the button to try again.
             self._retire_client()
             self._set_status("offline", OFFLINE)
-            self._show_form(for_window(self.safe(e.message)), focus=_FIELD_FOR_FAILURE.get(e.kind))
+            self._show_form(for_window(self.safe(e.message, False)), focus=_FIELD_FOR_FAILURE.get(e.kind))
             return
         if e.retry_in is None:
             # The client gave up on this room (a wrong password, say): the
@@ -728,7 +734,7 @@ class Controller:
             self.tick()
 
     def _set_status(self, text: str, state: str) -> None:
-        text = self.safe(text)
+        text = self.safe(text, False)
         if state == WAITING and self._retry_at is not None:
             action = "Retry now"
         elif state == OFFLINE and self.in_chat and not self.closing:
@@ -742,7 +748,7 @@ class Controller:
     def _set_title(self) -> None:
         title = APP_NAME
         if self.me and self.address and self.in_chat:
-            title = f"{self.safe(self.me)} @ {self.address} — {APP_NAME}"
+            title = f"{self.safe(self.me, False)} @ {self.address} — {APP_NAME}"
         if self.unread:
             title = f"({self.unread}) {title}"
         self.view.set_title(title)
@@ -750,7 +756,8 @@ class Controller:
     def _push_users(self) -> None:
         """The people list; while disconnected it shows who was there, as offline."""
         names = sorted(self.users.values(), key=str.casefold)
-        self.view.set_users([self.safe(n) for n in names], self.safe(self.me), online=self.connected)
+        self.view.set_users([self.safe(n, False) for n in names], self.safe(self.me, False),
+                            online=self.connected)
 
 
 # Which field of the form to put the cursor in after a failed connect.

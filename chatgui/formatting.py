@@ -11,9 +11,11 @@ Anything a peer sends goes through :func:`safe_text` (terminal) or
   reorder the text after it or dress itself up as something else; so are
   the line and paragraph separators U+2028/U+2029 and lone surrogates;
 - for Tk 8.6, characters outside the Basic Multilingual Plane are replaced
-  (:func:`tk_safe`): Tk 8.6 cannot hold them reliably and an X server can
-  fail on colour-emoji fonts. Emoji become their name (``:grinning face:``),
-  flags their letters (``[FR]``), styled letters their plain form.
+  (:func:`tk_safe`): Tk 8.6 cannot draw them and an X server can fail on
+  colour-emoji fonts. Emoji the window draws as pictures
+  (:mod:`chatgui.emoji`) are kept when asked for; other emoji become their
+  name (``:grinning face:``), flags their letters (``[FR]``), styled
+  letters their plain form.
 
 Newlines are kept: a UI lays a multi-line message out under its sender so a
 second line cannot pass for a line of its own.
@@ -27,6 +29,8 @@ import time
 import unicodedata
 
 from server import protocol
+
+from . import emoji as emoji_mod
 
 
 def timestamp(ts: float | None = None) -> str:
@@ -75,12 +79,22 @@ def _astral_stand_in(ch: str, nxt: str | None) -> tuple[str, int]:
     return "\ufffd", 1
 
 
-def tk_safe(text: str, astral_ok: bool = False) -> str:
+def tk_safe(text: str, astral_ok: bool = False, emoji: bool = False) -> str:
     """:func:`safe_text`, plus astral characters replaced unless ``astral_ok``
-    (pass ``astral_supported(tkinter.TkVersion)``). Idempotent."""
+    (pass ``astral_supported(tkinter.TkVersion)``). With ``emoji``, the
+    sequences :func:`chatgui.emoji.segments` has pictures for are kept as
+    they are, for a view that draws them (see :mod:`chatgui.emoji_text`).
+    Idempotent."""
     text = safe_text(text)
     if astral_ok or text.isascii() or all(ord(c) <= 0xFFFF for c in text):
         return text
+    if not emoji:
+        return _stand_ins(text)
+    return "".join(_stand_ins(seg) if type(seg) is str else seg.chars for seg in emoji_mod.segments(text))
+
+
+def _stand_ins(text: str) -> str:
+    """Each astral character of text replaced by its stand-in."""
     out = []
     i, n = 0, len(text)
     while i < n:

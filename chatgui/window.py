@@ -23,7 +23,7 @@ import sys
 import traceback
 import tkinter as tk
 
-from . import formatting, theme
+from . import emoji, formatting, theme
 from .chatpane import ChatPane
 from .connect_dialog import ConnectForm
 from .controller import Controller
@@ -59,6 +59,7 @@ class ChatWindow:
         theme.apply_style(self.root, self.pal, self.fonts)
         controller_kw.setdefault("astral_ok", formatting.astral_supported(
             self.root.tk.call("info", "patchlevel")))
+        controller_kw.setdefault("emoji_ok", emoji.available())
         self.controller = Controller(self, settings, **controller_kw)
         self.form = ConnectForm(self.root, self.fonts, on_submit=self.controller.connect,
                                 on_trust=self.controller.trust_certificate,
@@ -100,6 +101,8 @@ class ChatWindow:
         self.controller.begin(values)
         self.root.deiconify()
         self.pump.start()
+        if self.controller.emoji_ok:
+            emoji.warm_up()
 
     def run(self, values: ConnectValues | None = None) -> None:
         """Start and block in ``mainloop`` until the window is closed."""

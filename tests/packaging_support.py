@@ -240,6 +240,54 @@ def close_window(display: str, window: int) -> None:
         x.XCloseDisplay(dpy)
 
 
+class _XImage(ctypes.Structure):
+    _fields_ = [("width", ctypes.c_int), ("height", ctypes.c_int), ("xoffset", ctypes.c_int),
+                ("format", ctypes.c_int), ("data", ctypes.c_void_p), ("byte_order", ctypes.c_int),
+                ("bitmap_unit", ctypes.c_int), ("bitmap_bit_order", ctypes.c_int), ("bitmap_pad", ctypes.c_int),
+                ("depth", ctypes.c_int), ("bytes_per_line", ctypes.c_int), ("bits_per_pixel", ctypes.c_int),
+                ("red_mask", ctypes.c_ulong), ("green_mask", ctypes.c_ulong), ("blue_mask", ctypes.c_ulong)]
+
+
+def count_colour(display: str, window: int, rgb: tuple[int, int, int]) -> int:
+    """How many pixels of the window have exactly this colour (XGetImage of
+    the whole window; Xvfb's 24-bit TrueColor screen, 32 bits a pixel)."""
+    path = ctypes.util.find_library("X11")
+    assert path, "libX11 not found"
+    x = ctypes.CDLL(path)
+    x.XOpenDisplay.restype = ctypes.c_void_p
+    x.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x.XGetGeometry.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.POINTER(ctypes.c_ulong)] + \
+        [ctypes.POINTER(ctypes.c_int)] * 2 + [ctypes.POINTER(ctypes.c_uint)] * 4
+    x.XGetImage.restype = ctypes.POINTER(_XImage)
+    x.XGetImage.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_int, ctypes.c_uint,
+                            ctypes.c_uint, ctypes.c_ulong, ctypes.c_int]
+    x.XFree.argtypes = [ctypes.c_void_p]
+    x.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    dpy = x.XOpenDisplay(display.encode())
+    assert dpy, f"cannot open display {display}"
+    try:
+        root, xy = ctypes.c_ulong(), [ctypes.c_int() for _ in range(2)]
+        w, h, border, depth = (ctypes.c_uint() for _ in range(4))
+        assert x.XGetGeometry(dpy, window, ctypes.byref(root), *map(ctypes.byref, xy), ctypes.byref(w),
+                              ctypes.byref(h), ctypes.byref(border), ctypes.byref(depth))
+        img = x.XGetImage(dpy, window, 0, 0, w.value, h.value, 0xFFFFFFFF, 2)     # AllPlanes, ZPixmap
+        assert img, "XGetImage failed"
+        try:
+            im = img.contents
+            assert im.bits_per_pixel == 32, im.bits_per_pixel
+            data = ctypes.string_at(im.data, im.bytes_per_line * im.height)
+            r, g, b = rgb
+            # A pixel is B G R x (LSBFirst) or x R G B: find the three bytes
+            # where a pixel starts them (the colour is rare, so this is quick).
+            pattern, at = (bytes((b, g, r)), 0) if im.byte_order == 0 else (bytes((r, g, b)), 1)
+            return sum(1 for m in re.finditer(b"(?=" + re.escape(pattern) + b")", data) if m.start() % 4 == at)
+        finally:
+            x.XFree(im.data)
+            x.XFree(img)
+    finally:
+        x.XCloseDisplay(dpy)
+
+
 # --- desktop entries ------------------------------------------------------------
 
 def desktop_exec_argv(value: str, desktop_file: str) -> list[str]:

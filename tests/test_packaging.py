@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import tarfile
+import time
 import tomllib
 
 import pytest
@@ -21,6 +22,8 @@ from tests import packaging_support as ps
 from tests.netclient import LineClient
 
 pytestmark = [pytest.mark.packaging, pytest.mark.timeout(420)]
+
+GRIN_YELLOW = (0xFC, 0xEA, 0x2B)        # the fill of OpenMoji's 1F600.svg
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +169,13 @@ def test_tarball_has_both_programs_desktop_entry_icon_and_installer(unpacked, tm
     # The bundled client carries the server (hosting a room) and the icon.
     internal = unpacked / ps.APP.client_name / "_internal"
     assert (internal / "icons" / "natter.png").exists()
+    # The emoji pictures: every one chatgui.emoji can name, and their licence.
+    from chatgui import emoji
+    pack = emoji._Pack(str(internal / emoji.BUNDLE_DIR / emoji.BUNDLE_PACK))
+    assert set(pack.names()) == emoji.catalogue().stems
+    assert pack.read("1F600") == emoji.catalogue().artwork.read("1F600")
+    licence = (internal / emoji.BUNDLE_DIR / "LICENSE.txt").read_text(encoding="utf-8")
+    assert "OpenMoji" in licence and "Attribution-ShareAlike 4.0 International" in licence
     entry = configparser.ConfigParser(interpolation=None)
     entry.optionxform = str
     entry.read(unpacked / "natter.desktop")
@@ -229,10 +239,22 @@ def test_packaged_client_joins_sends_and_exits_cleanly_when_closed(unpacked, dis
     try:
         try:
             assert watcher.recv_type("joined", timeout=30)["nick"] == "packed"
-            window = ps.wait_for_window(display, ps.APP.name, timeout=20)
+            # The title names the room once the conversation shows: typing
+            # earlier (the window maps with the form while it connects) lost
+            # the first keys on a loaded machine.
+            window = ps.wait_for_window(display, "^packed @ ", timeout=20)
             ps.type_into(display, window, "typed into the packaged client")
             got = watcher.recv_type("message", timeout=15)
             assert got["from"] == "packed" and got["text"] == "typed into the packaged client"
+            # Emoji show as pictures: OpenMoji's face yellow appears in the
+            # window (the bundled artwork and rasteriser work; the names
+            # that stood in for them have no yellow).
+            assert ps.count_colour(display, window, GRIN_YELLOW) == 0
+            watcher.send({"type": "say", "text": "smiles " + "\U0001F600" * 12})
+            deadline = time.monotonic() + 15
+            while ps.count_colour(display, window, GRIN_YELLOW) < 12 * 20:
+                assert time.monotonic() < deadline, "no emoji picture in the packaged client's window"
+                time.sleep(0.05)
             ps.close_window(display, window)
             code = proc.wait(15)
         except BaseException:
