@@ -165,9 +165,9 @@ def measure(args) -> int:
 
 
 def _run(args, port: int) -> int:
-    from chatgui.controller import ConnectValues
-    from chatgui.settings import Settings
-    from chatgui.window import ChatWindow
+    from chatgui.app.controller import ConnectValues
+    from chatgui.app.settings import Settings
+    from chatgui.tk.window import ChatWindow
     from server.protocol import Message
 
     w = ChatWindow(Settings(geometry="1000x700"))
@@ -244,9 +244,9 @@ def _free_port() -> int:
 
 
 def _run_hosting(args) -> int:
-    from chatgui.controller import ConnectValues
-    from chatgui.settings import Settings
-    from chatgui.window import ChatWindow
+    from chatgui.app.controller import ConnectValues
+    from chatgui.app.settings import Settings
+    from chatgui.tk.window import ChatWindow
     from server import tls
 
     rows = []

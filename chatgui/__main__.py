@@ -1,3 +1,3 @@
 import sys
-from .main import main
+from chatgui.main import main
 sys.exit(main())

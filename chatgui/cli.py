@@ -1,6 +1,6 @@
 """Terminal mode: ``python -m chatgui --cli --host H --port P --nick N``.
 
-Lines typed on stdin are sent (commands too: :mod:`chatgui.commands`); the
+Lines typed on stdin are sent (commands too: :mod:`chatgui.app.commands`); the
 room goes to stdout, one line per event, with timestamps::
 
     [14:02] <alice> hello
@@ -23,14 +23,14 @@ until its certificate is trusted: the fingerprint is printed to stderr
 (even with ``--quiet``) to compare with the one the server printed at
 start. With a terminal on stdin the client asks "Trust this certificate
 and join? [y/N]" (the answer is not sent as a message) and, on yes,
-connects trusting that certificate and pins it (:mod:`chatgui.pins`); in
+connects trusting that certificate and pins it (:mod:`chatgui.net.pins`); in
 a pipe it says how to run again with ``--trust-fingerprint`` and exits
 1. If a pinned certificate later changes, the client refuses, prints a
 warning with both fingerprints and exits 1 having sent nothing.
 ``--trust-fingerprint "3F2A 9B1C ..."`` connects only to a server showing
 that certificate and pins it: the way to accept a new certificate, or a
 first one, after comparing it. Everything a peer wrote is made
-terminal-safe (:func:`chatgui.formatting.safe_text`): no escape sequence
+terminal-safe (:func:`chatgui.app.formatting.safe_text`): no escape sequence
 from the network reaches the terminal, and no field of a server frame can
 crash the terminal (a time it cannot show prints as ``--:--``).
 
@@ -43,7 +43,7 @@ on stderr); 2 for a bad command line.
 
 Threads: the main thread runs :class:`Session` (it reads the event queue
 and prints); ``cli-stdin`` reads stdin and puts each line on the same
-queue; the network client has its own two (:mod:`chatgui.net`).
+queue; the network client has its own two (:mod:`chatgui.net.client`).
 """
 from __future__ import annotations
 
@@ -57,10 +57,11 @@ from dataclasses import dataclass
 
 from server import protocol
 
-from . import commands, events as ev
-from .formatting import safe_text, timestamp
-from .net import ChatClient
-from .pins import normalize_fingerprint
+from chatgui.app import commands
+from chatgui.app.formatting import safe_text, timestamp
+from chatgui.net import events as ev
+from chatgui.net.client import ChatClient
+from chatgui.net.pins import normalize_fingerprint
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import sys
 
 from server import protocol
 
-from . import settings as settings_mod
+from chatgui.app import settings as settings_mod
 
 log = logging.getLogger("natter.client")
 
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--cli" in argv:
-        from . import cli
+        from chatgui import cli
         return cli.main(argv)
     args = build_parser().parse_args(argv)
     if sys.stderr is not None:      # a windowed build on Windows has none
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
         settings.font_size = args.font_size
     settings.clamp()
 
-    from .controller import ConnectValues
+    from chatgui.app.controller import ConnectValues
     nick = args.nick or settings.nick
     values = ConnectValues(host=args.host or settings.host, port=str(args.port or settings.port), nick=nick,
                            password=args.password or "", host_room=args.host_room or settings.host_room,
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
 
     try:
         import tkinter
-        from .window import ChatWindow
+        from chatgui.tk.window import ChatWindow
     except ImportError as e:
         print(f"natter: cannot open a window: Tkinter is missing ({e}). Install python3-tk, "
               "or use --cli to chat in the terminal.", file=sys.stderr)

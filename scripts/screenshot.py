@@ -69,9 +69,9 @@ def _capture(root, out: str) -> None:
 def _shoot_form(args) -> int:
     import socket
 
-    from chatgui.controller import ConnectValues
-    from chatgui.settings import Settings
-    from chatgui.window import ChatWindow
+    from chatgui.app.controller import ConnectValues
+    from chatgui.app.settings import Settings
+    from chatgui.tk.window import ChatWindow
     with socket.socket() as s:          # a port where nothing listens
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -88,9 +88,9 @@ def _shoot_form(args) -> int:
 def _shoot(args) -> int:
     if args.form:
         return _shoot_form(args)
-    from chatgui.controller import ConnectValues
-    from chatgui.settings import Settings
-    from chatgui.window import ChatWindow
+    from chatgui.app.controller import ConnectValues
+    from chatgui.app.settings import Settings
+    from chatgui.tk.window import ChatWindow
     from server.app import ChatServer
     from server.config import ServerConfig
 

@@ -1,4 +1,4 @@
-"""Helpers for tests of the real network client (chatgui.net.ChatClient)."""
+"""Helpers for tests of the real network client (chatgui.net.client.ChatClient)."""
 from __future__ import annotations
 
 import queue

@@ -58,7 +58,7 @@ def connect(server):
 def make_chat_clients():
     """make(port, nick, start=True, **kw) -> (ChatClient, Events). Every
     client is closed after the test, and none may leave a thread behind."""
-    from chatgui.net import ChatClient
+    from chatgui.net.client import ChatClient
     from tests.chatclients import Events
     made = []
 

@@ -1,8 +1,8 @@
 """Fakes for testing the controller without Tk or a network.
 
-:class:`FakeView` implements :class:`chatgui.controller.View` by recording
+:class:`FakeView` implements :class:`chatgui.app.controller.View` by recording
 what the controller asked for; :class:`FakeClient` stands in for
-:class:`chatgui.net.ChatClient` and records what would have been sent.
+:class:`chatgui.net.client.ChatClient` and records what would have been sent.
 """
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ class FakeClient:
 
 
 class FakeRoom:
-    """Stands in for chatgui.hosting.HostedRoom; records on which thread
+    """Stands in for chatgui.app.hosting.HostedRoom; records on which thread
     it was started and stopped, and in what order (``log``)."""
     started: list = []
     log: list = []              # ("start" | "stop", port), in the order they happened

@@ -5,8 +5,8 @@ from __future__ import annotations
 import queue
 import time
 
-from chatgui import events as ev
-from chatgui.net import ChatClient
+from chatgui.net import events as ev
+from chatgui.net.client import ChatClient
 from server import protocol as p
 
 

@@ -236,7 +236,7 @@ FP_LINE = r"^--     (?:[0-9A-F]{4} ){15}[0-9A-F]{4}$"
 
 
 def test_tls_first_use_in_a_pipe_sends_nothing_and_says_how_to_trust_it(make_server):
-    from chatgui.pins import PinStore
+    from chatgui.net.pins import PinStore
     from tests.chatclients import until_pong
     from tests.test_client_tls import PasswordSpy, settle
     from tests.test_tls import TlsLineClient
@@ -307,7 +307,7 @@ class PtyReader:
 
 def test_tls_first_use_at_a_terminal_asks_and_joins_on_yes(make_server):
     import pty
-    from chatgui.pins import PinStore
+    from chatgui.net.pins import PinStore
     from tests.chatclients import until_pong
     from tests.test_client_tls import settle
     from tests.test_tls import TlsLineClient

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatgui import commands as c
+from chatgui.app import commands as c
 from server import protocol
 
 

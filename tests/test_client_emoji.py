@@ -9,7 +9,8 @@ import zipfile
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from chatgui import emoji, formatting as f
+from chatgui.app import emoji
+from chatgui.app import formatting as f
 
 GRIN = "\U0001F600"
 FAMILY = "\U0001F469\u200d\U0001F469\u200d\U0001F467"          # 👩‍👩‍👧
@@ -170,9 +171,9 @@ def test_the_controller_keeps_emoji_for_the_conversation_only():
     """With a view that draws pictures, a message keeps its emoji (and its
     links' offsets match the text the view gets); what goes to labels, the
     title and the people list still gets stand-ins, as Tk cannot draw them."""
-    from chatgui import events as ev
-    from chatgui.controller import ConnectValues, Controller
-    from chatgui.settings import Settings
+    from chatgui.net import events as ev
+    from chatgui.app.controller import ConnectValues, Controller
+    from chatgui.app.settings import Settings
     from server.protocol import Joined, Message
     from tests.fakes import FakeClient, FakeView
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatgui import formatting as f
+from chatgui.app import formatting as f
 
 
 def test_timestamp_is_local_hh_mm():

@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-from chatgui import events as ev
-from chatgui.policy import Backoff
+from chatgui.net import events as ev
+from chatgui.net.backoff import Backoff
 from server import protocol
 from tests.chatclients import until_pong
 from tests.netclient import LineClient
@@ -88,7 +88,7 @@ def test_two_clients_chat_dm_and_rename(server, clients):
 
 
 def test_action_text_travels_as_a_plain_say(server, clients):
-    from chatgui import commands
+    from chatgui.app import commands
     a, ae = clients(server.port, "ann")
     ae.wait(ev.Connected)
     a.say(commands.parse("/me waves").wire)

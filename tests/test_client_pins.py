@@ -7,8 +7,8 @@ import ssl
 
 import pytest
 
-from chatgui.pins import PinStore, normalize_fingerprint, server_key
-from chatgui.policy import FINAL_KINDS, classify_tls_error, tls_changed_message
+from chatgui.net.pins import PinStore, normalize_fingerprint, server_key
+from chatgui.net.failures import FINAL_KINDS, classify_tls_error, tls_changed_message
 from server import tls
 
 pytestmark = pytest.mark.timeout(30)

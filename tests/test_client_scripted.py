@@ -13,9 +13,9 @@ import threading
 
 import pytest
 
-from chatgui import events as ev
-from chatgui.net import PING, PONG, ChatClient
-from chatgui.policy import Backoff
+from chatgui.net import events as ev
+from chatgui.net.client import PING, PONG, ChatClient
+from chatgui.net.backoff import Backoff
 from server import protocol
 from tests.servertools import wait_until
 

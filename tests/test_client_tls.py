@@ -19,11 +19,11 @@ import time
 
 import pytest
 
-from chatgui import events as ev
-from chatgui.net import ChatClient
-from chatgui.transport import TlsTransport, client_context
-from chatgui.pins import PinStore
-from chatgui.policy import Backoff
+from chatgui.net import events as ev
+from chatgui.net.client import ChatClient
+from chatgui.net.transport import TlsTransport, client_context
+from chatgui.net.pins import PinStore
+from chatgui.net.backoff import Backoff
 from server import protocol, tls
 from tests.chatclients import Events, until_pong
 from tests.servertools import wait_until

@@ -7,7 +7,7 @@ Frames go the way a real one goes: the parsed event into
 ``ChatClient``'s own handlers (``_on_welcome`` / ``_on_event``, as its
 reader calls them), then every event the client put on its queue into the
 terminal's :class:`~chatgui.cli.Session` and into the
-:class:`~chatgui.controller.Controller` with a fake view.
+:class:`~chatgui.app.controller.Controller` with a fake view.
 """
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from chatgui import cli
-from chatgui import events as ev
-from chatgui.controller import ConnectValues, Controller
-from chatgui.net import ChatClient
-from chatgui.settings import Settings
+from chatgui.net import events as ev
+from chatgui.app.controller import ConnectValues, Controller
+from chatgui.net.client import ChatClient
+from chatgui.app.settings import Settings
 from server import protocol
 from tests.fakes import FakeClient, FakeView
 

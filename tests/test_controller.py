@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from chatgui import events as ev
-from chatgui.controller import (ERROR, MENTION, OFFLINE, ONLINE, OTHER, OWN, PRIVATE, SYSTEM, WAITING,
-                                ConnectValues, Controller)
-from chatgui.hosting import HostingError
-from chatgui.settings import Settings
+from chatgui.net import events as ev
+from chatgui.app.controller import (ERROR, MENTION, OFFLINE, ONLINE, OTHER, OWN, PRIVATE, SYSTEM, WAITING,
+                                    ConnectValues, Controller)
+from chatgui.app.hosting import HostingError
+from chatgui.app.settings import Settings
 from server.protocol import Direct, Joined, Left, Message, Notice, Renamed, ServerError
 from tests.fakes import FakeClient, FakeRoom, FakeView
 from tests.servertools import wait_until
@@ -659,7 +659,7 @@ def test_hosting_saves_the_address_it_joins_so_a_bad_one_is_not_shown_next_time(
 
 
 def test_the_form_says_which_history_a_hosted_room_keeps(env, monkeypatch, tmp_path):
-    from chatgui import hosting
+    from chatgui.app import hosting
     c, view = env
     monkeypatch.setenv("NATTER_HOME", str(tmp_path))
     assert c.history_note("30000") == f"History of the room on port 30000: {tmp_path}/data/rooms/room-30000.db"
@@ -676,13 +676,13 @@ def test_the_form_says_which_history_a_hosted_room_keeps(env, monkeypatch, tmp_p
 def _policy_sentences():
     """Every sentence of the network layer that names a command-line flag."""
     import ssl
-    from chatgui import policy
+    from chatgui.net import failures as policy
     out = [policy.classify_os_error(ConnectionRefusedError(), "10.0.0.2", 30000, 10)[1],
            policy.classify_refusal(getattr(policy.protocol, "TLS_REQUIRED", "tls_required"), "", "al", False)[1],
            policy.classify_tls_error(ssl.SSLEOFError(), b"", "10.0.0.2", 30000)[1],
            policy.classify_tls_error(ssl.SSLError(1, "wrong version number"), b"\x15", "10.0.0.2", 30000)[1],
            "Connected to 10.0.0.2:30000, but the encryption (TLS) handshake did not finish within 10 s: "
-           "is that a Natter server started with --tls?",     # chatgui.net's handshake timeout
+           "is that a Natter server started with --tls?",     # chatgui.net.client's handshake timeout
            "Could not host an encrypted room: cannot make a TLS certificate: install the Python package "
            "'cryptography' or the 'openssl' command, or pass --cert and --key. Untick "
            "\"Encrypted connection (TLS)\" to host it unencrypted."]
@@ -692,8 +692,8 @@ def _policy_sentences():
 
 @pytest.mark.parametrize("sentence", _policy_sentences())
 def test_the_window_names_its_own_controls_not_command_line_flags(sentence):
-    from chatgui.controller import for_window
-    from chatgui.view import LAN_LABEL, TLS_LABEL
+    from chatgui.app.controller import for_window
+    from chatgui.app.view import LAN_LABEL, TLS_LABEL
     shown = for_window(sentence)
     assert "--" not in shown, shown
     assert f"\"{LAN_LABEL}\"" in shown or f"\"{TLS_LABEL}\"" in shown, shown
@@ -701,8 +701,8 @@ def test_the_window_names_its_own_controls_not_command_line_flags(sentence):
 
 
 def test_a_refused_connection_on_the_form_points_at_the_lan_checkbox(env):
-    from chatgui import policy
-    from chatgui.view import LAN_LABEL
+    from chatgui.net import failures as policy
+    from chatgui.app.view import LAN_LABEL
     c, view = env
     c.connect(ConnectValues(host="10.0.0.2", port="30000", nick="alice"))
     kind, message = policy.classify_os_error(ConnectionRefusedError(), "10.0.0.2", 30000, 10)
@@ -712,8 +712,8 @@ def test_a_refused_connection_on_the_form_points_at_the_lan_checkbox(env):
 
 
 def test_the_hosting_notice_names_the_checkbox_by_its_label_and_where_it_is():
-    from chatgui.hosting import HostedRoom
-    from chatgui.view import HOST_LABEL, LAN_LABEL
+    from chatgui.app.hosting import HostedRoom
+    from chatgui.app.view import HOST_LABEL, LAN_LABEL
     text = HostedRoom(4567).describe()
     assert f"\"{LAN_LABEL}\"" in text and f"under \"{HOST_LABEL}\"" in text and "start it again" in text
     assert "let others on the network join\"" not in text

@@ -73,7 +73,7 @@ def test_a_failed_start_leaves_the_file_unlocked(tmp_path):
 
 
 def test_a_hosted_room_on_a_history_in_use_says_which_process_holds_it(make_server, tmp_path):
-    from chatgui.hosting import HostedRoom, HostingError
+    from chatgui.app.hosting import HostedRoom, HostingError
     db = str(tmp_path / "room.db")
     make_server(db=db)
     room = HostedRoom(0, db=db)

@@ -1,4 +1,4 @@
-"""Hosting a room from the client (chatgui.hosting) with the real server on
+"""Hosting a room from the client (chatgui.app.hosting) with the real server on
 loopback: each port is a room with its own history file, and starting and
 stopping happen on short-lived named threads that report back."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import os
 import queue
 import socket
 
-from chatgui import hosting
+from chatgui.app import hosting
 from server import paths
 from tests.netclient import LineClient
 

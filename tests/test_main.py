@@ -62,7 +62,7 @@ def test_opening_a_link_does_not_wait_for_the_browser(tmp_path):
                        f'for i in $(seq 400); do [ -e {released} ] && echo ok > {verdict} && exit 0; sleep 0.05; done\n'
                        f'echo stuck > {verdict}\n')
     browser.chmod(0o755)
-    code = ("import threading; from chatgui.controller import open_in_browser\n"
+    code = ("import threading; from chatgui.app.controller import open_in_browser\n"
             "open_in_browser('https://example.org/x')\n"
             f"open({str(released)!r}, 'w').close()\n"
             "[th.join(30) for th in threading.enumerate() if th.name == 'open-link']\n")

@@ -169,8 +169,8 @@ def test_tarball_has_both_programs_desktop_entry_icon_and_installer(unpacked, tm
     # The bundled client carries the server (hosting a room) and the icon.
     internal = unpacked / ps.APP.client_name / "_internal"
     assert (internal / "icons" / "natter.png").exists()
-    # The emoji pictures: every one chatgui.emoji can name, and their licence.
-    from chatgui import emoji
+    # The emoji pictures: every one chatgui.app.emoji can name, and their licence.
+    from chatgui.app import emoji
     pack = emoji._Pack(str(internal / emoji.BUNDLE_DIR / emoji.BUNDLE_PACK))
     assert set(pack.names()) == emoji.catalogue().stems
     assert pack.read("1F600") == emoji.catalogue().artwork.read("1F600")

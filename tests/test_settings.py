@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 
-from chatgui import settings as st
+from chatgui.app import settings as st
 
 
 def test_defaults_when_there_is_no_file(tmp_path):

@@ -17,7 +17,7 @@ import tkinter as tk
 
 import pytest
 
-from chatgui.settings import Settings
+from chatgui.app.settings import Settings
 from tests import xvfb
 
 
@@ -55,7 +55,7 @@ def make_window(display):
     """make_window(values=None, settings=None, **controller_kw) -> ChatWindow,
     started. After the test every window is closed and shut down, and the
     test fails if any Tk callback raised in any of them."""
-    from chatgui.window import ChatWindow
+    from chatgui.tk.window import ChatWindow
     windows = []
 
     def make(values=None, settings: Settings | None = None, **kw) -> ChatWindow:

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from chatgui import emoji_text, events as ev
-from chatgui.controller import ConnectValues
+from chatgui.tk import emoji_text
+from chatgui.net import events as ev
+from chatgui.app.controller import ConnectValues
 from server.protocol import Message
 from tests.fakes import FakeClient
 from tests.gui.conftest import wait_until

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from chatgui.chatpane import MAX_INPUT_LINES
-from chatgui.controller import ConnectValues
-from chatgui.net import ChatClient
-from chatgui.policy import Backoff
-from chatgui.settings import Settings
+from chatgui.tk.chatpane import MAX_INPUT_LINES
+from chatgui.app.controller import ConnectValues
+from chatgui.net.client import ChatClient
+from chatgui.net.backoff import Backoff
+from chatgui.app.settings import Settings
 from tests.gui.conftest import wait_until
 from tests.netclient import LineClient
 

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from chatgui.controller import ConnectValues
+from chatgui.app.controller import ConnectValues
 from server import paths
 from tests.gui.conftest import wait_until
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatgui.settings import Settings
+from chatgui.app.settings import Settings
 from tests.gui.conftest import wait_until
 
 pytestmark = pytest.mark.gui
@@ -65,7 +65,7 @@ def test_help_lines_its_columns_up(make_window):
     t = w.chat.text
     t.see("1.0")
     w.root.update()
-    from chatgui.commands import COMMANDS
+    from chatgui.app.commands import COMMANDS
     starts, codes = set(), set()
     for usage, what in COMMANDS.values():
         row = t.search(usage + "\t", "1.0", stopindex="end")
@@ -116,7 +116,7 @@ def test_ctrl_a_selects_all_of_a_form_field(make_window):
 
 
 def test_the_form_says_which_history_a_hosted_room_will_use(make_window):
-    from chatgui.hosting import room_history_path, shown_path
+    from chatgui.app.hosting import room_history_path, shown_path
     w = make_window(None, Settings(nick="alice", port=30000))
     form = w.form
     w.root.update()

@@ -13,11 +13,11 @@ import time
 
 import pytest
 
-from chatgui import events as ev
-from chatgui.controller import ConnectValues
-from chatgui.net import ChatClient
-from chatgui.policy import Backoff
-from chatgui.settings import Settings
+from chatgui.net import events as ev
+from chatgui.app.controller import ConnectValues
+from chatgui.net.client import ChatClient
+from chatgui.net.backoff import Backoff
+from chatgui.app.settings import Settings
 from server import paths
 from server.protocol import Joined, Message, Notice, Renamed
 from tests.gui.conftest import wait_until
@@ -293,13 +293,13 @@ def test_font_size_keys_and_theme(make_server, make_window):
     assert w.fonts.size == size + 1
     w.chat.theme_button.invoke()
     assert w.pal.name == "dark" and w.chat.text.cget("background") == w.pal.bg
-    from chatgui import settings
+    from chatgui.app import settings
     saved = settings.load()
     assert (saved.font_size, saved.theme) == (size + 1, "dark")
 
 
 def test_waiting_lines_stay_at_the_bottom_until_removed(make_window):
-    from chatgui.controller import Line
+    from chatgui.app.controller import Line
     w = make_window(None)
     w.show_chat()
     w.append(Line("other", "10:00", "bob", "one"))
@@ -333,7 +333,7 @@ def test_a_join_storm_repaints_the_people_list_once_per_batch(make_window):
 
 
 def test_scrollback_is_capped(make_window):
-    from chatgui.chatpane import SCROLLBACK, TRIM_SLACK
+    from chatgui.tk.chatpane import SCROLLBACK, TRIM_SLACK
     w = make_window(None)
     w.controller.in_chat = True
     w.show_chat()

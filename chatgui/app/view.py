@@ -1,6 +1,6 @@
 """The contract between the controller and a window: the line kinds, the
 :class:`Line` and :class:`ConnectValues` it hands over, and the :class:`View`
-protocol a window implements (:class:`chatgui.window.ChatWindow` with Tk,
+protocol a window implements (:class:`chatgui.tk.window.ChatWindow` with Tk,
 ``tests/fakes.py`` without).
 
 Thread: a view is called on the Tk thread only.

@@ -1,5 +1,5 @@
 """The input box's memory: Up/Down recall and Tab nick completion, as
-plain objects (no Tk), used by :class:`chatgui.controller.Controller`.
+plain objects (no Tk), used by :class:`chatgui.app.controller.Controller`.
 
 Thread: whoever owns the controller (the Tk thread).
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from . import formatting
+from chatgui.app import formatting
 
 _WORD_END = re.compile(r"@?[\w-]*$")
 

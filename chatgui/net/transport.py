@@ -3,12 +3,12 @@
 A transport has ``recv()`` (b"" at the end of the stream; may raise
 ``BlockingIOError`` when nothing whole arrived yet), ``sendall(data)``,
 ``shutdown(how)``, ``close()``, ``fileno()`` and ``fingerprint`` (None for
-plain TCP). :class:`chatgui.net.ChatClient` makes one per connection:
+plain TCP). :class:`chatgui.net.client.ChatClient` makes one per connection:
 ``net-reader`` calls ``recv`` after selecting on ``fileno``, ``net-writer``
 calls ``sendall``; ``shutdown`` may come from any thread to wake them.
 
 TLS here only encrypts and reports the certificate's fingerprint; whether
-to trust it is :mod:`chatgui.net`'s decision, with :mod:`chatgui.pins`.
+to trust it is :mod:`chatgui.net.client`'s decision, with :mod:`chatgui.net.pins`.
 """
 from __future__ import annotations
 

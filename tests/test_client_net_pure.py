@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatgui.policy import (Backoff, Outbox, QueueFull, SeenIds, classify_os_error,
-                            classify_refusal)
+from chatgui.net.backoff import Backoff
+from chatgui.net.failures import classify_os_error, classify_refusal
+from chatgui.net.outbox import Outbox, QueueFull, SeenIds
 from server import protocol
 
 
@@ -237,6 +238,6 @@ def test_classify_refusals():
 
 
 def test_tls_required_is_final_and_explained():
-    from chatgui.policy import FINAL_KINDS
+    from chatgui.net.failures import FINAL_KINDS
     kind, msg = classify_refusal("tls_required", "This server only speaks TLS", "ann", False)
     assert kind == "tls" and "encrypt" in msg and kind in FINAL_KINDS

@@ -1,7 +1,7 @@
 """The Tk window: one root that shows the connect form or the chat, and
-implements :class:`chatgui.controller.View` by forwarding to them.
+implements :class:`chatgui.app.controller.View` by forwarding to them.
 
-It owns the :class:`~chatgui.pump.Pump` that carries network events into
+It owns the :class:`~chatgui.tk.pump.Pump` that carries network events into
 the controller, the app-wide keys (Ctrl+Q, Ctrl+plus/minus/0, Ctrl+Shift+T
 for the theme), focus tracking for the unread count, and closing: the window's
 close button, Ctrl+Q and ``/quit`` all end in :meth:`ChatWindow.quit`,
@@ -23,12 +23,13 @@ import sys
 import traceback
 import tkinter as tk
 
-from . import emoji, formatting, theme
-from .chatpane import ChatPane
-from .connect_dialog import ConnectForm
-from .controller import Controller
-from .pump import Pump
-from .view import APP_NAME, ConnectValues, Line
+from chatgui.app import emoji, formatting
+from chatgui.app.controller import Controller
+from chatgui.app.view import APP_NAME, ConnectValues, Line
+from chatgui.tk import theme
+from chatgui.tk.chatpane import ChatPane
+from chatgui.tk.connect_form import ConnectForm
+from chatgui.tk.pump import Pump
 
 log = logging.getLogger("natter.client")
 
@@ -77,7 +78,7 @@ class ChatWindow:
         """The app icon, from a PyInstaller bundle's ``icons/`` or the
         source tree's ``packaging/icons/``; without one Tk's default stays."""
         here = os.path.dirname(os.path.abspath(__file__))
-        folders = [os.path.join(os.path.dirname(here), "packaging", "icons")]
+        folders = [os.path.join(os.path.dirname(os.path.dirname(here)), "packaging", "icons")]
         if getattr(sys, "_MEIPASS", None):
             folders.insert(0, os.path.join(sys._MEIPASS, "icons"))
         for folder in folders:

@@ -33,9 +33,9 @@ from tkinter import ttk
 
 from server.protocol import nick_key
 
-from . import theme
-from .emoji_text import EmojiImages, EmojiText
-from .view import ERROR, MENTION, OFFLINE, ONLINE, OWN, PRIVATE, SYSTEM, Line
+from chatgui.tk import theme
+from chatgui.tk.emoji_text import EmojiImages, EmojiText
+from chatgui.app.view import ERROR, MENTION, OFFLINE, ONLINE, OWN, PRIVATE, SYSTEM, Line
 
 log = logging.getLogger("natter.client")
 

@@ -1,7 +1,7 @@
 """Every UI decision of the chat window, with no Tk in sight.
 
 The :class:`Controller` turns what the network layer reports
-(:mod:`chatgui.events` and the protocol's ``Message``, ``Direct``,
+(:mod:`chatgui.net.events` and the protocol's ``Message``, ``Direct``,
 ``Joined``, ``Left``, ``Renamed``, ``Notice``, ``ServerError``) and what
 the user does (Enter, Up/Down, Tab, a double-click, a key) into calls on a
 small :class:`View` interface. The Tk window implements that interface and
@@ -12,7 +12,7 @@ What it decides:
 
 - the line kinds (:data:`OWN`, :data:`OTHER`, :data:`SYSTEM`,
   :data:`MENTION`, :data:`PRIVATE`, :data:`ERROR`) and the display text of
-  each line, made safe by :mod:`chatgui.formatting` so that nothing a peer
+  each line, made safe by :mod:`chatgui.app.formatting` so that nothing a peer
   sends can crash the window or look like a system notice;
 - what is waiting to be sent (shown greyed until the server acknowledges
   it by ``ref``, then shown once in its place among the messages);
@@ -30,7 +30,7 @@ Thread: every method runs on the Tk thread (the window's pump calls
 :meth:`shutdown`, which the program calls after the window has gone.
 Network clients are made by ``client_factory`` and never block the caller.
 A hosted room is started and stopped on short-lived threads of
-:mod:`chatgui.hosting`, which post the outcome on :attr:`events`; the chat
+:mod:`chatgui.app.hosting`, which post the outcome on :attr:`events`; the chat
 starts only once the room is up.
 """
 from __future__ import annotations
@@ -47,14 +47,14 @@ from dataclasses import replace
 
 from server import protocol as p
 
-from . import commands, events as ev, formatting
-from . import settings as settings_mod
-from . import hosting
-from .hosting import HostedRoom
-from .inputline import InputHistory, NickCompleter
-# The view contract; imported here too, so ``from chatgui.controller import Line`` works.
-from .view import (APP_NAME, ERROR, KINDS, MENTION, OFFLINE, ONLINE, OTHER, OWN, PRIVATE,  # noqa: F401
-                   SYSTEM, WAITING, HOST_LABEL, LAN_LABEL, TLS_LABEL, ConnectValues, Line, View)
+from chatgui.app import commands, formatting, hosting
+from chatgui.app import settings as settings_mod
+from chatgui.app.hosting import HostedRoom
+from chatgui.app.inputline import InputHistory, NickCompleter
+# The view contract; imported here too, so ``from chatgui.app.controller import Line`` works.
+from chatgui.app.view import (APP_NAME, ERROR, KINDS, MENTION, OFFLINE, ONLINE, OTHER, OWN, PRIVATE,  # noqa: F401
+                              SYSTEM, WAITING, HOST_LABEL, LAN_LABEL, TLS_LABEL, ConnectValues, Line, View)
+from chatgui.net import events as ev
 
 log = logging.getLogger("natter.client")
 
@@ -625,7 +625,7 @@ class Controller:
         return ended
 
     # ------------------------------------------------------------------
-    # Commands (chatgui.commands parses; these act)
+    # Commands (chatgui.app.commands parses; these act)
 
     def _cmd_Say(self, c: commands.Say) -> None:
         self._send("say", c.text, c.text, action=False)
@@ -780,7 +780,7 @@ def open_in_browser(url: str) -> None:
 
 def _default_client_factory(host, port, nick, *, events, password=None, **tls):
     """``tls``: ``tls=True`` and ``accept_fingerprint`` when encrypting."""
-    from .net import ChatClient
+    from chatgui.net.client import ChatClient
     return ChatClient(host, port, nick, events=events, password=password, **tls)
 
 
@@ -796,7 +796,7 @@ def _unwrap_action(text: str) -> tuple[str, bool]:
     return (text, False) if body is None else (body, True)
 
 
-# The network layer's sentences (chatgui.policy, chatgui.net, server.tls)
+# The network layer's sentences (chatgui.net.failures, chatgui.net.client, server.tls)
 # are shared with the terminal, so they name command-line flags; the window
 # names its own controls instead. Each pair: a phrase there -> the window's.
 _WINDOW_WORDS = [

@@ -13,7 +13,7 @@ Anything a peer sends goes through :func:`safe_text` (terminal) or
 - for Tk 8.6, characters outside the Basic Multilingual Plane are replaced
   (:func:`tk_safe`): Tk 8.6 cannot draw them and an X server can fail on
   colour-emoji fonts. Emoji the window draws as pictures
-  (:mod:`chatgui.emoji`) are kept when asked for; other emoji become their
+  (:mod:`chatgui.app.emoji`) are kept when asked for; other emoji become their
   name (``:grinning face:``), flags their letters (``[FR]``), styled
   letters their plain form.
 
@@ -30,7 +30,7 @@ import unicodedata
 
 from server import protocol
 
-from . import emoji as emoji_mod
+from chatgui.app import emoji as emoji_mod
 
 
 def timestamp(ts: float | None = None) -> str:
@@ -82,8 +82,8 @@ def _astral_stand_in(ch: str, nxt: str | None) -> tuple[str, int]:
 def tk_safe(text: str, astral_ok: bool = False, emoji: bool = False) -> str:
     """:func:`safe_text`, plus astral characters replaced unless ``astral_ok``
     (pass ``astral_supported(tkinter.TkVersion)``). With ``emoji``, the
-    sequences :func:`chatgui.emoji.segments` has pictures for are kept as
-    they are, for a view that draws them (see :mod:`chatgui.emoji_text`).
+    sequences :func:`chatgui.app.emoji.segments` has pictures for are kept as
+    they are, for a view that draws them (see :mod:`chatgui.tk.emoji_text`).
     Idempotent."""
     text = safe_text(text)
     if astral_ok or text.isascii() or all(ord(c) <= 0xFFFF for c in text):

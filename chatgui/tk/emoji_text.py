@@ -26,8 +26,8 @@ import logging
 import time
 import tkinter as tk
 
-from . import emoji, formatting
-from .commands import join_surrogates
+from chatgui.app import emoji, formatting
+from chatgui.app.commands import join_surrogates
 
 log = logging.getLogger("natter.client")
 

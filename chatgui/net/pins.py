@@ -5,7 +5,7 @@ ask whether a certificate is the right one. Instead the person compares
 the fingerprint the first time the client meets ``host:port`` (aloud, with
 the one the server prints at start; the client sends nothing before), the
 client pins it here, and from then on refuses a different one
-(:mod:`chatgui.net`), until the person deliberately trusts the new one
+(:mod:`chatgui.net.client`), until the person deliberately trusts the new one
 (:meth:`PinStore.replace`).
 
 The pins live in ``known_servers.json`` in :func:`server.paths.config_dir`::

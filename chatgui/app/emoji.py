@@ -26,7 +26,7 @@ A file's name is the code points in hex joined by '-' (``1F469-200D-1F467``);
 U+FE0F is ignored when matching, as people type it or not. A BMP symbol
 that is text by default (©, ™, ↔, ☺) stays text unless U+FE0F or a skin tone
 asks for the emoji; U+FE0E asks for text. Characters outside the BMP with
-no picture are left in the plain runs (:func:`chatgui.formatting.tk_safe`
+no picture are left in the plain runs (:func:`chatgui.app.formatting.tk_safe`
 gives them a stand-in), and so is OpenMoji's private-use artwork.
 
 Where the SVGs come from: a PyInstaller bundle's ``emoji/openmoji-svg.pack``

@@ -1,7 +1,7 @@
 """The network client: one connection to a Natter server, kept up by itself.
 
 :class:`ChatClient` connects, says hello, and puts what happens on the
-``events`` queue given to it: the contract is :mod:`chatgui.events` (read
+``events`` queue given to it: the contract is :mod:`chatgui.net.events` (read
 its docstring for the order of events). The UI only calls the public
 methods below and reads the queue; it never waits on the network.
 
@@ -22,7 +22,7 @@ and :meth:`set_nick` only queue; :meth:`close` signals and waits at most
 its ``timeout``. :meth:`flush` blocks and is meant for the terminal mode.
 
 Exactly once: each outgoing item carries a fresh ``ref`` and stays in the
-offline queue (:class:`chatgui.policy.Outbox`) until the server
+offline queue (:class:`chatgui.net.failures.Outbox`) until the server
 acknowledges it, live or in the replay a resumed welcome carries (the
 server puts our ``ref`` back on our own messages there); after a reconnect
 only the unacknowledged ones are sent again, in order.
@@ -70,15 +70,15 @@ Additions to the API beyond the issue: :attr:`~ChatClient.nick`,
 :meth:`~ChatClient.retry_now`.
 
 TLS and pinning (issue 6): with ``tls=True`` :meth:`ChatClient._dial`
-returns a :class:`chatgui.transport.TlsTransport` (TLS 1.2 or newer over
+returns a :class:`chatgui.net.transport.TlsTransport` (TLS 1.2 or newer over
 memory BIOs, see its docstring) instead of a ``PlainTransport``. Certificates are
 self-signed, so none is checked against an authority; the client trusts
-on first use instead (:mod:`chatgui.pins`):
+on first use instead (:mod:`chatgui.net.pins`):
 
 - After the handshake and *before the hello exists*, the certificate's
   fingerprint (:func:`server.tls.fingerprint`, "3F2A 9B1C ...") is
   compared with the expected one: ``accept_fingerprint`` if given, else
-  the pin for ``host:port`` in the :class:`~chatgui.pins.PinStore`, else
+  the pin for ``host:port`` in the :class:`~chatgui.net.pins.PinStore`, else
   the one this client already went on with.
 - Nothing expected: a first use. By default the client stops there with
   ``ConnectFailed("tls_new", <the fingerprint to compare>, None,
@@ -119,12 +119,14 @@ import time
 
 from server import protocol
 
-from . import events as ev
-from .commands import join_surrogates
-from .pins import PinStore, normalize_fingerprint
-from .policy import (FINAL_KINDS, Backoff, Outbox, QueueFull, SeenIds, classify_os_error,
-                     classify_refusal, classify_tls_error, tls_changed_message, tls_new_message)
-from .transport import SLICE, HandshakeStopped, PlainTransport, TlsTransport, client_context
+from chatgui.net import events as ev
+from chatgui.app.commands import join_surrogates
+from chatgui.net.pins import PinStore, normalize_fingerprint
+from chatgui.net.backoff import Backoff
+from chatgui.net.failures import (FINAL_KINDS, classify_os_error, classify_refusal, classify_tls_error,
+                                  tls_changed_message, tls_new_message)
+from chatgui.net.outbox import Outbox, QueueFull, SeenIds
+from chatgui.net.transport import SLICE, HandshakeStopped, PlainTransport, TlsTransport, client_context
 
 log = logging.getLogger("natter.client")
 
@@ -177,10 +179,10 @@ class ChatClient:
     more before the connection counts as dead, ``stable_after`` seconds
     online before the backoff starts again from a quick retry,
     ``close_grace`` for the server to answer our ``bye``. ``backoff`` is a
-    :class:`~chatgui.policy.Backoff` (tests pass a deterministic one).
+    :class:`~chatgui.net.failures.Backoff` (tests pass a deterministic one).
 
     ``tls`` encrypts; ``pins`` is where fingerprints are pinned (default:
-    a :class:`~chatgui.pins.PinStore` on ``known_servers.json``);
+    a :class:`~chatgui.net.pins.PinStore` on ``known_servers.json``);
     ``accept_fingerprint`` is a fingerprint the user compared and trusts
     for this server (implies ``tls``; a malformed one raises ValueError
     here). ``trust_first_use`` goes on with a server met for the first

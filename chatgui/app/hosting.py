@@ -31,7 +31,7 @@ from server.config import ServerConfig
 from server.history import HistoryError, HistoryInUse
 from server.tls import TlsSetupError
 
-from .view import HOST_LABEL, LAN_LABEL, TLS_LABEL
+from chatgui.app.view import HOST_LABEL, LAN_LABEL, TLS_LABEL
 
 log = logging.getLogger("natter.client")
 

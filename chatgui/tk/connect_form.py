@@ -17,8 +17,8 @@ from __future__ import annotations
 import tkinter as tk
 from tkinter import ttk
 
-from . import theme
-from .view import HOST_LABEL, LAN_LABEL, TLS_LABEL, ConnectValues
+from chatgui.tk import theme
+from chatgui.app.view import HOST_LABEL, LAN_LABEL, TLS_LABEL, ConnectValues
 
 
 class ConnectForm(ttk.Frame):

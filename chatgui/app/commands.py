@@ -132,7 +132,7 @@ def help_text(command: str | None = None) -> str:
 
 def help_table(command: str | None = None) -> str:
     """The same help as a table: a head line, then "usage<TAB>what" rows
-    (see :attr:`chatgui.view.Line.table`), then the last word."""
+    (see :attr:`chatgui.app.view.Line.table`), then the last word."""
     one = _one_command(command)
     if one:
         return f"Help for /{one[0].split()[0].lstrip('/')}:\n{one[0]}\t{one[1]}"

@@ -1,12 +1,12 @@
 """What the network layer tells the UI: the contract between
-:mod:`chatgui.net` (producer, its own threads) and the UI (consumer, the
+:mod:`chatgui.net.client` (producer, its own threads) and the UI (consumer, the
 Tk thread or the terminal loop).
 
 The network client puts these on a ``queue.Queue``. Events that come from
 the server are passed through as the protocol's own event classes
 (:class:`server.protocol.Message`, ``Direct``, ``Joined``, ``Left``,
 ``Renamed``, ``Notice``, ``ServerError``), already de-duplicated: a message
-id is delivered at most once per :class:`~chatgui.net.ChatClient`, however
+id is delivered at most once per :class:`~chatgui.net.client.ChatClient`, however
 many times the connection is resumed. The rest are defined here.
 
 Order on the queue: ``Connecting`` -> (``ConnectFailed`` | ``Connected``
@@ -84,7 +84,7 @@ class ConnectFailed:
     None); nothing was sent to it either. In both cases, to connect once
     the user compared ``fingerprint`` with the one the server prints,
     make a new client with ``accept_fingerprint=fingerprint`` (see
-    :mod:`chatgui.net`)."""
+    :mod:`chatgui.net.client`)."""
     kind: str
     message: str
     retry_in: float | None
