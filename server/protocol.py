@@ -20,7 +20,8 @@ import json
 import unicodedata
 from dataclasses import dataclass
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2          # the newest this module speaks; a hello without "v" is v1
+LOBBY = "lobby"               # the room that always exists
 DEFAULT_PORT = 30000
 MAX_LINE = 64 * 1024          # client -> server frame, newline included
 MAX_SERVER_LINE = 64 * 1024 * 1024  # server -> client (a welcome carries history)
@@ -49,6 +50,17 @@ TOO_SLOW = "too_slow"
 TOO_MANY_CONNECTIONS = "too_many_connections"
 SHUTDOWN = "shutdown"
 TLS_REQUIRED = "tls_required"
+# Rooms (v2)
+BAD_ROOM = "bad_room"
+BAD_KEY = "bad_key"
+TOO_MANY_ROOMS = "too_many_rooms"
+NOT_IN_ROOM = "not_in_room"
+
+MAX_ROOM = 32
+MAX_TOPIC = 300
+MAX_ROOM_KEY = 128
+HISTORY_PAGE = 50            # a history request's default limit
+MAX_HISTORY_PAGE = 200       # and its cap
 
 # Characters a message text may not carry: C0 and C1 controls other than tab
 # and newline, and DEL. They can rewrite a terminal or fake a line break.
@@ -273,6 +285,28 @@ def _script(ch: str) -> str | None:
     return word
 
 
+def check_room(room) -> str:
+    """Return a room name in NFC form, or raise ProtocolError(bad_room).
+
+    The same characters and one-script rule as nicks (:func:`check_nick`),
+    1 to 32 characters, with no leading '#' (the window shows one; the wire
+    carries the bare name).
+    """
+    if type(room) is not str:
+        raise ProtocolError(BAD_ROOM, "'room' must be a room name (a string)")
+    if room.startswith("#"):
+        raise ProtocolError(BAD_ROOM, f"room names are sent without the '#': use {room.lstrip('#')[:40]!r}")
+    try:
+        return check_nick(room)
+    except ProtocolError as e:
+        raise ProtocolError(BAD_ROOM, e.message.replace("nick", "room name", 1)) from None
+
+
+def room_key(room: str) -> str:
+    """The identity of a room name: names with equal keys are one room (as :func:`nick_key`)."""
+    return nick_key(room)
+
+
 def nick_key(nick: str) -> str:
     """The identity of a nick: nicks with equal keys collide.
 
@@ -330,6 +364,7 @@ class Hello:
     since: int | None = None
     password: str | None = None
     resume: str | None = None
+    v: int = 1                   # 2: rooms and paged catch-up (docs/protocol.md)
     epoch: str | None = None     # the history epoch the client's `since` belongs to
 
 
@@ -337,6 +372,7 @@ class Hello:
 class Say:
     text: str
     ref: str | None = None
+    room: str = LOBBY
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,11 +412,16 @@ def _parse_hello(f: dict) -> Hello:
     resume = f.get("resume")
     if resume is not None and (type(resume) is not str or not 0 < len(resume) <= 128 or not _is_unicode(resume)):
         raise ProtocolError(BAD_FRAME, "'resume' must be the session string a welcome gave")
+    v = f.get("v", 1)
+    if v is None:
+        v = 1
+    if type(v) is not int or v < 1:
+        raise ProtocolError(BAD_FRAME, "'v' must be a protocol version number (1 or 2)")
     epoch = f.get("epoch")
-    if epoch is not None and (type(epoch) is not str or not 0 < len(epoch) <= MAX_EPOCH
-                              or not epoch.isprintable()):
+    if epoch is not None and (type(epoch) is not str or not 0 < len(epoch) <= MAX_EPOCH or not epoch.isprintable()):
         raise ProtocolError(BAD_FRAME, "'epoch' must be the epoch string a welcome gave")
-    return Hello(check_nick(f.get("nick")), _check_id(f.get("since"), "since"), password, resume, epoch)
+    return Hello(check_nick(f.get("nick")), _check_id(f.get("since"), "since"), password, resume,
+                 min(v, PROTOCOL_VERSION), epoch)
 
 
 def _is_unicode(s: str) -> bool:
@@ -396,7 +437,8 @@ def _is_unicode(s: str) -> bool:
 def _parse_say(f: dict) -> Say:
     ref = _check_ref(f.get("ref"))
     try:
-        return Say(check_text(f.get("text")), ref)
+        room = f.get("room")
+        return Say(check_text(f.get("text")), ref, LOBBY if room is None else check_room(room))
     except ProtocolError as e:
         raise ProtocolError(e.code, e.message, ref) from None
 
@@ -420,6 +462,135 @@ def _parse_nick(f: dict) -> ChangeNick:
         raise ProtocolError(e.code, e.message, ref) from None
 
 
+@dataclass(frozen=True, slots=True)
+class Join:
+    room: str
+    key: str | None = None
+    topic: str | None = None     # used only when the join creates the room
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    room: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListRooms:
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetTopic:
+    room: str
+    topic: str                   # "" clears it
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRequest:
+    """A page of a room's history (``room``) or of the private conversation
+    with a nick (``with_``); ``before`` / ``after`` an id, or neither for
+    the newest page; ``limit`` already clamped to 1..MAX_HISTORY_PAGE."""
+    room: str | None = None
+    with_: str | None = None
+    before: int | None = None
+    after: int | None = None
+    limit: int = HISTORY_PAGE
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarkRead:
+    room: str
+    upto: int
+
+
+def check_topic(topic) -> str:
+    """A topic: a string of at most MAX_TOPIC characters, one line, no
+    control characters; "" clears the topic."""
+    if type(topic) is not str:
+        raise ProtocolError(BAD_FRAME, "'topic' must be a string")
+    if len(topic) > MAX_TOPIC:
+        raise ProtocolError(BAD_TEXT, f"a topic is at most {MAX_TOPIC} characters")
+    if "\n" in topic or "\t" in topic:
+        raise ProtocolError(BAD_TEXT, "a topic is one line: no newline or tab")
+    if topic.strip():
+        check_text(topic, "topic")
+    return topic.strip()
+
+
+def _check_key(key) -> str | None:
+    if key is None:
+        return None
+    if type(key) is not str or not 0 < len(key) <= MAX_ROOM_KEY or not _is_unicode(key):
+        raise ProtocolError(BAD_FRAME, f"'key' must be a string of 1 to {MAX_ROOM_KEY} characters")
+    return key
+
+
+def _with_ref(parse):
+    """Wrap a parser so its errors carry the frame's ref."""
+    def parser(f: dict):
+        ref = _check_ref(f.get("ref"))
+        try:
+            return parse(f, ref)
+        except ProtocolError as e:
+            raise ProtocolError(e.code, e.message, ref) from None
+    return parser
+
+
+@_with_ref
+def _parse_join(f: dict, ref):
+    topic = f.get("topic")
+    return Join(check_room(f.get("room")), _check_key(f.get("key")),
+                None if topic is None else check_topic(topic), ref)
+
+
+@_with_ref
+def _parse_part(f: dict, ref):
+    return Part(check_room(f.get("room")), ref)
+
+
+@_with_ref
+def _parse_rooms(f: dict, ref):
+    return ListRooms(ref)
+
+
+@_with_ref
+def _parse_topic(f: dict, ref):
+    return SetTopic(check_room(f.get("room")), check_topic(f.get("topic")), ref)
+
+
+@_with_ref
+def _parse_history(f: dict, ref):
+    room, with_ = f.get("room"), f.get("with")
+    if (room is None) == (with_ is None):
+        raise ProtocolError(BAD_FRAME, "a history request names a 'room' or a nick to page 'with', not both")
+    before, after = _check_id(f.get("before"), "before"), _check_id(f.get("after"), "after")
+    if before is not None and after is not None:
+        raise ProtocolError(BAD_FRAME, "a history request pages 'before' an id or 'after' one, not both")
+    limit = f.get("limit", HISTORY_PAGE)
+    if limit is None:
+        limit = HISTORY_PAGE
+    if type(limit) is not int or limit < 1:
+        raise ProtocolError(BAD_FRAME, "'limit' must be a positive integer")
+    if room is not None:
+        room = check_room(room)
+    elif type(with_) is not str:
+        raise ProtocolError(BAD_FRAME, "'with' must be the nick of the other side of the conversation")
+    else:
+        with_ = check_nick(with_)
+    return HistoryRequest(room, with_, before, after, min(limit, MAX_HISTORY_PAGE), ref)
+
+
+def _parse_read(f: dict) -> MarkRead:
+    upto = _check_id(f.get("upto"), "upto")
+    if upto is None:
+        raise ProtocolError(BAD_FRAME, "'upto' must be the id of the last message read")
+    return MarkRead(check_room(f.get("room")), upto)
+
+
 _CLIENT_PARSERS = {
     "hello": _parse_hello,
     "say": _parse_say,
@@ -428,13 +599,20 @@ _CLIENT_PARSERS = {
     "ping": lambda f: Ping(),
     "pong": lambda f: Pong(),
     "bye": lambda f: Bye(),
+    "join": _parse_join,
+    "part": _parse_part,
+    "rooms": _parse_rooms,
+    "topic": _parse_topic,
+    "history": _parse_history,
+    "read": _parse_read,
 }
 CLIENT_TYPES = frozenset(_CLIENT_PARSERS)
 
 
 def parse_client(frame: dict):
     """A decoded client frame -> Hello | Say | SendDirect | ChangeNick |
-    Ping | Pong | Bye, or ProtocolError. Unknown keys are ignored."""
+    Ping | Pong | Bye | Join | Part | ListRooms | SetTopic | HistoryRequest |
+    MarkRead, or ProtocolError. Unknown keys are ignored."""
     kind = frame.get("type")
     if type(kind) is not str:
         raise ProtocolError(BAD_FRAME, "frame has no 'type' string")
@@ -446,9 +624,11 @@ def parse_client(frame: dict):
 
 
 def hello_frame(nick: str, since: int | None = None, password: str | None = None,
-                resume: str | None = None, epoch: str | None = None) -> dict:
-    """``epoch``: the welcome's epoch that ``since`` was counted in."""
+                resume: str | None = None, epoch: str | None = None, *, v: int | None = None) -> dict:
+    """``epoch``: the welcome's epoch that ``since`` was counted in; ``v``: 2 for rooms."""
     f = {"type": "hello", "nick": nick}
+    if v is not None:
+        f["v"] = v
     if since is not None:
         f["since"] = since
     if password is not None:
@@ -460,8 +640,13 @@ def hello_frame(nick: str, since: int | None = None, password: str | None = None
     return f
 
 
-def say_frame(text: str, ref: str | None = None) -> dict:
-    return {"type": "say", "text": text, "ref": ref} if ref else {"type": "say", "text": text}
+def say_frame(text: str, ref: str | None = None, room: str | None = None) -> dict:
+    f = {"type": "say", "text": text}
+    if ref:
+        f["ref"] = ref
+    if room is not None:
+        f["room"] = room
+    return f
 
 
 def dm_request_frame(to: str, text: str, ref: str | None = None) -> dict:
@@ -469,6 +654,40 @@ def dm_request_frame(to: str, text: str, ref: str | None = None) -> dict:
     if ref:
         f["ref"] = ref
     return f
+
+
+def _opt(f: dict, **fields) -> dict:
+    """f with the fields that are not None."""
+    for k, v in fields.items():
+        if v is not None:
+            f[k] = v
+    return f
+
+
+def join_frame(room: str, key: str | None = None, topic: str | None = None, ref: str | None = None) -> dict:
+    return _opt({"type": "join", "room": room}, key=key, topic=topic, ref=ref)
+
+
+def part_frame(room: str, ref: str | None = None) -> dict:
+    return _opt({"type": "part", "room": room}, ref=ref)
+
+
+def rooms_request_frame(ref: str | None = None) -> dict:
+    return _opt({"type": "rooms"}, ref=ref)
+
+
+def topic_request_frame(room: str, topic: str, ref: str | None = None) -> dict:
+    return _opt({"type": "topic", "room": room, "topic": topic}, ref=ref)
+
+
+def history_request_frame(room: str | None = None, with_: str | None = None, before: int | None = None,
+                          after: int | None = None, limit: int | None = None, ref: str | None = None) -> dict:
+    return _opt({"type": "history"}, room=room, before=before, after=after, limit=limit, ref=ref,
+                **{"with": with_})
+
+
+def read_frame(room: str, upto: int) -> dict:
+    return {"type": "read", "room": room, "upto": upto}
 
 
 # --------------------------------------------------------------------------
@@ -482,8 +701,11 @@ def error_frame(code: str, message: str, ref: str | None = None) -> dict:
     return f
 
 
-def message_frame(id: int, ts: float, sender: str, text: str, ref: str | None = None) -> dict:
+def message_frame(id: int, ts: float, sender: str, text: str, ref: str | None = None,
+                  room: str | None = None) -> dict:
     f = {"type": "message", "id": id, "ts": ts, "from": sender, "text": text}
+    if room is not None:
+        f["room"] = room
     if ref is not None:
         f["ref"] = ref
     return f
@@ -496,6 +718,47 @@ def dm_frame(id: int, ts: float, sender: str, to: str, text: str, ref: str | Non
     return f
 
 
+def room_frame(room: str, topic: str, users, last_id: int, read: int, key: bool,
+               ref: str | None = None) -> dict:
+    return _opt({"type": "room", "room": room, "topic": topic, "users": list(users), "last_id": last_id,
+                 "read": read, "key": key}, ref=ref)
+
+
+def topic_frame(room: str, topic: str, by: str, id: int, ts: float, ref: str | None = None) -> dict:
+    return _opt({"type": "topic", "room": room, "topic": topic, "by": by, "id": id, "ts": ts}, ref=ref)
+
+
+def joined_frame(nick: str, room: str = LOBBY) -> dict:
+    return {"type": "joined", "room": room, "nick": nick}
+
+
+def left_frame(nick: str, reason: str, room: str = LOBBY, ref: str | None = None) -> dict:
+    return _opt({"type": "left", "room": room, "nick": nick, "reason": reason}, ref=ref)
+
+
+def rooms_frame(rooms, ref: str | None = None) -> dict:
+    """``rooms``: dicts with room, topic, users (a count), last_id and key (a bool)."""
+    return _opt({"type": "rooms", "rooms": list(rooms)}, ref=ref)
+
+
+def history_frame(messages, more: bool, room: str | None = None, with_: str | None = None,
+                  ref: str | None = None) -> dict:
+    return _opt({"type": "history", "messages": list(messages), "more": more}, room=room, ref=ref,
+                **{"with": with_})
+
+
+def replay_frame(frames) -> dict:
+    return {"type": "replay", "frames": list(frames)}
+
+
+def caught_up_frame(last_id: int) -> dict:
+    return {"type": "caught_up", "last_id": last_id}
+
+
+REPLAY_MAX_FRAMES = 500            # entries in one replay frame
+REPLAY_MAX_BYTES = 1024 * 1024     # and encoded bytes of them
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     id: int
@@ -503,6 +766,7 @@ class Message:
     sender: str
     text: str
     ref: str | None = None
+    room: str = LOBBY
 
 
 @dataclass(frozen=True, slots=True)
@@ -519,23 +783,28 @@ class Direct:
 class Welcome:
     nick: str
     users: tuple
-    history: tuple       # of Message | Direct, oldest first
+    history: tuple       # of Message | Direct, oldest first (v1; empty in v2)
     last_id: int
     session: str | None = None
-    missed: int = 0      # messages after `since` too old to replay
+    missed: int = 0      # messages after `since` too old to replay (v1 servers before rooms)
     epoch: str | None = None   # the identity of the server's history
     reset: bool = False  # the hello's `since` does not belong to this history: start over
+    protocol: int = 1
+    replay: bool = False  # v2: room frames, replay frames and caught_up follow
+    rooms: tuple = ()     # v2: the rooms this connection is in
 
 
 @dataclass(frozen=True, slots=True)
 class Joined:
     nick: str
+    room: str = LOBBY
 
 
 @dataclass(frozen=True, slots=True)
 class Left:
     nick: str
     reason: str
+    room: str = LOBBY
 
 
 @dataclass(frozen=True, slots=True)
@@ -555,6 +824,63 @@ class ServerError:
 class Notice:
     code: str
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    """A ``room`` frame: the answer to a join, and one per room after a v2 welcome."""
+    room: str
+    topic: str
+    users: tuple
+    last_id: int = 0
+    read: int = 0
+    key: bool = False
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    room: str
+    topic: str
+    by: str
+    id: int | None = None
+    ts: float | None = None
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSummary:
+    room: str
+    topic: str
+    users: int
+    last_id: int
+    key: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RoomList:
+    rooms: tuple            # of RoomSummary
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    room: str | None        # the room paged, or None for a private conversation
+    with_: str | None       # the other side of a private conversation
+    messages: tuple         # Message | Direct (| Topic), oldest first
+    more: bool
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """Part of a v2 catch-up: events as they were sent live, oldest first."""
+    events: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class CaughtUp:
+    last_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -580,12 +906,22 @@ def _opt_ref(f: dict):
     return ref if type(ref) is str else None
 
 
+def _opt_room(f: dict) -> str:
+    room = f.get("room")
+    return room if type(room) is str else LOBBY
+
+
+def _str(value) -> str:
+    """An optional text field of a server frame: anything but a string counts as empty."""
+    return value if type(value) is str else ""
+
+
 def _parse_message(f: dict):
     if f.get("type") == "dm":
         return Direct(_req(f, "id", int), float(_req(f, "ts", float)), _req(f, "from", str),
                       _req(f, "to", str), _req(f, "text", str), _opt_ref(f))
     return Message(_req(f, "id", int), float(_req(f, "ts", float)), _req(f, "from", str),
-                   _req(f, "text", str), _opt_ref(f))
+                   _req(f, "text", str), _opt_ref(f), _opt_room(f))
 
 
 def _parse_welcome(f: dict) -> Welcome:
@@ -600,23 +936,92 @@ def _parse_welcome(f: dict) -> Welcome:
         items.append(_parse_message(h))
     session = f.get("session")
     missed = f.get("missed", 0)
+    version = f.get("protocol", 1)
+    rooms = f.get("rooms", [])
+    rooms = tuple(r for r in rooms if type(r) is str) if type(rooms) is list else ()
     epoch = f.get("epoch")
     return Welcome(_req(f, "nick", str), tuple(users), tuple(items), _req(f, "last_id", int),
                    session if type(session) is str else None, missed if type(missed) is int else 0,
-                   epoch if type(epoch) is str else None, f.get("reset") is True)
+                   epoch=epoch if type(epoch) is str else None, reset=f.get("reset") is True,
+                   protocol=version if type(version) is int else 1, replay=f.get("replay") is True,
+                   rooms=rooms)
+
+
+def _parse_room(f: dict) -> RoomInfo:
+    users = _req(f, "users", list)
+    if not all(type(u) is str for u in users):
+        raise ProtocolError(BAD_FRAME, "room 'users' must be strings")
+    return RoomInfo(_req(f, "room", str), _str(f.get("topic")), tuple(users), _opt_int(f, "last_id"),
+                    _opt_int(f, "read"), f.get("key") is True, _opt_ref(f))
+
+
+def _parse_topic_frame(f: dict) -> Topic:
+    ts = f.get("ts")
+    return Topic(_req(f, "room", str), _str(f.get("topic")), _str(f.get("by")),
+                 f.get("id") if type(f.get("id")) is int else None,
+                 float(_req(f, "ts", float)) if ts is not None else None, _opt_ref(f))
+
+
+def _parse_rooms_frame(f: dict) -> RoomList:
+    out = []
+    for r in _req(f, "rooms", list):
+        if type(r) is not dict or type(r.get("room")) is not str:
+            raise ProtocolError(BAD_FRAME, "rooms 'rooms' must hold objects with a 'room' name")
+        out.append(RoomSummary(r["room"], _str(r.get("topic")), _opt_int(r, "users"), _opt_int(r, "last_id"),
+                               r.get("key") is True))
+    return RoomList(tuple(out), _opt_ref(f))
+
+
+def _events(items, what: str) -> tuple:
+    """Stored events inside a history or replay frame. Entries of kinds this
+    client does not know come back as Unknown; malformed known ones raise."""
+    if type(items) is not list:
+        raise ProtocolError(BAD_FRAME, f"{what} must be a list")
+    out = []
+    for item in items:
+        if type(item) is not dict:
+            raise ProtocolError(BAD_FRAME, f"{what} must hold frame objects")
+        kind = item.get("type")
+        if kind in ("message", "dm"):
+            out.append(_parse_message(item))
+        elif kind == "topic":
+            out.append(_parse_topic_frame(item))
+        else:
+            out.append(Unknown(item))
+    return tuple(out)
+
+
+def _parse_history_frame(f: dict) -> HistoryPage:
+    room, with_ = f.get("room"), f.get("with")
+    if type(room) is not str and type(with_) is not str:
+        raise ProtocolError(BAD_FRAME, "a history frame names its 'room' or 'with'")
+    return HistoryPage(room if type(room) is str else None, with_ if type(with_) is str else None,
+                       _events(_req(f, "messages", list), "history 'messages'"), f.get("more") is True,
+                       _opt_ref(f))
+
+
+def _opt_int(f: dict, key: str) -> int:
+    v = f.get(key)
+    return v if type(v) is int and v >= 0 else 0
 
 
 _SERVER_PARSERS = {
     "welcome": _parse_welcome,
     "message": _parse_message,
     "dm": _parse_message,
-    "joined": lambda f: Joined(_req(f, "nick", str)),
-    "left": lambda f: Left(_req(f, "nick", str), str(f.get("reason") or "")),
+    "joined": lambda f: Joined(_req(f, "nick", str), _opt_room(f)),
+    "left": lambda f: Left(_req(f, "nick", str), _str(f.get("reason")), _opt_room(f)),
     "renamed": lambda f: Renamed(_req(f, "old", str), _req(f, "new", str)),
     "pong": lambda f: Pong(),
     "ping": lambda f: Ping(),
-    "error": lambda f: ServerError(_req(f, "code", str), str(f.get("message") or ""), _opt_ref(f)),
-    "notice": lambda f: Notice(str(f.get("code") or ""), _req(f, "text", str)),
+    "error": lambda f: ServerError(_req(f, "code", str), _str(f.get("message")), _opt_ref(f)),
+    "notice": lambda f: Notice(_str(f.get("code")), _req(f, "text", str)),
+    "room": _parse_room,
+    "topic": _parse_topic_frame,
+    "rooms": _parse_rooms_frame,
+    "history": _parse_history_frame,
+    "replay": lambda f: Replay(_events(_req(f, "frames", list), "replay 'frames'")),
+    "caught_up": lambda f: CaughtUp(_req(f, "last_id", int)),
 }
 
 

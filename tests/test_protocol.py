@@ -356,7 +356,8 @@ def test_parse_unknown_type(kind):
 
 
 def test_client_types():
-    assert p.CLIENT_TYPES == {"hello", "say", "dm", "nick", "ping", "pong", "bye"}
+    assert p.CLIENT_TYPES == {"hello", "say", "dm", "nick", "ping", "pong", "bye",
+                              "join", "part", "rooms", "topic", "history", "read"}
 
 
 # --------------------------------------------------------------------------

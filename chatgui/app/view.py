@@ -1,6 +1,7 @@
 """The contract between the controller and a window: the line kinds, the
-:class:`Line` and :class:`ConnectValues` it hands over, and the :class:`View`
-protocol a window implements (:class:`chatgui.tk.window.ChatWindow` with Tk,
+:class:`Line`, :class:`RoomEntry`, :class:`RoomChoice` and
+:class:`ConnectValues` it hands over, and the :class:`View` protocol a
+window implements (:class:`chatgui.tk.window.ChatWindow` with Tk,
 ``tests/fakes.py`` without).
 
 Thread: a view is called on the Tk thread only.
@@ -50,6 +51,33 @@ class Line:
     table: bool = False
 
 
+@dataclass(frozen=True)
+class RoomEntry:
+    """One row of the room list at the side.
+
+    ``id`` names the conversation everywhere in the UI: ``"#" + room_key``
+    for a room, ``"@" + nick_key`` for a private conversation. ``label`` is
+    what the row shows (``#maths``, ``bob``), already safe for Tk.
+    ``unread`` counts messages after the read marker; ``mention``: one of
+    them mentions us (or, for a private conversation, any unread one).
+    """
+    id: str
+    label: str
+    unread: int = 0
+    mention: bool = False
+    private: bool = False
+
+
+@dataclass(frozen=True)
+class RoomChoice:
+    """A room offered by the rooms browser (``/rooms``)."""
+    name: str
+    topic: str
+    users: int
+    key: bool            # a key (password) is needed to join
+    joined: bool         # we are in it already
+
+
 @dataclass
 class ConnectValues:
     """What the connect form holds (port as typed: it is checked here)."""
@@ -78,20 +106,52 @@ class View(Protocol):
     def show_chat(self) -> None:
         """Show the conversation, people list, input box and status line."""
 
-    def append(self, line: Line) -> None:
-        """Add a line after the others (before any waiting lines)."""
+    # -- rooms: each conversation (a room or a private one, by RoomEntry.id)
+    # has its own scrollback and scroll position; exactly one is visible.
 
-    def add_pending(self, key: str, line: Line) -> None:
-        """Show a line that waits to be sent, at the very bottom."""
+    def set_rooms(self, rooms: Sequence[RoomEntry], active: str) -> None:
+        """The room list, in order (rooms first, then private conversations),
+        with ``active`` selected."""
+
+    def show_room(self, room: str, title: str, topic: str) -> None:
+        """Make ``room``'s conversation the visible one (an empty one is made
+        on first use); the header shows ``title`` (``#maths``, ``bob``) and
+        ``topic``. Switching keeps every conversation's lines and scroll
+        position as they were."""
+
+    def forget_room(self, room: str) -> None:
+        """Drop a conversation and its lines (after leaving a room)."""
+
+    def append(self, line: Line, room: str | None = None) -> None:
+        """Add a line after the others in ``room`` (None: the visible one),
+        before any waiting lines."""
+
+    def prepend(self, room: str, lines: Sequence[Line], more: bool) -> None:
+        """Older lines, oldest first, above everything in ``room``, without
+        moving what the user is looking at. ``more`` False: these are the
+        first lines there are (show that the conversation starts here)."""
+
+    def set_unread_marker(self, room: str, msg_id: int | None) -> None:
+        """Draw the "new messages" line in ``room`` just above the line of
+        message ``msg_id`` (None: remove it)."""
+
+    def show_room_browser(self, rooms: Sequence[RoomChoice]) -> None:
+        """Offer the rooms to join (``/rooms``); choosing one calls
+        :meth:`Controller.join_room` with its name (and the key typed for a
+        room that needs one)."""
+
+    def add_pending(self, key: str, line: Line, room: str | None = None) -> None:
+        """Show a line that waits to be sent, at the very bottom of ``room``
+        (None: the visible one)."""
 
     def remove_pending(self, key: str) -> None: ...
 
-    def clear(self) -> None:
-        """Empty the conversation (waiting lines stay)."""
+    def clear(self, room: str | None = None) -> None:
+        """Empty a conversation (None: the visible one; waiting lines stay)."""
 
     def set_users(self, users: Sequence[str], me: str, online: bool = True) -> None:
-        """The people list; ``online`` False: the room is out of reach, so
-        show them as offline (greyed, under "OFFLINE")."""
+        """The people of the visible conversation; ``online`` False: we are
+        disconnected, so show them as offline (greyed, under "OFFLINE")."""
 
     def set_status(self, text: str, state: str, action: str | None = None) -> None:
         """The status line; ``action`` labels its button ("Retry now",
@@ -110,3 +170,15 @@ class View(Protocol):
 
     def quit(self) -> None:
         """Close the window (the program then calls :meth:`Controller.shutdown`)."""
+
+
+# What the window calls on the controller for rooms (Tk thread), besides
+# what it already calls (connect, submit, recall, complete, ...):
+#   switch_room(room_id, draft)   a click in the room list, Ctrl+PgUp/PgDn
+#                                 (via next_room(step)), Alt+1..9 (via
+#                                 room_at(n)); ``draft`` is what the input
+#                                 box holds, kept for when the user comes back
+#   load_older(room_id)           the conversation was scrolled to its top
+#   seen_bottom(room_id)          the user is at the bottom of it: read
+#   join_room(name, key=None)     from the rooms browser
+#   browse_rooms()                the rooms button
