@@ -106,6 +106,7 @@ class ChatPane(ttk.Frame):
         self.people.bind("<Double-Button-1>", self._on_person)
         self.people.bind("<Return>", self._on_person)
         self.side = side
+        side.bind("<Configure>", lambda e: self.rooms.fit(e.height), add="+")
 
         entry_row = ttk.Frame(self, style="Chat.TFrame", padding=(12, 6, 12, 10))
         entry_row.grid(row=2, column=0, sticky="ew")

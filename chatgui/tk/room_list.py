@@ -19,6 +19,7 @@ from chatgui.tk import theme
 WIDTH = 170             # the tree's width, as the people list's below it
 INDENT = 22             # the tree column's own space before a label
 MAX_ROWS = 9            # rows shown before the list scrolls (the people list gets the rest)
+SHARE = 0.5             # at most this part of the side's height, in a low window
 PRIVATE_HEADING = "PRIVATE"
 
 
@@ -38,6 +39,7 @@ class RoomList(ttk.Frame):
         self.on_choose = on_choose
         self.entries: list[RoomEntry] = []
         self.active = ""
+        self.room_for = MAX_ROWS    # rows the side has room for (see fit)
         self.columnconfigure(0, weight=1)
         self.rowconfigure(1, weight=1)
         self.label = ttk.Label(self, text="ROOMS", style="Muted.TLabel", padding=(14, 10, 4, 4))
@@ -51,6 +53,11 @@ class RoomList(ttk.Frame):
         self.tree.column("count", width=44, stretch=False, anchor="e")
         self.tree.grid(row=1, column=0, columnspan=2, sticky="nsew", padx=(6, 6))
         self.tree.bind("<Button-1>", self._on_click)
+        # A thin scrollbar in the margin right of the list, there only when
+        # the list is longer than its rows (the side keeps its width).
+        self.scroll = ttk.Scrollbar(self, orient="vertical", command=self.tree.yview,
+                                    style="Thin.Vertical.TScrollbar")
+        self.tree.configure(yscrollcommand=self._on_yscroll)
         self.apply_palette(pal)
 
     def apply_palette(self, pal: theme.Palette) -> None:
@@ -85,14 +92,39 @@ class RoomList(ttk.Frame):
             except (tk.TclError, UnicodeError):
                 t.insert("", "end", iid=f"r{i}", values=(count_text(e),), tags=(tag,),
                          text=label.encode("ascii", "backslashreplace").decode("ascii"))
-        rows = len(t.get_children())
-        t.configure(height=max(1, min(MAX_ROWS, rows)))
+        self._fit_rows()
         row = self.row_of(active)
         if row is not None:
             t.selection_set(row)
             t.see(row)
         else:
             t.selection_set(())
+
+    def fit(self, side_height: int) -> None:
+        """The side is ``side_height`` pixels high: the list takes at most
+        SHARE of it, so the people list below keeps some room."""
+        row_h = int(ttk.Style(self).lookup("Rooms.Treeview", "rowheight") or 24)
+        room_for = max(2, min(MAX_ROWS, int(side_height * SHARE) // row_h - 1))
+        if room_for != self.room_for:
+            self.room_for = room_for
+            self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        rows = max(1, min(self.room_for, len(self.tree.get_children())))
+        if int(self.tree.cget("height")) != rows:
+            self.tree.configure(height=rows)
+        row = self.row_of(self.active)
+        if row is not None:
+            self.tree.see(row)
+
+    def _on_yscroll(self, first, last) -> None:
+        self.scroll.set(first, last)
+        needed = float(first) > 0.0 or float(last) < 1.0
+        if needed != bool(self.scroll.winfo_manager()):
+            if needed:
+                self.scroll.place(in_=self.tree, relx=1.0, x=5, rely=0.0, relheight=1.0, anchor="ne")
+            else:
+                self.scroll.place_forget()
 
     def row_of(self, room: str) -> str | None:
         """The tree row of a conversation (for tests, and the selection)."""

@@ -189,6 +189,11 @@ def apply_style(root: tk.Misc, pal: Palette, fonts: Fonts) -> ttk.Style:
                     lightcolor=pal.border, darkcolor=pal.border, gripcount=0, arrowsize=10)
     style.map("Slim.Vertical.TScrollbar", background=[("active", pal.muted)],
               lightcolor=[("active", pal.muted)], darkcolor=[("active", pal.muted)])
+    style.layout("Thin.Vertical.TScrollbar", style.layout("Slim.Vertical.TScrollbar"))
+    style.configure("Thin.Vertical.TScrollbar", background=pal.offline, troughcolor=pal.panel,
+                    bordercolor=pal.panel, lightcolor=pal.offline, darkcolor=pal.offline, gripcount=0, arrowsize=5)
+    style.map("Thin.Vertical.TScrollbar", background=[("active", pal.muted)],
+              lightcolor=[("active", pal.muted)], darkcolor=[("active", pal.muted)])
     style.configure("People.Treeview", background=pal.panel, fieldbackground=pal.panel, foreground=pal.fg,
                     borderwidth=0, font=fonts.body, rowheight=fonts.body.metrics("linespace") + 8)
     style.layout("People.Treeview", [("Treeview.treearea", {"sticky": "nswe"})])

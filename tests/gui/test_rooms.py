@@ -466,3 +466,21 @@ def test_the_browser_draws_a_lock_picture_when_emoji_are_pictures(make_window):
     row = b.tree.get_children()[2]
     assert b.tree.item(row, "text") == "#secret" and b.tree.item(row, "image")
     assert not b.tree.item(b.tree.get_children()[1], "image")
+
+
+def test_many_rooms_in_a_low_window_leave_the_people_list_room(make_window):
+    w = window(make_window, geometry="560x380")
+    rooms = w.chat.rooms
+    w.set_rooms([RoomEntry(f"#room{i}", f"#room{i}") for i in range(14)], "#room13")
+    w.set_users([f"user{i}" for i in range(8)], "user0")
+    settle(w)
+    side = w.chat.side.winfo_height()
+    assert rooms.tree.winfo_height() <= side // 2
+    assert w.chat.people.winfo_ismapped() and w.chat.people.winfo_height() >= 2 * 24
+    assert rooms.scroll.winfo_ismapped()                 # more rooms than rows
+    assert rooms.tree.bbox(rooms.row_of("#room13"))      # the active one is in view
+    w.root.geometry("560x900")
+    wait_until(w.root, lambda: int(rooms.tree.cget("height")) == 9, what="more rows in a taller window")
+    w.set_rooms([RoomEntry(f"#room{i}", f"#room{i}") for i in range(3)], "#room0")
+    settle(w)
+    assert int(rooms.tree.cget("height")) == 3 and not rooms.scroll.winfo_ismapped()
