@@ -179,14 +179,19 @@ class ChatWindow:
         r.bind("<FocusOut>", self._on_focus_event, add="+")
 
     def _next_room(self, step: int):
+        """Ctrl+PgUp/PgDn: the controller names the room, the switch carries the draft."""
         if self._showing is self.chat:
-            self.controller.next_room(step)
+            self._switch_to(self.controller.next_room(step))
         return "break"
 
     def _room_at(self, n: int):
         if self._showing is self.chat:
-            self.controller.room_at(n)
+            self._switch_to(self.controller.room_at(n))
         return "break"
+
+    def _switch_to(self, room: str | None) -> None:
+        if room is not None:
+            self.controller.switch_room(room, self.chat.get_input())
 
     def _on_focus_event(self, event=None) -> None:
         # Focus moves between our own widgets too; only a change of the

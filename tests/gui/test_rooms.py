@@ -38,9 +38,11 @@ class Recorder(Controller):
 
     def next_room(self, step):
         self.calls.append(("next_room", step))
+        return f"#step{step:+d}"
 
     def room_at(self, n):
         self.calls.append(("room_at", n))
+        return f"#at{n}" if n < 9 else None      # no ninth room
 
     def load_older(self, room_id):
         self.calls.append(("load_older", room_id))
@@ -144,8 +146,11 @@ def test_the_room_list_shows_counts_marks_and_the_active_room(make_window):
 
 
 def test_ctrl_page_keys_and_alt_digits_ask_for_rooms(make_window):
+    """The controller names the room (next_room, room_at); the window
+    switches to it with the draft."""
     w = window(make_window)
     inp = w.chat.input
+    w.chat.set_input("draft")
     inp.focus_force()
     w.root.update()
     inp.event_generate("<Control-Next>")
@@ -154,7 +159,9 @@ def test_ctrl_page_keys_and_alt_digits_ask_for_rooms(make_window):
         inp.event_generate("<Alt-Key>", keysym=str(n))
     assert w.controller.called("next_room") == [(1,), (-1,)]
     assert w.controller.called("room_at") == [(1,), (5,), (9,)]
-    assert w.chat.get_input() == ""          # no digit typed into the box
+    assert w.controller.called("switch_room") == [("#step+1", "draft"), ("#step-1", "draft"),
+                                                  ("#at1", "draft"), ("#at5", "draft")]
+    assert w.chat.get_input() == "draft"     # no digit typed into the box
     # From the conversation too (it takes the focus when clicked).
     w.chat.text.focus_force()
     w.root.update()
