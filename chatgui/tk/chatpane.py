@@ -51,6 +51,7 @@ class ChatPane(ttk.Frame):
         self.conversations: dict[str | None, Conversation] = {}
         self.current: Conversation | None = None
         self._pending: dict[str, Conversation] = {}    # waiting line key -> its conversation
+        self.focused = True         # the window has the focus (set by the window)
         self.title = "# lobby"
         self.topic = ""
         self._build()
@@ -286,7 +287,7 @@ class ChatPane(ttk.Frame):
         """Once per pump batch: each conversation trims its scrollback and
         follows its bottom or counts what arrived below its view."""
         for conv in list(self.conversations.values()):
-            conv.after_batch()
+            conv.after_batch(conv is self.current and self.focused)
 
     def _fit_topic(self) -> None:
         """The topic, elided to the room the header has for it."""

@@ -30,8 +30,8 @@ came. Once told there is nothing older (``more`` False), the conversation
 starts with a "beginning" line and asks no more.
 
 Reading: the user bringing the view to the bottom, the conversation being
-shown with its bottom in view, and new lines arriving while it is shown and
-stuck to the bottom call ``controller.seen_bottom(room)``.
+shown with its bottom in view, and new lines arriving while it is shown in
+a focused window and stuck to the bottom call ``controller.seen_bottom(room)``.
 
 Lines by message id: a line with a ``msg_id`` gets a mark ``m<id>`` at its
 start (right gravity: text inserted there goes before the line), and
@@ -340,16 +340,17 @@ class Conversation(ttk.Frame):
 
     # -- once per pump batch ----------------------------------------------------------
 
-    def after_batch(self) -> None:
+    def after_batch(self, watched: bool = False) -> None:
         """Trim the scrollback, then follow the bottom or count what arrived
-        below the view."""
+        below the view. ``watched``: this is shown in a focused window, so
+        new lines at the bottom are seen."""
         if not self._appended:
             return
         self._appended = 0
         self._trim()
         if self._stuck:
             self._to_end()
-            if self.shown:
+            if watched and self.shown:
                 tell(self.controller, "seen_bottom", self.room)
         else:
             self._show_unseen()

@@ -206,7 +206,7 @@ class ChatWindow:
         except (KeyError, tk.TclError):
             focused = True
         if focused != self._focused:
-            self._focused = focused
+            self._focused = self.chat.focused = focused
             self.controller.focus_changed(focused)
 
     def _after_batch(self, n: int) -> None:

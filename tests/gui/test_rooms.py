@@ -368,10 +368,17 @@ def test_reaching_the_bottom_is_reported(make_window):
     w.show_room("#b", "#b", "")
     settle(w)
     assert w.controller.called("seen_bottom") == [("#b",)]
-    # A hidden room's new lines are not seen.
+    # A hidden room's new lines are not seen; nor the visible one's while
+    # the window has no focus (the window sets this on FocusOut).
     w.controller.calls.clear()
     fill(w, "#a", 63, 3)
     assert w.controller.called("seen_bottom") == []
+    w.chat.focused = False
+    fill(w, "#b", 105, 3)
+    assert w.controller.called("seen_bottom") == [] and w.chat.at_bottom()
+    w.chat.focused = True
+    fill(w, "#b", 108, 1)
+    assert w.controller.called("seen_bottom") == [("#b",)]
 
 
 def test_the_header_shows_the_title_and_the_topic_elided(make_window):
