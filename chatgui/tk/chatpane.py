@@ -52,7 +52,7 @@ class ChatPane(ttk.Frame):
         self.current: Conversation | None = None
         self._pending: dict[str, Conversation] = {}    # waiting line key -> its conversation
         self.focused = True         # the window has the focus (set by the window)
-        self.title = "# lobby"
+        self.title = "#lobby"
         self.topic = ""
         self._build()
         # Emoji as pictures in every conversation and the input box (one set
@@ -180,6 +180,7 @@ class ChatPane(ttk.Frame):
         self.input.configure(font=f.body)
         ttk.Style(self).configure("People.Treeview", font=f.body, rowheight=f.body.metrics("linespace") + 8)
         ttk.Style(self).configure("Rooms.Treeview", font=f.body, rowheight=f.body.metrics("linespace") + 8)
+        ttk.Style(self).configure("Browser.Treeview", font=f.body, rowheight=f.body.metrics("linespace") + 10)
 
     def fonts_changed(self) -> None:
         self._layout()
@@ -218,7 +219,7 @@ class ChatPane(ttk.Frame):
         if conv is None:
             conv = self.conversations[room] = Conversation(self.body, room, self.fonts, self.pal,
                                                            self.emoji_images, self.controller)
-            if room is None:        # nothing visible (the visible room was forgotten): this is
+            if room is None:        # nothing visible (the visible room was forgotten): show this
                 self._show(conv)
         return conv
 
