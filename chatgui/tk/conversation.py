@@ -27,7 +27,10 @@ insert the view is put back with that line at the same height. The user
 bringing the view to the very top calls ``controller.load_older(room)``
 once; it is called again only after the view left the top or older lines
 came. Once told there is nothing older (``more`` False), the conversation
-starts with a "beginning" line and asks no more.
+starts with a "beginning" line and asks no more. Trimming drops the oldest
+lines for good: the top then says so (:data:`DROPPED`) and asks no more
+either, since the controller pages from the oldest message it ever showed
+and older lines would come back with a gap above them.
 
 Reading: the user bringing the view to the bottom, the conversation being
 shown with its bottom in view, and new lines arriving while it is shown in
@@ -60,6 +63,7 @@ SCROLLBACK = 5000        # lines kept in a conversation
 TRIM_SLACK = 200         # trimmed in chunks, not one line at a time
 UNREAD_LABEL = "new messages"
 BEGINNING = "This is the beginning of the conversation."
+DROPPED = f"Older messages are no longer shown here (a conversation keeps its last {SCROLLBACK} lines)."
 # What moves the conversation's view when the user does it (after Tk's
 # own Text bindings have run: see the bindtag in _build).
 _USER_SCROLLS = ("<MouseWheel>", "<Button-4>", "<Button-5>", "<KeyPress>", "<ButtonRelease-1>",
@@ -87,7 +91,7 @@ class Conversation(ttk.Frame):
         self._shown_after = None    # a scheduled look at the view after showing
         self._tables: dict[str, list] = {}  # tag -> the codes of a table shown (for its tab stop)
         self._asked_older = False   # load_older called since the view came to the top
-        self._complete = False      # the first line there is, is here (the beginning line shows)
+        self._top: str | None = None    # the note on the first line: BEGINNING, DROPPED or none
         self._marker: int | None = None     # the unread rule stands above this message
         self._rule = None           # the rule's canvas while it is in the text
         self._view_first = 0.0      # the top of the view as last drawn (yscrollcommand)
@@ -158,7 +162,7 @@ class Conversation(ttk.Frame):
         t.tag_configure("pending_note", foreground=pal.waiting, font=f.small)
         t.tag_configure("link", foreground=pal.link, underline=True)
         t.tag_configure("code", font=f.mono, foreground=pal.fg)
-        t.tag_configure("beginning", foreground=pal.muted, font=f.small, justify="center",
+        t.tag_configure("top_note", foreground=pal.muted, font=f.small, justify="center",
                         spacing1=10, spacing3=10)
         t.tag_raise("link")
         t.tag_raise("sel")
@@ -234,7 +238,7 @@ class Conversation(ttk.Frame):
         t.configure(state="disabled")
         self._rule = None
         self._marker = None
-        self._complete = False
+        self._top = None
         self._asked_older = False
         self.to_bottom()
 
@@ -246,8 +250,8 @@ class Conversation(ttk.Frame):
         info = t.dlineinfo(top)
         t.mark_set("anchor", top)
         t.mark_gravity("anchor", "right")
-        # Below the beginning line, if (oddly) older lines still come.
-        t.mark_set("head", t.tag_ranges("beginning")[1] if self._complete else "1.0")
+        # Below the note on top, if (oddly) older lines still come.
+        t.mark_set("head", t.tag_ranges("top_note")[1] if self._top else "1.0")
         t.mark_gravity("head", "right")
         new_ids = []
         for line in lines:
@@ -260,11 +264,8 @@ class Conversation(ttk.Frame):
         self.ids.extendleft(reversed(new_ids))
         if self._marker in new_ids and not self._rule:
             self._place_rule()
-        if not more and not self._complete:
-            t.configure(state="normal")
-            t.insert("1.0", BEGINNING + "\n", ("beginning",))
-            t.configure(state="disabled")
-            self._complete = True
+        if not more and not self._top:
+            self._top_note(BEGINNING)
         # Back to what was in view: that line at the same height.
         if info is not None:
             t.yview("anchor")
@@ -278,8 +279,19 @@ class Conversation(ttk.Frame):
 
     @property
     def complete(self) -> bool:
-        """The first line there is, is here (nothing older to load)."""
-        return self._complete
+        """Nothing older is asked for: the beginning is here, or older lines
+        were dropped."""
+        return self._top is not None
+
+    def _top_note(self, text: str) -> None:
+        t = self.text
+        t.configure(state="normal")
+        ranges = t.tag_ranges("top_note")
+        if ranges:
+            t.delete(*ranges)
+        t.insert("1.0", text + "\n", ("top_note",))
+        t.configure(state="disabled")
+        self._top = text
 
     def oldest_id(self) -> int | None:
         return self.ids[0] if self.ids else None
@@ -374,8 +386,7 @@ class Conversation(ttk.Frame):
         t.configure(state="normal")
         t.delete("1.0", f"{cut}.0")
         t.configure(state="disabled")
-        self._complete = False
-        tell(self.controller, "trimmed", self.room, self.oldest_id())
+        self._top_note(DROPPED)
 
     # -- shown and hidden ---------------------------------------------------------------
 
@@ -433,7 +444,7 @@ class Conversation(ttk.Frame):
             # Arrived at the top now (the last view drawn was not there),
             # or pushed upwards while there (a view that fits, or waiting).
             arrived = self._view_first > 0.0 or _upwards(event)
-            if arrived and not self._asked_older and not self._complete and self.shown:
+            if arrived and not self._asked_older and not self._top and self.shown:
                 self._asked_older = True
                 tell(self.controller, "load_older", self.room)
         else:

@@ -498,3 +498,43 @@ def test_many_rooms_in_a_low_window_leave_the_people_list_room(make_window):
     w.set_rooms([RoomEntry(f"#room{i}", f"#room{i}") for i in range(3)], "#room0")
     settle(w)
     assert int(rooms.tree.cget("height")) == 3 and not rooms.scroll.winfo_ismapped()
+
+
+@pytest.mark.timeout(120)
+def test_trimming_drops_the_oldest_says_so_and_asks_no_more(make_window):
+    from chatgui.tk.conversation import DROPPED, SCROLLBACK, TRIM_SLACK
+    w = window(make_window)
+    w.show_room("#a", "#a", "")
+    conv = w.chat.current
+    t = conv.text
+    n = SCROLLBACK + TRIM_SLACK + 50
+    for i in range(1, n + 1):
+        w.append(line(i, "#a"), "#a")
+    settle(w)
+    assert conv.line_count() <= SCROLLBACK + 1
+    assert t.get("1.0", "1.0 lineend") == DROPPED
+    first = conv.ids[0]
+    assert t.get("2.0", "2.0 lineend").endswith(f"#a message {first}")
+    assert f"m{first - 1}" not in t.mark_names() and f"m{first}" in t.mark_names()
+    assert conv.oldest_id() == first and conv.ids[-1] == n and len(conv.ids) == n - first + 1
+    w.controller.calls.clear()
+    conv._on_scrollbar("moveto", "0.0")       # the thumb dragged to the top
+    wheel(w, up=True, times=3)
+    assert t.yview()[0] == 0.0 and w.controller.called("load_older") == []
+    # Scrolled up, only lines well above the view go: what is read stays put.
+    wheel(w, up=False, times=6)             # reading near the top
+    settle(w)
+    before = top_line(w)
+    for i in range(n + 1, n + TRIM_SLACK + 50):
+        w.append(line(i, "#a"), "#a")
+    settle(w)
+    assert top_line(w) == before and not w.chat.at_bottom()
+    assert conv.ids[0] == first and conv.line_count() > SCROLLBACK + TRIM_SLACK
+    # Further down, the lines well above the view go.
+    conv._on_scrollbar("moveto", "0.5")
+    settle(w)
+    before = top_line(w)
+    w.append(line(n + TRIM_SLACK + 50, "#a"), "#a")
+    settle(w)
+    assert top_line(w) == before and conv.ids[0] > first
+    assert t.get("1.0", "1.0 lineend") == DROPPED and conv.line_count() <= SCROLLBACK + 1
