@@ -179,7 +179,7 @@ class ChatPane(ttk.Frame):
         f = self.fonts
         self.input.configure(font=f.body)
         ttk.Style(self).configure("People.Treeview", font=f.body, rowheight=f.body.metrics("linespace") + 8)
-        ttk.Style(self).configure("Rooms.Treeview", font=f.body, rowheight=f.body.metrics("linespace") + 8)
+        ttk.Style(self).configure("RoomList.Treeview", font=f.body, rowheight=f.body.metrics("linespace") + 8)
         ttk.Style(self).configure("Browser.Treeview", font=f.body, rowheight=f.body.metrics("linespace") + 10)
 
     def fonts_changed(self) -> None:

@@ -48,7 +48,7 @@ class RoomList(ttk.Frame):
                                         command=on_browse)
         self.browse_button.grid(row=0, column=1, sticky="e", padx=(0, 10), pady=(6, 0))
         self.tree = ttk.Treeview(self, show="tree", columns=("count",), selectmode="browse",
-                                 style="Rooms.Treeview", takefocus=False, height=1)
+                                 style="RoomList.Treeview", takefocus=False, height=1)
         self.tree.column("#0", width=WIDTH - 44, stretch=True)
         self.tree.column("count", width=44, stretch=False, anchor="e")
         self.tree.grid(row=1, column=0, columnspan=2, sticky="nsew", padx=(6, 6))
@@ -103,7 +103,7 @@ class RoomList(ttk.Frame):
     def fit(self, side_height: int) -> None:
         """The side is ``side_height`` pixels high: the list takes at most
         SHARE of it, so the people list below keeps some room."""
-        row_h = int(ttk.Style(self).lookup("Rooms.Treeview", "rowheight") or 24)
+        row_h = int(ttk.Style(self).lookup("RoomList.Treeview", "rowheight") or 24)
         room_for = max(2, min(MAX_ROWS, int(side_height * SHARE) // row_h - 1))
         if room_for != self.room_for:
             self.room_for = room_for

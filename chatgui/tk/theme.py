@@ -198,10 +198,10 @@ def apply_style(root: tk.Misc, pal: Palette, fonts: Fonts) -> ttk.Style:
                     borderwidth=0, font=fonts.body, rowheight=fonts.body.metrics("linespace") + 8)
     style.layout("People.Treeview", [("Treeview.treearea", {"sticky": "nswe"})])
     style.map("People.Treeview", background=[("selected", pal.select_bg)], foreground=[("selected", pal.fg)])
-    style.configure("Rooms.Treeview", background=pal.panel, fieldbackground=pal.panel, foreground=pal.fg,
+    style.configure("RoomList.Treeview", background=pal.panel, fieldbackground=pal.panel, foreground=pal.fg,
                     borderwidth=0, font=fonts.body, rowheight=fonts.body.metrics("linespace") + 8)
-    style.layout("Rooms.Treeview", [("Treeview.treearea", {"sticky": "nswe"})])
-    style.map("Rooms.Treeview", background=[("selected", pal.select_bg)], foreground=[("selected", pal.fg)])
+    style.layout("RoomList.Treeview", [("Treeview.treearea", {"sticky": "nswe"})])
+    style.map("RoomList.Treeview", background=[("selected", pal.select_bg)], foreground=[("selected", pal.fg)])
     style.configure("Browser.Treeview", background=pal.bg, fieldbackground=pal.bg, foreground=pal.fg,
                     bordercolor=pal.border, font=fonts.body, rowheight=fonts.body.metrics("linespace") + 10)
     style.map("Browser.Treeview", background=[("selected", pal.select_bg)], foreground=[("selected", pal.fg)])
