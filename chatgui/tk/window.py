@@ -259,3 +259,35 @@ class ChatWindow:
         if size != self.fonts.size:
             self.fonts.resize(size)
             self.chat.fonts_changed()
+
+    # rooms View methods: placeholders until the Tk rooms work lands
+    # (one conversation pane for every room; the methods that take a room
+    # are redefined here, after the single-pane ones above, so this block
+    # can be replaced whole)
+
+    def append(self, line: Line, room: str | None = None) -> None:  # noqa: F811
+        self.chat.append(line)
+
+    def add_pending(self, key: str, line: Line, room: str | None = None) -> None:  # noqa: F811
+        self.chat.add_pending(key, line)
+
+    def clear(self, room: str | None = None) -> None:  # noqa: F811
+        self.chat.clear()
+
+    def set_rooms(self, rooms, active: str) -> None:
+        pass
+
+    def show_room(self, room: str, title: str, topic: str) -> None:
+        pass
+
+    def forget_room(self, room: str) -> None:
+        pass
+
+    def prepend(self, room: str, lines, more: bool) -> None:
+        pass
+
+    def set_unread_marker(self, room: str, msg_id: int | None) -> None:
+        pass
+
+    def show_room_browser(self, rooms) -> None:
+        pass
