@@ -158,9 +158,7 @@ class Conversations:
                 if p.room_key(name) not in restored | rejoining:
                     self._ask("join", self.client.join(name), name, "rejoin")
             for nick in self._remembered("private"):
-                self._private_model(nick)
-        if self.rooms.current is None and len(self.rooms):
-            self._activate(self.rooms.ordered()[0])
+                self._private_model(nick, show=False)      # the rooms' frames come next
 
     def on_RoomState(self, e: ev.RoomState) -> None:
         info = e.info
@@ -208,6 +206,8 @@ class Conversations:
         if self.rooms_ok:
             for name in self.rooms.names():
                 self._remember("rooms", name, True)
+        if self.rooms.current is None and len(self.rooms):
+            self._activate(self.rooms.ordered()[0])
         current = self.rooms.current
         if current is not None and self.focused:
             current.seen()
@@ -415,13 +415,13 @@ class Conversations:
             self._push_list()
         return model
 
-    def _private_model(self, nick: str) -> RoomModel:
+    def _private_model(self, nick: str, show: bool = True) -> RoomModel:
         model, made = self.rooms.ensure_private(nick)
         if made:
             model.more = self.rooms_ok
             model.people = {p.nick_key(nick): nick}
             self._remember("private", nick, True)
-            if self.rooms.active is None:
+            if show and self.rooms.active is None:
                 self._activate(model)
             self._push_list()
         return model
