@@ -495,3 +495,31 @@ def test_rooms_the_server_restored_are_remembered(env):
     c, view = env
     start(c, rooms=TWO)
     assert c.saved[-1].rooms[SERVER] == {"rooms": ["lobby", "maths"]}
+
+
+def test_reconnect_with_a_new_client_forgets_the_old_ones_requests(env):
+    c, view = env
+    first = start(c, rooms=(("lobby", dict(last_id=9)),), backlog=[msg(9, "bob", "m9")])
+    c.load_older("#lobby")
+    assert len(first.of("history")) == 1
+    c.handle(ev.Disconnected("The server closed the connection.", None))
+    c.handle(ev.Closed())
+    c.retry()                                       # Reconnect: a new client
+    second = FakeClient.instances[-1]
+    assert second is not first
+    welcome(c, rooms=(("lobby", dict(last_id=9)),), resumed=True)
+    c.load_older("#lobby")
+    (args, _), = second.of("history")
+    assert args["before"] == 9
+
+
+def test_an_empty_private_history_is_not_asked_for_again_on_every_reconnect(env):
+    c, view = env
+    c.settings = Settings(nick="alice", rooms={SERVER: {"rooms": ["lobby"], "private": ["bob"]}})
+    client = start(c)
+    (_, ref), = client.of("history")
+    c.handle(HistoryPage(None, "bob", (), False, ref))
+    assert "@bob" in view.starts
+    c.handle(ev.Disconnected("The connection was lost.", 1.0))
+    welcome(c, resumed=True)
+    assert len(client.of("history")) == 1

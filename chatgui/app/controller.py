@@ -253,6 +253,7 @@ class Controller(Conversations):
         self.ever_connected = False
         self._retry_at = None
         self._last_failure = ""
+        self._rooms_new_client()
         kw = {"tls": True, "accept_fingerprint": accept} if tls or accept else {}
         self.client = self.client_factory(host, port, nick, events=self.events, password=password, **kw)
         self.client.start()

@@ -201,7 +201,7 @@ class Conversations:
                 self._system(f"That was what you missed while away ({n} message{'s' if n != 1 else ''}).",
                              model.id)
             model.caught = 0
-            if model.private and model.newest is None and model.loading is None and self.rooms_ok:
+            if model.private and model.newest is None and model.more and model.loading is None and self.rooms_ok:
                 self._load_page(model, before=None)
         if self.rooms_ok:
             for name in self.rooms.names():
@@ -307,6 +307,12 @@ class Conversations:
         if self.rooms.current in touched:
             self._push_users()
         return touched
+
+    def _rooms_new_client(self) -> None:
+        """From _start_client: the requests of the client before are gone with it."""
+        self._asked.clear()
+        for model in self.rooms:
+            model.loading = None
 
     def _room_request_answered(self, ref: str) -> bool:
         """From on_Acked: one of our room requests is done (its answer came first)."""
