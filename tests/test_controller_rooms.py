@@ -523,3 +523,31 @@ def test_an_empty_private_history_is_not_asked_for_again_on_every_reconnect(env)
     c.handle(ev.Disconnected("The connection was lost.", 1.0))
     welcome(c, resumed=True)
     assert len(client.of("history")) == 1
+
+
+def test_seen_bottom_is_ignored_while_the_window_has_no_focus(env):
+    c, view = env
+    client = start(c, rooms=TWO)
+    c.focus_changed(False)
+    c.handle(msg(11, "bob", "while away"))
+    c.seen_bottom("#lobby")
+    assert client.of("read") == [] and view.entry("#lobby").unread == 1
+    c.focus_changed(True)
+    c.seen_bottom("#lobby")
+    assert client.of("read") == [(("lobby", 11), None)]
+
+
+def test_after_the_window_trims_old_lines_paging_goes_on_from_the_oldest_still_shown(env):
+    c, view = env
+    client = start(c, rooms=(("lobby", dict(last_id=40)),),
+                   backlog=[msg(i, "bob", f"m{i}") for i in range(10, 41, 10)])
+    c.load_older("#lobby")
+    ref = client.of("history")[-1][1]
+    c.handle(HistoryPage("lobby", None, (msg(5, "bob", "m5"),), False, ref))
+    assert "#lobby" in view.starts
+    c.trimmed("#lobby", 30)                         # the window dropped m5, m10, m20
+    c.load_older("#lobby")
+    args, ref = client.of("history")[-1]
+    assert args["before"] == 30
+    c.handle(HistoryPage("lobby", None, (msg(10, "bob", "m10"), msg(20, "bob", "m20")), True, ref))
+    assert [ln.text for ln in view.prepends[-1][1]] == ["m10", "m20"]    # shown again, not taken for repeats

@@ -75,9 +75,10 @@ class Conversations:
 
     def seen_bottom(self, room_id: str) -> None:
         """The user is at the bottom of this conversation: everything in it
-        is read. Sends the read marker (rooms; the client coalesces)."""
+        is read. Sends the read marker (rooms; the client coalesces).
+        Ignored while the window has no focus: nobody is looking."""
         model = self.rooms.get(room_id)
-        if model is None:
+        if model is None or not self.focused:
             return
         if model.newest is not None and model.newest > model.read:
             model.read = model.newest
@@ -96,6 +97,15 @@ class Conversations:
         if not (self.rooms_ok and self.client is not None and (model.private or model.joined)):
             return
         self._load_page(model, before=model.oldest)
+
+    def trimmed(self, room_id: str, oldest_id: int | None) -> None:
+        """The window dropped the oldest lines of a conversation (its
+        scrollback cap): ``oldest_id`` is the oldest message it still shows,
+        so loading older messages goes on from there."""
+        model = self.rooms.get(room_id)
+        if model is not None:
+            model.trim(oldest_id)
+            model.more = self.rooms_ok          # a server without rooms has no history to page
 
     def join_room(self, name: str, key: str | None = None) -> None:
         """Join a room (from the rooms browser, or /join), or show it when we

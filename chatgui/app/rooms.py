@@ -122,6 +122,21 @@ class RoomModel:
         self.unread = 0
         self.mention = False
 
+    def trim(self, oldest_id: int | None) -> None:
+        """The view dropped its oldest lines: ``oldest_id`` is the oldest
+        message still shown (None: none). The ones before it are forgotten,
+        so paging back shows them again."""
+        if oldest_id is None:
+            return self.forget_lines()
+        kept = deque(k for k in self._order if k[0] >= oldest_id)
+        for key in self._order:
+            if key[0] < oldest_id:
+                self._keys.discard(key)
+                self.others.pop(key[0], None)
+        self._order = kept
+        self.oldest = oldest_id
+        self.more = True
+
     def forget_lines(self) -> None:
         """The view's lines were dropped: start the record over."""
         self._keys.clear()
