@@ -14,6 +14,7 @@ import errno
 import ipaddress
 import logging
 import os
+import selectors
 import socket
 import threading
 import time
@@ -27,6 +28,7 @@ from .history import History
 log = logging.getLogger("natter.server")
 
 _FD_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+ACCEPT_POLL = 0.5   # seconds between two looks at the closing flag, as socketserver
 
 
 class ChatServer:
@@ -45,12 +47,17 @@ class ChatServer:
             raise
         self.address = self.listener.getsockname()[:2]
         self.hub = hub_mod.Hub(self.config, self.history)
+        # The acceptor waits on a selector, woken by this pair: shutdown()
+        # of a listening socket does not wake accept() on macOS.
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
         self._acceptor = threading.Thread(target=self._accept_loop, name="acceptor", daemon=True)
         self._closing = False
         self._started = False
         self._closed = threading.Event()
         self._stop_requested = threading.Event()
         self._lock = threading.Lock()
+        self._fd_warned = 0.0           # (acceptor) when "out of file descriptors" was last logged
 
     def _setup_tls(self) -> None:
         cfg = self.config
@@ -118,12 +125,13 @@ class ChatServer:
             return
         self._stop_requested.set()
         try:
-            self.listener.shutdown(socket.SHUT_RDWR)   # wakes accept() on Linux
+            self._wake_w.send(b"\0")
         except OSError:
             pass
-        self.listener.close()
         if self._started:
             self._acceptor.join(5)
+        self.listener.close()
+        if self._started:
             self.hub.stop(message)
             self.hub.thread.join(hub_mod.CLOSE_GRACE * 3 + 5)
             deadline = time.monotonic() + 3
@@ -132,6 +140,8 @@ class ChatServer:
                     conn.thread.join(max(0.0, deadline - time.monotonic()))
         self.hub.close()
         self.history.close()
+        for sock in (self._wake_r, self._wake_w):
+            sock.close()
         self._closed.set()
         log.info("server stopped")
 
@@ -146,46 +156,59 @@ class ChatServer:
     # -- acceptor thread --------------------------------------------------
 
     def _accept_loop(self) -> None:
-        last_warning = 0.0
-        while not self._closing:
-            try:
-                sock, addr = self.listener.accept()
-            except OSError as e:
-                if self._closing:
-                    return
-                if e.errno in _FD_ERRORS:
-                    # Out of file descriptors: back off instead of spinning;
-                    # the pending connections wait in the listen backlog.
-                    now = time.monotonic()
-                    if now - last_warning > 5:
-                        log.warning("accept: %s; waiting for connections to close", e.strerror)
-                        last_warning = now
-                    time.sleep(0.1)
-                elif e.errno not in (errno.ECONNABORTED, errno.EINTR, errno.EAGAIN):
-                    log.error("accept failed: %s", e)
-                    time.sleep(0.1)
-                continue
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if not DONTWAIT:
-                    sock.setblocking(False)
-                conn = Connection(sock, addr, self.hub, self.config, self.tls_context, self.check_password)
-            except OSError as e:
-                log.warning("%s: could not set up the connection: %s", addr, e)
-                sock.close()
-                continue
-            self.hub.post(conn, [hub_mod.CONNECTED])
-            try:
-                conn.thread.start()
-            except RuntimeError as e:    # can't start new thread
-                log.error("%s: no thread for the connection: %s", conn.peer, e)
-                self.hub.post(conn, [Gone("server overloaded")])
+        """Acceptor thread: wait for a connection or the wake-up, accept, hand
+        the connection to the hub and start its reader."""
+        with selectors.DefaultSelector() as selector:   # two sockets: select() is fine everywhere
+            selector.register(self.listener, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self._closing:
+                if selector.select(ACCEPT_POLL) and not self._closing:
+                    self._accept_one()
+
+    def _accept_one(self) -> None:
+        try:
+            sock, addr = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return          # another wake-up, or the peer gave up before we took it
+        except OSError as e:
+            if self._closing:
+                return
+            if e.errno in _FD_ERRORS:
+                # Out of file descriptors: back off instead of spinning;
+                # the pending connections wait in the listen backlog.
+                now = time.monotonic()
+                if now - self._fd_warned > 5:
+                    log.warning("accept: %s; waiting for connections to close", e.strerror)
+                    self._fd_warned = now
+                time.sleep(0.1)
+            elif e.errno not in (errno.ECONNABORTED, errno.EINTR, errno.EAGAIN):
+                log.error("accept failed: %s", e)
+                time.sleep(0.1)
+            return
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # Said explicitly: an accepted socket inherits the listener's
+            # non-blocking mode on macOS and the BSDs, not on Linux.
+            sock.setblocking(bool(DONTWAIT))
+            conn = Connection(sock, addr, self.hub, self.config, self.tls_context, self.check_password)
+        except OSError as e:
+            log.warning("%s: could not set up the connection: %s", addr, e)
+            sock.close()
+            return
+        self.hub.post(conn, [hub_mod.CONNECTED])
+        try:
+            conn.thread.start()
+        except RuntimeError as e:    # can't start new thread
+            log.error("%s: no thread for the connection: %s", conn.peer, e)
+            self.hub.post(conn, [Gone("server overloaded")])
 
 
 def _listen(host: str, port: int, backlog: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, backlog=backlog)
+        listener = socket.create_server((host, port), family=family, backlog=backlog)
+        listener.setblocking(False)     # accept() only after the selector says so
+        return listener
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             raise OSError(e.errno, f"port {port} on {host} is already in use: is another server "
@@ -204,17 +227,32 @@ def _fmt(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def raise_fd_limit() -> None:
-    """Lift the soft open-files limit to the hard one (1024 is common)."""
+# Soft open-files limits to try, highest first, when the hard limit is
+# unlimited or the system refuses it: macOS reports RLIM_INFINITY but caps
+# the soft limit at OPEN_MAX (10240) or kern.maxfilesperproc.
+_FD_FALLBACKS = (1 << 20, 1 << 18, 1 << 16, 10240, 8192, 4096)
+
+
+def raise_fd_limit() -> int | None:
+    """Lift the soft open-files limit as far as the system allows (1024 is a
+    common default; each client is a file descriptor). The hard limit is
+    left as it is. Returns the soft limit reached, None without ``resource``
+    (Windows, where there is no such limit)."""
     try:
         import resource
     except ImportError:
-        return
+        return None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = 1 << 20
-    if soft < hard:
+    if soft == resource.RLIM_INFINITY:
+        return soft
+    unlimited = hard == resource.RLIM_INFINITY
+    wanted = ([] if unlimited else [hard]) + [n for n in _FD_FALLBACKS if unlimited or n < hard]
+    for target in wanted:
+        if target <= soft:
+            break
         try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError):
-            pass
+            continue
+        return target
+    return soft
