@@ -18,6 +18,7 @@ import selectors
 import socket
 import threading
 import time
+import weakref
 
 from . import hub as hub_mod
 from . import auth, paths, tls
@@ -56,6 +57,7 @@ class ChatServer:
         self._started = False
         self._closed = threading.Event()
         self._stop_requested = threading.Event()
+        self._failure: str | None = None
         self._lock = threading.Lock()
         self._fd_warned = 0.0           # (acceptor) when "out of file descriptors" was last logged
 
@@ -71,8 +73,26 @@ class ChatServer:
 
     @property
     def failure(self) -> str | None:
-        """Why the server stopped on its own (it could not save history...), or None."""
-        return self.hub.failure
+        """Why the server stopped on its own (it could not save history, one
+        of its threads failed...), or None."""
+        return self._failure or self.hub.failure
+
+    def fail(self, reason: str) -> None:
+        """Any thread: stop the server because of ``reason`` (serve_forever
+        returns, ``python -m server`` exits 1)."""
+        if self._failure is None:
+            self._failure = reason
+        self._stop_requested.set()
+
+    def _owns(self, thread) -> bool:
+        return thread is not None and (thread in (self.hub.thread, self._acceptor)
+                                       or thread in self.hub.writer_threads)
+
+    def _thread_failed(self, thread) -> None:
+        """From the thread hook: a thread of this server ended with an exception."""
+        if self._owns(thread) and not self._closing:
+            log.critical("stopping: the %s thread failed", thread.name)
+            self.fail(f"the {thread.name.rstrip('-0123456789') or thread.name} thread failed")
 
     @property
     def port(self) -> int:
@@ -97,6 +117,7 @@ class ChatServer:
             if self._started:
                 return self
             self._started = True
+        _watch_threads(self)
         self.hub.thread.start()
         self._acceptor.start()
         return self
@@ -164,6 +185,8 @@ class ChatServer:
             while not self._closing:
                 if selector.select(ACCEPT_POLL) and not self._closing:
                     self._accept_one()
+        # An exception from accept() or the selector itself ends the thread:
+        # the thread hook logs it and stops the server (fail).
 
     def _accept_one(self) -> None:
         try:
@@ -191,8 +214,12 @@ class ChatServer:
             # non-blocking mode on macOS and the BSDs, not on Linux.
             sock.setblocking(bool(DONTWAIT))
             conn = Connection(sock, addr, self.hub, self.config, self.tls_context, self.check_password)
-        except OSError as e:
-            log.warning("%s: could not set up the connection: %s", addr, e)
+        except Exception as e:
+            # That one connection is lost; the acceptor goes on.
+            if isinstance(e, OSError):
+                log.warning("%s: could not set up the connection: %s", addr, e)
+            else:
+                log.exception("%s: could not set up the connection", addr)
             sock.close()
             return
         self.hub.post(conn, [hub_mod.CONNECTED])
@@ -201,6 +228,54 @@ class ChatServer:
         except RuntimeError as e:    # can't start new thread
             log.error("%s: no thread for the connection: %s", conn.peer, e)
             self.hub.post(conn, [Gone("server overloaded")])
+
+
+# -- thread failures --------------------------------------------------------
+
+_servers: "weakref.WeakSet[ChatServer]" = weakref.WeakSet()
+_previous_hook = None
+_log_every_thread = False
+
+
+def install_thread_hook() -> None:
+    """For the server's own process (``python -m server``): every thread's
+    unexpected exception is logged, whoever started the thread."""
+    global _log_every_thread
+    _log_every_thread = True
+    _install()
+
+
+def _install() -> None:
+    global _previous_hook
+    if threading.excepthook is not _thread_hook:
+        _previous_hook = threading.excepthook
+        threading.excepthook = _thread_hook
+
+
+def _watch_threads(server: ChatServer) -> None:
+    """Install the thread hook (once per process) and let it know ``server``."""
+    _servers.add(server)
+    _install()
+
+
+def _thread_hook(args) -> None:
+    """threading.excepthook: every thread's unexpected exception is logged;
+    one of a server's vital threads (hub, acceptor, writer-N) stops that
+    server with a failure. In a process that hosts a server beside other
+    work (the window's "Host a room"), a thread no server owns goes to the
+    hook that was there before, unless that was Python's default (which
+    only prints); see install_thread_hook."""
+    thread = args.thread
+    owner = next((srv for srv in list(_servers) if srv._owns(thread)), None)
+    if owner is None and not _log_every_thread and _previous_hook not in (None, threading.__excepthook__):
+        _previous_hook(args)
+        return
+    if issubclass(args.exc_type, SystemExit):
+        return
+    log.critical("thread %s failed", thread.name if thread is not None else "?",
+                 exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+    if owner is not None:
+        owner._thread_failed(thread)
 
 
 def _listen(host: str, port: int, backlog: int) -> socket.socket:

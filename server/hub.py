@@ -26,7 +26,7 @@ import time
 from . import protocol as p
 from .connection import (STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, Gone, PlainOnTls, Throttled,
                          TlsKick)
-from .fanout import ParallelWriter, write_one
+from .fanout import ParallelWriter, write_part
 from .room import Room
 
 log = logging.getLogger("natter.server")
@@ -77,6 +77,10 @@ class Hub:
         self.stats = {"passes": 0, "messages": 0, "dropped_slow": 0}
         self.thread = threading.Thread(target=self.run, name="hub", daemon=True)
         self.finished = threading.Event()
+
+    @property
+    def writer_threads(self) -> list:
+        return list(self._writer.threads)
 
     # -- any thread -------------------------------------------------------
 
@@ -213,11 +217,16 @@ class Hub:
 
     def _flush(self, conn) -> None:
         """Write what the socket takes now; watch it for writability if not all."""
-        self._after_write(conn, write_one(conn))
+        self._after_write(conn, write_part([conn])[0])
 
     def _after_write(self, conn, done) -> None:
-        if isinstance(done, OSError):
-            log.debug("%s: write failed: %s", conn.label, done)
+        if isinstance(done, BaseException):
+            if isinstance(done, OSError):
+                log.debug("%s: write failed: %s", conn.label, done)
+            else:   # a bug: that connection's state is unknown, the others are fine
+                log.error("%s: writing failed; dropping the connection", conn.label,
+                          exc_info=(type(done), done, done.__traceback__))
+                self._drop(conn, "server error")
             conn.outbox.clear()
             self._unwatch(conn)
             self._hangup(conn, force=True)
@@ -598,9 +607,17 @@ class Hub:
             self._hangup(conn, force=True)
 
     def close(self) -> None:
-        """After the readers have ended: close what is left. Idempotent."""
+        """After the readers have ended: close what is left. Idempotent.
+
+        A reader still blocked in recv (the hub stopped without hanging up)
+        is woken by shutdown() first: close() alone would not wake it."""
         for conn in list(self.conns):
             if conn.sock is not None:
+                conn.stopping.set()
+                try:
+                    conn.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
                 self._close(conn)
         self._writer.close()
         self._selector.close()
