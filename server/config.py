@@ -33,6 +33,9 @@ class ServerConfig:
     backlog: int = 4096
     writers: int = field(default_factory=lambda: max(0, min(3, (os.cpu_count() or 1) - 1)))
     log_level: str = "info"
+    # -- delivery and password guessing (docs/protocol.md, section 7) --
+    auth_delay: float = 1.0           # s before the frame after a wrong password; doubles each time
+    auth_delay_max: float = 16.0      # ... up to this
 
     def db_path(self) -> str:
         return self.db or paths.default_db()

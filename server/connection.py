@@ -166,6 +166,8 @@ class Connection:
         self.stopping = threading.Event()    # set by the hub: the reader must end
         self._max_line = config.max_line
         self._check_password = check_password   # server.auth.PasswordCheck, or None
+        self._auth_delay = (config.auth_delay, config.auth_delay_max)
+        self._auth_failures = 0
         self._bucket = TokenBucket(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
         self.thread = threading.Thread(target=self.read_loop, name=f"reader-{self.peer}", daemon=True)
 
@@ -213,7 +215,15 @@ class Connection:
                     data, kick = self.tls.receive(data)
                     if kick:
                         items.append(TlsKick())
+                pause = 0.0
                 for line in decoder.feed(data):
+                    if pause:
+                        # After a wrong password nothing more is read or
+                        # checked until the delay has passed.
+                        self._pause(items, pause)
+                        pause = 0.0
+                        if self.stopping.is_set():
+                            break
                     if type(line) is not bytes:
                         items.append(line)
                         continue
@@ -225,11 +235,14 @@ class Connection:
                     if type(event) is protocol.Hello and self._check_password is not None \
                             and not self._check_password(event.password):
                         event = AuthFailed()
+                        pause = self._next_auth_delay()
                     elif self._bucket is not None and isinstance(event, _METERED):
                         self._throttle(items)
                         if self.stopping.is_set():
                             break
                     items.append(event)
+                if pause:
+                    self._pause(items, pause)
                 if items:
                     self.hub.post(self, items)
         except ssl.SSLError as e:
@@ -243,6 +256,20 @@ class Connection:
             log.exception("%s: reader failed", self.peer)
         finally:
             self.hub.post(self, [Gone(reason)])
+
+    def _next_auth_delay(self) -> float:
+        """1 s, 2 s, 4 s ... (config) after each wrong password, capped."""
+        base, cap = self._auth_delay
+        self._auth_failures += 1
+        return min(cap, base * 2 ** (self._auth_failures - 1))
+
+    def _pause(self, items: list, delay: float) -> None:
+        """Hand the hub what was read (the auth_failed answer goes out now),
+        then read nothing for ``delay`` seconds."""
+        if items:
+            self.hub.post(self, list(items))
+            items.clear()
+        self.stopping.wait(delay)
 
     def _throttle(self, items: list) -> None:
         """Wait for a token; first hand the hub what was read before."""

@@ -505,9 +505,16 @@ class Hub:
                                 f"(bursts of {cfg.rate_burst:g}): your messages are delayed, not dropped."))
 
     def on_auth_failed(self, conn, _item) -> None:
-        # The reader checked the password (scrypt is slow; not on the hub).
+        # The reader checked the password (scrypt is slow; not on the hub),
+        # and reads nothing more until its delay has passed: the connection
+        # may try again, within the handshake timeout. A welcomed client
+        # that sends a wrong password is dropped.
         log.warning("%s: wrong password", conn.peer)
-        self._drop(conn, "auth failed", p.error_frame(p.AUTH_FAILED, "Wrong room password."))
+        frame = p.error_frame(p.AUTH_FAILED, "Wrong room password.")
+        if conn.state == STATE_WELCOMED:
+            self._drop(conn, "auth failed", frame)
+        elif conn.state == STATE_NEW:
+            self._send(conn, frame)
 
     def on_tls_kick(self, conn, _item) -> None:
         self._dirty.append(conn)
