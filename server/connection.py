@@ -159,6 +159,7 @@ class Connection:
         self.errors = 0                 # (hub) protocol errors so far
         self.write_registered = False   # (hub) in the hub's selector for writing
         self.close_deadline = 0.0       # (hub) when closing, force it by then
+        self.reader_done = False        # (hub) the reader has posted Gone
         self.pinged = False             # (hub) an idle ping is outstanding
         self.rate_noticed = -1e9        # (hub) when it was last told rate_limited
         self.connected_at = time.monotonic()

@@ -331,7 +331,8 @@ class Hub:
         reader drain until the peer closes too: closing with unread input
         would send a reset that can destroy the last frame in flight. With
         ``force``, or once ``close_deadline`` passes, it shuts both ways.
-        The socket itself is closed when the reader reports Gone.
+        The socket itself is closed when the reader reports Gone, or here
+        if it already has.
         """
         if conn.sock is None:
             return
@@ -343,6 +344,8 @@ class Hub:
             conn.sock.shutdown(socket.SHUT_RDWR if force else socket.SHUT_WR)
         except OSError:
             pass
+        if conn.reader_done:    # nobody left to report Gone: close it now
+            self._close(conn)
 
     def _close(self, conn) -> None:
         """The reader has ended: forget the connection and close its socket."""
@@ -529,8 +532,16 @@ class Hub:
         self._dirty.append(conn)
 
     def on_gone(self, conn, gone: Gone) -> None:
+        conn.reader_done = True
         if conn.state != STATE_CLOSING:
-            self._drop(conn, gone.reason)
+            self._drop(conn, gone.reason)     # hands its own frames of this pass to _deferred
+        if gone.reason == "connection closed" and not conn.stopping.is_set() and \
+                (conn.outbox or any(c is conn for c, _ in self._deferred)):
+            # The peer shut only its write side (printf ... | nc -N) and may
+            # still read: it gets what it is owed (its welcome, its acks),
+            # then _hangup closes the socket; CLOSE_GRACE bounds the wait.
+            self._dirty.append(conn)
+            return
         self._close(conn)
 
     _handlers = {
