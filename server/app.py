@@ -222,7 +222,7 @@ class ChatServer:
                 log.exception("%s: could not set up the connection", addr)
             sock.close()
             return
-        self.hub.post(conn, [hub_mod.CONNECTED])
+        self.hub.post(conn, [hub_mod.CONNECTED], wait=False)
         try:
             conn.thread.start()
         except RuntimeError as e:    # can't start new thread

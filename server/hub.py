@@ -3,13 +3,21 @@
 Readers post events with :meth:`Hub.post` (any thread). The hub thread
 (``hub``) repeats one pass:
 
-1. take everything posted so far, in one swap under the lock;
+1. take what was posted so far (about ``max_queue`` bytes of it at most),
+   in one swap under the lock, unless the room is held (below);
 2. apply it in order: nicks, rooms, ids, history rows, frames queued;
 3. commit the new history rows in one transaction;
 4. seal each room (one shared blob per pass) and write every client's
    output without blocking; what a socket does not take waits in that
-   client's bounded :class:`~server.connection.Outbox` until the selector
-   says it is writable. A client whose outbox overflows is dropped.
+   client's :class:`~server.connection.Outbox` until the selector says it
+   is writable.
+
+Slow readers (:mod:`server.delivery`): while a client that keeps reading
+has more than ``max_queue`` bytes waiting, the room is held: the hub takes
+nothing new, the readers block once the inbox holds ``MAX_INBOX_BYTES``,
+and TCP pushes back on the senders. A client is dropped as too slow only
+when it takes nothing for ``--slow-timeout`` seconds, falls far behind
+(16 x ``max_queue``), or the server is over its total budget.
 
 Nothing is sent before it is committed, so every id a client sees is on
 disk. No lock is held during socket I/O; the lock guards only the inbox.
@@ -26,12 +34,14 @@ import time
 from . import protocol as p
 from .connection import (STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, Gone, PlainOnTls, Throttled,
                          TlsKick)
+from .delivery import POLL, Delivery
 from .fanout import ParallelWriter, write_part
 from .room import Room
 
 log = logging.getLogger("natter.server")
 
-MAX_INBOX = 100_000        # readers wait when the hub is this far behind
+MAX_INBOX_BYTES = 64 * 1024 * 1024   # readers wait while this much they posted is not yet taken
+ITEM_COST = 256            # bytes an event counts in the inbox besides its frame (the objects)
 RATE_NOTICE_EVERY = 10.0   # seconds between two rate_limited notices to one client
 CLOSE_GRACE = 2.0          # seconds a closing client gets to take its last frames
 
@@ -59,13 +69,18 @@ class Hub:
         self.nicks: dict = {}         # nick_key -> welcomed connection
         self.per_ip: dict = {}        # ip -> connections open from it
         self._lock = threading.Condition(threading.Lock())
-        self._inbox: list = []
+        self._inbox: list = []        # (conn, items, cost) batches, in the order posted
+        self._inbox_bytes = 0         # their cost
+        self._urgent = False          # a stop waits in the inbox: take it even if held
         self._sleeping = False
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._pass_bytes = config.max_queue   # what one pass takes and queues, about
+        self._pass_out = 0                    # bytes queued so far in this pass
+        self._tick_every = min(1.0, max(0.05, config.slow_timeout / 4))
         self._dirty: list = []        # connections with output this pass
         # (connection, bytes) queued during a pass, pushed only after it commits:
         # a welcome or a leaver's last frames may carry this pass's messages.
@@ -74,7 +89,8 @@ class Hub:
         self._stopping: _Stop | None = None
         self.failure: str | None = None   # why the hub stopped on its own, if it did
         self._next_tick = 0.0
-        self.stats = {"passes": 0, "messages": 0, "dropped_slow": 0}
+        self.stats = {"passes": 0, "messages": 0, "dropped_slow": 0, "inbox_peak": 0}
+        self._delivery = Delivery(config, self._selector, self.stats)
         self.thread = threading.Thread(target=self.run, name="hub", daemon=True)
         self.finished = threading.Event()
 
@@ -84,19 +100,27 @@ class Hub:
 
     # -- any thread -------------------------------------------------------
 
-    def post(self, conn, items: list) -> None:
-        """Hand the hub events from ``conn``; wakes it if it sleeps.
+    def post(self, conn, items: list, nbytes: int = 0, wait: bool = True) -> None:
+        """Hand the hub events from ``conn`` (``nbytes``: their frames' size);
+        wakes it if it sleeps.
 
-        Blocks while the hub is more than MAX_INBOX items behind, so a
-        flood turns into TCP back-pressure instead of memory.
+        Blocks while MAX_INBOX_BYTES posted are not yet taken (the hub is
+        behind, or the room is held), so a flood turns into TCP
+        back-pressure instead of memory. A Gone, a stop and ``wait=False``
+        (the acceptor) never wait.
         """
+        cost = nbytes + ITEM_COST * len(items)
         with self._lock:
-            while len(self._inbox) > MAX_INBOX and not self.finished.is_set() \
-                    and not isinstance(items[-1], Gone):
-                self._lock.wait(0.5)
-            inbox = self._inbox
-            for item in items:
-                inbox.append((conn, item))
+            if conn is None:
+                self._urgent = True
+            elif wait and type(items[-1]) is not Gone:
+                while self._inbox_bytes >= MAX_INBOX_BYTES and not self.finished.is_set() \
+                        and not conn.stopping.is_set():
+                    self._lock.wait(0.5)
+            self._inbox.append((conn, items, cost))
+            self._inbox_bytes += cost
+            if self._inbox_bytes > self.stats["inbox_peak"]:
+                self.stats["inbox_peak"] = self._inbox_bytes
             wake = self._sleeping
             self._sleeping = False
         if wake:
@@ -105,31 +129,44 @@ class Hub:
             except (BlockingIOError, OSError):
                 pass  # a wake byte is already waiting, or the hub has ended
 
+    @property
+    def inbox_bytes(self) -> int:
+        """What readers have posted and the hub has not taken yet (their cost)."""
+        return self._inbox_bytes
+
     def stop(self, message: str = "The server is shutting down.") -> None:
         self.post(None, [_Stop(message)])
 
     # -- hub thread -------------------------------------------------------
 
     def run(self) -> None:
+        delivery = self._delivery
         try:
             while True:
-                with self._lock:
-                    items, self._inbox = self._inbox, []
-                    if not items:
-                        self._sleeping = True
-                    self._lock.notify_all()
-                if items:
-                    self._apply(items)
+                batches = self._take()
+                passed = bool(batches)
+                if batches:
+                    self._apply(batches)
                     self._end_pass()
                     if self._stopping:
                         self._shutdown()
                         return
+                    if delivery.watched:
+                        self._wait(0)       # a busy inbox must not starve the blocked sockets
                 else:
-                    self._wait(self._next_tick - time.monotonic())
+                    timeout = self._next_tick - time.monotonic()
+                    if delivery.held or delivery.polled:
+                        timeout = min(timeout, POLL)
+                    self._wait(timeout)
                 now = time.monotonic()
+                drops = delivery.update(now, passed)
+                if drops:
+                    for conn, why in drops:
+                        self._too_slow(conn, why)
+                    self._end_pass()        # the others learn at once that they left
                 if now >= self._next_tick:
                     self._tick(now)
-                    self._next_tick = now + 1.0
+                    self._next_tick = now + self._tick_every
         except sqlite3.Error as e:
             # Nothing of this pass was sent: no unsaved message is
             # acknowledged. Clients keep theirs and resend after a restart.
@@ -148,6 +185,39 @@ class Hub:
             with self._lock:
                 self._lock.notify_all()
 
+    def _take(self) -> list:
+        """The batches for this pass: none while the room is held (unless a
+        stop waits), else those posted so far, up to about max_queue bytes."""
+        with self._lock:
+            inbox = self._inbox
+            if not inbox or (self._delivery.held and not self._urgent):
+                self._sleeping = not inbox      # held: the loop polls instead
+                return []
+            if self._urgent or self._inbox_bytes <= self._pass_bytes:
+                taken, self._inbox = inbox, []
+                self._inbox_bytes = 0
+            else:
+                n = cost = 0
+                for batch in inbox:
+                    cost += batch[2]
+                    n += 1
+                    if cost >= self._pass_bytes:
+                        break
+                taken = inbox[:n]
+                del inbox[:n]
+                self._inbox_bytes -= cost
+            self._urgent = False
+            self._lock.notify_all()
+            return taken
+
+    def _put_back(self, batches: list) -> None:
+        """Batches this pass took but will not apply: first in line for the next."""
+        with self._lock:
+            self._inbox[0:0] = batches
+            self._inbox_bytes += sum(b[2] for b in batches)
+            if any(b[0] is None for b in batches):
+                self._urgent = True
+
     def _wait(self, timeout: float) -> None:
         ready = self._selector.select(max(0.0, timeout))
         with self._lock:
@@ -160,29 +230,39 @@ class Hub:
                         pass
                 except (BlockingIOError, OSError):
                     pass
-            else:
+            elif conn.write_registered:         # not dropped by an earlier flush
+                self._flush(conn)
+        for conn in list(self._delivery.polled):
+            if conn.polled:                     # not dropped by an earlier flush
                 self._flush(conn)
 
-    def _apply(self, items: list) -> None:
+    def _apply(self, batches: list) -> None:
         handlers = self._handlers
-        for conn, item in items:
+        self._pass_out = 0
+        for i, (conn, items, _) in enumerate(batches):
             if conn is None:
-                self._stopping = item
+                self._stopping = items[0]
                 continue
-            if conn.sock is None:   # closed earlier in this pass
-                continue
-            if conn.state == STATE_CLOSING and type(item) is not Gone:
-                continue            # draining a connection we are closing
-            handler = handlers.get(type(item))
-            if handler is None:
-                log.error("hub: nothing handles %r", item)
-                continue
-            try:
-                handler(self, conn, item)
-            except Exception:
-                log.exception("hub: %s failed on %r", conn.label, item)
-                self._drop(conn, "server error", p.error_frame("server_error", "The server failed on "
-                                                                              "your last frame."))
+            for item in items:
+                if conn.sock is None:   # closed earlier in this pass
+                    break
+                if conn.state == STATE_CLOSING and type(item) is not Gone:
+                    continue            # draining a connection we are closing
+                handler = handlers.get(type(item))
+                if handler is None:
+                    log.error("hub: nothing handles %r", item)
+                    continue
+                try:
+                    handler(self, conn, item)
+                except Exception:
+                    log.exception("hub: %s failed on %r", conn.label, item)
+                    self._drop(conn, "server error", p.error_frame("server_error", "The server failed on "
+                                                                                  "your last frame."))
+            if self._pass_out > self._pass_bytes and i + 1 < len(batches):
+                # Enough output for one pass (welcomes of a resume storm, say):
+                # the rest waits, so the room can be held before it is queued.
+                self._put_back(batches[i + 1:])
+                break
 
     def _end_pass(self) -> None:
         self.stats["passes"] += 1
@@ -194,32 +274,41 @@ class Hub:
         deferred, self._deferred = self._deferred, []
         for conn, data in deferred:
             if conn.sock is not None:
-                conn.outbox.push(data)
+                box = conn.outbox
+                box.push(data)
+                if data is conn.welcome_data:
+                    conn.welcome_data = None
+                    conn.welcome_end = box.taken + box.size
                 self._dirty.append(conn)
         room = self.room
         if room.busy:
-            for conn, data in room.seal():
-                conn.outbox.push(data)
+            for conn, data, shared in room.seal():
+                if type(data) is list:
+                    conn.outbox.push_parts(data)
+                else:
+                    conn.outbox.push(data, shared)
                 self._dirty.append(conn)
         dirty, self._dirty = self._dirty, []
-        limit = self.config.max_queue
+        delivery = self._delivery
+        now = time.monotonic()
         ready = []
         for conn in dict.fromkeys(dirty):
             if conn.sock is None:
                 continue
             if conn.write_registered:   # still blocked: the selector says when
-                if conn.outbox.size > limit:
-                    self._too_slow(conn)
+                why = delivery.judge(conn, now)
+                if why:
+                    self._too_slow(conn, why)
                 continue
             ready.append(conn)
         for conn, outcome in zip(ready, self._writer.write_all(ready)):
-            self._after_write(conn, outcome)
+            self._after_write(conn, outcome, now)
 
     def _flush(self, conn) -> None:
         """Write what the socket takes now; watch it for writability if not all."""
         self._after_write(conn, write_part([conn])[0])
 
-    def _after_write(self, conn, done) -> None:
+    def _after_write(self, conn, done, now: float | None = None) -> None:
         if isinstance(done, BaseException):
             if isinstance(done, OSError):
                 log.debug("%s: write failed: %s", conn.label, done)
@@ -235,36 +324,33 @@ class Hub:
             self._unwatch(conn)
             if conn.state == STATE_CLOSING:
                 self._hangup(conn)
-        elif conn.outbox.size > self.config.max_queue:
-            self._too_slow(conn)
-        elif not conn.write_registered:
-            self._selector.register(conn.sock, selectors.EVENT_WRITE, conn)
-            conn.write_registered = True
+            return
+        why = self._delivery.waiting(conn, time.monotonic() if now is None else now)
+        if why:
+            self._too_slow(conn, why)
 
     def _unwatch(self, conn) -> None:
-        if conn.write_registered:
-            conn.write_registered = False
-            try:
-                self._selector.unregister(conn.sock)
-            except (KeyError, ValueError):
-                pass
+        self._delivery.unwatch(conn)
 
-    def _too_slow(self, conn) -> None:
-        """Drop a client that stopped reading. It gets no more data beyond
-        one last try at the reason, so it costs no one else anything."""
+    def _too_slow(self, conn, why: str) -> None:
+        """Drop a client that does not read what it is sent (see
+        server.delivery). It gets no more data beyond one last try at the
+        reason, so it costs no one else anything."""
+        if conn.sock is None:
+            return
         self.stats["dropped_slow"] += 1
-        log.warning("%s: dropped: %d bytes waiting, the limit is %d (it stopped reading)",
-                    conn.label, conn.outbox.size, self.config.max_queue)
+        log.warning("%s: dropped as too slow: %s (%d bytes waiting)", conn.label, why, conn.outbox.size)
         self._drop(conn, "too slow")
         self._deferred = [(c, d) for c, d in self._deferred if c is not conn]
         box = conn.outbox
         # A frame may be half-written: finish it, so the reason arrives as a
-        # whole line. (Chunks always hold whole frames. Under TLS a half-sent
-        # record cannot be finished with new data: just hang up.)
+        # whole line. (Chunks always hold whole frames; a chunk may be a
+        # memoryview. Under TLS a half-sent record cannot be finished with
+        # new data: just hang up.)
         rest = b""
         if box.offset and box.chunks and conn.tls is None:
-            first = box.chunks[0]
-            rest = first[box.offset:first.index(b"\n", box.offset) + 1]
+            tail = bytes(memoryview(box.chunks[0])[box.offset:])
+            rest = tail[:tail.index(b"\n") + 1]
         box.clear()
         if conn.tls is None:
             box.push(rest + p.encode(p.error_frame(p.TOO_SLOW, "You were disconnected: you did not read "
@@ -416,7 +502,9 @@ class Hub:
                    "limits": {"max_line": cfg.max_line, "rate": cfg.rate_limit, "burst": cfg.rate_burst}}
         if missed:
             welcome["missed"] = missed
-        self._send(conn, welcome)
+        data = conn.welcome_data = p.encode(welcome)     # not held against it (server.delivery)
+        self._pass_out += len(data)
+        self._send_bytes(conn, data)
         self.room.broadcast(p.encode({"type": "joined", "nick": conn.nick}))
         self.room.add(conn)
         conn.room = self.room
@@ -444,6 +532,7 @@ class Hub:
         data = p.encode(p.message_frame(msg_id, ts, conn.nick, say.text))
         mine = _with_ref(data, say.ref) if say.ref is not None else None
         conn.room.broadcast(data, conn, mine)
+        self._pass_out += len(data)
         self.stats["messages"] += 1
 
     def on_direct(self, conn, dm: p.SendDirect) -> None:
@@ -457,6 +546,7 @@ class Hub:
                                              dm.ref)
         frame = p.dm_frame(msg_id, ts, conn.nick, target.nick, dm.text)
         data = p.encode(frame)
+        self._pass_out += 2 * len(data)
         self._send_bytes(conn, _with_ref(data, dm.ref) if dm.ref is not None else data)
         if target is not conn:
             self._send_bytes(target, data)
@@ -561,7 +651,7 @@ class Hub:
         Gone: on_gone,
     }
 
-    # -- timers (hub thread, about once a second) --------------------------
+    # -- timers (hub thread, about once a second; faster with a short --slow-timeout)
 
     def _tick(self, now: float) -> None:
         cfg = self.config
@@ -589,6 +679,8 @@ class Hub:
                 conn.outbox.clear()
                 self._unwatch(conn)
                 self._hangup(conn, force=True)
+        for conn, why in self._delivery.stalled(now):
+            self._too_slow(conn, why)
         self._end_pass()
 
     # -- shutdown (hub thread) ---------------------------------------------

@@ -154,3 +154,36 @@ def test_unlimited_soft_limit_is_not_lowered(monkeypatch):
     monkeypatch.setitem(sys.modules, "resource", fake)
     raise_fd_limit()
     assert fake.tries == []
+
+
+# --------------------------------------------------------------------------
+# select() on Windows: at most 512 sockets
+
+
+def test_past_the_select_limit_waiting_sockets_are_polled_and_get_everything(make_server, monkeypatch):
+    import selectors
+    import socket
+
+    from server import delivery
+    from server import protocol as p
+    from tests.servertools import messages
+    # Windows' DefaultSelector, and a limit small enough to pass here.
+    monkeypatch.setattr(selectors, "DefaultSelector", selectors.SelectSelector)
+    monkeypatch.setattr(delivery, "SELECT_MAX", 3)
+    srv = make_server(rate_limit=0)
+    assert isinstance(srv.hub._selector, selectors.SelectSelector)
+    srv.listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+    sender = LineClient(srv.port)
+    sender.hello("sender")
+    readers = [LineClient(srv.port, rcvbuf=8192, timeout=20) for _ in range(10)]
+    for i, r in enumerate(readers):
+        r.hello(f"r{i}")
+    texts = [f"{i} " + "p" * 10_000 for i in range(20)]    # 200 KB each: every reader has to wait
+    sender.send_raw(b"".join(p.encode({"type": "say", "text": t}) for t in texts))
+    for r in readers:
+        assert [m["text"] for m in messages(r, 20, timeout=20)] == texts
+    assert srv.hub.stats["polled_peak"] >= 1, "the test did not reach the limit"
+    assert srv.hub.stats["dropped_slow"] == 0
+    sender.close()
+    for r in readers:
+        r.close()

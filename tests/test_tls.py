@@ -24,6 +24,7 @@ class TlsLineClient(LineClient):
         self.sock = ctx.wrap_socket(raw, server_hostname="natter")
         self.timeout = timeout
         self._buf = b""
+        self._scanned = 0
         self.frames = []
 
     @property
