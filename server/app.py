@@ -30,6 +30,7 @@ log = logging.getLogger("natter.server")
 
 _FD_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 ACCEPT_POLL = 0.5   # seconds between two looks at the closing flag, as socketserver
+ACCEPT_BATCH = 64   # connections taken from the backlog per wake-up
 
 
 class ChatServer:
@@ -183,19 +184,24 @@ class ChatServer:
             selector.register(self.listener, selectors.EVENT_READ)
             selector.register(self._wake_r, selectors.EVENT_READ)
             while not self._closing:
-                if selector.select(ACCEPT_POLL) and not self._closing:
-                    self._accept_one()
+                if selector.select(ACCEPT_POLL):
+                    # Take what the backlog holds (a reconnect storm), a
+                    # bounded number at a time so a close is seen soon.
+                    for _ in range(ACCEPT_BATCH):
+                        if self._closing or not self._accept_one():
+                            break
         # An exception from accept() or the selector itself ends the thread:
         # the thread hook logs it and stops the server (fail).
 
-    def _accept_one(self) -> None:
+    def _accept_one(self) -> bool:
+        """Accept one connection; False when there was none to take."""
         try:
             sock, addr = self.listener.accept()
         except (BlockingIOError, InterruptedError):
-            return          # another wake-up, or the peer gave up before we took it
+            return False    # the backlog is empty, or the peer gave up before we took it
         except OSError as e:
             if self._closing:
-                return
+                return False
             if e.errno in _FD_ERRORS:
                 # Out of file descriptors: back off instead of spinning;
                 # the pending connections wait in the listen backlog.
@@ -207,7 +213,7 @@ class ChatServer:
             elif e.errno not in (errno.ECONNABORTED, errno.EINTR, errno.EAGAIN):
                 log.error("accept failed: %s", e)
                 time.sleep(0.1)
-            return
+            return False
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # Said explicitly: an accepted socket inherits the listener's
@@ -221,13 +227,14 @@ class ChatServer:
             else:
                 log.exception("%s: could not set up the connection", addr)
             sock.close()
-            return
+            return True
         self.hub.post(conn, [hub_mod.CONNECTED], wait=False)
         try:
             conn.thread.start()
         except RuntimeError as e:    # can't start new thread
             log.error("%s: no thread for the connection: %s", conn.peer, e)
             self.hub.post(conn, [Gone("server overloaded")])
+        return True
 
 
 # -- thread failures --------------------------------------------------------
