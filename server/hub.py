@@ -14,8 +14,8 @@ Readers post events with :meth:`Hub.post` (any thread). The hub thread
 
 Slow readers (:mod:`server.delivery`): while a client that keeps reading
 has more than ``max_queue`` bytes waiting, the room is held: the hub takes
-nothing new, the readers block once the inbox holds ``MAX_INBOX_BYTES``,
-and TCP pushes back on the senders. A client is dropped as too slow only
+nothing new, the readers block once the inbox (:mod:`server.inbox`) is
+full, and TCP pushes back on the senders. A client is dropped as too slow only
 when it takes nothing for ``--slow-timeout`` seconds, falls far behind
 (16 x ``max_queue``), or the server is over its total budget.
 
@@ -36,12 +36,11 @@ from .connection import (STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, G
                          TlsKick)
 from .delivery import POLL, Delivery
 from .fanout import ParallelWriter, write_part
+from .inbox import Inbox
 from .room import Room
 
 log = logging.getLogger("natter.server")
 
-MAX_INBOX_BYTES = 64 * 1024 * 1024   # readers wait while this much they posted is not yet taken
-ITEM_COST = 256            # bytes an event counts in the inbox besides its frame (the objects)
 RATE_NOTICE_EVERY = 10.0   # seconds between two rate_limited notices to one client
 CLOSE_GRACE = 2.0          # seconds a closing client gets to take its last frames
 
@@ -68,16 +67,10 @@ class Hub:
         self.conns: set = set()       # every connection the hub knows
         self.nicks: dict = {}         # nick_key -> welcomed connection
         self.per_ip: dict = {}        # ip -> connections open from it
-        self._lock = threading.Condition(threading.Lock())
-        self._inbox: list = []        # (conn, items, cost) batches, in the order posted
-        self._inbox_bytes = 0         # their cost
-        self._urgent = False          # a stop waits in the inbox: take it even if held
-        self._sleeping = False
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self.stats = {"passes": 0, "messages": 0, "dropped_slow": 0}
+        self._inbox = Inbox(self.stats)
         self._selector = selectors.DefaultSelector()
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._selector.register(self._inbox.wake_r, selectors.EVENT_READ, None)
         self._pass_bytes = config.max_queue   # what one pass takes and queues, about
         self._pass_out = 0                    # bytes queued so far in this pass
         self._tick_every = min(1.0, max(0.05, config.slow_timeout / 4))
@@ -89,7 +82,6 @@ class Hub:
         self._stopping: _Stop | None = None
         self.failure: str | None = None   # why the hub stopped on its own, if it did
         self._next_tick = 0.0
-        self.stats = {"passes": 0, "messages": 0, "dropped_slow": 0, "inbox_peak": 0}
         self._delivery = Delivery(config, self._selector, self.stats)
         self.thread = threading.Thread(target=self.run, name="hub", daemon=True)
         self.finished = threading.Event()
@@ -104,35 +96,17 @@ class Hub:
         """Hand the hub events from ``conn`` (``nbytes``: their frames' size);
         wakes it if it sleeps.
 
-        Blocks while MAX_INBOX_BYTES posted are not yet taken (the hub is
-        behind, or the room is held), so a flood turns into TCP
-        back-pressure instead of memory. A Gone, a stop and ``wait=False``
-        (the acceptor) never wait.
+        Blocks while the inbox is full (the hub is behind, or the room is
+        held), so a flood turns into TCP back-pressure instead of memory.
+        A Gone, a stop and ``wait=False`` (the acceptor) never wait.
         """
-        cost = nbytes + ITEM_COST * len(items)
-        with self._lock:
-            if conn is None:
-                self._urgent = True
-            elif wait and type(items[-1]) is not Gone:
-                while self._inbox_bytes >= MAX_INBOX_BYTES and not self.finished.is_set() \
-                        and not conn.stopping.is_set():
-                    self._lock.wait(0.5)
-            self._inbox.append((conn, items, cost))
-            self._inbox_bytes += cost
-            if self._inbox_bytes > self.stats["inbox_peak"]:
-                self.stats["inbox_peak"] = self._inbox_bytes
-            wake = self._sleeping
-            self._sleeping = False
-        if wake:
-            try:
-                self._wake_w.send(b"\0")
-            except (BlockingIOError, OSError):
-                pass  # a wake byte is already waiting, or the hub has ended
+        self._inbox.post(conn, items, nbytes, wait and conn is not None and type(items[-1]) is not Gone,
+                         urgent=conn is None)
 
     @property
     def inbox_bytes(self) -> int:
         """What readers have posted and the hub has not taken yet (their cost)."""
-        return self._inbox_bytes
+        return self._inbox.bytes
 
     def stop(self, message: str = "The server is shutting down.") -> None:
         self.post(None, [_Stop(message)])
@@ -143,7 +117,7 @@ class Hub:
         delivery = self._delivery
         try:
             while True:
-                batches = self._take()
+                batches = self._inbox.take(self._pass_bytes, delivery.held)
                 passed = bool(batches)
                 if batches:
                     self._apply(batches)
@@ -182,55 +156,14 @@ class Hub:
             self._shutdown()
         finally:
             self.finished.set()
-            with self._lock:
-                self._lock.notify_all()
-
-    def _take(self) -> list:
-        """The batches for this pass: none while the room is held (unless a
-        stop waits), else those posted so far, up to about max_queue bytes."""
-        with self._lock:
-            inbox = self._inbox
-            if not inbox or (self._delivery.held and not self._urgent):
-                self._sleeping = not inbox      # held: the loop polls instead
-                return []
-            if self._urgent or self._inbox_bytes <= self._pass_bytes:
-                taken, self._inbox = inbox, []
-                self._inbox_bytes = 0
-            else:
-                n = cost = 0
-                for batch in inbox:
-                    cost += batch[2]
-                    n += 1
-                    if cost >= self._pass_bytes:
-                        break
-                taken = inbox[:n]
-                del inbox[:n]
-                self._inbox_bytes -= cost
-            self._urgent = False
-            self._lock.notify_all()
-            return taken
-
-    def _put_back(self, batches: list) -> None:
-        """Batches this pass took but will not apply: first in line for the next."""
-        with self._lock:
-            self._inbox[0:0] = batches
-            self._inbox_bytes += sum(b[2] for b in batches)
-            if any(b[0] is None for b in batches):
-                self._urgent = True
+            self._inbox.finish()
 
     def _wait(self, timeout: float) -> None:
         ready = self._selector.select(max(0.0, timeout))
-        with self._lock:
-            self._sleeping = False
+        self._inbox.awake(any(key.data is None for key, _ in ready))
         for key, _ in ready:
             conn = key.data
-            if conn is None:
-                try:
-                    while self._wake_r.recv(4096):
-                        pass
-                except (BlockingIOError, OSError):
-                    pass
-            elif conn.write_registered:         # not dropped by an earlier flush
+            if conn is not None and conn.write_registered:    # not dropped by an earlier flush
                 self._flush(conn)
         for conn in list(self._delivery.polled):
             if conn.polled:                     # not dropped by an earlier flush
@@ -261,7 +194,7 @@ class Hub:
             if self._pass_out > self._pass_bytes and i + 1 < len(batches):
                 # Enough output for one pass (welcomes of a resume storm, say):
                 # the rest waits, so the room can be held before it is queued.
-                self._put_back(batches[i + 1:])
+                self._inbox.put_back(batches[i + 1:])
                 break
 
     def _end_pass(self) -> None:
@@ -731,8 +664,7 @@ class Hub:
                 self._close(conn)
         self._writer.close()
         self._selector.close()
-        for s in (self._wake_r, self._wake_w):
-            s.close()
+        self._inbox.close()
 
 
 def _with_ref(data: bytes, ref: str) -> bytes:

@@ -220,10 +220,10 @@ def test_a_welcome_of_100_long_posts_is_delivered_and_people_can_join(make_serve
 
 @pytest.mark.timeout(60)
 def test_readers_wait_once_the_inbox_holds_its_cap_in_bytes(make_server, monkeypatch):
-    from server import hub as hub_mod
+    from server import inbox
     from server.connection import RECV_SIZE
     cap = 1 << 20
-    monkeypatch.setattr(hub_mod, "MAX_INBOX_BYTES", cap)
+    monkeypatch.setattr(inbox, "MAX_INBOX_BYTES", cap)
     srv = make_server(rate_limit=0)             # flood control off: nothing else slows them
     watcher = LineClient(srv.port, timeout=20)
     watcher.hello("watcher")
@@ -254,7 +254,7 @@ def test_readers_wait_once_the_inbox_holds_its_cap_in_bytes(make_server, monkeyp
             t.start()
         # The readers fill the inbox up to its cap, then wait: TCP pushes back.
         wait_until(lambda: srv.hub.inbox_bytes >= cap, timeout=20, what="the inbox to fill")
-        one_batch = srv.config.max_line + RECV_SIZE + 64 * hub_mod.ITEM_COST
+        one_batch = srv.config.max_line + RECV_SIZE + 64 * inbox.ITEM_COST
         for _ in range(20):
             assert srv.hub.inbox_bytes <= cap + one_batch, srv.hub.inbox_bytes
             time.sleep(0.02)
