@@ -65,7 +65,7 @@ class Outbox:
         self.taken = 0    # bytes the socket has taken, ever: progress is this changing
         self.tls = tls    # a server.tls.TlsChannel, or None
         self.plain: list = []
-        self._marks: collections.deque = collections.deque()   # (end in the stream, size) of own chunks
+        self._marks = None   # deque of (end in the stream, size) of own chunks, made when needed
         self._own = 0
 
     def __bool__(self) -> bool:
@@ -87,6 +87,8 @@ class Outbox:
             self.push(part, shared=type(part) is memoryview)
 
     def _mark(self, n: int) -> None:
+        if self._marks is None:
+            self._marks = collections.deque()
         self._own += n
         self._marks.append((self.taken + self.size + n, n))
 
@@ -98,6 +100,8 @@ class Outbox:
         marks, taken = self._marks, self.taken
         while marks and marks[0][0] <= taken:
             self._own -= marks.popleft()[1]
+        if not marks:
+            self._marks = None
         return self._own
 
     def push_raw(self, data: bytes) -> None:
@@ -108,7 +112,7 @@ class Outbox:
     def clear(self) -> None:
         self.chunks.clear()
         self.plain = []
-        self._marks.clear()
+        self._marks = None
         self.offset = self.size = self._own = 0
 
     def flush(self, sock: socket.socket) -> bool:
@@ -143,6 +147,8 @@ class Outbox:
             self.offset = sent
             if sent:
                 return False  # a partial write: the socket buffer is full
+        self._marks = None    # all sent: nothing of its own waits
+        self._own = 0
         return True
 
 
@@ -176,6 +182,13 @@ STATE_NEW, STATE_WELCOMED, STATE_CLOSING = "new", "welcomed", "closing"
 
 class Connection:
     """State of one client. Fields marked (hub) are the hub thread's alone."""
+
+    # Slots: a server holds thousands of these (about 2 KiB less each).
+    __slots__ = ("sock", "addr", "peer", "ip", "hub", "tls", "outbox", "state", "nick", "key", "room",
+                 "session", "errors", "write_registered", "close_deadline", "reader_done", "last_progress",
+                 "taken_seen", "behind_since", "welcome_data", "welcome_end", "polled", "counted", "pinged",
+                 "rate_noticed", "connected_at", "last_seen", "stopping", "_max_line", "_check_password",
+                 "_auth_delay", "_auth_failures", "_items", "_size", "_bucket", "thread", "__weakref__")
 
     def __init__(self, sock: socket.socket, addr, hub, config, tls_context=None, check_password=None):
         self.sock = sock

@@ -305,3 +305,35 @@ def test_memory_waiting_for_clients_stays_within_the_total_budget(make_server, t
         s.close()
     a.close()
     b.close()
+
+
+def test_outbox_counts_its_own_bytes_apart_from_shared_blobs():
+    from server.connection import Outbox
+    a, b = socket.socketpair()
+    try:
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        box = Outbox()
+        shared = b"s" * 100_000
+        box.push(b"w" * 50_000)                     # its welcome: its own
+        box.push(shared, shared=True)               # a room blob others hold too
+        box.push_parts([memoryview(shared)[:10], b"ack\n", memoryview(shared)[10:]])
+        assert box.size == 50_000 + 100_000 + 100_004 and box.own_bytes() == 50_004
+        b.setblocking(False)
+        prev = box.own_bytes()
+        while not box.flush(a):                     # the peer reads it all, a bit at a time
+            own = box.own_bytes()
+            assert own <= prev
+            prev = own
+            if box.taken >= 50_000:
+                assert own <= 4, "the welcome has gone: only the ack is its own"
+            if box.taken >= 150_014:
+                assert own == 0
+            try:
+                while b.recv(65536):
+                    pass
+            except BlockingIOError:
+                pass
+        assert box.size == 0 and box.own_bytes() == 0 and box.taken == 250_004
+    finally:
+        a.close()
+        b.close()
