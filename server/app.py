@@ -216,9 +216,15 @@ class ChatServer:
             return False
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            # Said explicitly: an accepted socket inherits the listener's
-            # non-blocking mode on macOS and the BSDs, not on Linux.
-            sock.setblocking(bool(DONTWAIT))
+            # An accepted socket inherits the listener's non-blocking mode
+            # on macOS and the BSDs, not on Linux; the reader wants it
+            # blocking where MSG_DONTWAIT exists. setblocking() releases the
+            # GIL, which costs the acceptor dearly in a reconnect storm:
+            # only when the mode is wrong.
+            if not DONTWAIT:
+                sock.setblocking(False)
+            elif not os.get_blocking(sock.fileno()):
+                sock.setblocking(True)
             conn = Connection(sock, addr, self.hub, self.config, self.tls_context, self.check_password)
         except Exception as e:
             # That one connection is lost; the acceptor goes on.

@@ -43,6 +43,7 @@ log = logging.getLogger("natter.server")
 
 RATE_NOTICE_EVERY = 10.0   # seconds between two rate_limited notices to one client
 CLOSE_GRACE = 2.0          # seconds a closing client gets to take its last frames
+FLUSH_EVERY = 0.01         # seconds: between busy passes, blocked sockets are tried this often
 
 
 class _Connected:
@@ -74,6 +75,7 @@ class Hub:
         self._pass_bytes = config.max_queue   # what one pass takes and queues, about
         self._pass_out = 0                    # bytes queued so far in this pass
         self._tick_every = min(1.0, max(0.05, config.slow_timeout / 4))
+        self._flush_next = 0.0                # when blocked sockets get a look between passes
         self._dirty: list = []        # connections with output this pass
         # (connection, bytes) queued during a pass, pushed only after it commits:
         # a welcome or a leaver's last frames may carry this pass's messages.
@@ -125,8 +127,11 @@ class Hub:
                     if self._stopping:
                         self._shutdown()
                         return
-                    if delivery.watched:
-                        self._wait(0)       # a busy inbox must not starve the blocked sockets
+                    if delivery.watched and time.monotonic() >= self._flush_next:
+                        # A busy inbox must not starve the blocked sockets;
+                        # but each send gives up the GIL: not after every pass.
+                        self._flush_next = time.monotonic() + FLUSH_EVERY
+                        self._wait(0)
                 else:
                     timeout = self._next_tick - time.monotonic()
                     if delivery.held or delivery.polled:
