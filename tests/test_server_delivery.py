@@ -337,3 +337,13 @@ def test_outbox_counts_its_own_bytes_apart_from_shared_blobs():
     finally:
         a.close()
         b.close()
+
+
+def test_the_delivery_flags_reach_the_config():
+    from server.config import ServerConfig, from_args
+    d = ServerConfig()
+    assert (d.slow_timeout, d.max_queue, d.max_total_queue) == (30.0, 4 << 20, 256 << 20)
+    cfg = from_args(["--slow-timeout", "5", "--max-total-queue", str(64 << 20), "--max-queue", str(1 << 20)])
+    assert (cfg.slow_timeout, cfg.max_total_queue, cfg.max_queue) == (5.0, 64 << 20, 1 << 20)
+    tiny = from_args(["--slow-timeout", "0", "--max-total-queue", "1"])
+    assert tiny.slow_timeout > 0 and tiny.max_total_queue >= 1 << 20     # clamped to something that works
