@@ -17,11 +17,13 @@ import os
 import socket
 import threading
 import time
+import uuid
 
 from . import hub as hub_mod
 from . import auth, paths, tls
 from .config import ServerConfig
 from .connection import DONTWAIT, Connection, Gone
+from .discovery import DiscoveryService, RoomInfo
 from .history import History
 
 log = logging.getLogger("natter.server")
@@ -53,6 +55,8 @@ class ChatServer:
             raise
         self.address = self.listener.getsockname()[:2]
         self.hub = hub_mod.Hub(self.config, self.history)
+        self.id = str(uuid.uuid4())         # names this server in discovery replies
+        self.discovery = self._make_discovery() if self.config.discovery else None
         self._acceptor = threading.Thread(target=self._accept_loop, name="acceptor", daemon=True)
         self._closing = False
         self._started = False
@@ -69,6 +73,20 @@ class ChatServer:
         self.tls_context = tls.server_context(cert, key)
         self.fingerprint = tls.cert_fingerprint(cert)
         self.cert_path = cert
+
+    def _make_discovery(self) -> DiscoveryService:
+        cfg = self.config
+        room = RoomInfo(id=self.id, name=cfg.name or socket.gethostname() or "Natter", port=self.port,
+                        tls=self.fingerprint is not None, fp=self.fingerprint, users=0,
+                        password=self.check_password is not None, rooms=0)
+        service = DiscoveryService(room, lambda: (len(self.hub.nicks), self.room_count()),
+                                   chat_host=self.address[0], port=cfg.discovery_port)
+        service.bind()
+        return service
+
+    def room_count(self) -> int:
+        """How many rooms discovery replies announce (one room per server, for now)."""
+        return 1
 
     @property
     def failure(self) -> str | None:
@@ -91,6 +109,8 @@ class ChatServer:
             line += f"\nTLS on; certificate fingerprint (clients compare it): {self.fingerprint}"
         elif not _is_loopback_host(host):
             line += "\nTLS off: messages cross the network unencrypted (see --tls)"
+        if self.discovery is not None:
+            line += "\n" + self.discovery.describe()
         return line
 
     def start(self) -> "ChatServer":
@@ -100,6 +120,8 @@ class ChatServer:
             self._started = True
         self.hub.thread.start()
         self._acceptor.start()
+        if self.discovery is not None:
+            self.discovery.start()
         return self
 
     def serve_forever(self) -> None:
@@ -125,6 +147,8 @@ class ChatServer:
             self._closed.wait(15)
             return
         self._stop_requested.set()
+        if self.discovery is not None:
+            self.discovery.stop()           # a stopped room is no longer announced
         try:
             self.listener.shutdown(socket.SHUT_RDWR)   # wakes accept() on Linux
         except OSError:
