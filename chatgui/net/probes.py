@@ -95,7 +95,7 @@ def gather(host: str, port: int, *, tls: bool = False, nick: str | None = None, 
     if ":" not in address:
         f.discovery_unicast = discovery.unicast_query(address, discovery_port)[0]
     if scan:
-        result = discovery.scan(discovery_port, interfaces=itfs)
+        result = discovery.scan(discovery_port)       # NATTER_DISCOVERY_SCOPE applies
         f.discovery_rooms = len(result.rooms)
         here = f.route in ("loopback", "this_computer")
         f.discovery_seen = any(r.room.port == port and (r.host == address or (here and r.host.startswith("127.")))
