@@ -148,6 +148,12 @@ def test_a_refusal_says_the_room_may_be_open_to_that_computer_only():
     assert d.kind == "refused" and "No room runs on this computer at port 4000" in d.sentence
 
 
+def test_on_a_mac_the_local_network_permission_is_named():
+    assert "Privacy & Security > Local Network" in classify(failed(65, "darwin")).advice
+    assert "Local Network" not in classify(failed(113, "linux")).advice
+    assert "Local Network" in classify(connected(answer="welcome", discovery_seen=False, platform="darwin")).advice
+
+
 def test_isolation_and_silence_are_told_apart():
     assert "keeps devices apart" in classify(failed(113)).sentence
     assert "firewall" in classify(failed(110)).sentence

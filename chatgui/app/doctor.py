@@ -208,9 +208,15 @@ def _details(f: Facts) -> list[str]:
     return out
 
 
+MAC_LOCAL_NETWORK = ("On a Mac, also check System Settings > Privacy & Security > Local Network: Natter must "
+                     "be allowed there (a Mac that refuses it reports \"no route to host\").")
+
+
 def classify(f: Facts) -> Diagnosis:
     """The verdict on these facts (see the module docstring for the order)."""
     kind, ok, sentence, advice = _verdict(f)
+    if numbering(f.platform) == "darwin" and kind in ("isolated", "discovery_blocked", "no_answer"):
+        advice = f"{advice} {MAC_LOCAL_NETWORK}".strip()
     return Diagnosis(kind, ok, sentence, advice, tuple(_details(f)))
 
 
