@@ -29,8 +29,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _count = itertools.count(1)
 
 
+def _which(name: str) -> str | None:
+    """iproute2's commands live in /usr/sbin, not always on a user's PATH."""
+    return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+
+
+IP, BRIDGE = _which("ip") or "ip", _which("bridge") or "bridge"
+
+
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    out = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=20)
+    out = subprocess.run([IP, *args], capture_output=True, text=True, timeout=20)
     if check and out.returncode != 0:
         raise RuntimeError(f"ip {' '.join(args)} failed: {out.stderr.strip()}")
     return out
@@ -72,7 +80,7 @@ class Lab:
 
     def isolate(self, name: str, on: bool = True) -> None:
         """Bridge port isolation, as guest Wi-Fi keeps devices apart."""
-        out = subprocess.run(["bridge", "-n", self.switch, "link", "set", "dev", f"p{name}", "isolated",
+        out = subprocess.run([BRIDGE, "-n", self.switch, "link", "set", "dev", f"p{name}", "isolated",
                               "on" if on else "off"], capture_output=True, text=True, timeout=20)
         if out.returncode != 0:
             raise RuntimeError(f"bridge link set isolated failed: {out.stderr.strip()}")
@@ -87,7 +95,7 @@ class Lab:
         return env
 
     def _argv(self, name: str, argv: list[str]) -> list[str]:
-        return ["ip", "netns", "exec", self.ns(name), *argv]
+        return [IP, "netns", "exec", self.ns(name), *argv]
 
     def run(self, name: str, argv: list[str], timeout: float = 60, **kw) -> subprocess.CompletedProcess:
         return subprocess.run(self._argv(name, argv), cwd=ROOT, env=self.env(name, kw.pop("env", None)),
@@ -144,15 +152,15 @@ class Lab:
 
 def unavailable() -> str | None:
     """Why a lab cannot be built here, or None."""
-    if not shutil.which("ip") or not shutil.which("bridge"):
+    if not _which("ip") or not _which("bridge"):
         return "the ip and bridge commands (iproute2) are not installed"
     if os.geteuid() != 0:
         return "ip netns needs root (CI runs as root)"
     probe = f"natter{os.getpid()}probe"
-    out = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, timeout=20)
+    out = subprocess.run([IP, "netns", "add", probe], capture_output=True, text=True, timeout=20)
     if out.returncode != 0:
         return f"ip netns is not allowed here: {out.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True, timeout=20)
+    subprocess.run([IP, "netns", "del", probe], capture_output=True, timeout=20)
     return None
 
 

@@ -316,8 +316,10 @@ def test_the_doctor_on_a_changed_certificate_sends_nothing(room, connect, tmp_pa
     assert not srv.hub.nicks                                   # no hello reached it
     pins.replace("127.0.0.1", srv.port, srv.fingerprint)
     assert doctor(srv.port, tls=True, pins=pins).kind == "ok"
-    first = doctor(srv.port, tls=True, pins=PinStore(str(tmp_path / "none.json")), password="secret")
-    assert first.kind == "ok_unverified" and srv.fingerprint in first.sentence
+    for password in ("secret", None):
+        first = doctor(srv.port, tls=True, pins=PinStore(str(tmp_path / "none.json")), password=password)
+        assert first.kind == "ok_unverified" and srv.fingerprint in first.sentence
+    assert not srv.hub.nicks                                   # no hello reached it either
 
 
 def _stranger(reply: bytes | None):

@@ -180,7 +180,7 @@ def connected(**kw) -> Facts:
     (connected(answer="welcome", discovery_seen=True), "ok", "you can join it"),
     (connected(answer="error", error_code="nick_taken", discovery_seen=True), "ok", "nickname is in use"),
     (connected(answer="welcome", discovery_seen=False), "discovery_blocked", "discovery does not work"),
-    (connected(tls=True, answer="unverified", fingerprint="AB12"), "ok_unverified", "no password was sent"),
+    (connected(tls=True, answer="unverified", fingerprint="AB12"), "ok_unverified", "nothing was sent to it"),
 ])
 def test_what_answered_in_order(facts, kind, words):
     d = classify(facts)

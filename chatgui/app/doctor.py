@@ -339,7 +339,7 @@ def _connected(f: Facts, where: str) -> tuple[str, bool, str, str]:
     if f.answer == "unverified":
         return ("ok_unverified", True,
                 f"The room at {where} answers with encryption; this computer has never seen its certificate "
-                f"(fingerprint {f.fingerprint}), so no password was sent to it.",
+                f"(fingerprint {f.fingerprint}), so nothing was sent to it.",
                 "Join it and compare the fingerprint with the one the room shows before you trust it.")
     if f.answer in ("welcome", "error"):       # nick_taken: the room works, the nick is in use
         nick_note = " (your nickname is in use there: pick another)" if code == "nick_taken" else ""

@@ -12,7 +12,8 @@
    checked again at 127.0.0.1, for a room open to this computer only);
 4. what answered: with TLS asked for, the handshake, the certificate
    against the pinned one (:mod:`chatgui.net.pins`), then, only when the
-   certificate is the expected one (or the connection is plain), a
+   certificate is the pinned one (or the connection is plain: nothing is
+   sent to a certificate nobody compared, as the client does), a
    ``hello`` with the nick and password given, whose answer tells a
    welcome, a wrong password, a full room, encryption required, or
    something that is not a Natter room at all. A welcome is left at once
@@ -188,8 +189,8 @@ def _talk(f: Facts, sock, address: str, port: int, nick: str, password, pins: Pi
         f.pinned = pins.get(f.host, port)
         if f.pinned is not None and f.pinned != f.fingerprint:
             return                          # nothing is sent to a certificate that changed
-        if f.pinned is None and password:
-            f.answer = "unverified"         # no password for a certificate nobody compared
+        if f.pinned is None:
+            f.answer = "unverified"         # nothing for a certificate nobody compared
             return
     else:
         transport = _Plain(sock)

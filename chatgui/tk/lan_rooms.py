@@ -58,7 +58,7 @@ class LanRooms(ttk.Frame):
         box.columnconfigure(0, weight=1)
         self.tree = ttk.Treeview(box, columns=("host", "people", "locks"), height=LIST_ROWS,
                                  selectmode="browse", style="Rooms.Treeview")
-        for col, text, width, anchor in (("#0", "Room", 150, "w"), ("host", "Host", 102, "w"),
+        for col, text, width, anchor in (("#0", "Room", 138, "w"), ("host", "Host", 114, "w"),
                                          ("people", "People", 55, "center"), ("locks", "Locked", 80, "w")):
             self.tree.heading(col, text=text, anchor=anchor)
             self.tree.column(col, width=width, minwidth=40, anchor=anchor, stretch=col == "#0")
