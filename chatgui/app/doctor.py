@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from chatgui.app.view import HOST_LABEL, LAN_LABEL, TLS_LABEL
+from chatgui.net.failures import tls_changed_message
 
 # Socket errors by number, per numbering: Linux, macOS (BSD), Windows
 # (Winsock, as Python reports them, and the Win32 codes some calls give).
@@ -308,12 +309,8 @@ def _connected(f: Facts, where: str) -> tuple[str, bool, str, str]:
                 f"Something at {where} accepted the connection but the encryption (TLS) handshake failed.",
                 "Check the port: is that a Natter room started with --tls?")
     if f.fingerprint and f.pinned and f.fingerprint != f.pinned:
-        return ("cert_changed", False,
-                f"The certificate of {where} has changed since you last connected: it was {f.pinned} and "
-                f"is now {f.fingerprint}. Someone may be intercepting the connection, or the room got a new "
-                "certificate.",
-                "Ask whoever runs the room to read out the fingerprint it shows, and trust the new one only "
-                "if it is the same.")
+        # The client's own warning, word for word: it says what to do too.
+        return "cert_changed", False, tls_changed_message(f.host, f.port, f.pinned, f.fingerprint), ""
     if f.answer == "tls_required":
         return ("tls_server_only", False,
                 f"The room at {where} is encrypted (TLS), but you connected without encryption.",

@@ -43,6 +43,7 @@ from server import protocol
 
 from chatgui.app.doctor import Diagnosis, Facts, classify
 from chatgui.net import discovery
+from chatgui.net.failures import plain_server
 from chatgui.net.pins import PinStore
 from chatgui.net.transport import TlsTransport, client_context
 
@@ -179,9 +180,7 @@ def _talk(f: Facts, sock, address: str, port: int, nick: str, password, pins: Pi
             f.tls_failed = "timeout"
             return
         except OSError as e:                # ssl.SSLError included
-            plain = transport.first_bytes.lstrip()[:1] == b"{" or (
-                not transport.first_bytes and isinstance(e, (ssl.SSLEOFError, ConnectionError)))
-            f.tls_failed = "plain_server" if plain else "other"
+            f.tls_failed = "plain_server" if plain_server(e, transport.first_bytes) else "other"
             f.tls_message = getattr(e, "reason", None) or str(e)
             f.first_bytes = transport.first_bytes[:40].decode("utf-8", "replace")
             return

@@ -96,14 +96,21 @@ def test_a_password_room_asks_for_it_and_a_stopped_room_leaves_the_list(make_win
     assert w.controller.address == f"127.0.0.1:{srv.port}"
 
 
-def test_why_cant_i_connect_shows_the_doctors_sentences_off_the_tk_thread(make_window):
+def test_why_cant_i_connect_shows_the_doctors_sentences_off_the_tk_thread(make_window, monkeypatch):
+    from chatgui.net import probes
+    real, threads = probes.diagnose, []
+
+    def diagnose(*args, **kw):
+        threads.append(threading.current_thread().name)
+        return real(*args, **kw)
+    monkeypatch.setattr(probes, "diagnose", diagnose)
     port = free_port()
     w = make_window(None, Settings(nick="bob", host="127.0.0.1", port=port))
     lan = w.form.lan
     lan.doctor_button.invoke()
     assert lan.doctor_label.cget("text") == f"Checking 127.0.0.1:{port}…" and lan.doctor_busy
-    assert any(t.name == "doctor" for t in threading.enumerate())
     wait_until(w.root, lambda: not lan.doctor_busy, timeout=20, what="the doctor's answer")
+    assert threads == ["doctor"]
     assert lan.doctor_label.cget("text").startswith(f"No room runs on this computer at port {port}.")
     assert "ECONNREFUSED" in lan.details_label.cget("text")
     w.form.host.set("")
@@ -117,3 +124,15 @@ def test_a_failed_join_runs_the_doctor_by_itself(make_window):
     wait_until(w.root, lambda: w.form.error_label.cget("text"), what="the error on the form")
     wait_until(w.root, lambda: w.form.lan.doctor_label.cget("text").startswith("No room runs"), timeout=20,
                what="the doctor's sentence")
+
+
+def test_the_address_field_offers_the_recent_rooms(make_window):
+    w = make_window(None, Settings(nick="bob", recent=["198.51.100.7:4000", "[fd00::5]:30000"]))
+    form = w.form
+    form._fill_recent()                   # what opening the drop-down does
+    assert list(form.host_entry.cget("values")) == ["198.51.100.7:4000", "[fd00::5]:30000"]
+    for chosen, host, port in (("198.51.100.7:4000", "198.51.100.7", "4000"), ("[fd00::5]:30000", "fd00::5", "30000")):
+        form.host.set(chosen)
+        form.host_entry.event_generate("<<ComboboxSelected>>")
+        w.root.update()
+        assert (form.host.get(), form.port.get()) == (host, port)
