@@ -51,7 +51,7 @@ def _port(text: str, whole: str) -> int:
 
 def scan_command(as_json: bool, out=None) -> int:
     from chatgui.net import discovery
-    out = out or sys.stdout
+    out = out or _stdout()
     result = discovery.scan()
     if as_json:
         json.dump([r.as_json() for r in result.rooms], out, ensure_ascii=False)
@@ -75,7 +75,7 @@ def scan_command(as_json: bool, out=None) -> int:
 def doctor_command(target: str, as_json: bool, *, port: int | None, nick: str | None, password: str | None,
                    tls: bool, out=None) -> int:
     from chatgui.net import probes
-    out = out or sys.stdout
+    out = out or _stdout()
     try:
         host, port = split_address(target, port or protocol.DEFAULT_PORT)
     except ValueError as e:
@@ -92,6 +92,13 @@ def doctor_command(target: str, as_json: bool, *, port: int | None, nick: str | 
             out.write(verdict.advice + "\n")
         out.write("Details:\n" + "".join(f"  {line}\n" for line in verdict.details))
     return 0 if verdict.ok else 1
+
+
+def _stdout():
+    """The windowed build on Windows has no standard output unless it was
+    redirected (``Natter.exe --scan --json > rooms.json``): then nowhere."""
+    import os
+    return sys.stdout if sys.stdout is not None else open(os.devnull, "w", encoding="utf-8")
 
 
 def _printable(text: str) -> str:
