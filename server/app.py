@@ -6,7 +6,9 @@ returns at once), :meth:`serve_forever` (blocks until asked to stop),
 flush history, join the threads with a timeout, close everything).
 
 Threads: ``acceptor`` accepts and starts one ``reader-HOST:PORT`` thread
-per client; ``hub`` owns the state and all writes (see :mod:`server.hub`).
+per client; ``hub`` owns the state and all writes (see :mod:`server.hub`);
+``discovery`` answers scanners on UDP (:mod:`server.discovery`), with the
+counts of :meth:`ChatServer.room_count` and the hub's nicks.
 """
 from __future__ import annotations
 
