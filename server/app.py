@@ -6,7 +6,9 @@ returns at once), :meth:`serve_forever` (blocks until asked to stop),
 flush history, join the threads with a timeout, close everything).
 
 Threads: ``acceptor`` accepts and starts one ``reader-HOST:PORT`` thread
-per client; ``hub`` owns the state and all writes (see :mod:`server.hub`).
+per client; ``hub`` owns the state and all writes (see :mod:`server.hub`);
+``discovery`` answers scanners on UDP (:mod:`server.discovery`), with the
+counts of :meth:`ChatServer.room_count` and the hub's nicks.
 """
 from __future__ import annotations
 
@@ -18,12 +20,14 @@ import selectors
 import socket
 import threading
 import time
+import uuid
 import weakref
 
 from . import hub as hub_mod
 from . import auth, paths, tls
 from .config import ServerConfig
 from .connection import DONTWAIT, Connection, Gone
+from .discovery import DiscoveryService, RoomInfo
 from .history import History
 
 log = logging.getLogger("natter.server")
@@ -61,6 +65,8 @@ class ChatServer:
         # of a listening socket does not wake accept() on macOS.
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
+        self.id = str(uuid.uuid4())         # names this server in discovery replies
+        self.discovery = self._make_discovery() if self.config.discovery else None
         self._acceptor = threading.Thread(target=self._accept_loop, name="acceptor", daemon=True)
         self._closing = False
         self._started = False
@@ -79,6 +85,20 @@ class ChatServer:
         self.tls_context = tls.server_context(cert, key)
         self.fingerprint = tls.cert_fingerprint(cert)
         self.cert_path = cert
+
+    def _make_discovery(self) -> DiscoveryService:
+        cfg = self.config
+        room = RoomInfo(id=self.id, name=cfg.name or socket.gethostname() or "Natter", port=self.port,
+                        tls=self.fingerprint is not None, fp=self.fingerprint, users=0,
+                        password=self.check_password is not None, rooms=0)
+        service = DiscoveryService(room, lambda: (len(self.hub.nicks), self.room_count()),
+                                   chat_host=self.address[0], port=cfg.discovery_port)
+        service.bind()
+        return service
+
+    def room_count(self) -> int:
+        """How many rooms discovery replies announce (one room per server, for now)."""
+        return 1
 
     @property
     def failure(self) -> str | None:
@@ -119,6 +139,8 @@ class ChatServer:
             line += f"\nTLS on; certificate fingerprint (clients compare it): {self.fingerprint}"
         elif not _is_loopback_host(host):
             line += "\nTLS off: messages cross the network unencrypted (see --tls)"
+        if self.discovery is not None:
+            line += "\n" + self.discovery.describe()
         return line
 
     def start(self) -> "ChatServer":
@@ -129,6 +151,8 @@ class ChatServer:
         _watch_threads(self)
         self.hub.thread.start()
         self._acceptor.start()
+        if self.discovery is not None:
+            self.discovery.start()
         return self
 
     def serve_forever(self) -> None:
@@ -154,6 +178,8 @@ class ChatServer:
             self._closed.wait(15)
             return
         self._stop_requested.set()
+        if self.discovery is not None:
+            self.discovery.stop()           # a stopped room is no longer announced
         try:
             self._wake_w.send(b"\0")
         except OSError:

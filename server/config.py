@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from . import auth, paths, protocol
+from .discovery import codec as discovery_codec
 
 
 @dataclass
@@ -39,6 +40,9 @@ class ServerConfig:
     max_total_queue: int = 256 * 1024 * 1024   # bytes waiting for all clients together
     auth_delay: float = 1.0           # s before the frame after a wrong password; doubles each time
     auth_delay_max: float = 16.0      # ... up to this
+    discovery: bool = True            # answer LAN discovery queries (UDP)
+    discovery_port: int = discovery_codec.DEFAULT_PORT
+    name: str | None = None           # the room's name in discovery replies; None: the host name
 
     def db_path(self) -> str:
         return self.db or paths.default_db()
@@ -103,7 +107,32 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--writers", type=_positive(int), default=d.writers,
                     help="extra threads that write a broadcast in parallel (default %(default)s: cores - 1)")
     ap.add_argument("--log-level", default=d.log_level, choices=("debug", "info", "warning", "error"))
+    # Discovery (docs/protocol.md, section 11): one block, read by _discovery().
+    ap.add_argument("--name", default=None,
+                    help="the room's name in the lists of people who scan the network (default: this "
+                         "computer's name)")
+    ap.add_argument("--discovery-port", type=_port, default=d.discovery_port,
+                    help="UDP port on which to answer scanners (default %(default)s, shared by every room "
+                         "on this computer)")
+    ap.add_argument("--no-discovery", action="store_true",
+                    help="do not answer scanners: people join by address only")
     return ap
+
+
+def _port(text):
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, not {text}")
+    return value
+
+
+def _discovery(ap, a) -> dict:
+    name = None
+    if a.name is not None:
+        name = discovery_codec.clean_name(a.name)
+        if not name:
+            ap.error("--name must hold a visible character")
+    return dict(discovery=not a.no_discovery, discovery_port=a.discovery_port, name=name)
 
 
 def from_args(argv=None) -> ServerConfig:
@@ -126,5 +155,6 @@ def from_args(argv=None) -> ServerConfig:
                        max_total_queue=max(1024 * 1024, a.max_total_queue),
                        password=password, tls=a.tls or bool(a.cert), cert=a.cert, key=a.key,
                        handshake_timeout=a.handshake_timeout, session_expiry=a.session_expiry,
-                       idle_timeout=a.idle_timeout, writers=a.writers, log_level=a.log_level)
+                       idle_timeout=a.idle_timeout, writers=a.writers, log_level=a.log_level,
+                       **_discovery(ap, a))
     return cfg

@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from server import paths, protocol
 
@@ -44,6 +44,7 @@ class Settings:
     theme: str = "light"
     font_size: int = 11
     geometry: str = ""          # the main window's last size, e.g. "900x600"
+    recent: list = field(default_factory=list)     # rooms joined by address, "host:port", newest first
 
     def clamp(self) -> "Settings":
         """Put every field back in range (defaults for what cannot be)."""
@@ -59,6 +60,7 @@ class Settings:
             self.host = d.host
         if len(self.geometry) > 40:
             self.geometry = d.geometry
+        self.recent = [e for e in self.recent if type(e) is str and 0 < len(e) <= 300][:8]
         return self
 
 
