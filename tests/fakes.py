@@ -41,6 +41,7 @@ class FakeView:
         self.quit_called = False
         self.screen = None         # "connect" | "chat"
         self.form = None           # (values, error, busy)
+        self.doctor_runs = []      # (host, port, tls, nick, password) the doctor was asked about
 
     def show_connect(self, values, error, busy, focus=None, trust=None, trust_label=None):
         self.screen = "connect"
@@ -128,6 +129,9 @@ class FakeView:
 
     def quit(self):
         self.quit_called = True
+
+    def run_doctor(self, host, port, tls, nick, password):
+        self.doctor_runs.append((host, port, tls, nick, password))
 
     # helpers for assertions
     def texts(self, kind=None, room=False):
@@ -226,8 +230,8 @@ class FakeRoom:
     started: list = []
     log: list = []              # ("start" | "stop", port), in the order they happened
 
-    def __init__(self, port, password=None, lan=False, tls=False):
-        self.requested_port, self.password, self.lan, self.tls = port, password, lan, tls
+    def __init__(self, port, password=None, lan=False, tls=False, name=None):
+        self.requested_port, self.password, self.lan, self.tls, self.name = port, password, lan, tls, name
         self.stopped = False
         self.connect_host = "127.0.0.1"
         self.fingerprint = "AB12 CD34" if tls else None

@@ -52,7 +52,7 @@ from dataclasses import replace
 
 from server import protocol as p
 
-from chatgui.app import commands, formatting, hosting
+from chatgui.app import commands, formatting, hosting, lan
 from chatgui.app import settings as settings_mod
 from chatgui.app.conversations import Conversations, lower_first as _lower_first, stamp as _stamp
 from chatgui.app.hosting import HostedRoom
@@ -154,6 +154,8 @@ class Controller(Conversations):
         s = self.settings
         s.host, s.nick, s.port, s.host_room, s.host_lan, s.tls = (host, nick, port, values.host_room,
                                                                   values.host_lan, values.tls)
+        if not values.host_room:
+            lan.remember_recent(s, host, port)
         self.save_settings(s)
         if values.host_room:
             if self.hosted is not None and self.hosted.matches(port, password, values.host_lan, values.tls):
@@ -163,7 +165,7 @@ class Controller(Conversations):
             # chat starts when RoomStarted comes back (on_RoomStarted).
             replacing, self.hosted = self.hosted, None
             self._retire_client()
-            room = self.host_factory(port, password, values.host_lan, values.tls)
+            room = self.host_factory(port, password, values.host_lan, values.tls, name=lan.hosted_name(nick))
             self._room_starting = room
             self._room_join = dict(nick=nick, password=password, tls=values.tls)
             stopping = self._live_jobs()
@@ -384,6 +386,7 @@ class Controller(Conversations):
             self._retire_client()
             self._set_status("offline", OFFLINE)
             self._show_form(for_window(self.safe(e.message, False)), focus=_FIELD_FOR_FAILURE.get(e.kind))
+            lan.offer_doctor(self.view, self._params, e.kind)
             return
         if e.retry_in is None:
             # The client gave up on this room (a wrong password, say): the

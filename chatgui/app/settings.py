@@ -49,6 +49,7 @@ class Settings:
     theme: str = "light"
     font_size: int = 11
     geometry: str = ""          # the main window's last size, e.g. "900x600"
+    recent: list = field(default_factory=list)     # rooms joined by address, "host:port", newest first
     rooms: dict = field(default_factory=dict)   # server -> {"rooms": [...], "private": [...]}
 
     def clamp(self) -> "Settings":
@@ -65,6 +66,7 @@ class Settings:
             self.host = d.host
         if len(self.geometry) > 40:
             self.geometry = d.geometry
+        self.recent = [e for e in self.recent if type(e) is str and 0 < len(e) <= 300][:8]
         self.rooms = _clean_rooms(self.rooms)
         return self
 
@@ -114,12 +116,12 @@ def load(path: str | None = None) -> Settings:
     if not isinstance(raw, dict):
         log.warning("settings %s hold no object; using the defaults", path)
         return s
-    for field in dataclasses.fields(Settings):
-        value = raw.get(field.name)
-        default = getattr(s, field.name)
+    for f in dataclasses.fields(Settings):
+        value = raw.get(f.name)
+        default = getattr(s, f.name)
         # bool is an int in Python: insist on the exact type.
         if value is not None and type(value) is type(default):
-            setattr(s, field.name, value)
+            setattr(s, f.name, value)
     return s.clamp()
 
 

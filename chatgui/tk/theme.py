@@ -177,5 +177,12 @@ def apply_style(root: tk.Misc, pal: Palette, fonts: Fonts) -> ttk.Style:
                     borderwidth=0, font=fonts.body, rowheight=fonts.body.metrics("linespace") + 8)
     style.layout("People.Treeview", [("Treeview.treearea", {"sticky": "nswe"})])
     style.map("People.Treeview", background=[("selected", pal.select_bg)], foreground=[("selected", pal.fg)])
+    # The connect form's "Rooms on your network" and its address field.
+    style.configure("Rooms.Treeview", background=pal.input_bg, fieldbackground=pal.input_bg, foreground=pal.fg,
+                    font=fonts.ui, rowheight=int(fonts.ui.metrics("linespace") * 1.5), bordercolor=pal.border,
+                    indent=4)
+    style.configure("Rooms.Treeview.Heading", background=pal.panel, foreground=pal.muted, font=fonts.small)
+    style.map("Rooms.Treeview", background=[("selected", pal.select_bg)], foreground=[("selected", pal.fg)])
+    style.configure("TCombobox", fieldbackground=pal.input_bg, foreground=pal.fg, bordercolor=pal.border)
     root.configure(background=pal.panel)
     return style
