@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from chatgui.app.controller import OTHER, SYSTEM, ConnectValues, Controller
+from chatgui.app.controller import ConnectValues, Controller
 from chatgui.app.settings import Settings
 from chatgui.net import events as ev
 from chatgui.net.backoff import Backoff
@@ -238,8 +238,6 @@ def test_read_markers_survive_a_reconnect_and_an_app_restart(make_server, tmp_pa
     assert lobby.unread == 0                         # on screen and focused...
     assert again.view.markers["#lobby"] == next(ln.msg_id for ln in again.view.room_lines("#lobby")
                                                 if ln.text == "unread 1")   # ...but marked where reading stopped
-    again.c.focus_changed(False)
-    again.c.switch_room(again.c.rooms.active, "")
 
 
 def test_a_v1_client_is_still_served_next_to_a_v2_one(server, make_chat_clients):
