@@ -8,6 +8,8 @@ for a bad command line. Packaged builds enter here too.
 
 ``--host H --port P --nick N`` (or ``--host-room``) skips the connect form
 and joins at once; with only some of them the form opens, filled in.
+``--scan`` and ``--doctor HOST[:PORT]`` print and exit without a window
+(:mod:`chatgui.netcheck`).
 
 Threads: the main thread is the Tk thread. After the window has gone it
 waits for the network client's threads and stops a hosted room, so the
@@ -48,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--theme", choices=settings_mod.THEMES, help="colour theme (remembered)")
     ap.add_argument("--font-size", type=int, help="text size in points (remembered; Ctrl+plus/minus)")
     ap.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    ap.add_argument("--scan", action="store_true", help="list the rooms on your network and exit")
+    ap.add_argument("--doctor", metavar="HOST[:PORT]",
+                    help="check why a room can or cannot be joined, say what to do, and exit")
+    ap.add_argument("--json", action="store_true", help="with --scan or --doctor: print JSON")
+    ap.add_argument("--discovery-port", type=int, metavar="PORT",
+                    help="UDP port of the rooms' discovery (default 30000, or NATTER_DISCOVERY_PORT)")
     return ap
 
 
@@ -59,6 +67,14 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if sys.stderr is not None:      # a windowed build on Windows has none
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    if args.discovery_port:
+        os.environ["NATTER_DISCOVERY_PORT"] = str(args.discovery_port)     # scans and hosted rooms
+    if args.scan or args.doctor:
+        from chatgui import netcheck
+        if args.scan:
+            return netcheck.scan_command(args.json)
+        return netcheck.doctor_command(args.doctor, args.json, port=args.port, nick=args.nick,
+                                       password=args.password, tls=args.tls)
 
     settings = settings_mod.load()
     if args.theme:

@@ -47,7 +47,8 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default="1000x640")
     ap.add_argument("--font-size", type=int, default=11)
     ap.add_argument("--form", action="store_true",
-                    help="the connect form after a refused connection, instead of the chat")
+                    help="the connect form (rooms found, a refused connection and the doctor's answer), "
+                         "instead of the chat")
     args = ap.parse_args(argv)
 
     home = tempfile.mkdtemp(prefix="natter-shot-")
@@ -67,21 +68,40 @@ def _capture(root, out: str) -> None:
 
 
 def _shoot_form(args) -> int:
+    """The form after a refused connection, with two rooms in "Rooms on your
+    network" (real servers, discovery on loopback and a port of its own)
+    and the doctor's answer."""
     import socket
 
     from chatgui.app.controller import ConnectValues
     from chatgui.app.settings import Settings
     from chatgui.tk.window import ChatWindow
+    from server.app import ChatServer
+    from server.config import ServerConfig
     with socket.socket() as s:          # a port where nothing listens
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    w = ChatWindow(Settings(theme=args.theme, font_size=args.font_size, geometry=args.size))
-    w.start(ConnectValues(host="127.0.0.1", port=str(port), nick="alice"))
-    pump(w.root, until=lambda: w.form.error_label.cget("text"))
-    pump(w.root, 0.3)
-    _capture(w.root, args.out)
-    w.quit()
-    w.controller.shutdown(timeout=5)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        discovery_port = s.getsockname()[1]
+    os.environ.update(NATTER_DISCOVERY_SCOPE="local", NATTER_DISCOVERY_PORT=str(discovery_port))
+    rooms = [ChatServer(ServerConfig(host="127.0.0.1", port=0, name=name, password=password,
+                                     db=os.path.join(os.environ["NATTER_HOME"], f"room{i}.db"),
+                                     discovery_port=discovery_port)).start()
+             for i, (name, password) in enumerate((("carol's room", None), ("Maths 4B", "x")))]
+    try:
+        w = ChatWindow(Settings(theme=args.theme, font_size=args.font_size, geometry=args.size,
+                                recent=[f"127.0.0.1:{port}"]))
+        w.start(ConnectValues(host="127.0.0.1", port=str(port), nick="alice"))
+        pump(w.root, until=lambda: w.form.error_label.cget("text") and len(w.form.lan.tree.get_children()) == 2
+             and w.form.lan.doctor_label.cget("text") and not w.form.lan.doctor_busy)
+        pump(w.root, 0.3)
+        _capture(w.root, args.out)
+        w.quit()
+        w.controller.shutdown(timeout=5)
+    finally:
+        for room in rooms:
+            room.shutdown()
     return 0
 
 

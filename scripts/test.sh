@@ -4,7 +4,8 @@
 # executables. Arguments go to pytest (e.g. -k protocol, -m "not packaging").
 . "$(dirname "$0")/_env.sh"
 ensure_system "py:venv:python3-venv" "py:ensurepip:python3-venv" "py:tkinter:python3-tk" \
-              "bin:Xvfb:xvfb" "bin:xdotool:xdotool" "bin:objdump:binutils"
+              "bin:Xvfb:xvfb" "bin:xdotool:xdotool" "bin:objdump:binutils" \
+              "bin:ip:iproute2" "bin:bridge:iproute2"
 ensure_venv "test,package"
 cd "$ROOT"
 exec "$VENV_PY" -m pytest "$@"

@@ -6,7 +6,9 @@ returns at once), :meth:`serve_forever` (blocks until asked to stop),
 flush history, join the threads with a timeout, close everything).
 
 Threads: ``acceptor`` accepts and starts one ``reader-HOST:PORT`` thread
-per client; ``hub`` owns the state and all writes (see :mod:`server.hub`).
+per client; ``hub`` owns the state and all writes (see :mod:`server.hub`);
+``discovery`` answers scanners on UDP (:mod:`server.discovery`), with the
+counts of :meth:`ChatServer.room_count` and the hub's nicks.
 """
 from __future__ import annotations
 
@@ -14,19 +16,25 @@ import errno
 import ipaddress
 import logging
 import os
+import selectors
 import socket
 import threading
 import time
+import uuid
+import weakref
 
 from . import hub as hub_mod
 from . import auth, paths, tls
 from .config import ServerConfig
 from .connection import DONTWAIT, Connection, Gone
+from .discovery import DiscoveryService, RoomInfo
 from .history import History
 
 log = logging.getLogger("natter.server")
 
 _FD_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+ACCEPT_POLL = 0.5   # seconds between two looks at the closing flag, as socketserver
+ACCEPT_BATCH = 64   # connections taken from the backlog per wake-up
 
 
 class ChatServer:
@@ -53,12 +61,20 @@ class ChatServer:
             raise
         self.address = self.listener.getsockname()[:2]
         self.hub = hub_mod.Hub(self.config, self.history)
+        # The acceptor waits on a selector, woken by this pair: shutdown()
+        # of a listening socket does not wake accept() on macOS.
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self.id = str(uuid.uuid4())         # names this server in discovery replies
+        self.discovery = self._make_discovery() if self.config.discovery else None
         self._acceptor = threading.Thread(target=self._accept_loop, name="acceptor", daemon=True)
         self._closing = False
         self._started = False
         self._closed = threading.Event()
         self._stop_requested = threading.Event()
+        self._failure: str | None = None
         self._lock = threading.Lock()
+        self._fd_warned = 0.0           # (acceptor) when "out of file descriptors" was last logged
 
     def _setup_tls(self) -> None:
         cfg = self.config
@@ -70,10 +86,42 @@ class ChatServer:
         self.fingerprint = tls.cert_fingerprint(cert)
         self.cert_path = cert
 
+    def _make_discovery(self) -> DiscoveryService:
+        cfg = self.config
+        room = RoomInfo(id=self.id, name=cfg.name or socket.gethostname() or "Natter", port=self.port,
+                        tls=self.fingerprint is not None, fp=self.fingerprint, users=0,
+                        password=self.check_password is not None, rooms=0)
+        service = DiscoveryService(room, lambda: (len(self.hub.nicks), self.room_count()),
+                                   chat_host=self.address[0], port=cfg.discovery_port)
+        service.bind()
+        return service
+
+    def room_count(self) -> int:
+        """How many rooms discovery replies announce (one room per server, for now)."""
+        return 1
+
     @property
     def failure(self) -> str | None:
-        """Why the server stopped on its own (it could not save history...), or None."""
-        return self.hub.failure
+        """Why the server stopped on its own (it could not save history, one
+        of its threads failed...), or None."""
+        return self._failure or self.hub.failure
+
+    def fail(self, reason: str) -> None:
+        """Any thread: stop the server because of ``reason`` (serve_forever
+        returns, ``python -m server`` exits 1)."""
+        if self._failure is None:
+            self._failure = reason
+        self._stop_requested.set()
+
+    def _owns(self, thread) -> bool:
+        return thread is not None and (thread in (self.hub.thread, self._acceptor)
+                                       or thread in self.hub.writer_threads)
+
+    def _thread_failed(self, thread) -> None:
+        """From the thread hook: a thread of this server ended with an exception."""
+        if self._owns(thread) and not self._closing:
+            log.critical("stopping: the %s thread failed", thread.name)
+            self.fail(f"the {thread.name.rstrip('-0123456789') or thread.name} thread failed")
 
     @property
     def port(self) -> int:
@@ -91,6 +139,8 @@ class ChatServer:
             line += f"\nTLS on; certificate fingerprint (clients compare it): {self.fingerprint}"
         elif not _is_loopback_host(host):
             line += "\nTLS off: messages cross the network unencrypted (see --tls)"
+        if self.discovery is not None:
+            line += "\n" + self.discovery.describe()
         return line
 
     def start(self) -> "ChatServer":
@@ -98,8 +148,11 @@ class ChatServer:
             if self._started:
                 return self
             self._started = True
+        _watch_threads(self)
         self.hub.thread.start()
         self._acceptor.start()
+        if self.discovery is not None:
+            self.discovery.start()
         return self
 
     def serve_forever(self) -> None:
@@ -125,13 +178,16 @@ class ChatServer:
             self._closed.wait(15)
             return
         self._stop_requested.set()
+        if self.discovery is not None:
+            self.discovery.stop()           # a stopped room is no longer announced
         try:
-            self.listener.shutdown(socket.SHUT_RDWR)   # wakes accept() on Linux
+            self._wake_w.send(b"\0")
         except OSError:
             pass
-        self.listener.close()
         if self._started:
             self._acceptor.join(5)
+        self.listener.close()
+        if self._started:
             self.hub.stop(message)
             self.hub.thread.join(hub_mod.CLOSE_GRACE * 3 + 5)
             deadline = time.monotonic() + 3
@@ -140,6 +196,8 @@ class ChatServer:
                     conn.thread.join(max(0.0, deadline - time.monotonic()))
         self.hub.close()
         self.history.close()
+        for sock in (self._wake_r, self._wake_w):
+            sock.close()
         self._closed.set()
         log.info("server stopped")
 
@@ -154,46 +212,125 @@ class ChatServer:
     # -- acceptor thread --------------------------------------------------
 
     def _accept_loop(self) -> None:
-        last_warning = 0.0
-        while not self._closing:
-            try:
-                sock, addr = self.listener.accept()
-            except OSError as e:
-                if self._closing:
-                    return
-                if e.errno in _FD_ERRORS:
-                    # Out of file descriptors: back off instead of spinning;
-                    # the pending connections wait in the listen backlog.
-                    now = time.monotonic()
-                    if now - last_warning > 5:
-                        log.warning("accept: %s; waiting for connections to close", e.strerror)
-                        last_warning = now
-                    time.sleep(0.1)
-                elif e.errno not in (errno.ECONNABORTED, errno.EINTR, errno.EAGAIN):
-                    log.error("accept failed: %s", e)
-                    time.sleep(0.1)
-                continue
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if not DONTWAIT:
-                    sock.setblocking(False)
-                conn = Connection(sock, addr, self.hub, self.config, self.tls_context, self.check_password)
-            except OSError as e:
+        """Acceptor thread: wait for a connection or the wake-up, accept, hand
+        the connection to the hub and start its reader."""
+        with selectors.DefaultSelector() as selector:   # two sockets: select() is fine everywhere
+            selector.register(self.listener, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self._closing:
+                if selector.select(ACCEPT_POLL):
+                    # Take what the backlog holds (a reconnect storm), a
+                    # bounded number at a time so a close is seen soon.
+                    for _ in range(ACCEPT_BATCH):
+                        if self._closing or not self._accept_one():
+                            break
+        # An exception from accept() or the selector itself ends the thread:
+        # the thread hook logs it and stops the server (fail).
+
+    def _accept_one(self) -> bool:
+        """Accept one connection; False when there was none to take."""
+        try:
+            sock, addr = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return False    # the backlog is empty, or the peer gave up before we took it
+        except OSError as e:
+            if self._closing:
+                return False
+            if e.errno in _FD_ERRORS:
+                # Out of file descriptors: back off instead of spinning;
+                # the pending connections wait in the listen backlog.
+                now = time.monotonic()
+                if now - self._fd_warned > 5:
+                    log.warning("accept: %s; waiting for connections to close", e.strerror)
+                    self._fd_warned = now
+                time.sleep(0.1)
+            elif e.errno not in (errno.ECONNABORTED, errno.EINTR, errno.EAGAIN):
+                log.error("accept failed: %s", e)
+                time.sleep(0.1)
+            return False
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # An accepted socket inherits the listener's non-blocking mode
+            # on macOS and the BSDs, not on Linux; the reader wants it
+            # blocking where MSG_DONTWAIT exists. setblocking() releases the
+            # GIL, which costs the acceptor dearly in a reconnect storm:
+            # only when the mode is wrong.
+            if not DONTWAIT:
+                sock.setblocking(False)
+            elif not os.get_blocking(sock.fileno()):
+                sock.setblocking(True)
+            conn = Connection(sock, addr, self.hub, self.config, self.tls_context, self.check_password)
+        except Exception as e:
+            # That one connection is lost; the acceptor goes on.
+            if isinstance(e, OSError):
                 log.warning("%s: could not set up the connection: %s", addr, e)
-                sock.close()
-                continue
-            self.hub.post(conn, [hub_mod.CONNECTED])
-            try:
-                conn.thread.start()
-            except RuntimeError as e:    # can't start new thread
-                log.error("%s: no thread for the connection: %s", conn.peer, e)
-                self.hub.post(conn, [Gone("server overloaded")])
+            else:
+                log.exception("%s: could not set up the connection", addr)
+            sock.close()
+            return True
+        self.hub.post(conn, [hub_mod.CONNECTED], wait=False)
+        try:
+            conn.thread.start()
+        except RuntimeError as e:    # can't start new thread
+            log.error("%s: no thread for the connection: %s", conn.peer, e)
+            self.hub.post(conn, [Gone("server overloaded")])
+        return True
+
+
+# -- thread failures --------------------------------------------------------
+
+_servers: "weakref.WeakSet[ChatServer]" = weakref.WeakSet()
+_previous_hook = None
+_log_every_thread = False
+
+
+def install_thread_hook() -> None:
+    """For the server's own process (``python -m server``): every thread's
+    unexpected exception is logged, whoever started the thread."""
+    global _log_every_thread
+    _log_every_thread = True
+    _install()
+
+
+def _install() -> None:
+    global _previous_hook
+    if threading.excepthook is not _thread_hook:
+        _previous_hook = threading.excepthook
+        threading.excepthook = _thread_hook
+
+
+def _watch_threads(server: ChatServer) -> None:
+    """Install the thread hook (once per process) and let it know ``server``."""
+    _servers.add(server)
+    _install()
+
+
+def _thread_hook(args) -> None:
+    """threading.excepthook: every thread's unexpected exception is logged;
+    one of a server's vital threads (hub, acceptor, writer-N) stops that
+    server with a failure. In a process that hosts a server beside other
+    work (the window's "Host a room"), a thread no server owns goes to the
+    hook that was there before, unless that was Python's default (which
+    only prints); see install_thread_hook."""
+    thread = args.thread
+    owner = next((srv for srv in list(_servers) if srv._owns(thread)), None)
+    if owner is None and not _log_every_thread and _previous_hook not in (None, threading.__excepthook__):
+        _previous_hook(args)
+        return
+    if issubclass(args.exc_type, SystemExit):
+        return
+    log.critical("thread %s failed", thread.name if thread is not None else "?",
+                 exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+    if owner is not None:
+        owner._thread_failed(thread)
 
 
 def _listen(host: str, port: int, backlog: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, backlog=backlog)
+        listener = socket.create_server((host, port), family=family, backlog=backlog)
+        listener.setblocking(False)     # accept() only after the selector says so
+        return listener
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             raise OSError(e.errno, f"port {port} on {host} is already in use: is another server "
@@ -212,17 +349,32 @@ def _fmt(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def raise_fd_limit() -> None:
-    """Lift the soft open-files limit to the hard one (1024 is common)."""
+# Soft open-files limits to try, highest first, when the hard limit is
+# unlimited or the system refuses it: macOS reports RLIM_INFINITY but caps
+# the soft limit at OPEN_MAX (10240) or kern.maxfilesperproc.
+_FD_FALLBACKS = (1 << 20, 1 << 18, 1 << 16, 10240, 8192, 4096)
+
+
+def raise_fd_limit() -> int | None:
+    """Lift the soft open-files limit as far as the system allows (1024 is a
+    common default; each client is a file descriptor). The hard limit is
+    left as it is. Returns the soft limit reached, None without ``resource``
+    (Windows, where there is no such limit)."""
     try:
         import resource
     except ImportError:
-        return
+        return None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = 1 << 20
-    if soft < hard:
+    if soft == resource.RLIM_INFINITY:
+        return soft
+    unlimited = hard == resource.RLIM_INFINITY
+    wanted = ([] if unlimited else [hard]) + [n for n in _FD_FALLBACKS if unlimited or n < hard]
+    for target in wanted:
+        if target <= soft:
+            break
         try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError):
-            pass
+            continue
+        return target
+    return soft

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from . import auth, paths, protocol
+from .discovery import codec as discovery_codec
 
 
 @dataclass
@@ -19,7 +20,7 @@ class ServerConfig:
     max_clients: int = 1000
     max_per_ip: int = 20              # 0 = no cap; loopback is exempt
     max_line: int = protocol.MAX_LINE
-    max_queue: int = 4 * 1024 * 1024  # bytes waiting for one client before it is dropped
+    max_queue: int = 4 * 1024 * 1024  # bytes waiting for one client before the room waits for it
     max_errors: int = 10              # protocol errors before a client is dropped
     password: str | None = None       # plain text, or an scrypt hash from --hash-password
     tls: bool = False
@@ -34,6 +35,14 @@ class ServerConfig:
     backlog: int = 4096
     writers: int = field(default_factory=lambda: max(0, min(3, (os.cpu_count() or 1) - 1)))
     log_level: str = "info"
+    # -- delivery and password guessing (docs/protocol.md, section 7) --
+    slow_timeout: float = 30.0        # s a client may take nothing while output waits for it
+    max_total_queue: int = 256 * 1024 * 1024   # bytes waiting for all clients together
+    auth_delay: float = 1.0           # s before the frame after a wrong password; doubles each time
+    auth_delay_max: float = 16.0      # ... up to this
+    discovery: bool = True            # answer LAN discovery queries (UDP)
+    discovery_port: int = discovery_codec.DEFAULT_PORT
+    name: str | None = None           # the room's name in discovery replies; None: the host name
 
     def db_path(self) -> str:
         return self.db or paths.default_db()
@@ -69,7 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-line", type=_positive(int), default=d.max_line,
                     help="longest frame a client may send, in bytes (default %(default)s)")
     ap.add_argument("--max-queue", type=_positive(int), default=d.max_queue,
-                    help="bytes waiting for one client before it is dropped as too slow (default %(default)s)")
+                    help="bytes waiting for one client beyond which the room waits for it (senders are "
+                         "slowed); at 16 times this it is dropped as too slow (default %(default)s)")
+    ap.add_argument("--slow-timeout", type=_positive(float), default=d.slow_timeout,
+                    help="seconds a client may take nothing while output waits for it before it is "
+                         "dropped as too slow (default %(default)s)")
+    ap.add_argument("--max-total-queue", type=_positive(int), default=d.max_total_queue,
+                    help="bytes waiting for all clients together; over it the clients not keeping up "
+                         "are dropped first (default %(default)s)")
     ap.add_argument("--password", default=None,
                     help="room password clients must give (visible to other users of this computer; "
                          "prefer --password-file)")
@@ -91,7 +107,32 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--writers", type=_positive(int), default=d.writers,
                     help="extra threads that write a broadcast in parallel (default %(default)s: cores - 1)")
     ap.add_argument("--log-level", default=d.log_level, choices=("debug", "info", "warning", "error"))
+    # Discovery (docs/protocol.md, section 11): one block, read by _discovery().
+    ap.add_argument("--name", default=None,
+                    help="the room's name in the lists of people who scan the network (default: this "
+                         "computer's name)")
+    ap.add_argument("--discovery-port", type=_port, default=d.discovery_port,
+                    help="UDP port on which to answer scanners (default %(default)s, shared by every room "
+                         "on this computer)")
+    ap.add_argument("--no-discovery", action="store_true",
+                    help="do not answer scanners: people join by address only")
     return ap
+
+
+def _port(text):
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, not {text}")
+    return value
+
+
+def _discovery(ap, a) -> dict:
+    name = None
+    if a.name is not None:
+        name = discovery_codec.clean_name(a.name)
+        if not name:
+            ap.error("--name must hold a visible character")
+    return dict(discovery=not a.no_discovery, discovery_port=a.discovery_port, name=name)
 
 
 def from_args(argv=None) -> ServerConfig:
@@ -110,7 +151,10 @@ def from_args(argv=None) -> ServerConfig:
     cfg = ServerConfig(host=a.host, port=a.port, db=a.db, sync=a.sync, rate_limit=a.rate_limit,
                        rate_burst=max(1.0, a.rate_burst), max_clients=a.max_clients, max_per_ip=a.max_per_ip,
                        max_line=max(256, a.max_line), max_queue=max(64 * 1024, a.max_queue),
+                       slow_timeout=max(0.1, a.slow_timeout),
+                       max_total_queue=max(1024 * 1024, a.max_total_queue),
                        password=password, tls=a.tls or bool(a.cert), cert=a.cert, key=a.key,
                        handshake_timeout=a.handshake_timeout, session_expiry=a.session_expiry,
-                       idle_timeout=a.idle_timeout, writers=a.writers, log_level=a.log_level)
+                       idle_timeout=a.idle_timeout, writers=a.writers, log_level=a.log_level,
+                       **_discovery(ap, a))
     return cfg

@@ -47,26 +47,62 @@ class Outbox:
     The hub thread owns it, except while it lends it to one ``writer-N``
     thread for a flush (see :mod:`server.fanout`). With TLS, pushed bytes
     are plaintext and are encrypted at flush time, on the flushing thread.
+    Chunks are bytes or memoryviews of a blob other outboxes share.
+
+    Memory: a chunk pushed with ``shared=True`` (a room's blob, or a view
+    of it) is also in other outboxes; the others are this peer's own. The
+    hub counts memory as every outbox's own bytes plus the longest shared
+    backlog (:meth:`own_bytes`). With TLS every byte is its own (the
+    ciphertext is per peer).
     """
 
-    __slots__ = ("chunks", "offset", "size", "tls", "plain")
+    __slots__ = ("chunks", "offset", "size", "tls", "plain", "taken", "_marks", "_own")
 
     def __init__(self, tls=None):
-        self.chunks: collections.deque[bytes] = collections.deque()
+        self.chunks: collections.deque = collections.deque()
         self.offset = 0   # bytes of chunks[0] already sent
         self.size = 0     # bytes not yet sent
+        self.taken = 0    # bytes the socket has taken, ever: progress is this changing
         self.tls = tls    # a server.tls.TlsChannel, or None
-        self.plain: list[bytes] = []
+        self.plain: list = []
+        self._marks = None   # deque of (end in the stream, size) of own chunks, made when needed
+        self._own = 0
 
     def __bool__(self) -> bool:
         return self.size > 0
 
-    def push(self, data: bytes) -> None:
+    def push(self, data, shared: bool = False) -> None:
         if self.tls is None:
             self.chunks.append(data)
+            if not shared:
+                self._mark(len(data))
         else:
             self.plain.append(data)
         self.size += len(data)
+
+    def push_parts(self, parts: list) -> None:
+        """A member's share of a pass with its own frames in it: memoryviews
+        of the shared blob (shared) around its own bytes."""
+        for part in parts:
+            self.push(part, shared=type(part) is memoryview)
+
+    def _mark(self, n: int) -> None:
+        if self._marks is None:
+            self._marks = collections.deque()
+        self._own += n
+        self._marks.append((self.taken + self.size + n, n))
+
+    def own_bytes(self) -> int:
+        """Bytes waiting that no other outbox shares (a chunk partly sent
+        counts whole)."""
+        if self.tls is not None:
+            return self.size
+        marks, taken = self._marks, self.taken
+        while marks and marks[0][0] <= taken:
+            self._own -= marks.popleft()[1]
+        if not marks:
+            self._marks = None
+        return self._own
 
     def push_raw(self, data: bytes) -> None:
         """Bytes that bypass TLS (a plaintext error to a plaintext client)."""
@@ -76,7 +112,8 @@ class Outbox:
     def clear(self) -> None:
         self.chunks.clear()
         self.plain = []
-        self.offset = self.size = 0
+        self._marks = None
+        self.offset = self.size = self._own = 0
 
     def flush(self, sock: socket.socket) -> bool:
         """Write as much as the socket takes now; True when all is written.
@@ -103,12 +140,15 @@ class Outbox:
             except (BlockingIOError, InterruptedError):
                 return False
             self.size -= sent
+            self.taken += sent
             sent += self.offset
             while chunks and sent >= len(chunks[0]):
                 sent -= len(chunks.popleft())
             self.offset = sent
             if sent:
                 return False  # a partial write: the socket buffer is full
+        self._marks = None    # all sent: nothing of its own waits
+        self._own = 0
         return True
 
 
@@ -143,6 +183,13 @@ STATE_NEW, STATE_WELCOMED, STATE_CLOSING = "new", "welcomed", "closing"
 class Connection:
     """State of one client. Fields marked (hub) are the hub thread's alone."""
 
+    # Slots: a server holds thousands of these (about 2 KiB less each).
+    __slots__ = ("sock", "addr", "peer", "ip", "hub", "tls", "outbox", "state", "nick", "key", "room",
+                 "session", "errors", "write_registered", "close_deadline", "reader_done", "last_progress",
+                 "taken_seen", "behind_since", "welcome_data", "welcome_end", "polled", "counted", "pinged",
+                 "rate_noticed", "connected_at", "last_seen", "stopping", "_max_line", "_check_password",
+                 "_auth_delay", "_auth_failures", "_items", "_size", "_bucket", "thread", "__weakref__")
+
     def __init__(self, sock: socket.socket, addr, hub, config, tls_context=None, check_password=None):
         self.sock = sock
         self.addr = addr
@@ -159,6 +206,15 @@ class Connection:
         self.errors = 0                 # (hub) protocol errors so far
         self.write_registered = False   # (hub) in the hub's selector for writing
         self.close_deadline = 0.0       # (hub) when closing, force it by then
+        self.reader_done = False        # (hub) the reader has posted Gone
+        # (hub) delivery: see "Slow readers" in server.hub
+        self.last_progress = 0.0        # when its socket last took bytes, or its output began to wait
+        self.taken_seen = 0             # outbox.taken at that time
+        self.behind_since = None        # when more than max_queue began to wait for it
+        self.welcome_data = None        # its welcome, until pushed
+        self.welcome_end = 0            # outbox.taken once the welcome has gone (not held against it)
+        self.polled = False             # watched by polling, the selector being full (Windows)
+        self.counted = 0                # outbox.size as Delivery last counted it
         self.pinged = False             # (hub) an idle ping is outstanding
         self.rate_noticed = -1e9        # (hub) when it was last told rate_limited
         self.connected_at = time.monotonic()
@@ -166,6 +222,10 @@ class Connection:
         self.stopping = threading.Event()    # set by the hub: the reader must end
         self._max_line = config.max_line
         self._check_password = check_password   # server.auth.PasswordCheck, or None
+        self._auth_delay = (config.auth_delay, config.auth_delay_max)
+        self._auth_failures = 0
+        self._items: list = []              # (reader) read, not yet posted
+        self._size = 0                      # (reader) bytes of the frames in _items
         self._bucket = TokenBucket(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
         self.thread = threading.Thread(target=self.read_loop, name=f"reader-{self.peer}", daemon=True)
 
@@ -186,6 +246,7 @@ class Connection:
         reason = "connection closed"
         first = True
         discard = False
+        items = self._items
         try:
             while not self.stopping.is_set():
                 if not blocking:
@@ -197,7 +258,6 @@ class Connection:
                 if not data:
                     break
                 self.last_seen = time.monotonic()
-                items = []
                 if first:
                     first = False
                     if self.tls is None and data[:2] == b"\x16\x03":
@@ -213,10 +273,19 @@ class Connection:
                     data, kick = self.tls.receive(data)
                     if kick:
                         items.append(TlsKick())
+                pause = 0.0
                 for line in decoder.feed(data):
+                    if pause:
+                        # After a wrong password nothing more is read or
+                        # checked until the delay has passed.
+                        self._pause(pause)
+                        pause = 0.0
+                        if self.stopping.is_set():
+                            break
                     if type(line) is not bytes:
                         items.append(line)
                         continue
+                    self._size += len(line)
                     try:
                         event = protocol.parse_client(protocol.decode_frame(line))
                     except protocol.ProtocolError as e:
@@ -225,13 +294,15 @@ class Connection:
                     if type(event) is protocol.Hello and self._check_password is not None \
                             and not self._check_password(event.password):
                         event = AuthFailed()
+                        pause = self._next_auth_delay()
                     elif self._bucket is not None and isinstance(event, _METERED):
-                        self._throttle(items)
+                        self._throttle()
                         if self.stopping.is_set():
                             break
                     items.append(event)
-                if items:
-                    self.hub.post(self, items)
+                if pause:
+                    self._pause(pause)
+                self._post()
         except ssl.SSLError as e:
             reason = "TLS error"
             log.info("%s: TLS failed: %s", self.peer, e.reason or e)
@@ -244,15 +315,36 @@ class Connection:
         finally:
             self.hub.post(self, [Gone(reason)])
 
-    def _throttle(self, items: list) -> None:
+    def _post(self) -> None:
+        """Hand the hub what was read so far. It may wait while the hub is
+        far behind (TCP pushes back on this client meanwhile)."""
+        items = self._items
+        if items:
+            self.hub.post(self, list(items), self._size)
+            items.clear()
+            self._size = 0
+            # Its pongs may wait unread behind what was held back: it is alive.
+            self.last_seen = time.monotonic()
+
+    def _next_auth_delay(self) -> float:
+        """1 s, 2 s, 4 s ... (config) after each wrong password, capped."""
+        base, cap = self._auth_delay
+        self._auth_failures += 1
+        return min(cap, base * 2 ** (self._auth_failures - 1))
+
+    def _pause(self, delay: float) -> None:
+        """Hand the hub what was read (the auth_failed answer goes out now),
+        then read nothing for ``delay`` seconds."""
+        self._post()
+        self.stopping.wait(delay)
+
+    def _throttle(self) -> None:
         """Wait for a token; first hand the hub what was read before."""
         now = time.monotonic()
         delay = self._bucket.take(now)
         if delay <= 0:
             return
-        if items:
-            self.hub.post(self, list(items))
-            items.clear()
+        self._post()
         self.hub.post(self, [Throttled(delay)])
         self.stopping.wait(delay)
         # Its pongs wait unread behind what we are slowing down: it is alive.

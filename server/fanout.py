@@ -8,6 +8,12 @@ are done. For that window each connection's outbox belongs to exactly one
 thread; before and after, the hub alone touches it. The writers only call
 :meth:`Outbox.flush` and report the outcome; every decision (watch for
 writability, drop as too slow, hang up) stays with the hub.
+
+A writer never dies of one connection: anything a flush raises becomes
+that connection's outcome, and the hub drops it. Should a writer thread
+end anyway, :meth:`ParallelWriter.write_all` notices within
+``WRITER_CHECK`` seconds and raises, so the hub stops with a failure
+instead of waiting forever.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import queue
 import threading
 
 PARALLEL_MIN = 64   # fewer connections than this: not worth a hand-off
+WRITER_CHECK = 1.0  # seconds between two checks that the writers are alive
 
 
 def write_one(conn):
@@ -25,31 +32,51 @@ def write_one(conn):
         return e
 
 
+def write_part(conns: list) -> list:
+    """Flush each connection; never raises: an unexpected exception is that
+    connection's outcome (the hub logs it and drops the connection)."""
+    out = []
+    for conn in conns:
+        try:
+            out.append(write_one(conn))
+        except Exception as e:
+            out.append(e)
+    return out
+
+
 class ParallelWriter:
     """``workers`` extra threads; :meth:`write_all` runs on the hub thread."""
 
     def __init__(self, workers: int):
         self._jobs: list[queue.SimpleQueue] = []
         self._done: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads = []
+        self.broken = False
+        self.threads = []
         for i in range(workers):
             jobs: queue.SimpleQueue = queue.SimpleQueue()
             t = threading.Thread(target=self._work, args=(jobs,), name=f"writer-{i + 1}", daemon=True)
             self._jobs.append(jobs)
-            self._threads.append(t)
+            self.threads.append(t)
             t.start()
 
     def write_all(self, conns: list) -> list:
         """Flush every connection (each at most once); returns outcomes in order."""
         shards = len(self._jobs) + 1
-        if len(conns) < PARALLEL_MIN or shards == 1:
-            return [write_one(c) for c in conns]
+        if len(conns) < PARALLEL_MIN or shards == 1 or self.broken:
+            return write_part(conns)
         parts = [conns[i::shards] for i in range(shards)]
         for jobs, part in zip(self._jobs, parts[1:]):
             jobs.put(part)
-        results = {0: [write_one(c) for c in parts[0]]}
-        for _ in self._jobs:
-            index, outcomes = self._done.get()
+        results = {0: write_part(parts[0])}
+        while len(results) < shards:
+            try:
+                index, outcomes = self._done.get(timeout=WRITER_CHECK)
+            except queue.Empty:
+                dead = [t.name for i, t in enumerate(self.threads) if i + 1 not in results and not t.is_alive()]
+                if dead:
+                    self.broken = True      # from now on the hub writes alone (its shutdown, say)
+                    raise RuntimeError(f"writer thread {', '.join(dead)} ended; its connections are lost")
+                continue
             results[index] = outcomes
         out = [None] * len(conns)
         for i in range(shards):
@@ -62,10 +89,10 @@ class ParallelWriter:
             part = jobs.get()
             if part is None:
                 return
-            self._done.put((index, [write_one(c) for c in part]))
+            self._done.put((index, write_part(part)))
 
     def close(self) -> None:
         for jobs in self._jobs:
             jobs.put(None)
-        for t in self._threads:
+        for t in self.threads:
             t.join(2)

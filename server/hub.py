@@ -3,13 +3,21 @@
 Readers post events with :meth:`Hub.post` (any thread). The hub thread
 (``hub``) repeats one pass:
 
-1. take everything posted so far, in one swap under the lock;
+1. take what was posted so far (about ``max_queue`` bytes of it at most),
+   in one swap under the lock, unless the room is held (below);
 2. apply it in order: nicks, rooms, ids, history rows, frames queued;
 3. commit the new history rows in one transaction;
 4. seal each room (one shared blob per pass) and write every client's
    output without blocking; what a socket does not take waits in that
-   client's bounded :class:`~server.connection.Outbox` until the selector
-   says it is writable. A client whose outbox overflows is dropped.
+   client's :class:`~server.connection.Outbox` until the selector says it
+   is writable.
+
+Slow readers (:mod:`server.delivery`): while a client that keeps reading
+has more than ``max_queue`` bytes waiting, the room is held: the hub takes
+nothing new, the readers block once the inbox (:mod:`server.inbox`) is
+full, and TCP pushes back on the senders. A client is dropped as too slow only
+when it takes nothing for ``--slow-timeout`` seconds, falls far behind
+(16 x ``max_queue``), or the server is over its total budget.
 
 Nothing is sent before it is committed, so every id a client sees is on
 disk. No lock is held during socket I/O; the lock guards only the inbox.
@@ -26,16 +34,18 @@ import time
 from . import protocol as p
 from .connection import (STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, Gone, PlainOnTls, Throttled,
                          TlsKick)
-from .fanout import ParallelWriter, write_one
+from .delivery import POLL, Delivery
+from .fanout import ParallelWriter, write_part
 from .history import HistoryError
+from .inbox import Inbox
 from .room import Room
 
 log = logging.getLogger("natter.server")
 
-MAX_INBOX = 100_000        # readers wait when the hub is this far behind
 RATE_NOTICE_EVERY = 10.0   # seconds between two rate_limited notices to one client
 CLOSE_GRACE = 2.0          # seconds a closing client gets to take its last frames
 SESSION_PRUNE_EVERY = 86400.0   # seconds between two expiries of unused sessions
+FLUSH_EVERY = 0.01         # seconds: between busy passes, blocked sockets are tried this often
 
 
 class _Connected:
@@ -60,14 +70,14 @@ class Hub:
         self.conns: set = set()       # every connection the hub knows
         self.nicks: dict = {}         # nick_key -> welcomed connection
         self.per_ip: dict = {}        # ip -> connections open from it
-        self._lock = threading.Condition(threading.Lock())
-        self._inbox: list = []
-        self._sleeping = False
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self.stats = {"passes": 0, "messages": 0, "dropped_slow": 0}
+        self._inbox = Inbox(self.stats)
         self._selector = selectors.DefaultSelector()
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._selector.register(self._inbox.wake_r, selectors.EVENT_READ, None)
+        self._pass_bytes = config.max_queue   # what one pass takes and queues, about
+        self._pass_out = 0                    # bytes queued so far in this pass
+        self._tick_every = min(1.0, max(0.05, config.slow_timeout / 4))
+        self._flush_next = 0.0                # when blocked sockets get a look between passes
         self._dirty: list = []        # connections with output this pass
         # (connection, bytes) queued during a pass, pushed only after it commits:
         # a welcome or a leaver's last frames may carry this pass's messages.
@@ -77,32 +87,31 @@ class Hub:
         self.failure: str | None = None   # why the hub stopped on its own, if it did
         self._next_tick = 0.0
         self._next_prune = time.monotonic() + SESSION_PRUNE_EVERY   # the server pruned at start
-        self.stats = {"passes": 0, "messages": 0, "dropped_slow": 0}
+        self._delivery = Delivery(config, self._selector, self.stats)
         self.thread = threading.Thread(target=self.run, name="hub", daemon=True)
         self.finished = threading.Event()
 
+    @property
+    def writer_threads(self) -> list:
+        return list(self._writer.threads)
+
     # -- any thread -------------------------------------------------------
 
-    def post(self, conn, items: list) -> None:
-        """Hand the hub events from ``conn``; wakes it if it sleeps.
+    def post(self, conn, items: list, nbytes: int = 0, wait: bool = True) -> None:
+        """Hand the hub events from ``conn`` (``nbytes``: their frames' size);
+        wakes it if it sleeps.
 
-        Blocks while the hub is more than MAX_INBOX items behind, so a
-        flood turns into TCP back-pressure instead of memory.
+        Blocks while the inbox is full (the hub is behind, or the room is
+        held), so a flood turns into TCP back-pressure instead of memory.
+        A Gone, a stop and ``wait=False`` (the acceptor) never wait.
         """
-        with self._lock:
-            while len(self._inbox) > MAX_INBOX and not self.finished.is_set() \
-                    and not isinstance(items[-1], Gone):
-                self._lock.wait(0.5)
-            inbox = self._inbox
-            for item in items:
-                inbox.append((conn, item))
-            wake = self._sleeping
-            self._sleeping = False
-        if wake:
-            try:
-                self._wake_w.send(b"\0")
-            except (BlockingIOError, OSError):
-                pass  # a wake byte is already waiting, or the hub has ended
+        self._inbox.post(conn, items, nbytes, wait and conn is not None and type(items[-1]) is not Gone,
+                         urgent=conn is None)
+
+    @property
+    def inbox_bytes(self) -> int:
+        """What readers have posted and the hub has not taken yet (their cost)."""
+        return self._inbox.bytes
 
     def stop(self, message: str = "The server is shutting down.") -> None:
         self.post(None, [_Stop(message)])
@@ -110,25 +119,36 @@ class Hub:
     # -- hub thread -------------------------------------------------------
 
     def run(self) -> None:
+        delivery = self._delivery
         try:
             while True:
-                with self._lock:
-                    items, self._inbox = self._inbox, []
-                    if not items:
-                        self._sleeping = True
-                    self._lock.notify_all()
-                if items:
-                    self._apply(items)
+                batches = self._inbox.take(self._pass_bytes, delivery.held)
+                passed = bool(batches)
+                if batches:
+                    self._apply(batches)
                     self._end_pass()
                     if self._stopping:
                         self._shutdown()
                         return
+                    if delivery.watched and time.monotonic() >= self._flush_next:
+                        # A busy inbox must not starve the blocked sockets;
+                        # but each send gives up the GIL: not after every pass.
+                        self._flush_next = time.monotonic() + FLUSH_EVERY
+                        self._wait(0)
                 else:
-                    self._wait(self._next_tick - time.monotonic())
+                    timeout = self._next_tick - time.monotonic()
+                    if delivery.held or delivery.polled:
+                        timeout = min(timeout, POLL)
+                    self._wait(timeout)
                 now = time.monotonic()
+                drops = delivery.update(now, passed)
+                if drops:
+                    for conn, why in drops:
+                        self._too_slow(conn, why)
+                    self._end_pass()        # the others learn at once that they left
                 if now >= self._next_tick:
                     self._tick(now)
-                    self._next_tick = now + 1.0
+                    self._next_tick = now + self._tick_every
         except sqlite3.Error as e:
             # Nothing of this pass was sent: no unsaved message is
             # acknowledged. Clients keep theirs and resend after a restart.
@@ -150,46 +170,48 @@ class Hub:
             self._shutdown()
         finally:
             self.finished.set()
-            with self._lock:
-                self._lock.notify_all()
+            self._inbox.finish()
 
     def _wait(self, timeout: float) -> None:
         ready = self._selector.select(max(0.0, timeout))
-        with self._lock:
-            self._sleeping = False
+        self._inbox.awake(any(key.data is None for key, _ in ready))
         for key, _ in ready:
             conn = key.data
-            if conn is None:
-                try:
-                    while self._wake_r.recv(4096):
-                        pass
-                except (BlockingIOError, OSError):
-                    pass
-            else:
+            if conn is not None and conn.write_registered:    # not dropped by an earlier flush
+                self._flush(conn)
+        for conn in list(self._delivery.polled):
+            if conn.polled:                     # not dropped by an earlier flush
                 self._flush(conn)
 
-    def _apply(self, items: list) -> None:
+    def _apply(self, batches: list) -> None:
         handlers = self._handlers
-        for conn, item in items:
+        self._pass_out = 0
+        for i, (conn, items, _) in enumerate(batches):
             if conn is None:
-                self._stopping = item
+                self._stopping = items[0]
                 continue
-            if conn.sock is None:   # closed earlier in this pass
-                continue
-            if conn.state == STATE_CLOSING and type(item) is not Gone:
-                continue            # draining a connection we are closing
-            handler = handlers.get(type(item))
-            if handler is None:
-                log.error("hub: nothing handles %r", item)
-                continue
-            try:
-                handler(self, conn, item)
-            except (HistoryError, sqlite3.Error):
-                raise                # the history is unusable: run() stops the server
-            except Exception:
-                log.exception("hub: %s failed on %r", conn.label, item)
-                self._drop(conn, "server error", p.error_frame("server_error", "The server failed on "
-                                                                              "your last frame."))
+            for item in items:
+                if conn.sock is None:   # closed earlier in this pass
+                    break
+                if conn.state == STATE_CLOSING and type(item) is not Gone:
+                    continue            # draining a connection we are closing
+                handler = handlers.get(type(item))
+                if handler is None:
+                    log.error("hub: nothing handles %r", item)
+                    continue
+                try:
+                    handler(self, conn, item)
+                except (HistoryError, sqlite3.Error):
+                    raise                # the history is unusable: run() stops the server
+                except Exception:
+                    log.exception("hub: %s failed on %r", conn.label, item)
+                    self._drop(conn, "server error", p.error_frame("server_error", "The server failed on "
+                                                                                  "your last frame."))
+            if self._pass_out > self._pass_bytes and i + 1 < len(batches):
+                # Enough output for one pass (welcomes of a resume storm, say):
+                # the rest waits, so the room can be held before it is queued.
+                self._inbox.put_back(batches[i + 1:])
+                break
 
     def _end_pass(self) -> None:
         self.stats["passes"] += 1
@@ -201,34 +223,48 @@ class Hub:
         deferred, self._deferred = self._deferred, []
         for conn, data in deferred:
             if conn.sock is not None:
-                conn.outbox.push(data)
+                box = conn.outbox
+                box.push(data)
+                if data is conn.welcome_data:
+                    conn.welcome_data = None
+                    conn.welcome_end = box.taken + box.size
                 self._dirty.append(conn)
         room = self.room
         if room.busy:
-            for conn, data in room.seal():
-                conn.outbox.push(data)
+            for conn, data, shared in room.seal():
+                if type(data) is list:
+                    conn.outbox.push_parts(data)
+                else:
+                    conn.outbox.push(data, shared)
                 self._dirty.append(conn)
         dirty, self._dirty = self._dirty, []
-        limit = self.config.max_queue
+        delivery = self._delivery
+        now = time.monotonic()
         ready = []
         for conn in dict.fromkeys(dirty):
             if conn.sock is None:
                 continue
             if conn.write_registered:   # still blocked: the selector says when
-                if conn.outbox.size > limit:
-                    self._too_slow(conn)
+                why = delivery.judge(conn, now)
+                if why:
+                    self._too_slow(conn, why)
                 continue
             ready.append(conn)
         for conn, outcome in zip(ready, self._writer.write_all(ready)):
-            self._after_write(conn, outcome)
+            self._after_write(conn, outcome, now)
 
     def _flush(self, conn) -> None:
         """Write what the socket takes now; watch it for writability if not all."""
-        self._after_write(conn, write_one(conn))
+        self._after_write(conn, write_part([conn])[0])
 
-    def _after_write(self, conn, done) -> None:
-        if isinstance(done, OSError):
-            log.debug("%s: write failed: %s", conn.label, done)
+    def _after_write(self, conn, done, now: float | None = None) -> None:
+        if isinstance(done, BaseException):
+            if isinstance(done, OSError):
+                log.debug("%s: write failed: %s", conn.label, done)
+            else:   # a bug: that connection's state is unknown, the others are fine
+                log.error("%s: writing failed; dropping the connection", conn.label,
+                          exc_info=(type(done), done, done.__traceback__))
+                self._drop(conn, "server error")
             conn.outbox.clear()
             self._unwatch(conn)
             self._hangup(conn, force=True)
@@ -237,36 +273,33 @@ class Hub:
             self._unwatch(conn)
             if conn.state == STATE_CLOSING:
                 self._hangup(conn)
-        elif conn.outbox.size > self.config.max_queue:
-            self._too_slow(conn)
-        elif not conn.write_registered:
-            self._selector.register(conn.sock, selectors.EVENT_WRITE, conn)
-            conn.write_registered = True
+            return
+        why = self._delivery.waiting(conn, time.monotonic() if now is None else now)
+        if why:
+            self._too_slow(conn, why)
 
     def _unwatch(self, conn) -> None:
-        if conn.write_registered:
-            conn.write_registered = False
-            try:
-                self._selector.unregister(conn.sock)
-            except (KeyError, ValueError):
-                pass
+        self._delivery.unwatch(conn)
 
-    def _too_slow(self, conn) -> None:
-        """Drop a client that stopped reading. It gets no more data beyond
-        one last try at the reason, so it costs no one else anything."""
+    def _too_slow(self, conn, why: str) -> None:
+        """Drop a client that does not read what it is sent (see
+        server.delivery). It gets no more data beyond one last try at the
+        reason, so it costs no one else anything."""
+        if conn.sock is None:
+            return
         self.stats["dropped_slow"] += 1
-        log.warning("%s: dropped: %d bytes waiting, the limit is %d (it stopped reading)",
-                    conn.label, conn.outbox.size, self.config.max_queue)
+        log.warning("%s: dropped as too slow: %s (%d bytes waiting)", conn.label, why, conn.outbox.size)
         self._drop(conn, "too slow")
         self._deferred = [(c, d) for c, d in self._deferred if c is not conn]
         box = conn.outbox
         # A frame may be half-written: finish it, so the reason arrives as a
-        # whole line. (Chunks always hold whole frames. Under TLS a half-sent
-        # record cannot be finished with new data: just hang up.)
+        # whole line. (Chunks always hold whole frames; a chunk may be a
+        # memoryview. Under TLS a half-sent record cannot be finished with
+        # new data: just hang up.)
         rest = b""
         if box.offset and box.chunks and conn.tls is None:
-            first = box.chunks[0]
-            rest = first[box.offset:first.index(b"\n", box.offset) + 1]
+            tail = bytes(memoryview(box.chunks[0])[box.offset:])
+            rest = tail[:tail.index(b"\n") + 1]
         box.clear()
         if conn.tls is None:
             box.push(rest + p.encode(p.error_frame(p.TOO_SLOW, "You were disconnected: you did not read "
@@ -333,7 +366,8 @@ class Hub:
         reader drain until the peer closes too: closing with unread input
         would send a reset that can destroy the last frame in flight. With
         ``force``, or once ``close_deadline`` passes, it shuts both ways.
-        The socket itself is closed when the reader reports Gone.
+        The socket itself is closed when the reader reports Gone, or here
+        if it already has.
         """
         if conn.sock is None:
             return
@@ -345,6 +379,8 @@ class Hub:
             conn.sock.shutdown(socket.SHUT_RDWR if force else socket.SHUT_WR)
         except OSError:
             pass
+        if conn.reader_done:    # nobody left to report Gone: close it now
+            self._close(conn)
 
     def _close(self, conn) -> None:
         """The reader has ended: forget the connection and close its socket."""
@@ -422,7 +458,9 @@ class Hub:
             welcome["missed"] = missed
         if reset:
             welcome["reset"] = True
-        self._send(conn, welcome)
+        data = conn.welcome_data = p.encode(welcome)     # not held against it (server.delivery)
+        self._pass_out += len(data)
+        self._send_bytes(conn, data)
         self.room.broadcast(p.encode({"type": "joined", "nick": conn.nick}))
         self.room.add(conn)
         conn.room = self.room
@@ -450,6 +488,7 @@ class Hub:
         data = p.encode(p.message_frame(msg_id, ts, conn.nick, say.text))
         mine = _with_ref(data, say.ref) if say.ref is not None else None
         conn.room.broadcast(data, conn, mine)
+        self._pass_out += len(data)
         self.stats["messages"] += 1
 
     def on_direct(self, conn, dm: p.SendDirect) -> None:
@@ -463,6 +502,7 @@ class Hub:
                                              dm.ref)
         frame = p.dm_frame(msg_id, ts, conn.nick, target.nick, dm.text)
         data = p.encode(frame)
+        self._pass_out += 2 * len(data)
         self._send_bytes(conn, _with_ref(data, dm.ref) if dm.ref is not None else data)
         if target is not conn:
             self._send_bytes(target, data)
@@ -514,9 +554,16 @@ class Hub:
                                 f"(bursts of {cfg.rate_burst:g}): your messages are delayed, not dropped."))
 
     def on_auth_failed(self, conn, _item) -> None:
-        # The reader checked the password (scrypt is slow; not on the hub).
+        # The reader checked the password (scrypt is slow; not on the hub),
+        # and reads nothing more until its delay has passed: the connection
+        # may try again, within the handshake timeout. A welcomed client
+        # that sends a wrong password is dropped.
         log.warning("%s: wrong password", conn.peer)
-        self._drop(conn, "auth failed", p.error_frame(p.AUTH_FAILED, "Wrong room password."))
+        frame = p.error_frame(p.AUTH_FAILED, "Wrong room password.")
+        if conn.state == STATE_WELCOMED:
+            self._drop(conn, "auth failed", frame)
+        elif conn.state == STATE_NEW:
+            self._send(conn, frame)
 
     def on_tls_kick(self, conn, _item) -> None:
         self._dirty.append(conn)
@@ -531,8 +578,16 @@ class Hub:
         self._dirty.append(conn)
 
     def on_gone(self, conn, gone: Gone) -> None:
+        conn.reader_done = True
         if conn.state != STATE_CLOSING:
-            self._drop(conn, gone.reason)
+            self._drop(conn, gone.reason)     # hands its own frames of this pass to _deferred
+        if gone.reason == "connection closed" and not conn.stopping.is_set() and \
+                (conn.outbox or any(c is conn for c, _ in self._deferred)):
+            # The peer shut only its write side (printf ... | nc -N) and may
+            # still read: it gets what it is owed (its welcome, its acks),
+            # then _hangup closes the socket; CLOSE_GRACE bounds the wait.
+            self._dirty.append(conn)
+            return
         self._close(conn)
 
     _handlers = {
@@ -552,7 +607,7 @@ class Hub:
         Gone: on_gone,
     }
 
-    # -- timers (hub thread, about once a second) --------------------------
+    # -- timers (hub thread, about once a second; faster with a short --slow-timeout)
 
     def _tick(self, now: float) -> None:
         cfg = self.config
@@ -584,6 +639,8 @@ class Hub:
                 conn.outbox.clear()
                 self._unwatch(conn)
                 self._hangup(conn, force=True)
+        for conn, why in self._delivery.stalled(now):
+            self._too_slow(conn, why)
         self._end_pass()
 
     # -- shutdown (hub thread) ---------------------------------------------
@@ -620,14 +677,21 @@ class Hub:
             self._hangup(conn, force=True)
 
     def close(self) -> None:
-        """After the readers have ended: close what is left. Idempotent."""
+        """After the readers have ended: close what is left. Idempotent.
+
+        A reader still blocked in recv (the hub stopped without hanging up)
+        is woken by shutdown() first: close() alone would not wake it."""
         for conn in list(self.conns):
             if conn.sock is not None:
+                conn.stopping.set()
+                try:
+                    conn.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
                 self._close(conn)
         self._writer.close()
         self._selector.close()
-        for s in (self._wake_r, self._wake_w):
-            s.close()
+        self._inbox.close()
 
 
 def _with_ref(data: bytes, ref: str) -> bytes:

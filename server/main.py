@@ -6,7 +6,7 @@ import signal
 import sys
 
 from . import config as config_mod
-from .app import ChatServer, raise_fd_limit
+from .app import ChatServer, install_thread_hook, raise_fd_limit
 from .history import HistoryError, HistoryInUse
 from .tls import TlsSetupError
 
@@ -19,6 +19,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stderr)
     raise_fd_limit()
+    install_thread_hook()
     try:
         server = ChatServer(cfg)
     except HistoryInUse as e:

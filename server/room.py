@@ -8,11 +8,17 @@ personal frame in the pass (their own message with its ``ref``, a private
 message, an error), get a blob of their own.
 
 Order is exact: a member receives the frames broadcast after it joined, with
-its personal frames at the point they were queued.
+its personal frames at the point they were queued. In a big pass a personal
+share is memoryviews of the shared blob around the member's own frames, so
+forty senders in one pass do not make forty copies of it.
 
 Thread: the hub thread only.
 """
 from __future__ import annotations
+
+import itertools
+
+VIEW_MIN = 64 * 1024    # a pass this big shares its blob with personal shares too
 
 
 class Room:
@@ -73,26 +79,49 @@ class Room:
         return bool(self._frames or self._custom)
 
     def seal(self):
-        """End the pass: yield (member, bytes) for each member with output."""
+        """End the pass: yield (member, data, shared) for each member with
+        output. data is bytes, or a list of bytes and memoryviews of the
+        shared blob (Outbox.push_parts); shared says data is the blob that
+        other members get too."""
         frames, custom = self._frames, self._custom
         if not frames and not custom:
             return
         self._frames, self._custom = [], {}
         blob = b"".join(frames)
+        offsets = None
         members = self.members
         for member, start in members.items():
             mine = custom.get(member) if custom else None
             if mine is not None:
-                yield member, _personal(frames, start, mine)
+                if len(blob) < VIEW_MIN:
+                    yield member, _personal(frames, start, mine), False
+                else:
+                    if offsets is None:
+                        offsets = list(itertools.accumulate(map(len, frames), initial=0))
+                    yield member, _personal_views(memoryview(blob), offsets, start, mine), False
             elif start == 0:
                 if blob:
-                    yield member, blob
+                    yield member, blob, True
             elif start < len(frames):
-                yield member, b"".join(frames[start:])
+                yield member, b"".join(frames[start:]), False
         for member in self._late:
             if member in members:
                 members[member] = 0
         self._late = []
+
+
+def _personal_views(blob: memoryview, offsets: list, start: int, custom: list) -> list:
+    """As _personal, but the shared runs are views of the pass's blob."""
+    parts = []
+    pos = start
+    for index, data, replaces in custom:
+        if index > pos:
+            parts.append(blob[offsets[pos]:offsets[index]])
+        parts.append(data)
+        pos = index + 1 if replaces else index
+    if pos < len(offsets) - 1:
+        parts.append(blob[offsets[pos]:])
+    return parts
 
 
 def _personal(frames: list[bytes], start: int, custom: list) -> bytes:

@@ -17,10 +17,13 @@ during socket I/O.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
 import hashlib
 import logging
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -42,9 +45,34 @@ def fingerprint(der: bytes) -> str:
     return " ".join(digest[i:i + 4] for i in range(0, len(digest), 4))
 
 
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\s*(.*?)-----END CERTIFICATE-----", re.S)
+
+
 def cert_fingerprint(cert_path: str) -> str:
-    with open(cert_path, encoding="ascii") as f:
-        return fingerprint(ssl.PEM_cert_to_DER_cert(f.read()))
+    """The fingerprint of the first certificate in a PEM file: the leaf, the
+    one the server presents and clients pin. A ``fullchain.pem`` also holds
+    its CA certificates after it, and a file may start with readable text
+    (``openssl x509 -text``, "Bag Attributes"); both are ignored.
+
+    Raises TlsSetupError, with a sentence, when there is no readable
+    certificate in the file.
+    """
+    try:
+        with open(cert_path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise TlsSetupError(f"cannot read the TLS certificate {cert_path}: {e.strerror}") from None
+    m = _PEM_CERT.search(data)
+    if m is None:
+        raise TlsSetupError(f"the TLS certificate file {cert_path} holds no PEM certificate "
+                            "(a '-----BEGIN CERTIFICATE-----' block)")
+    try:
+        der = base64.b64decode(b"".join(m.group(1).split()), validate=True)
+    except (binascii.Error, ValueError):
+        der = b""
+    if not der:
+        raise TlsSetupError(f"the first certificate in {cert_path} is damaged (its base64 does not decode)")
+    return fingerprint(der)
 
 
 def ensure_certificate(directory: str) -> tuple[str, str]:

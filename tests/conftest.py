@@ -14,13 +14,32 @@ def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("NATTER_HOME", str(tmp_path / "home"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _discovery_on_loopback():
+    """Discovery stays on this computer during the tests, on a port of the
+    session's own: scans ask loopback only (NATTER_DISCOVERY_SCOPE=local),
+    and hosted rooms and scans use a UDP port free at the start instead of
+    30000, so two test runs at once do not see each other's rooms. The
+    network-namespace tests undo both inside their namespaces."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NATTER_DISCOVERY_SCOPE", "local")
+        mp.setenv("NATTER_DISCOVERY_PORT", str(port))
+        yield port
+
+
 @pytest.fixture
 def make_server(tmp_path):
     """Start servers in-process; all are shut down after the test."""
     servers = []
 
     def make(**overrides) -> ChatServer:
-        cfg = ServerConfig(host="127.0.0.1", port=0, db=str(tmp_path / f"history{len(servers)}.db"))
+        # Discovery off unless a test asks for it (tests/test_discovery*.py).
+        cfg = ServerConfig(host="127.0.0.1", port=0, db=str(tmp_path / f"history{len(servers)}.db"),
+                           discovery=False)
         for k, v in overrides.items():
             setattr(cfg, k, v)
         srv = ChatServer(cfg).start()

@@ -17,6 +17,7 @@ class LineClient:
         self.sock.connect((host, port))
         self.timeout = timeout
         self._buf = b""
+        self._scanned = 0              # bytes of _buf known to hold no newline
         self.frames: list[dict] = []   # everything received, in order
 
     def send(self, frame: dict) -> None:
@@ -35,19 +36,31 @@ class LineClient:
     def recv(self, timeout: float | None = None) -> dict:
         """The next frame; raises TimeoutError if none comes in time."""
         deadline = time.monotonic() + (timeout or self.timeout)
-        while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no frame from the server")
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                raise TimeoutError("no frame from the server") from None
-            if not data:
-                raise EOFError("server closed the connection")
-            self._buf += data
-        line, self._buf = self._buf.split(b"\n", 1)
+        # Linear in the line's length: a multi-megabyte welcome arrives in
+        # hundreds of chunks, and each chunk is searched once.
+        nl = self._buf.find(b"\n", self._scanned)
+        if nl < 0:
+            buf = bytearray(self._buf)
+            while nl < 0:
+                self._scanned = len(buf)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._buf = bytes(buf)
+                    raise TimeoutError("no frame from the server")
+                self.sock.settimeout(left)
+                try:
+                    data = self.sock.recv(1 << 20)
+                except socket.timeout:
+                    self._buf = bytes(buf)
+                    raise TimeoutError("no frame from the server") from None
+                if not data:
+                    self._buf = bytes(buf)
+                    raise EOFError("server closed the connection")
+                buf += data
+                nl = buf.find(b"\n", self._scanned)
+            self._buf = bytes(buf)
+        line, self._buf = self._buf[:nl], self._buf[nl + 1:]
+        self._scanned = 0
         frame = json.loads(line)
         self.frames.append(frame)
         return frame

@@ -55,7 +55,7 @@ def test_server_with_hashed_password_file(make_server, tmp_path):
     err = bad.recv()
     assert err["type"] == "error" and err["code"] == "auth_failed"
     assert err["message"] == "Wrong room password."
-    assert bad.closed_by_server()
+    assert bad.nothing_for(0.3)             # open, for another try after the delay
     good = LineClient(srv.port)
     assert good.hello("alice", password="s3cret")["nick"] == "alice"
     bad.close()
@@ -129,3 +129,47 @@ def test_a_nick_of_hangul_fillers_only_is_refused(connect, nick):
     c.send({"type": "hello", "nick": nick})
     f = c.recv()
     assert (f["type"], f["code"]) == ("error", "bad_nick"), f
+
+
+def test_a_burst_of_wrong_hellos_pays_one_hash_per_growing_delay(make_server, monkeypatch):
+    from server import protocol as p
+    from tests.servertools import expect_error
+    hashes = []
+    real = auth.verify_hash
+
+    def counted(password, stored):
+        hashes.append(time.monotonic())
+        return real(password, stored)
+    monkeypatch.setattr(auth, "verify_hash", counted)
+    base, cap = 0.05, 0.2
+    srv = make_server(password=auth.hash_password("right"), rate_limit=0, auth_delay=base, auth_delay_max=cap)
+    c = LineClient(srv.port)
+    # Eight guesses in one write: without a delay, eight scrypt runs at once.
+    c.send_raw(b"".join(p.encode({"type": "hello", "nick": "mallory", "password": f"guess{i}"})
+                        for i in range(8)))
+    expect_error(c, p.AUTH_FAILED)
+    assert len(hashes) == 1, "the later guesses must wait for the delay, unread"
+    for _ in range(7):
+        expect_error(c, p.AUTH_FAILED)      # the connection stays open: each guess is answered
+    assert len(hashes) == 8
+    gaps = [b - a for a, b in zip(hashes, hashes[1:])]
+    wanted = [min(cap, base * 2 ** i) for i in range(7)]          # 0.05, 0.1, 0.2, 0.2, ...
+    assert all(g >= w - 0.005 for g, w in zip(gaps, wanted)), (gaps, wanted)
+    # After the delay the right password gets in.
+    assert c.hello("mallory", password="right")["nick"] == "mallory"
+    assert len(hashes) == 9
+    c.close()
+
+
+def test_the_right_password_after_a_wrong_one_waits_the_delay_then_gets_in(make_server):
+    from server import protocol as p
+    from tests.servertools import expect_error
+    srv = make_server(password="right", rate_limit=0, auth_delay=0.3)
+    c = LineClient(srv.port)
+    c.send_raw(p.encode({"type": "hello", "nick": "ann", "password": "wrong"}) +
+               p.encode({"type": "hello", "nick": "ann", "password": "right"}))
+    expect_error(c, p.AUTH_FAILED)
+    t = time.monotonic()
+    assert c.recv()["type"] == "welcome"
+    assert time.monotonic() - t >= 0.25
+    c.close()

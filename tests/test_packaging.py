@@ -114,6 +114,20 @@ def test_specs_take_name_version_and_bundle_id_from_pyproject(tmp_path):
     assert not os.path.exists(os.path.join(ps.ROOT, "packaging", "__init__.py"))
 
 
+def test_the_macos_bundle_explains_why_it_reaches_the_local_network():
+    """macOS 15+ asks before an app may use the local network, with the
+    bundle's NSLocalNetworkUsageDescription (the build runs on a Mac only;
+    here the spec's Info.plist is checked as Python)."""
+    import ast
+    tree = ast.parse(open(os.path.join(ps.ROOT, "packaging", "natter_client.spec"), encoding="utf-8").read())
+    plists = [kw.value for node in ast.walk(tree) if isinstance(node, ast.Call)
+              and getattr(node.func, "id", "") == "BUNDLE" for kw in node.keywords if kw.arg == "info_plist"]
+    assert len(plists) == 1 and isinstance(plists[0], ast.Dict)
+    entries = {ast.literal_eval(k): v for k, v in zip(plists[0].keys, plists[0].values)}
+    text = ast.literal_eval(entries["NSLocalNetworkUsageDescription"])
+    assert "local network" in text and text.endswith(".")
+
+
 def test_pip_install_gives_chat_server_and_chatgui_commands(tmp_path):
     """What `pipx install .` does, offline: build the wheel, install it into a
     fresh venv, run the console command from outside the checkout."""
@@ -293,6 +307,20 @@ def test_packaged_client_hosts_a_room_and_quits_on_ctrl_q(unpacked, display, tmp
             guest.close()
         ps.stop(proc)
     assert code == 0, (tmp_path / "client.log").read_text()
+
+
+def test_packaged_client_scan_finds_the_packaged_server_on_a_lan(unpacked, tmp_path):
+    """Inside a throwaway LAN of network namespaces (tests/netlab.py): the
+    packaged server on one "computer", the packaged client's --scan --json
+    on another."""
+    from tests import netlab
+    server = str(unpacked / ps.APP.server_name / ps.APP.server_name)
+    client = str(unpacked / ps.APP.client_name / ps.APP.client_name)
+    with netlab.lab(str(tmp_path), {"a": "198.51.100.1/24", "b": "198.51.100.2/24"}) as lan:
+        _proc, port = lan.server("a", "--host", "0.0.0.0", "--name", "Packaged room", exe=[server])
+        found = lan.scan("b", exe=[client])
+    assert [(f["name"], f["host"], f["port"], f["tls"]) for f in found] == \
+        [("Packaged room", "198.51.100.1", port, False)]
 
 
 def test_desktop_entry_opens_the_connect_window(unpacked, display, tmp_path):

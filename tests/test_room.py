@@ -1,11 +1,15 @@
 """Room: the per-pass queue of frames, without sockets."""
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from server.room import Room
 
 
 def sealed(room: Room) -> dict:
-    return dict(room.seal())
+    """member -> its bytes of the pass (a list of parts joined)."""
+    return {m: (b"".join(d) if type(d) is list else d) for m, d, _ in room.seal()}
 
 
 def test_members_share_one_blob():
@@ -71,3 +75,49 @@ def test_discard_forgets_the_pass():
     assert not room.busy and sealed(room) == {}
     room.broadcast(b"x\n")
     assert sealed(room) == {a: b"x\n", late: b"x\n"}
+
+
+def test_in_a_big_pass_personal_shares_are_views_of_the_one_blob(monkeypatch):
+    from server import room as room_mod
+    monkeypatch.setattr(room_mod, "VIEW_MIN", 0)
+    room = Room("lobby")
+    a, b = object(), object()
+    room.add(a)
+    room.add(b)
+    room.broadcast(b"1\n")
+    room.broadcast(b"2\n", sender=a, sender_data=b"2+ref\n")
+    room.unicast(a, b"err\n")
+    room.broadcast(b"3\n")
+    raw = {m: (d, shared) for m, d, shared in room.seal()}
+    blob, shared = raw[b]
+    assert shared and blob == b"1\n2\n3\n"
+    parts, shared = raw[a]
+    assert not shared and b"".join(parts) == b"1\n2+ref\nerr\n3\n"
+    views = [x for x in parts if type(x) is memoryview]
+    assert views and all(v.obj is blob for v in views), "no copy of the shared frames"
+
+
+@given(st.lists(st.tuples(st.sampled_from(["add", "say", "ack", "uni"]), st.integers(0, 3)), max_size=30))
+def test_views_and_copies_give_the_same_bytes(ops):
+    from server import room as room_mod
+    results = []
+    for view_min in (0, 1 << 30):
+        old, room_mod.VIEW_MIN = room_mod.VIEW_MIN, view_min
+        try:
+            room = Room("lobby")
+            people = [object() for _ in range(4)]
+            room.add(people[0])
+            for n, (op, who) in enumerate(ops):
+                m = people[who]
+                if op == "add" and m not in room:
+                    room.add(m)
+                elif op == "say":
+                    room.broadcast(b"m%d\n" % n)
+                elif op == "ack":
+                    room.broadcast(b"m%d\n" % n, sender=m, sender_data=b"m%d+ref\n" % n)
+                elif op == "uni" and m in room:
+                    room.unicast(m, b"u%d\n" % n)
+            results.append({people.index(k): v for k, v in sealed(room).items()})
+        finally:
+            room_mod.VIEW_MIN = old
+    assert results[0] == results[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import types
 
 import pytest
 
@@ -37,14 +38,17 @@ def clients():
 
 @pytest.mark.parametrize("extra", [{}, {"password": "wrong"}, {"password": ""}, {"password": "S3CRET"},
                                    {"password": "s3cret "}])
-def test_wrong_or_missing_password_is_auth_failed_and_closed(make_server, clients, extra):
-    srv = make_server(rate_limit=0, password="s3cret")
+def test_wrong_or_missing_password_is_auth_failed_and_never_joins(make_server, clients, extra):
+    srv = make_server(rate_limit=0, password="s3cret", handshake_timeout=1.0)
     alice = clients(srv.port)
     alice.hello("alice", password="s3cret")
     c = clients(srv.port)
     c.send({"type": "hello", "nick": "mallory", **extra})
     expect_error(c, p.AUTH_FAILED)
-    assert c.closed_by_server(4)
+    if not extra:
+        # It may try again after a delay, but only within the handshake time.
+        expect_error(c, p.TIMEOUT, timeout=5)
+        assert c.closed_by_server(4)
     assert alice.nothing_for(0.2)           # mallory never joined
     chat_works(alice)
 
@@ -384,7 +388,10 @@ def test_any_traffic_counts_as_alive(make_server, clients):
 
 @pytest.mark.timeout(30)
 def test_a_reader_that_stalls_is_dropped_and_the_others_get_everything(make_server, clients):
-    srv = make_server(rate_limit=0, max_queue=64 * 1024)
+    # A small max_queue: the stalled client's queue passes it at once, so
+    # the room waits for it (held) until it has taken nothing for
+    # KEEPING_UP (half the slow timeout here), then goes on without it.
+    srv = make_server(rate_limit=0, max_queue=64 * 1024, slow_timeout=1.0)
     alice, bob = clients(srv.port), clients(srv.port)
     slow = clients(srv.port, rcvbuf=4096)
     alice.hello("alice")
@@ -399,22 +406,71 @@ def test_a_reader_that_stalls_is_dropped_and_the_others_get_everything(make_serv
     text = "z" * 1000
     batches, per_batch = 20, 10
     t = time.monotonic()
-    seen_left = []
     for b in range(batches):
         alice.send_raw(p.encode({"type": "say", "text": text}) * per_batch)
         for c in (alice, bob):
-            got = 0
-            while got < per_batch:
-                f = c.recv()
-                if f["type"] == "message":
-                    got += 1
-                elif f["type"] == "left":
-                    seen_left.append((c is bob, f))
+            assert len(messages(c, per_batch)) == per_batch
     assert time.monotonic() - t < 20
-    lefts = [f for _, f in seen_left]
-    assert {"type": "left", "nick": "slow", "reason": "too slow"} in lefts
+    for c in (alice, bob):                                 # (messages() skips the left frame)
+        left = [f for f in c.frames if f["type"] == "left"] or [c.recv_type("left", timeout=5)]
+        assert left == [{"type": "left", "nick": "slow", "reason": "too slow"}]
     assert srv.hub.stats["dropped_slow"] == 1
     total = [f for f in bob.frames if f["type"] == "message"]
     assert len(total) == batches * per_batch
     assert slow.closed_by_server(5)                      # its socket is shut, whatever it had read
     chat_works(alice, bob)
+
+
+@pytest.mark.timeout(30)
+def test_a_reader_that_trickles_is_dropped_at_the_hard_cap_and_the_room_goes_on(make_server, clients,
+                                                                                 monkeypatch):
+    from server import delivery
+    monkeypatch.setattr(delivery, "HOLD_MAX", 0.5)
+    # It reads (so the slow timeout never fires) but far slower than the
+    # room talks: the room waits for it HOLD_MAX at most, then its queue
+    # grows until 16 x max_queue, and it goes.
+    srv = make_server(rate_limit=0, max_queue=64 * 1024, slow_timeout=30)
+    alice, bob = clients(srv.port), clients(srv.port)
+    alice.hello("alice")
+    bob.hello("bob")
+    trickle = socket.socket()
+    trickle.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    trickle.connect(("127.0.0.1", srv.port))
+    trickle.sendall(p.encode({"type": "hello", "nick": "trickle"}))
+    expect(alice, "joined", nick="bob")
+    expect(alice, "joined", nick="trickle")
+    expect(bob, "joined", nick="trickle")
+    server_conn(srv, types.SimpleNamespace(sock=trickle)).sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    stop = threading.Event()
+
+    def sip():
+        trickle.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                if not trickle.recv(200):
+                    return
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+            stop.wait(0.02)
+    sipper = threading.Thread(target=sip, name="test-trickle", daemon=True)
+    sipper.start()
+    try:
+        text = "t" * 10_000
+        sent = 0
+        while srv.hub.stats["dropped_slow"] == 0:
+            assert sent < 400, "the trickling reader was never dropped"
+            alice.send_raw(p.encode({"type": "say", "text": text}) * 10)
+            sent += 10
+            for c in (alice, bob):
+                assert len(messages(c, 10)) == 10
+        assert sent * 10_000 >= 16 * 64 * 1024             # it went at the cap, not before
+        for c in (alice, bob):                             # (messages() skips the left frame)
+            left = [f for f in c.frames if f["type"] == "left"] or [c.recv_type("left", timeout=5)]
+            assert left == [{"type": "left", "nick": "trickle", "reason": "too slow"}]
+        chat_works(alice, bob)
+    finally:
+        stop.set()
+        sipper.join(5)
+        trickle.close()

@@ -1,9 +1,11 @@
-"""A client that stops reading costs only itself (issue 5).
+"""A client that stops reading costs only itself (issues 5 and 9).
 
 Five talkers chat in lock-step rounds while a sixth client joins and never
-reads again. The server must drop it once its send queue (``max_queue``)
-is full, tell the room it left as "too slow", lose nothing for the others,
-and not raise their latency while it waits for the queue to fill.
+reads again. The server judges it by its progress: once its socket has
+taken nothing for ``--slow-timeout`` seconds it is dropped, the room is
+told it left as "too slow", the others lose nothing, and their latency does
+not rise while it waits (the stalled client's queue stays below
+``max_queue``, so the room never waits for it).
 
 Linux buffers megabytes for a stalled loopback reader before the server's
 own queue even starts to fill, so the test shrinks the kernel's buffers for
@@ -29,12 +31,12 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="relies on Linux copying SO_SNDBUF from the listener")
 
 TALKERS = 5
-MAX_QUEUE = 256 * 1024
-PAD = "x" * 1000                 # each message frame is about 1.1 KB
+SLOW_TIMEOUT = 0.5               # --slow-timeout for this test
+PAD = "x" * 200                  # each message frame is about 0.3 KB: no hold within the timeout
 WARMUP_ROUNDS = 10               # not measured: the first passes pay for start-up
-BASELINE_ROUNDS = 50
-AFTER_DROP_ROUNDS = 30
-MAX_ROUNDS = 600                 # phase two gives up after this many rounds
+BASELINE_ROUNDS = 150            # the calm phases about as long as the stalled one,
+AFTER_DROP_ROUNDS = 150          # so one scheduling hiccup weighs the same in each
+GIVE_UP = SLOW_TIMEOUT + 10.0    # phase two fails after this many seconds
 ROUND_TIMEOUT = 5.0              # seconds for every talker to get a round
 
 
@@ -155,9 +157,9 @@ def left_reason(frames: list, nick: str):
     return next((f["reason"] for f in frames if f["type"] == "left" and f["nick"] == nick), None)
 
 
-@pytest.mark.timeout(20)
-def test_stalled_reader_is_dropped_and_costs_the_others_nothing(make_server):
-    srv = make_server(rate_limit=0, max_queue=MAX_QUEUE)
+@pytest.mark.timeout(30)
+def test_stalled_reader_is_dropped_after_the_slow_timeout_and_costs_the_others_nothing(make_server):
+    srv = make_server(rate_limit=0, slow_timeout=SLOW_TIMEOUT)   # max_queue: the default 4 MiB
     talkers = Talkers(srv.port)
     try:
         for _ in range(WARMUP_ROUNDS):
@@ -168,26 +170,24 @@ def test_stalled_reader_is_dropped_and_costs_the_others_nothing(make_server):
         srv.listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         stalled = LineClient(srv.port, rcvbuf=4096)
         stalled.hello("stalled")
+        joined = time.monotonic()
         t0 = talkers.socks[0]
         during = []
         while left_reason(talkers.frames[t0], "stalled") is None:
-            assert talkers.round < WARMUP_ROUNDS + BASELINE_ROUNDS + MAX_ROUNDS, \
-                "the stalled reader was never dropped"
+            assert time.monotonic() - joined < GIVE_UP, "the stalled reader was never dropped"
             during += talkers.chat_round()
+        stalled_for = time.monotonic() - joined
         rounds_stalled = talkers.round - WARMUP_ROUNDS - BASELINE_ROUNDS
         after = [ms for _ in range(AFTER_DROP_ROUNDS) for ms in talkers.chat_round()]
 
         # Dropped as too slow, and every talker was told so.
         for s in talkers.socks:
             assert left_reason(talkers.frames[s], "stalled") == "too slow"
-        # ...only once its queue was full: at least MAX_QUEUE bytes were
-        # broadcast to it after it joined (the kernel holds a few KB more),
-        # and not much later (the small buffers took effect).
-        frames, sizes = talkers.frames[t0], talkers.sizes[t0]
-        joined_at = next(i for i, f in enumerate(frames) if f["type"] == "joined" and f["nick"] == "stalled")
-        left_at = next(i for i, f in enumerate(frames) if f["type"] == "left" and f["nick"] == "stalled")
-        owed = sum(sizes[joined_at + 1:left_at])
-        assert MAX_QUEUE <= owed <= MAX_QUEUE + 512 * 1024, (owed, rounds_stalled)
+        # ...once it had taken nothing for the timeout (it took its first
+        # few KB when it joined), and soon after (the check runs four
+        # times per timeout; the rest is this machine's scheduling).
+        assert SLOW_TIMEOUT * 0.95 <= stalled_for <= SLOW_TIMEOUT + 2.0, (stalled_for, rounds_stalled)
+        assert srv.hub.stats["holds"] == 0, "the room must not wait for a client that is not reading"
         # The server closes its connection, and never glues half a frame to
         # the next: every complete line it sent is a valid frame.
         closed, rest = closed_by_server(stalled.sock, timeout=5)
@@ -203,6 +203,8 @@ def test_stalled_reader_is_dropped_and_costs_the_others_nothing(make_server):
             ids = [f["id"] for f in msgs]
             assert ids == sorted(set(ids))
 
+        print(f"stalled reader dropped {stalled_for:.2f} s after joining ({rounds_stalled} rounds); talkers' "
+              f"p99 {p99(before):.2f} ms before, {p99(during):.2f} ms while it stalled, {p99(after):.2f} ms after")
         # Their latency while it stalled: no worse than twice the worse of
         # the two calm phases around it, plus a few ms of scheduling noise.
         calm = max(p99(before), p99(after))

@@ -24,6 +24,7 @@ class TlsLineClient(LineClient):
         self.sock = ctx.wrap_socket(raw, server_hostname="natter")
         self.timeout = timeout
         self._buf = b""
+        self._scanned = 0
         self.frames = []
 
     @property
@@ -133,3 +134,110 @@ def test_broadcast_to_many_tls_clients_uses_parallel_writers(make_server):
         assert got == texts
     for c in clients:
         c.close()
+
+
+def _fullchain(tmp_path):
+    """A leaf certificate signed by a CA, written as a fullchain.pem (leaf
+    first, then the CA, as Let's Encrypt and most CAs deliver it)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chat.example")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    cert_path, key_path = tmp_path / "fullchain.pem", tmp_path / "privkey.pem"
+    cert_path.write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
+    key_path.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path, leaf.public_bytes(serialization.Encoding.DER)
+
+
+def test_fullchain_fingerprint_is_the_leaf_a_client_sees(make_server, tmp_path):
+    cert, key, leaf_der = _fullchain(tmp_path)
+    srv = make_server(tls=True, cert=str(cert), key=str(key), rate_limit=0)
+    assert srv.fingerprint == tls.fingerprint(leaf_der)
+    c = TlsLineClient(srv.port)
+    assert c.fingerprint == srv.fingerprint, "the start-up line must show what clients compare"
+    assert c.hello("ann")["nick"] == "ann"
+    c.close()
+
+
+def test_pem_with_text_before_the_certificate_works(make_server, tmp_path):
+    # openssl x509 -text, and some CA bundles, put a readable dump first.
+    cert, key, leaf_der = _fullchain(tmp_path)
+    cert.write_bytes(b"Certificate:\n    Data:\n        Version: 3 (0x2)\n  Subject: CN=chat.example\n"
+                     + cert.read_bytes())
+    srv = make_server(tls=True, cert=str(cert), key=str(key), rate_limit=0)
+    c = TlsLineClient(srv.port)
+    assert c.fingerprint == srv.fingerprint == tls.fingerprint(leaf_der)
+    c.close()
+
+
+@pytest.mark.parametrize("content", [b"this is not a certificate\n", b"", b"\xff\xfe\x00garbage" * 10,
+                                     b"-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n"])
+def test_a_bad_certificate_file_is_a_sentence(tmp_path, content):
+    bad = tmp_path / "cert.pem"
+    bad.write_bytes(content)
+    with pytest.raises(tls.TlsSetupError) as e:
+        tls.cert_fingerprint(str(bad))
+    assert str(bad) in str(e.value) and "certificate" in str(e.value)
+
+
+def test_missing_certificate_file_is_a_sentence(tmp_path):
+    with pytest.raises(tls.TlsSetupError) as e:
+        tls.cert_fingerprint(str(tmp_path / "nowhere.pem"))
+    assert "nowhere.pem" in str(e.value)
+
+
+def _server_cmd(tmp_path, cert, key):
+    import sys
+    return ([sys.executable, "-m", "server", "--tls", "--cert", str(cert), "--key", str(key), "--port", "0",
+             "--db", str(tmp_path / "h.db")], {**os.environ, "NATTER_HOME": str(tmp_path / "home")})
+
+
+@pytest.mark.parametrize("which", ["cert", "key"])
+def test_server_command_with_a_bad_certificate_exits_1_without_a_traceback(tmp_path, which):
+    import subprocess
+    cert, key, _ = _fullchain(tmp_path)
+    bad = cert if which == "cert" else key
+    bad.write_bytes(b"garbage, not PEM\n")
+    cmd, env = _server_cmd(tmp_path, cert, key)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=env)
+    assert out.returncode == 1, out
+    assert "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.startswith("natter server: ") and str(bad) in out.stderr, out.stderr
+
+
+def test_server_command_starts_with_text_before_the_certificate(tmp_path):
+    import signal
+    import subprocess
+    cert, key, leaf_der = _fullchain(tmp_path)
+    cert.write_bytes(b"Bag Attributes\n    friendlyName: chat\n" + cert.read_bytes())
+    cmd, env = _server_cmd(tmp_path, cert, key)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("Natter server listening"), (first, proc.stderr.read() if proc.poll() else "")
+        assert tls.fingerprint(leaf_der) in proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)

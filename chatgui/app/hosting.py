@@ -32,6 +32,7 @@ from server.history import HistoryError, HistoryInUse
 from server.tls import TlsSetupError
 
 from chatgui.app.view import HOST_LABEL, LAN_LABEL, TLS_LABEL
+from chatgui.net import discovery
 
 log = logging.getLogger("natter.client")
 
@@ -57,8 +58,9 @@ def shown_path(path: str) -> str:
 
 class HostedRoom:
     def __init__(self, port: int, password: str | None = None, lan: bool = False, tls: bool = False,
-                 db: str | None = None):
+                 db: str | None = None, name: str | None = None):
         self.requested_port = port
+        self.name = name                # in discovery replies; None: the computer's name
         self.password = password or None
         self.lan = lan
         self.tls = tls
@@ -88,7 +90,8 @@ class HostedRoom:
         """Start listening; raises HostingError with a sentence to show.
         May block (a first TLS certificate): not on the Tk thread."""
         cfg = ServerConfig(host="0.0.0.0" if self.lan else "127.0.0.1", port=self.requested_port,
-                           db=self.db, password=self.password, tls=self.tls)
+                           db=self.db, password=self.password, tls=self.tls, name=self.name,
+                           discovery_port=discovery.discovery_port())
         try:
             self.server = ChatServer(cfg).start()
         except OSError as e:
@@ -113,7 +116,8 @@ class HostedRoom:
     def describe(self) -> str:
         """One line for the chat window: where the room is and who can join."""
         if self.lan:
-            text = (f"You are hosting this room on port {self.port}; others on your network can join "
+            text = (f"You are hosting this room on port {self.port}; others on your network find it "
+                    f"under \"Rooms on your network\"{f' as “{self.name}”' if self.name else ''}, or join "
                     f"with this computer's address and port {self.port}.")
             if self.fingerprint:
                 text += (f" It is encrypted: tell them its certificate fingerprint, {self.fingerprint}, "

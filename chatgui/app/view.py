@@ -171,6 +171,11 @@ class View(Protocol):
     def quit(self) -> None:
         """Close the window (the program then calls :meth:`Controller.shutdown`)."""
 
+    def run_doctor(self, host: str, port: int, tls: bool, nick: str | None, password: str | None) -> None:
+        """Optional: check why ``host:port`` cannot be joined (the connection
+        doctor, off the Tk thread) and show its sentences on the connect form
+        (:func:`chatgui.app.lan.offer_doctor` calls it after a failed join)."""
+
 
 # What the window calls on the controller for rooms (Tk thread), besides
 # what it already calls (connect, submit, recall, complete, ...):
@@ -180,5 +185,8 @@ class View(Protocol):
 #                                 box holds, kept for when the user comes back
 #   load_older(room_id)           the conversation was scrolled to its top
 #   seen_bottom(room_id)          the user is at the bottom of it: read
+#                                 (ignored while the window has no focus)
+#   trimmed(room_id, oldest_id)   the scrollback cap dropped its oldest lines;
+#                                 oldest_id: the oldest message still shown
 #   join_room(name, key=None)     from the rooms browser
 #   browse_rooms()                the rooms button

@@ -73,9 +73,7 @@ def classify_tls_error(exc: BaseException, first_bytes: bytes, host: str, port: 
     of stream (or a JSON line) means "this server does not use encryption".
     """
     where = _where(host, port)
-    if first_bytes.lstrip()[:1] == b"{" or (
-            not first_bytes and isinstance(exc, (ssl.SSLEOFError, ConnectionResetError,
-                                                 ConnectionAbortedError, BrokenPipeError))):
+    if plain_server(exc, first_bytes):
         return "tls", (f"The server at {where} does not use encryption: it hung up on the TLS "
                        "handshake. Turn TLS off (untick the TLS box, or leave out --tls) to "
                        "connect to it, on a network you trust.")
@@ -83,6 +81,14 @@ def classify_tls_error(exc: BaseException, first_bytes: bytes, host: str, port: 
         or type(exc).__name__
     return "tls", (f"The encryption (TLS) handshake with {where} failed ({reason}). Is that a "
                    "Natter server started with --tls?")
+
+
+def plain_server(exc: BaseException, first_bytes: bytes) -> bool:
+    """Whether a failed TLS handshake met a server without encryption: it
+    answered with a JSON line, or hung up having sent nothing."""
+    return first_bytes.lstrip()[:1] == b"{" or (
+        not first_bytes and isinstance(exc, (ssl.SSLEOFError, ConnectionResetError, ConnectionAbortedError,
+                                             BrokenPipeError)))
 
 
 def tls_changed_message(host: str, port: int, pinned: str, presented: str, given: bool = False) -> str:

@@ -1,11 +1,17 @@
-"""The connect form: nickname, server address and port, password,
-encryption, and "Host a room on this computer". It only builds and forwards: the button
-calls ``on_submit(ConnectValues)`` and the controller decides everything
-else, then calls :meth:`ConnectForm.show` with an error in words or a busy
+"""The connect form: "Rooms on your network" on the left
+(:class:`chatgui.tk.lan_rooms.LanRooms`: the rooms discovery finds, and
+"Why can't I connect?"), and on the right the nickname and "Connect by
+address": server address (with the recent rooms, ``recent()``, in its
+drop-down) and port, password, encryption, and "Host a room on this
+computer". It only builds and forwards: the button calls
+``on_submit(ConnectValues)`` and the controller decides everything else,
+then calls :meth:`ConnectForm.show` with an error in words or a busy
 message. :meth:`submit` is the button, so tests drive the form without a
-mouse (idlelib's dialogs do the same). Under the hosting choices a line
-says which history the room will keep, in the controller's words
-(``history_note(port)``).
+mouse (idlelib's dialogs do the same). A double-click on a room fills the
+address fields from it and submits (:meth:`join_room`), or asks for the
+room's password first; :mod:`chatgui.app.lan` decides which. Under the
+hosting choices a line says which history the room will keep, in the
+controller's words (``history_note(port)``).
 
 The card keeps its width whatever the error says: the error and the note
 wrap at the width of the fields. Ctrl+A selects all of a field.
@@ -17,17 +23,22 @@ from __future__ import annotations
 import tkinter as tk
 from tkinter import ttk
 
-from chatgui.tk import theme
+from chatgui.app import lan
 from chatgui.app.view import HOST_LABEL, LAN_LABEL, TLS_LABEL, ConnectValues
+from chatgui.tk import theme
+from chatgui.tk.lan_rooms import LanRooms
 
 
 class ConnectForm(ttk.Frame):
-    def __init__(self, master, fonts: theme.Fonts, on_submit, on_trust=None, history_note=None):
+    def __init__(self, master, fonts: theme.Fonts, on_submit, on_trust=None, history_note=None, recent=None,
+                 scan_fn=None):
         super().__init__(master, style="TFrame")
         self.fonts = fonts
         self.on_submit = on_submit
         self.on_trust = on_trust
         self.history_note = history_note     # port as typed -> the line under the hosting choices
+        self.recent = recent or (lambda: [])  # -> ["host:port", ...], newest first
+        self.scan_fn = scan_fn
         self.busy = False
         self.nick = tk.StringVar(self)
         self.host = tk.StringVar(self)
@@ -43,8 +54,12 @@ class ConnectForm(ttk.Frame):
     def _build(self) -> None:
         self.columnconfigure(0, weight=1)
         self.rowconfigure(0, weight=1)
-        card = ttk.Frame(self, style="Card.TFrame", padding=(40, 24, 40, 24))
-        card.grid(row=0, column=0)
+        outer = ttk.Frame(self, style="TFrame")
+        outer.grid(row=0, column=0)
+        self.lan = LanRooms(outer, self.fonts, on_join=self.join_room, on_doctor=self.why, scan_fn=self.scan_fn)
+        self.lan.grid(row=0, column=0, sticky="nsew", padx=(0, 16))
+        card = ttk.Frame(outer, style="Card.TFrame", padding=(28, 24, 28, 24))
+        card.grid(row=0, column=1, sticky="nsew")
         card.columnconfigure(1, weight=1)
         self.card = card
 
@@ -52,10 +67,10 @@ class ConnectForm(ttk.Frame):
         ttk.Label(card, text="Chat with the people on your network.", style="CardMuted.TLabel").grid(
             row=1, column=0, columnspan=2, sticky="w", pady=(0, 18))
 
-        def field(row: int, label: str, var: tk.StringVar, **kw) -> ttk.Entry:
+        def field(row: int, label: str, var: tk.StringVar, kind=ttk.Entry, **kw) -> ttk.Entry:
             ttk.Label(card, text=label, style="Card.TLabel").grid(row=row, column=0, sticky="w",
                                                                    padx=(0, 14), pady=5)
-            entry = ttk.Entry(card, textvariable=var, width=30, font=self.fonts.body, **kw)
+            entry = kind(card, textvariable=var, width=21, font=self.fonts.body, **kw)
             entry.grid(row=row, column=1, sticky="ew", pady=5)
             entry.bind("<Return>", lambda e: self.submit())
             entry.bind("<KP_Enter>", lambda e: self.submit())
@@ -64,43 +79,51 @@ class ConnectForm(ttk.Frame):
             return entry
 
         self.nick_entry = field(2, "Nickname", self.nick)
-        self.host_entry = field(3, "Server address", self.host)
-        self.port_entry = field(4, "Port", self.port)
-        self.password_entry = field(5, "Room password", self.password, show="•")
+        ttk.Label(card, text="Connect by address", style="Card.TLabel", font=self.fonts.bold).grid(
+            row=3, column=0, columnspan=2, sticky="w", pady=(14, 2))
+        self.host_entry = field(4, "Server address", self.host, kind=ttk.Combobox,
+                                postcommand=self._fill_recent)
+        self.host_entry.bind("<<ComboboxSelected>>", self._recent_chosen)
+        self.port_entry = field(5, "Port", self.port)
+        self.password_entry = field(6, "Room password", self.password, show="•")
         ttk.Label(card, text="Leave the password empty if the room has none.", style="CardMuted.TLabel").grid(
-            row=6, column=1, sticky="w")
+            row=7, column=1, sticky="w")
 
         self.tls_check = ttk.Checkbutton(card, text=TLS_LABEL, variable=self.tls)
-        self.tls_check.grid(row=7, column=0, columnspan=2, sticky="w", pady=(16, 2))
+        self.tls_check.grid(row=8, column=0, columnspan=2, sticky="w", pady=(16, 2))
         self.host_check = ttk.Checkbutton(card, text=HOST_LABEL, variable=self.host_room)
-        self.host_check.grid(row=8, column=0, columnspan=2, sticky="w", pady=(2, 2))
+        self.host_check.grid(row=9, column=0, columnspan=2, sticky="w", pady=(2, 2))
         self.lan_check = ttk.Checkbutton(card, text=LAN_LABEL, variable=self.host_lan)
-        self.lan_check.grid(row=9, column=0, columnspan=2, sticky="w", padx=(24, 0))
+        self.lan_check.grid(row=10, column=0, columnspan=2, sticky="w", padx=(24, 0))
         self.note_label = ttk.Label(card, text="", style="CardMuted.TLabel", wraplength=300, justify="left")
-        self.note_label.grid(row=10, column=0, columnspan=2, sticky="w", padx=(24, 0), pady=(2, 0))
+        self.note_label.grid(row=11, column=0, columnspan=2, sticky="w", padx=(24, 0), pady=(2, 0))
 
         # Wrapped at the fields' width (see _fit_wrap), never wider.
         self.error_label = ttk.Label(card, text="", style="Error.TLabel", wraplength=300, justify="left")
-        self.error_label.grid(row=11, column=0, columnspan=2, sticky="w", pady=(14, 0))
+        self.error_label.grid(row=12, column=0, columnspan=2, sticky="w", pady=(14, 0))
         self.busy_label = ttk.Label(card, text="", style="CardMuted.TLabel")
-        self.busy_label.grid(row=12, column=0, columnspan=2, sticky="w")
+        self.busy_label.grid(row=13, column=0, columnspan=2, sticky="w")
 
         buttons = ttk.Frame(card, style="Chat.TFrame")
-        buttons.grid(row=13, column=0, columnspan=2, sticky="e", pady=(16, 0))
+        buttons.grid(row=14, column=0, columnspan=2, sticky="e", pady=(16, 0))
         self.trust_button = ttk.Button(buttons, text="I compared it: trust the new certificate",
                                        command=self.trust)
         self.button = ttk.Button(buttons, text="Join", style="Accent.TButton", command=self.submit)
         self.button.grid(row=0, column=1, sticky="e")
-        self.nick_entry.bind("<Configure>", self._fit_wrap, add="+")
+        self.host_entry.bind("<Configure>", self._fit_wrap, add="+")
+        self.lan.tree.bind("<Configure>", self._fit_wrap, add="+")
 
     def _fit_wrap(self, event=None) -> None:
         """Wrap the error and the note at the width the fields take (the
         label column and the entries), so a message never widens the card."""
-        bbox = self.card.grid_bbox(0, 2, 1, 5)
+        bbox = self.card.grid_bbox(0, 4, 1, 6)
         width = bbox[2] if bbox else 0
         if width > 50 and int(self.error_label.cget("wraplength")) != width:
             self.error_label.configure(wraplength=width)
             self.note_label.configure(wraplength=width - 24)
+        lan_width = self.lan.tree.winfo_width()
+        if lan_width > 50:
+            self.lan.set_wrap(lan_width)
 
     def values(self) -> ConnectValues:
         return ConnectValues(host=self.host.get(), port=self.port.get(), nick=self.nick.get(),
@@ -136,6 +159,63 @@ class ConnectForm(ttk.Frame):
     def submit(self) -> None:
         if not self.busy:
             self.on_submit(self.values())
+
+    # -- rooms on the network, recent rooms, the doctor ------------------------------
+
+    def join_room(self, room_id: str) -> None:
+        """A double-click on a room of the list: fill the address from it
+        and join, or ask for its password first."""
+        if self.busy:
+            return
+        values, question = self.lan.model.join(room_id, self.values())
+        if values is None:
+            return
+        self.host_room.set(False)
+        self.host.set(values.host)
+        self.port.set(values.port)
+        self.tls.set(values.tls)
+        if question:
+            self.error_label.configure(text=question)
+            self.button.configure(text="Join")
+            self._focus_for("password")
+            return
+        self.submit()
+
+    def why(self) -> None:
+        """"Why can't I connect?": the doctor on the room chosen in the list,
+        else on the address typed."""
+        room = self.lan.model.rooms.get(self.lan.selected() or "")
+        if room is not None:
+            host, port, tls = room.host, room.room.port, room.room.tls
+        else:
+            host = "127.0.0.1" if self.host_room.get() else self.host.get().strip()
+            port, tls = self.port.get().strip(), self.tls.get()
+            if not host:
+                self.lan.doctor_message("Type the room's address under \"Connect by address\" (or choose a "
+                                        "room in the list), then ask again.")
+                return
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                self.lan.doctor_message("The port must be a number from 1 to 65535.")
+                return
+        self.run_doctor(host, int(port), tls, self.nick.get().strip(), self.password.get())
+
+    def run_doctor(self, host: str, port: int, tls: bool, nick: str | None, password: str | None) -> None:
+        """Check the room at host:port off the Tk thread; the answer shows under the list."""
+        if self.lan.doctor_busy:
+            return
+        self.lan.doctor_started(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+        lan.start_doctor(self.lan.events.put, host, port, tls=tls, nick=nick, password=password)
+
+    def _fill_recent(self) -> None:
+        self.host_entry.configure(values=list(self.recent()))
+
+    def _recent_chosen(self, event=None) -> None:
+        """A recent room picked: "host:port" goes to the two fields."""
+        text = self.host.get()
+        host, sep, port = text.rpartition(":")
+        if sep and port.isdigit():
+            self.host.set(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+            self.port.set(port)
 
     def trust(self) -> None:
         if not self.busy and self.on_trust is not None:

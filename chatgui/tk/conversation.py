@@ -28,9 +28,8 @@ bringing the view to the very top calls ``controller.load_older(room)``
 once; it is called again only after the view left the top or older lines
 came. Once told there is nothing older (``more`` False), the conversation
 starts with a "beginning" line and asks no more. Trimming drops the oldest
-lines for good: the top then says so (:data:`DROPPED`) and asks no more
-either, since the controller pages from the oldest message it ever showed
-and older lines would come back with a gap above them.
+lines and tells ``controller.trimmed(room, oldest_id)`` which message is
+now the oldest shown, so that paging back goes on from there.
 
 Reading: the user bringing the view to the bottom, the conversation being
 shown with its bottom in view, and new lines arriving while it is shown in
@@ -63,7 +62,6 @@ SCROLLBACK = 5000        # lines kept in a conversation
 TRIM_SLACK = 200         # trimmed in chunks, not one line at a time
 UNREAD_LABEL = "new messages"
 BEGINNING = "This is the beginning of the conversation."
-DROPPED = f"Older messages are no longer shown here (a conversation keeps its last {SCROLLBACK} lines)."
 # What moves the conversation's view when the user does it (after Tk's
 # own Text bindings have run: see the bindtag in _build).
 _USER_SCROLLS = ("<MouseWheel>", "<Button-4>", "<Button-5>", "<KeyPress>", "<ButtonRelease-1>",
@@ -91,7 +89,7 @@ class Conversation(ttk.Frame):
         self._shown_after = None    # a scheduled look at the view after showing
         self._tables: dict[str, list] = {}  # tag -> the codes of a table shown (for its tab stop)
         self._asked_older = False   # load_older called since the view came to the top
-        self._top: str | None = None    # the note on the first line: BEGINNING, DROPPED or none
+        self._complete = False      # the first line there is, is here (the beginning line shows)
         self._marker: int | None = None     # the unread rule stands above this message
         self._rule = None           # the rule's canvas while it is in the text
         self._view_first = 0.0      # the top of the view as last drawn (yscrollcommand)
@@ -162,7 +160,7 @@ class Conversation(ttk.Frame):
         t.tag_configure("pending_note", foreground=pal.waiting, font=f.small)
         t.tag_configure("link", foreground=pal.link, underline=True)
         t.tag_configure("code", font=f.mono, foreground=pal.fg)
-        t.tag_configure("top_note", foreground=pal.muted, font=f.small, justify="center",
+        t.tag_configure("beginning", foreground=pal.muted, font=f.small, justify="center",
                         spacing1=10, spacing3=10)
         t.tag_raise("link")
         t.tag_raise("sel")
@@ -238,7 +236,7 @@ class Conversation(ttk.Frame):
         t.configure(state="disabled")
         self._rule = None
         self._marker = None
-        self._top = None
+        self._complete = False
         self._asked_older = False
         self.to_bottom()
 
@@ -250,8 +248,8 @@ class Conversation(ttk.Frame):
         info = t.dlineinfo(top)
         t.mark_set("anchor", top)
         t.mark_gravity("anchor", "right")
-        # Below the note on top, if (oddly) older lines still come.
-        t.mark_set("head", t.tag_ranges("top_note")[1] if self._top else "1.0")
+        # Below the beginning line, if (oddly) older lines still come.
+        t.mark_set("head", t.tag_ranges("beginning")[1] if self._complete else "1.0")
         t.mark_gravity("head", "right")
         new_ids = []
         for line in lines:
@@ -264,8 +262,11 @@ class Conversation(ttk.Frame):
         self.ids.extendleft(reversed(new_ids))
         if self._marker in new_ids and not self._rule:
             self._place_rule()
-        if not more and not self._top:
-            self._top_note(BEGINNING)
+        if not more and not self._complete:
+            t.configure(state="normal")
+            t.insert("1.0", BEGINNING + "\n", ("beginning",))
+            t.configure(state="disabled")
+            self._complete = True
         # Back to what was in view: that line at the same height.
         if info is not None:
             t.yview("anchor")
@@ -279,22 +280,12 @@ class Conversation(ttk.Frame):
 
     @property
     def complete(self) -> bool:
-        """Nothing older is asked for: the beginning is here, or older lines
-        were dropped."""
-        return self._top is not None
-
-    def _top_note(self, text: str) -> None:
-        t = self.text
-        t.configure(state="normal")
-        ranges = t.tag_ranges("top_note")
-        if ranges:
-            t.delete(*ranges)
-        t.insert("1.0", text + "\n", ("top_note",))
-        t.configure(state="disabled")
-        self._top = text
+        """The first line there is, is here (nothing older to load)."""
+        return self._complete
 
     def oldest_id(self) -> int | None:
-        return self.ids[0] if self.ids else None
+        """The lowest message id shown (None: no message line)."""
+        return min(self.ids) if self.ids else None
 
     # -- the unread rule ----------------------------------------------------------------
 
@@ -363,7 +354,7 @@ class Conversation(ttk.Frame):
         if self._stuck:
             self._to_end()
             if watched and self.shown:
-                tell(self.controller, "seen_bottom", self.room)
+                self.controller.seen_bottom(self.room)
         else:
             self._show_unseen()
 
@@ -386,7 +377,8 @@ class Conversation(ttk.Frame):
         t.configure(state="normal")
         t.delete("1.0", f"{cut}.0")
         t.configure(state="disabled")
-        self._top_note(DROPPED)
+        self._complete = False          # the beginning line went with them
+        self.controller.trimmed(self.room, self.oldest_id())
 
     # -- shown and hidden ---------------------------------------------------------------
 
@@ -409,7 +401,7 @@ class Conversation(ttk.Frame):
             self._show_unseen()
         self.update_idletasks()
         if self._at_bottom():
-            tell(self.controller, "seen_bottom", self.room)
+            self.controller.seen_bottom(self.room)
 
     # -- following the bottom, the top ------------------------------------------------------
 
@@ -418,7 +410,7 @@ class Conversation(ttk.Frame):
         self._stuck = True
         self._to_end()
         if self.shown:
-            tell(self.controller, "seen_bottom", self.room)
+            self.controller.seen_bottom(self.room)
 
     def _to_end(self) -> None:
         self.text.yview_moveto(1.0)
@@ -439,14 +431,14 @@ class Conversation(ttk.Frame):
         if self._stuck:
             self._to_end()
             if not was and self.shown:
-                tell(self.controller, "seen_bottom", self.room)
+                self.controller.seen_bottom(self.room)
         if self.text.yview()[0] <= 0.0:
             # Arrived at the top now (the last view drawn was not there),
             # or pushed upwards while there (a view that fits, or waiting).
             arrived = self._view_first > 0.0 or _upwards(event)
-            if arrived and not self._asked_older and not self._top and self.shown:
+            if arrived and not self._asked_older and not self._complete and self.shown:
                 self._asked_older = True
-                tell(self.controller, "load_older", self.room)
+                self.controller.load_older(self.room)
         else:
             self._asked_older = False
 
@@ -591,14 +583,6 @@ class Conversation(ttk.Frame):
     def get(self, start: str, end: str) -> str:
         """The characters of a range, emoji pictures as their characters."""
         return self._conv.get(start, end)
-
-
-def tell(controller, name: str, *args) -> None:
-    """Call ``controller.<name>(*args)`` if the controller has that method
-    (a controller from before rooms has none of them)."""
-    method = getattr(controller, name, None)
-    if method is not None:
-        method(*args)
 
 
 _UP_KEYS = {"Up", "Prior", "Home", "KP_Up", "KP_Prior", "KP_Home"}

@@ -208,5 +208,12 @@ def apply_style(root: tk.Misc, pal: Palette, fonts: Fonts) -> ttk.Style:
     style.configure("Browser.Treeview.Heading", background=pal.panel, foreground=pal.muted, font=fonts.small,
                     bordercolor=pal.border, lightcolor=pal.panel, darkcolor=pal.panel, relief="flat")
     style.map("Browser.Treeview.Heading", background=[("active", pal.border)])
+    # The connect form's "Rooms on your network" and its address field.
+    style.configure("Rooms.Treeview", background=pal.input_bg, fieldbackground=pal.input_bg, foreground=pal.fg,
+                    font=fonts.ui, rowheight=int(fonts.ui.metrics("linespace") * 1.5), bordercolor=pal.border,
+                    indent=4)
+    style.configure("Rooms.Treeview.Heading", background=pal.panel, foreground=pal.muted, font=fonts.small)
+    style.map("Rooms.Treeview", background=[("selected", pal.select_bg)], foreground=[("selected", pal.fg)])
+    style.configure("TCombobox", fieldbackground=pal.input_bg, foreground=pal.fg, bordercolor=pal.border)
     root.configure(background=pal.panel)
     return style

@@ -68,7 +68,8 @@ class ChatWindow:
         self.controller = controller_class(self, settings, **controller_kw)
         self.form = ConnectForm(self.root, self.fonts, on_submit=self.controller.connect,
                                 on_trust=self.controller.trust_certificate,
-                                history_note=self.controller.history_note)
+                                history_note=self.controller.history_note,
+                                recent=lambda: self.controller.settings.recent)
         self.chat = ChatPane(self.root, self.fonts, self.pal, self.controller)
         self.browser: RoomBrowser | None = None
         self._showing = None
@@ -237,6 +238,9 @@ class ChatWindow:
         if not self.closed and self._showing is self.form:
             self.root.minsize(max(MIN_SIZE[0], self.form.winfo_reqwidth()),
                               max(MIN_SIZE[1], self.form.winfo_reqheight()))
+
+    def run_doctor(self, host: str, port: int, tls: bool, nick: str | None, password: str | None) -> None:
+        self.form.run_doctor(host, port, tls, nick, password)
 
     def show_chat(self) -> None:
         self._show(self.chat)

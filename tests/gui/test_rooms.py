@@ -56,6 +56,9 @@ class Recorder(Controller):
     def browse_rooms(self):
         self.calls.append(("browse_rooms",))
 
+    def trimmed(self, room_id, oldest_id):
+        self.calls.append(("trimmed", room_id, oldest_id))
+
     def called(self, name):
         return [c[1:] for c in self.calls if c[0] == name]
 
@@ -501,28 +504,29 @@ def test_many_rooms_in_a_low_window_leave_the_people_list_room(make_window):
 
 
 @pytest.mark.timeout(120)
-def test_trimming_drops_the_oldest_says_so_and_asks_no_more(make_window):
-    from chatgui.tk.conversation import DROPPED, SCROLLBACK, TRIM_SLACK
+def test_trimming_drops_the_oldest_and_says_which_is_left(make_window):
+    from chatgui.tk.conversation import SCROLLBACK, TRIM_SLACK
     w = window(make_window)
     w.show_room("#a", "#a", "")
     conv = w.chat.current
     t = conv.text
+    w.prepend("#a", [], False)                  # the beginning line, then more than fit
     n = SCROLLBACK + TRIM_SLACK + 50
     for i in range(1, n + 1):
         w.append(line(i, "#a"), "#a")
     settle(w)
-    assert conv.line_count() <= SCROLLBACK + 1
-    assert t.get("1.0", "1.0 lineend") == DROPPED
+    assert conv.line_count() <= SCROLLBACK
     first = conv.ids[0]
-    assert t.get("2.0", "2.0 lineend").endswith(f"#a message {first}")
+    assert t.get("1.0", "1.0 lineend").endswith(f"#a message {first}")      # the beginning went too
     assert f"m{first - 1}" not in t.mark_names() and f"m{first}" in t.mark_names()
     assert conv.oldest_id() == first and conv.ids[-1] == n and len(conv.ids) == n - first + 1
+    assert w.controller.called("trimmed") == [("#a", first)]
+    # Older ones can be asked for again, from there.
     w.controller.calls.clear()
-    conv._on_scrollbar("moveto", "0.0")       # the thumb dragged to the top
-    wheel(w, up=True, times=3)
-    assert t.yview()[0] == 0.0 and w.controller.called("load_older") == []
+    conv._on_scrollbar("moveto", "0.0")         # the thumb dragged to the top
+    assert w.controller.called("load_older") == [("#a",)]
     # Scrolled up, only lines well above the view go: what is read stays put.
-    wheel(w, up=False, times=6)             # reading near the top
+    wheel(w, up=False, times=6)                 # reading near the top
     settle(w)
     before = top_line(w)
     for i in range(n + 1, n + TRIM_SLACK + 50):
@@ -530,11 +534,12 @@ def test_trimming_drops_the_oldest_says_so_and_asks_no_more(make_window):
     settle(w)
     assert top_line(w) == before and not w.chat.at_bottom()
     assert conv.ids[0] == first and conv.line_count() > SCROLLBACK + TRIM_SLACK
+    assert w.controller.called("trimmed") == []
     # Further down, the lines well above the view go.
     conv._on_scrollbar("moveto", "0.5")
     settle(w)
     before = top_line(w)
     w.append(line(n + TRIM_SLACK + 50, "#a"), "#a")
     settle(w)
-    assert top_line(w) == before and conv.ids[0] > first
-    assert t.get("1.0", "1.0 lineend") == DROPPED and conv.line_count() <= SCROLLBACK + 1
+    assert top_line(w) == before and conv.ids[0] > first and conv.line_count() <= SCROLLBACK
+    assert w.controller.called("trimmed") == [("#a", conv.ids[0])]
