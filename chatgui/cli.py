@@ -1,14 +1,26 @@
 """Terminal mode: ``python -m chatgui --cli --host H --port P --nick N``.
 
-Lines typed on stdin are sent (commands too: :mod:`chatgui.app.commands`); the
-room goes to stdout, one line per event, with timestamps::
+Lines typed on stdin are sent (commands too: :mod:`chatgui.app.commands`) to
+the current room; the rooms go to stdout, one line per event, with
+timestamps, a room other than the current one named before the line::
 
     [14:02] <alice> hello
     [14:02] * alice waves
+    [14:02] #maths <dave> half of a half
     [14:03] [private] <bob> are you there?
     [14:03] [private to bob] <alice> yes
     [14:04] -- carol joined
+    [14:04] #maths -- erin joined
              | the second line of a message is indented under it
+
+Rooms (a server with rooms): the current room is the lobby, or ``--room
+R``, which is joined first (``--room-key`` for a room with a key) before
+any line is sent; ``/join NAME [key]`` joins a room and makes it the
+current one, ``/part [NAME]`` leaves one, ``/rooms`` lists them all,
+``/topic [text]`` shows or sets the current room's topic. With a terminal
+on stdin a prompt on stderr says the current room (``#maths> ``). The
+session is resumed across runs (:mod:`chatgui.net.sessions`), so the rooms
+it was in come back.
 
 Connection status, refusals and errors go to stderr, so a script reading
 stdout gets only the room.
@@ -82,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--host", default="127.0.0.1", help="server address (default %(default)s)")
     ap.add_argument("--port", type=int, default=protocol.DEFAULT_PORT, help="server port (default %(default)s)")
     ap.add_argument("--nick", required=True, help="your nick in the room")
+    ap.add_argument("--room", type=_room_arg, default=None,
+                    help="the room to send the lines to (joined first); default: the lobby")
+    ap.add_argument("--room-key", default=None, help="with --room: the key of a room that has one")
     ap.add_argument("--password", default=os.environ.get("NATTER_PASSWORD"),
                     help="room password (or set NATTER_PASSWORD)")
     ap.add_argument("--wait", type=float, default=10.0,
@@ -104,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _room_arg(text: str) -> str:
+    try:
+        return protocol.check_room(text[1:] if text.startswith("#") else text)
+    except protocol.ProtocolError as e:
+        raise argparse.ArgumentTypeError(e.message) from None
+
+
 def _fingerprint_arg(text: str) -> str:
     try:
         return normalize_fingerprint(text)
@@ -117,20 +139,30 @@ class Terminal:
     Thread: the main thread only.
     """
 
-    def __init__(self, out, err, nick: str, history: bool = True, quiet: bool = False):
+    def __init__(self, out, err, nick: str, history: bool = True, quiet: bool = False, prompt: bool = False):
         self.out = out
         self.err = err
         self.nick = nick
         self.history = history
         self.quiet = quiet
-        self.users: set = set()
+        self.users: set = set()         # online (a server without rooms: everyone in the room)
+        self.current = protocol.LOBBY   # the room typed lines go to
+        self.people: dict = {}          # room key -> set of nicks, of each room we are in
+        self.names: dict = {}           # room key -> the room's name as the server spells it
+        self.topics: dict = {}          # room key -> topic
+        self.prompting = prompt         # stdin is a terminal: show "#room> " (once ready)
+        self._prompt_shown = False
 
     # -- output helpers --------------------------------------------------
 
-    def _room(self, ts, text: str) -> None:
+    def _room(self, ts, text: str, room: str | None = None) -> None:
+        """One event of ``room``: named before the text when it is not the current one."""
         prefix = f"[{_stamp(ts)}] "
+        if room is not None and protocol.room_key(room) != protocol.room_key(self.current):
+            text = f"#{safe_text(room)} {text}"
         first, *rest = text.split("\n")
         lines = [prefix + first] + [" " * len(prefix) + "| " + more for more in rest]
+        self._unprompt()
         self.out.write("\n".join(lines) + "\n")
         self.out.flush()
 
@@ -139,12 +171,35 @@ class Terminal:
             self.error(text)
 
     def error(self, text: str) -> None:
+        self._unprompt()
         self.err.write(f"-- {text}\n")
         self.err.flush()
 
     def info(self, text: str) -> None:
+        self._unprompt()
         self.out.write(text + "\n")
         self.out.flush()
+
+    def prompt(self) -> None:
+        """Show ``#room> `` on stderr (a terminal only), after the output."""
+        if self.prompting and not self._prompt_shown:
+            self.err.write(f"#{safe_text(self.current)}> ")
+            self.err.flush()
+            self._prompt_shown = True
+
+    def _unprompt(self) -> None:
+        """Output is coming: take the prompt off its line first (the
+        program's own text, so no peer controls reach the terminal)."""
+        if self._prompt_shown:
+            self.err.write("\r\x1b[K")
+            self.err.flush()
+            self._prompt_shown = False
+
+    def in_room(self, room: str) -> bool:
+        return protocol.room_key(room) in self.people
+
+    def name_of(self, room: str) -> str:
+        return self.names.get(protocol.room_key(room), room)
 
     # -- events ----------------------------------------------------------
 
@@ -154,9 +209,17 @@ class Terminal:
         if kind is protocol.Message:
             action = commands.action_body(e.text)
             if action is not None:
-                self._room(e.ts, f"* {s(e.sender)} {s(action)}")
+                self._room(e.ts, f"* {s(e.sender)} {s(action)}", e.room)
             else:
-                self._room(e.ts, f"<{s(e.sender)}> {s(e.text)}")
+                self._room(e.ts, f"<{s(e.sender)}> {s(e.text)}", e.room)
+        elif kind is protocol.Topic:
+            self.topics[protocol.room_key(e.room)] = e.topic
+            said = f"set the topic: {s(e.topic)}" if e.topic else "cleared the topic"
+            self._room(e.ts, f"-- {s(e.by) or 'someone'} {said}", e.room)
+        elif kind is ev.RoomState:
+            info = e.info
+            key = protocol.room_key(info.room)
+            self.people[key], self.names[key], self.topics[key] = set(info.users), info.room, info.topic
         elif kind is protocol.Direct:
             if e.sender == self.nick and e.to != self.nick:
                 self._room(e.ts, f"[private to {s(e.to)}] <{s(e.sender)}> {s(e.text)}")
@@ -164,14 +227,31 @@ class Terminal:
                 self._room(e.ts, f"[private] <{s(e.sender)}> {s(e.text)}")
         elif kind is protocol.Joined:
             self.users.add(e.nick)
-            self._room(None, f"-- {s(e.nick)} joined")
+            self.people.setdefault(protocol.room_key(e.room), set()).add(e.nick)
+            if e.nick != self.nick:
+                self._room(None, f"-- {s(e.nick)} joined", e.room)
         elif kind is protocol.Left:
-            self.users.discard(e.nick)
-            reason = f" ({s(e.reason)})" if e.reason else ""
-            self._room(None, f"-- {s(e.nick)} left{reason}")
+            self.people.get(protocol.room_key(e.room), set()).discard(e.nick)
+            if e.nick == self.nick:
+                return              # our own part: the session says where we are now
+            if not any(e.nick in members for members in self.people.values()):
+                self.users.discard(e.nick)
+            reason = f" ({s(e.reason)})" if e.reason and e.reason != "part" else ""
+            self._room(None, f"-- {s(e.nick)} left{reason}", e.room)
+        elif kind is protocol.RoomList:
+            self.info(f"-- {len(e.rooms)} room{'s' * (len(e.rooms) != 1)} (join one with /join NAME):")
+            for r in e.rooms:
+                here = ", you are in it" if self.in_room(r.room) else ""
+                key = ", needs a key" if r.key else ""
+                topic = f": {s(r.topic)}" if r.topic else ""
+                self.info(f"--   #{s(r.room)} ({r.users} in it{key}{here}){topic}")
         elif kind is protocol.Renamed:
             self.users.discard(e.old)
             self.users.add(e.new)
+            for members in self.people.values():
+                if e.old in members:
+                    members.discard(e.old)
+                    members.add(e.new)
             if e.old == self.nick:
                 self.nick = e.new
             self._room(None, f"-- {s(e.old)} is now known as {s(e.new)}")
@@ -188,6 +268,11 @@ class Terminal:
             again = "reconnected" if e.resumed else "connected"
             secure = ", encrypted" if e.fingerprint else ""
             self.status(f"{again} to {_where(e.host, e.port)} as {s(e.nick)} ({len(e.users)} online{secure})")
+            self.people = {}
+            if e.protocol < 2:
+                self.people[protocol.LOBBY] = set(e.users)
+            elif len(e.rooms) > 1:
+                self.status("in " + ", ".join(f"#{s(r)}" for r in e.rooms))
             if e.first_use:
                 # Not subject to --quiet: this is the one chance to compare.
                 # (Only a client made with trust_first_use gets here.)
@@ -229,8 +314,10 @@ class Terminal:
         self.err.flush()
 
     def who(self) -> None:
-        names = sorted(self.users, key=str.casefold)
-        self.info(f"-- {len(names)} online: " + ", ".join(safe_text(n) for n in names))
+        members = self.people.get(protocol.room_key(self.current))
+        names = sorted(self.users if members is None else members, key=str.casefold)
+        where = f"in #{safe_text(self.current)}" if members is not None and len(self.people) > 1 else "online"
+        self.info(f"-- {len(names)} {where}: " + ", ".join(safe_text(n) for n in names))
 
     def clear(self) -> None:
         if getattr(self.out, "isatty", lambda: False)():
@@ -255,8 +342,13 @@ class Session:
     network client and the stdin thread feed.
     """
 
-    def __init__(self, make_client, events: queue.Queue, term: Terminal, wait: float, ask: bool = False):
+    def __init__(self, make_client, events: queue.Queue, term: Terminal, wait: float, ask: bool = False,
+                 room: str | None = None, room_key: str | None = None):
         self.make_client = make_client
+        self.room = room                 # --room: joined before any line is sent
+        self.room_key = room_key
+        self.joining: str | None = None  # ref of that join, until answered
+        self.asked: dict = {}            # ref -> (what, room) of /join and /part
         self.client = make_client(None)
         self.clients = [self.client]     # every client made, to close them all at the end
         self.events = events
@@ -324,7 +416,7 @@ class Session:
         if kind is _Line:
             if self.asking is not None:
                 self._answer(e.text)
-            elif not self.ready:
+            elif not self.ready or self.joining is not None:
                 self.held.append(e.text)
             elif not self.quit_typed:
                 self.command(e.text)
@@ -334,19 +426,45 @@ class Session:
                 self._answer("")
             self._quit()
             return
-        if kind is ev.Backlog:
+        if kind is ev.CaughtUp:
+            if not self.ready and self.joining is None:
+                if self.room and not self.term.in_room(self.room):
+                    self.joining = self.client.join(self.room, self.room_key)
+                    self.unconfirmed.add(self.joining)
+                else:
+                    if self.room:
+                        self.term.current = self.term.name_of(self.room)
+                    self._ready()
+            self.term.prompt()
+            return
+        if kind is ev.RoomState:
             self.term.show(e)
-            if not self.ready:
-                self.ready = True
-                held, self.held = self.held, []
-                for line in held:
-                    if self.quit_typed:     # a /quit among them: the rest is not sent
-                        break
-                    self.command(line)
+            what = self.asked.pop(e.info.ref, None) if e.info.ref else None
+            if e.info.ref is not None and e.info.ref == self.joining:
+                self.joining = None
+                self.term.current = e.info.room
+                if what is not None:
+                    topic = self.term.topics.get(protocol.room_key(e.info.room))
+                    self.term.info(f"-- now in #{safe_text(e.info.room)} ({len(e.info.users)} in it)"
+                                   + (f": {safe_text(topic)}" if topic else ""))
+                self._ready()
+            self.term.prompt()
+            return
+        if kind is protocol.Left and e.nick == self.term.nick:
+            self.term.show(e)
+            self.term.people.pop(protocol.room_key(e.room), None)
+            if protocol.room_key(e.room) == protocol.room_key(self.term.current):
+                rooms = list(self.term.people)
+                self.term.current = self.term.name_of(protocol.LOBBY if protocol.LOBBY in rooms or not rooms
+                                                      else rooms[0])
+                self.term.info(f"-- left #{safe_text(e.room)}; now in #{safe_text(self.term.current)}")
+            self.term.prompt()
             return
         if kind is ev.Acked:
             self.unconfirmed.discard(e.ref)
         elif kind is ev.Refused:
+            if e.ref == self.joining:
+                self._join_refused(e)
             if e.ref in self.unconfirmed:
                 self.unconfirmed.discard(e.ref)
                 self.rc = 1
@@ -367,7 +485,35 @@ class Session:
             self.term.error(f"not sent: {n} line{'s' * (n != 1)} typed before the connection")
             self.held = []
             self.rc = 1
+        if self.ready:
+            self.term.prompt()
 
+    def _ready(self) -> None:
+        """Welcomed, caught up and in the room joined last (--room, /join):
+        run the lines held until now, until one is a /join again."""
+        self.ready = True
+        while self.held and self.joining is None:
+            line = self.held.pop(0)
+            if self.quit_typed:     # a /quit among them: the rest is not sent
+                self.held = []
+                break
+            self.command(line)
+
+    def _join_refused(self, e: ev.Refused) -> None:
+        """The room the next lines were meant for cannot be joined: they are
+        not sent anywhere else. For --room that ends the session."""
+        room = self.asked.pop(e.ref, ("join", self.room))[1]
+        self.joining = None
+        self.term.error(f"cannot join #{safe_text(room)}: {safe_text(e.message)}")
+        if self.held:
+            n = len(self.held)
+            self.term.error(f"not sent: {n} line{'s' * (n != 1)} meant for #{safe_text(room)}")
+            self.held = []
+            self.rc = 1
+        if not self.ready:
+            self.stopped = True
+            self.rc = 1
+            self._quit()
     def _answer(self, text: str) -> None:
         """The person's answer to "Trust this certificate and join?"."""
         fingerprint, self.asking = self.asking, None
@@ -385,10 +531,30 @@ class Session:
         cmd = commands.parse(line)
         kind = type(cmd)
         c = self.client
+        room = self.term.current
         if kind is commands.Say:
-            self.unconfirmed.add(c.say(cmd.text))
+            self.unconfirmed.add(c.say(cmd.text, room))
         elif kind is commands.Action:
-            self.unconfirmed.add(c.say(cmd.wire))
+            self.unconfirmed.add(c.say(cmd.wire, room))
+        elif kind is commands.Join:
+            if self.term.in_room(cmd.room):
+                self.term.current = self.term.name_of(cmd.room)
+                self.term.info(f"-- now in #{safe_text(self.term.current)}")
+            else:
+                # The lines after it are for that room: they wait for the answer.
+                self.joining = ref = c.join(cmd.room, cmd.key)
+                self.asked[ref] = ("join", cmd.room)
+                self.unconfirmed.add(ref)
+        elif kind is commands.Part:
+            self.unconfirmed.add(c.part(cmd.room or room))
+        elif kind is commands.Rooms:
+            self.unconfirmed.add(c.rooms())
+        elif kind is commands.Topic:
+            if cmd.text is None:
+                topic = self.term.topics.get(protocol.room_key(room))
+                self.term.info(f"-- topic of #{safe_text(room)}: {safe_text(topic) if topic else 'none'}")
+            else:
+                self.unconfirmed.add(c.topic(room, cmd.text))
         elif kind is commands.Direct:
             self.unconfirmed.add(c.dm(cmd.to, cmd.text))
         elif kind is commands.Nick:
@@ -404,6 +570,7 @@ class Session:
             self._quit()
         elif kind is commands.Invalid:
             self.term.error(cmd.message)
+        self.term.prompt()
 
 
 def _read_stdin(stream, events: queue.Queue) -> None:
@@ -436,8 +603,10 @@ def main(argv=None) -> int:
                           connect_timeout=args.timeout, tls=args.tls,
                           accept_fingerprint=accept or args.trust_fingerprint)
     history = args.history if args.history is not None else _isatty(sys.stdout)
-    term = Terminal(sys.stdout, sys.stderr, args.nick, history=history, quiet=args.quiet)
-    session = Session(make_client, events, term, wait=args.wait, ask=_isatty(sys.stdin))
+    term = Terminal(sys.stdout, sys.stderr, args.nick, history=history, quiet=args.quiet,
+                    prompt=_isatty(sys.stdin) and _isatty(sys.stderr))
+    session = Session(make_client, events, term, wait=args.wait, ask=_isatty(sys.stdin), room=args.room,
+                      room_key=args.room_key)
     threading.Thread(target=_read_stdin, args=(sys.stdin, events), name="cli-stdin", daemon=True).start()
     try:
         return session.run()

@@ -1,8 +1,10 @@
 """Fakes for testing the controller without Tk or a network.
 
-:class:`FakeView` implements :class:`chatgui.app.controller.View` by recording
-what the controller asked for; :class:`FakeClient` stands in for
-:class:`chatgui.net.client.ChatClient` and records what would have been sent.
+:class:`FakeView` implements :class:`chatgui.app.view.View` by recording
+what the controller asked for, one conversation per room id
+(:attr:`FakeView.lines` is the visible one's); :class:`FakeClient` stands
+in for :class:`chatgui.net.client.ChatClient` and records what would have
+been sent.
 """
 from __future__ import annotations
 
@@ -12,8 +14,19 @@ import threading
 
 class FakeView:
     def __init__(self):
-        self.lines = []            # Line objects, in order
+        self.convos = {None: []}   # room id -> its Line objects, in order (None: before any show_room)
+        self.visible = None        # the room id show_room made visible
+        self.headers = {}          # room id -> (title, topic) of its last show_room
+        self.shown = []            # room ids, in the order show_room was called
+        self.rooms = []            # the RoomEntry list of the last set_rooms
+        self.active = None         # and its active id
+        self.forgotten = []        # room ids forget_room dropped
+        self.markers = {}          # room id -> msg id of the "new messages" line (None: removed)
+        self.prepends = []         # (room id, [Line], more), in order
+        self.starts = set()        # room ids told "the conversation starts here" (prepend more=False)
+        self.browsers = []         # each show_room_browser's list of RoomChoice
         self.pending = {}          # key -> Line
+        self.pending_room = {}     # key -> room id given to add_pending
         self.users = []
         self.me = ""
         self.online = None
@@ -40,18 +53,56 @@ class FakeView:
     def show_chat(self):
         self.screen = "chat"
 
-    def append(self, line):
-        self.lines.append(line)
+    @property
+    def lines(self):
+        """The visible conversation's lines."""
+        return self.convos.setdefault(self.visible, [])
 
-    def add_pending(self, key, line):
+    def room_lines(self, room):
+        return self.convos.get(room, [])
+
+    def set_rooms(self, rooms, active):
+        ids = [r.id for r in rooms]
+        assert len(set(ids)) == len(ids), f"a room listed twice: {ids}"
+        assert active is None or active in ids, f"active {active!r} not in {ids}"
+        self.rooms, self.active = list(rooms), active
+
+    def show_room(self, room, title, topic):
+        self.visible = room
+        self.convos.setdefault(room, [])
+        self.headers[room] = (title, topic)
+        self.shown.append(room)
+
+    def forget_room(self, room):
+        self.convos.pop(room, None)
+        self.forgotten.append(room)
+
+    def append(self, line, room=None):
+        self.convos.setdefault(self.visible if room is None else room, []).append(line)
+
+    def prepend(self, room, lines, more):
+        self.prepends.append((room, list(lines), more))
+        self.convos[room] = list(lines) + self.convos.get(room, [])
+        if not more:
+            self.starts.add(room)
+
+    def set_unread_marker(self, room, msg_id):
+        self.markers[room] = msg_id
+
+    def show_room_browser(self, rooms):
+        self.browsers.append(list(rooms))
+
+    def add_pending(self, key, line, room=None):
         assert key not in self.pending
         self.pending[key] = line
+        self.pending_room[key] = room
 
     def remove_pending(self, key):
         self.pending.pop(key, None)
+        self.pending_room.pop(key, None)
 
-    def clear(self):
-        self.lines.clear()
+    def clear(self, room=None):
+        self.convos[self.visible if room is None else room] = []
 
     def set_users(self, users, me, online=True):
         self.users, self.me, self.online = list(users), me, online
@@ -83,8 +134,14 @@ class FakeView:
         self.doctor_runs.append((host, port, tls, nick, password))
 
     # helpers for assertions
-    def texts(self, kind=None):
-        return [ln.text for ln in self.lines if kind is None or ln.kind == kind]
+    def texts(self, kind=None, room=False):
+        """The texts of the visible conversation (or of ``room``)."""
+        lines = self.lines if room is False else self.room_lines(room)
+        return [ln.text for ln in lines if kind is None or ln.kind == kind]
+
+    def entry(self, room):
+        """The RoomEntry of ``room`` in the last set_rooms, or None."""
+        return next((r for r in self.rooms if r.id == room), None)
 
     def kinds(self):
         return [ln.kind for ln in self.lines]
@@ -96,7 +153,8 @@ class FakeClient:
     def __init__(self, host, port, nick, *, events, password=None, tls=False, accept_fingerprint=None):
         self.host, self.port, self.nick, self.events, self.password = host, port, nick, events, password
         self.tls, self.accept_fingerprint = tls, accept_fingerprint
-        self.sent = []             # (kind, args, ref)
+        self.sent = []             # (kind, args, ref); read markers as ("read", (room, upto), None)
+        self.said_in = {}          # ref of a say -> the room it was said in
         self.started = False
         self.closed = False
         self.retries = 0
@@ -110,10 +168,43 @@ class FakeClient:
     def _ref(self):
         return f"r{next(self._refs)}"
 
-    def say(self, text):
+    def say(self, text, room="lobby"):
         ref = self._ref()
         self.sent.append(("say", text, ref))
+        self.said_in[ref] = room
         return ref
+
+    def join(self, room, key=None, topic=None):
+        ref = self._ref()
+        self.sent.append(("join", (room, key), ref))
+        return ref
+
+    def part(self, room):
+        ref = self._ref()
+        self.sent.append(("part", room, ref))
+        return ref
+
+    def topic(self, room, text):
+        ref = self._ref()
+        self.sent.append(("topic", (room, text), ref))
+        return ref
+
+    def history(self, room=None, with_=None, before=None, after=None, limit=None):
+        ref = self._ref()
+        self.sent.append(("history", dict(room=room, with_=with_, before=before, after=after, limit=limit), ref))
+        return ref
+
+    def rooms(self):
+        ref = self._ref()
+        self.sent.append(("rooms", None, ref))
+        return ref
+
+    def read(self, room, upto):
+        self.sent.append(("read", (room, upto), None))
+
+    def of(self, kind):
+        """What was sent of one kind: [(args, ref)]."""
+        return [(args, ref) for k, args, ref in self.sent if k == kind]
 
     def dm(self, to, text):
         ref = self._ref()

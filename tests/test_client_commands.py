@@ -100,7 +100,11 @@ def test_text_is_cleaned_of_what_the_server_refuses():
 def test_anything_typed_parses_and_what_is_sent_is_valid(line):
     cmd = c.parse(line)
     assert type(cmd) in (c.Say, c.Action, c.Direct, c.Nick, c.Who, c.Clear, c.Help, c.Quit,
-                         c.Empty, c.Invalid)
+                         c.Join, c.Part, c.Topic, c.Rooms, c.Empty, c.Invalid)
+    if type(cmd) in (c.Join, c.Part) and cmd.room is not None:
+        assert protocol.check_room(cmd.room) == cmd.room
+    if type(cmd) is c.Topic and cmd.text:
+        assert protocol.check_topic(cmd.text) == cmd.text
     if type(cmd) in (c.Say, c.Direct):
         assert protocol.check_text(cmd.text)
     if type(cmd) is c.Action:
@@ -119,3 +123,39 @@ def test_surrogate_halves_from_tk_are_joined():
     assert c.parse("/msg bob \ud83d\udc4d") == c.Direct("bob", "\U0001F44D")
     assert c.join_surrogates("lone \ud83d half") == "lone \ufffd half"
     assert c.join_surrogates("plain") == "plain"
+
+
+@pytest.mark.parametrize("line, cmd", [
+    ("/join maths", c.Join("maths")),
+    ("/join #Maths s3cret", c.Join("Maths", "s3cret")),
+    ("/j physics", c.Join("physics")),
+    ("/part", c.Part()),
+    ("/leave #maths", c.Part("maths")),
+    ("/topic", c.Topic()),
+    ("/topic -", c.Topic("")),
+    ("/topic  Quiz at noon ", c.Topic("Quiz at noon")),
+    ("/rooms", c.Rooms()),
+    ("/LIST", c.Rooms()),
+])
+def test_room_commands(line, cmd):
+    assert c.parse(line) == cmd
+
+
+@pytest.mark.parametrize("line, words", [
+    ("/join", "Which room? Give its name. Usage: /join NAME [key]"),
+    ("/join a b c", "A room name cannot contain spaces."),
+    ("/join a.b", "'a.b' cannot be a room name: it may hold letters, digits, '_' and '-' only, not '.'."),
+    ("/join " + "x" * 33, "cannot be a room name: it is longer than 32 characters."),
+    ("/part a b", "A room name cannot contain spaces."),
+    ("/topic " + "t" * 301, "That topic cannot be used: a topic is at most 300 characters."),
+])
+def test_room_commands_explain_what_is_wrong(line, words):
+    cmd = c.parse(line)
+    assert type(cmd) is c.Invalid and words in cmd.message
+
+
+def test_help_lists_the_room_commands():
+    text = c.help_text()
+    for usage in ("/join NAME [key]", "/part [NAME]", "/topic [text]", "/rooms"):
+        assert usage in text
+    assert c.help_text("join").startswith("/join NAME [key]: join the room NAME")

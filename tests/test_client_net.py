@@ -451,7 +451,7 @@ def test_server_pings_are_answered(make_server, clients):
     relay = Proxy(srv.port)
     try:
         a, ae = clients(relay.port, "ann")     # the client's own pings are 30 s away
-        ae.wait(ev.Backlog)
+        ae.wait(ev.CaughtUp)
         wait_until(lambda: relay.sent.count(b'{"type":"pong"}') >= 2, timeout=15, what="two pongs")
         assert a.state == "online" and not ae.of(ev.Disconnected) and ae.drain(0) == []
     finally:
@@ -464,7 +464,7 @@ def test_close_says_bye_ends_threads_and_closes_once(server, clients, connect):
     bob = connect("bob")
     before = set(threading.enumerate())
     a, ae = clients(server.port, "ann")
-    ae.wait(ev.Backlog)
+    ae.wait(ev.CaughtUp)
     assert set(a.threads) <= set(threading.enumerate())
     assert {t.name for t in a.threads} == {"net-reader", "net-writer"}
     assert a.close(timeout=3) is True

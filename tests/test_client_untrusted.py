@@ -42,6 +42,9 @@ texts = st.sampled_from(["hi", "/me waves", "ann: look", "\x1b]0;pwned\x07", "a\
 times = st.sampled_from([1e300, -1e300, float("inf"), float("-inf"), 0, -1, 1.7e9, 2 ** 62]) | st.floats(
     allow_nan=False)
 ids = st.integers(min_value=-5, max_value=10 ** 20) | st.sampled_from([0, 1, 2, 3])
+rooms = st.sampled_from(["lobby", "maths", "Maths", "", "#x", "\x1b[2Jroom", "\u202eroom", "a\nb", "x" * 300]) \
+    | st.text(max_size=12)
+refs = st.sampled_from(["r1", "r2", "abc-1"]) | st.text(max_size=70)
 
 
 def field(plausible):
@@ -65,24 +68,45 @@ def frame_of(kind: str, fields: dict):
 
 def message_frames(kind: str):
     fields = {"id": field(ids), "ts": field(times), "from": field(nicks), "text": field(texts),
-              "ref": optional(st.sampled_from(["r1", "abc-1"]) | st.text(max_size=70))}
+              "ref": optional(refs)}
     if kind == "dm":
         fields["to"] = field(nicks)
+    else:
+        fields["room"] = optional(rooms)
     return frame_of(kind, fields)
 
 
+topic_frames = frame_of("topic", {"room": field(rooms), "topic": optional(texts), "by": optional(nicks),
+                                  "id": optional(ids), "ts": optional(times), "ref": optional(refs)})
 history = st.lists(message_frames("message") | message_frames("dm"), max_size=4)
+stored = st.lists(message_frames("message") | message_frames("dm") | topic_frames
+                  | st.fixed_dictionaries({"type": st.text(max_size=8)}), max_size=4)
 
 server_frames = st.one_of(
     frame_of("welcome", {"nick": field(nicks), "users": field(st.lists(nicks, max_size=4)),
                          "history": field(history), "last_id": field(ids), "session": optional(st.text()),
                          "missed": optional(st.integers(min_value=-10 ** 20, max_value=10 ** 20)),
                          "limits": optional(st.fixed_dictionaries({"max_line": json_values})),
-                         "epoch": optional(st.text(max_size=8)), "reset": optional(st.booleans())}),
+                         "epoch": optional(st.text(max_size=8)), "reset": optional(st.booleans()),
+                         "protocol": optional(st.integers(0, 3)), "replay": optional(st.booleans()),
+                         "rooms": optional(st.lists(rooms, max_size=3))}),
     message_frames("message"),
     message_frames("dm"),
-    frame_of("joined", {"nick": field(nicks)}),
-    frame_of("left", {"nick": field(nicks), "reason": optional(texts)}),
+    frame_of("joined", {"nick": field(nicks), "room": optional(rooms)}),
+    frame_of("left", {"nick": field(nicks), "reason": optional(texts), "room": optional(rooms),
+                      "ref": optional(refs)}),
+    frame_of("room", {"room": field(rooms), "topic": optional(texts), "users": field(st.lists(nicks, max_size=4)),
+                      "last_id": optional(ids), "read": optional(ids), "key": optional(st.booleans()),
+                      "ref": optional(refs)}),
+    topic_frames,
+    frame_of("rooms", {"rooms": field(st.lists(frame_of("x", {"room": field(rooms), "topic": optional(texts),
+                                                               "users": optional(ids), "last_id": optional(ids),
+                                                               "key": optional(st.booleans())}), max_size=3)),
+                       "ref": optional(refs)}),
+    frame_of("history", {"room": optional(rooms), "with": optional(nicks), "messages": field(stored),
+                         "more": optional(st.booleans()), "ref": optional(refs)}),
+    frame_of("replay", {"frames": field(stored)}),
+    frame_of("caught_up", {"last_id": field(ids)}),
     frame_of("renamed", {"old": field(nicks), "new": field(nicks)}),
     frame_of("error", {"code": field(st.sampled_from(["rate_limited", "replaced", "no_such_user", "x"])),
                        "message": optional(texts), "ref": optional(st.sampled_from(["r1", "abc-1"]))}),
@@ -111,6 +135,8 @@ def through_the_client(frames: list) -> list:
                                    "last_id": 2, "session": "s", "epoch": "e1"})
     client._on_welcome(first, {}, None, None)
     client.say("pending one")       # so refs and acknowledgements have something to match
+    client.history(room="maths")
+    client.join("maths")
     for frame, event in parsed(frames):
         if type(event) is protocol.Welcome:
             client._on_welcome(event, frame, "s", None)
@@ -138,10 +164,15 @@ def to_the_controller(events: list) -> FakeView:
     view = FakeView()
     c = Controller(view, Settings(), client_factory=FakeClient, save_settings=lambda s: None)
     c.connect(ConnectValues(host="127.0.0.1", port="30000", nick="ann"))
+    c.join_room("maths")                # so answers (refs r1, r2) have requests to match
     for e in events:
         c.handle(e)
         c.tick()
+        for rid in list(c.rooms._all):
+            c.load_older(rid)
+            c.seen_bottom(rid)
     c.submit("/who")
+    c.submit("/topic")
     return view
 
 
@@ -154,8 +185,12 @@ def test_any_server_frames_never_crash_the_client_the_terminal_or_the_window(fra
     # no carriage return, no bidi override.
     assert not set(shown) & {"\x1b", "\x07", "\r", "\u202e", "\x00"}
     view = to_the_controller(events)
-    for line in view.lines:
-        assert "\x1b" not in line.text and "\u202e" not in line.text
+    shown = [ln.text for lines in view.convos.values() for ln in lines]
+    shown += [ln.text for _, lines, _ in view.prepends for ln in lines]
+    shown += [r.label for r in view.rooms] + [t for header in view.headers.values() for t in header]
+    shown += [c.topic for choices in view.browsers for c in choices]
+    for text in shown:
+        assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
 
 
 @pytest.mark.parametrize("ts", [1e300, -1e300, float("inf"), float("-inf"), 2 ** 62])
@@ -168,3 +203,23 @@ def test_a_time_no_clock_can_show_prints_as_dashes(ts):
     assert "[--:--] [private] <bob> old" in shown
     view = to_the_controller(through_the_client(frames))
     assert [ln.stamp for ln in view.lines if ln.text == "from the far future"] == ["--:--"]
+
+
+def test_a_hostile_room_name_and_topic_in_a_v2_catch_up_reach_nothing_raw():
+    bad = "\x1b]0;pwned\x07\u202e"
+    frames = [{"type": "welcome", "nick": "ann", "users": ["ann"], "history": [], "last_id": 3, "session": "s",
+               "protocol": 2, "replay": True, "rooms": ["lobby", bad]},
+              protocol.room_frame(bad, bad, ["ann", bad], 3, 0, True),
+              protocol.replay_frame([protocol.message_frame(2, 1.7e9, "bob", "hi", room=bad),
+                                     protocol.topic_frame(bad, bad, bad, 3, 1.7e9)]),
+              protocol.caught_up_frame(3),
+              protocol.joined_frame(bad, bad)]
+    events = through_the_client(frames)
+    assert [type(e).__name__ for e in events].count("RoomState") == 1
+    shown = to_the_terminal(events)
+    assert "<bob> hi" in shown and not set(shown) & {"\x1b", "\x07", "\u202e"}
+    view = to_the_controller(events)
+    assert len(view.rooms) == 2
+    texts = [r.label for r in view.rooms] + [t for h in view.headers.values() for t in h]
+    texts += [ln.text for lines in view.convos.values() for ln in lines]
+    assert "hi" in texts and not any(set(t) & {"\x1b", "\x07", "\u202e"} for t in texts)

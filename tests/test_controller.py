@@ -44,6 +44,7 @@ def join(c, view, nick="alice", users=("alice", "bob", "carol")):
     c.handle(ev.Connecting("127.0.0.1", 30000, 1))
     c.handle(ev.Connected("127.0.0.1", 30000, nick, tuple(users), False))
     c.handle(ev.Backlog(()))
+    c.handle(ev.CaughtUp(0))
     return client
 
 
@@ -112,6 +113,7 @@ def test_welcome_opens_the_chat_with_people_status_and_title(env):
     c.connect(ConnectValues(host="127.0.0.1", port="30000", nick="alice"))
     c.handle(ev.Connected("127.0.0.1", 30000, "alice", ("alice", "bob", "carol"), False))
     c.handle(ev.Backlog((msg(1, "bob", "from before"),)))
+    c.handle(ev.CaughtUp(0))
     assert view.kinds() == [OTHER, SYSTEM]      # the history, then the welcome line
     assert view.screen == "chat"
     assert view.users == ["alice", "bob", "carol"] and view.me == "alice"
@@ -188,21 +190,30 @@ def test_a_word_containing_the_nick_is_not_a_mention(env):
     assert view.lines[-1].kind == OTHER
 
 
-def test_private_messages_both_ways(env):
+def test_private_messages_both_ways_in_their_own_conversation(env):
     c, view = env
     client = join(c, view)
     c.focus_changed(False)
     c.handle(Direct(1, 1.7e9, "bob", "alice", "psst"))
-    line = view.lines[-1]
+    (line,) = view.room_lines("@bob")
     assert (line.kind, line.who, line.text) == (PRIVATE, "bob → you", "psst")
+    assert view.visible == "#lobby"                    # a message does not switch conversations
+    assert [r.id for r in view.rooms] == ["#lobby", "@bob"]   # listed after the rooms
+    bob = view.entry("@bob")
+    assert (bob.label, bob.unread, bob.mention, bob.private) == ("bob", 1, True, True)
     assert view.bells == 1 and view.title.startswith("(1) ")
     c.submit("/msg bob hi there")
     assert client.sent[-1] == ("dm", ("bob", "hi there"), "r1")
+    assert view.visible == "@bob" and view.headers["@bob"] == ("bob", "Private conversation with bob")
+    assert view.pending_room["r1"] == "@bob"
     assert view.pending["r1"].kind == PRIVATE and view.pending["r1"].who == "you → bob"
     c.handle(Direct(2, 1.7e9, "alice", "bob", "hi there", "r1"))
     line = view.lines[-1]
     assert (line.kind, line.who, line.text) == (PRIVATE, "you → bob", "hi there")
     assert view.pending == {} and view.bells == 1
+    c.submit("and plain text here goes to bob")
+    assert client.sent[-1] == ("dm", ("bob", "and plain text here goes to bob"), "r2")
+    assert view.room_lines("#lobby")[-1].kind == SYSTEM     # nothing private in the room
 
 
 def test_double_click_on_a_person_starts_a_private_message(env):
@@ -388,6 +399,7 @@ def test_typed_while_offline_waits_then_shows_once_with_what_was_missed(env):
     assert view.pending["r1"].pending and view.pending["r1"].text == "typed offline"
     c.handle(ev.Connected("127.0.0.1", 30000, "alice", ("alice", "bob"), True))
     c.handle(ev.Backlog((msg(2, "bob", "while you were away"), msg(3, "alice", "typed offline", ref="r1"))))
+    c.handle(ev.CaughtUp(0))
     c.handle(ev.Acked("r1", 3))
     assert view.pending == {}
     assert view.texts().count("typed offline") == 1
@@ -401,6 +413,7 @@ def test_a_replayed_message_is_shown_once(env):
     join(c, view)
     c.handle(msg(1, "bob", "once"))
     c.handle(ev.Backlog((msg(1, "bob", "once"), msg(2, "bob", "twice?"))))
+    c.handle(ev.CaughtUp(0))
     assert view.texts().count("once") == 1 and view.texts().count("twice?") == 1
 
 
@@ -494,6 +507,7 @@ def test_host_a_room_starts_it_joins_it_and_shutdown_stops_it(env):
     assert c.saved[-1].host_room and c.saved[-1].host != "ignored"
     c.handle(ev.Connected("127.0.0.1", 4567, "alice", ("alice",), False))
     c.handle(ev.Backlog(()))
+    c.handle(ev.CaughtUp(0))
     assert "hosting this room on port 4567" in view.texts(SYSTEM)[0]
     assert "Nobody else is here yet" in view.texts(SYSTEM)[-1]
     c.shutdown(timeout=1)
@@ -540,6 +554,7 @@ def test_an_encrypted_first_visit_shows_the_fingerprint_to_compare(env):
     assert client.tls and client.accept_fingerprint is None and c.saved[-1].tls
     c.handle(ev.Connected("10.0.0.2", 30000, "alice", ("alice",), False, "3F2A 9B1C", True))
     c.handle(ev.Backlog(()))
+    c.handle(ev.CaughtUp(0))
     assert any("3F2A 9B1C" in t and "Compare it" in t for t in view.texts(SYSTEM))
     assert view.status == ("connected to 10.0.0.2:30000 as alice · encrypted", ONLINE)
 
@@ -562,6 +577,7 @@ def test_a_first_visit_shows_the_fingerprint_on_the_form_and_joins_once_trusted(
     assert view.form[2].startswith("Connecting to")
     c.handle(ev.Connected("10.0.0.2", 30000, "alice", ("alice",), False, "3F2A 9B1C", False))
     c.handle(ev.Backlog(()))
+    c.handle(ev.CaughtUp(0))
     assert view.screen == "chat" and view.status[1] == ONLINE
     assert any("You joined as alice" in t for t in view.texts(SYSTEM))
 

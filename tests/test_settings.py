@@ -16,7 +16,9 @@ def test_round_trip_in_the_config_dir():
     assert st.save(s)
     assert os.path.dirname(st.settings_path()).endswith("config")   # NATTER_HOME from conftest
     assert st.load() == s
-    assert not [n for n in os.listdir(os.path.dirname(st.settings_path())) if n.startswith(".client-")]
+    assert os.listdir(os.path.dirname(st.settings_path())) == ["client.json"]    # no temporary file left
+    if os.name == "posix":
+        assert os.stat(st.settings_path()).st_mode & 0o777 == 0o600
 
 
 def test_a_corrupt_file_gives_the_defaults(tmp_path):
@@ -45,3 +47,18 @@ def test_save_into_an_unwritable_place_returns_false(tmp_path):
 
 def test_the_password_is_never_stored():
     assert "password" not in {f for f in st.Settings().__dataclass_fields__}
+
+
+def test_remembered_rooms_round_trip_and_bad_names_are_dropped(tmp_path):
+    path = str(tmp_path / "c.json")
+    s = st.Settings(rooms={"10.0.0.5:30000": {"rooms": ["lobby", "Maths"], "private": ["bob"]}})
+    assert st.save(s, path)
+    assert st.load(path).rooms == s.rooms
+    with open(path, encoding="utf-8") as f:
+        raw = json.load(f)
+    raw["rooms"] = {"a:1": {"rooms": ["ok", "#hash", "two words", 5, "x" * 40], "private": ["bo b", "eve"]},
+                    "b:2": "not an object", "c:3": {"rooms": "lobby"}, "d:4": {}}
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(raw, f)
+    assert st.load(path).rooms == {"a:1": {"rooms": ["ok"], "private": ["eve"]},
+                                   "c:3": {"rooms": [], "private": []}, "d:4": {"rooms": [], "private": []}}

@@ -11,11 +11,15 @@ the caller acts on it (``Say`` -> ``client.say``...). Nothing here sends.
 - ``/nick NEW`` -> :class:`Nick` (checked with the protocol's nick rules)
 - ``/who``, ``/clear``, ``/help``, ``/quit`` -> :class:`Who`, :class:`Clear`,
   :class:`Help`, :class:`Quit`
+- ``/join NAME [key]``, ``/part [NAME]``, ``/topic [text]``, ``/rooms`` ->
+  :class:`Join`, :class:`Part`, :class:`Topic`, :class:`Rooms` (room names
+  with or without their ``#``, checked with the protocol's room rules)
 - anything else starting with '/' -> :class:`Invalid` with a helpful
   message (never sent)
 
 Command names are case-insensitive; ``/exit`` is ``/quit``, ``/m`` and
-``/query`` are ``/msg``, ``/action`` is ``/me``, ``/names`` is ``/who``.
+``/query`` are ``/msg``, ``/action`` is ``/me``, ``/names`` is ``/who``,
+``/j`` is ``/join``, ``/leave`` is ``/part``, ``/list`` is ``/rooms``.
 
 Actions on the wire: ``/me waves`` is sent as a room message whose text is
 ``"/me waves"``. A receiver shows a message whose text starts with
@@ -90,6 +94,27 @@ class Quit:
 
 
 @dataclass(frozen=True)
+class Join:
+    room: str               # bare name, checked
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Part:
+    room: str | None = None   # None: the conversation on screen
+
+
+@dataclass(frozen=True)
+class Topic:
+    text: str | None = None   # None: show it; "": clear it
+
+
+@dataclass(frozen=True)
+class Rooms:
+    pass
+
+
+@dataclass(frozen=True)
 class Empty:
     """Nothing to do (a blank line)."""
 
@@ -105,16 +130,23 @@ COMMANDS = {
     "msg": ("/msg NICK text", "send a private message to NICK"),
     "me": ("/me action", "say what you are doing: /me waves shows as “*\u00a0alice waves” when you are alice"),
     "nick": ("/nick NEW", "change your nick"),
-    "who": ("/who", "list the people online"),
+    "who": ("/who", "list the people in this room"),
+    "join": ("/join NAME [key]", "join the room NAME (made if it does not exist), or go to it; "
+                                 "a room with a key needs it"),
+    "part": ("/part [NAME]", "leave this room (or NAME); in a private conversation, close it"),
+    "topic": ("/topic [text]", "show this room's topic, or set it; /topic - clears it"),
+    "rooms": ("/rooms", "list the rooms on the server, to join one"),
     "clear": ("/clear", "clear the conversation on your screen"),
     "help": ("/help [command]", "show this help"),
     "quit": ("/quit", "leave the room"),
 }
 ALIASES = {"exit": "quit", "m": "msg", "query": "msg", "w": "msg", "action": "me", "names": "who",
-           "h": "help", "?": "help", "cls": "clear", "q": "quit"}
+           "h": "help", "?": "help", "cls": "clear", "q": "quit", "j": "join", "leave": "part",
+           "list": "rooms"}
 
 
-_HELP_FOOT = ("Anything else you type is said to the room; "
+_HELP_FOOT = ("Anything else you type is said to the room on screen (or, in a private conversation, "
+              "to that person); "
               "start a line with // to say something that begins with /.")
 
 
@@ -170,7 +202,8 @@ def clean_text(text: str) -> str:
 
 
 def parse(line: str) -> object:
-    """One input -> Say | Action | Direct | Nick | Who | Clear | Help | Quit | Empty | Invalid."""
+    """One input -> Say | Action | Direct | Nick | Who | Clear | Help | Quit | Join | Part |
+    Topic | Rooms | Empty | Invalid."""
     line = clean_text(line)
     if not line.startswith("/"):
         text = line.rstrip()
@@ -230,6 +263,49 @@ def _nick(rest: str):
         return Invalid(f"Cannot use that nick: {e.message}.")
 
 
+def _room_name(name: str, command: str):
+    """A room name as typed ('#maths' or 'maths') -> the bare name, or Invalid."""
+    try:
+        return protocol.check_room(name[1:] if name.startswith("#") else name)
+    except protocol.ProtocolError as e:
+        why = "it " + e.message[len("room name "):] if e.message.startswith("room name ") else e.message
+        return Invalid(f"{name[:40]!r} cannot be a room name: {why}. Usage: {COMMANDS[command][0]}")
+
+
+def _join(rest: str):
+    parts = rest.split()
+    if not parts:
+        return _usage("join", "Which room? Give its name.")
+    if len(parts) > 2:
+        return _usage("join", "A room name cannot contain spaces.")
+    room = _room_name(parts[0], "join")
+    if type(room) is Invalid:
+        return room
+    return Join(room, parts[1] if len(parts) == 2 else None)
+
+
+def _part(rest: str):
+    parts = rest.split()
+    if len(parts) > 1:
+        return _usage("part", "A room name cannot contain spaces.")
+    if not parts:
+        return Part()
+    room = _room_name(parts[0], "part")
+    return room if type(room) is Invalid else Part(room)
+
+
+def _topic(rest: str):
+    text = rest.strip()
+    if not text:
+        return Topic()
+    if text == "-":
+        return Topic("")
+    try:
+        return Topic(protocol.check_topic(text))
+    except protocol.ProtocolError as e:
+        return Invalid(f"That topic cannot be used: {e.message}.")
+
+
 def _help(rest: str):
     topic = rest.strip() or None
     return Help(help_text(topic), help_table(topic))
@@ -243,6 +319,10 @@ _HANDLERS = {
     "clear": lambda rest: Clear(),
     "help": _help,
     "quit": lambda rest: Quit(),
+    "join": _join,
+    "part": _part,
+    "topic": _topic,
+    "rooms": lambda rest: Rooms(),
 }
 
 

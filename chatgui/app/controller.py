@@ -18,7 +18,13 @@ What it decides:
   it by ``ref``, then shown once in its place among the messages);
 - the status line (connected to host:port as nick / reconnecting in N s /
   offline), the title with the unread count, and the bell;
-- the people online, the input history (Up/Down) and nick completion;
+- the conversations: rooms and private ones, each with its lines, people,
+  topic, draft, unread count and "new messages" marker, switching between
+  them, loading older messages, read markers, the room commands
+  (:mod:`chatgui.app.conversations`, mixed in here; the state of each is a
+  :class:`chatgui.app.rooms.RoomModel`);
+- the people of the conversation on screen, the input history (Up/Down)
+  and nick completion;
 - the connect form's checks and the "Host a room on this computer" room;
 - the words of what the window shows: where the network layer's sentences
   name a command-line flag, the window names the form's control instead
@@ -42,13 +48,13 @@ import re
 import threading
 import time
 import webbrowser
-from collections import deque
 from dataclasses import replace
 
 from server import protocol as p
 
 from chatgui.app import commands, formatting, hosting, lan
 from chatgui.app import settings as settings_mod
+from chatgui.app.conversations import Conversations, lower_first as _lower_first, stamp as _stamp
 from chatgui.app.hosting import HostedRoom
 from chatgui.app.inputline import InputHistory, NickCompleter
 # The view contract; imported here too, so ``from chatgui.app.controller import Line`` works.
@@ -59,10 +65,9 @@ from chatgui.net import events as ev
 log = logging.getLogger("natter.client")
 
 INPUT_HISTORY = 200     # lines Up/Down can recall
-SEEN_IDS = 20_000       # message ids remembered to show each one once
 
 
-class Controller:
+class Controller(Conversations):
     def __init__(self, view: View, settings: settings_mod.Settings | None = None, *,
                  client_factory=None, host_factory=HostedRoom, clock=time.monotonic,
                  open_url=None, save_settings=settings_mod.save, astral_ok: bool = False,
@@ -91,19 +96,15 @@ class Controller:
         self.tls = False
         self.me = ""                    # our nick as the server spelled it
         self.address = ""               # "host:port" we connect to
-        self.users: dict[str, str] = {}   # nick_key -> nick
         self.connected = False
         self.ever_connected = False     # this client was welcomed once
         self.in_chat = False            # the conversation is on screen
         self.closing = False
         self.focused = True
-        self.unread = 0
-        self.pending: dict[str, tuple] = {}     # ref -> (kind, payload, line)
-        # (id, ts) of the messages shown: the network client shows nothing
-        # twice, but a new client (after "Reconnect") replays recent history.
-        self._seen: set = set()
-        self._seen_order: deque = deque()
+        self.pending: dict[str, tuple] = {}     # ref -> (kind, payload, line, room id)
+        self._init_conversations()
         self._drops = 0                         # connections lost so far
+        self._online = 0                        # people online at the welcome
         self._greet = False                     # the welcome line is due after the backlog
         self._retry_at: float | None = None
         self._status = ("", "", None)
@@ -254,6 +255,7 @@ class Controller:
         self.ever_connected = False
         self._retry_at = None
         self._last_failure = ""
+        self._rooms_new_client()
         kw = {"tls": True, "accept_fingerprint": accept} if tls or accept else {}
         self.client = self.client_factory(host, port, nick, events=self.events, password=password, **kw)
         self.client.start()
@@ -312,7 +314,7 @@ class Controller:
         self._last_failure = ""
         self.me = e.nick
         self.address = _addr(e.host, e.port)
-        self.users = {p.nick_key(n): n for n in e.users if type(n) is str}
+        self._online = len(e.users)
         if not self.in_chat:
             self.in_chat = True
             self._greet = True          # after the backlog, so it reads in order
@@ -323,6 +325,7 @@ class Controller:
         if self.screen != "chat":
             self.screen = "chat"
             self.view.show_chat()
+        self._rooms_connected(e)
         self.fingerprint = e.fingerprint
         if e.fingerprint and e.first_use and self.hosted is None:
             self._system(f"First visit to {self.address}: its certificate fingerprint is "
@@ -336,22 +339,17 @@ class Controller:
         where = f"connected to {self.address} as {self.me}"
         return where + " · encrypted" if self.fingerprint else where
 
-    def on_Backlog(self, e: ev.Backlog) -> None:
-        if e.missed:
-            self._system(f"{e.missed} older messages were too old to replay; they are not shown.")
-        shown = sum(self._show_message(m) for m in e.messages)
+    def on_CaughtUp(self, e: ev.CaughtUp) -> None:
+        self._rooms_caught_up()
         if self._greet:
             self._greet = False
             if self.hosted is not None:
                 self._system(self.hosted.describe())
-            others = len(self.users) - 1
+            others = self._online - 1
             self._system(f"You joined as {self.safe(self.me)}. "
                          + ("Nobody else is here yet." if others < 1 else
                             f"{others} other{'s are' if others != 1 else ' is'} online.")
                          + " Type /help for the commands.")
-        elif self._drops and shown:
-            self._system(f"That was what you missed while away ({shown} "
-                         f"message{'s' if shown != 1 else ''}).")
 
     def on_Disconnected(self, e: ev.Disconnected) -> None:
         self.connected = False
@@ -408,98 +406,54 @@ class Controller:
             self._push_users()
 
     def on_Acked(self, e: ev.Acked) -> None:
+        if self._room_request_answered(e.ref):
+            return
         item = self.pending.pop(e.ref, None)
         if item is None:
             return
-        kind, payload, line = item
+        kind, payload, line, room = item
         self.view.remove_pending(e.ref)
-        if kind in ("say", "dm") and e.id is not None:
+        model = self.rooms.get(room)
+        if kind in ("say", "dm") and e.id is not None and model is not None \
+                and model.add(e.id, None, True, False):
             # The network client puts our copy of the message before the
             # Acked, so this happens only if that copy was lost: show the
             # line we kept rather than nothing.
-            self.view.append(replace(line, pending=False, msg_id=e.id))
+            self.view.append(replace(line, pending=False, msg_id=e.id), room)
 
     def on_Refused(self, e: ev.Refused) -> None:
+        if self._room_request_refused(e):
+            return
         item = self.pending.pop(e.ref, None)
         if item is None:
             self._error(e.message)
             return
-        kind, payload, _line = item
+        kind, payload, _line, room = item
         self.view.remove_pending(e.ref)
         if kind == "nick":
             self._error(e.message)
+        elif e.code == p.NOT_IN_ROOM and self.rooms.get(room) is not None:
+            label = self.safe(self.rooms.get(room).label)
+            self._error(f"Not sent: you are not in {label}; /join {label.lstrip('#')} to talk there "
+                        f"({self._quote(payload)})", room)
         else:
-            self._error(f"Not sent: {_lower_first(self.safe(e.message))} ({self._quote(payload)})")
-
-    def on_Message(self, m: p.Message) -> None:
-        self._show_message(m)
-
-    def on_Direct(self, d: p.Direct) -> None:
-        self._show_message(d)
-
-    def _show_message(self, m) -> bool:
-        """Show a Message or Direct unless it was shown already."""
-        if not self._first_time(m):
-            return False
-        if type(m) is p.Direct:
-            self._show_direct(m)
-        else:
-            self._show_room_message(m)
-        return True
-
-    def _show_room_message(self, m: p.Message) -> None:
-        mine = self._resolve_pending(m.ref) or p.nick_key(m.sender) == p.nick_key(self.me)
-        text, action = _unwrap_action(m.text)
-        if mine:
-            kind = OWN
-        elif self.me and formatting.mentions(text, self.me):
-            kind = MENTION
-        else:
-            kind = OTHER
-        self.view.append(self._line(kind, m.ts, self.safe(m.sender), text, action=action, msg_id=m.id,
-                                    who_key=p.nick_key(m.sender)))
-        if not mine:
-            self._attention(kind == MENTION)
-
-    def _show_direct(self, d: p.Direct) -> None:
-        mine = self._resolve_pending(d.ref) or p.nick_key(d.sender) == p.nick_key(self.me)
-        text, action = _unwrap_action(d.text)
-        if mine:
-            who, key = f"you → {self.safe(d.to)}", p.nick_key(d.to)
-        else:
-            who, key = f"{self.safe(d.sender)} → you", p.nick_key(d.sender)
-        self.view.append(self._line(PRIVATE, d.ts, who, text, action=action, msg_id=d.id, who_key=key))
-        if not mine:
-            self._attention(True)
-
-    def on_Joined(self, e: p.Joined) -> None:
-        key = p.nick_key(e.nick)
-        if key == p.nick_key(self.me):
-            return
-        self.users[key] = e.nick
-        self._push_users()
-        self._system(f"{self.safe(e.nick)} joined.")
-
-    def on_Left(self, e: p.Left) -> None:
-        self.users.pop(p.nick_key(e.nick), None)
-        self._push_users()
-        reason = f" ({self.safe(e.reason)})" if e.reason and e.reason != "quit" else ""
-        self._system(f"{self.safe(e.nick)} left{reason}.")
+            self._error(f"Not sent: {_lower_first(self.safe(e.message))} ({self._quote(payload)})", room)
 
     def on_Renamed(self, e: p.Renamed) -> None:
-        old_key = p.nick_key(e.old)
-        self.users.pop(old_key, None)
-        self.users[p.nick_key(e.new)] = e.new
-        if old_key == p.nick_key(self.me):
+        ours = p.nick_key(e.old) == p.nick_key(self.me)
+        if ours:
             self.me = e.new
+        touched = self._rooms_renamed(e.old, e.new)
+        if ours:
             self.settings.nick = e.new
             self.save_settings(self.settings)
             self._system(f"You are now known as {self.safe(e.new)}.")
             self._set_status(self._online_text(), ONLINE)
             self._set_title()
-        else:
-            self._system(f"{self.safe(e.old)} is now known as {self.safe(e.new)}.")
-        self._push_users()
+            self._push_users()
+            return
+        for room in [m.id for m in touched] or [None]:
+            self._system(f"{self.safe(e.old)} is now known as {self.safe(e.new)}.", room)
 
     def on_Notice(self, n: p.Notice) -> None:
         self._last_notice = n.text
@@ -558,8 +512,10 @@ class Controller:
 
     def focus_changed(self, focused: bool) -> None:
         self.focused = focused
-        if focused and self.unread:
-            self.unread = 0
+        current = self.rooms.current
+        if focused and current is not None and (current.unread or current.mention):
+            current.seen()              # it is on screen: read (the window says when to tell the server)
+            self._push_list()
             self._set_title()
 
     def zoom(self, step: int) -> None:
@@ -631,30 +587,52 @@ class Controller:
     # Commands (chatgui.app.commands parses; these act)
 
     def _cmd_Say(self, c: commands.Say) -> None:
-        self._send("say", c.text, c.text, action=False)
+        self._say(c.text, c.text, action=False)
 
     def _cmd_Action(self, c: commands.Action) -> None:
-        self._send("say", c.wire, c.text, action=True)
+        self._say(c.wire, c.text, action=True)
 
     def _cmd_Direct(self, c: commands.Direct) -> None:
-        self._send("dm", (c.to, c.text), c.text, action=False)
+        if self.client is None:
+            return self._error("You are not connected.")
+        try:
+            model = self._private_model(p.check_nick(c.to))
+        except p.ProtocolError:
+            model = self.rooms.current      # the client refuses it, with the reason, there
+        if model is not None and model.id != self.rooms.active:
+            self._activate(model)
+        self._send("dm", (c.to, c.text), c.text, action=False, model=model)
+
+    def _say(self, wire: str, text: str, action: bool) -> None:
+        """Plain text and /me: to the room on screen, or to the person of a
+        private conversation."""
+        model = self.rooms.current
+        if model is not None and model.private:
+            return self._send("dm", (model.name, wire), text, action=action, model=model)
+        if model is not None and not model.joined:
+            return self._error(f"You are not in {self.safe(model.label)} any more: /join "
+                               f"{self.safe(model.name)} to talk there, or /rooms.")
+        self._send("say", wire, text, action=action, model=model)
 
     def _cmd_Nick(self, c: commands.Nick) -> None:
         if self.client is None:
             return self._error("You are not connected.")
         ref = self.client.set_nick(c.nick)
-        self.pending[ref] = ("nick", c.nick, None)
+        self.pending[ref] = ("nick", c.nick, None, None)
 
     def _cmd_Who(self, c: commands.Who) -> None:
         names = sorted(self.users.values(), key=str.casefold)
-        self._system(f"Online ({len(names)}): " + ", ".join(self.safe(n) for n in names))
+        model = self.rooms.current
+        where = f"In {self.safe(model.label)}" if self.rooms_ok and model is not None else "Online"
+        self._system(f"{where} ({len(names)}): " + ", ".join(self.safe(n) for n in names))
 
     def _cmd_Clear(self, c: commands.Clear) -> None:
-        self.view.clear()
+        self.view.clear(self.rooms.active)
 
     def _cmd_Help(self, c: commands.Help) -> None:
         # As a table: the window's font is proportional, so spaces cannot line it up.
-        self.view.append(Line(SYSTEM, _stamp(time.time()), "", c.table or c.text, table=bool(c.table)))
+        self.view.append(Line(SYSTEM, _stamp(time.time()), "", c.table or c.text, table=bool(c.table)),
+                         self.rooms.active)
 
     def _cmd_Quit(self, c: commands.Quit) -> None:
         self.view.quit()
@@ -666,11 +644,12 @@ class Controller:
         self._error(c.message)
         return False        # keep the input so it can be fixed
 
-    def _send(self, kind: str, payload, text: str, action: bool) -> None:
+    def _send(self, kind: str, payload, text: str, action: bool, model) -> None:
         if self.client is None:
             return self._error("You are not connected.")
+        room = model.id if model is not None else None
         if kind == "say":
-            ref = self.client.say(payload)
+            ref = self.client.say(payload, model.name if model is not None else p.LOBBY)
             line = self._line(OWN, time.time(), self.safe(self.me), text, action=action, pending=True,
                               who_key=p.nick_key(self.me))
         else:
@@ -678,8 +657,8 @@ class Controller:
             ref = self.client.dm(to, body)
             line = self._line(PRIVATE, time.time(), f"you → {self.safe(to)}", text, action=action,
                               pending=True, who_key=p.nick_key(to))
-        self.pending[ref] = (kind, text, line)
-        self.view.add_pending(ref, line)
+        self.pending[ref] = (kind, text, line, room)
+        self.view.add_pending(ref, line, room)
 
     # ------------------------------------------------------------------
     # Helpers
@@ -691,26 +670,9 @@ class Controller:
         return Line(kind=kind, stamp=_stamp(ts), who=who, text=body, links=tuple(formatting.find_urls(body)),
                     who_key=who_key, action=action, pending=pending, msg_id=msg_id)
 
-    def _system(self, text: str) -> None:
-        """A notice of ours; peer parts of ``text`` were made safe by the caller."""
-        self.view.append(Line(SYSTEM, _stamp(time.time()), "", text, links=tuple(formatting.find_urls(text))))
-
-    def _error(self, text: str) -> None:
-        self.view.append(Line(ERROR, _stamp(time.time()), "", self.safe(text)))
-
     def _quote(self, text: str, limit: int = 60) -> str:
         text = self.safe(text).replace("\n", " ")
         return f"“{text[:limit]}…”" if len(text) > limit else f"“{text}”"
-
-    def _first_time(self, m) -> bool:
-        key = (m.id, m.ts)
-        if key in self._seen:
-            return False
-        self._seen.add(key)
-        self._seen_order.append(key)
-        if len(self._seen_order) > SEEN_IDS:
-            self._seen.discard(self._seen_order.popleft())
-        return True
 
     def _resolve_pending(self, ref: str | None) -> bool:
         """Our own message came back: its waiting line goes."""
@@ -719,14 +681,6 @@ class Controller:
         del self.pending[ref]
         self.view.remove_pending(ref)
         return True
-
-    def _attention(self, loud: bool) -> None:
-        if self.focused:
-            return
-        self.unread += 1
-        self._set_title()
-        if loud:
-            self.view.bell()
 
     def _waiting(self, retry_in: float | None) -> None:
         if retry_in is None:
@@ -756,13 +710,6 @@ class Controller:
             title = f"({self.unread}) {title}"
         self.view.set_title(title)
 
-    def _push_users(self) -> None:
-        """The people list; while disconnected it shows who was there, as offline."""
-        names = sorted(self.users.values(), key=str.casefold)
-        self.view.set_users([self.safe(n, False) for n in names], self.safe(self.me, False),
-                            online=self.connected)
-
-
 # Which field of the form to put the cursor in after a failed connect.
 _FIELD_FOR_FAILURE = {"refused": "host", "timeout": "host", "unreachable": "host", "dns": "host",
                       "nick_taken": "nick", "bad_nick": "nick", "auth_failed": "password"}
@@ -785,18 +732,6 @@ def _default_client_factory(host, port, nick, *, events, password=None, **tls):
     """``tls``: ``tls=True`` and ``accept_fingerprint`` when encrypting."""
     from chatgui.net.client import ChatClient
     return ChatClient(host, port, nick, events=events, password=password, **tls)
-
-
-def _stamp(ts: float) -> str:
-    try:
-        return formatting.timestamp(ts)
-    except (OverflowError, ValueError, OSError):   # a nonsense time from the server
-        return "--:--"
-
-
-def _unwrap_action(text: str) -> tuple[str, bool]:
-    body = commands.action_body(text)
-    return (text, False) if body is None else (body, True)
 
 
 # The network layer's sentences (chatgui.net.failures, chatgui.net.client, server.tls)
@@ -839,9 +774,3 @@ def _first_sentence(text: str) -> str:
 def _addr(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
-
-def _lower_first(text: str) -> str:
-    """'The server closed' -> 'the server closed' (not for 'TLS ...')."""
-    if text[:2].isupper():
-        return text
-    return text[:1].lower() + text[1:]

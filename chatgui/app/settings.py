@@ -10,7 +10,11 @@ The contract:
 - :func:`save` writes a temporary file and renames it over the old one, so
   a crash mid-write leaves the previous settings intact. It returns False
   (and logs) instead of raising when the folder is not writable.
-- The room password is never stored.
+- The room password is never stored, nor are room keys.
+- ``rooms``: per server (``host:port``, :func:`chatgui.net.pins.server_key`),
+  the rooms we are in and the private conversations, ``{"rooms": [NAME,
+  ...], "private": [NICK, ...]}``, so a restart lists and re-joins them;
+  names that break the protocol's rules are dropped on load.
 
 Thread: the Tk thread (or the terminal loop); the file is a few hundred
 bytes, so reading and writing it does not stall the window.
@@ -21,10 +25,11 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 from server import paths, protocol
+
+from chatgui.jsonfile import write_json
 
 log = logging.getLogger("natter.client")
 
@@ -45,6 +50,7 @@ class Settings:
     font_size: int = 11
     geometry: str = ""          # the main window's last size, e.g. "900x600"
     recent: list = field(default_factory=list)     # rooms joined by address, "host:port", newest first
+    rooms: dict = field(default_factory=dict)   # server -> {"rooms": [...], "private": [...]}
 
     def clamp(self) -> "Settings":
         """Put every field back in range (defaults for what cannot be)."""
@@ -61,7 +67,34 @@ class Settings:
         if len(self.geometry) > 40:
             self.geometry = d.geometry
         self.recent = [e for e in self.recent if type(e) is str and 0 < len(e) <= 300][:8]
+        self.rooms = _clean_rooms(self.rooms)
         return self
+
+
+MAX_SERVERS = 100       # servers whose rooms are remembered
+MAX_REMEMBERED = 200    # rooms, and private conversations, per server
+
+
+def _clean_rooms(value) -> dict:
+    """Settings.rooms with only well-formed entries (see the module docstring)."""
+    out: dict = {}
+    if type(value) is not dict:
+        return out
+    for server, entry in list(value.items())[-MAX_SERVERS:]:
+        if type(server) is not str or len(server) > 300 or type(entry) is not dict:
+            continue
+        clean = {}
+        for what, check in (("rooms", protocol.check_room), ("private", protocol.check_nick)):
+            names = entry.get(what, [])
+            kept = []
+            for name in names if type(names) is list else []:
+                try:
+                    kept.append(check(name))
+                except protocol.ProtocolError:
+                    continue
+            clean[what] = kept[:MAX_REMEMBERED]
+        out[server] = clean
+    return out
 
 
 def settings_path() -> str:
@@ -83,35 +116,21 @@ def load(path: str | None = None) -> Settings:
     if not isinstance(raw, dict):
         log.warning("settings %s hold no object; using the defaults", path)
         return s
-    for field in dataclasses.fields(Settings):
-        value = raw.get(field.name)
-        default = getattr(s, field.name)
+    for f in dataclasses.fields(Settings):
+        value = raw.get(f.name)
+        default = getattr(s, f.name)
         # bool is an int in Python: insist on the exact type.
         if value is not None and type(value) is type(default):
-            setattr(s, field.name, value)
+            setattr(s, f.name, value)
     return s.clamp()
 
 
 def save(settings: Settings, path: str | None = None) -> bool:
     """Write the settings atomically; False (logged) when that fails."""
     path = path or settings_path()
-    data = json.dumps(dataclasses.asdict(settings), indent=2, ensure_ascii=False).encode("utf-8")
-    folder = os.path.dirname(path)
-    tmp = None
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".client-", suffix=".json", dir=folder)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_json(path, dataclasses.asdict(settings), indent=2)
         return True
     except OSError as e:
         log.warning("could not save settings to %s: %s", path, e)
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
         return False

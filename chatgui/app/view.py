@@ -185,5 +185,8 @@ class View(Protocol):
 #                                 box holds, kept for when the user comes back
 #   load_older(room_id)           the conversation was scrolled to its top
 #   seen_bottom(room_id)          the user is at the bottom of it: read
+#                                 (ignored while the window has no focus)
+#   trimmed(room_id, oldest_id)   the scrollback cap dropped its oldest lines;
+#                                 oldest_id: the oldest message still shown
 #   join_room(name, key=None)     from the rooms browser
 #   browse_rooms()                the rooms button

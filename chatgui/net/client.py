@@ -17,15 +17,31 @@ Threads (both daemon, both ended by :meth:`ChatClient.close`):
   user's messages once the server has welcomed us, and ``bye``.
 
 Public methods run on any thread (the Tk thread calls them), take one lock
-briefly and never touch a socket while holding it: :meth:`say`, :meth:`dm`
-and :meth:`set_nick` only queue; :meth:`close` signals and waits at most
-its ``timeout``. :meth:`flush` blocks and is meant for the terminal mode.
+briefly and never touch a socket while holding it: :meth:`say`, :meth:`dm`,
+:meth:`set_nick` and, for rooms, :meth:`join`, :meth:`part`,
+:meth:`topic`, :meth:`history`, :meth:`rooms` and :meth:`read` only
+queue; :meth:`close` signals and waits at most its ``timeout``.
+:meth:`flush` blocks and is meant for the terminal mode.
 
-Exactly once: each outgoing item carries a fresh ``ref`` and stays in the
-offline queue (:class:`chatgui.net.failures.Outbox`) until the server
-acknowledges it, live or in the replay a resumed welcome carries (the
-server puts our ``ref`` back on our own messages there); after a reconnect
-only the unacknowledged ones are sent again, in order.
+Exactly once: each outgoing item (all of the above but ``read``) carries a
+fresh ``ref`` and stays in the offline queue
+(:class:`chatgui.net.outbox.Outbox`) until the server acknowledges it,
+live or in the replay of a resumed session (the server puts our ``ref``
+back on our own messages there); after a reconnect only the
+unacknowledged ones are sent again, in order, once the catch-up is over
+(:mod:`chatgui.net.inbound`). Read markers are not queued items: only the
+highest one per room waits to be sent, and nothing answers it.
+
+Protocol v2 (rooms): the hello says ``"v": 2``. A server with rooms
+answers with a welcome saying ``"replay": true`` and then the catch-up
+frames; an older server with today's welcome, which still works: the
+client then refuses room actions itself (``Refused`` code ``no_rooms``)
+instead of sending what that server would not understand.
+
+Session: the welcome's resume token is saved per server and nick
+(:class:`chatgui.net.sessions.SessionStore`, ``keep_session=False`` to
+not), and a new client for the same server and nick resumes it: its rooms,
+read markers and private history are there again.
 
 Extensions to the event contract (additions only):
 
@@ -40,16 +56,20 @@ Extensions to the event contract (additions only):
   a password), make a new ChatClient. A user's :meth:`close` gives only
   ``Closed("closed")``. The server handing our session to another client
   (error ``replaced``) is such a final ``Disconnected``.
-- ``Backlog`` always follows ``Connected``, even empty. Then come
-  ``Acked`` for our items that the resumed welcome's replay shows the
-  server got (their ``Message``/``Direct`` is in that Backlog).
+- The catch-up after ``Connected`` (``RoomState``, ``Backlog``, ``Acked``)
+  always ends with ``CaughtUp``; from a server without rooms it is one
+  ``Backlog``, even empty. ``Acked`` comes for our items that the replay
+  shows the server got (their ``Message``/``Direct`` is in a Backlog).
 - For our own message the ``Message``/``Direct`` (with its ``ref``) comes
   first, then ``Acked(ref, id)``. A rename is acknowledged by ``Renamed``
   then ``Acked(ref, None)``; a rename to the nick we already have is
   acknowledged at once (the server would not answer it). Refusals the
   client makes itself (empty text, a control character, too long, queue
-  full, closed) come as ``Refused`` with codes ``bad_text``, ``bad_nick``,
-  ``too_long``, ``queue_full``, ``closed``.
+  full, closed, rooms on a server without them) come as ``Refused`` with
+  codes ``bad_text``, ``bad_nick``, ``bad_room``, ``bad_key``, ``too_long``,
+  ``queue_full``, ``closed``, ``no_rooms``. The answer to a request with a
+  ref (``RoomState``, our own ``Left``, ``Topic``, ``HistoryPage``,
+  ``RoomList``) comes first, then its ``Acked``.
 - Server ``ServerError`` frames without a ref of ours (``rate_limited``,
   ``timeout``...) and ``Notice`` are passed through as they are.
 
@@ -64,7 +84,7 @@ starts its seen ids over (the backlog shows as new) when a welcome has
 another epoch, says ``"reset": true``, or has a ``last_id`` below the
 last id seen: ids from another history must not hide new messages.
 
-Additions to the API beyond the issue: :attr:`~ChatClient.nick`,
+Additions to the API beyond the issues: :attr:`~ChatClient.nick`,
 :attr:`~ChatClient.state`, :attr:`~ChatClient.threads`,
 :meth:`~ChatClient.pending`, :meth:`~ChatClient.flush`,
 :meth:`~ChatClient.retry_now`.
@@ -125,7 +145,9 @@ from chatgui.net.pins import PinStore, normalize_fingerprint
 from chatgui.net.backoff import Backoff
 from chatgui.net.failures import (FINAL_KINDS, classify_os_error, classify_refusal, classify_tls_error,
                                   tls_changed_message, tls_new_message)
+from chatgui.net.inbound import Inbound, NO_ROOMS, NO_ROOMS_MESSAGE, needs_rooms
 from chatgui.net.outbox import Outbox, QueueFull, SeenIds
+from chatgui.net.sessions import SessionStore
 from chatgui.net.transport import SLICE, HandshakeStopped, PlainTransport, TlsTransport, client_context
 
 log = logging.getLogger("natter.client")
@@ -196,9 +218,13 @@ class ChatClient:
                  ping_timeout: float = 15.0, stable_after: float = 10.0, close_grace: float = 1.0,
                  backoff: Backoff | None = None, max_pending: int = 1000, tls: bool = False,
                  pins: PinStore | None = None, accept_fingerprint: str | None = None,
-                 trust_first_use: bool = False):
+                 trust_first_use: bool = False, sessions: SessionStore | None = None,
+                 keep_session: bool = True):
         self.host = host
         self.port = int(port)
+        # The resume token is read and saved on the reader thread only (file I/O).
+        self._sessions = (sessions or SessionStore()) if keep_session else None
+        self._saved_session: tuple | None = None    # (reader) (nick, token) last saved
         # TLS (see "TLS and pinning" in the module docstring). The pin store is
         # only used on the reader thread; accept_fingerprint is checked here so
         # a typo fails at once (ValueError), not on the network.
@@ -226,6 +252,8 @@ class ChatClient:
         self._state = IDLE
         self._outbox = Outbox(max_pending)
         self._seen = SeenIds()
+        self._inbound = Inbound(self._outbox, self._seen)
+        self._reads: dict = {}              # room key -> (room, upto): read markers to send
         self._control: list = []            # hello / ping / pong bytes for the current transport
         self._transport = None              # the connection being dialled or in use
         self._broken = None                 # a transport the writer failed on
@@ -274,11 +302,97 @@ class ChatClient:
         self._reader.start()
         return self
 
-    def say(self, text: str) -> str:
-        """Queue a room message; returns its ref. Sent now, or after the next welcome."""
+    def say(self, text: str, room: str = protocol.LOBBY) -> str:
+        """Queue a message to ``room``; returns its ref. Sent now, or after the next welcome."""
         ref = self._new_ref()
         text = _text(text)
-        return self._submit(ref, "say", protocol.say_frame(text, ref), text=text)
+        try:
+            room = protocol.check_room(_text(room))
+        except protocol.ProtocolError as e:
+            return self._refuse(ref, e.code, e.message)
+        # The lobby needs no name: a server without rooms understands that say too.
+        to = None if protocol.room_key(room) == protocol.LOBBY else room
+        return self._submit(ref, "say", protocol.say_frame(text, ref, to), text=text)
+
+    def join(self, room: str, key: str | None = None, topic: str | None = None) -> str:
+        """Queue a join (``topic`` is used if the join creates the room); returns
+        its ref. Answered by ``RoomState`` then ``Acked``, or ``Refused``
+        (bad_room, bad_key, too_many_rooms)."""
+        ref = self._new_ref()
+        try:
+            room = protocol.check_room(_text(room))
+            topic = None if topic is None else protocol.check_topic(_text(topic))
+        except protocol.ProtocolError as e:
+            return self._refuse(ref, e.code, e.message)
+        if key is not None and (type(key) is not str or not 0 < len(key) <= protocol.MAX_ROOM_KEY):
+            return self._refuse(ref, protocol.BAD_KEY, f"A room key is 1 to {protocol.MAX_ROOM_KEY} characters.")
+        return self._submit(ref, "join", protocol.join_frame(room, _text(key), topic, ref))
+
+    def part(self, room: str) -> str:
+        """Queue leaving ``room``; answered by our own ``Left`` then ``Acked``."""
+        ref = self._new_ref()
+        try:
+            room = protocol.check_room(_text(room))
+        except protocol.ProtocolError as e:
+            return self._refuse(ref, e.code, e.message)
+        return self._submit(ref, "part", protocol.part_frame(room, ref))
+
+    def topic(self, room: str, text: str) -> str:
+        """Queue setting ``room``'s topic ("" clears it); answered by ``Topic`` then ``Acked``."""
+        ref = self._new_ref()
+        try:
+            room = protocol.check_room(_text(room))
+            text = protocol.check_topic(_text(text))
+        except protocol.ProtocolError as e:
+            return self._refuse(ref, e.code, e.message)
+        return self._submit(ref, "topic", protocol.topic_request_frame(room, text, ref))
+
+    def history(self, room: str | None = None, with_: str | None = None, before: int | None = None,
+                after: int | None = None, limit: int | None = None) -> str:
+        """Queue a request for a page of ``room``'s history, or of the private
+        conversation ``with_`` a nick: ``before`` or ``after`` an id, or the
+        newest page. Answered by a ``HistoryPage`` with this ref, then
+        ``Acked``. Naming both or neither of room and with_, or both of
+        before and after, is a ValueError (a caller's bug)."""
+        if (room is None) == (with_ is None):
+            raise ValueError("history() pages a room or a private conversation (with_): one of them")
+        if before is not None and after is not None:
+            raise ValueError("history() pages before an id or after one, not both")
+        ref = self._new_ref()
+        try:
+            room = None if room is None else protocol.check_room(_text(room))
+            with_ = None if with_ is None else protocol.check_nick(_text(with_))
+        except protocol.ProtocolError as e:
+            return self._refuse(ref, e.code, e.message)
+        return self._submit(ref, "history", protocol.history_request_frame(room, with_, before, after, limit, ref))
+
+    def rooms(self) -> str:
+        """Queue a request for every room on the server; answered by a ``RoomList`` then ``Acked``."""
+        ref = self._new_ref()
+        return self._submit(ref, "rooms", protocol.rooms_request_frame(ref))
+
+    def read(self, room: str, upto: int) -> None:
+        """Move our read marker in ``room`` forward to message ``upto``.
+
+        Nothing answers it. Coalesced: of the markers not yet sent, only the
+        highest per room is sent, once online (a server without rooms gets
+        none). A bad room name is ignored (logged).
+        """
+        if type(upto) is not int or upto < 0:
+            raise ValueError("upto is a message id")
+        try:
+            room = protocol.check_room(_text(room))
+        except protocol.ProtocolError as e:
+            log.warning("read marker for a bad room name ignored: %s", e.message)
+            return
+        with self._cv:
+            if self._closing or self._state == CLOSED or self._inbound.rooms is False:
+                return
+            k = protocol.room_key(room)
+            old = self._reads.get(k)
+            if old is None or upto > old[1]:
+                self._reads[k] = (room, upto)
+                self._cv.notify_all()
 
     def dm(self, to: str, text: str) -> str:
         """Queue a private message to ``to``; returns its ref."""
@@ -378,6 +492,9 @@ class ChatClient:
                 self._emit(ev.Refused(ref, protocol.TOO_LONG, f"Too long to send: {size} bytes, "
                                                               f"the server takes at most {self._max_line}."))
                 return ref
+            if self._inbound.rooms is False and needs_rooms(kind, frame):
+                self._emit(ev.Refused(ref, NO_ROOMS, NO_ROOMS_MESSAGE))
+                return ref
             if kind == "nick" and frame["nick"] == self._outbox.expected_nick(self._nick):
                 self._emit(ev.Acked(ref, None))   # the server would ignore it: nothing to wait for
                 return ref
@@ -449,7 +566,13 @@ class ChatClient:
         parts, self._control = self._control, []
         shut = False
         if self._state == ONLINE:
-            parts.extend(item.data for item in self._outbox.take_unsent())
+            if self._reads and self._inbound.rooms:
+                parts.extend(protocol.encode(protocol.read_frame(room, upto)) for room, upto in self._reads.values())
+                self._reads.clear()
+            # During a catch-up the replay may still show that the server has
+            # an item: it is sent again only after caught_up.
+            if not self._inbound.replaying:
+                parts.extend(item.data for item in self._outbox.take_unsent())
             if self._closing:
                 parts.append(BYE)
                 self._bye_sent_on = t
@@ -487,6 +610,7 @@ class ChatClient:
             with self._cv:
                 self._emit(ev.ConnectFailed(kind, message, None))
             return message
+        self._load_session()
         attempt = 0
         while True:
             attempt += 1
@@ -703,7 +827,8 @@ class ChatClient:
             since = self._seen.last if self._ever_welcomed else None
             # The epoch names the history that since counts in: only with a since.
             hello = protocol.hello_frame(self._nick, since, self.password, resume,
-                                         self._epoch if since is not None else None)
+                                         self._epoch if since is not None else None,
+                                         v=protocol.PROTOCOL_VERSION)
             self._transport = transport
             self._broken = None
             self._replaced = False
@@ -793,6 +918,8 @@ class ChatClient:
                     word = self._on_handshake_event(event)
                 if word:
                     last_word = word
+                if self._sessions is not None:
+                    self._save_session()
 
     def _teardown(self, transport, sel) -> None:
         """Forget the transport, wake the writer off it, close it once it let go."""
@@ -806,6 +933,38 @@ class ChatClient:
             self._cv.wait_for(lambda: self._writing is not transport, timeout=5.0)
         sel.close()
         _quietly(transport.close)
+
+    def _load_session(self) -> None:
+        """net-reader, before the first dial: the token a previous run saved
+        for this server and nick, so the hello resumes that session."""
+        if self._sessions is None:
+            return
+        try:
+            token = self._sessions.get(self.host, self.port, self._nick)
+        except OSError as e:
+            log.warning("could not read the saved session for %s: %s", self._where(), e)
+            return
+        if token:
+            with self._cv:
+                if self._session is None:
+                    self._session = token
+            self._saved_session = (self._nick, token)
+
+    def _save_session(self) -> None:
+        """net-reader, no lock held: file the session token under our nick
+        when either changed (a welcome, a rename). A token that cannot be
+        saved costs only a new session on the next start (logged)."""
+        now = (self._nick, self._session)
+        if now == self._saved_session or now[1] is None:
+            return
+        old, self._saved_session = self._saved_session, now
+        try:
+            self._sessions.put(self.host, self.port, now[0], now[1])
+            if old is not None and protocol.nick_key(old[0]) != protocol.nick_key(now[0]):
+                self._sessions.forget(self.host, self.port, old[0])
+        except (OSError, ValueError) as e:
+            log.warning("could not save the session for %s (%s): the next start begins a new one",
+                        self._where(), e)
 
     def _send_control(self, data: bytes) -> None:
         """Queue a ping or pong for the writer; one of each waits at most
@@ -839,38 +998,30 @@ class ChatClient:
                                 "showing its messages as new", why)
                     seen.reset()
             self._epoch = epoch
-            backlog = tuple(m for m in w.history if seen.add(m.id))
-            acks = [ev.Acked(m.ref, m.id) for m in w.history
-                    if m.ref is not None and self._outbox.ack(m.ref) is not None]
-            seen.advance(w.last_id)
             self._session = w.session
             self._nick = w.nick
-            acks += [ev.Acked(ref, None) for ref in self._outbox.drop_noop_renames(w.nick)]
-            self._outbox.rewind()
+            after = self._inbound.welcome(w)
             self._state = ONLINE
             self._ever_welcomed = True
             self._online_since = time.monotonic()
             resumed = resume is not None and w.session == resume
             self._emit(ev.Connected(self.host, self.port, w.nick, w.users, resumed,
                                     getattr(transport, "fingerprint", None),
-                                    getattr(transport, "first_use", False)))
-            self._emit(ev.Backlog(backlog, max(0, w.missed)))
-            for a in acks:
-                self._emit(a)
+                                    getattr(transport, "first_use", False),
+                                    2 if w.replay else 1, w.rooms))
+            for e in after:
+                self._emit(e)
             self._cv.notify_all()
 
     def _on_event(self, event, frame: dict) -> str | None:
-        """One live event; returns the server's last words when it said some."""
+        """One event after the welcome; returns the server's last words when it said some."""
         kind = type(event)
-        if kind is protocol.Message or kind is protocol.Direct:
+        answer = _INBOUND.get(kind)
+        if answer is not None:
             with self._cv:
-                new = self._seen.add(event.id)
-                acked = self._outbox.ack(event.ref) is not None
-                if new:
-                    self._emit(event)
-                if acked:
-                    self._emit(ev.Acked(event.ref, event.id))
-                    self._cv.notify_all()
+                for e in answer(self._inbound, event, frame):
+                    self._emit(e)
+                self._cv.notify_all()       # an ack (flush waits), or caught_up (the writer)
             return None
         if kind is protocol.Ping:
             self._send_control(PONG)
@@ -882,7 +1033,7 @@ class ChatClient:
             if kind is protocol.Renamed:
                 mine = type(ref) is str and self._outbox.ack(ref) is not None
                 if mine or event.old == self._nick:
-                    self._nick = event.new
+                    self._nick = event.new      # _save_session files the token under it
                 self._emit(event)
                 if mine:
                     self._emit(ev.Acked(ref, None))
@@ -898,10 +1049,24 @@ class ChatClient:
                 if event.code == "replaced":    # another client resumed our session
                     self._replaced = True
                 return event.message if event.code != protocol.RATE_LIMITED else None
-            self._emit(event)   # Joined, Left, Notice
+            self._emit(event)   # Joined, Notice
         if kind is protocol.Notice:
             return event.text
         return None
+
+
+# Server events that Inbound turns into the UI's events (dedup, acks, catch-up).
+_INBOUND = {
+    protocol.Message: lambda inbound, e, frame: inbound.live(e),
+    protocol.Direct: lambda inbound, e, frame: inbound.live(e),
+    protocol.Topic: lambda inbound, e, frame: inbound.live(e),
+    protocol.Replay: lambda inbound, e, frame: inbound.replay(e),
+    protocol.CaughtUp: lambda inbound, e, frame: inbound.caught_up(e),
+    protocol.RoomInfo: lambda inbound, e, frame: inbound.answer(ev.RoomState(e), e.ref),
+    protocol.HistoryPage: lambda inbound, e, frame: inbound.answer(e, e.ref),
+    protocol.RoomList: lambda inbound, e, frame: inbound.answer(e, e.ref),
+    protocol.Left: lambda inbound, e, frame: inbound.answer(e, frame.get("ref")),  # ours: a part's ack
+}
 
 
 def _history_changed(reset: bool, old_epoch, new_epoch, last_id: int, last_seen: int) -> str:

@@ -5,13 +5,28 @@ Tk thread or the terminal loop).
 The network client puts these on a ``queue.Queue``. Events that come from
 the server are passed through as the protocol's own event classes
 (:class:`server.protocol.Message`, ``Direct``, ``Joined``, ``Left``,
-``Renamed``, ``Notice``, ``ServerError``), already de-duplicated: a message
-id is delivered at most once per :class:`~chatgui.net.client.ChatClient`, however
-many times the connection is resumed. The rest are defined here.
+``Renamed``, ``Notice``, ``ServerError``, and for rooms ``Topic``,
+``HistoryPage``, ``RoomList``), messages and topic changes already
+de-duplicated: an id is delivered at most once per
+:class:`~chatgui.net.client.ChatClient`, however many times the connection
+is resumed (a ``HistoryPage`` is an answer, delivered as it came). Every
+message and topic carries its room (``lobby`` from a server without rooms).
+The rest are defined here.
 
 Order on the queue: ``Connecting`` -> (``ConnectFailed`` | ``Connected``
--> ``Backlog`` -> live events ...) -> ``Disconnected`` -> ``Connecting`` ...
-and finally ``Closed`` exactly once, after which nothing more comes.
+-> catch-up -> ``CaughtUp`` -> live events ...) -> ``Disconnected`` ->
+``Connecting`` ... and finally ``Closed`` exactly once, after which nothing
+more comes. The catch-up:
+
+- from a server with rooms (``Connected.protocol`` 2): one ``RoomState``
+  per room this connection is in, then a ``Backlog`` per replay frame that
+  held anything not shown yet (messages of several rooms, oldest first),
+  then ``Acked`` for our items that the replay shows the server got;
+- from a server without rooms (protocol 1): one ``Backlog`` (the welcome's
+  history, possibly empty), then those ``Acked``.
+
+``CaughtUp`` ends it in both cases; only then does the client send again
+what was still unacknowledged, so nothing is sent twice.
 """
 from __future__ import annotations
 
@@ -31,26 +46,45 @@ class Connected:
     host: str
     port: int
     nick: str               # as the server spelled it
-    users: tuple            # nicks online, including ours
+    users: tuple            # nicks online, including ours (every room's, on a server with rooms)
     resumed: bool           # True when this is a reconnect of the same session
     fingerprint: str | None = None   # TLS certificate fingerprint, when TLS is on
     first_use: bool = False          # TLS, with trust_first_use: this server was never
                                      # met before; its fingerprint is now pinned (show it)
+    protocol: int = 1       # 2: the server has rooms (join, part, history...); 1: only the lobby
+    rooms: tuple = ()       # protocol 2: the rooms this connection is in (RoomState follows for each)
+
+
+@dataclass(frozen=True)
+class RoomState:
+    """A room we are in: after a welcome (one per room, no ref), or the
+    answer to our :meth:`~chatgui.net.client.ChatClient.join` (its ref in
+    ``info.ref``; ``Acked`` follows)."""
+    info: object            # server.protocol.RoomInfo
+
+
+@dataclass(frozen=True)
+class CaughtUp:
+    """The catch-up after a welcome is over: everything up to ``last_id``
+    that concerns us was delivered; live events follow."""
+    last_id: int
 
 
 @dataclass(frozen=True)
 class Backlog:
-    """Messages from the welcome that this client had not shown yet,
-    oldest first (Message and Direct), and how many older ones the server
-    could not replay (``missed``)."""
+    """Messages of the catch-up that this client had not shown yet, oldest
+    first (Message and Direct; Topic changes too from a server with rooms),
+    and how many older ones the server could not replay (``missed``, older
+    servers only)."""
     messages: tuple
     missed: int = 0
 
 
 @dataclass(frozen=True)
 class Acked:
-    """The server accepted something we sent (a message, dm or rename);
-    ``id`` is the message id, or None for a rename."""
+    """The server accepted something we sent; ``id`` is the message's (or
+    topic change's) id, None for a rename, join, part, history or rooms
+    request (whose answer, carrying the same ref, came just before)."""
     ref: str
     id: int | None
 

@@ -16,7 +16,7 @@ from server import protocol
 class Pending:
     """One thing the user sent, waiting for the server's acknowledgement."""
     ref: str
-    kind: str          # "say" | "dm" | "nick"
+    kind: str          # "say" | "dm" | "nick" | "join" | "part" | "topic" | "history" | "rooms"
     frame: dict        # the wire frame, ``ref`` included
     sent: bool = False  # written on the current connection
 
@@ -76,6 +76,13 @@ class Outbox:
         if ref is None:
             return None
         return self._items.pop(ref, None)
+
+    def take(self, pred) -> list:
+        """Remove the items for which ``pred(item)`` is true; returns them, in order."""
+        out = [item for item in self._items.values() if pred(item)]
+        for item in out:
+            del self._items[item.ref]
+        return out
 
     def rewind(self) -> None:
         """A new connection: everything still here must be written again."""

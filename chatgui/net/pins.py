@@ -15,8 +15,8 @@ The pins live in ``known_servers.json`` in :func:`server.paths.config_dir`::
                                        "since": "2025-01-31T14:02:11+00:00"}}}
 
 Every call reads the file again, so the window and a terminal client see
-each other's pins; a write goes to a temporary file that then replaces the
-old one, so a crash never leaves half a file. A file that cannot be parsed
+each other's pins; a write is atomic (:func:`chatgui.jsonfile.write_json`),
+so a crash never leaves half a file. A file that cannot be parsed
 is moved aside to ``known_servers.json.bad`` (with a warning in the log)
 and the client starts over with no pins: the next connection to each
 server is a first use again, and says so. Entries that are not a valid
@@ -34,10 +34,11 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 
 from server import paths
+
+from chatgui.jsonfile import write_json
 
 log = logging.getLogger("natter.client")
 
@@ -158,19 +159,4 @@ class PinStore:
                     "over: each server's certificate is pinned again on its next use", self.path, why, bad)
 
     def _save(self, servers: dict) -> None:
-        folder = os.path.dirname(self.path) or "."
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".known_servers.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"version": 1, "servers": servers}, f, indent=1, sort_keys=True)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_json(self.path, {"version": 1, "servers": servers}, sort_keys=True)

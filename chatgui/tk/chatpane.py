@@ -1,23 +1,17 @@
-"""The conversation screen: header, messages, people list, input box and
-status line. It builds widgets and forwards what the user does to the
-controller; it decides nothing about what to show.
+"""The conversation screen: a header (the conversation's title and topic),
+the conversations, the room list and the people list at the side, the
+input box and the status line. It builds widgets and forwards what the user
+does to the controller; it decides nothing about what to show.
 
-Messages go in a read-only ``tk.Text`` laid out in three columns with tab
-stops (time, name right-aligned, text); wrapped and continued lines hang
-under the text column, so a peer's multi-line message can never start a
-line in the name column and pass for a system notice. Lines waiting to be
-sent sit below the ``pend`` mark, at the very bottom, until the controller
-removes them. Scrollback is trimmed to :data:`SCROLLBACK` lines once per
-pump batch.
+Each conversation (a room or a private one, by its id) is a
+:class:`~chatgui.tk.conversation.Conversation` of its own, with its lines
+and scroll position; exactly one is shown, the others keep their state
+(see that module for following the bottom, older lines and reading). A
+conversation is made on first use; before the controller names any, the
+lines go to one with no id, which the first :meth:`show_room` adopts.
 
-Following the bottom: "stuck to the bottom" is state, changed only by what
-the user does to the view (the wheel, the scrollbar, keys and drags in the
-conversation, the "N new messages ↓" button, sending a message). While
-stuck, the view is put back at the bottom after each batch of new lines and
-after every change of the conversation's size or font (the input box
-growing, the status line changing height, Ctrl+plus, the window resized,
-the pane shown for the first time); while not, the view stays where the
-user left it and the button counts what arrived below.
+The topic is elided to the header's width; the whole of it shows in a
+tooltip when the pointer rests on it or on a click.
 
 The input box grows with the display lines of its text (wrapped lines
 count) up to :data:`MAX_INPUT_LINES`, then scrolls.
@@ -26,28 +20,21 @@ Thread: the Tk thread only.
 """
 from __future__ import annotations
 
-import logging
-import re
 import tkinter as tk
 from tkinter import ttk
 
 from server.protocol import nick_key
 
+from chatgui.app.view import OFFLINE, ONLINE, Line
 from chatgui.tk import theme
+from chatgui.tk.conversation import Conversation
 from chatgui.tk.emoji_text import EmojiImages, EmojiText
-from chatgui.app.view import ERROR, MENTION, OFFLINE, ONLINE, OWN, PRIVATE, SYSTEM, Line
+from chatgui.tk.room_list import RoomList
+from chatgui.tk.tooltip import Tooltip
 
-log = logging.getLogger("natter.client")
-
-SCROLLBACK = 5000        # lines kept in the conversation
-TRIM_SLACK = 200         # trimmed in chunks, not one line at a time
 MAX_INPUT_LINES = 5
 HINTS = ("Enter send · Shift+Enter new line · Tab complete · /help", "/help for commands", "")
-# What moves the conversation's view when the user does it (after Tk's
-# own Text bindings have run: see the bindtag in _build).
-_USER_SCROLLS = ("<MouseWheel>", "<Button-4>", "<Button-5>", "<KeyPress>", "<ButtonRelease-1>",
-                 "<ButtonRelease-2>", "<B2-Motion>")
-_NEWLINE = re.compile(r"(\n)")
+PLACEHOLDER = "Message {}…  (/help for commands)"
 
 
 class ChatPane(ttk.Frame):
@@ -58,20 +45,21 @@ class ChatPane(ttk.Frame):
         self.controller = controller
         self.users: list[str] = []
         self.me = ""
-        self._stuck = True          # follow the bottom (see the module docstring)
-        self._appended = 0          # lines added since the last batch
-        self._unseen = 0            # lines added below the view while not stuck
-        self._follow_after = None   # a scheduled return to the bottom
-        self._tables: dict[str, list] = {}  # tag -> the codes of a table shown (for its tab stop)
         self.online = False         # the people list shows a live room
         self._people_after = None   # a repaint of the people list is scheduled
         self._gone = False          # destroyed: a handler that closed the window must stop
+        self.conversations: dict[str | None, Conversation] = {}
+        self.current: Conversation | None = None
+        self._pending: dict[str, Conversation] = {}    # waiting line key -> its conversation
+        self.focused = True         # the window has the focus (set by the window)
+        self.title = "#lobby"
+        self.topic = ""
         self._build()
-        # Emoji as pictures in the conversation and the input box (one set
+        # Emoji as pictures in every conversation and the input box (one set
         # of images, sized to the body font), copied out as characters.
-        self.emoji_images = EmojiImages(self.text, fonts.body)
-        self._conv = EmojiText(self.text, self.emoji_images)
+        self.emoji_images = EmojiImages(self, fonts.body)
         self._typed = EmojiText(self.input, self.emoji_images, typed=True)
+        self._conversation(None)
         self.apply_palette(pal)
 
     # -- building ---------------------------------------------------------
@@ -84,58 +72,42 @@ class ChatPane(ttk.Frame):
         header = ttk.Frame(self, padding=(14, 8, 8, 8))
         header.grid(row=0, column=0, columnspan=3, sticky="ew")
         header.columnconfigure(1, weight=1)
-        self.room_label = ttk.Label(header, text="# lobby", style="Header.TLabel")
+        self.room_label = ttk.Label(header, text=self.title, style="Header.TLabel")
         self.room_label.grid(row=0, column=0, sticky="w")
+        # width=1: the topic asks for no room of its own; it gets what is left, elided to fit.
+        self.topic_label = ttk.Label(header, text="", style="Topic.TLabel", cursor="hand2", width=1)
+        self.topic_label.grid(row=0, column=1, sticky="ew", padx=(12, 0))
+        self.topic_tip = Tooltip(self.topic_label, f.ui)
+        self.topic_label.bind("<Configure>", lambda e: self._fit_topic(), add="+")
         self.address_label = ttk.Label(header, text="", style="Muted.TLabel")
-        self.address_label.grid(row=0, column=1, sticky="w", padx=(10, 0))
+        self.address_label.grid(row=0, column=2, sticky="e", padx=(10, 6))
         self.theme_button = ttk.Button(header, text="◐ Theme", style="Flat.TButton", takefocus=False,
                                        command=self.controller.toggle_theme)
-        self.theme_button.grid(row=0, column=2, sticky="e")
+        self.theme_button.grid(row=0, column=3, sticky="e")
         self.header = header
 
         body = ttk.Frame(self, style="Chat.TFrame")
         body.grid(row=1, column=0, sticky="nsew")
         body.columnconfigure(0, weight=1)
         body.rowconfigure(0, weight=1)
-        self.text = tk.Text(body, wrap="word", font=f.body, borderwidth=0, highlightthickness=0,
-                            padx=6, pady=8, cursor="arrow", undo=False, takefocus=False,
-                            spacing1=3, spacing3=3, state="disabled")
-        self.text.grid(row=0, column=0, sticky="nsew")
-        self.scroll = ttk.Scrollbar(body, orient="vertical", command=self._on_scrollbar,
-                                    style="Slim.Vertical.TScrollbar")
-        self.scroll.grid(row=0, column=1, sticky="ns")
-        self.scroll.grid_remove()
-        self.text.configure(yscrollcommand=self._on_yscroll)
-        self.text.mark_set("pend", "1.0")
-        self.text.mark_gravity("pend", "right")
-        self.text.tag_bind("link", "<Enter>", lambda e: self.text.configure(cursor="hand2"))
-        self.text.tag_bind("link", "<Leave>", lambda e: self.text.configure(cursor="arrow"))
-        self.text.tag_bind("link", "<ButtonRelease-1>", self._on_link)
-        # Read-only, yet selectable and copyable.
-        self.text.bind("<1>", lambda e: self.text.focus_set())
-        # A bindtag after "Text", so these run once Tk's own bindings have
-        # moved the view: then the view is where the user put it.
-        follow = f"NatterFollow{id(self)}"
-        tags = list(self.text.bindtags())
-        tags.insert(tags.index("Text") + 1, follow)
-        self.text.bindtags(tuple(tags))
-        for seq in _USER_SCROLLS:
-            self.text.bind_class(follow, seq, self._on_user_scroll)
-        self.text.bind("<Configure>", self._on_text_configure, add="+")
-        self.new_button = ttk.Button(body, style="Pill.TButton", takefocus=False, command=self.to_bottom)
+        self.body = body
 
         side = ttk.Frame(self, padding=(0, 0, 0, 0))
         side.grid(row=1, column=1, rowspan=2, sticky="ns")
-        side.rowconfigure(1, weight=1)
-        self.people_label = ttk.Label(side, text="ONLINE", style="Muted.TLabel", padding=(14, 10, 14, 4))
-        self.people_label.grid(row=0, column=0, sticky="ew")
+        side.rowconfigure(3, weight=1)
+        self.rooms = RoomList(side, f, self.pal, on_choose=self._on_choose_room,
+                              on_browse=lambda: self.controller.browse_rooms())
+        self.rooms.grid(row=0, column=0, sticky="ew")
+        self.people_label = ttk.Label(side, text="ONLINE", style="Muted.TLabel", padding=(14, 12, 14, 4))
+        self.people_label.grid(row=2, column=0, sticky="ew")
         self.people = ttk.Treeview(side, show="tree", selectmode="browse", style="People.Treeview",
                                    takefocus=False)
         self.people.column("#0", width=170, stretch=True)
-        self.people.grid(row=1, column=0, sticky="nsew", padx=(6, 6), pady=(0, 8))
+        self.people.grid(row=3, column=0, sticky="nsew", padx=(6, 6), pady=(0, 8))
         self.people.bind("<Double-Button-1>", self._on_person)
         self.people.bind("<Return>", self._on_person)
         self.side = side
+        side.bind("<Configure>", lambda e: self.rooms.fit(e.height), add="+")
 
         entry_row = ttk.Frame(self, style="Chat.TFrame", padding=(12, 6, 12, 10))
         entry_row.grid(row=2, column=0, sticky="ew")
@@ -158,7 +130,7 @@ class ChatPane(ttk.Frame):
         self.input.bind("<Control-A>", self._select_all_input)
         self.input.bind("<<Modified>>", self._on_modified)
         self.input.bind("<Configure>", lambda e: self._fit_input(), add="+")
-        self.placeholder = tk.Label(self.input, text="Message the room…  (/help for commands)", font=f.body,
+        self.placeholder = tk.Label(self.input, text=PLACEHOLDER.format("the room"), font=f.body,
                                     borderwidth=0, padx=0, pady=0, cursor="xterm")
         self.placeholder.bind("<1>", lambda e: self.input.focus_set())
         self._sync_placeholder()
@@ -182,274 +154,152 @@ class ChatPane(ttk.Frame):
 
     def destroy(self) -> None:
         self._gone = True
-        for name in ("_people_after", "_follow_after"):
-            after_id = getattr(self, name)
-            if after_id is not None:
-                self.after_cancel(after_id)
-                setattr(self, name, None)
+        if self._people_after is not None:
+            self.after_cancel(self._people_after)
+            self._people_after = None
         super().destroy()
 
     # -- look ---------------------------------------------------------------
 
     def apply_palette(self, pal: theme.Palette) -> None:
         self.pal = pal
-        t = self.text
-        t.configure(background=pal.bg, foreground=pal.fg, selectbackground=pal.select_bg,
-                    selectforeground=pal.fg, inactiveselectbackground=pal.select_bg, insertbackground=pal.fg)
         self.input.configure(background=pal.input_bg, foreground=pal.fg, insertbackground=pal.fg,
                              selectbackground=pal.select_bg, selectforeground=pal.fg,
                              highlightbackground=pal.border, highlightcolor=pal.accent)
         self.placeholder.configure(background=pal.input_bg, foreground=pal.muted)
-        t.tag_configure("stamp", foreground=pal.muted, font=self.fonts.mono_small)
-        t.tag_configure("who", font=self.fonts.bold)
-        t.tag_configure("who_own", foreground=pal.accent)
-        for i, colour in enumerate(pal.nicks):
-            t.tag_configure(f"nc{i}", foreground=colour)
-        t.tag_configure("system", foreground=pal.muted, font=self.fonts.italic)
-        t.tag_configure("sysmark", foreground=pal.muted)
-        t.tag_configure("error", foreground=pal.error_fg, background=pal.error_bg)
-        t.tag_configure("mention", background=pal.mention_bg)
-        t.tag_configure("private", background=pal.private_bg)
-        t.tag_configure("private_who", foreground=pal.private_fg)
-        t.tag_configure("action", font=self.fonts.italic)
-        t.tag_configure("pending", foreground=pal.muted)
-        t.tag_configure("pending_note", foreground=pal.waiting, font=self.fonts.small)
-        t.tag_configure("link", foreground=pal.link, underline=True)
-        t.tag_configure("code", font=self.fonts.mono, foreground=pal.fg)
-        t.tag_raise("link")
-        t.tag_raise("sel")
+        self.topic_tip.set_colours(pal.fg, pal.bg)
+        for conv in self.conversations.values():
+            conv.apply_palette(pal)
+        self.rooms.apply_palette(pal)
         self._layout()
         self._paint_people()
         self._paint_status()
 
     def _layout(self) -> None:
-        """Tab stops and hanging indents from the current font sizes."""
         f = self.fonts
-        stamp_w = f.mono_small.measure("00:00")
-        name_w = f.bold.measure("abcdefghijk")
-        name_right = 6 + stamp_w + 14 + name_w
-        body_left = name_right + 12
-        self.text.configure(tabs=(name_right, "right", body_left, "left"))
-        self._body_left = body_left
-        for tag, codes in self._tables.items():
-            self._table_tabs(tag, codes)
-        self.text.tag_configure("line", lmargin1=6, lmargin2=body_left, rmargin=12)
-        self.text.tag_configure("cont", lmargin1=body_left, lmargin2=body_left)
         self.input.configure(font=f.body)
         ttk.Style(self).configure("People.Treeview", font=f.body, rowheight=f.body.metrics("linespace") + 8)
+        ttk.Style(self).configure("RoomList.Treeview", font=f.body, rowheight=f.body.metrics("linespace") + 8)
+        ttk.Style(self).configure("Browser.Treeview", font=f.body, rowheight=f.body.metrics("linespace") + 10)
 
     def fonts_changed(self) -> None:
         self._layout()
+        for conv in self.conversations.values():
+            conv.fonts_changed()
+        self.rooms.apply_palette(self.pal)      # its tags' fonts
         self.emoji_images.resize()
         self._fit_input()
         self._fit_hints()
-        # Every line is re-wrapped; the widget may keep its size (no <Configure>).
-        self._follow_later()
+        self._fit_topic()
 
-    # -- the conversation (View methods, via the window) -------------------
+    # -- conversations (View methods, via the window) -------------------------
 
-    def append(self, line: Line) -> None:
-        first = int(self.text.index("pend").split(".")[0])
-        self._insert("pend", line, ())
-        if line.table:
-            self._tabulate(first, line.text.split("\n"))
-        self._appended += 1
-        if not self._stuck:
-            self._unseen += 1
+    @property
+    def text(self) -> tk.Text:
+        """The visible conversation's Text."""
+        return self.current.text
 
-    def add_pending(self, key: str, line: Line) -> None:
-        # The user sent something: show it, wherever they were reading.
-        self._stuck = True
-        # At the very end, after the "pend" mark: with left gravity for the
-        # moment, the mark stays in front of the waiting line.
-        self.text.mark_gravity("pend", "left")
-        try:
-            self._insert("end-1c", line, ("p:" + key,))
-        finally:
-            self.text.mark_gravity("pend", "right")
-        self._appended += 1
-
-    def remove_pending(self, key: str) -> None:
-        tag = "p:" + key
-        ranges = self.text.tag_ranges(tag)
-        if ranges:
-            self.text.configure(state="normal")
-            self.text.delete(ranges[0], ranges[-1])
-            self.text.configure(state="disabled")
-        self.text.tag_delete(tag)
-
-    def clear(self) -> None:
-        self.text.configure(state="normal")
-        self.text.delete("1.0", "pend")
-        self.text.configure(state="disabled")
-        self.to_bottom()
-
-    def after_batch(self, n: int) -> None:
-        """Once per pump batch: trim the scrollback, follow the bottom or
-        count what arrived below the view."""
-        if not self._appended:
-            return
-        self._appended = 0
-        lines = int(self.text.index("pend").split(".")[0]) - 1
-        if lines > SCROLLBACK + TRIM_SLACK:
-            self.text.configure(state="normal")
-            self.text.delete("1.0", f"{lines - SCROLLBACK + 1}.0")
-            self.text.configure(state="disabled")
-        if self._stuck:
-            self._to_end()
-        else:
-            self._show_unseen()
-
-    # -- following the bottom ----------------------------------------------------
-
-    def to_bottom(self) -> None:
-        """The "N new messages ↓" button: back to the newest, and follow."""
-        self._stuck = True
-        self._to_end()
-
-    def _to_end(self) -> None:
-        self.text.yview_moveto(1.0)
-        self._unseen = 0
-        self.new_button.place_forget()
-
-    def _show_unseen(self) -> None:
-        if self._unseen:
-            n = self._unseen
-            self.new_button.configure(text=f"{n} new message{'s' if n != 1 else ''} ↓")
-            self.new_button.place(in_=self.text, relx=0.5, rely=1.0, y=-10, anchor="s")
-
-    def _on_user_scroll(self, event=None) -> None:
-        """After the user moved the view: stuck again only at the bottom."""
-        self._stuck = self._at_bottom()
-        if self._stuck:
-            self._to_end()
-
-    def _on_scrollbar(self, *args) -> None:
-        self.text.yview(*args)
-        self._on_user_scroll()
-
-    def _on_text_configure(self, event=None) -> None:
-        if self._stuck:
-            self._to_end()
-
-    def _follow_later(self) -> None:
-        if self._follow_after is None:
-            self._follow_after = self.after_idle(self._follow_now)
-
-    def _follow_now(self) -> None:
-        self._follow_after = None
-        if self._stuck:
-            self._to_end()
+    @property
+    def new_button(self) -> ttk.Button:
+        return self.current.new_button
 
     def at_bottom(self) -> bool:
-        """Whether the view follows the newest line (for tests)."""
-        return self._stuck
+        """Whether the visible conversation follows its newest line (for tests)."""
+        return self.current.at_bottom()
 
     def line_count(self) -> int:
-        """Lines in the conversation, waiting ones excluded (for tests)."""
-        return int(self.text.index("pend").split(".")[0]) - 1
+        """Lines in the visible conversation, waiting ones excluded (for tests)."""
+        return self.current.line_count()
 
-    def _on_yscroll(self, first, last) -> None:
-        """Show the scrollbar only when there is something to scroll."""
-        self.scroll.set(first, last)
-        needed = float(first) > 0.0 or float(last) < 1.0
-        if needed != bool(self.scroll.winfo_manager()):
-            if needed:
-                self.scroll.grid()
-            else:
-                self.scroll.grid_remove()
+    def _conversation(self, room: str | None) -> Conversation:
+        """The conversation of ``room`` (None: the visible one), made on first use."""
+        if room is None and self.current is not None:
+            return self.current
+        conv = self.conversations.get(room)
+        if conv is None:
+            conv = self.conversations[room] = Conversation(self.body, room, self.fonts, self.pal,
+                                                           self.emoji_images, self.controller)
+            if room is None:        # nothing visible (the visible room was forgotten): show this
+                self._show(conv)
+        return conv
 
-    def _at_bottom(self) -> bool:
-        """The last line is on screen, all of it (measured on the layout
-        itself: ``yview`` fractions rest on estimated line heights)."""
-        info = self.text.dlineinfo("end-1c")
-        return info is not None and info[1] + info[3] <= self.text.winfo_height()
-
-    def _insert(self, index: str, line: Line, extra: tuple) -> None:
-        t = self.text
-        base = ("line",) + extra
-        row = base + (line.kind,) if line.kind in (MENTION, PRIVATE, ERROR) else base
-        body_tags = row + _body_tags(line)
-        parts = [line.stamp + "\t", row + ("stamp",)]
-        if line.kind in (SYSTEM, ERROR):
-            parts += ["•\t" if line.kind == SYSTEM else "!\t", row + ("sysmark",)]
-        elif line.action:
-            parts += ["*\t", row + ("who",) + self._who_colour(line)]
-        else:
-            parts += [line.who + "\t", row + ("who",) + self._who_colour(line)]
-        if line.action:
-            parts += [line.who + " ", body_tags + ("who",) + self._who_colour(line)]
-        parts += self._body_parts(line, body_tags)
-        if line.pending:
-            parts += ["   waiting to send", row + ("pending_note",)]
-        parts += ["\n", row]
-        t.configure(state="normal")
-        try:
-            self._conv.insert(index, *parts)
-        except (tk.TclError, UnicodeError) as e:
-            # The formatting layer made the text safe; if Tk still refuses it
-            # (a Tk build without full Unicode), show it escaped, never fail.
-            log.warning("Tk refused a line (%s); showing it escaped", e)
-            fallback = line.text.encode("ascii", "backslashreplace").decode("ascii")
-            t.insert(index, f"{line.stamp}\t?\t{fallback}\n", row)
-        finally:
-            t.configure(state="disabled")
-
-    def _body_parts(self, line: Line, body_tags: tuple) -> list:
-        """The text with its links tagged; every line after a newline in the
-        text is tagged ``cont`` so it hangs under the text column."""
-        text, chunks, pos = line.text, [], 0
-        for start, end, _url in line.links:
-            if pos <= start < end <= len(text):
-                chunks += [(text[pos:start], False), (text[start:end], True)]
-                pos = end
-        chunks.append((text[pos:], False))
-        parts, after_newline = [], False
-        for chunk, is_link in chunks:
-            for piece in _NEWLINE.split(chunk):
-                if not piece:
-                    continue
-                tags = body_tags + ("cont",) if after_newline else body_tags
-                parts += [piece, tags + ("link",) if is_link else tags]
-                if piece == "\n":
-                    after_newline = True
-        return parts
-
-    def _tabulate(self, first: int, rows: list) -> None:
-        """Line up the rows of a table line (see ``Line.table``), which
-        start on text line ``first``: the code before each row's tab in
-        the fixed-width font, and one tab stop for all the descriptions."""
-        t, codes = self.text, []
-        tag = f"table{len(self._tables)}"
-        for i, row in enumerate(rows[1:], start=first + 1):
-            if "\t" in row:
-                code = row.split("\t", 1)[0]
-                codes.append(code)
-                t.tag_add("code", f"{i}.0", f"{i}.{len(code)}")
-                t.tag_add(tag, f"{i}.0", f"{i}.0 lineend")
-        if codes:
-            self._tables[tag] = codes
-            self._table_tabs(tag, codes)
-
-    def _table_tabs(self, tag: str, codes: list) -> None:
-        stop = self._body_left + max(self.fonts.mono.measure(c) for c in codes) + self.fonts.body.measure("  ")
-        # A description that wraps hangs under the descriptions, not the codes.
-        self.text.tag_configure(tag, tabs=(stop, "left"), lmargin2=stop)
-
-    def _who_colour(self, line: Line) -> tuple:
-        if line.kind == PRIVATE:
-            return ("private_who",)
-        if line.kind == OWN:
-            return ("who_own",)
-        return (f"nc{theme.nick_index(self.pal, line.who_key)}",)
-
-    def _on_link(self, event) -> None:
-        if self.text.tag_ranges("sel"):      # the end of a drag that selected text
+    def _show(self, conv: Conversation) -> None:
+        if self.current is conv:
             return
-        index = self.text.index(f"@{event.x},{event.y}")
-        rng = self.text.tag_prevrange("link", index + "+1c")
-        if rng and self.text.compare(rng[0], "<=", index) and self.text.compare(index, "<", rng[1]):
-            self.controller.link_clicked(self._conv.get(*rng))
+        if self.current is not None:
+            self.current.grid_remove()
+            self.current.hide()
+        self.current = conv
+        conv.grid(row=0, column=0, sticky="nsew")
+        conv.show()
+
+    def show_room(self, room: str, title: str, topic: str) -> None:
+        if room not in self.conversations and None in self.conversations:
+            # The lines shown before the controller named a room are its.
+            conv = self.conversations.pop(None)
+            conv.room = room
+            self.conversations[room] = conv
+        self._show(self._conversation(room))
+        self.title, self.topic = title, topic
+        self.room_label.configure(text=title)
+        self.topic_tip.text = topic
+        self._fit_topic()
+        self.placeholder.configure(text=PLACEHOLDER.format(title))
+
+    def forget_room(self, room: str) -> None:
+        conv = self.conversations.pop(room, None)
+        if conv is None:
+            return
+        for key in [k for k, c in self._pending.items() if c is conv]:
+            del self._pending[key]
+        if conv is self.current:
+            self.current = None
+        conv.destroy()
+
+    def set_rooms(self, rooms, active: str) -> None:
+        self.rooms.set_rooms(rooms, active)
+
+    def _on_choose_room(self, room: str) -> None:
+        self.controller.switch_room(room, self.get_input())
+
+    def append(self, line: Line, room: str | None = None) -> None:
+        self._conversation(room).append(line)
+
+    def prepend(self, room: str, lines, more: bool) -> None:
+        self._conversation(room).prepend(lines, more)
+
+    def set_unread_marker(self, room: str, msg_id: int | None) -> None:
+        self._conversation(room).set_unread_marker(msg_id)
+
+    def add_pending(self, key: str, line: Line, room: str | None = None) -> None:
+        conv = self._conversation(room)
+        self._pending[key] = conv
+        conv.add_pending(key, line)
+
+    def remove_pending(self, key: str) -> None:
+        conv = self._pending.pop(key, None)
+        if conv is not None:
+            conv.remove_pending(key)
+
+    def clear(self, room: str | None = None) -> None:
+        self._conversation(room).clear()
+
+    def after_batch(self, n: int) -> None:
+        """Once per pump batch: each conversation trims its scrollback and
+        follows its bottom or counts what arrived below its view."""
+        for conv in list(self.conversations.values()):
+            conv.after_batch(conv is self.current and self.focused)
+
+    def _fit_topic(self) -> None:
+        """The topic, elided to the room the header has for it."""
+        if self._gone:
+            return
+        width = self.topic_label.winfo_width()
+        if width <= 1:          # not laid out yet: <Configure> comes back here
+            width = 400
+        shown = theme.elide(self.topic, self.fonts.small, width - 4)
+        if self.topic_label.cget("text") != shown:
+            self.topic_label.configure(text=shown)
 
     # -- people, status, input ------------------------------------------------
 
@@ -615,16 +465,4 @@ class ChatPane(ttk.Frame):
     def _on_tab(self, event=None):
         self.controller.complete(self.get_input(), self.cursor())
         return "break"
-
-
-def _body_tags(line: Line) -> tuple:
-    tags = ()
-    if line.kind == SYSTEM:
-        tags += ("system",)
-    if line.action:
-        tags += ("action",)
-    if line.pending:
-        tags += ("pending",)
-    return tags
-
 

@@ -91,6 +91,21 @@ def pick_family(root: tk.Misc, choices=_SANS) -> str:
     return tkfont.nametofont("TkDefaultFont", root).actual("family")
 
 
+def elide(text: str, font, width: int) -> str:
+    """The longest start of ``text`` that fits in ``width`` pixels with "…"
+    (all of it when it fits)."""
+    if font.measure(text) <= width:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:              # binary search: measure() is a Tk call
+        mid = (lo + hi + 1) // 2
+        if font.measure(text[:mid].rstrip() + "…") <= width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo].rstrip() + "…" if lo else ""
+
+
 class Fonts:
     """The app's named fonts; :meth:`resize` changes them all at once, and
     every widget that uses them follows without being touched."""
@@ -137,6 +152,7 @@ def apply_style(root: tk.Misc, pal: Palette, fonts: Fonts) -> ttk.Style:
     style.configure("Title.TLabel", background=pal.bg, foreground=pal.fg, font=fonts.title)
     style.configure("Header.TLabel", background=pal.panel, foreground=pal.fg, font=fonts.bold)
     style.configure("Muted.TLabel", background=pal.panel, foreground=pal.muted, font=fonts.small)
+    style.configure("Topic.TLabel", background=pal.panel, foreground=pal.muted, font=fonts.small)
     style.configure("CardMuted.TLabel", background=pal.bg, foreground=pal.muted, font=fonts.small)
     style.configure("Error.TLabel", background=pal.bg, foreground=pal.error_fg, font=fonts.ui)
     style.configure("Status.TLabel", background=pal.panel, foreground=pal.muted, font=fonts.small)
@@ -173,10 +189,25 @@ def apply_style(root: tk.Misc, pal: Palette, fonts: Fonts) -> ttk.Style:
                     lightcolor=pal.border, darkcolor=pal.border, gripcount=0, arrowsize=10)
     style.map("Slim.Vertical.TScrollbar", background=[("active", pal.muted)],
               lightcolor=[("active", pal.muted)], darkcolor=[("active", pal.muted)])
+    style.layout("Thin.Vertical.TScrollbar", style.layout("Slim.Vertical.TScrollbar"))
+    style.configure("Thin.Vertical.TScrollbar", background=pal.offline, troughcolor=pal.panel,
+                    bordercolor=pal.panel, lightcolor=pal.offline, darkcolor=pal.offline, gripcount=0, arrowsize=5)
+    style.map("Thin.Vertical.TScrollbar", background=[("active", pal.muted)],
+              lightcolor=[("active", pal.muted)], darkcolor=[("active", pal.muted)])
     style.configure("People.Treeview", background=pal.panel, fieldbackground=pal.panel, foreground=pal.fg,
                     borderwidth=0, font=fonts.body, rowheight=fonts.body.metrics("linespace") + 8)
     style.layout("People.Treeview", [("Treeview.treearea", {"sticky": "nswe"})])
     style.map("People.Treeview", background=[("selected", pal.select_bg)], foreground=[("selected", pal.fg)])
+    style.configure("RoomList.Treeview", background=pal.panel, fieldbackground=pal.panel, foreground=pal.fg,
+                    borderwidth=0, font=fonts.body, rowheight=fonts.body.metrics("linespace") + 8)
+    style.layout("RoomList.Treeview", [("Treeview.treearea", {"sticky": "nswe"})])
+    style.map("RoomList.Treeview", background=[("selected", pal.select_bg)], foreground=[("selected", pal.fg)])
+    style.configure("Browser.Treeview", background=pal.bg, fieldbackground=pal.bg, foreground=pal.fg,
+                    bordercolor=pal.border, font=fonts.body, rowheight=fonts.body.metrics("linespace") + 10)
+    style.map("Browser.Treeview", background=[("selected", pal.select_bg)], foreground=[("selected", pal.fg)])
+    style.configure("Browser.Treeview.Heading", background=pal.panel, foreground=pal.muted, font=fonts.small,
+                    bordercolor=pal.border, lightcolor=pal.panel, darkcolor=pal.panel, relief="flat")
+    style.map("Browser.Treeview.Heading", background=[("active", pal.border)])
     # The connect form's "Rooms on your network" and its address field.
     style.configure("Rooms.Treeview", background=pal.input_bg, fieldbackground=pal.input_bg, foreground=pal.fg,
                     font=fonts.ui, rowheight=int(fonts.ui.metrics("linespace") * 1.5), bordercolor=pal.border,

@@ -3,7 +3,8 @@ implements :class:`chatgui.app.controller.View` by forwarding to them.
 
 It owns the :class:`~chatgui.tk.pump.Pump` that carries network events into
 the controller, the app-wide keys (Ctrl+Q, Ctrl+plus/minus/0, Ctrl+Shift+T
-for the theme), focus tracking for the unread count, and closing: the window's
+for the theme, Ctrl+PgUp/PgDn and Alt+1..9 for the rooms), the rooms
+browser (:class:`~chatgui.tk.room_browser.RoomBrowser`), focus tracking for the unread count, and closing: the window's
 close button, Ctrl+Q and ``/quit`` all end in :meth:`ChatWindow.quit`,
 which stops the pump, tells the controller (which disconnects without
 blocking) and destroys the root; ``mainloop`` then returns.
@@ -30,6 +31,7 @@ from chatgui.tk import theme
 from chatgui.tk.chatpane import ChatPane
 from chatgui.tk.connect_form import ConnectForm
 from chatgui.tk.pump import Pump
+from chatgui.tk.room_browser import RoomBrowser
 
 log = logging.getLogger("natter.client")
 
@@ -38,7 +40,9 @@ MIN_SIZE = (560, 380)
 
 
 class ChatWindow:
-    def __init__(self, settings, *, root: tk.Tk | None = None, **controller_kw):
+    def __init__(self, settings, *, root: tk.Tk | None = None, controller_class=Controller, **controller_kw):
+        """``controller_class(view, settings, **controller_kw)`` makes the
+        controller (tests give a subclass that records what the window calls)."""
         self.root = root or tk.Tk(className=APP_NAME)
         self.root.withdraw()
         self.errors: list[str] = []
@@ -61,12 +65,13 @@ class ChatWindow:
         controller_kw.setdefault("astral_ok", formatting.astral_supported(
             self.root.tk.call("info", "patchlevel")))
         controller_kw.setdefault("emoji_ok", emoji.available())
-        self.controller = Controller(self, settings, **controller_kw)
+        self.controller = controller_class(self, settings, **controller_kw)
         self.form = ConnectForm(self.root, self.fonts, on_submit=self.controller.connect,
                                 on_trust=self.controller.trust_certificate,
                                 history_note=self.controller.history_note,
                                 recent=lambda: self.controller.settings.recent)
         self.chat = ChatPane(self.root, self.fonts, self.pal, self.controller)
+        self.browser: RoomBrowser | None = None
         self._showing = None
         self.form.card.bind("<Configure>", self._fit_form, add="+")
         self.pump = Pump(self.root, lambda: self.controller.events, self.controller.handle,
@@ -166,8 +171,28 @@ class ChatWindow:
         r.bind_all("<Control-0>", lambda e: self.controller.zoom(0))
         # Ctrl+Shift+T: plain Ctrl+T already transposes letters in a Tk Text.
         r.bind_all("<Control-T>", lambda e: self.controller.toggle_theme())
+        # Rooms: Ctrl+PgUp/PgDn the previous/next one, Alt+1..9 by place.
+        r.bind_all("<Control-Prior>", lambda e: self._next_room(-1))
+        r.bind_all("<Control-Next>", lambda e: self._next_room(+1))
+        for n in range(1, 10):
+            r.bind_all(f"<Alt-Key-{n}>", lambda e, n=n: self._room_at(n))
         r.bind("<FocusIn>", self._on_focus_event, add="+")
         r.bind("<FocusOut>", self._on_focus_event, add="+")
+
+    def _next_room(self, step: int):
+        """Ctrl+PgUp/PgDn: the controller names the room, the switch carries the draft."""
+        if self._showing is self.chat:
+            self._switch_to(self.controller.next_room(step))
+        return "break"
+
+    def _room_at(self, n: int):
+        if self._showing is self.chat:
+            self._switch_to(self.controller.room_at(n))
+        return "break"
+
+    def _switch_to(self, room: str | None) -> None:
+        if room is not None:
+            self.controller.switch_room(room, self.chat.get_input())
 
     def _on_focus_event(self, event=None) -> None:
         # Focus moves between our own widgets too; only a change of the
@@ -182,7 +207,7 @@ class ChatWindow:
         except (KeyError, tk.TclError):
             focused = True
         if focused != self._focused:
-            self._focused = focused
+            self._focused = self.chat.focused = focused
             self.controller.focus_changed(focused)
 
     def _after_batch(self, n: int) -> None:
@@ -223,17 +248,40 @@ class ChatWindow:
         self.chat.set_address(self.controller.address)
         self.chat.input.focus_set()
 
-    def append(self, line: Line) -> None:
-        self.chat.append(line)
+    def set_rooms(self, rooms, active: str) -> None:
+        self.chat.set_rooms(rooms, active)
 
-    def add_pending(self, key: str, line: Line) -> None:
-        self.chat.add_pending(key, line)
+    def show_room(self, room: str, title: str, topic: str) -> None:
+        self.chat.show_room(room, title, topic)
+
+    def forget_room(self, room: str) -> None:
+        self.chat.forget_room(room)
+
+    def append(self, line: Line, room: str | None = None) -> None:
+        self.chat.append(line, room)
+
+    def prepend(self, room: str, lines, more: bool) -> None:
+        self.chat.prepend(room, lines, more)
+
+    def set_unread_marker(self, room: str, msg_id: int | None) -> None:
+        self.chat.set_unread_marker(room, msg_id)
+
+    def show_room_browser(self, rooms) -> None:
+        if self.browser is not None and self.browser.alive:
+            self.browser.set_rooms(rooms)
+            return
+        lock = self.chat.emoji_images.photo("1F512") if self.controller.emoji_ok else None
+        self.browser = RoomBrowser(self.root, self.fonts, self.pal, rooms, on_join=self.controller.join_room,
+                                   lock_image=lock)
+
+    def add_pending(self, key: str, line: Line, room: str | None = None) -> None:
+        self.chat.add_pending(key, line, room)
 
     def remove_pending(self, key: str) -> None:
         self.chat.remove_pending(key)
 
-    def clear(self) -> None:
-        self.chat.clear()
+    def clear(self, room: str | None = None) -> None:
+        self.chat.clear(room)
 
     def set_users(self, users, me: str, online: bool = True) -> None:
         self.chat.set_users(users, me, online)
@@ -258,6 +306,8 @@ class ChatWindow:
         self.pal = theme.palette(name)
         theme.apply_style(self.root, self.pal, self.fonts)
         self.chat.apply_palette(self.pal)
+        if self.browser is not None and self.browser.alive:
+            self.browser.apply_palette(self.pal)
 
     def set_font_size(self, size: int) -> None:
         if size != self.fonts.size:

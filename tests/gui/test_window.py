@@ -333,7 +333,7 @@ def test_a_join_storm_repaints_the_people_list_once_per_batch(make_window):
 
 
 def test_scrollback_is_capped(make_window):
-    from chatgui.tk.chatpane import SCROLLBACK, TRIM_SLACK
+    from chatgui.tk.conversation import SCROLLBACK, TRIM_SLACK
     w = make_window(None)
     w.controller.in_chat = True
     w.show_chat()
