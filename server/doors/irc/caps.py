@@ -9,8 +9,11 @@
 :class:`SaslPlain` answers ``AUTHENTICATE``: ``PLAIN``, then the base64
 ``authzid NUL authcid NUL password`` in chunks of at most 400 bytes (a
 chunk of exactly 400 means more follows, ``+`` is an empty one), ``*``
-aborts. It checks the form only and hands back :class:`Credentials`; the
-core decides whether the identity holds when the client registers.
+aborts. It checks the form only: well-formed credentials wait in
+:attr:`SaslPlain.presented` while the core checks them (the door asks it;
+the secret's rule is the core's), and only the core's answer, given to
+:meth:`SaslPlain.verified`, sends 900/903 or 904. A client that sees 903
+believes it is logged in, so 903 must never come before that answer.
 
 Thread: one connection's, like the rest of the door.
 """
@@ -63,7 +66,7 @@ class CapNegotiation:
             if not registered:
                 self.suspended = True
             version = params[1] if len(params) > 1 else ""
-            self.version = max(self.version, int(version) if version.isdigit() and len(version) < 6 else 301)
+            self.version = max(self.version, int(version) if version.isascii() and version.isdigit() and len(version) < 6 else 301)
             return self._ls(target)
         if sub == "LIST":
             return self._lines(target, "LIST", sorted(self.enabled))
@@ -121,12 +124,15 @@ _MAX_SASL = 4 * _CHUNK      # base64 bytes of one exchange (a secret up to ~1 Ki
 
 
 class SaslPlain:
-    """One client's ``AUTHENTICATE`` exchange. :attr:`credentials` holds the
-    result once it succeeded; :attr:`busy` while an exchange is open."""
+    """One client's ``AUTHENTICATE`` exchange. :attr:`busy` while an
+    exchange is open (registration waits), including while
+    :attr:`presented` credentials wait for the core; :attr:`credentials`
+    holds them once the core accepted them."""
 
     def __init__(self, server: str):
         self.server = server
         self.busy = False
+        self.presented: Credentials | None = None
         self.credentials: Credentials | None = None
         self._buffer = ""
 
@@ -135,6 +141,8 @@ class SaslPlain:
         if not params:
             return [n.standard(self.server, target, n.ERR_NEEDMOREPARAMS, "AUTHENTICATE")]
         arg = params[0]
+        if self.presented is not None:
+            return []                   # the core is checking: nothing to add until it answers
         if arg == "*":
             if not self.busy:
                 return [n.standard(self.server, target, n.ERR_SASLFAIL)]
@@ -159,19 +167,32 @@ class SaslPlain:
         if len(arg) == _CHUNK:
             return []                                   # more follows
         data, self._buffer = self._buffer, ""
-        self.busy = False
         creds = _decode_plain(data)
         if creds is None:
+            self.busy = False
             return [n.numeric(self.server, target, n.ERR_SASLFAIL,
                               "SASL PLAIN needs base64 of 'account NUL account NUL secret' in UTF-8")]
+        self.presented = creds          # still busy: the door asks the core
+        return []
+
+    def verified(self, nick: str, ok: bool, reason: str = "") -> list:
+        """The core's answer about :attr:`presented` -> 900 and 903, or 904
+        with ``reason`` (a sentence) when it refused them."""
+        creds, self.presented, self.busy = self.presented, None, False
+        target = nick or "*"
+        if creds is None:
+            raise ValueError("no SASL credentials are waiting for the core's answer")
+        if not ok:
+            return [n.numeric(self.server, target, n.ERR_SASLFAIL, reason or n.TEXTS[n.ERR_SASLFAIL])]
         self.credentials = creds
         return [n.numeric(self.server, target, n.RPL_LOGGEDIN, hostmask(target), creds.account,
                           f"You are now logged in as {creds.account}"),
                 n.standard(self.server, target, n.RPL_SASLSUCCESS)]
 
     def abort(self, nick: str) -> list:
-        """Registration completed mid-exchange: it is aborted (906)."""
-        if not self.busy:
+        """``CAP END`` mid-exchange: the exchange is aborted (906), unless
+        its credentials are with the core, whose answer ends it."""
+        if not self.busy or self.presented is not None:
             return []
         self._reset()
         return [n.standard(self.server, nick or "*", n.ERR_SASLABORTED)]

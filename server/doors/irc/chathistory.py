@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ... import protocol as p
 from .names import Refused, is_channel, parse_msgid, parse_time, room_of
+from .numerics import fail
 from .wire import Message
 
 SUPPORTED = ("BEFORE", "AFTER", "LATEST")
@@ -39,7 +40,7 @@ class HistoryFail(Exception):
         self.code, self.context, self.text = code, context, text
 
     def message(self, server: str) -> Message:
-        return Message("FAIL", ("CHATHISTORY", self.code) + self.context + (self.text,), server)
+        return fail(server, "CHATHISTORY", self.code, *self.context, text=self.text)
 
 
 def parse_chathistory(params: tuple, epoch: str, max_limit: int) -> HistoryQuery:

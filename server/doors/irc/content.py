@@ -2,9 +2,9 @@
 
 Out (Natter -> IRC): a message may hold newlines and be longer than an IRC
 line can carry, so :func:`split_text` cuts it into lines that each fit a
-byte budget, at UTF-8 character boundaries (never inside a character, and
-not before a combining mark when it can help it), preferring a space near
-the end. ``/me waves`` (Natter's action convention, see
+byte budget, at character boundaries (never inside a character, and not
+inside a grapheme, :func:`may_cut_before`, unless one grapheme alone is
+longer than the budget), preferring a space in the second half. ``/me waves`` (Natter's action convention, see
 ``chatgui/app/commands.py``) becomes CTCP ``ACTION`` (:func:`to_irc`).
 
 In (IRC -> Natter): :func:`from_irc` turns CTCP ``ACTION`` into ``/me``,
@@ -16,6 +16,7 @@ Thread: pure functions.
 """
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -51,35 +52,49 @@ def split_text(text: str, budget: int) -> list:
 
 
 def _split_line(line: str, budget: int) -> list:
-    data = line.encode("utf-8")
-    pieces = []
-    start = 0
-    while len(data) - start > budget:
-        end = start + budget
-        while (data[end] & 0xC0) == 0x80:          # inside a character: back to its first byte
-            end -= 1
-        end = _before_marks(data, start, end)
-        space = data.rfind(b" ", start + budget // 2, end)
-        if space >= 0:
-            end = space + 1                        # the space stays with the first piece
-        pieces.append(data[start:end].decode("utf-8"))
-        start = end
-    pieces.append(data[start:].decode("utf-8"))
+    offs = [0]                                   # offs[i]: UTF-8 bytes before character i
+    for ch in line:
+        offs.append(offs[-1] + _utf8_len(ch))
+    n, pieces, start = len(line), [], 0
+    while offs[n] - offs[start] > budget:
+        end = bisect.bisect_right(offs, offs[start] + budget) - 1   # the most characters that fit
+        cut = end
+        while cut > start and not may_cut_before(line, cut):
+            cut -= 1
+        if cut == start:
+            cut = end          # one grapheme longer than the budget: it has to be cut
+        else:
+            space = line.rfind(" ", start, cut)
+            while space >= 0 and offs[space + 1] - offs[start] >= budget // 2:
+                if may_cut_before(line, space + 1):
+                    cut = space + 1              # the space stays with the first piece
+                    break
+                space = line.rfind(" ", start, space)
+        pieces.append(line[start:cut])
+        start = cut
+    pieces.append(line[start:])
     return pieces
 
 
-def _before_marks(data: bytes, start: int, end: int) -> int:
-    """Move a cut at ``end`` back before combining marks that follow it,
-    so a mark stays with its letter, unless that would empty the piece."""
-    cut = end
-    while cut > start:
-        ch = data[cut:cut + 4].decode("utf-8", "ignore")[:1]
-        if not ch or not unicodedata.combining(ch):
-            return cut
-        cut -= 1
-        while cut > start and (data[cut] & 0xC0) == 0x80:
-            cut -= 1
-    return end
+def _utf8_len(ch: str) -> int:
+    cp = ord(ch)
+    return 1 if cp < 0x80 else 2 if cp < 0x800 else 3 if cp < 0x10000 else 4
+
+
+_ZWJ = "\u200d"
+
+
+def may_cut_before(line: str, i: int) -> bool:
+    """Whether a line may be cut before character ``i`` without parting a
+    grapheme: not before a combining mark (Unicode categories Mn, Mc, Me:
+    accents, vowel signs, variation selectors), a zero-width joiner or an
+    emoji skin-tone modifier, and not after a joiner. (A subset of
+    UAX #29's rules: it keeps the marks with their letter and emoji
+    sequences whole, which is what a reader notices.)"""
+    ch = line[i]
+    if ch == _ZWJ or line[i - 1] == _ZWJ or "\U0001F3FB" <= ch <= "\U0001F3FF":
+        return False
+    return unicodedata.category(ch)[0] != "M"
 
 
 def to_irc(text: str, budget: int) -> list:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ... import protocol as p
 from .numerics import RPL_ISUPPORT, RPL_MYINFO, numeric
-from .wire import MAX_BODY, serialise_body
+from .wire import MAX_BODY, Message, serialise_body
 
 _TOKENS_PER_LINE = 13      # modern IRC: at most 13 tokens in one 005
 _TRAILER = "are supported by this server"
@@ -37,9 +37,25 @@ class Features:
     flag_modes: str = ""
     sasl: bool = False
 
+    def __post_init__(self):
+        check_server_name(self.server_name)
+
     @property
     def chanmodes(self) -> str:
         return self.list_modes + self.param_modes + self.flag_modes
+
+
+MAX_SERVER_NAME = 63
+
+
+def check_server_name(name: str) -> str:
+    """``--irc-server-name``: what every reply's source says, so a word of
+    letters, digits, '.', '-' and '_' (at most 63), or ValueError saying so."""
+    if not (0 < len(name) <= MAX_SERVER_NAME and name.isascii()
+            and all(ch.isalnum() or ch in ".-_" for ch in name) and name[0].isalnum()):
+        raise ValueError(f"the IRC server name must be 1 to {MAX_SERVER_NAME} letters, digits, '.', '-' "
+                         f"or '_', starting with a letter or digit, not {name[:80]!r}")
+    return name
 
 
 def isupport_tokens(f: Features) -> list:
@@ -67,7 +83,8 @@ def isupport_lines(f: Features, nick: str) -> list:
     """The 005 replies: at most 13 tokens each, each within 512 bytes."""
     out, batch = [], []
     for token in isupport_tokens(f):
-        trial = numeric(f.server_name, nick, RPL_ISUPPORT, *batch, token, _TRAILER)
+        # Measured unfitted: numeric() would shorten the trailer to fit.
+        trial = Message(RPL_ISUPPORT, (nick, *batch, token, _TRAILER), f.server_name)
         if batch and (len(batch) == _TOKENS_PER_LINE or len(serialise_body(trial)) + 2 > MAX_BODY):
             out.append(numeric(f.server_name, nick, RPL_ISUPPORT, *batch, _TRAILER))
             batch = []

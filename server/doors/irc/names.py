@@ -19,7 +19,7 @@ Thread: pure functions.
 """
 from __future__ import annotations
 
-import calendar
+import datetime
 import re
 import time
 
@@ -121,11 +121,12 @@ def parse_time(value: str) -> float:
     m = _TIME.match(value)
     if not m:
         raise ValueError(f"not a time of the form YYYY-MM-DDThh:mm:ss.sssZ: {value[:40]!r}")
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
-        raise ValueError(f"not a real time: {value[:40]!r}")
+    try:
+        when = datetime.datetime(*(int(g) for g in m.groups()[:6]), tzinfo=datetime.timezone.utc)
+    except ValueError:
+        raise ValueError(f"not a real time: {value[:40]!r}") from None
     frac = m.group(7) or "0"
-    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) + int(frac) / 10 ** len(frac)
+    return when.timestamp() + int(frac) / 10 ** len(frac)
 
 
 def hostmask(nick: str, host: str = "natter") -> str:

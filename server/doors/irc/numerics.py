@@ -8,7 +8,7 @@ Every numeric is listed in ``docs/irc.md``.
 """
 from __future__ import annotations
 
-from .wire import Message, fit
+from .wire import MAX_BODY, Message, fit, middle, serialise_body
 
 RPL_WELCOME = "001"
 RPL_YOURHOST = "002"
@@ -115,10 +115,35 @@ TEXTS = {
 }
 
 
+_MAX_MIDDLE = 255     # bytes of one middle parameter: room for the text after it
+
+
 def numeric(server: str, target: str, code: str, *params: str) -> Message:
-    """``:server CODE target params...``, its last parameter shortened at a
-    character boundary if the line would be over 512 bytes."""
-    return fit(Message(code, (target or "*",) + params, server))
+    """``:server CODE target params...``. Parameters before the last may
+    echo what a client sent (a nick, a channel, a subcommand), so they are
+    made safe as middle parameters (:func:`~.wire.middle`); the last is
+    shortened at a character boundary if the line would be over 512 bytes.
+    The result always serialises."""
+    return _fitted(code, [middle(x, _MAX_MIDDLE) for x in (target or "*",) + params[:-1]], params[-1:], server)
+
+
+def fail(server: str, command: str, code: str, *context: str, text: str) -> Message:
+    """An IRCv3 standard reply ``FAIL command code context... :text``
+    (context made safe as in :func:`numeric`)."""
+    return _fitted("FAIL", [middle(x, _MAX_MIDDLE) for x in (command, code) + context], (text,), server)
+
+
+def _fitted(code: str, middles: list, last: tuple, server: str) -> Message:
+    """The reply with its last parameter shortened to fit, and if even an
+    empty one does not, its longest middle parameter halved until it does."""
+    while True:
+        msg = fit(Message(code, tuple(middles) + last, server))
+        if len(serialise_body(msg)) + 2 <= MAX_BODY:
+            return msg
+        i = max(range(len(middles)), key=lambda j: len(middles[j].encode("utf-8")))
+        if len(middles[i].encode("utf-8")) <= 1:
+            raise ValueError(f"an IRC reply from server {server[:40]!r} cannot fit in {MAX_BODY} bytes")
+        middles[i] = middle(middles[i], len(middles[i].encode("utf-8")) // 2)
 
 
 def standard(server: str, target: str, code: str, *params: str) -> Message:

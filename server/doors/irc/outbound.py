@@ -20,19 +20,15 @@ from ... import protocol as p
 from . import caps as c
 from . import numerics as n
 from .content import to_irc
+from .errors import error_lines
 from .names import channel_of, format_time, hostmask, msgid
 from .view import Outcome, RoomView, View
-from .wire import MAX_BODY, Message, serialise_body
+from .wire import MAX_BODY, Message, fit, serialise_body
 
 JOIN_REPLAY = 50                 # messages replayed on JOIN to a client without chathistory
 REPLAY_REF = "JOINREPLAY "       # ref prefix of that history request
 HISTORY_REF = "CHATHISTORY "     # ref prefix of a CHATHISTORY request (+ the batch label)
 LIST_REF = "LIST "               # ref prefix of a LIST (+ its label)
-
-# Error codes that end the connection: the core closes it after the frame.
-_FATAL = {"server_full", "too_many_connections", "shutdown", "timeout", "too_slow", "too_many_errors",
-          "replaced", "tls_required"}
-
 
 def tag_variant(caps: set) -> tuple:
     """(time tags?, msgid tags?) for a client with these capabilities."""
@@ -45,7 +41,7 @@ def message_lines(frame: dict, variant: tuple, epoch: str, target: str | None = 
     channel or nick the lines are addressed to (default: the frame's room,
     or its ``to``)."""
     if target is None:
-        target = channel_of(frame["room"]) if frame["type"] == "message" else frame["to"]
+        target = channel_of(frame.get("room", p.LOBBY)) if frame["type"] == "message" else frame["to"]
     source = hostmask(frame["from"])
     budget = MAX_BODY - 2 - len(serialise_body(Message("PRIVMSG", (target, "x x"), source))) + len("x x")
     with_time, with_id = variant
@@ -79,7 +75,7 @@ def encode(frame: dict, view: View) -> Outcome:
 
 
 def _message(frame: dict, view: View) -> Outcome:
-    if view.room(frame["room"]) is None:
+    if view.room(frame.get("room", p.LOBBY)) is None:
         return Outcome()
     if view.is_me(frame["from"]) and c.ECHO_MESSAGE not in view.caps:
         return Outcome()
@@ -138,7 +134,6 @@ def _topic(frame: dict, view: View) -> Outcome:
     if room is None:
         return Outcome()
     room.topic, room.topic_by, room.topic_ts = frame["topic"], frame.get("by", ""), frame.get("ts") or 0.0
-    from .wire import fit
     return Outcome([fit(Message("TOPIC", (channel_of(room.name), frame["topic"]),
                                 hostmask(frame.get("by") or view.server), _event_tags(view, frame)))])
 
@@ -176,14 +171,13 @@ def topic_lines(view: View, room: RoomView) -> list:
 
 
 def names_lines(view: View, room: RoomView) -> list:
-    """353 lines (as many as the nicks need) and 366."""
+    """353 lines (as many as the nicks need, each within 512 bytes) and 366."""
     chan = channel_of(room.name)
     nicks = sorted(room.users.values(), key=str.casefold)
     lines, batch = [], []
     for nick in nicks:
-        trial = n.numeric(view.server, view.target, n.RPL_NAMREPLY, "=", chan, " ".join(batch + [nick]))
-        if batch and len(serialise_body(Message(trial.command, trial.params[:-1] + (" ".join(batch + [nick]),),
-                                                trial.source))) + 2 > MAX_BODY:
+        trial = Message(n.RPL_NAMREPLY, (view.target, "=", chan, " ".join(batch + [nick])), view.server)
+        if batch and len(serialise_body(trial)) + 2 > MAX_BODY:
             lines.append(n.numeric(view.server, view.target, n.RPL_NAMREPLY, "=", chan, " ".join(batch)))
             batch = []
         batch.append(nick)
@@ -240,11 +234,6 @@ def _replay(frame: dict, view: View) -> Outcome:
     return out
 
 
-def _error(frame: dict, view: View) -> Outcome:
-    from .errors import error_lines
-    return error_lines(frame, view)
-
-
 def _notice(frame: dict, view: View) -> Outcome:
     return Outcome([Message("NOTICE", (view.target, frame.get("text", "")), view.server)])
 
@@ -260,7 +249,7 @@ _HANDLERS = {
     "rooms": _rooms,
     "history": _history,
     "replay": _replay,
-    "error": _error,
+    "error": error_lines,
     "notice": _notice,
     "ping": lambda f, v: Outcome([Message("PING", (v.server,))]),
 }

@@ -25,6 +25,7 @@ Thread: pure functions; a :class:`LineReader` belongs to one reader.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ... import protocol as p
@@ -34,6 +35,10 @@ MAX_TAGS = 8191           # bytes of '@', the tags and the space after them
 MAX_CLIENT_TAG_DATA = 4094  # bytes of tag data a client may send (no '@', no space)
 MAX_LINE = MAX_TAGS + MAX_BODY
 
+# Their last parameter is text: always written as a trailing one, as
+# servers do, for clients that split a line at " :" rather than parse it.
+_TEXT_COMMANDS = frozenset({"PRIVMSG", "NOTICE", "TOPIC"})
+_COMMAND = re.compile(r"[A-Za-z]+|[0-9]{3}")
 _ESCAPES = {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"}
 _UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 
@@ -170,15 +175,19 @@ def _peek_command(body: bytes) -> str:
 
 def serialise(msg: Message) -> bytes:
     """A :class:`Message` -> one line with CR LF. Raises ValueError for what
-    the wire cannot carry: CR, LF or NUL anywhere, a space or a leading ':'
-    in a parameter other than the last, an empty middle parameter, or a
-    body over 512 bytes (see :func:`fit`)."""
+    the wire cannot carry: CR, LF or NUL anywhere, a command that is not
+    letters or three digits, a space or a leading ':' in a parameter other
+    than the last, an empty middle parameter, a body over 512 bytes (see
+    :func:`fit`) or tags over 8191."""
     body = serialise_body(msg)
     if len(body) + 2 > MAX_BODY:
         raise ValueError(f"IRC line of {len(body) + 2} bytes is over {MAX_BODY}: {body[:60]!r}...")
     if not msg.tags:
         return body + b"\r\n"
-    return b"@" + serialise_tags(msg.tags) + b" " + body + b"\r\n"
+    tags = serialise_tags(msg.tags)
+    if len(tags) + 2 > MAX_TAGS:
+        raise ValueError(f"IRC tags of {len(tags) + 2} bytes are over {MAX_TAGS}")
+    return b"@" + tags + b" " + body + b"\r\n"
 
 
 def serialise_tags(tags: dict) -> bytes:
@@ -198,7 +207,8 @@ def serialise_body(msg: Message) -> bytes:
     if msg.source:
         _check_word(msg.source, "source")
         out.append(":" + msg.source)
-    _check_word(msg.command, "command")
+    if not _COMMAND.fullmatch(msg.command):
+        raise ValueError(f"bad IRC command {msg.command!r}: letters or three digits")
     out.append(msg.command)
     params = msg.params
     for i, param in enumerate(params):
@@ -207,11 +217,22 @@ def serialise_body(msg: Message) -> bytes:
         if any(ch in param for ch in "\r\n\0"):
             raise ValueError(f"IRC parameter holds CR, LF or NUL: {param[:40]!r}")
         if i == len(params) - 1:
-            out.append(":" + param if (not param or " " in param or param[0] == ":") else param)
+            text = msg.command in _TEXT_COMMANDS and len(params) > 1
+            out.append(":" + param if (text or not param or " " in param or param[0] == ":") else param)
         else:
             _check_word(param, "middle parameter")
             out.append(param)
     return " ".join(out).encode("utf-8")
+
+
+def middle(text: str, limit: int = 64) -> str:
+    """``text`` made safe as a middle parameter of a reply (a numeric's
+    nick or channel echoed back, a FAIL's context): no spaces, no leading
+    ':', not empty, at most ``limit`` bytes. What a client sent may be
+    none of these, and an unserialisable reply must not end its connection."""
+    text = "".join("_" if ch in " \r\n\0" else ch for ch in text).lstrip(":")
+    text = truncate_utf8(text.encode("utf-8"), limit).decode("utf-8")
+    return text or "*"
 
 
 def _check_word(word: str, what: str) -> None:
