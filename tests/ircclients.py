@@ -200,16 +200,18 @@ class Irssi:
     def start(self) -> "Irssi":
         require("irssi", "tmux")
         (self.home / "irssi").mkdir(parents=True, exist_ok=True)
-        # A config of our own: no default networks, no autoconnect, no theme surprises.
-        (self.home / "irssi" / "config").write_text(
-            'settings = { core = { real_name = "%s"; user_name = "%s"; nick = "%s"; }; '
-            '"fe-common/core" = { autocreate_own_query = "yes"; }; };\n' % (self.nick, self.nick, self.nick))
-        cmd = (f"irssi --home={self.home / 'irssi'} -n {self.nick} -c {self.host} -p {self.port} "
-               f"--config={self.home / 'irssi' / 'config'}")
+        # An empty config of our own: no default networks, nothing autoconnects.
+        (self.home / "irssi" / "config").write_text("")
+        cmd = f"irssi --home={self.home / 'irssi'} -n {self.nick}"
         self._tmux("new-session", "-d", "-s", "irssi", "-x", "160", "-y", "50", cmd)
         self.server_pid = int(self._tmux("display-message", "-p", "-t", "irssi", "#{pid}").strip())
-        self._tmux("set-option", "-g", "history-limit", "5000")
         wait_until(lambda: "Irssi" in self.screen(), START_TIMEOUT, 0.05, "irssi's screen")
+        # No flood-protection queue (2.2 s a line by default): typed lines go out at once.
+        self.type("/set cmd_queue_speed 0")
+        self.type("/set cmds_max_at_once 1000")
+        self.type(f"/set user_name {self.nick}")
+        self.type(f"/set real_name {self.nick}")
+        self.type(f"/connect {self.host} {self.port}")
         return self
 
     def screen(self) -> str:

@@ -21,7 +21,7 @@ NAME = "scripted.test"
 class ScriptedServer:
     """One IRC client at a time, scripted: enough registration for a real
     client (CAP LS with no caps, 001-004, 422; 451 for a JOIN before),
-    JOIN with NAMES, PING.
+    JOIN with NAMES, PING, QUIT (ERROR and close).
     :attr:`lines` gets every line the client sent; :meth:`send` writes one.
     Runs one thread, ``scripted-irc``, which owns the socket's reads."""
 
@@ -82,6 +82,11 @@ class ScriptedServer:
 
     def _answer(self, msg: Message, user):
         cmd, out = msg.command, []
+        if cmd == "QUIT":
+            # as a server does: ERROR, then close, so the client need not time out
+            self.conn.sendall(serialise(Message("ERROR", ("Closing link: quit",))))
+            self.conn.shutdown(socket.SHUT_RDWR)
+            return user
         if cmd == "CAP" and msg.params[:1] == ("LS",):
             out.append(Message("CAP", ("*", "LS", ""), NAME))
         elif cmd == "NICK":
