@@ -98,6 +98,8 @@ class WeeChat:
             f"/set irc.server.{self.SERVER}.username {self.nick}",
             f"/set irc.server.{self.SERVER}.realname {self.nick}",
             f"/set irc.server.{self.SERVER}.autoreconnect off",
+            f"/set irc.server.{self.SERVER}.anti_flood_prio_high 0",   # no 2 s queue between lines
+            f"/set irc.server.{self.SERVER}.anti_flood_prio_low 0",
             f"/connect {self.SERVER}",
         ])
         self._out = open(self.home / "stdout.txt", "wb")
