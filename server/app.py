@@ -28,7 +28,7 @@ from . import auth, paths, tls
 from .config import ServerConfig
 from .connection import DONTWAIT, Connection, Gone
 from .discovery import DiscoveryService, RoomInfo
-from .history import History
+from .store.sqlite import SqliteStore
 
 log = logging.getLogger("natter.server")
 
@@ -47,7 +47,7 @@ class ChatServer:
         # the port is taken, the plainer of the two reasons.
         self.listener = _listen(self.config.host, self.config.port, self.config.backlog)
         try:
-            self.history = History(self.config.db_path(), sync=self.config.sync)
+            self.history = SqliteStore(self.config.db_path(), sync=self.config.sync)
         except BaseException:
             self.listener.close()
             raise

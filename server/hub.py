@@ -36,7 +36,7 @@ from .connection import (STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, G
                          TlsKick)
 from .delivery import POLL, Delivery
 from .fanout import ParallelWriter, write_part
-from .history import HistoryError
+from .store import HistoryError
 from .inbox import Inbox
 from .room import Room
 

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server import history as history_mod
+from server.store import sqlite as history_mod
 from server.app import ChatServer
 from server.config import ServerConfig
-from server.history import DAY, History, HistoryError, HistoryInUse
+from server.store import HistoryError, HistoryInUse
+from server.store.sqlite import DAY, SqliteStore
 from tests.historytools import add_session, damage_middle, fill, make_history, poke_from_outside
 
 pytestmark = pytest.mark.timeout(60)
@@ -34,14 +35,14 @@ def server_config(db: str, **kw) -> ServerConfig:
 
 def test_a_second_history_on_a_file_in_use_is_refused_naming_the_process(tmp_path):
     path = str(tmp_path / "h.db")
-    first = History(path)
+    first = SqliteStore(path)
     with pytest.raises(HistoryInUse) as info:
-        History(path)
+        SqliteStore(path)
     assert info.value.pid == os.getpid()
     assert str(info.value) == f"the history file {path} is in use by another Natter server (process {os.getpid()})"
     fill(first, 3)                          # the holder is unharmed
     first.close()
-    again = History(path)                   # closing released it
+    again = SqliteStore(path)                   # closing released it
     assert again.last_id == 3
     again.close()
 
@@ -68,7 +69,7 @@ def test_a_failed_start_leaves_the_file_unlocked(tmp_path):
         f.write(b"this is not an SQLite file" * 200)
     for _ in range(2):                      # damaged both times, never "in use"
         with pytest.raises(HistoryError) as info:
-            History(path)
+            SqliteStore(path)
         assert not isinstance(info.value, HistoryInUse) and "damaged" in str(info.value)
 
 
@@ -90,28 +91,28 @@ def test_a_hosted_room_on_a_history_in_use_says_which_process_holds_it(make_serv
 
 def test_the_epoch_is_made_with_the_file_and_kept(tmp_path):
     path = str(tmp_path / "h.db")
-    h = History(path)
+    h = SqliteStore(path)
     epoch = h.epoch
     assert isinstance(epoch, str) and len(epoch) >= 12
     fill(h, 2)
     h.close()
-    h = History(path)
+    h = SqliteStore(path)
     assert h.epoch == epoch and h.last_id == 2
     h.close()
-    other = History(str(tmp_path / "other.db"))
+    other = SqliteStore(str(tmp_path / "other.db"))
     assert other.epoch != epoch
     other.close()
 
 
 def test_a_file_truncated_to_nothing_is_a_new_history_with_a_new_epoch(tmp_path):
     path = str(tmp_path / "h.db")
-    h = History(path)
+    h = SqliteStore(path)
     fill(h, 50)
     epoch = h.epoch
     h.close()
     with open(path, "r+b") as f:
         f.truncate(0)
-    h = History(path)
+    h = SqliteStore(path)
     assert h.last_id == 0 and h.epoch != epoch
     h.close()
 
@@ -138,7 +139,7 @@ def test_an_old_file_is_migrated_an_epoch_and_last_use_added(tmp_path):
     now = time.time()
     old_format_file(path, [(1, history_mod._hash("tok-a"), now - 5 * DAY), (2, history_mod._hash("tok-b"), now)],
                     messages=7)
-    h = History(path)
+    h = SqliteStore(path)
     assert h.last_id == 7 and h.epoch
     assert h.find_session("tok-a") == 1 and h.find_session("tok-b") == 2
     rows = dict(h._db.execute("SELECT id, last_used FROM sessions").fetchall())
@@ -146,7 +147,7 @@ def test_an_old_file_is_migrated_an_epoch_and_last_use_added(tmp_path):
     assert rows[1] == pytest.approx(now, abs=5)     # just used by find_session: touched
     epoch = h.epoch
     h.close()
-    h = History(path)                                # a second start changes nothing
+    h = SqliteStore(path)                                # a second start changes nothing
     assert h.epoch == epoch and h.last_id == 7
     h.close()
 
@@ -157,7 +158,7 @@ def test_an_old_file_is_migrated_an_epoch_and_last_use_added(tmp_path):
 
 def test_garbage_in_the_middle_is_refused_at_start_with_a_sentence(tmp_path):
     path = str(tmp_path / "h.db")
-    h = History(path)
+    h = SqliteStore(path)
     fill(h, 3000, text="message {i} " + "y" * 100, dm_every=7)
     h.close()
     damage_middle(path)
@@ -173,14 +174,14 @@ def test_a_file_that_is_not_a_database_is_refused_with_a_sentence(tmp_path):
     with open(path, "wb") as f:
         f.write(os.urandom(8192))
     with pytest.raises(HistoryError) as info:
-        History(path)
+        SqliteStore(path)
     assert "is damaged" in str(info.value) and path in str(info.value)
 
 
 def test_damage_found_at_run_time_is_a_history_error_with_a_sentence(tmp_path):
     path = str(tmp_path / "h.db")
     make_history(path, 5000)
-    h = History(path)
+    h = SqliteStore(path)
     try:
         damage_middle(path)
         poke_from_outside(path)
@@ -200,7 +201,7 @@ def test_damage_found_at_run_time_is_a_history_error_with_a_sentence(tmp_path):
 
 
 def test_prune_deletes_sessions_unused_for_the_days_and_keeps_the_rest(tmp_path):
-    h = History(str(tmp_path / "h.db"))
+    h = SqliteStore(str(tmp_path / "h.db"))
     now = time.time()
     for sid, age in ((1, 40), (2, 31), (3, 29), (4, 1), (5, 90)):
         h._db.execute("INSERT INTO sessions VALUES (?,?,?,?)", (sid, f"hash{sid}", now - age * DAY, now - age * DAY))
@@ -214,7 +215,7 @@ def test_prune_deletes_sessions_unused_for_the_days_and_keeps_the_rest(tmp_path)
 def test_a_new_session_never_takes_the_id_of_an_expired_one(tmp_path):
     """Messages name sessions by id: a reused id would inherit a stranger's dms."""
     path = str(tmp_path / "h.db")
-    h = History(path)
+    h = SqliteStore(path)
     old, _ = h.new_session()
     other, _ = h.new_session()
     h.add_direct("ann", "bob", "for the old session", other, old)
@@ -222,7 +223,7 @@ def test_a_new_session_never_takes_the_id_of_an_expired_one(tmp_path):
     h._db.execute("UPDATE sessions SET last_used = 0")
     assert h.prune_sessions(30) == 2
     h.close()
-    h = History(path)                        # across a restart too
+    h = SqliteStore(path)                        # across a restart too
     new, _ = h.new_session()
     assert new > other
     assert h.since(0, new, 100)[0] == []
@@ -230,7 +231,7 @@ def test_a_new_session_never_takes_the_id_of_an_expired_one(tmp_path):
 
 
 def test_find_session_records_its_use_at_most_hourly(tmp_path):
-    h = History(str(tmp_path / "h.db"))
+    h = SqliteStore(str(tmp_path / "h.db"))
     sid, token = h.new_session()
     long_ago = time.time() - 10 * DAY
     h._db.execute("UPDATE sessions SET last_used = ?", (long_ago,))
@@ -246,7 +247,7 @@ def test_find_session_records_its_use_at_most_hourly(tmp_path):
 
 def test_the_server_prunes_at_start_by_its_session_expiry(tmp_path):
     db = str(tmp_path / "h.db")
-    History(db).close()
+    SqliteStore(db).close()
     add_session(db, 1, "stale", time.time() - 31 * DAY)
     add_session(db, 2, "young", time.time() - 29 * DAY)
     srv = ChatServer(server_config(db))
@@ -293,9 +294,9 @@ def insert_rows(path: str, n: int) -> None:
 
 def test_since_0_on_a_big_history_reads_at_most_max_replay_plus_one_rows(tmp_path, monkeypatch):
     path = str(tmp_path / "big.db")
-    History(path).close()
+    SqliteStore(path).close()
     insert_rows(path, 200_000)
-    h = History(path)
+    h = SqliteStore(path)
     try:
         monkeypatch.setattr(history_mod, "_Row", CountingRow)
         CountingRow.made = 0
@@ -337,7 +338,7 @@ history_ops = st.lists(st.tuples(st.sampled_from(["say", "say", "dm"]), st.integ
 def test_prop_bounded_replay_gives_what_the_full_read_gave(tmp_path_factory, ops, after, session, limit,
                                                            limit_bytes, ring):
     """Small histories, in memory (ring) or on disk: same frames, same missed."""
-    h = History(str(tmp_path_factory.mktemp("h") / "h.db"), ring=ring)
+    h = SqliteStore(str(tmp_path_factory.mktemp("h") / "h.db"), ring=ring)
     try:
         for kind, a, b, size in ops:
             text = "x" * size or "-"

@@ -1,6 +1,6 @@
-"""Message history in SQLite, written in batches.
+"""The history in SQLite, written in batches.
 
-The hub thread owns one :class:`History`. It assigns ids as messages are
+The hub thread owns one :class:`SqliteStore`. It assigns ids as messages are
 accepted (:meth:`add_message`, :meth:`add_direct`), and :meth:`commit`
 writes everything pending in one transaction. The hub commits before it
 sends anything, so every id a client sees is on disk: an acknowledged
@@ -15,7 +15,7 @@ or emptied, starts again from id 1 under a new epoch, so a client can tell
 that the ids it saw belong to another history.
 
 One process at a time: the file is locked (:mod:`server.lockfile`, the
-file ``PATH.lock`` holding the pid) for as long as the History is open. A
+file ``PATH.lock`` holding the pid) for as long as the store is open. A
 file that is in use, damaged, or cannot be opened raises
 :class:`HistoryError` with a sentence, at start (after SQLite's
 ``quick_check``) and at run time alike.
@@ -25,7 +25,7 @@ without touching the disk, which keeps a reconnect storm off the database;
 a resume from further back reads only the rows it sends.
 
 Sessions (resume tokens) record their last use, to the hour, and
-:meth:`History.prune_sessions` deletes those unused for a number of days.
+:meth:`SqliteStore.prune_sessions` deletes those unused for a number of days.
 Session ids are never reused either, so a new session cannot inherit an
 expired one's private messages.
 
@@ -42,7 +42,8 @@ import secrets
 import sqlite3
 import time
 
-from .lockfile import LockedError, LockFile
+from ..lockfile import LockedError, LockFile
+from . import HistoryError, HistoryInUse
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -75,21 +76,6 @@ TOUCH_EVERY = 3600.0   # a session's last use is written at most this often
 REPLAY_OVERHEAD = 160  # bytes of JSON around each replayed text, for the byte cap
 
 _COLUMNS = "id, ts, room, sender, recipient, text, from_session, to_session, ref"
-
-
-class HistoryError(Exception):
-    """The history file cannot be opened or used; the message says why, as a
-    clause that reads after "natter server: " or "Could not host a room: "."""
-
-
-class HistoryInUse(HistoryError):
-    """Another server has the history file open; ``pid`` is that process."""
-
-    def __init__(self, path: str, pid: int | None):
-        who = f"process {pid}" if pid is not None else "a process that did not say its id"
-        super().__init__(f"the history file {path} is in use by another Natter server ({who})")
-        self.path = path
-        self.pid = pid
 
 
 class _Row:
@@ -130,7 +116,7 @@ class _Row:
                 self.from_session, self.to_session, self.ref)
 
 
-class History:
+class SqliteStore:
     """The message store. See the module docstring for the guarantees."""
 
     def __init__(self, path: str, *, sync: str = "normal", ring: int = 2000):
