@@ -26,7 +26,8 @@ import weakref
 from . import hub as hub_mod
 from . import auth, paths, tls
 from .config import ServerConfig
-from .connection import DONTWAIT, Connection, Gone
+from .delivery import DONTWAIT
+from .doors.jsonl import Connection, Gone
 from .discovery import DiscoveryService, RoomInfo
 from .store.sqlite import SqliteStore
 

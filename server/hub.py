@@ -9,7 +9,7 @@ Readers post events with :meth:`Hub.post` (any thread). The hub thread
 3. commit the new history rows in one transaction;
 4. seal each room (one shared blob per pass) and write every client's
    output without blocking; what a socket does not take waits in that
-   client's :class:`~server.connection.Outbox` until the selector says it
+   client's :class:`~server.delivery.Outbox` until the selector says it
    is writable.
 
 Slow readers (:mod:`server.delivery`): while a client that keeps reading
@@ -32,13 +32,12 @@ import threading
 import time
 
 from . import protocol as p
-from .connection import (STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, Gone, PlainOnTls, Throttled,
-                         TlsKick)
-from .delivery import POLL, Delivery
-from .fanout import ParallelWriter, write_part
-from .store import HistoryError
+from .delivery import POLL, Delivery, ParallelWriter, write_part
+from .doors.jsonl import (STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, Gone, PlainOnTls, Throttled,
+                          TlsKick)
 from .inbox import Inbox
 from .room import Room
+from .store import HistoryError
 
 log = logging.getLogger("natter.server")
 

@@ -81,7 +81,7 @@ class Room:
     def seal(self):
         """End the pass: yield (member, data, shared) for each member with
         output. data is bytes, or a list of bytes and memoryviews of the
-        shared blob (Outbox.push_parts); shared says data is the blob that
+        shared blob (delivery.Outbox.push_parts); shared says data is the blob that
         other members get too."""
         frames, custom = self._frames, self._custom
         if not frames and not custom:

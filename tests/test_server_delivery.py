@@ -221,7 +221,7 @@ def test_a_welcome_of_100_long_posts_is_delivered_and_people_can_join(make_serve
 @pytest.mark.timeout(60)
 def test_readers_wait_once_the_inbox_holds_its_cap_in_bytes(make_server, monkeypatch):
     from server import inbox
-    from server.connection import RECV_SIZE
+    from server.doors.jsonl import RECV_SIZE
     cap = 1 << 20
     monkeypatch.setattr(inbox, "MAX_INBOX_BYTES", cap)
     srv = make_server(rate_limit=0)             # flood control off: nothing else slows them
@@ -308,7 +308,7 @@ def test_memory_waiting_for_clients_stays_within_the_total_budget(make_server, t
 
 
 def test_outbox_counts_its_own_bytes_apart_from_shared_blobs():
-    from server.connection import Outbox
+    from server.delivery import Outbox
     a, b = socket.socketpair()
     try:
         a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)

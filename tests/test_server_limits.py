@@ -11,7 +11,7 @@ import pytest
 
 from server import hub as hub_mod
 from server import protocol as p
-from server.connection import Connection
+from server.doors.jsonl import Connection
 from tests.netclient import LineClient
 from tests.servertools import (chat_works, expect, expect_error, messages, ping_works, server_conn,
                                wait_until)

@@ -1,4 +1,4 @@
-"""One client connection: its reader thread, its output queue, its limits.
+"""The JSON-lines door: one client connection, its reader thread, its limits.
 
 The reader thread (named ``reader-HOST:PORT``) is the only code that calls
 ``recv`` on the socket. It splits and validates frames with the protocol
@@ -6,8 +6,8 @@ module, applies flood control by *slowing* the client (it stops reading, so
 TCP pushes back; nothing is dropped), and posts what it read to the hub. It
 never writes to the socket and never touches room state.
 
-The hub thread is the only writer: it pushes bytes into :class:`Outbox` and
-flushes them without blocking. It is also the only thread that closes the
+The hub thread is the only writer: it pushes bytes into the connection's
+:class:`~server.delivery.Outbox` and flushes them without blocking. It is also the only thread that closes the
 socket, after the reader has said it is done, so a file descriptor is never
 reused under a thread still using it.
 """
@@ -21,17 +21,13 @@ import ssl
 import threading
 import time
 
-from . import protocol
-from .tls import TlsChannel
+from .. import protocol
+from ..delivery import Outbox
+from ..tls import TlsChannel
 
 log = logging.getLogger("natter.server")
 
 RECV_SIZE = 16 * 1024
-# POSIX lets one call be non-blocking while the socket stays blocking for the
-# reader. Elsewhere (Windows) the socket is made non-blocking and the reader
-# waits with select() before each recv.
-DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
-HAVE_SENDMSG = hasattr(socket.socket, "sendmsg")
 
 # What the reader posts besides protocol events and ProtocolErrors.
 Gone = collections.namedtuple("Gone", "reason")
@@ -39,117 +35,6 @@ Throttled = collections.namedtuple("Throttled", "delay")
 TlsKick = collections.namedtuple("TlsKick", "")         # handshake bytes wait to be sent
 PlainOnTls = collections.namedtuple("PlainOnTls", "")   # a plaintext client on a TLS port
 AuthFailed = collections.namedtuple("AuthFailed", "")   # a hello with the wrong password
-
-
-class Outbox:
-    """Bytes waiting to be written to one peer, in order.
-
-    The hub thread owns it, except while it lends it to one ``writer-N``
-    thread for a flush (see :mod:`server.fanout`). With TLS, pushed bytes
-    are plaintext and are encrypted at flush time, on the flushing thread.
-    Chunks are bytes or memoryviews of a blob other outboxes share.
-
-    Memory: a chunk pushed with ``shared=True`` (a room's blob, or a view
-    of it) is also in other outboxes; the others are this peer's own. The
-    hub counts memory as every outbox's own bytes plus the longest shared
-    backlog (:meth:`own_bytes`). With TLS every byte is its own (the
-    ciphertext is per peer).
-    """
-
-    __slots__ = ("chunks", "offset", "size", "tls", "plain", "taken", "_marks", "_own")
-
-    def __init__(self, tls=None):
-        self.chunks: collections.deque = collections.deque()
-        self.offset = 0   # bytes of chunks[0] already sent
-        self.size = 0     # bytes not yet sent
-        self.taken = 0    # bytes the socket has taken, ever: progress is this changing
-        self.tls = tls    # a server.tls.TlsChannel, or None
-        self.plain: list = []
-        self._marks = None   # deque of (end in the stream, size) of own chunks, made when needed
-        self._own = 0
-
-    def __bool__(self) -> bool:
-        return self.size > 0
-
-    def push(self, data, shared: bool = False) -> None:
-        if self.tls is None:
-            self.chunks.append(data)
-            if not shared:
-                self._mark(len(data))
-        else:
-            self.plain.append(data)
-        self.size += len(data)
-
-    def push_parts(self, parts: list) -> None:
-        """A member's share of a pass with its own frames in it: memoryviews
-        of the shared blob (shared) around its own bytes."""
-        for part in parts:
-            self.push(part, shared=type(part) is memoryview)
-
-    def _mark(self, n: int) -> None:
-        if self._marks is None:
-            self._marks = collections.deque()
-        self._own += n
-        self._marks.append((self.taken + self.size + n, n))
-
-    def own_bytes(self) -> int:
-        """Bytes waiting that no other outbox shares (a chunk partly sent
-        counts whole)."""
-        if self.tls is not None:
-            return self.size
-        marks, taken = self._marks, self.taken
-        while marks and marks[0][0] <= taken:
-            self._own -= marks.popleft()[1]
-        if not marks:
-            self._marks = None
-        return self._own
-
-    def push_raw(self, data: bytes) -> None:
-        """Bytes that bypass TLS (a plaintext error to a plaintext client)."""
-        self.chunks.append(data)
-        self.size += len(data)
-
-    def clear(self) -> None:
-        self.chunks.clear()
-        self.plain = []
-        self._marks = None
-        self.offset = self.size = self._own = 0
-
-    def flush(self, sock: socket.socket) -> bool:
-        """Write as much as the socket takes now; True when all is written.
-
-        Raises OSError when the peer is gone (ssl.SSLError is an OSError).
-        """
-        if self.tls is not None:
-            plain, self.plain = self.plain, []
-            cipher = self.tls.encrypt(plain)
-            self.size += len(cipher) - sum(map(len, plain))
-            if cipher:
-                self.chunks.append(cipher)
-        chunks = self.chunks
-        while chunks:
-            try:
-                if len(chunks) > 1 and HAVE_SENDMSG:
-                    bufs = [memoryview(chunks[0])[self.offset:]] if self.offset else [chunks[0]]
-                    for i in range(1, min(len(chunks), 64)):
-                        bufs.append(chunks[i])
-                    sent = sock.sendmsg(bufs, (), DONTWAIT)
-                else:
-                    first = chunks[0]
-                    sent = sock.send(memoryview(first)[self.offset:] if self.offset else first, DONTWAIT)
-            except (BlockingIOError, InterruptedError):
-                return False
-            self.size -= sent
-            self.taken += sent
-            sent += self.offset
-            while chunks and sent >= len(chunks[0]):
-                sent -= len(chunks.popleft())
-            self.offset = sent
-            if sent:
-                return False  # a partial write: the socket buffer is full
-        self._marks = None    # all sent: nothing of its own waits
-        self._own = 0
-        return True
 
 
 class TokenBucket:
