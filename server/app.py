@@ -92,7 +92,7 @@ class ChatServer:
         room = RoomInfo(id=self.id, name=cfg.name or socket.gethostname() or "Natter", port=self.port,
                         tls=self.fingerprint is not None, fp=self.fingerprint, users=0,
                         password=self.check_password is not None, rooms=0)
-        service = DiscoveryService(room, lambda: (len(self.hub.nicks), self.room_count()),
+        service = DiscoveryService(room, lambda: (len(self.hub.chat.nicks), self.room_count()),
                                    chat_host=self.address[0], port=cfg.discovery_port)
         service.bind()
         return service

@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.room import Room
+from server.core.room import Room
 
 
 def sealed(room: Room) -> dict:
@@ -78,7 +78,7 @@ def test_discard_forgets_the_pass():
 
 
 def test_in_a_big_pass_personal_shares_are_views_of_the_one_blob(monkeypatch):
-    from server import room as room_mod
+    from server.core import room as room_mod
     monkeypatch.setattr(room_mod, "VIEW_MIN", 0)
     room = Room("lobby")
     a, b = object(), object()
@@ -99,7 +99,7 @@ def test_in_a_big_pass_personal_shares_are_views_of_the_one_blob(monkeypatch):
 
 @given(st.lists(st.tuples(st.sampled_from(["add", "say", "ack", "uni"]), st.integers(0, 3)), max_size=30))
 def test_views_and_copies_give_the_same_bytes(ops):
-    from server import room as room_mod
+    from server.core import room as room_mod
     results = []
     for view_min in (0, 1 << 30):
         old, room_mod.VIEW_MIN = room_mod.VIEW_MIN, view_min

@@ -130,7 +130,7 @@ def test_bystanders_reading_at_full_speed_get_every_burst_on_default_flags(make_
     senders = [Drain(s, keep=False) for s in socks]
     for d in bystanders:
         assert first_line(d)["type"] == "welcome"
-    wait_until(lambda: len(srv.hub.room) == senders_n + bystanders_n, what="everyone in the room")
+    wait_until(lambda: len(srv.hub.chat.room) == senders_n + bystanders_n, what="everyone in the room")
     payload = b"".join(p.encode({"type": "say", "text": text}) for _ in range(burst))
     go = threading.Barrier(senders_n)
 
@@ -241,7 +241,7 @@ def test_readers_wait_once_the_inbox_holds_its_cap_in_bytes(make_server, monkeyp
         s.connect(("127.0.0.1", srv.port))
         s.sendall(p.encode({"type": "hello", "nick": f"f{i}"}))
         flooders.append(s)
-    wait_until(lambda: len(srv.hub.room) == 5, what="the flooders to join")
+    wait_until(lambda: len(srv.hub.chat.room) == 5, what="the flooders to join")
     monkeypatch.setattr(srv.hub, "_apply", stuck_apply)
     frame = p.encode({"type": "say", "text": "f" * 60_000})
     per_flooder = 40                            # 4 x 40 x 60 KB = 9.6 MB, ten times the cap
