@@ -98,8 +98,9 @@ class ChatServer:
         return service
 
     def room_count(self) -> int:
-        """How many rooms discovery replies announce (one room per server, for now)."""
-        return 1
+        """How many rooms discovery replies announce: the rooms of this server
+        (any thread: a snapshot)."""
+        return self.hub.chat.room_count()
 
     @property
     def failure(self) -> str | None:

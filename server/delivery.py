@@ -315,7 +315,7 @@ class Delivery:
         self.total += box.size - conn.counted
         conn.counted = box.size
         waiting = box.size
-        owed = conn.welcome_end - box.taken     # its welcome is not held against it
+        owed = conn.owed_end - box.taken        # its welcome and catch-up are not held against it
         if owed > 0:
             waiting -= owed
         if waiting > self.stats["queue_peak"]:

@@ -1,23 +1,30 @@
-"""The hub: the one thread that owns the room state and writes to sockets.
+"""The hub: the one thread that owns the chat state and writes to sockets.
 
-Readers post events with :meth:`Hub.post` (any thread). The hub thread
-(``hub``) repeats one pass:
+Doors' reader threads post events with :meth:`Hub.post` (any thread). The
+hub thread (``hub``) repeats one pass:
 
 1. take what was posted so far (about ``max_queue`` bytes of it at most),
-   in one swap under the lock, unless the room is held (below);
-2. apply it in order: nicks, rooms, ids, history rows, frames queued;
-3. commit the new history rows in one transaction;
-4. seal each room (one shared blob per pass) and write every client's
-   output without blocking; what a socket does not take waits in that
-   client's :class:`~server.delivery.Outbox` until the selector says it
-   is writable.
+   in one swap under the lock, unless delivery is held (below);
+2. apply it in order (:mod:`server.core`: nicks, rooms, ids, stored
+   events, frames queued in the pass);
+3. commit the new events in one transaction;
+4. seal the pass (one shared blob per set of rooms, :mod:`server.core.fanout`),
+   build the welcomes of the clients that said hello in it, give the
+   clients that are catching up their next replay frame, and write every
+   client's output without blocking; what a socket does not take waits in
+   that client's :class:`~server.delivery.Outbox` until the selector says
+   it is writable.
+
+Between passes it also gives a catching-up client its next replay frame as
+soon as its outbox drains below :data:`server.core.catchup.LOW_WATER`.
 
 Slow readers (:mod:`server.delivery`): while a client that keeps reading
-has more than ``max_queue`` bytes waiting, the room is held: the hub takes
-nothing new, the readers block once the inbox (:mod:`server.inbox`) is
-full, and TCP pushes back on the senders. A client is dropped as too slow only
-when it takes nothing for ``--slow-timeout`` seconds, falls far behind
-(16 x ``max_queue``), or the server is over its total budget.
+has more than ``max_queue`` bytes waiting (beyond its welcome and replay)
+delivery is held: the hub takes nothing new, the readers block once the
+inbox (:mod:`server.inbox`) is full, and TCP pushes back on the senders. A
+client is dropped as too slow only when it takes nothing for
+``--slow-timeout`` seconds, falls far behind (16 x ``max_queue``), or the
+server is over its total budget.
 
 Nothing is sent before it is committed, so every id a client sees is on
 disk. No lock is held during socket I/O; the lock guards only the inbox.
@@ -32,10 +39,11 @@ import threading
 import time
 
 from . import protocol as p
+from .core.catchup import LOW_WATER
 from .core.chat import Chat
 from .delivery import POLL, Delivery, ParallelWriter, write_part
-from .doors.jsonl import (STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, Gone, PlainOnTls, Throttled,
-                          TlsKick)
+from .doors.jsonl import (READ_RATE_FACTOR, STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, Gone,
+                          PlainOnTls, Throttled, TlsKick)
 from .inbox import Inbox
 from .store import HistoryError
 
@@ -43,6 +51,7 @@ log = logging.getLogger("natter.server")
 
 RATE_NOTICE_EVERY = 10.0   # seconds between two rate_limited notices to one client
 CLOSE_GRACE = 2.0          # seconds a closing client gets to take its last frames
+CATCH_UP_SLICE = 0.02      # seconds of replay frames the hub makes before it looks at the inbox again
 SESSION_PRUNE_EVERY = 86400.0   # seconds between two expiries of unused sessions
 FLUSH_EVERY = 0.01         # seconds: between busy passes, blocked sockets are tried this often
 
@@ -60,7 +69,7 @@ CONNECTED = _Connected()
 
 
 class Hub:
-    """Room state and all socket writes; see the module docstring."""
+    """The event loop and every socket write; see the module docstring."""
 
     def __init__(self, config, history):
         self.config = config
@@ -133,7 +142,12 @@ class Hub:
                     timeout = self._next_tick - time.monotonic()
                     if delivery.held or delivery.polled:
                         timeout = min(timeout, POLL)
+                    if self._catch_up_ready():
+                        timeout = 0
                     self._wait(timeout)
+                    if self._catch_up_ready():
+                        self._catch_up()
+                        self._write_dirty()
                 now = time.monotonic()
                 drops = delivery.update(now, passed)
                 if drops:
@@ -180,12 +194,18 @@ class Hub:
     def _apply(self, batches: list) -> None:
         handlers, rules, chat = self._handlers, self.chat.handlers, self.chat
         chat.pass_out = 0
-        for i, (conn, items, _) in enumerate(batches):
+        later = []      # (conn, items, cost): after a hello, for the pass after its welcome
+        for i, (conn, items, cost) in enumerate(batches):
             if conn is None:
                 self._stopping = items[0]
                 continue
-            for item in items:
+            for j, item in enumerate(items):
                 if conn.sock is None:   # closed earlier in this pass
+                    break
+                if conn.held is not None:
+                    # Its welcome is built after this pass: what it sent after
+                    # its hello (its end too) waits for the next one.
+                    later.append((conn, items[j:], cost))
                     break
                 if conn.state == STATE_CLOSING and type(item) is not Gone:
                     continue            # draining a connection we are closing
@@ -205,9 +225,11 @@ class Hub:
                                                                                   "your last frame."))
             if chat.pass_out > self._pass_bytes and i + 1 < len(batches):
                 # Enough output for one pass (welcomes of a resume storm, say):
-                # the rest waits, so the room can be held before it is queued.
-                self._inbox.put_back(batches[i + 1:])
-                break
+                # the rest waits, so delivery can be held before it is queued.
+                self._inbox.put_back(later + batches[i + 1:])
+                return
+        if later:
+            self._inbox.put_back(later)
 
     def _end_pass(self) -> None:
         self.stats["passes"] += 1
@@ -215,25 +237,61 @@ class Hub:
         self._write_pass()
 
     def _write_pass(self) -> None:
-        """Seal the room and write every client's output, without blocking."""
+        """Seal the pass, welcome the clients that said hello in it, give
+        those catching up their next frames, and write every client's
+        output, without blocking."""
         chat = self.chat
-        deferred, chat.deferred = chat.deferred, []
-        for conn, data in deferred:
-            if conn.sock is not None:
-                box = conn.outbox
-                box.push(data)
-                if data is conn.welcome_data:
-                    conn.welcome_data = None
-                    conn.welcome_end = box.taken + box.size
-                self._dirty.append(conn)
-        room = chat.room
-        if room.busy:
-            for conn, data, shared in room.seal():
-                if type(data) is list:
-                    conn.outbox.push_parts(data)
-                else:
-                    conn.outbox.push(data, shared)
-                self._dirty.append(conn)
+        dirty = self._dirty
+        for conn, data, shared in chat.fanout.seal():
+            if conn.sock is None:
+                continue
+            if type(data) is list:
+                conn.outbox.push_parts(data)
+            else:
+                conn.outbox.push(data, shared)
+            dirty.append(conn)
+        for conn, data in chat.attach():
+            self._push_owed(conn, data)
+        self._catch_up()
+        self._write_dirty()
+
+    def _push_owed(self, conn, data: bytes) -> None:
+        """A welcome or catch-up frames: never held against the client (server.delivery)."""
+        box = conn.outbox
+        box.push(data)
+        conn.owed_end = box.taken + box.size
+        self._dirty.append(conn)
+
+    def _catch_up_ready(self) -> bool:
+        for conn in self.chat.catching_up:
+            if conn.outbox.size < LOW_WATER and conn.sock is not None and conn.state != STATE_CLOSING:
+                return True
+        return False
+
+    def _catch_up(self) -> None:
+        """Replay frames for the clients catching up whose outbox is below
+        LOW_WATER, for about CATCH_UP_SLICE seconds (between passes only:
+        the store holds every id handed out)."""
+        chat = self.chat
+        if not chat.catching_up:
+            return
+        deadline = time.monotonic() + CATCH_UP_SLICE
+        more = True
+        while more and time.monotonic() < deadline:
+            more = False
+            for conn in list(chat.catching_up):
+                if conn.sock is None or conn.state == STATE_CLOSING:
+                    chat.catching_up.discard(conn)
+                    continue
+                if conn.outbox.size >= LOW_WATER:
+                    continue
+                data = chat.catch_up(conn)
+                if data:
+                    self._push_owed(conn, data)
+                if conn.cursor is not None and conn.outbox.size < LOW_WATER:
+                    more = True
+
+    def _write_dirty(self) -> None:
         dirty, self._dirty = self._dirty, []
         delivery = self._delivery
         now = time.monotonic()
@@ -287,7 +345,7 @@ class Hub:
         self.stats["dropped_slow"] += 1
         log.warning("%s: dropped as too slow: %s (%d bytes waiting)", conn.label, why, conn.outbox.size)
         self.drop(conn, "too slow")
-        self.chat.deferred = [(c, d) for c, d in self.chat.deferred if c is not conn]
+        self.chat.fanout.forget(conn)
         box = conn.outbox
         # A frame may be half-written: finish it, so the reason arrives as a
         # whole line. (Chunks always hold whole frames; a chunk may be a
@@ -321,7 +379,7 @@ class Hub:
         if was_welcomed:
             log.info("%s left: %s", conn.label, reason)
         if last_frame is not None:
-            self.chat.deferred.append((conn, p.encode(last_frame)))
+            self.chat.send(conn, last_frame)
         self._dirty.append(conn)    # written at the end of the pass, then hung up
 
     def _hangup(self, conn, force: bool = False) -> None:
@@ -385,9 +443,13 @@ class Hub:
         if conn.state == STATE_WELCOMED and now - conn.rate_noticed > RATE_NOTICE_EVERY:
             conn.rate_noticed = now
             cfg = self.config
-            self.chat.send(conn, p.error_frame(
-                p.RATE_LIMITED, f"You are sending faster than {cfg.rate_limit:g} messages a second "
-                                f"(bursts of {cfg.rate_burst:g}): your messages are delayed, not dropped."))
+            if item.reads:
+                text = (f"You are asking for history faster than {cfg.rate_limit * READ_RATE_FACTOR:g} pages a "
+                        "second: your requests are delayed, not dropped.")
+            else:
+                text = (f"You are sending faster than {cfg.rate_limit:g} messages a second (bursts of "
+                        f"{cfg.rate_burst:g}): your messages are delayed, not dropped.")
+            self.chat.send(conn, p.error_frame(p.RATE_LIMITED, text))
 
     def on_auth_failed(self, conn, _item) -> None:
         # The reader checked the password (scrypt is slow; not on the hub),
@@ -416,9 +478,9 @@ class Hub:
     def on_gone(self, conn, gone: Gone) -> None:
         conn.reader_done = True
         if conn.state != STATE_CLOSING:
-            self.drop(conn, gone.reason)     # hands its own frames of this pass to chat.deferred
+            self.drop(conn, gone.reason)
         if gone.reason == "connection closed" and not conn.stopping.is_set() and \
-                (conn.outbox or any(c is conn for c, _ in self.chat.deferred)):
+                (conn.outbox or self.chat.fanout.has_output(conn)):
             # The peer shut only its write side (printf ... | nc -N) and may
             # still read: it gets what it is owed (its welcome, its acks),
             # then _hangup closes the socket; CLOSE_GRACE bounds the wait.
@@ -443,7 +505,6 @@ class Hub:
             self._next_prune = now + SESSION_PRUNE_EVERY
             self.history.prune_sessions(cfg.session_expiry, keep={c.session for c in self.conns
                                                                    if c.session is not None})
-        ping = b'{"type":"ping"}\n'
         for conn in list(self.conns):
             if conn.sock is None:
                 continue
@@ -460,7 +521,7 @@ class Hub:
                                                                            f"{cfg.idle_timeout:g} s."))
                 elif idle > cfg.idle_timeout / 2 and not conn.pinged:
                     conn.pinged = True
-                    self.chat.send_bytes(conn, ping)
+                    self.chat.send(conn, {"type": "ping"})
                 elif idle <= cfg.idle_timeout / 2:
                     conn.pinged = False
             elif now > conn.close_deadline:
@@ -483,8 +544,7 @@ class Hub:
             # Before anyone leaves the room (which hands them this pass's
             # frames): what could not be saved must not be sent.
             log.error("hub: could not save the last messages (%s); they are not sent", e)
-            self.chat.room.discard()
-            self.chat.deferred = []
+            self.chat.fanout.discard()
         for conn in list(self.conns):
             if conn.sock is not None and conn.state != STATE_CLOSING:
                 self.chat.leave(conn, None)

@@ -469,7 +469,7 @@ def test_close_says_bye_ends_threads_and_closes_once(server, clients, connect):
     assert {t.name for t in a.threads} == {"net-reader", "net-writer"}
     assert a.close(timeout=3) is True
     assert not _client_threads(before)
-    assert bob.recv_type("left") == {"type": "left", "nick": "ann", "reason": "quit"}
+    assert bob.recv_type("left") == {"type": "left", "room": "lobby", "nick": "ann", "reason": "quit"}
     rest = ae.drain(0)                           # the threads have ended
     assert rest == [ev.Closed("closed")]
     assert a.close() is True                     # idempotent

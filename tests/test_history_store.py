@@ -1,6 +1,6 @@
 """The history file itself, without sockets: one server per file (the lock),
 the epoch that names a history, damaged files refused with a sentence,
-sessions that expire, and replays that read only what they send."""
+and sessions that expire (paging and catch-up: test_store_rooms.py)."""
 from __future__ import annotations
 
 import os
@@ -8,13 +8,11 @@ import sqlite3
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from server.store import sqlite as history_mod
 from server.app import ChatServer
 from server.config import ServerConfig
 from server.store import HistoryError, HistoryInUse
+from server.store import sqlite as history_mod
 from server.store.sqlite import DAY, SqliteStore
 from tests.historytools import add_session, damage_middle, fill, make_history, poke_from_outside
 
@@ -186,7 +184,10 @@ def test_damage_found_at_run_time_is_a_history_error_with_a_sentence(tmp_path):
         damage_middle(path)
         poke_from_outside(path)
         with pytest.raises(HistoryError) as info:
-            h.since(0, 1, 10_000)
+            after, more = 0, True
+            while more:                     # a catch-up through all of it reaches the damaged page
+                events, more = h.catch_up({"lobby": (0, None)}, 1, 0, after, 500)
+                after = events[-1].id
         assert "is damaged" in str(info.value)
     finally:
         h.close()
@@ -226,7 +227,8 @@ def test_a_new_session_never_takes_the_id_of_an_expired_one(tmp_path):
     h = SqliteStore(path)                        # across a restart too
     new, _ = h.new_session()
     assert new > other
-    assert h.since(0, new, 100)[0] == []
+    assert h.catch_up({}, new, 0, 0, 100)[0] == []
+    assert h.page_direct(new, "bob")[0] == [] and h.page_direct(new, "ann")[0] == []
     h.close()
 
 
@@ -269,87 +271,3 @@ def test_session_expiry_flag():
     assert from_args([]).session_expiry == 30
     assert from_args(["--session-expiry", "7.5"]).session_expiry == 7.5
     assert from_args(["--session-expiry", "0"]).session_expiry == 0
-
-
-# --------------------------------------------------------------------------
-# A replay reads only what it sends
-
-
-class CountingRow(history_mod._Row):
-    made = 0
-
-    def __init__(self, *a, **kw):
-        CountingRow.made += 1
-        super().__init__(*a, **kw)
-
-
-def insert_rows(path: str, n: int) -> None:
-    """n room messages straight into the file (a server would take minutes)."""
-    con = sqlite3.connect(path)
-    con.executemany("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?)",
-                    ((i, 1e9 + i, "lobby", "ann", None, f"message {i}", 1, None, None) for i in range(1, n + 1)))
-    con.commit()
-    con.close()
-
-
-def test_since_0_on_a_big_history_reads_at_most_max_replay_plus_one_rows(tmp_path, monkeypatch):
-    path = str(tmp_path / "big.db")
-    SqliteStore(path).close()
-    insert_rows(path, 200_000)
-    h = SqliteStore(path)
-    try:
-        monkeypatch.setattr(history_mod, "_Row", CountingRow)
-        CountingRow.made = 0
-        t = time.perf_counter()
-        frames, missed = h.since(0, 1, 10_000)
-        elapsed = time.perf_counter() - t
-        assert CountingRow.made <= 10_001
-        assert [f["id"] for f in frames] == list(range(190_001, 200_001)) and missed == 190_000
-        # The byte cap stops the reading too: 100 short rows fit in 20 000 bytes.
-        CountingRow.made = 0
-        frames, missed = h.since(0, 1, 10_000, limit_bytes=20_000)
-        assert CountingRow.made == len(frames) + 1 and 50 < len(frames) < 200
-        assert frames[-1]["id"] == 200_000 and missed == 200_000 - len(frames)
-        print(f"since=0 over 200 000 rows: {elapsed * 1000:.0f} ms")
-    finally:
-        h.close()
-
-
-def reference_since(rows, after, session, limit, limit_bytes, room="lobby"):
-    """The replay as it was defined before it was bounded: every visible row, then cut."""
-    visible = [r for r in rows if r.id > after and r.visible_to(session) and (r.recipient is not None or r.room == room)]
-    missed = max(0, len(visible) - limit)
-    size = 0
-    for i in range(len(visible) - 1, missed - 1, -1):
-        size += len(visible[i].text.encode("utf-8", "surrogatepass")) + 160
-        if size > limit_bytes:
-            missed = i + 1
-            break
-    return [r.frame(session) for r in visible[missed:]], missed
-
-
-history_ops = st.lists(st.tuples(st.sampled_from(["say", "say", "dm"]), st.integers(1, 3), st.integers(1, 3),
-                                 st.integers(0, 300)), max_size=60)
-
-
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(history_ops, st.integers(0, 70), st.sampled_from([None, 1, 2, 3]), st.integers(1, 70),
-       st.integers(200, 6000), st.sampled_from([4, 16, 2000]))
-def test_prop_bounded_replay_gives_what_the_full_read_gave(tmp_path_factory, ops, after, session, limit,
-                                                           limit_bytes, ring):
-    """Small histories, in memory (ring) or on disk: same frames, same missed."""
-    h = SqliteStore(str(tmp_path_factory.mktemp("h") / "h.db"), ring=ring)
-    try:
-        for kind, a, b, size in ops:
-            text = "x" * size or "-"
-            if kind == "say":
-                h.add_message(f"u{a}", text, session=a, ref=f"r{len(text)}")
-            else:
-                h.add_direct(f"u{a}", f"u{b}", text, a, b)
-        h.commit()
-        all_rows = [history_mod._Row(*r) for r in h._db.execute(f"SELECT {history_mod._COLUMNS} FROM messages "
-                                                                  "ORDER BY id")]
-        assert h.since(after, session, limit, limit_bytes=limit_bytes) == \
-            reference_since(all_rows, after, session, limit, limit_bytes)
-    finally:
-        h.close()
