@@ -316,3 +316,77 @@ def test_frames_without_an_id_reach_a_client_while_it_catches_up(make_server, tm
     assert "joined" in types                                   # before caught_up
     assert [f["id"] for f in got["entries"]][-1] == made["ids"][-1]
     ann.close()
+
+
+def test_the_yardstick_s_client_is_served_as_before(make_server):
+    """/work/shared/bench/loadgen.rs speaks v1 by raw lines: a hello with a
+    nick only, lines until one holds "welcome", then says; the others find
+    its text in the lines they read. A v2 client in the lobby changes nothing."""
+    srv = make_server(rate_limit=0)
+    watcher = LineClient(srv.port)
+    hello_v2(watcher, "watcher")
+    socks = []
+    try:
+        for i in range(2):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.sendall(b'{"type":"hello","nick":"lg%dx1"}\n' % i)
+            socks.append((s, s.makefile("rb")))
+        for _, r in socks:
+            while b'"welcome"' not in r.readline():
+                pass
+        socks[0][0].sendall(b'{"type":"say","text":"LG0 1 12345 padpad"}\n')
+        for _, r in socks[1:]:
+            line = r.readline()
+            while b"LG0 1 12345" not in line:
+                assert b'"error"' not in line, line
+                line = r.readline()
+        assert watcher.recv_type("message")["text"] == "LG0 1 12345 padpad"
+    finally:
+        for s, r in socks:
+            r.close()
+            s.close()
+        watcher.close()
+
+
+def test_a_v2_since_from_another_epoch_or_beyond_the_last_id_is_answered_as_a_newcomer_with_reset(make_server):
+    srv = make_server(rate_limit=0)
+    ann = LineClient(srv.port)
+    try:
+        token = hello_v2(ann, "ann")["welcome"]["session"]
+        ids = [chat_works(ann) for _ in range(3)]
+        ann.close()
+        for hello in ({"since": 2, "epoch": "another"}, {"since": 10 ** 6}):
+            back = LineClient(srv.port)
+            got = hello_v2(back, "ann", resume=token, **hello)
+            assert got["welcome"]["reset"] is True
+            assert [f["id"] for f in got["replay"]] == ids       # the recent ones, as to a newcomer
+            back.close()
+    finally:
+        ann.close()
+
+
+@linux_only
+@pytest.mark.timeout(60)
+def test_a_client_that_stops_reading_during_its_catch_up_is_dropped_as_too_slow_and_costs_no_one(make_server,
+                                                                                                   tmp_path):
+    db = str(tmp_path / "stall.db")
+    made = make_file(db, 20_000)
+    srv = make_server(rate_limit=0, db=db, slow_timeout=0.5)
+    bob = LineClient(srv.port)
+    hello_v2(bob, "bob")
+    srv.listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    stalled = LineClient(srv.port, rcvbuf=4096)
+    stalled.send({"type": "hello", "nick": "ann", "v": 2, "resume": made["token"], "since": 0})
+    start = time.monotonic()
+    n = 0
+    while True:                                      # bob chats on; ann reads nothing
+        n += 1
+        bob.send({"type": "say", "text": f"on {n}", "ref": f"on{n}"})
+        answer(bob, "message", f"on{n}", timeout=2)  # bob is not held up by her
+        left = [f for f in bob.frames if f["type"] == "left" and f["nick"] == "ann"]
+        if left:
+            break
+        assert time.monotonic() - start < 20, "the stalled catch-up was never dropped"
+    assert left[0]["reason"] == "too slow"
+    assert srv.hub.stats["dropped_slow"] == 1
+    stalled.close()
