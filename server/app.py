@@ -26,9 +26,10 @@ import weakref
 from . import hub as hub_mod
 from . import auth, paths, tls
 from .config import ServerConfig
-from .connection import DONTWAIT, Connection, Gone
+from .delivery import DONTWAIT
+from .doors.jsonl import Connection, Gone
 from .discovery import DiscoveryService, RoomInfo
-from .history import History
+from .store.sqlite import SqliteStore
 
 log = logging.getLogger("natter.server")
 
@@ -47,7 +48,7 @@ class ChatServer:
         # the port is taken, the plainer of the two reasons.
         self.listener = _listen(self.config.host, self.config.port, self.config.backlog)
         try:
-            self.history = History(self.config.db_path(), sync=self.config.sync)
+            self.history = SqliteStore(self.config.db_path(), sync=self.config.sync)
         except BaseException:
             self.listener.close()
             raise
@@ -91,14 +92,15 @@ class ChatServer:
         room = RoomInfo(id=self.id, name=cfg.name or socket.gethostname() or "Natter", port=self.port,
                         tls=self.fingerprint is not None, fp=self.fingerprint, users=0,
                         password=self.check_password is not None, rooms=0)
-        service = DiscoveryService(room, lambda: (len(self.hub.nicks), self.room_count()),
+        service = DiscoveryService(room, lambda: (len(self.hub.chat.nicks), self.room_count()),
                                    chat_host=self.address[0], port=cfg.discovery_port)
         service.bind()
         return service
 
     def room_count(self) -> int:
-        """How many rooms discovery replies announce (one room per server, for now)."""
-        return 1
+        """How many rooms discovery replies announce: the rooms of this server
+        (any thread: a snapshot)."""
+        return self.hub.chat.room_count()
 
     @property
     def failure(self) -> str | None:

@@ -28,9 +28,8 @@ class ServerConfig:
     key: str | None = None
     handshake_timeout: float = 10.0
     idle_timeout: float = 120.0       # pinged at half of it, dropped at all of it
-    welcome_history: int = 100
-    max_replay: int = 10_000          # messages a resume replays at most
-    max_replay_bytes: int = 8 * 1024 * 1024   # and about this much text at most
+    max_rooms: int = 1000             # rooms on the server (they are kept; empty ones too)
+    max_rooms_per_client: int = 100   # rooms one connection may be in
     session_expiry: float = 30.0      # days a resume session lives unused; 0 = forever
     backlog: int = 4096
     writers: int = field(default_factory=lambda: max(0, min(3, (os.cpu_count() or 1) - 1)))
@@ -61,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = ServerConfig()
     ap = argparse.ArgumentParser(
         prog="python -m server",
-        description="Natter chat server: one room, JSON lines over TCP (docs/protocol.md).")
+        description="Natter chat server: rooms, JSON lines over TCP (docs/protocol.md).")
     ap.add_argument("--host", default=d.host,
                     help="address to listen on (default %(default)s: this computer only; 0.0.0.0 serves the LAN)")
     ap.add_argument("--port", type=int, default=d.port, help="TCP port (default %(default)s; 0 picks a free one)")
@@ -101,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds a new connection has to say hello (default %(default)s)")
     ap.add_argument("--idle-timeout", type=_positive(float), default=d.idle_timeout,
                     help="seconds of silence before a client is dropped; pinged at half (default %(default)s)")
+    ap.add_argument("--max-rooms", type=_positive(int), default=d.max_rooms,
+                    help="rooms this server may hold; a join that would create one more is refused "
+                         "(default %(default)s)")
+    ap.add_argument("--max-rooms-per-client", type=_positive(int), default=d.max_rooms_per_client,
+                    help="rooms one connection may be in at once (default %(default)s)")
     ap.add_argument("--session-expiry", type=_positive(float), default=d.session_expiry, metavar="DAYS",
                     help="forget a client's resume session (its private messages in replays) after this many "
                          "days unused (default %(default)g; 0 keeps them forever)")
@@ -156,5 +160,6 @@ def from_args(argv=None) -> ServerConfig:
                        password=password, tls=a.tls or bool(a.cert), cert=a.cert, key=a.key,
                        handshake_timeout=a.handshake_timeout, session_expiry=a.session_expiry,
                        idle_timeout=a.idle_timeout, writers=a.writers, log_level=a.log_level,
+                       max_rooms=max(1, a.max_rooms), max_rooms_per_client=max(1, a.max_rooms_per_client),
                        **_discovery(ap, a))
     return cfg

@@ -1,6 +1,27 @@
-"""Which clients the hub waits for, and which it drops: the slow-reader policy.
+"""Getting bytes to clients: outboxes, the writer pool, the slow-reader policy.
 
-A client is judged by its progress, not by how much waits for it. A reader
+:class:`Outbox` holds what waits for one client; :class:`ParallelWriter`
+flushes a pass's outboxes on several threads; :class:`Delivery` decides
+whom the hub waits for and whom it drops.
+
+**The writer pool** writes a pass's output on several threads at once. On
+loopback, and on a busy LAN host, most of the cost of a fan-out is the
+kernel's work inside each ``send()``; the GIL is released there. So the hub
+splits the connections that have output into shards, writes one shard
+itself and hands the others to ``writer-N`` threads, and waits until all
+are done. For that window each connection's outbox belongs to exactly one
+thread; before and after, the hub alone touches it. The writers only call
+:meth:`Outbox.flush` and report the outcome; every decision (watch for
+writability, drop as too slow, hang up) stays with the hub.
+
+A writer never dies of one connection: anything a flush raises becomes
+that connection's outcome, and the hub drops it. Should a writer thread
+end anyway, :meth:`ParallelWriter.write_all` notices within
+``WRITER_CHECK`` seconds and raises, so the hub stops with a failure
+instead of waiting forever.
+
+**Slow readers**: which clients the hub waits for, and which it drops. A
+client is judged by its progress, not by how much waits for it. A reader
 that keeps up may fall megabytes behind in a burst (forty people posting
 60 KB each at once, a resume replaying 8 MiB through a 16 KiB window); it
 is never dropped for that. Instead, while it has more than ``max_queue``
@@ -22,23 +43,227 @@ A client is dropped as too slow when
   whoever they are. Memory is every client's own bytes (welcomes, private
   frames, TLS ciphertext) plus the longest backlog of the room's shared
   blobs, which every member's queue holds a part of
-  (:meth:`server.connection.Outbox.own_bytes`).
+  (:meth:`Outbox.own_bytes`).
 
 So the memory the server spends on delivery is bounded by the inbox cap
-(:data:`server.hub.MAX_INBOX_BYTES`) plus ``--max-total-queue`` plus one
+(:data:`server.inbox.MAX_INBOX_BYTES`) plus ``--max-total-queue`` plus one
 pass.
 
-This class also keeps the writability watch. ``select()`` (the only
+:class:`Delivery` also keeps the writability watch. ``select()`` (the only
 selector on Windows) takes at most 512 sockets; past ``SELECT_MAX`` the
 connections waiting to be written are polled every ``POLL`` seconds
 instead of watched.
 
-Thread: the hub thread only. It reads ``Outbox.size`` and ``Outbox.taken``
-after the writers are done with them.
+Thread: the hub thread, but for the writers' flushes; :class:`Delivery`
+reads ``Outbox.size`` and ``Outbox.taken`` after the writers are done.
 """
 from __future__ import annotations
 
+import collections
+import queue
 import selectors
+import socket
+import threading
+
+# POSIX lets one call be non-blocking while the socket stays blocking for the
+# reader. Elsewhere (Windows) the socket is made non-blocking and the reader
+# waits with select() before each recv.
+DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+HAVE_SENDMSG = hasattr(socket.socket, "sendmsg")
+
+
+class Outbox:
+    """Bytes waiting to be written to one peer, in order.
+
+    The hub thread owns it, except while it lends it to one ``writer-N``
+    thread for a flush (:class:`ParallelWriter`). With TLS, pushed bytes
+    are plaintext and are encrypted at flush time, on the flushing thread.
+    Chunks are bytes or memoryviews of a blob other outboxes share.
+
+    Memory: a chunk pushed with ``shared=True`` (a room's blob, or a view
+    of it) is also in other outboxes; the others are this peer's own. The
+    hub counts memory as every outbox's own bytes plus the longest shared
+    backlog (:meth:`own_bytes`). With TLS every byte is its own (the
+    ciphertext is per peer).
+    """
+
+    __slots__ = ("chunks", "offset", "size", "tls", "plain", "taken", "_marks", "_own")
+
+    def __init__(self, tls=None):
+        self.chunks: collections.deque = collections.deque()
+        self.offset = 0   # bytes of chunks[0] already sent
+        self.size = 0     # bytes not yet sent
+        self.taken = 0    # bytes the socket has taken, ever: progress is this changing
+        self.tls = tls    # a server.tls.TlsChannel, or None
+        self.plain: list = []
+        self._marks = None   # deque of (end in the stream, size) of own chunks, made when needed
+        self._own = 0
+
+    def __bool__(self) -> bool:
+        return self.size > 0
+
+    def push(self, data, shared: bool = False) -> None:
+        if self.tls is None:
+            self.chunks.append(data)
+            if not shared:
+                self._mark(len(data))
+        else:
+            self.plain.append(data)
+        self.size += len(data)
+
+    def push_parts(self, parts: list) -> None:
+        """A member's share of a pass with its own frames in it: memoryviews
+        of the shared blob (shared) around its own bytes."""
+        for part in parts:
+            self.push(part, shared=type(part) is memoryview)
+
+    def _mark(self, n: int) -> None:
+        if self._marks is None:
+            self._marks = collections.deque()
+        self._own += n
+        self._marks.append((self.taken + self.size + n, n))
+
+    def own_bytes(self) -> int:
+        """Bytes waiting that no other outbox shares (a chunk partly sent
+        counts whole)."""
+        if self.tls is not None:
+            return self.size
+        marks, taken = self._marks, self.taken
+        while marks and marks[0][0] <= taken:
+            self._own -= marks.popleft()[1]
+        if not marks:
+            self._marks = None
+        return self._own
+
+    def push_raw(self, data: bytes) -> None:
+        """Bytes that bypass TLS (a plaintext error to a plaintext client)."""
+        self.chunks.append(data)
+        self.size += len(data)
+
+    def clear(self) -> None:
+        self.chunks.clear()
+        self.plain = []
+        self._marks = None
+        self.offset = self.size = self._own = 0
+
+    def flush(self, sock: socket.socket) -> bool:
+        """Write as much as the socket takes now; True when all is written.
+
+        Raises OSError when the peer is gone (ssl.SSLError is an OSError).
+        """
+        if self.tls is not None:
+            plain, self.plain = self.plain, []
+            cipher = self.tls.encrypt(plain)
+            self.size += len(cipher) - sum(map(len, plain))
+            if cipher:
+                self.chunks.append(cipher)
+        chunks = self.chunks
+        while chunks:
+            try:
+                if len(chunks) > 1 and HAVE_SENDMSG:
+                    bufs = [memoryview(chunks[0])[self.offset:]] if self.offset else [chunks[0]]
+                    for i in range(1, min(len(chunks), 64)):
+                        bufs.append(chunks[i])
+                    sent = sock.sendmsg(bufs, (), DONTWAIT)
+                else:
+                    first = chunks[0]
+                    sent = sock.send(memoryview(first)[self.offset:] if self.offset else first, DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return False
+            self.size -= sent
+            self.taken += sent
+            sent += self.offset
+            while chunks and sent >= len(chunks[0]):
+                sent -= len(chunks.popleft())
+            self.offset = sent
+            if sent:
+                return False  # a partial write: the socket buffer is full
+        self._marks = None    # all sent: nothing of its own waits
+        self._own = 0
+        return True
+
+
+# -- the writer pool -------------------------------------------------------
+
+PARALLEL_MIN = 64   # fewer connections than this: not worth a hand-off
+WRITER_CHECK = 1.0  # seconds between two checks that the writers are alive
+
+
+def write_one(conn):
+    """Flush one connection: True (all written), False (some left) or the OSError."""
+    try:
+        return conn.outbox.flush(conn.sock)
+    except OSError as e:
+        return e
+
+
+def write_part(conns: list) -> list:
+    """Flush each connection; never raises: an unexpected exception is that
+    connection's outcome (the hub logs it and drops the connection)."""
+    out = []
+    for conn in conns:
+        try:
+            out.append(write_one(conn))
+        except Exception as e:
+            out.append(e)
+    return out
+
+
+class ParallelWriter:
+    """``workers`` extra threads; :meth:`write_all` runs on the hub thread."""
+
+    def __init__(self, workers: int):
+        self._jobs: list[queue.SimpleQueue] = []
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self.broken = False
+        self.threads = []
+        for i in range(workers):
+            jobs: queue.SimpleQueue = queue.SimpleQueue()
+            t = threading.Thread(target=self._work, args=(jobs,), name=f"writer-{i + 1}", daemon=True)
+            self._jobs.append(jobs)
+            self.threads.append(t)
+            t.start()
+
+    def write_all(self, conns: list) -> list:
+        """Flush every connection (each at most once); returns outcomes in order."""
+        shards = len(self._jobs) + 1
+        if len(conns) < PARALLEL_MIN or shards == 1 or self.broken:
+            return write_part(conns)
+        parts = [conns[i::shards] for i in range(shards)]
+        for jobs, part in zip(self._jobs, parts[1:]):
+            jobs.put(part)
+        results = {0: write_part(parts[0])}
+        while len(results) < shards:
+            try:
+                index, outcomes = self._done.get(timeout=WRITER_CHECK)
+            except queue.Empty:
+                dead = [t.name for i, t in enumerate(self.threads) if i + 1 not in results and not t.is_alive()]
+                if dead:
+                    self.broken = True      # from now on the hub writes alone (its shutdown, say)
+                    raise RuntimeError(f"writer thread {', '.join(dead)} ended; its connections are lost")
+                continue
+            results[index] = outcomes
+        out = [None] * len(conns)
+        for i in range(shards):
+            out[i::shards] = results[i]
+        return out
+
+    def _work(self, jobs: queue.SimpleQueue) -> None:
+        index = self._jobs.index(jobs) + 1
+        while True:
+            part = jobs.get()
+            if part is None:
+                return
+            self._done.put((index, write_part(part)))
+
+    def close(self) -> None:
+        for jobs in self._jobs:
+            jobs.put(None)
+        for t in self.threads:
+            t.join(2)
+
+
+# -- the slow-reader policy -----------------------------------------------
 
 KEEPING_UP = 1.0       # s: took a byte this recently = still reading (at most half the slow timeout)
 HOLD_MAX = 5.0         # s: the longest the room waits for one client in one go
@@ -90,7 +315,7 @@ class Delivery:
         self.total += box.size - conn.counted
         conn.counted = box.size
         waiting = box.size
-        owed = conn.welcome_end - box.taken     # its welcome is not held against it
+        owed = conn.owed_end - box.taken        # its welcome and catch-up are not held against it
         if owed > 0:
             waiting -= owed
         if waiting > self.stats["queue_peak"]:

@@ -1,23 +1,30 @@
-"""The hub: the one thread that owns the room state and writes to sockets.
+"""The hub: the one thread that owns the chat state and writes to sockets.
 
-Readers post events with :meth:`Hub.post` (any thread). The hub thread
-(``hub``) repeats one pass:
+Doors' reader threads post events with :meth:`Hub.post` (any thread). The
+hub thread (``hub``) repeats one pass:
 
 1. take what was posted so far (about ``max_queue`` bytes of it at most),
-   in one swap under the lock, unless the room is held (below);
-2. apply it in order: nicks, rooms, ids, history rows, frames queued;
-3. commit the new history rows in one transaction;
-4. seal each room (one shared blob per pass) and write every client's
-   output without blocking; what a socket does not take waits in that
-   client's :class:`~server.connection.Outbox` until the selector says it
-   is writable.
+   in one swap under the lock, unless delivery is held (below);
+2. apply it in order (:mod:`server.core`: nicks, rooms, ids, stored
+   events, frames queued in the pass);
+3. commit the new events in one transaction;
+4. seal the pass (one shared blob per set of rooms, :mod:`server.core.fanout`),
+   build the welcomes of the clients that said hello in it, give the
+   clients that are catching up their next replay frame, and write every
+   client's output without blocking; what a socket does not take waits in
+   that client's :class:`~server.delivery.Outbox` until the selector says
+   it is writable.
+
+Between passes it also gives a catching-up client its next replay frame as
+soon as its outbox drains below :data:`server.core.catchup.LOW_WATER`.
 
 Slow readers (:mod:`server.delivery`): while a client that keeps reading
-has more than ``max_queue`` bytes waiting, the room is held: the hub takes
-nothing new, the readers block once the inbox (:mod:`server.inbox`) is
-full, and TCP pushes back on the senders. A client is dropped as too slow only
-when it takes nothing for ``--slow-timeout`` seconds, falls far behind
-(16 x ``max_queue``), or the server is over its total budget.
+has more than ``max_queue`` bytes waiting (beyond its welcome and replay)
+delivery is held: the hub takes nothing new, the readers block once the
+inbox (:mod:`server.inbox`) is full, and TCP pushes back on the senders. A
+client is dropped as too slow only when it takes nothing for
+``--slow-timeout`` seconds, falls far behind (16 x ``max_queue``), or the
+server is over its total budget.
 
 Nothing is sent before it is committed, so every id a client sees is on
 disk. No lock is held during socket I/O; the lock guards only the inbox.
@@ -32,18 +39,19 @@ import threading
 import time
 
 from . import protocol as p
-from .connection import (STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, Gone, PlainOnTls, Throttled,
-                         TlsKick)
-from .delivery import POLL, Delivery
-from .fanout import ParallelWriter, write_part
-from .history import HistoryError
+from .core.catchup import LOW_WATER
+from .core.chat import Chat
+from .delivery import POLL, Delivery, ParallelWriter, write_part
+from .doors.jsonl import (READ_RATE_FACTOR, STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, Gone,
+                          PlainOnTls, Throttled, TlsKick)
 from .inbox import Inbox
-from .room import Room
+from .store import HistoryError
 
 log = logging.getLogger("natter.server")
 
 RATE_NOTICE_EVERY = 10.0   # seconds between two rate_limited notices to one client
 CLOSE_GRACE = 2.0          # seconds a closing client gets to take its last frames
+CATCH_UP_SLICE = 0.02      # seconds of replay frames the hub makes before it looks at the inbox again
 SESSION_PRUNE_EVERY = 86400.0   # seconds between two expiries of unused sessions
 FLUSH_EVERY = 0.01         # seconds: between busy passes, blocked sockets are tried this often
 
@@ -61,33 +69,28 @@ CONNECTED = _Connected()
 
 
 class Hub:
-    """Room state and all socket writes; see the module docstring."""
+    """The event loop and every socket write; see the module docstring."""
 
     def __init__(self, config, history):
         self.config = config
         self.history = history
-        self.room = Room("lobby")     # v1 has one room; a dict of them later
         self.conns: set = set()       # every connection the hub knows
-        self.nicks: dict = {}         # nick_key -> welcomed connection
         self.per_ip: dict = {}        # ip -> connections open from it
         self.stats = {"passes": 0, "messages": 0, "dropped_slow": 0}
         self._inbox = Inbox(self.stats)
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._inbox.wake_r, selectors.EVENT_READ, None)
         self._pass_bytes = config.max_queue   # what one pass takes and queues, about
-        self._pass_out = 0                    # bytes queued so far in this pass
         self._tick_every = min(1.0, max(0.05, config.slow_timeout / 4))
         self._flush_next = 0.0                # when blocked sockets get a look between passes
         self._dirty: list = []        # connections with output this pass
-        # (connection, bytes) queued during a pass, pushed only after it commits:
-        # a welcome or a leaver's last frames may carry this pass's messages.
-        self._deferred: list = []
         self._writer = ParallelWriter(config.writers)
         self._stopping: _Stop | None = None
         self.failure: str | None = None   # why the hub stopped on its own, if it did
         self._next_tick = 0.0
         self._next_prune = time.monotonic() + SESSION_PRUNE_EVERY   # the server pruned at start
         self._delivery = Delivery(config, self._selector, self.stats)
+        self.chat = Chat(self, config, history, self.stats)
         self.thread = threading.Thread(target=self.run, name="hub", daemon=True)
         self.finished = threading.Event()
 
@@ -139,7 +142,12 @@ class Hub:
                     timeout = self._next_tick - time.monotonic()
                     if delivery.held or delivery.polled:
                         timeout = min(timeout, POLL)
+                    if self._catch_up_ready():
+                        timeout = 0
                     self._wait(timeout)
+                    if self._catch_up_ready():
+                        self._catch_up()
+                        self._write_dirty()
                 now = time.monotonic()
                 drops = delivery.update(now, passed)
                 if drops:
@@ -184,34 +192,44 @@ class Hub:
                 self._flush(conn)
 
     def _apply(self, batches: list) -> None:
-        handlers = self._handlers
-        self._pass_out = 0
-        for i, (conn, items, _) in enumerate(batches):
+        handlers, rules, chat = self._handlers, self.chat.handlers, self.chat
+        chat.pass_out = 0
+        later = []      # (conn, items, cost): after a hello, for the pass after its welcome
+        for i, (conn, items, cost) in enumerate(batches):
             if conn is None:
                 self._stopping = items[0]
                 continue
-            for item in items:
+            for j, item in enumerate(items):
                 if conn.sock is None:   # closed earlier in this pass
+                    break
+                if conn.held is not None:
+                    # Its welcome is built after this pass: what it sent after
+                    # its hello (its end too) waits for the next one.
+                    later.append((conn, items[j:], cost))
                     break
                 if conn.state == STATE_CLOSING and type(item) is not Gone:
                     continue            # draining a connection we are closing
-                handler = handlers.get(type(item))
-                if handler is None:
-                    log.error("hub: nothing handles %r", item)
-                    continue
+                handler = rules.get(type(item))
                 try:
-                    handler(self, conn, item)
+                    if handler is not None:
+                        handler(chat, conn, item)
+                    elif type(item) in handlers:
+                        handlers[type(item)](self, conn, item)
+                    else:
+                        log.error("hub: nothing handles %r", item)
                 except (HistoryError, sqlite3.Error):
                     raise                # the history is unusable: run() stops the server
                 except Exception:
                     log.exception("hub: %s failed on %r", conn.label, item)
-                    self._drop(conn, "server error", p.error_frame("server_error", "The server failed on "
+                    self.drop(conn, "server error", p.error_frame("server_error", "The server failed on "
                                                                                   "your last frame."))
-            if self._pass_out > self._pass_bytes and i + 1 < len(batches):
+            if chat.pass_out > self._pass_bytes and i + 1 < len(batches):
                 # Enough output for one pass (welcomes of a resume storm, say):
-                # the rest waits, so the room can be held before it is queued.
-                self._inbox.put_back(batches[i + 1:])
-                break
+                # the rest waits, so delivery can be held before it is queued.
+                self._inbox.put_back(later + batches[i + 1:])
+                return
+        if later:
+            self._inbox.put_back(later)
 
     def _end_pass(self) -> None:
         self.stats["passes"] += 1
@@ -219,24 +237,61 @@ class Hub:
         self._write_pass()
 
     def _write_pass(self) -> None:
-        """Seal the room and write every client's output, without blocking."""
-        deferred, self._deferred = self._deferred, []
-        for conn, data in deferred:
-            if conn.sock is not None:
-                box = conn.outbox
-                box.push(data)
-                if data is conn.welcome_data:
-                    conn.welcome_data = None
-                    conn.welcome_end = box.taken + box.size
-                self._dirty.append(conn)
-        room = self.room
-        if room.busy:
-            for conn, data, shared in room.seal():
-                if type(data) is list:
-                    conn.outbox.push_parts(data)
-                else:
-                    conn.outbox.push(data, shared)
-                self._dirty.append(conn)
+        """Seal the pass, welcome the clients that said hello in it, give
+        those catching up their next frames, and write every client's
+        output, without blocking."""
+        chat = self.chat
+        dirty = self._dirty
+        for conn, data, shared in chat.fanout.seal():
+            if conn.sock is None:
+                continue
+            if type(data) is list:
+                conn.outbox.push_parts(data)
+            else:
+                conn.outbox.push(data, shared)
+            dirty.append(conn)
+        for conn, data in chat.attach():
+            self._push_owed(conn, data)
+        self._catch_up()
+        self._write_dirty()
+
+    def _push_owed(self, conn, data: bytes) -> None:
+        """A welcome or catch-up frames: never held against the client (server.delivery)."""
+        box = conn.outbox
+        box.push(data)
+        conn.owed_end = box.taken + box.size
+        self._dirty.append(conn)
+
+    def _catch_up_ready(self) -> bool:
+        for conn in self.chat.catching_up:
+            if conn.outbox.size < LOW_WATER and conn.sock is not None and conn.state != STATE_CLOSING:
+                return True
+        return False
+
+    def _catch_up(self) -> None:
+        """Replay frames for the clients catching up whose outbox is below
+        LOW_WATER, for about CATCH_UP_SLICE seconds (between passes only:
+        the store holds every id handed out)."""
+        chat = self.chat
+        if not chat.catching_up:
+            return
+        deadline = time.monotonic() + CATCH_UP_SLICE
+        more = True
+        while more and time.monotonic() < deadline:
+            more = False
+            for conn in list(chat.catching_up):
+                if conn.sock is None or conn.state == STATE_CLOSING:
+                    chat.catching_up.discard(conn)
+                    continue
+                if conn.outbox.size >= LOW_WATER:
+                    continue
+                data = chat.catch_up(conn)
+                if data:
+                    self._push_owed(conn, data)
+                if conn.cursor is not None and conn.outbox.size < LOW_WATER:
+                    more = True
+
+    def _write_dirty(self) -> None:
         dirty, self._dirty = self._dirty, []
         delivery = self._delivery
         now = time.monotonic()
@@ -264,7 +319,7 @@ class Hub:
             else:   # a bug: that connection's state is unknown, the others are fine
                 log.error("%s: writing failed; dropping the connection", conn.label,
                           exc_info=(type(done), done, done.__traceback__))
-                self._drop(conn, "server error")
+                self.drop(conn, "server error")
             conn.outbox.clear()
             self._unwatch(conn)
             self._hangup(conn, force=True)
@@ -289,8 +344,8 @@ class Hub:
             return
         self.stats["dropped_slow"] += 1
         log.warning("%s: dropped as too slow: %s (%d bytes waiting)", conn.label, why, conn.outbox.size)
-        self._drop(conn, "too slow")
-        self._deferred = [(c, d) for c, d in self._deferred if c is not conn]
+        self.drop(conn, "too slow")
+        self.chat.fanout.forget(conn)
         box = conn.outbox
         # A frame may be half-written: finish it, so the reason arrives as a
         # whole line. (Chunks always hold whole frames; a chunk may be a
@@ -312,52 +367,20 @@ class Hub:
         self._unwatch(conn)
         self._hangup(conn, force=True)
 
-    # -- sending helpers (hub thread) -------------------------------------
-
-    def _send(self, conn, frame: dict) -> None:
-        self._send_bytes(conn, p.encode(frame))
-
-    def _send_bytes(self, conn, data: bytes) -> None:
-        """Queue a frame for one client; it goes out after this pass commits."""
-        if conn.room is not None:
-            conn.room.unicast(conn, data)
-        else:
-            self._deferred.append((conn, data))
-
-    def _error(self, conn, err: p.ProtocolError, counts: bool = True) -> None:
-        self._send(conn, err.frame())
-        if counts:
-            conn.errors += 1
-            log.info("%s: %s", conn.label, err)
-            if conn.errors >= self.config.max_errors and conn.state != STATE_CLOSING:
-                self._drop(conn, "too many protocol errors",
-                           p.error_frame(p.TOO_MANY_ERRORS, f"Disconnected after {conn.errors} "
-                                                            "protocol errors."))
-
-    def _drop(self, conn, reason: str, last_frame: dict | None = None) -> None:
+    def drop(self, conn, reason: str, last_frame: dict | None = None) -> None:
         """Take conn out of the room, tell the others, and close it after
         its last frames are written (or CLOSE_GRACE has passed)."""
         if conn.state == STATE_CLOSING or conn.sock is None:
             return
         was_welcomed = conn.state == STATE_WELCOMED
-        self._leave(conn)
+        self.chat.leave(conn, reason if was_welcomed else None)
         conn.state = STATE_CLOSING
         conn.close_deadline = time.monotonic() + CLOSE_GRACE
         if was_welcomed:
             log.info("%s left: %s", conn.label, reason)
-            self.room.broadcast(p.encode({"type": "left", "nick": conn.nick, "reason": reason}))
         if last_frame is not None:
-            self._deferred.append((conn, p.encode(last_frame)))
+            self.chat.send(conn, last_frame)
         self._dirty.append(conn)    # written at the end of the pass, then hung up
-
-    def _leave(self, conn) -> None:
-        if conn.room is not None:
-            pending = conn.room.remove(conn)
-            conn.room = None
-            if pending:
-                self._deferred.append((conn, pending))
-        if conn.key is not None and self.nicks.get(conn.key) is conn:
-            del self.nicks[conn.key]
 
     def _hangup(self, conn, force: bool = False) -> None:
         """End the connection once its output is written.
@@ -372,7 +395,7 @@ class Hub:
         if conn.sock is None:
             return
         if conn.state != STATE_CLOSING:
-            self._drop(conn, "connection lost")
+            self.drop(conn, "connection lost")
         if force:
             conn.stopping.set()
         try:
@@ -398,7 +421,7 @@ class Hub:
         except OSError:
             pass
 
-    # -- event handlers (hub thread) --------------------------------------
+    # -- the doors' own events (hub thread; the chat's are server.core.chat's) --
 
     def on_connected(self, conn, _item) -> None:
         cfg = self.config
@@ -407,151 +430,26 @@ class Hub:
         self.per_ip[conn.ip] = count
         if len(self.conns) > cfg.max_clients:
             log.warning("%s: refused: the server is full (%d clients)", conn.peer, cfg.max_clients)
-            self._drop(conn, "server full", p.error_frame(p.SERVER_FULL, f"The server is full ({cfg.max_clients} "
+            self.drop(conn, "server full", p.error_frame(p.SERVER_FULL, f"The server is full ({cfg.max_clients} "
                                                                          "people); try again later."))
         elif cfg.max_per_ip and count > cfg.max_per_ip and not _is_loopback(conn.ip):
             log.warning("%s: refused: %d connections from one address", conn.peer, count)
-            self._drop(conn, "too many connections",
+            self.drop(conn, "too many connections",
                        p.error_frame(p.TOO_MANY_CONNECTIONS, f"At most {cfg.max_per_ip} connections "
                                                              "from one address."))
-
-    def on_hello(self, conn, hello: p.Hello) -> None:
-        if conn.state == STATE_WELCOMED:
-            return self._error(conn, p.ProtocolError(p.ALREADY_WELCOMED, "You are already in; "
-                                                                         "use a 'nick' frame to rename."))
-        cfg = self.config
-        session = self.history.find_session(hello.resume) if hello.resume else None
-        key = p.nick_key(hello.nick)
-        holder = self.nicks.get(key)
-        if holder is not None:
-            if session is not None and holder.session == session:
-                # The same person reconnecting before the server noticed the
-                # old connection died: the new one wins.
-                self._drop(holder, "reconnected", p.error_frame("replaced", "You connected again from "
-                                                                            "elsewhere."))
-            else:
-                return self._error(conn, p.ProtocolError(p.NICK_TAKEN, f"The nick {holder.nick!r} is in use; "
-                                                                       "choose another."), counts=False)
-        if session is None:
-            session, token = self.history.new_session()
-        else:
-            token = hello.resume
-        conn.nick, conn.key, conn.session = hello.nick, key, session
-        conn.state = STATE_WELCOMED
-        self.nicks[key] = conn
-        missed = 0
-        # A since counted in another history (the file was replaced or
-        # emptied: another epoch, or ids it never reached) would hide the
-        # new messages up to it: answer as to a newcomer, and say so.
-        reset = hello.since is not None and (hello.since > self.history.last_id or (
-            hello.epoch is not None and hello.epoch != self.history.epoch))
-        if hello.since is None or reset:
-            history = self.history.recent(cfg.welcome_history)
-        else:
-            history, missed = self.history.since(hello.since, session, cfg.max_replay,
-                                                 limit_bytes=cfg.max_replay_bytes)
-        welcome = {"type": "welcome", "nick": conn.nick, "users": self._users(extra=conn.nick),
-                   "history": history, "last_id": self.history.last_id, "session": token,
-                   "epoch": self.history.epoch, "protocol": p.PROTOCOL_VERSION,
-                   "limits": {"max_line": cfg.max_line, "rate": cfg.rate_limit, "burst": cfg.rate_burst}}
-        if missed:
-            welcome["missed"] = missed
-        if reset:
-            welcome["reset"] = True
-        data = conn.welcome_data = p.encode(welcome)     # not held against it (server.delivery)
-        self._pass_out += len(data)
-        self._send_bytes(conn, data)
-        self.room.broadcast(p.encode({"type": "joined", "nick": conn.nick}))
-        self.room.add(conn)
-        conn.room = self.room
-        log.info("%s joined (%d online)", conn.label, len(self.room))
-
-    def _users(self, extra: str | None = None) -> list:
-        names = [c.nick for c in self.room.members]
-        if extra is not None:
-            names.append(extra)
-        return sorted(names, key=str.casefold)
-
-    def _welcomed(self, conn, event) -> bool:
-        if conn.state == STATE_WELCOMED:
-            return True
-        if conn.state == STATE_NEW:
-            ref = getattr(event, "ref", None)
-            self._error(conn, p.ProtocolError(p.NOT_WELCOMED, "Say hello first: send "
-                                                              '{"type":"hello","nick":...}.', ref))
-        return False
-
-    def on_say(self, conn, say: p.Say) -> None:
-        if not self._welcomed(conn, say):
-            return
-        msg_id, ts = self.history.add_message(conn.nick, say.text, conn.room.name, conn.session, say.ref)
-        data = p.encode(p.message_frame(msg_id, ts, conn.nick, say.text))
-        mine = _with_ref(data, say.ref) if say.ref is not None else None
-        conn.room.broadcast(data, conn, mine)
-        self._pass_out += len(data)
-        self.stats["messages"] += 1
-
-    def on_direct(self, conn, dm: p.SendDirect) -> None:
-        if not self._welcomed(conn, dm):
-            return
-        target = self.nicks.get(p.nick_key(dm.to)) if dm.to else None
-        if target is None:
-            return self._error(conn, p.ProtocolError(p.NO_SUCH_USER, f"Nobody called {dm.to[:40]!r} is "
-                                                                      "online.", dm.ref), counts=False)
-        msg_id, ts = self.history.add_direct(conn.nick, target.nick, dm.text, conn.session, target.session,
-                                             dm.ref)
-        frame = p.dm_frame(msg_id, ts, conn.nick, target.nick, dm.text)
-        data = p.encode(frame)
-        self._pass_out += 2 * len(data)
-        self._send_bytes(conn, _with_ref(data, dm.ref) if dm.ref is not None else data)
-        if target is not conn:
-            self._send_bytes(target, data)
-
-    def on_nick(self, conn, change: p.ChangeNick) -> None:
-        if not self._welcomed(conn, change):
-            return
-        key = p.nick_key(change.nick)
-        holder = self.nicks.get(key)
-        if holder is not None and holder is not conn:
-            return self._error(conn, p.ProtocolError(p.NICK_TAKEN, f"The nick {holder.nick!r} is in use.",
-                                                     change.ref), counts=False)
-        if change.nick == conn.nick:
-            # Nothing changes, but the sender still gets its acknowledgement.
-            if change.ref is not None:
-                self._send(conn, {"type": "renamed", "old": conn.nick, "new": conn.nick, "ref": change.ref})
-            return
-        old = conn.nick
-        del self.nicks[conn.key]
-        conn.nick, conn.key = change.nick, key
-        self.nicks[key] = conn
-        frame = {"type": "renamed", "old": old, "new": change.nick}
-        data = p.encode(frame)
-        mine = _with_ref(data, change.ref) if change.ref is not None else None
-        conn.room.broadcast(data, conn, mine)
-        log.info("%s renamed to %s", old, change.nick)
-
-    def on_ping(self, conn, _ping) -> None:
-        if self._welcomed(conn, _ping):
-            self._send_bytes(conn, b'{"type":"pong"}\n')
-
-    def on_pong(self, conn, _pong) -> None:
-        conn.pinged = False
-
-    def on_bye(self, conn, _bye) -> None:
-        self._drop(conn, "quit")
-
-    def on_protocol_error(self, conn, err: p.ProtocolError) -> None:
-        if conn.state != STATE_CLOSING:
-            self._error(conn, err)
 
     def on_throttled(self, conn, item: Throttled) -> None:
         now = time.monotonic()
         if conn.state == STATE_WELCOMED and now - conn.rate_noticed > RATE_NOTICE_EVERY:
             conn.rate_noticed = now
             cfg = self.config
-            self._send(conn, p.error_frame(
-                p.RATE_LIMITED, f"You are sending faster than {cfg.rate_limit:g} messages a second "
-                                f"(bursts of {cfg.rate_burst:g}): your messages are delayed, not dropped."))
+            if item.reads:
+                text = (f"You are asking for history faster than {cfg.rate_limit * READ_RATE_FACTOR:g} pages a "
+                        "second: your requests are delayed, not dropped.")
+            else:
+                text = (f"You are sending faster than {cfg.rate_limit:g} messages a second (bursts of "
+                        f"{cfg.rate_burst:g}): your messages are delayed, not dropped.")
+            self.chat.send(conn, p.error_frame(p.RATE_LIMITED, text))
 
     def on_auth_failed(self, conn, _item) -> None:
         # The reader checked the password (scrypt is slow; not on the hub),
@@ -561,9 +459,9 @@ class Hub:
         log.warning("%s: wrong password", conn.peer)
         frame = p.error_frame(p.AUTH_FAILED, "Wrong room password.")
         if conn.state == STATE_WELCOMED:
-            self._drop(conn, "auth failed", frame)
+            self.drop(conn, "auth failed", frame)
         elif conn.state == STATE_NEW:
-            self._send(conn, frame)
+            self.chat.send(conn, frame)
 
     def on_tls_kick(self, conn, _item) -> None:
         self._dirty.append(conn)
@@ -580,9 +478,9 @@ class Hub:
     def on_gone(self, conn, gone: Gone) -> None:
         conn.reader_done = True
         if conn.state != STATE_CLOSING:
-            self._drop(conn, gone.reason)     # hands its own frames of this pass to _deferred
+            self.drop(conn, gone.reason)
         if gone.reason == "connection closed" and not conn.stopping.is_set() and \
-                (conn.outbox or any(c is conn for c, _ in self._deferred)):
+                (conn.outbox or self.chat.fanout.has_output(conn)):
             # The peer shut only its write side (printf ... | nc -N) and may
             # still read: it gets what it is owed (its welcome, its acks),
             # then _hangup closes the socket; CLOSE_GRACE bounds the wait.
@@ -592,14 +490,6 @@ class Hub:
 
     _handlers = {
         _Connected: on_connected,
-        p.Hello: on_hello,
-        p.Say: on_say,
-        p.SendDirect: on_direct,
-        p.ChangeNick: on_nick,
-        p.Ping: on_ping,
-        p.Pong: on_pong,
-        p.Bye: on_bye,
-        p.ProtocolError: on_protocol_error,
         Throttled: on_throttled,
         TlsKick: on_tls_kick,
         AuthFailed: on_auth_failed,
@@ -615,24 +505,23 @@ class Hub:
             self._next_prune = now + SESSION_PRUNE_EVERY
             self.history.prune_sessions(cfg.session_expiry, keep={c.session for c in self.conns
                                                                    if c.session is not None})
-        ping = b'{"type":"ping"}\n'
         for conn in list(self.conns):
             if conn.sock is None:
                 continue
             if conn.state == STATE_NEW:
                 if now - conn.connected_at > cfg.handshake_timeout:
                     log.info("%s: no hello within %g s", conn.peer, cfg.handshake_timeout)
-                    self._drop(conn, "timed out", p.error_frame(p.TIMEOUT, f"No hello within "
+                    self.drop(conn, "timed out", p.error_frame(p.TIMEOUT, f"No hello within "
                                                                            f"{cfg.handshake_timeout:g} s."))
             elif conn.state == STATE_WELCOMED:
                 idle = now - conn.last_seen
                 # Only after a ping: a late timer tick must not skip it.
                 if idle > cfg.idle_timeout and conn.pinged:
-                    self._drop(conn, "timed out", p.error_frame(p.TIMEOUT, f"Nothing heard from you for "
+                    self.drop(conn, "timed out", p.error_frame(p.TIMEOUT, f"Nothing heard from you for "
                                                                            f"{cfg.idle_timeout:g} s."))
                 elif idle > cfg.idle_timeout / 2 and not conn.pinged:
                     conn.pinged = True
-                    self._send_bytes(conn, ping)
+                    self.chat.send(conn, {"type": "ping"})
                 elif idle <= cfg.idle_timeout / 2:
                     conn.pinged = False
             elif now > conn.close_deadline:
@@ -655,11 +544,10 @@ class Hub:
             # Before anyone leaves the room (which hands them this pass's
             # frames): what could not be saved must not be sent.
             log.error("hub: could not save the last messages (%s); they are not sent", e)
-            self.room.discard()
-            self._deferred = []
+            self.chat.fanout.discard()
         for conn in list(self.conns):
             if conn.sock is not None and conn.state != STATE_CLOSING:
-                self._leave(conn)
+                self.chat.leave(conn, None)
                 conn.state = STATE_CLOSING
                 conn.outbox.push(notice)
                 self._dirty.append(conn)
@@ -692,11 +580,6 @@ class Hub:
         self._writer.close()
         self._selector.close()
         self._inbox.close()
-
-
-def _with_ref(data: bytes, ref: str) -> bytes:
-    """The same frame with "ref" added: the sender's acknowledgement."""
-    return data[:-2] + b',"ref":' + p.encode(ref)[:-1] + b"}\n"
 
 
 def _is_loopback(ip: str) -> bool:

@@ -2,7 +2,7 @@
 
 :class:`LockFile` takes an exclusive, non-blocking lock on ``PATH.lock``
 and writes the process id into it. A second server on the same history
-(another process, or another :class:`~server.history.History` in this one)
+(another process, or another :class:`~server.store.sqlite.SqliteStore` in this one)
 fails at once with :class:`LockedError`, whose ``pid`` says who holds it.
 
 The lock belongs to the open file, so the operating system drops it when

@@ -7,7 +7,7 @@ import sys
 
 from . import config as config_mod
 from .app import ChatServer, install_thread_hook, raise_fd_limit
-from .history import HistoryError, HistoryInUse
+from .store import HistoryError, HistoryInUse
 from .tls import TlsSetupError
 
 

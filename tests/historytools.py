@@ -5,11 +5,11 @@ import os
 import random
 import sqlite3
 
-from server import history as history_mod
-from server.history import History
+from server.store import sqlite as history_mod
+from server.store.sqlite import SqliteStore
 
 
-def fill(h: History, n: int, text: str = "message {i}", dm_every: int = 0) -> None:
+def fill(h: SqliteStore, n: int, text: str = "message {i}", dm_every: int = 0) -> None:
     """n room messages from session 1 (and a dm 1 -> 2 every dm_every), committed."""
     for i in range(n):
         h.add_message("ann", text.format(i=i), session=1)
@@ -20,7 +20,7 @@ def fill(h: History, n: int, text: str = "message {i}", dm_every: int = 0) -> No
 
 def make_history(path: str, n: int, text: str = "message {i} " + "y" * 200) -> None:
     """A closed history file of n messages: a few hundred pages, enough to damage one in the middle."""
-    h = History(path)
+    h = SqliteStore(path)
     fill(h, n, text)
     h.close()
 

@@ -113,3 +113,37 @@ class Reader(threading.Thread):
 
     def of_type(self, kind: str) -> list[dict]:
         return [f for f in list(self.frames) if f["type"] == kind]
+
+
+def hello_v2(client: LineClient, nick: str, timeout: float | None = None, **extra) -> dict:
+    """Say a v2 hello and read up to its caught_up. Returns {"welcome",
+    "rooms" (the room frames), "replay" (the replayed entries, in order),
+    "replays" (the replay frames), "caught_up", "other" (anything else
+    that came meanwhile: joined, left...)}. Fails the test on an error."""
+    client.send({"type": "hello", "nick": nick, "v": 2, **extra})
+    w = client.recv(timeout)
+    assert w["type"] == "welcome" and w.get("replay") is True, w
+    got = {"welcome": w, "rooms": [], "replay": [], "replays": [], "other": []}
+    while True:
+        f = client.recv(timeout)
+        if f["type"] == "caught_up":
+            got["caught_up"] = f
+            return got
+        assert f["type"] != "error", f
+        if f["type"] == "room":
+            got["rooms"].append(f)
+        elif f["type"] == "replay":
+            got["replays"].append(f)
+            got["replay"].extend(f["frames"])
+        else:
+            got["other"].append(f)
+
+
+def answer(client: LineClient, kind: str, ref: str, timeout: float | None = None) -> dict:
+    """Skip frames until the one of this type carrying this ref (an error with it fails the test)."""
+    deadline = time.monotonic() + (timeout or client.timeout)
+    while True:
+        f = client.recv(max(0.01, deadline - time.monotonic()))
+        if f.get("ref") == ref:
+            assert f["type"] == kind, f"expected {kind} for ref {ref}, got {f}"
+            return f

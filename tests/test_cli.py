@@ -122,7 +122,7 @@ def test_several_piped_lines_and_commands_arrive_once_in_order(server, connect):
     dms = [f for f in bob.frames if f["type"] == "dm"]
     assert [(d["from"], d["text"]) for d in dms] == [("ci", "private note")]
     assert "Unknown command /bogus" in r.stderr
-    assert bob.recv_type("left") == {"type": "left", "nick": "ci", "reason": "quit"}   # a clean bye
+    assert bob.recv_type("left") == {"type": "left", "room": "lobby", "nick": "ci", "reason": "quit"}   # a clean bye
     assert bob.nothing_for(0.3)
 
 

@@ -469,7 +469,7 @@ def test_close_says_bye_ends_threads_and_closes_once(server, clients, connect):
     assert {t.name for t in a.threads} == {"net-reader", "net-writer"}
     assert a.close(timeout=3) is True
     assert not _client_threads(before)
-    assert bob.recv_type("left") == {"type": "left", "nick": "ann", "reason": "quit"}
+    assert bob.recv_type("left") == {"type": "left", "room": "lobby", "nick": "ann", "reason": "quit"}
     rest = ae.drain(0)                           # the threads have ended
     assert rest == [ev.Closed("closed")]
     assert a.close() is True                     # idempotent
@@ -538,7 +538,7 @@ def test_nick_taken_on_a_reconnect_is_retried_and_reconnect_false_is_not(make_se
     failed = ae.wait(ev.ConnectFailed)
     assert failed.kind == "nick_taken" and failed.retry_in == 60.0   # still trying
     squatter.close()
-    wait_until(lambda: "ann" not in srv2.hub.nicks, what="the server to free the nick")
+    wait_until(lambda: "ann" not in srv2.hub.chat.nicks, what="the server to free the nick")
     a.retry_now()
     back = ae.wait(ev.Connected)
     assert back.nick == "ann" and back.resumed

@@ -157,8 +157,8 @@ def test_a_real_server_on_a_new_history_file_is_not_hidden_by_old_ids(make_serve
     srv.shutdown()
     ae.wait(ev.Disconnected)
     db.unlink()                         # the history file is gone: the next server starts over
-    from server.history import History
-    fresh = History(str(db))            # and has messages before ann is back: ids 1..3, below her since
+    from server.store.sqlite import SqliteStore
+    fresh = SqliteStore(str(db))            # and has messages before ann is back: ids 1..3, below her since
     for i in range(3):
         fresh.add_message("carol", f"early {i}")
     fresh.close()

@@ -83,7 +83,7 @@ def test_one_room_is_found_with_what_its_reply_says(room):
     guest = LineClient(srv.port)
     guest.hello("guest", password="pw")
     try:
-        wait_until(lambda: len(srv.hub.nicks) == 1, what="the guest to be in")
+        wait_until(lambda: len(srv.hub.chat.nicks) == 1, what="the guest to be in")
         (found,) = scan(srv.config.discovery_port).rooms
     finally:
         guest.close()
@@ -314,13 +314,13 @@ def test_the_doctor_on_a_changed_certificate_sends_nothing(room, connect, tmp_pa
     pins.pin("127.0.0.1", srv.port, " ".join(["AAAA"] * 16))
     d = doctor(srv.port, tls=True, pins=pins, password="secret")
     assert d.kind == "cert_changed" and srv.fingerprint in d.sentence and "AAAA AAAA" in d.sentence
-    assert not srv.hub.nicks                                   # no hello reached it
+    assert not srv.hub.chat.nicks                                   # no hello reached it
     pins.replace("127.0.0.1", srv.port, srv.fingerprint)
     assert doctor(srv.port, tls=True, pins=pins).kind == "ok"
     for password in ("secret", None):
         first = doctor(srv.port, tls=True, pins=PinStore(str(tmp_path / "none.json")), password=password)
         assert first.kind == "ok_unverified" and srv.fingerprint in first.sentence
-    assert not srv.hub.nicks                                   # no hello reached it either
+    assert not srv.hub.chat.nicks                                   # no hello reached it either
 
 
 def _stranger(reply: bytes | None):

@@ -1,6 +1,6 @@
 """The history file itself, without sockets: one server per file (the lock),
 the epoch that names a history, damaged files refused with a sentence,
-sessions that expire, and replays that read only what they send."""
+and sessions that expire (paging and catch-up: test_store_rooms.py)."""
 from __future__ import annotations
 
 import os
@@ -8,13 +8,12 @@ import sqlite3
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from server import history as history_mod
 from server.app import ChatServer
 from server.config import ServerConfig
-from server.history import DAY, History, HistoryError, HistoryInUse
+from server.store import HistoryError, HistoryInUse
+from server.store import sqlite as history_mod
+from server.store.sqlite import DAY, SqliteStore
 from tests.historytools import add_session, damage_middle, fill, make_history, poke_from_outside
 
 pytestmark = pytest.mark.timeout(60)
@@ -34,14 +33,14 @@ def server_config(db: str, **kw) -> ServerConfig:
 
 def test_a_second_history_on_a_file_in_use_is_refused_naming_the_process(tmp_path):
     path = str(tmp_path / "h.db")
-    first = History(path)
+    first = SqliteStore(path)
     with pytest.raises(HistoryInUse) as info:
-        History(path)
+        SqliteStore(path)
     assert info.value.pid == os.getpid()
     assert str(info.value) == f"the history file {path} is in use by another Natter server (process {os.getpid()})"
     fill(first, 3)                          # the holder is unharmed
     first.close()
-    again = History(path)                   # closing released it
+    again = SqliteStore(path)                   # closing released it
     assert again.last_id == 3
     again.close()
 
@@ -68,7 +67,7 @@ def test_a_failed_start_leaves_the_file_unlocked(tmp_path):
         f.write(b"this is not an SQLite file" * 200)
     for _ in range(2):                      # damaged both times, never "in use"
         with pytest.raises(HistoryError) as info:
-            History(path)
+            SqliteStore(path)
         assert not isinstance(info.value, HistoryInUse) and "damaged" in str(info.value)
 
 
@@ -90,28 +89,28 @@ def test_a_hosted_room_on_a_history_in_use_says_which_process_holds_it(make_serv
 
 def test_the_epoch_is_made_with_the_file_and_kept(tmp_path):
     path = str(tmp_path / "h.db")
-    h = History(path)
+    h = SqliteStore(path)
     epoch = h.epoch
     assert isinstance(epoch, str) and len(epoch) >= 12
     fill(h, 2)
     h.close()
-    h = History(path)
+    h = SqliteStore(path)
     assert h.epoch == epoch and h.last_id == 2
     h.close()
-    other = History(str(tmp_path / "other.db"))
+    other = SqliteStore(str(tmp_path / "other.db"))
     assert other.epoch != epoch
     other.close()
 
 
 def test_a_file_truncated_to_nothing_is_a_new_history_with_a_new_epoch(tmp_path):
     path = str(tmp_path / "h.db")
-    h = History(path)
+    h = SqliteStore(path)
     fill(h, 50)
     epoch = h.epoch
     h.close()
     with open(path, "r+b") as f:
         f.truncate(0)
-    h = History(path)
+    h = SqliteStore(path)
     assert h.last_id == 0 and h.epoch != epoch
     h.close()
 
@@ -138,7 +137,7 @@ def test_an_old_file_is_migrated_an_epoch_and_last_use_added(tmp_path):
     now = time.time()
     old_format_file(path, [(1, history_mod._hash("tok-a"), now - 5 * DAY), (2, history_mod._hash("tok-b"), now)],
                     messages=7)
-    h = History(path)
+    h = SqliteStore(path)
     assert h.last_id == 7 and h.epoch
     assert h.find_session("tok-a") == 1 and h.find_session("tok-b") == 2
     rows = dict(h._db.execute("SELECT id, last_used FROM sessions").fetchall())
@@ -146,7 +145,7 @@ def test_an_old_file_is_migrated_an_epoch_and_last_use_added(tmp_path):
     assert rows[1] == pytest.approx(now, abs=5)     # just used by find_session: touched
     epoch = h.epoch
     h.close()
-    h = History(path)                                # a second start changes nothing
+    h = SqliteStore(path)                                # a second start changes nothing
     assert h.epoch == epoch and h.last_id == 7
     h.close()
 
@@ -157,7 +156,7 @@ def test_an_old_file_is_migrated_an_epoch_and_last_use_added(tmp_path):
 
 def test_garbage_in_the_middle_is_refused_at_start_with_a_sentence(tmp_path):
     path = str(tmp_path / "h.db")
-    h = History(path)
+    h = SqliteStore(path)
     fill(h, 3000, text="message {i} " + "y" * 100, dm_every=7)
     h.close()
     damage_middle(path)
@@ -173,19 +172,22 @@ def test_a_file_that_is_not_a_database_is_refused_with_a_sentence(tmp_path):
     with open(path, "wb") as f:
         f.write(os.urandom(8192))
     with pytest.raises(HistoryError) as info:
-        History(path)
+        SqliteStore(path)
     assert "is damaged" in str(info.value) and path in str(info.value)
 
 
 def test_damage_found_at_run_time_is_a_history_error_with_a_sentence(tmp_path):
     path = str(tmp_path / "h.db")
     make_history(path, 5000)
-    h = History(path)
+    h = SqliteStore(path)
     try:
         damage_middle(path)
         poke_from_outside(path)
         with pytest.raises(HistoryError) as info:
-            h.since(0, 1, 10_000)
+            after, more = 0, True
+            while more:                     # a catch-up through all of it reaches the damaged page
+                events, more = h.catch_up({"lobby": (0, None)}, 1, 0, after, 500)
+                after = events[-1].id
         assert "is damaged" in str(info.value)
     finally:
         h.close()
@@ -200,7 +202,7 @@ def test_damage_found_at_run_time_is_a_history_error_with_a_sentence(tmp_path):
 
 
 def test_prune_deletes_sessions_unused_for_the_days_and_keeps_the_rest(tmp_path):
-    h = History(str(tmp_path / "h.db"))
+    h = SqliteStore(str(tmp_path / "h.db"))
     now = time.time()
     for sid, age in ((1, 40), (2, 31), (3, 29), (4, 1), (5, 90)):
         h._db.execute("INSERT INTO sessions VALUES (?,?,?,?)", (sid, f"hash{sid}", now - age * DAY, now - age * DAY))
@@ -214,7 +216,7 @@ def test_prune_deletes_sessions_unused_for_the_days_and_keeps_the_rest(tmp_path)
 def test_a_new_session_never_takes_the_id_of_an_expired_one(tmp_path):
     """Messages name sessions by id: a reused id would inherit a stranger's dms."""
     path = str(tmp_path / "h.db")
-    h = History(path)
+    h = SqliteStore(path)
     old, _ = h.new_session()
     other, _ = h.new_session()
     h.add_direct("ann", "bob", "for the old session", other, old)
@@ -222,15 +224,16 @@ def test_a_new_session_never_takes_the_id_of_an_expired_one(tmp_path):
     h._db.execute("UPDATE sessions SET last_used = 0")
     assert h.prune_sessions(30) == 2
     h.close()
-    h = History(path)                        # across a restart too
+    h = SqliteStore(path)                        # across a restart too
     new, _ = h.new_session()
     assert new > other
-    assert h.since(0, new, 100)[0] == []
+    assert h.catch_up({}, new, 0, 0, 100)[0] == []
+    assert h.page_direct(new, "bob")[0] == [] and h.page_direct(new, "ann")[0] == []
     h.close()
 
 
 def test_find_session_records_its_use_at_most_hourly(tmp_path):
-    h = History(str(tmp_path / "h.db"))
+    h = SqliteStore(str(tmp_path / "h.db"))
     sid, token = h.new_session()
     long_ago = time.time() - 10 * DAY
     h._db.execute("UPDATE sessions SET last_used = ?", (long_ago,))
@@ -246,7 +249,7 @@ def test_find_session_records_its_use_at_most_hourly(tmp_path):
 
 def test_the_server_prunes_at_start_by_its_session_expiry(tmp_path):
     db = str(tmp_path / "h.db")
-    History(db).close()
+    SqliteStore(db).close()
     add_session(db, 1, "stale", time.time() - 31 * DAY)
     add_session(db, 2, "young", time.time() - 29 * DAY)
     srv = ChatServer(server_config(db))
@@ -268,87 +271,3 @@ def test_session_expiry_flag():
     assert from_args([]).session_expiry == 30
     assert from_args(["--session-expiry", "7.5"]).session_expiry == 7.5
     assert from_args(["--session-expiry", "0"]).session_expiry == 0
-
-
-# --------------------------------------------------------------------------
-# A replay reads only what it sends
-
-
-class CountingRow(history_mod._Row):
-    made = 0
-
-    def __init__(self, *a, **kw):
-        CountingRow.made += 1
-        super().__init__(*a, **kw)
-
-
-def insert_rows(path: str, n: int) -> None:
-    """n room messages straight into the file (a server would take minutes)."""
-    con = sqlite3.connect(path)
-    con.executemany("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?)",
-                    ((i, 1e9 + i, "lobby", "ann", None, f"message {i}", 1, None, None) for i in range(1, n + 1)))
-    con.commit()
-    con.close()
-
-
-def test_since_0_on_a_big_history_reads_at_most_max_replay_plus_one_rows(tmp_path, monkeypatch):
-    path = str(tmp_path / "big.db")
-    History(path).close()
-    insert_rows(path, 200_000)
-    h = History(path)
-    try:
-        monkeypatch.setattr(history_mod, "_Row", CountingRow)
-        CountingRow.made = 0
-        t = time.perf_counter()
-        frames, missed = h.since(0, 1, 10_000)
-        elapsed = time.perf_counter() - t
-        assert CountingRow.made <= 10_001
-        assert [f["id"] for f in frames] == list(range(190_001, 200_001)) and missed == 190_000
-        # The byte cap stops the reading too: 100 short rows fit in 20 000 bytes.
-        CountingRow.made = 0
-        frames, missed = h.since(0, 1, 10_000, limit_bytes=20_000)
-        assert CountingRow.made == len(frames) + 1 and 50 < len(frames) < 200
-        assert frames[-1]["id"] == 200_000 and missed == 200_000 - len(frames)
-        print(f"since=0 over 200 000 rows: {elapsed * 1000:.0f} ms")
-    finally:
-        h.close()
-
-
-def reference_since(rows, after, session, limit, limit_bytes, room="lobby"):
-    """The replay as it was defined before it was bounded: every visible row, then cut."""
-    visible = [r for r in rows if r.id > after and r.visible_to(session) and (r.recipient is not None or r.room == room)]
-    missed = max(0, len(visible) - limit)
-    size = 0
-    for i in range(len(visible) - 1, missed - 1, -1):
-        size += len(visible[i].text.encode("utf-8", "surrogatepass")) + 160
-        if size > limit_bytes:
-            missed = i + 1
-            break
-    return [r.frame(session) for r in visible[missed:]], missed
-
-
-history_ops = st.lists(st.tuples(st.sampled_from(["say", "say", "dm"]), st.integers(1, 3), st.integers(1, 3),
-                                 st.integers(0, 300)), max_size=60)
-
-
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(history_ops, st.integers(0, 70), st.sampled_from([None, 1, 2, 3]), st.integers(1, 70),
-       st.integers(200, 6000), st.sampled_from([4, 16, 2000]))
-def test_prop_bounded_replay_gives_what_the_full_read_gave(tmp_path_factory, ops, after, session, limit,
-                                                           limit_bytes, ring):
-    """Small histories, in memory (ring) or on disk: same frames, same missed."""
-    h = History(str(tmp_path_factory.mktemp("h") / "h.db"), ring=ring)
-    try:
-        for kind, a, b, size in ops:
-            text = "x" * size or "-"
-            if kind == "say":
-                h.add_message(f"u{a}", text, session=a, ref=f"r{len(text)}")
-            else:
-                h.add_direct(f"u{a}", f"u{b}", text, a, b)
-        h.commit()
-        all_rows = [history_mod._Row(*r) for r in h._db.execute(f"SELECT {history_mod._COLUMNS} FROM messages "
-                                                                  "ORDER BY id")]
-        assert h.since(after, session, limit, limit_bytes=limit_bytes) == \
-            reference_since(all_rows, after, session, limit, limit_bytes)
-    finally:
-        h.close()

@@ -83,7 +83,7 @@ def test_say_ack_by_ref_only_to_the_sender(connect):
     for other in (bob, carol):
         theirs = expect(other, "message", text="hi all", id=mine["id"])
         assert "ref" not in theirs and theirs["from"] == "alice" and theirs["ts"] == mine["ts"]
-    assert set(mine) == {"type", "id", "ts", "from", "text", "ref"}
+    assert set(mine) == {"type", "id", "ts", "from", "text", "room", "ref"}
 
 
 def test_say_without_ref_has_no_ref_anywhere(connect):
@@ -317,7 +317,7 @@ def test_bye_tells_the_others_and_closes(connect):
     alice, bob = connect("alice"), connect("bob")
     expect(alice, "joined")
     bob.send({"type": "bye"})
-    assert expect(alice, "left", nick="bob") == {"type": "left", "nick": "bob", "reason": "quit"}
+    assert expect(alice, "left", nick="bob") == {"type": "left", "room": "lobby", "nick": "bob", "reason": "quit"}
     assert bob.closed_by_server(3)
     c = connect("bob")                  # the nick is free again
     assert c.welcome["users"] == ["alice", "bob"]

@@ -139,18 +139,44 @@ def test_someone_else_cannot_take_a_nick_with_a_wrong_token(connect):
     chat_works(alice)
 
 
-def test_since_beyond_max_replay_reports_missed(make_server):
-    srv = make_server(rate_limit=0, max_replay=5)
-    alice = LineClient(srv.port)
-    bob = LineClient(srv.port)
+def test_a_v1_since_gets_the_oldest_missed_in_its_welcome_then_the_rest_and_never_missed(make_server):
+    """v1: the welcome holds the oldest missed messages that fit in 1 MiB,
+    the rest follows as plain frames before anything live; a reconnect from
+    the last id seen in the welcome gets the next part: nothing skipped."""
+    srv = make_server(rate_limit=0)
+    alice, bob = LineClient(srv.port), LineClient(srv.port)
     try:
-        alice.hello("alice")
-        for i in range(8):
-            alice.send({"type": "say", "text": f"n{i}"})
-        messages(alice, 8)
-        w = bob.hello("bob", since=0)
-        assert [m["text"] for m in w["history"]] == [f"n{i}" for i in range(3, 8)]
-        assert w["missed"] == 3
+        token = alice.hello("alice")["session"]
+        bob.hello("bob")
+        expect(alice, "joined", nick="bob")
+        for i in range(30):
+            alice.send({"type": "say", "text": f"{i:02d}" + "x" * 60_000})
+            if i % 10 == 0:
+                bob.send({"type": "dm", "to": "alice", "text": f"dm {i}"})
+        sent = [f["id"] for f in alice.frames[-0:] if f["type"] in ("message", "dm")]
+        while len(sent) < 33:
+            f = alice.recv()
+            if f["type"] in ("message", "dm"):
+                sent.append(f["id"])
+        alice.close()
+        back = LineClient(srv.port, timeout=10)
+        w = back.hello("alice", since=0, resume=token)
+        first = [m["id"] for m in w["history"]]
+        assert "missed" not in w and len(p.encode(w)) <= 1024 * 1024 + 4096
+        assert first == sent[:len(first)] and 10 < len(first) < len(sent)
+        assert any(m["type"] == "dm" for m in w["history"])      # its private messages, in id order
+        rest = []
+        while len(rest) < len(sent) - len(first):
+            f = back.recv()
+            assert f["type"] in ("message", "dm"), f
+            rest.append(f["id"])
+        assert first + rest == sent
+        sent.append(chat_works(back))                            # then live
+        back.close()
+        again = LineClient(srv.port, timeout=10)                 # from the last id its welcome showed
+        w = again.hello("alice", since=first[-1], resume=token)
+        assert [m["id"] for m in w["history"]] == sent[len(first):len(first) + len(w["history"])]
+        again.close()
     finally:
         alice.close()
         bob.close()
@@ -224,28 +250,6 @@ def test_welcome_has_100_room_messages_even_after_many_dms(connect, server):
     a2 = connect()
     hist = a2.hello("alice2", since=hist[-1]["id"] - 5, resume=alice.welcome["session"])["history"]
     assert [m["text"] for m in hist] == [f"d{i}" for i in range(n - 5, n)]
-
-
-def test_since_replay_is_capped_in_bytes_too(make_server):
-    """A welcome is one line: a replay of long messages stops at about
-    max_replay_bytes of text, newest kept, and says how many it left out."""
-    srv = make_server(rate_limit=0, max_replay_bytes=10_000)
-    from tests.netclient import LineClient
-    a = LineClient(srv.port)
-    a.hello("ann")
-    texts = [f"{i:02d}" + "x" * 1000 for i in range(20)]
-    for t in texts:
-        a.send({"type": "say", "text": t})
-    ids = [a.recv_type("message")["id"] for _ in texts]
-    b = LineClient(srv.port)
-    w = b.hello("bob", since=0)
-    got = [m["text"] for m in w["history"]]
-    assert 5 <= len(got) < 10, len(got)
-    assert got == texts[-len(got):], "the newest are kept, in order"
-    assert w["missed"] == len(texts) - len(got)
-    assert w["last_id"] == ids[-1]
-    a.close()
-    b.close()
 
 
 # --------------------------------------------------------------------------

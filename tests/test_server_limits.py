@@ -11,7 +11,7 @@ import pytest
 
 from server import hub as hub_mod
 from server import protocol as p
-from server.connection import Connection
+from server.doors.jsonl import Connection
 from tests.netclient import LineClient
 from tests.servertools import (chat_works, expect, expect_error, messages, ping_works, server_conn,
                                wait_until)
@@ -364,7 +364,7 @@ def test_idle_peer_is_pinged_then_dropped(make_server, clients):
         stop.set()
         answerer.join(5)
     assert [f for f in seen if f["type"] not in ("ping",)] == [
-        {"type": "left", "nick": "quiet", "reason": "timed out"}]
+        {"type": "left", "room": "lobby", "nick": "quiet", "reason": "timed out"}]
     assert any(f["type"] == "ping" for f in seen)
     chat_works(alice)
 
@@ -413,7 +413,7 @@ def test_a_reader_that_stalls_is_dropped_and_the_others_get_everything(make_serv
     assert time.monotonic() - t < 20
     for c in (alice, bob):                                 # (messages() skips the left frame)
         left = [f for f in c.frames if f["type"] == "left"] or [c.recv_type("left", timeout=5)]
-        assert left == [{"type": "left", "nick": "slow", "reason": "too slow"}]
+        assert left == [{"type": "left", "room": "lobby", "nick": "slow", "reason": "too slow"}]
     assert srv.hub.stats["dropped_slow"] == 1
     total = [f for f in bob.frames if f["type"] == "message"]
     assert len(total) == batches * per_batch
@@ -468,7 +468,7 @@ def test_a_reader_that_trickles_is_dropped_at_the_hard_cap_and_the_room_goes_on(
         assert sent * 10_000 >= 16 * 64 * 1024             # it went at the cap, not before
         for c in (alice, bob):                             # (messages() skips the left frame)
             left = [f for f in c.frames if f["type"] == "left"] or [c.recv_type("left", timeout=5)]
-            assert left == [{"type": "left", "nick": "trickle", "reason": "too slow"}]
+            assert left == [{"type": "left", "room": "lobby", "nick": "trickle", "reason": "too slow"}]
         chat_works(alice, bob)
     finally:
         stop.set()

@@ -322,12 +322,12 @@ def test_bad_input_is_logged_with_the_peer(make_server, caplog):
 
 
 def test_a_server_bug_on_one_frame_costs_only_that_client(make_server, monkeypatch):
-    from server import hub as hub_mod
+    from server.core.chat import Chat
     from tests.netclient import LineClient
 
     def broken(self, conn, item):
         raise RuntimeError("simulated bug")
-    monkeypatch.setitem(hub_mod.Hub._handlers, p.Ping, broken)
+    monkeypatch.setitem(Chat.handlers, p.Ping, broken)
     srv = make_server(rate_limit=0)
     alice, bob = LineClient(srv.port), LineClient(srv.port)
     try:

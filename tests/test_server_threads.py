@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from server import app as app_mod
-from server import fanout
+from server import delivery
 from server.app import ChatServer
 from server.config import ServerConfig
 from tests.netclient import LineClient
@@ -23,14 +23,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_a_writer_that_raises_drops_that_connection_and_the_hub_goes_on(make_server, monkeypatch, caplog):
     srv = make_server(rate_limit=0, writers=1)
-    clients = [LineClient(srv.port) for _ in range(fanout.PARALLEL_MIN + 6)]
+    clients = [LineClient(srv.port) for _ in range(delivery.PARALLEL_MIN + 6)]
     try:
         for i, c in enumerate(clients):
             c.hello(f"u{i}")
         for i, c in enumerate(clients):         # each sees the later ones join: then all is quiet
             for _ in range(len(clients) - 1 - i):
                 assert c.recv()["type"] == "joined"
-        real = fanout.write_one
+        real = delivery.write_one
         victim = []
 
         def flaky(conn):
@@ -38,7 +38,7 @@ def test_a_writer_that_raises_drops_that_connection_and_the_hub_goes_on(make_ser
                 victim.append(conn)
                 raise RuntimeError("injected writer failure")
             return real(conn)
-        monkeypatch.setattr(fanout, "write_one", flaky)
+        monkeypatch.setattr(delivery, "write_one", flaky)
         clients[0].send({"type": "say", "text": "to everyone"})
         wait_until(lambda: victim, what="a writer thread to fail")
         port = victim[0].addr[1]
@@ -166,16 +166,16 @@ def test_a_writer_thread_that_ends_stops_the_server_cleanly(tmp_path, monkeypatc
     runner.start()
     clients = []
     try:
-        clients = [LineClient(srv.port) for _ in range(fanout.PARALLEL_MIN + 2)]
+        clients = [LineClient(srv.port) for _ in range(delivery.PARALLEL_MIN + 2)]
         for i, c in enumerate(clients):
             c.hello(f"u{i}")
-        real = fanout.write_part
+        real = delivery.write_part
 
         def dies(conns):
             if threading.current_thread().name.startswith("writer-"):
                 raise Die()
             return real(conns)
-        monkeypatch.setattr(fanout, "write_part", dies)
+        monkeypatch.setattr(delivery, "write_part", dies)
         clients[0].send({"type": "say", "text": "to everyone"})
         runner.join(15)
         assert not runner.is_alive(), "serve_forever did not return after a writer thread ended"

@@ -120,8 +120,8 @@ def test_garbage_on_tls_port_does_not_disturb_others(make_server):
 
 
 def test_broadcast_to_many_tls_clients_uses_parallel_writers(make_server):
-    # More clients than fanout.PARALLEL_MIN, so writer threads encrypt too.
-    from server.fanout import PARALLEL_MIN
+    # More clients than delivery.PARALLEL_MIN, so writer threads encrypt too.
+    from server.delivery import PARALLEL_MIN
     srv = make_server(tls=True, rate_limit=0, writers=1)
     clients = [TlsLineClient(srv.port) for _ in range(PARALLEL_MIN + 6)]
     for i, c in enumerate(clients):

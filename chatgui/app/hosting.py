@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from server import paths
 from server.app import ChatServer
 from server.config import ServerConfig
-from server.history import HistoryError, HistoryInUse
+from server.store import HistoryError, HistoryInUse
 from server.tls import TlsSetupError
 
 from chatgui.app.view import HOST_LABEL, LAN_LABEL, TLS_LABEL

@@ -1,4 +1,4 @@
-"""One client connection: its reader thread, its output queue, its limits.
+"""The JSON-lines door: one client connection, its reader thread, its limits.
 
 The reader thread (named ``reader-HOST:PORT``) is the only code that calls
 ``recv`` on the socket. It splits and validates frames with the protocol
@@ -6,8 +6,8 @@ module, applies flood control by *slowing* the client (it stops reading, so
 TCP pushes back; nothing is dropped), and posts what it read to the hub. It
 never writes to the socket and never touches room state.
 
-The hub thread is the only writer: it pushes bytes into :class:`Outbox` and
-flushes them without blocking. It is also the only thread that closes the
+The hub thread is the only writer: it pushes bytes into the connection's
+:class:`~server.delivery.Outbox` and flushes them without blocking. It is also the only thread that closes the
 socket, after the reader has said it is done, so a file descriptor is never
 reused under a thread still using it.
 """
@@ -21,135 +21,20 @@ import ssl
 import threading
 import time
 
-from . import protocol
-from .tls import TlsChannel
+from .. import protocol
+from ..delivery import Outbox
+from ..tls import TlsChannel
 
 log = logging.getLogger("natter.server")
 
 RECV_SIZE = 16 * 1024
-# POSIX lets one call be non-blocking while the socket stays blocking for the
-# reader. Elsewhere (Windows) the socket is made non-blocking and the reader
-# waits with select() before each recv.
-DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
-HAVE_SENDMSG = hasattr(socket.socket, "sendmsg")
 
 # What the reader posts besides protocol events and ProtocolErrors.
 Gone = collections.namedtuple("Gone", "reason")
-Throttled = collections.namedtuple("Throttled", "delay")
+Throttled = collections.namedtuple("Throttled", "delay reads")   # reads: the history bucket
 TlsKick = collections.namedtuple("TlsKick", "")         # handshake bytes wait to be sent
 PlainOnTls = collections.namedtuple("PlainOnTls", "")   # a plaintext client on a TLS port
 AuthFailed = collections.namedtuple("AuthFailed", "")   # a hello with the wrong password
-
-
-class Outbox:
-    """Bytes waiting to be written to one peer, in order.
-
-    The hub thread owns it, except while it lends it to one ``writer-N``
-    thread for a flush (see :mod:`server.fanout`). With TLS, pushed bytes
-    are plaintext and are encrypted at flush time, on the flushing thread.
-    Chunks are bytes or memoryviews of a blob other outboxes share.
-
-    Memory: a chunk pushed with ``shared=True`` (a room's blob, or a view
-    of it) is also in other outboxes; the others are this peer's own. The
-    hub counts memory as every outbox's own bytes plus the longest shared
-    backlog (:meth:`own_bytes`). With TLS every byte is its own (the
-    ciphertext is per peer).
-    """
-
-    __slots__ = ("chunks", "offset", "size", "tls", "plain", "taken", "_marks", "_own")
-
-    def __init__(self, tls=None):
-        self.chunks: collections.deque = collections.deque()
-        self.offset = 0   # bytes of chunks[0] already sent
-        self.size = 0     # bytes not yet sent
-        self.taken = 0    # bytes the socket has taken, ever: progress is this changing
-        self.tls = tls    # a server.tls.TlsChannel, or None
-        self.plain: list = []
-        self._marks = None   # deque of (end in the stream, size) of own chunks, made when needed
-        self._own = 0
-
-    def __bool__(self) -> bool:
-        return self.size > 0
-
-    def push(self, data, shared: bool = False) -> None:
-        if self.tls is None:
-            self.chunks.append(data)
-            if not shared:
-                self._mark(len(data))
-        else:
-            self.plain.append(data)
-        self.size += len(data)
-
-    def push_parts(self, parts: list) -> None:
-        """A member's share of a pass with its own frames in it: memoryviews
-        of the shared blob (shared) around its own bytes."""
-        for part in parts:
-            self.push(part, shared=type(part) is memoryview)
-
-    def _mark(self, n: int) -> None:
-        if self._marks is None:
-            self._marks = collections.deque()
-        self._own += n
-        self._marks.append((self.taken + self.size + n, n))
-
-    def own_bytes(self) -> int:
-        """Bytes waiting that no other outbox shares (a chunk partly sent
-        counts whole)."""
-        if self.tls is not None:
-            return self.size
-        marks, taken = self._marks, self.taken
-        while marks and marks[0][0] <= taken:
-            self._own -= marks.popleft()[1]
-        if not marks:
-            self._marks = None
-        return self._own
-
-    def push_raw(self, data: bytes) -> None:
-        """Bytes that bypass TLS (a plaintext error to a plaintext client)."""
-        self.chunks.append(data)
-        self.size += len(data)
-
-    def clear(self) -> None:
-        self.chunks.clear()
-        self.plain = []
-        self._marks = None
-        self.offset = self.size = self._own = 0
-
-    def flush(self, sock: socket.socket) -> bool:
-        """Write as much as the socket takes now; True when all is written.
-
-        Raises OSError when the peer is gone (ssl.SSLError is an OSError).
-        """
-        if self.tls is not None:
-            plain, self.plain = self.plain, []
-            cipher = self.tls.encrypt(plain)
-            self.size += len(cipher) - sum(map(len, plain))
-            if cipher:
-                self.chunks.append(cipher)
-        chunks = self.chunks
-        while chunks:
-            try:
-                if len(chunks) > 1 and HAVE_SENDMSG:
-                    bufs = [memoryview(chunks[0])[self.offset:]] if self.offset else [chunks[0]]
-                    for i in range(1, min(len(chunks), 64)):
-                        bufs.append(chunks[i])
-                    sent = sock.sendmsg(bufs, (), DONTWAIT)
-                else:
-                    first = chunks[0]
-                    sent = sock.send(memoryview(first)[self.offset:] if self.offset else first, DONTWAIT)
-            except (BlockingIOError, InterruptedError):
-                return False
-            self.size -= sent
-            self.taken += sent
-            sent += self.offset
-            while chunks and sent >= len(chunks[0]):
-                sent -= len(chunks.popleft())
-            self.offset = sent
-            if sent:
-                return False  # a partial write: the socket buffer is full
-        self._marks = None    # all sent: nothing of its own waits
-        self._own = 0
-        return True
 
 
 class TokenBucket:
@@ -175,7 +60,37 @@ class TokenBucket:
 
 
 # Frames that cost a token: everything that reaches other people.
-_METERED = (protocol.Say, protocol.SendDirect, protocol.ChangeNick)
+_METERED = (protocol.Say, protocol.SendDirect, protocol.ChangeNick, protocol.Join, protocol.Part,
+            protocol.SetTopic)
+# Reads of the history have a bucket of their own, more generous: scrolling
+# back through pages must stay quick. Slowed, like messages, never dropped.
+_READS = (protocol.HistoryRequest, protocol.ListRooms)
+READ_RATE_FACTOR = 10      # x --rate-limit, and
+READ_BURST = 40            # pages at once (or --rate-burst, if larger)
+
+
+class JsonLines:
+    """The encoder of the JSON-lines door: a frame's bytes are its JSON line.
+    A v1 client (a hello without "v":2) knows no rooms: it is not sent the
+    frames of protocol 2 that a room it shares with v2 clients broadcasts
+    (``topic``)."""
+
+    __slots__ = ("version", "_skip")
+
+    def __init__(self, version: int):
+        self.version = version
+        self._skip = frozenset() if version >= 2 else frozenset({"topic"})
+
+    def lines_only(self, kinds) -> bool:
+        """True when frames of these types are sent as their JSON lines, as they are."""
+        return not self._skip or self._skip.isdisjoint(kinds)
+
+    def encode(self, out) -> bytes:
+        return b"" if out.kind in self._skip else out.line
+
+
+JSONL = JsonLines(2)
+JSONL_V1 = JsonLines(1)
 
 STATE_NEW, STATE_WELCOMED, STATE_CLOSING = "new", "welcomed", "closing"
 
@@ -184,11 +99,12 @@ class Connection:
     """State of one client. Fields marked (hub) are the hub thread's alone."""
 
     # Slots: a server holds thousands of these (about 2 KiB less each).
-    __slots__ = ("sock", "addr", "peer", "ip", "hub", "tls", "outbox", "state", "nick", "key", "room",
-                 "session", "errors", "write_registered", "close_deadline", "reader_done", "last_progress",
-                 "taken_seen", "behind_since", "welcome_data", "welcome_end", "polled", "counted", "pinged",
-                 "rate_noticed", "connected_at", "last_seen", "stopping", "_max_line", "_check_password",
-                 "_auth_delay", "_auth_failures", "_items", "_size", "_bucket", "thread", "__weakref__")
+    __slots__ = ("sock", "addr", "peer", "ip", "hub", "tls", "outbox", "state", "nick", "key", "session", "v",
+                 "rooms", "reads", "cursor", "held", "welcome", "encoder", "errors", "write_registered",
+                 "close_deadline", "reader_done", "last_progress", "taken_seen", "behind_since", "owed_end",
+                 "polled", "counted", "pinged", "rate_noticed", "connected_at", "last_seen", "stopping",
+                 "_max_line", "_check_password", "_auth_delay", "_auth_failures", "_items", "_size", "_bucket",
+                 "_reads_bucket", "thread", "__weakref__")
 
     def __init__(self, sock: socket.socket, addr, hub, config, tls_context=None, check_password=None):
         self.sock = sock
@@ -201,8 +117,15 @@ class Connection:
         self.state = STATE_NEW          # (hub)
         self.nick: str | None = None    # (hub)
         self.key: str | None = None     # (hub) nick_key(nick)
-        self.room = None                # (hub) the Room it is in
         self.session: int | None = None  # (hub) resume session id
+        # (hub) the core's: see server.core.chat
+        self.v = 1                      # its protocol version, from its hello
+        self.rooms: dict = {}           # room key -> Room, in the order it joined
+        self.reads: dict = {}           # room key -> its session's read marker
+        self.cursor = None              # its catch-up (server.core.catchup.Cursor), while it has one
+        self.held = None                # frames waiting for its welcome, from its hello until then
+        self.welcome = None             # what its welcome needs, from its hello until then
+        self.encoder = JSONL            # how frames become its bytes (speak)
         self.errors = 0                 # (hub) protocol errors so far
         self.write_registered = False   # (hub) in the hub's selector for writing
         self.close_deadline = 0.0       # (hub) when closing, force it by then
@@ -211,8 +134,7 @@ class Connection:
         self.last_progress = 0.0        # when its socket last took bytes, or its output began to wait
         self.taken_seen = 0             # outbox.taken at that time
         self.behind_since = None        # when more than max_queue began to wait for it
-        self.welcome_data = None        # its welcome, until pushed
-        self.welcome_end = 0            # outbox.taken once the welcome has gone (not held against it)
+        self.owed_end = 0               # outbox.taken once its welcome and catch-up have gone (not held against it)
         self.polled = False             # watched by polling, the selector being full (Windows)
         self.counted = 0                # outbox.size as Delivery last counted it
         self.pinged = False             # (hub) an idle ping is outstanding
@@ -226,7 +148,10 @@ class Connection:
         self._auth_failures = 0
         self._items: list = []              # (reader) read, not yet posted
         self._size = 0                      # (reader) bytes of the frames in _items
-        self._bucket = TokenBucket(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
+        self._bucket = self._reads_bucket = None
+        if config.rate_limit > 0:
+            self._bucket = TokenBucket(config.rate_limit, config.rate_burst)
+            self._reads_bucket = TokenBucket(config.rate_limit * READ_RATE_FACTOR, max(READ_BURST, config.rate_burst))
         self.thread = threading.Thread(target=self.read_loop, name=f"reader-{self.peer}", daemon=True)
 
     def __repr__(self) -> str:
@@ -235,6 +160,10 @@ class Connection:
     @property
     def label(self) -> str:
         return f"{self.nick} ({self.peer})" if self.nick else self.peer
+
+    def speak(self, version: int) -> None:
+        """(hub) The client's hello said its protocol: frames are encoded for it."""
+        self.encoder = JSONL if version >= 2 else JSONL_V1
 
     # -- reader thread ----------------------------------------------------
 
@@ -296,7 +225,11 @@ class Connection:
                         event = AuthFailed()
                         pause = self._next_auth_delay()
                     elif self._bucket is not None and isinstance(event, _METERED):
-                        self._throttle()
+                        self._throttle(self._bucket)
+                        if self.stopping.is_set():
+                            break
+                    elif self._bucket is not None and isinstance(event, _READS):
+                        self._throttle(self._reads_bucket)
                         if self.stopping.is_set():
                             break
                     items.append(event)
@@ -338,14 +271,14 @@ class Connection:
         self._post()
         self.stopping.wait(delay)
 
-    def _throttle(self) -> None:
+    def _throttle(self, bucket: TokenBucket) -> None:
         """Wait for a token; first hand the hub what was read before."""
         now = time.monotonic()
-        delay = self._bucket.take(now)
+        delay = bucket.take(now)
         if delay <= 0:
             return
         self._post()
-        self.hub.post(self, [Throttled(delay)])
+        self.hub.post(self, [Throttled(delay, bucket is self._reads_bucket)])
         self.stopping.wait(delay)
         # Its pongs wait unread behind what we are slowing down: it is alive.
         self.last_seen = time.monotonic()

@@ -1,0 +1,7 @@
+"""The chat core: room state and the chat rules, with no socket in sight.
+
+:mod:`.chat` handles the events the doors post, with :mod:`.rooms` (the
+room frames) and :mod:`.catchup` (welcomes and catch-up); :mod:`.fanout`
+queues a pass's frames for the clients; :mod:`.frames` turns stored events
+into frames.
+"""

@@ -1,0 +1,191 @@
+"""Welcomes and catch-up: how a client gets what it missed, with no cap and no gap.
+
+A ``hello`` is applied in the pass (nick, session, rooms: others see
+``joined``), but its welcome is built after the pass has been committed and
+sealed (:meth:`CatchUpRules.attach`), from the state then, and the client's
+frames after its hello wait for the next pass. What is queued for the client
+alone meanwhile (a private message, a ping) waits in ``conn.held`` and
+follows the welcome.
+
+A client with something to catch up gets a :class:`Cursor`: a v2 client
+always (its welcome is followed by ``room`` frames, ``replay`` frames and
+``caught_up``), a v1 client when its hello has a ``since`` (the oldest
+missed messages that fit in its welcome, then the rest as plain frames).
+The cursor reads the store, a page at a time (:meth:`CatchUpRules.catch_up`),
+only while the client's outbox is below ``LOW_WATER`` (the hub asks after a
+pass and when its socket drains), so a client away for a million messages
+gets a million without its queue ever overflowing.
+
+While it catches up, the client is present in its rooms but not in their
+fan-out: every event with an id reaches it through the cursor, after it is
+committed, in id order (a message in its rooms meanwhile, a private message
+to it, its own acknowledgements). When the cursor finds nothing more (at the
+end of a pass, after the commit: the store holds every id handed out), the
+client gets ``caught_up`` and joins the fan-out in that same step, so the
+next pass's broadcasts reach it live: nothing is lost or sent twice.
+
+Thread: the hub thread only.
+"""
+from __future__ import annotations
+
+from .. import protocol as p
+from ..store import DIRECT, LOBBY, MESSAGE
+from .frames import event_frame
+
+LOW_WATER = 256 * 1024          # a client's outbox below this: it may have its next replay frame
+WELCOME_BYTES = 1024 * 1024     # the history in a v1 welcome, at most
+RECENT = 100                    # messages of each room a catch-up without `since` replays
+PAGE_BYTES = p.REPLAY_MAX_BYTES - 64   # a replay frame's entries (its wrapper takes the rest)
+
+
+class Cursor:
+    """Where a client's catch-up is: the events after ``after`` of its
+    sources. ``rooms``: room key -> (floor, ceiling): that room's events with
+    floor < id <= ceiling (ceiling None: no bound); ``dm_floor``: the
+    session's private messages above it (None: none). ``plain``: a v1
+    client (its messages and private messages as plain lines, no topics);
+    ``recent``: floors still to be set to each room's last RECENT messages."""
+
+    __slots__ = ("rooms", "dm_floor", "after", "plain", "recent")
+
+    def __init__(self, rooms: dict, dm_floor: int | None, after: int, plain: bool = False, recent: bool = False):
+        self.rooms = rooms
+        self.dm_floor = dm_floor
+        self.after = after
+        self.plain = plain
+        self.recent = recent
+
+    def add(self, room: str, floor: int) -> None:
+        """Joined while catching up: that room's events from here on."""
+        self.rooms[room] = (floor, None)
+
+    def cut(self, room: str, ceiling: int) -> None:
+        """Left while catching up: that room's events up to here."""
+        if room in self.rooms:
+            self.rooms[room] = (self.rooms[room][0], ceiling)
+
+
+class CatchUpRules:
+    """The welcome and the catch-up (mixed into Chat)."""
+
+    def attach(self):
+        """After a pass is committed and sealed: yield (client, bytes) with
+        each new client's welcome (and ``room`` frames, and what was held
+        for it); those with nothing to catch up join the fan-out now, the
+        others are in ``catching_up``."""
+        pending, self.pending = self.pending, []
+        for conn in pending:
+            if conn.sock is None or conn.held is None:
+                continue            # dropped in the pass it said hello
+            parts = [self._welcome(conn)]
+            if conn.v >= 2:
+                parts.extend(p.encode(self.room_frame(conn, room)) for room in conn.rooms.values())
+            held, conn.held = conn.held, None
+            parts.extend(out.line if conn.encoder.lines_only({out.kind}) else conn.encoder.encode(out)
+                         for out in held)
+            if conn.cursor is None:
+                for room in conn.rooms.values():
+                    self.fanout.join(room, conn)
+            else:
+                if conn.cursor.recent:
+                    cur = conn.cursor
+                    cur.rooms = {key: (self.store.recent_floor(key, RECENT), None) for key in cur.rooms}
+                    cur.recent = False
+                for room in conn.rooms.values():
+                    room.waiting.add(conn)
+                self.catching_up.add(conn)
+            yield conn, b"".join(parts)
+
+    def _welcome(self, conn) -> bytes:
+        cfg, store = self.config, self.store
+        w = conn.welcome
+        conn.welcome = None
+        if conn.v >= 2:
+            users = sorted((c.nick for c in self.nicks.values()), key=str.casefold)
+            history = b""
+        else:
+            users = self.rooms[LOBBY].nicks()
+            if conn.cursor is None:
+                history = b",".join(self._recent_v1())
+            else:
+                entries, done = self._read(conn, 1 << 30, WELCOME_BYTES)
+                history = b",".join(entries)
+                if done:
+                    conn.cursor = None      # all of it fits: it is live after this welcome
+        frame = {"type": "welcome", "nick": conn.nick, "users": users, "history": [], "last_id": store.last_id,
+                 "session": w["token"], "epoch": store.epoch, "protocol": p.PROTOCOL_VERSION,
+                 "limits": {"max_line": cfg.max_line, "rate": cfg.rate_limit, "burst": cfg.rate_burst}}
+        if conn.v >= 2:
+            frame.update(replay=True, rooms=[room.name for room in conn.rooms.values()])
+        if w["reset"]:
+            frame["reset"] = True
+        line = p.encode(frame)
+        if history:
+            line = line.replace(b'"history":[]', b'"history":[' + history + b"]", 1)
+        return line
+
+    def _recent_v1(self) -> list:
+        """The newest lobby messages that fit in WELCOME_BYTES (at most
+        RECENT), as JSON: the same for every v1 welcome until the lobby
+        has a new message."""
+        lobby = self.rooms[LOBBY]
+        if self._v1_recent is not None and self._v1_recent[0] == lobby.last_id:
+            return self._v1_recent[1]
+        events, _ = self.store.page_room(LOBBY, limit=RECENT, messages_only=True)
+        entries, size = [], 0
+        for e in reversed(events):
+            data = p.encode(event_frame(e, None, self.rooms))[:-1]
+            size += len(data) + 1
+            if size > WELCOME_BYTES:
+                break
+            entries.append(data)
+        entries.reverse()
+        self._v1_recent = (lobby.last_id, entries)
+        self._v1_recent_size = size
+        return entries
+
+    def catch_up(self, conn) -> bytes:
+        """The client's next replay frame (v1: plain frames), with
+        ``caught_up`` and its join of the fan-out once nothing more is left.
+        Between passes only: every id handed out is committed."""
+        cur = conn.cursor
+        entries, done = self._read(conn, p.REPLAY_MAX_FRAMES, PAGE_BYTES)
+        if cur.plain:
+            data = b"\n".join(entries) + b"\n" if entries else b""
+        elif entries:
+            data = b'{"type":"replay","frames":[' + b",".join(entries) + b"]}\n"
+        else:
+            data = b""
+        if done:
+            conn.cursor = None
+            self.catching_up.discard(conn)
+            for room in conn.rooms.values():
+                room.waiting.discard(conn)
+                self.fanout.join(room, conn)
+            if not cur.plain:
+                data += p.encode(p.caught_up_frame(self.store.last_id))
+        return data
+
+    def _read(self, conn, max_entries: int, max_bytes: int) -> tuple[list, bool]:
+        """The next events of conn's cursor as JSON (no newline), at most
+        max_entries and max_bytes of them (but at least one); True when
+        the sources hold nothing more."""
+        cur, store, rooms, session = conn.cursor, self.store, self.rooms, conn.session
+        entries: list = []
+        size = 0
+        while True:
+            events, more = store.catch_up(cur.rooms, session, cur.dm_floor, cur.after, p.REPLAY_MAX_FRAMES)
+            for e in events:
+                if cur.plain and e.kind not in (MESSAGE, DIRECT):
+                    cur.after = e.id        # a v1 client knows no topics
+                    continue
+                data = p.encode(event_frame(e, session, rooms))[:-1]
+                if entries and (len(entries) >= max_entries or size + len(data) + 1 > max_bytes):
+                    return entries, False
+                entries.append(data)
+                size += len(data) + 1
+                cur.after = e.id
+            if not more:
+                return entries, True
+            if len(entries) >= max_entries:
+                return entries, False

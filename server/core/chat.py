@@ -1,0 +1,256 @@
+"""The chat rules: what the hub does with each event a door posts.
+
+:class:`Chat` holds the rooms, the nicks online and the store, and handles
+the protocol events (``hello``, ``say``, ``dm``, ``nick``, ``ping``,
+``pong``, ``bye``, protocol errors; the room frames in
+:class:`~server.core.rooms.RoomRules`, the welcome and the catch-up in
+:class:`~server.core.catchup.CatchUpRules`). It stores events in the store
+and queues frames in the pass (:class:`~server.core.fanout.Pass`), which
+the hub writes after the pass commits. It never touches a socket; dropping
+a client is :meth:`server.hub.Hub.drop`.
+
+A client (``conn``, a door's connection) carries what the core keeps of
+it: ``nick``, ``key``, ``session``, ``state``, ``v`` (its protocol),
+``rooms`` (room key -> Room, in the order it joined), ``reads`` (its read
+markers), ``cursor`` (its catch-up, or None), ``held`` (frames waiting for
+its welcome, or None once the welcome is out), ``welcome`` and ``encoder``.
+
+Thread: the hub thread only.
+"""
+from __future__ import annotations
+
+import logging
+
+from .. import protocol as p
+from ..doors.jsonl import STATE_CLOSING, STATE_NEW, STATE_WELCOMED
+from ..store import LOBBY
+from .catchup import WELCOME_BYTES, CatchUpRules, Cursor
+from .fanout import Out, Pass
+from .rooms import Room, RoomRules
+
+log = logging.getLogger("natter.server")
+
+WELCOME_GUESS = 64 * 1024   # what a welcome adds to a pass's output, for the pass budget
+
+
+class Chat(RoomRules, CatchUpRules):
+    log = log
+
+    def __init__(self, hub, config, store, stats: dict):
+        self.hub = hub
+        self.config = config
+        self.store = store
+        self.stats = stats
+        self.rooms: dict = {}          # room key -> Room
+        for record in store.rooms():
+            self.rooms[record.key] = Room(record, store.last_message_id(record.key))
+        self.nicks: dict = {}          # nick_key -> welcomed client
+        self.fanout = Pass()           # this pass's frames
+        self.pass_out = 0              # bytes queued so far in this pass, about
+        self.pending: list = []        # clients welcomed in this pass: their welcome comes after it
+        self.catching_up: set = set()  # clients with a cursor, past their welcome
+        self._v1_recent = None         # (lobby last id, JSON of its recent messages)
+        self._v1_recent_size = 0       # bytes of that JSON, as last built
+
+    # -- sending -------------------------------------------------------------
+
+    def send(self, conn, frame: dict) -> None:
+        """Queue a frame for one client; it goes out after this pass commits."""
+        self.fanout.unicast(conn, Out.of(frame))
+
+    def broadcast(self, frame: dict, rooms) -> None:
+        """Queue a frame without an id for everyone in these rooms."""
+        self.fanout.broadcast(Out.of(frame), rooms)
+
+    def error(self, conn, err: p.ProtocolError, counts: bool = True) -> None:
+        self.send(conn, err.frame())
+        if counts:
+            conn.errors += 1
+            log.info("%s: %s", conn.label, err)
+            if conn.errors >= self.config.max_errors and conn.state != STATE_CLOSING:
+                self.hub.drop(conn, "too many protocol errors",
+                              p.error_frame(p.TOO_MANY_ERRORS, f"Disconnected after {conn.errors} "
+                                                               "protocol errors."))
+
+    def leave(self, conn, reason: str | None) -> None:
+        """Take conn out of its rooms and the nicks (the session keeps its
+        rooms for a resume); with a ``reason``, the others are told it left."""
+        rooms = list(conn.rooms.values())
+        for room in rooms:
+            self._exit(conn, room)
+        if reason is not None:
+            for room in rooms:
+                self.broadcast(p.left_frame(conn.nick, reason, room.name), [room])
+        if conn.key is not None and self.nicks.get(conn.key) is conn:
+            del self.nicks[conn.key]
+        self.catching_up.discard(conn)
+        conn.cursor = None
+        if conn.held is not None:
+            held, conn.held = conn.held, None
+            for out in held:            # its own frames still go (the error that ends it...)
+                self.fanout.unicast(conn, out)
+
+    def room_count(self) -> int:
+        return len(self.rooms)
+
+    # -- hello ---------------------------------------------------------------
+
+    def on_hello(self, conn, hello: p.Hello) -> None:
+        if conn.state == STATE_WELCOMED:
+            return self.error(conn, p.ProtocolError(p.ALREADY_WELCOMED, "You are already in; "
+                                                                        "use a 'nick' frame to rename."))
+        store = self.store
+        session = store.find_session(hello.resume) if hello.resume else None
+        key = p.nick_key(hello.nick)
+        holder = self.nicks.get(key)
+        if holder is not None:
+            if session is not None and holder.session == session:
+                # The same person reconnecting before the server noticed the
+                # old connection died: the new one wins.
+                self.hub.drop(holder, "reconnected", p.error_frame("replaced", "You connected again from "
+                                                                               "elsewhere."))
+            else:
+                return self.error(conn, p.ProtocolError(p.NICK_TAKEN, f"The nick {holder.nick!r} is in use; "
+                                                                      "choose another."), counts=False)
+        if session is None:
+            session, token = store.new_session()
+            stored = {}
+        else:
+            token = hello.resume
+            stored = store.session_rooms(session)
+        conn.nick, conn.key, conn.session, conn.v = hello.nick, key, session, hello.v
+        conn.state = STATE_WELCOMED
+        conn.speak(hello.v)
+        self.nicks[key] = conn
+        # A since counted in another history (the file was replaced or
+        # emptied: another epoch, or ids it never reached) would hide the
+        # new messages up to it: answer as to a newcomer, and say so.
+        since = hello.since
+        reset = since is not None and (since > store.last_id or (
+            hello.epoch is not None and hello.epoch != store.epoch))
+        if reset:
+            since = None
+        if hello.v >= 2:
+            keys = [k for k in stored if k in self.rooms][:self.config.max_rooms_per_client] or [LOBBY]
+        else:
+            keys = [LOBBY]
+        if since is not None:
+            conn.cursor = Cursor({k: (since, None) for k in keys}, since, since, plain=hello.v < 2)
+        elif hello.v >= 2:
+            conn.cursor = Cursor({k: (0, None) for k in keys}, store.last_id, 0, recent=True)
+        conn.held = []
+        conn.welcome = {"token": token, "reset": reset}
+        for k in keys:
+            room = self.rooms[k]
+            read = stored.get(k)
+            if read is None:
+                read = room.last_id
+                store.join_room(session, k, read)
+            room.people[conn] = None
+            conn.rooms[k] = room
+            conn.reads[k] = read
+            self.broadcast(p.joined_frame(conn.nick, room.name), [room])
+        self.pending.append(conn)
+        # For the pass budget (Hub._apply): a v1 welcome may hold 1 MiB of history.
+        if hello.v >= 2:
+            self.pass_out += WELCOME_GUESS
+        elif conn.cursor is not None:
+            self.pass_out += WELCOME_BYTES
+        else:
+            self.pass_out += max(WELCOME_GUESS, self._v1_recent_size)
+        log.info("%s joined (%d online)", conn.label, len(self.nicks))
+
+    def _welcomed(self, conn, event) -> bool:
+        if conn.state == STATE_WELCOMED:
+            return True
+        if conn.state == STATE_NEW:
+            ref = getattr(event, "ref", None)
+            self.error(conn, p.ProtocolError(p.NOT_WELCOMED, "Say hello first: send "
+                                                             '{"type":"hello","nick":...}.', ref))
+        return False
+
+    # -- messages ------------------------------------------------------------
+
+    def on_say(self, conn, say: p.Say) -> None:
+        if not self._welcomed(conn, say):
+            return
+        room = self._present(conn, say.room, say.ref)
+        if room is None:
+            return
+        msg_id, ts = self.store.add_message(conn.nick, say.text, room.key, conn.session, say.ref)
+        room.last_id = msg_id
+        out = Out.of(p.message_frame(msg_id, ts, conn.nick, say.text, room=room.name), msg_id)
+        self.fanout.broadcast(out, [room], conn, out.with_ref(say.ref) if say.ref is not None else None)
+        self.pass_out += len(out.line)
+        self.stats["messages"] += 1
+
+    def on_direct(self, conn, dm: p.SendDirect) -> None:
+        if not self._welcomed(conn, dm):
+            return
+        target = self.nicks.get(p.nick_key(dm.to)) if dm.to else None
+        if target is None:
+            return self.error(conn, p.ProtocolError(p.NO_SUCH_USER, f"Nobody called {dm.to[:40]!r} is "
+                                                                    "online.", dm.ref), counts=False)
+        msg_id, ts = self.store.add_direct(conn.nick, target.nick, dm.text, conn.session, target.session,
+                                           dm.ref)
+        out = Out.of(p.dm_frame(msg_id, ts, conn.nick, target.nick, dm.text), msg_id)
+        self.pass_out += 2 * len(out.line)
+        self.fanout.unicast(conn, out.with_ref(dm.ref) if dm.ref is not None else out)
+        if target is not conn:
+            self.fanout.unicast(target, out)
+
+    def on_nick(self, conn, change: p.ChangeNick) -> None:
+        if not self._welcomed(conn, change):
+            return
+        key = p.nick_key(change.nick)
+        holder = self.nicks.get(key)
+        if holder is not None and holder is not conn:
+            return self.error(conn, p.ProtocolError(p.NICK_TAKEN, f"The nick {holder.nick!r} is in use.",
+                                                    change.ref), counts=False)
+        if change.nick == conn.nick:
+            # Nothing changes, but the sender still gets its acknowledgement.
+            if change.ref is not None:
+                self.send(conn, {"type": "renamed", "old": conn.nick, "new": conn.nick, "ref": change.ref})
+            return
+        old = conn.nick
+        del self.nicks[conn.key]
+        conn.nick, conn.key = change.nick, key
+        self.nicks[key] = conn
+        # Not room-scoped: once to everyone who shares a room with it, and to it.
+        out = Out.of({"type": "renamed", "old": old, "new": change.nick})
+        mine = out.with_ref(change.ref) if change.ref is not None else out
+        self.fanout.broadcast(out, list(conn.rooms.values()), conn, mine)
+        log.info("%s renamed to %s", old, change.nick)
+
+    # -- the rest ------------------------------------------------------------
+
+    def on_ping(self, conn, _ping) -> None:
+        if self._welcomed(conn, _ping):
+            self.send(conn, {"type": "pong"})
+
+    def on_pong(self, conn, _pong) -> None:
+        conn.pinged = False
+
+    def on_bye(self, conn, _bye) -> None:
+        self.hub.drop(conn, "quit")
+
+    def on_protocol_error(self, conn, err: p.ProtocolError) -> None:
+        if conn.state != STATE_CLOSING:
+            self.error(conn, err)
+
+    handlers = {
+        p.Hello: on_hello,
+        p.Say: on_say,
+        p.SendDirect: on_direct,
+        p.ChangeNick: on_nick,
+        p.Ping: on_ping,
+        p.Pong: on_pong,
+        p.Bye: on_bye,
+        p.ProtocolError: on_protocol_error,
+        p.Join: RoomRules.on_join,
+        p.Part: RoomRules.on_part,
+        p.SetTopic: RoomRules.on_topic,
+        p.ListRooms: RoomRules.on_rooms,
+        p.MarkRead: RoomRules.on_read,
+        p.HistoryRequest: RoomRules.on_history,
+    }
