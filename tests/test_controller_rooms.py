@@ -187,6 +187,18 @@ def test_unread_counts_come_from_the_room_frame_on_a_reconnect(env):
     assert client.of("read") == []
 
 
+def test_caught_up_messages_in_the_room_on_screen_get_the_marker_but_no_count(env):
+    c, view = env
+    c.focused = True
+    start(c, rooms=(("lobby", dict(last_id=12, read=10)),),
+          backlog=(msg(9, "bob", "read before"), msg(10, "bob", "read too"),
+                   msg(11, "bob", "missed one"), msg(12, "bob", "missed two")))
+    assert view.markers == {"#lobby": 11}                # where reading stopped, on screen
+    assert view.entry("#lobby").unread == 0               # looked at: nothing counted
+    c.handle(msg(13, "bob", "live"))                      # seen as it comes: the line stays
+    assert view.markers == {"#lobby": 11}
+
+
 def test_read_markers_are_sent_once_per_new_bottom_and_again_if_the_server_missed_one(env):
     c, view = env
     client = start(c, rooms=TWO)

@@ -544,7 +544,7 @@ class Conversations:
         self.view.append(line, model.id)
         if backlog:
             model.caught += 1
-        if not mine and self._count_unread(model, m.id, loud):
+        if not mine and self._count_unread(model, m.id, loud, backlog):
             if backlog:
                 self._loud_in_catchup = self._loud_in_catchup or loud
             elif loud:
@@ -570,10 +570,13 @@ class Conversations:
         line = self._line(kind, m.ts, who, text, action=action, msg_id=m.id, who_key=key)
         return line, mine, kind in (MENTION, PRIVATE)
 
-    def _count_unread(self, model: RoomModel, msg_id: int, loud: bool) -> bool:
+    def _count_unread(self, model: RoomModel, msg_id: int, loud: bool, backlog: bool = False) -> bool:
         """Someone else's message shown in ``model``: count it unless the
-        user is looking at it. True when it counted (no bell otherwise)."""
+        user is looking at it (a caught-up one still moves the "new
+        messages" line there). True when it counted (no bell otherwise)."""
         if self.focused and model.id == self.rooms.active:
+            if backlog and model.mark_missed(msg_id):
+                self.view.set_unread_marker(model.id, model.marker)
             return False
         if model.count(msg_id, loud):
             self.view.set_unread_marker(model.id, model.marker)

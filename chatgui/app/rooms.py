@@ -105,6 +105,15 @@ class RoomModel:
             return True
         return False
 
+    def mark_missed(self, msg_id: int) -> bool:
+        """A message missed while away, caught up into the conversation on
+        screen: nothing is counted, but the "new messages" line goes above
+        the first such message. True when the marker moved."""
+        if msg_id <= self.read or (self.marker is not None and self.read < self.marker <= msg_id):
+            return False
+        self.marker = msg_id
+        return True
+
     def recount(self) -> bool:
         """Unread count and mention from the messages shown and the read
         marker (after a reconnect). True when the marker moved."""

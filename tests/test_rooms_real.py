@@ -3,12 +3,6 @@ and switching (the controller fed by a real network client), catch-up
 after the server restarts, history paging both ways, private history,
 read markers surviving a reconnect and an app restart, and a protocol v1
 client still served next to a v2 one.
-
-NOT YET COLLECTED: written against DESIGN-10's contract before the v2
-server existed (branch r10-server). Once that server is merged, rename
-this file to tests/test_client_rooms_real.py, run it, and fix what the
-real server shows. Until then it cannot pass (the server on this branch
-has one room), so it is kept out of the suite rather than skipped.
 """
 from __future__ import annotations
 
@@ -153,8 +147,8 @@ def test_catch_up_after_the_server_restarts(make_server, tmp_path, windows):
     bob.close()
     other.shutdown()
     make_server(db=db, port=port, rate_limit=0)
-    w.pump(lambda: "missed in the lobby" in w.texts("#lobby") and "missed in maths" in w.texts("#maths"),
-           timeout=20, what="the catch-up")
+    w.pump(lambda: "missed in the lobby" in w.texts("#lobby") and "missed in maths" in w.texts("#maths")
+           and not w.c._catching_up, timeout=20, what="the catch-up")
     assert w.texts("#maths").count("missed in maths") == 1
     assert [r.id for r in w.view.rooms] == ["#lobby", "#maths"]       # the session kept its rooms
     assert any(t.startswith("That was what you missed while away") for t in w.texts("#lobby"))
