@@ -505,6 +505,8 @@ class Hub:
             self._next_prune = now + SESSION_PRUNE_EVERY
             self.history.prune_sessions(cfg.session_expiry, keep={c.session for c in self.conns
                                                                    if c.session is not None})
+            self.chat.prune_bindings()
+        self.chat.expire()      # timed bans and mutes (server.core.moderation)
         for conn in list(self.conns):
             if conn.sock is None:
                 continue

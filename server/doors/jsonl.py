@@ -61,7 +61,8 @@ class TokenBucket:
 
 # Frames that cost a token: everything that reaches other people.
 _METERED = (protocol.Say, protocol.SendDirect, protocol.ChangeNick, protocol.Join, protocol.Part,
-            protocol.SetTopic)
+            protocol.SetTopic, protocol.Mod, protocol.SetMode, protocol.Release, protocol.Delete, protocol.Edit,
+            protocol.Audit)
 # Reads of the history have a bucket of their own, more generous: scrolling
 # back through pages must stay quick. Slowed, like messages, never dropped.
 _READS = (protocol.HistoryRequest, protocol.ListRooms)
@@ -100,7 +101,7 @@ class Connection:
 
     # Slots: a server holds thousands of these (about 2 KiB less each).
     __slots__ = ("sock", "addr", "peer", "ip", "hub", "tls", "outbox", "state", "nick", "key", "session", "v",
-                 "rooms", "reads", "cursor", "held", "welcome", "encoder", "errors", "write_registered",
+                 "fp", "admin", "rooms", "reads", "cursor", "held", "welcome", "encoder", "errors", "write_registered",
                  "close_deadline", "reader_done", "last_progress", "taken_seen", "behind_since", "owed_end",
                  "polled", "counted", "pinged", "rate_noticed", "connected_at", "last_seen", "stopping",
                  "_max_line", "_check_password", "_auth_delay", "_auth_failures", "_items", "_size", "_bucket",
@@ -118,6 +119,8 @@ class Connection:
         self.nick: str | None = None    # (hub)
         self.key: str | None = None     # (hub) nick_key(nick)
         self.session: int | None = None  # (hub) resume session id
+        self.fp: str | None = None      # (hub) its identity's fingerprint (server.core.identity)
+        self.admin = False              # (hub) an admin: owner in every room
         # (hub) the core's: see server.core.chat
         self.v = 1                      # its protocol version, from its hello
         self.rooms: dict = {}           # room key -> Room, in the order it joined
