@@ -38,7 +38,7 @@ class ServerConfig:
     slow_timeout: float = 30.0        # s a client may take nothing while output waits for it
     max_total_queue: int = 256 * 1024 * 1024   # bytes waiting for all clients together
     auth_delay: float = 1.0           # s before the frame after a wrong password; doubles each time
-    auth_delay_max: float = 16.0      # ... up to this
+    auth_delay_max: float = 30.0      # ... up to this
     discovery: bool = True            # answer LAN discovery queries (UDP)
     discovery_port: int = discovery_codec.DEFAULT_PORT
     name: str | None = None           # the room's name in discovery replies; None: the host name
