@@ -73,6 +73,7 @@ def allowed(action: str, actor: str, target: str | None, on_self: bool) -> bool:
 
 
 def _minutes(seconds: float) -> str:
+    seconds = round(seconds, 1)         # until is kept to the millisecond
     if seconds < 90:
         n = max(1, math.ceil(seconds))
         return f"{n} more second" + ("s" if n != 1 else "")
@@ -302,6 +303,12 @@ class ModerationRules:
         self._announce(conn, room, "unban" if table == "bans" else "unmute", r.nick, reason, None, ref)
 
     def _set_role(self, conn, room, state, target, mod, role: str | None) -> None:
+        """A role never goes down by a voice nor up by a devoice: voice on an op,
+        devoice of an op, deop of a voice leave the role as it is."""
+        now = state.roles.get(target.fp, "member")
+        if (mod.action == "voice" and RANK[now] >= RANK["voice"]) or (mod.action == "devoice" and now != "voice") \
+                or (mod.action == "deop" and RANK[now] < RANK["op"]):
+            role = now if now != "member" else None
         if role is None:
             state.roles.pop(target.fp, None)
         else:
