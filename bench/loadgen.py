@@ -1,7 +1,8 @@
 """The Python load generator behind ``bench/fanout.py``.
 
-N clients join one chat room, K of them send, and every client counts the
-chat lines it receives and the latency of each. The clients are shared out
+N clients join one chat room (or, with ``Plan.rooms``, one of R rooms:
+client i in room i % R, protocol v2), K of them send, and every client
+counts the chat lines it receives and the latency of each. The clients are shared out
 over several worker *processes* (one per core by default); each worker runs
 all of its sockets non-blocking under one ``selectors`` loop in one thread,
 so no client waits behind another's thread and the GIL is not shared.
@@ -63,6 +64,7 @@ class Plan:
     connect_timeout: float = 90.0
     connect_gap: float = 0.0  # seconds between two connects (whole generator)
     nonce: str = "x"
+    rooms: int = 0          # jsonl: 0 = protocol v1 in the lobby; N = v2, client i joins room "r{i % N}"
 
     @property
     def per_sender(self) -> int:
@@ -72,6 +74,18 @@ class Plan:
 
     def nick(self, cid: int) -> str:
         return f"lg{cid}x{self.nonce}"
+
+    def room(self, cid: int) -> bytes:
+        return b"r%d" % (cid % self.rooms)
+
+    def expected_for(self, cids, ok_senders: int) -> int:
+        """Deliveries the clients ``cids`` should count (jsonl echoes to the sender)."""
+        total = ok_senders * self.per_sender
+        if not self.rooms:
+            return total * len(cids)
+        # Senders are ids 0..senders-1, each in room id % rooms.
+        in_room = [len(range(r, self.senders, self.rooms)) for r in range(self.rooms)]
+        return sum(in_room[cid % self.rooms] for cid in cids) * self.per_sender
 
 
 class _Client:
@@ -183,7 +197,9 @@ class _Worker:
             err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
                 return self.fail(c, f"connect: {os.strerror(err)}")
-            if self.plan.proto == "jsonl":
+            if self.plan.proto == "jsonl" and self.plan.rooms:
+                hello = b'{"type":"hello","nick":"%s","v":2}\n' % nick.encode()
+            elif self.plan.proto == "jsonl":
                 hello = b'{"type":"hello","nick":"%s"}\n' % nick.encode()
             else:
                 hello = b"NICK %s\r\nUSER %s 0 * :lg\r\n" % (nick.encode(), nick.encode())
@@ -199,7 +215,16 @@ class _Worker:
         c.buf += data
         *lines, c.buf = c.buf.split(b"\n")
         for line in lines:
-            if self.plan.proto == "jsonl":
+            if self.plan.proto == "jsonl" and self.plan.rooms:
+                # v2: caught up, then join its room; ready on the room frame.
+                if b'"type":"caught_up"' in line:
+                    self.write(c, b'{"type":"join","room":"%s","ref":"lg"}\n' % self.plan.room(c.cid))
+                elif b'"type":"room"' in line and b'"ref":"lg"' in line:
+                    c.state, c.buf = "ready", b""
+                    return
+                elif b'"type":"error"' in line:
+                    return self.fail(c, line.decode(errors="replace")[:200])
+            elif self.plan.proto == "jsonl":
                 if b'"type":"welcome"' in line:
                     c.state, c.buf = "ready", b""
                     return
@@ -320,7 +345,7 @@ class _Worker:
         mine = {c.cid: c for c in ok if c.cid < plan.senders}
         total = ok_senders * per
         if plan.proto == "jsonl":
-            expected = total * len(ok)
+            expected = plan.expected_for([c.cid for c in ok], ok_senders)
         else:   # IRC does not echo a message to its sender
             expected = total * len(ok) - len(mine) * per
         while time.monotonic_ns() < t0:
@@ -328,7 +353,10 @@ class _Worker:
         cpu0 = time.process_time()
         first_send = 0
         tag = b"LG" + plan.nonce.encode()
-        if plan.proto == "jsonl":
+        if plan.proto == "jsonl" and plan.rooms:
+            rooms = {cid: plan.room(cid) for cid in mine}
+            fmt = _RoomSay(rooms)
+        elif plan.proto == "jsonl":
             fmt = b'{"type":"say","text":"%s %d %d %d"}\n'
         else:
             fmt = b"PRIVMSG #bench :%s %d %d %d\r\n"
@@ -374,7 +402,7 @@ class _Worker:
             "ok_clients": len(ok), "sent": self.sent, "received": self.received,
             "first_send": first_send, "last_delivery": self.last_delivery,
             "cpu_s": cpu, "chunks": self.chunks, "hist": hist, "max_us": worst,
-            "dropped": sum(1 for c in ok if c.state == "failed"),
+            "dropped": sum(1 for c in ok if c.state == "failed"), "expected": expected,
             "failures": self.failures[-5:],
         }))
         for c in self.clients:
@@ -392,6 +420,17 @@ class _Worker:
             worst = max(worst, max(us))
             hist.update(u if u < 1024 else (u >> (s := u.bit_length() - 8)) << s for u in us)
         return dict(hist), worst
+
+
+class _RoomSay:
+    """``fmt % (tag, ts, cid, seq)`` for a v2 say in the sender's room."""
+
+    def __init__(self, rooms: dict):
+        self.rooms = rooms
+
+    def __mod__(self, args) -> bytes:
+        tag, ts, cid, seq = args
+        return b'{"type":"say","room":"%s","text":"%s %d %d %d"}\n' % (self.rooms[cid], tag, ts, cid, seq)
 
 
 def percentile(hist: dict, total: int, p: float) -> float:
