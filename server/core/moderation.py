@@ -201,9 +201,11 @@ class ModerationRules:
 
     def dm_refused(self, conn, target, ref) -> bool:
         """True (and conn told) when conn and target share a room whose
-        private messages are off, and conn is not an op of it."""
+        private messages are off, and neither is an op of it (a member may
+        still write to the teacher)."""
         for key, room in conn.rooms.items():
-            if target in room.people and not self.mod_of(key).modes["dm"] and not self.is_op(conn, room):
+            if target in room.people and not self.mod_of(key).modes["dm"] and not self.is_op(conn, room) \
+                    and not self.is_op(target, room):
                 return self._refuse(conn, f"Private messages between members of #{room.name} are off.", ref)
         return False
 
