@@ -277,3 +277,27 @@ def test_a_flood_of_mod_actions_is_slowed_like_messages(make_server):
     notices = [f for f in frames if f.get("code") == p.RATE_LIMITED]
     assert len(notices) == 1 and "delayed, not dropped" in notices[0]["message"]
     assert time.monotonic() - start >= 1.0     # the join and 6 mods, a burst of 2 then 2 a second
+
+
+def test_a_resumed_session_does_not_bring_a_banned_member_back(make_server):
+    from tests.netclient import LineClient
+    from tests.servertools import hello_v2
+    srv = make_server(rate_limit=0)
+    teacher = Person(srv, "teacher")
+    teacher.join("maths")
+    bob = Person(srv, "bob")                 # bob's first session: in maths and art
+    bob.join("maths")
+    bob.join("art")
+    token = bob.welcome["session"]
+    bob.close()
+    wait_until(lambda: "bob" not in srv.hub.chat.nicks, what="bob to be gone")
+    again = Person(srv, "bob")               # the same identity, a new session, banned there
+    again.join("maths")
+    teacher.mod("maths", "ban", "bob")
+    until(again.c, lambda x: x["type"] == "left" and x["nick"] == "bob")
+    again.close()
+    wait_until(lambda: "bob" not in srv.hub.chat.nicks, what="bob to be gone")
+    c = LineClient(srv.port)
+    got = hello_v2(c, "bob", identity=secret("bob"), resume=token)
+    assert got["welcome"]["rooms"] == ["lobby", "art"]       # not maths, which the old session was in
+    c.close()
