@@ -55,6 +55,7 @@ class ChatServer:
             raise
         try:
             self.history.prune_sessions(self.config.session_expiry)   # then the hub, daily
+            self.history.prune_bindings(self.config.nick_expiry, time.time())
             if self.config.tls:
                 self._setup_tls()
         except BaseException:

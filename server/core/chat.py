@@ -4,7 +4,9 @@
 the protocol events (``hello``, ``say``, ``dm``, ``nick``, ``ping``,
 ``pong``, ``bye``, protocol errors; the room frames in
 :class:`~server.core.rooms.RoomRules`, the welcome and the catch-up in
-:class:`~server.core.catchup.CatchUpRules`). It stores events in the store
+:class:`~server.core.catchup.CatchUpRules`, identity and moderation in
+:mod:`server.core.identity`, :mod:`~server.core.moderation` and
+:mod:`~server.core.redaction`). It stores events in the store
 and queues frames in the pass (:class:`~server.core.fanout.Pass`), which
 the hub writes after the pass commits. It never touches a socket; dropping
 a client is :meth:`server.hub.Hub.drop`.
@@ -13,7 +15,8 @@ A client (``conn``, a door's connection) carries what the core keeps of
 it: ``nick``, ``key``, ``session``, ``state``, ``v`` (its protocol),
 ``rooms`` (room key -> Room, in the order it joined), ``reads`` (its read
 markers), ``cursor`` (its catch-up, or None), ``held`` (frames waiting for
-its welcome, or None once the welcome is out), ``welcome`` and ``encoder``.
+its welcome, or None once the welcome is out), ``welcome``, ``encoder``,
+``fp`` (its identity's fingerprint, or None) and ``admin``.
 
 Thread: the hub thread only.
 """
