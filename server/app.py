@@ -43,6 +43,7 @@ class ChatServer:
         self.config = config or ServerConfig()
         self.tls_context = None
         self.check_password = auth.PasswordCheck(self.config.password) if self.config.password else None
+        self.check_admin = auth.PasswordCheck(self.config.admin_password) if self.config.admin_password else None
         self.fingerprint: str | None = None
         # The port first: a second server on the same port and file is told
         # the port is taken, the plainer of the two reasons.
@@ -54,6 +55,7 @@ class ChatServer:
             raise
         try:
             self.history.prune_sessions(self.config.session_expiry)   # then the hub, daily
+            self.history.prune_bindings(self.config.nick_expiry, time.time())
             if self.config.tls:
                 self._setup_tls()
         except BaseException:
@@ -261,7 +263,8 @@ class ChatServer:
                 sock.setblocking(False)
             elif not os.get_blocking(sock.fileno()):
                 sock.setblocking(True)
-            conn = Connection(sock, addr, self.hub, self.config, self.tls_context, self.check_password)
+            conn = Connection(sock, addr, self.hub, self.config, self.tls_context, self.check_password,
+                              self.check_admin)
         except Exception as e:
             # That one connection is lost; the acceptor goes on.
             if isinstance(e, OSError):
