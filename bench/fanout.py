@@ -8,6 +8,7 @@ From the repository root:
     python3 bench/fanout.py --scenarios burst100,idle2000 --json rows.json
     python3 bench/fanout.py --scenarios lobby1000all,room1x1000,rooms20x50   # rooms, burst
     python3 bench/fanout.py --scenarios lobby1000paced,room1x1000paced,rooms20x50paced   # rooms, paced
+    python3 bench/fanout.py --scenarios lobby50paced,room1x50paced,rooms20x50paced      # the room count alone
 
 For each scenario it starts a fresh server (``python -m server --host
 127.0.0.1 --port P --db TMPFILE --rate-limit 0 --max-clients 10000``, with
@@ -84,9 +85,13 @@ SCENARIOS = {
     "lobby1000paced": dict(clients=1000, senders=1000, mode="rate", rate=100, secs=10, timeout=60),
     "room1x1000paced": dict(clients=1000, senders=1000, mode="rate", rate=100, secs=10, timeout=60, rooms=1),
     "rooms20x50paced": dict(clients=1000, senders=1000, mode="rate", rate=2000, secs=10, timeout=60, rooms=20),
+    # The room count alone: 2000 messages a second to rooms of 50, in one
+    # room or in twenty (the same messages/s and deliveries/s).
+    "lobby50paced": dict(clients=50, senders=50, mode="rate", rate=2000, secs=10, timeout=60),
+    "room1x50paced": dict(clients=50, senders=50, mode="rate", rate=2000, secs=10, timeout=60, rooms=1),
 }
 ROOM_SCENARIOS = ("lobby1000all", "room1x1000", "rooms20x50", "lobby1000paced", "room1x1000paced",
-                  "rooms20x50paced")
+                  "rooms20x50paced", "lobby50paced", "room1x50paced")
 QUICK = {
     "quick-burst": dict(clients=50, senders=50, mode="burst", msgs=20, timeout=30),
     "quick-rate": dict(clients=200, senders=20, mode="rate", rate=100, secs=2, timeout=30),

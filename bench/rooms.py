@@ -7,7 +7,7 @@ From the repository root:
     python3 bench/rooms.py --join-messages 100000 --catchup-messages 20000    # a quick run
 
 1. Join a big room. A history file holds N messages (default 1 000 000)
-   in the room ``big`` (and a second file 1 000 in it, for comparison). A
+   in the room ``big`` (and two more files N / 10 and 1 000, for comparison). A
    server process opens it; then 20 fresh v2 clients one after another say
    hello, wait for ``caught_up``, and time ``join big`` -> the ``room``
    frame, and the ``history`` request (the newest 50) sent on it -> the
@@ -226,19 +226,21 @@ def main(argv=None) -> int:
     try:
         print(f"Load average before: {loadavg()}.", flush=True)
         t = time.monotonic()
-        big, small = os.path.join(tmp, "big.db"), os.path.join(tmp, "small.db")
+        big, middle, small = (os.path.join(tmp, f"{n}.db") for n in ("big", "middle", "small"))
         build(big, a.join_messages, "big")
+        build(middle, a.join_messages // 10, "big")
         build(small, 1000, "big")
         print(f"(built the join files in {time.monotonic() - t:.0f} s; "
               f"{os.path.getsize(big) / 2 ** 20:.0f} MiB)", flush=True)
         print("\n| history of the room | server start s | room frame ms (median / max) "
               "| first page ms (median / max) | hub RSS MiB before -> after 20 joins |\n|---|---|---|---|---|")
-        for label, path in ((f"{a.join_messages:,}", big), ("1,000", small)):
+        for label, path in ((f"{a.join_messages:,}", big), (f"{a.join_messages // 10:,}", middle), ("1,000", small)):
             r = measure_join(path)
             print(f"| {label} | {r['start_s']:.2f} | {r['room_ms_median']:.1f} / {r['room_ms_max']:.1f} "
                   f"| {r['page_ms_median']:.1f} / {r['page_ms_max']:.1f} "
                   f"| {r['rss_before_kib'] / 1024:.1f} -> {r['rss_after_kib'] / 1024:.1f} |", flush=True)
-        os.remove(big)
+        for path in (big, middle, small):
+            os.remove(path)
         path = os.path.join(tmp, "away.db")
         token = build(path, a.catchup_messages, "lobby", session=True)
         r = measure_catchup(path, token, a.catchup_messages, a.sndbuf)

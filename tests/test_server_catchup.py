@@ -390,3 +390,31 @@ def test_a_client_that_stops_reading_during_its_catch_up_is_dropped_as_too_slow_
     assert left[0]["reason"] == "too slow"
     assert srv.hub.stats["dropped_slow"] == 1
     stalled.close()
+
+
+def test_replay_frames_hold_at_most_1_mib_of_big_messages(make_server, tmp_path):
+    db = str(tmp_path / "pastes.db")
+    h = SqliteStore(db)
+    session, token = h.new_session()
+    h.join_room(session, "lobby", 0)
+    ids = [h.add_message("bob", f"{i:03d}" + "q" * 30_000)[0] for i in range(120)]
+    h.commit()
+    h.close()
+    srv = make_server(rate_limit=0, db=db)
+    ann = LineClient(srv.port, timeout=10)
+    try:
+        ann.send({"type": "hello", "nick": "ann", "v": 2, "resume": token, "since": 0})
+        assert ann.recv()["type"] == "welcome"
+        sizes, got = [], []
+        while True:
+            f = ann.recv()
+            if f["type"] == "caught_up":
+                break
+            if f["type"] == "replay":
+                sizes.append(len(p.encode(f)))
+                got += [e["id"] for e in f["frames"]]
+        assert got == ids
+        assert len(sizes) == 4 and max(sizes) <= p.REPLAY_MAX_BYTES   # 120 x 30 KB: about 34 a frame
+        assert sum(sizes) > 3 * 1024 * 1024
+    finally:
+        ann.close()

@@ -434,3 +434,19 @@ def test_join_part_and_topic_cost_a_message_token_and_history_has_a_bigger_bucke
         assert [f["code"] for f in notices] == ["rate_limited"] and "delayed, not dropped" in notices[0]["message"]
     finally:
         ann.close()
+
+
+def test_room_frames_after_a_welcome_carry_their_users_whatever_the_topic_says(server, v2):
+    """The welcome's nick lists are spliced into the frames' JSON: a topic
+    that spells the key out must not be taken for it."""
+    ann, got = v2("ann")
+    token = got["welcome"]["session"]
+    tricky = '"users":[] and "history":[]'
+    join(ann, "dev", topic=tricky)
+    bob, _ = v2("bob")
+    join(bob, "dev")
+    ann.close()
+    again, back = v2("ann", resume=token)
+    dev = [r for r in back["rooms"] if r["room"] == "dev"][0]
+    assert dev["topic"] == tricky and dev["users"] == ["ann", "bob"]
+    assert back["welcome"]["users"] == ["ann", "bob"] and back["welcome"]["history"] == []

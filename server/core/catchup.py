@@ -74,12 +74,17 @@ class CatchUpRules:
         for it); those with nothing to catch up join the fan-out now, the
         others are in ``catching_up``."""
         pending, self.pending = self.pending, []
+        # The lists of nicks in this pass's welcomes and room frames, as JSON:
+        # the same for all of them (the state after the pass), so each is
+        # built once per pass, not once per client (a storm of reconnects
+        # would otherwise sort and encode every nick once per client).
+        users: dict = {}
         for conn in pending:
             if conn.sock is None or conn.held is None:
                 continue            # dropped in the pass it said hello
-            parts = [self._welcome(conn)]
+            parts = [self._welcome(conn, users)]
             if conn.v >= 2:
-                parts.extend(p.encode(self.room_frame(conn, room)) for room in conn.rooms.values())
+                parts.extend(self._room_line(conn, room, users) for room in conn.rooms.values())
             held, conn.held = conn.held, None
             parts.extend(out.line if conn.encoder.lines_only({out.kind}) else conn.encoder.encode(out)
                          for out in held)
@@ -96,15 +101,31 @@ class CatchUpRules:
                 self.catching_up.add(conn)
             yield conn, b"".join(parts)
 
-    def _welcome(self, conn) -> bytes:
+    def _users_json(self, users: dict, room=None) -> bytes:
+        """The JSON list of the nicks in ``room`` (None: everyone online), sorted
+        ignoring case, from the pass's cache ``users``."""
+        key = room.key if room is not None else None
+        data = users.get(key)
+        if data is None:
+            nicks = room.nicks() if room is not None else sorted((c.nick for c in self.nicks.values()),
+                                                                 key=str.casefold)
+            data = users[key] = p.encode(nicks)[:-1]
+        return data
+
+    def _room_line(self, conn, room, users: dict) -> bytes:
+        frame = p.room_frame(room.name, room.record.topic, [], room.last_id, conn.reads.get(room.key, 0),
+                             room.locked)
+        return _splice(p.encode(frame), b'"users":', self._users_json(users, room))
+
+    def _welcome(self, conn, users: dict) -> bytes:
         cfg, store = self.config, self.store
         w = conn.welcome
         conn.welcome = None
         if conn.v >= 2:
-            users = sorted((c.nick for c in self.nicks.values()), key=str.casefold)
+            names = self._users_json(users)
             history = b""
         else:
-            users = self.rooms[LOBBY].nicks()
+            names = self._users_json(users, self.rooms[LOBBY])
             if conn.cursor is None:
                 history = b",".join(self._recent_v1())
             else:
@@ -112,7 +133,7 @@ class CatchUpRules:
                 history = b",".join(entries)
                 if done:
                     conn.cursor = None      # all of it fits: it is live after this welcome
-        frame = {"type": "welcome", "nick": conn.nick, "users": users, "history": [], "last_id": store.last_id,
+        frame = {"type": "welcome", "nick": conn.nick, "users": [], "history": [], "last_id": store.last_id,
                  "session": w["token"], "epoch": store.epoch, "protocol": p.PROTOCOL_VERSION,
                  "limits": {"max_line": cfg.max_line, "rate": cfg.rate_limit, "burst": cfg.rate_burst}}
         if conn.v >= 2:
@@ -120,9 +141,9 @@ class CatchUpRules:
         frame.update(self.welcome_identity(conn))
         if w["reset"]:
             frame["reset"] = True
-        line = p.encode(frame)
+        line = _splice(p.encode(frame), b'"users":', names)
         if history:
-            line = line.replace(b'"history":[]', b'"history":[' + history + b"]", 1)
+            line = _splice(line, b'"history":', b"[" + history + b"]")
         return line
 
     def _recent_v1(self) -> list:
@@ -190,3 +211,10 @@ class CatchUpRules:
                 return entries, True
             if len(entries) >= max_entries:
                 return entries, False
+
+
+def _splice(line: bytes, key: bytes, value: bytes) -> bytes:
+    """A frame's JSON line with the empty list of ``key`` ("users":) replaced
+    by ``value``, JSON already. The first match is the key: inside a JSON
+    string every quote is escaped, so the bytes "users":[] cannot occur there."""
+    return line.replace(key + b"[]", key + value, 1)

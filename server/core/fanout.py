@@ -37,10 +37,12 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from collections import Counter
 
 from .. import protocol as p
 
 VIEW_MIN = 64 * 1024    # a pass this big shares its blob with personal shares too
+_UNSET = object()
 
 
 class Out:
@@ -169,18 +171,36 @@ class Pass:
         if not frames and not custom:
             self._reset()
             return
-        blobs: dict = {}    # (rooms, encoder) -> [blob, indexes, offsets]
-        ranges: dict = {}   # client -> [(room, start, end)] for the busy rooms it is (or was) in
-        for room in busy:
+        encoders: dict = {}  # a client's encoder -> the one its blobs use (None: the JSON lines as they are)
+        # The common case first, at a cost of a few dict lookups per member: a
+        # member of one busy room for the whole pass shares that room's blob.
+        # The others (in several busy rooms, joined or left mid-pass) are
+        # gathered in ranges: client -> [(room, start, end)].
+        counts = Counter(itertools.chain.from_iterable(room.members for room in busy)) if len(busy) > 1 else None
+        leavers = {g[1] for g in gone}
+        ranges: dict = {}
+        for room, indexes in busy.items():
+            per_encoder: dict = {}    # encoder -> [blob, indexes, offsets] of this room
             for conn, start in room.members.items():
-                entry = (room, start, None)
-                mine = ranges.get(conn)
-                if mine is None:
-                    ranges[conn] = [entry]
-                else:
-                    mine.append(entry)
+                if start or (counts is not None and counts[conn] > 1) or conn in leavers:
+                    ranges.setdefault(conn, []).append((room, start, None))
+                    continue
+                enc = conn.encoder
+                e = encoders.get(enc, _UNSET)
+                if e is _UNSET:
+                    e = encoders[enc] = None if enc.lines_only(kinds) else enc
+                shared = per_encoder.get(e)
+                if shared is None:
+                    shared = per_encoder[e] = [_join(frames, indexes, e), indexes, None]
+                own = custom.pop(conn, None) if custom else None
+                if own is None:
+                    if shared[0]:
+                        yield conn, shared[0], True
+                    continue
+                yield conn, _personal(frames, indexes, own, e, shared), False
         for room, conn, start, end in gone:
             ranges.setdefault(conn, []).append((room, start, end))
+        blobs: dict = {}    # (rooms, encoder) -> [blob, indexes, offsets]
         for conn, mine in ranges.items():
             plain = True              # a member of each room for the whole pass
             for room, start, end in mine:
