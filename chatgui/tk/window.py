@@ -317,8 +317,8 @@ class ChatWindow:
         if self.settings_dialog is not None and self.settings_dialog.alive:
             self.settings_dialog.top.lift()
             return
-        fingerprint = self.fingerprint or getattr(self.controller, "identity_fingerprint", None)
-        self.settings_dialog = SettingsDialog(self.root, self.fonts, self.pal, fingerprint, on_copy=self.copy_text)
+        self.settings_dialog = SettingsDialog(self.root, self.fonts, self.pal, self.fingerprint,
+                                              on_copy=self.copy_text)
 
     def copy_text(self, text: str) -> None:
         self.root.clipboard_clear()

@@ -315,18 +315,22 @@ def test_the_room_settings_dialog_shows_the_modes_and_saves_what_was_chosen(make
 
 def test_the_settings_show_the_fingerprint_to_copy(make_window):
     w = window(make_window)
+    w.set_identity(FP)
     w.chat.settings_button.invoke()
     d = w.settings_dialog
-    assert d.value.get() == NO_IDENTITY and d.copy_button.instate(["disabled"])
-    w.set_identity(FP)
     assert d.value.get() == FP and str(d.field.cget("state")) == "readonly"
     w.root.clipboard_clear()
     d.copy_button.invoke()
     assert w.root.clipboard_get() == FP and d.copied.cget("text") == "Copied."
-    # Selectable in its field, all of it.
+    # Selectable in its field, all of it, as the operator types it.
     d.field.selection_range(0, "end")
     assert d.field.selection_get() == FP
     d.close_button.invoke()
     assert not d.alive
+    # Before there is an identity: said so, nothing to copy; it shows once it comes.
+    w.fingerprint = None
     w.chat.settings_button.invoke()
-    assert w.settings_dialog.value.get() == FP
+    d = w.settings_dialog
+    assert d.value.get() == NO_IDENTITY and d.copy_button.instate(["disabled"])
+    w.set_identity(FP)
+    assert d.value.get() == FP and d.copy_button.instate(["!disabled"])
