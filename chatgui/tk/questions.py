@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 from chatgui.app.view import Question
 from chatgui.tk import theme
 
-ROWS = 4            # rows shown before the list scrolls
+ROWS = 4            # rows shown; more scroll (the wheel, the keys)
 
 
 class QuestionsPanel(ttk.Frame):
@@ -37,13 +37,16 @@ class QuestionsPanel(ttk.Frame):
         self.title.grid(row=0, column=0, sticky="w")
         self.release_button = ttk.Button(self, text="Release", style="Accent.TButton", takefocus=False,
                                          command=self.release)
-        self.release_button.grid(row=0, column=1, rowspan=2, sticky="ne", padx=(10, 0), pady=(0, 0))
+        self.release_button.grid(row=0, column=2, rowspan=2, sticky="ne", padx=(10, 0))
         self.tree = ttk.Treeview(self, columns=("who", "stamp"), show="tree", selectmode="browse",
                                  style="Questions.Treeview", height=ROWS, takefocus=False)
         self.tree.column("#0", width=360, stretch=True)
         self.tree.column("who", width=110, stretch=False)
         self.tree.column("stamp", width=56, stretch=False, anchor="e")
         self.tree.grid(row=1, column=0, sticky="ew", pady=(4, 0))
+        self.scroll = ttk.Scrollbar(self, orient="vertical", command=self.tree.yview,
+                                    style="Slim.Vertical.TScrollbar")
+        self.tree.configure(yscrollcommand=self.scroll.set)
         self.tree.bind("<<TreeviewSelect>>", lambda e: self._sync_button())
         self.tree.bind("<Double-Button-1>", lambda e: self.release())
         self.tree.bind("<Return>", lambda e: self.release())
@@ -68,6 +71,12 @@ class QuestionsPanel(ttk.Frame):
             except (tk.TclError, UnicodeError):
                 safe = [s.encode("ascii", "backslashreplace").decode("ascii") for s in (text, *values)]
                 t.insert("", "end", iid=str(q.id), text=safe[0], values=safe[1:], tags=tags)
+        # As tall as the list, up to ROWS, then it scrolls.
+        t.configure(height=max(1, min(ROWS, len(self.questions))))
+        if len(self.questions) > ROWS:
+            self.scroll.grid(row=1, column=1, sticky="ns", pady=(4, 0))
+        else:
+            self.scroll.grid_remove()
         waiting = self.waiting()
         self.title.configure(text=f"QUESTIONS — {len(waiting)} waiting")
         if chosen is not None and chosen.released_by is None and chosen.id in {q.id for q in waiting}:

@@ -62,7 +62,7 @@ class RoomSettingsDialog:
         self.checks["slow"] = ttk.Checkbutton(slow_row, text=MODE_LABELS["slow"], variable=self.vars["slow_on"],
                                               command=self._sync_slow)
         self.checks["slow"].grid(row=0, column=0, sticky="w")
-        ttk.Label(slow_row, text=":  one message every", style="Card.TLabel").grid(row=0, column=1, padx=(0, 6))
+        ttk.Label(slow_row, text="one message every", style="Card.TLabel").grid(row=0, column=1, padx=(8, 6))
         self.slow = tk.StringVar(master=top, value=str(m.slow or DEFAULT_SLOW))
         self.slow_entry = ttk.Spinbox(slow_row, from_=1, to=SLOW_MAX, increment=5, width=7, textvariable=self.slow)
         self.slow_entry.grid(row=0, column=2)
