@@ -208,7 +208,7 @@ class Moderation:
         model.modes = Modes(**now)
         by = self.safe(e.by) if e.by else "Someone"
         for name, value in e.changed.items():
-            self._system(f"{by} {_mode_words(name, value, self.safe(model.label))}", model.id, e.ts)
+            self._system(mode_sentence(by, name, value, self.safe(model.label)), model.id, e.ts)
         self._push_powers(model)
 
     def on_Deleted(self, e: mod.Deleted) -> None:
@@ -302,25 +302,9 @@ class Moderation:
     def _speak_refused_words(self, e, model: RoomModel | None, kind: str, to: str | None) -> str | None:
         """A say or dm refused for a moderation reason -> the sentence, or None."""
         label = self.safe(model.label) if model is not None and not model.private else "this room"
-        if e.code == mod.MUTED:
-            return f"You are muted in {label} {self._for_how_long(e.until, 'until an op unmutes you')}."
-        if e.code == mod.SLOW_MODE:
-            wait = math.ceil(e.retry_after) if e.retry_after is not None else None
-            return (f"Slow mode in {label}: you can send again in {_plural(wait, 'second')}." if wait
-                    else f"Slow mode in {label}: wait a little before sending again.")
-        if e.code == mod.BANNED:
-            return f"You are banned from {label} {self._for_how_long(e.until, 'until an op lifts the ban')}."
-        if e.code == mod.FORBIDDEN:
-            if kind == "dm":
-                return (f"{self.safe(to)} cannot get private messages from you now: private messages between "
-                        f"members are switched off in a room you share ({_lower(self.safe(e.message))}).")
-            if model is not None and model.modes.announce:
-                return f"Only the ops can speak in {label}: it is for announcements."
-            if model is not None and model.modes.moderated:
-                return (f"Only ops and people with voice can speak in {label} now (it is moderated): "
-                        "ask an op for voice.")
-            return f"You may not speak in {label}: {_lower(self.safe(e.message)) or 'the room does not allow it.'}"
-        return None
+        modes = model.modes if model is not None else Modes()
+        return speak_refusal(e.code, self.safe(e.message), label, e.until, e.retry_after, self.wall(), modes,
+                             kind == "dm", self.safe(to) if to else None)
 
     # ------------------------------------------------------------------
     # Commands
@@ -335,7 +319,7 @@ class Moderation:
         if model is None:
             return
         if not c.changes:
-            return self._system(f"Modes of {self.safe(model.label)}: {_describe_modes(model.modes)}. "
+            return self._system(f"Modes of {self.safe(model.label)}: {describe_modes(model.modes)}. "
                                 "Ops set them with /mode NAME VALUE (/help mode).")
         self._send_mode(model, dict(c.changes))
 
@@ -483,86 +467,15 @@ class Moderation:
         return replace(old, text=text, links=(), removed=True, edited=False, action=False, question=False)
 
     def _for_how_long(self, until: float | None, otherwise: str) -> str:
-        if until is None:
-            return otherwise
-        return f"for {more_time(until - self.wall())}"
+        return _how_long(until, self.wall(), otherwise)
 
     def _moderated_words(self, e: mod.Moderated, model: RoomModel, ours: bool) -> str:
-        who = "you" if ours else self.safe(e.nick)
-        label = self.safe(model.label)
-        by = self.safe(e.by) if e.by else None
-        why = f": {self.safe(e.reason)}" if e.reason and e.reason != "expired" else "."
-        span_ = f" for {span(e.until - (e.ts or self.wall()))}" if e.until is not None else ""
-        if e.action == "kick":
-            return f"{by or 'An op'} removed {who} from {label}{why}"
-        if e.action == "ban":
-            return f"{by or 'An op'} banned {who} from {label}{span_ or ' until the ban is lifted'}{why}"
-        if e.action == "mute":
-            tail = " You can read, but not speak." if ours else ""
-            return f"{by or 'An op'} muted {who} in {label}{span_}{why}{tail}"
-        if e.action == "unban":
-            return f"{by} lifted the ban on {who}." if by else f"The ban on {who} in {label} has expired."
-        if e.action == "unmute":
-            if by is None:
-                return (f"You can speak in {label} again (the mute has expired)." if ours
-                        else f"{who} can speak in {label} again (the mute has expired).")
-            return f"{by} unmuted {who}" + (": you can speak again." if ours else ".")
-        words = {"op": f"made {who} an op of {label}", "deop": f"took op from {who}",
-                 "voice": f"gave {who} voice in {label}", "devoice": f"took voice from {who}"}[e.action]
-        return f"{by or 'Someone'} {words}."
+        return moderated_sentence(e, self.safe(model.label), ours, self.safe, self.wall())
 
     def _refusal_words(self, kind: str, target, detail, e) -> str:
         model = self.rooms.get(target) if type(target) is str else None
         label = self.safe(model.label) if model is not None else "this room"
-        why = _lower(self.safe(e.message)).rstrip(".")
-        if e.code in (p.UNKNOWN_TYPE, "no_rooms"):
-            return "This server does not know moderation (it runs an older version of Natter)."
-        if e.code == p.RATE_LIMITED:
-            return f"Too much at once: the server asks you to slow down ({why})."
-        if kind == "mod":
-            action, nick = detail
-            doing = _DOING[action].format(n=self.safe(nick), r=label)
-            if e.code == p.NOT_IN_ROOM:
-                return f"{self.safe(nick)} is not in {label}."
-            if e.code == mod.NO_IDENTITY:
-                return (f"{self.safe(nick)} cannot get a role: their app sends no identity (an older version?), "
-                        "so the role could not stay with them.")
-            if e.code == mod.FORBIDDEN:
-                default = "only the owner can" if action in ("op", "deop") else "only ops can, and not on an equal or higher rank"
-                return f"You cannot {doing}: {why or default}."
-            return f"Could not {doing}: {why}."
-        if kind == "mode":
-            if e.code == mod.FORBIDDEN:
-                return f"Only the ops of {label} can change its settings."
-            return f"The settings of {label} were not changed: {why}."
-        if kind == "delete":
-            if e.code == mod.EDIT_WINDOW:
-                return (f"Too late to remove that message: your own can be removed for {EDIT_WINDOW // 60} "
-                        "minutes after sending; an op can remove it.")
-            if e.code == mod.FORBIDDEN:
-                return "You can only remove your own messages (ops can remove anyone's)."
-            if e.code == mod.NO_SUCH_MESSAGE:
-                return f"There is no message {detail} to remove (it may be gone already)."
-            return f"The message was not removed: {why}."
-        if kind == "edit":
-            if e.code == mod.EDIT_WINDOW:
-                return f"Too late to edit that message: messages can be edited for {EDIT_WINDOW // 60} minutes after sending."
-            if e.code == mod.FORBIDDEN:
-                return "You can only edit your own messages."
-            if e.code == mod.NO_SUCH_MESSAGE:
-                return f"There is no message {detail} to edit (it may have been removed)."
-            return f"The message was not changed: {why}."
-        if kind == "release":
-            if e.code == mod.FORBIDDEN:
-                return f"Only the ops of {label} can release questions."
-            if e.code == mod.NO_SUCH_MESSAGE:
-                return f"Question {detail} is not waiting any more."
-            return f"The question was not released: {why}."
-        if kind == "audit":
-            if e.code == mod.FORBIDDEN:
-                return f"Only the ops of {label} can read its moderation trail."
-            return f"The moderation trail of {label} is not available: {why}."
-        return f"Your nick could not be released: {why}."
+        return request_refusal(kind, detail, e.code, e.message, label, self.safe)
 
 
 def mod_fingerprint(identity: str | None) -> str | None:
@@ -612,7 +525,7 @@ def _unwrap(text: str) -> tuple:
     return (text, False) if body is None else (body, True)
 
 
-def _describe_modes(m: Modes) -> str:
+def describe_modes(m: Modes) -> str:
     parts = [name for name, on in (("moderated", m.moderated), ("questions", m.questions),
                                     ("announce", m.announce)) if on]
     if m.slow:
@@ -642,3 +555,121 @@ def _mode_words(name: str, value, label: str) -> str:
                 else f"switched off private messages between members of {label}.")
     return (f"set a key for {label}: newcomers need it to join." if value
             else f"removed the key of {label}: anyone may join.")
+
+
+# -- sentences, shared by the window's controller and the terminal ----------------------
+# ``label`` is the room as shown ("#maths"), already safe; ``safe`` makes peer text safe.
+
+def speak_refusal(code: str, message: str, label: str, until, retry_after, now: float, modes: Modes,
+                  dm: bool = False, to: str | None = None) -> str | None:
+    """A say (or, ``dm``, a private message to ``to``) refused by the room's
+    rules -> a sentence; None for a code that is not about moderation."""
+    if code == mod.MUTED:
+        return f"You are muted in {label} {_how_long(until, now, 'until an op unmutes you')}."
+    if code == mod.SLOW_MODE:
+        wait = math.ceil(retry_after) if retry_after is not None else None
+        return (f"Slow mode in {label}: you can send again in {_plural(wait, 'second')}." if wait
+                else f"Slow mode in {label}: wait a little before sending again.")
+    if code == mod.BANNED:
+        return f"You are banned from {label} {_how_long(until, now, 'until an op lifts the ban')}."
+    if code == mod.FORBIDDEN:
+        if dm:
+            return (f"{to or 'They'} cannot get private messages from you now: private messages between "
+                    f"members are switched off in a room you share ({_lower(message).rstrip('.')}).")
+        if modes.announce:
+            return f"Only the ops can speak in {label}: it is for announcements."
+        if modes.moderated:
+            return (f"Only ops and people with voice can speak in {label} now (it is moderated): "
+                    "ask an op for voice.")
+        return f"You may not speak in {label}: {_lower(message).rstrip('.') or 'the room does not allow it'}."
+    return None
+
+
+def _how_long(until, now: float, otherwise: str) -> str:
+    return otherwise if until is None else f"for {more_time(until - now)}"
+
+
+def moderated_sentence(e: mod.Moderated, label: str, ours: bool, safe, now: float) -> str:
+    """The line a ``moderated`` event shows in its room."""
+    who = "you" if ours else safe(e.nick)
+    by = safe(e.by) if e.by else None
+    why = f": {safe(e.reason)}" if e.reason and e.reason != "expired" else "."
+    span_ = f" for {span(e.until - (e.ts or now))}" if e.until is not None else ""
+    if e.action == "kick":
+        return f"{by or 'An op'} removed {who} from {label}{why}"
+    if e.action == "ban":
+        return f"{by or 'An op'} banned {who} from {label}{span_ or ' until the ban is lifted'}{why}"
+    if e.action == "mute":
+        tail = " You can read, but not speak." if ours else ""
+        return f"{by or 'An op'} muted {who} in {label}{span_}{why}{tail}"
+    if e.action == "unban":
+        return f"{by} lifted the ban on {who}." if by else f"The ban on {who} in {label} has expired."
+    if e.action == "unmute":
+        if by is None:
+            return (f"You can speak in {label} again (the mute has expired)." if ours
+                    else f"{who} can speak in {label} again (the mute has expired).")
+        return f"{by} unmuted {who}" + (": you can speak again." if ours else ".")
+    words = {"op": f"made {who} an op of {label}", "deop": f"took op from {who}",
+             "voice": f"gave {who} voice in {label}", "devoice": f"took voice from {who}"}[e.action]
+    return f"{by or 'Someone'} {words}."
+
+
+def mode_sentence(by: str | None, name: str, value, label: str) -> str:
+    """The line one changed mode shows ("alice made #maths moderated: ...")."""
+    return f"{by or 'Someone'} {_mode_words(name, value, label)}"
+
+
+def request_refusal(kind: str, detail, code: str, message: str, label: str, safe) -> str:
+    """A refused moderation request (``kind`` one of :data:`MOD_KINDS`;
+    ``detail``: (action, nick) for mod, the id for delete/edit/release)."""
+    why = _lower(safe(message)).rstrip(".")
+    if code in (p.UNKNOWN_TYPE, "no_rooms"):
+        return "This server does not know moderation (it runs an older version of Natter)."
+    if code == p.RATE_LIMITED:
+        return f"Too much at once: the server asks you to slow down ({why})."
+    if kind == "mod":
+        action, nick = detail
+        doing = _DOING[action].format(n=safe(nick), r=label)
+        if code == p.NOT_IN_ROOM:
+            return f"{safe(nick)} is not in {label}."
+        if code == mod.NO_IDENTITY:
+            return (f"{safe(nick)} cannot get a role: their app sends no identity (an older version?), "
+                    "so the role could not stay with them.")
+        if code == mod.FORBIDDEN:
+            default = ("only the owner can" if action in ("op", "deop")
+                       else "only ops can, and not on an equal or higher rank")
+            return f"You cannot {doing}: {why or default}."
+        return f"Could not {doing}: {why}."
+    if kind == "mode":
+        if code == mod.FORBIDDEN:
+            return f"Only the ops of {label} can change its settings."
+        return f"The settings of {label} were not changed: {why}."
+    if kind == "delete":
+        if code == mod.EDIT_WINDOW:
+            return (f"Too late to remove that message: your own can be removed for {EDIT_WINDOW // 60} "
+                    "minutes after sending; an op can remove it.")
+        if code == mod.FORBIDDEN:
+            return "You can only remove your own messages (ops can remove anyone's)."
+        if code == mod.NO_SUCH_MESSAGE:
+            return f"There is no message {detail} to remove (it may be gone already)."
+        return f"The message was not removed: {why}."
+    if kind == "edit":
+        if code == mod.EDIT_WINDOW:
+            return (f"Too late to edit that message: messages can be edited for {EDIT_WINDOW // 60} minutes "
+                    "after sending.")
+        if code == mod.FORBIDDEN:
+            return "You can only edit your own messages."
+        if code == mod.NO_SUCH_MESSAGE:
+            return f"There is no message {detail} to edit (it may have been removed)."
+        return f"The message was not changed: {why}."
+    if kind == "release":
+        if code == mod.FORBIDDEN:
+            return f"Only the ops of {label} can release questions."
+        if code == mod.NO_SUCH_MESSAGE:
+            return f"Question {detail} is not waiting any more."
+        return f"The question was not released: {why}."
+    if kind == "audit":
+        if code == mod.FORBIDDEN:
+            return f"Only the ops of {label} can read its moderation trail."
+        return f"The moderation trail of {label} is not available: {why}."
+    return f"Your nick could not be released: {why}."
