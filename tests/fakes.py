@@ -186,9 +186,10 @@ class FakeView:
 class FakeClient:
     instances: list = []
 
-    def __init__(self, host, port, nick, *, events, password=None, tls=False, accept_fingerprint=None):
+    def __init__(self, host, port, nick, *, events, password=None, tls=False, accept_fingerprint=None,
+                 identity=None):
         self.host, self.port, self.nick, self.events, self.password = host, port, nick, events, password
-        self.tls, self.accept_fingerprint = tls, accept_fingerprint
+        self.tls, self.accept_fingerprint, self.identity = tls, accept_fingerprint, identity
         self.sent = []             # (kind, args, ref); read markers as ("read", (room, upto), None)
         self.said_in = {}          # ref of a say -> the room it was said in
         self.started = False
@@ -254,6 +255,42 @@ class FakeClient:
 
     def retry_now(self):
         self.retries += 1
+
+    # issue 11
+    def forget(self):
+        ref = self._ref()
+        self.sent.append(("forget", None, ref))
+        return ref
+
+    def mod(self, room, action, nick, reason=None, duration=None):
+        ref = self._ref()
+        self.sent.append(("mod", (room, action, nick, reason, duration), ref))
+        return ref
+
+    def mode(self, room, **changes):
+        ref = self._ref()
+        self.sent.append(("mode", (room, changes), ref))
+        return ref
+
+    def delete(self, msg_id, reason=None):
+        ref = self._ref()
+        self.sent.append(("delete", (msg_id, reason), ref))
+        return ref
+
+    def edit(self, msg_id, text):
+        ref = self._ref()
+        self.sent.append(("edit", (msg_id, text), ref))
+        return ref
+
+    def release(self, question_id):
+        ref = self._ref()
+        self.sent.append(("release", question_id, ref))
+        return ref
+
+    def audit(self, room):
+        ref = self._ref()
+        self.sent.append(("audit", room, ref))
+        return ref
 
     def close(self, timeout=1.0):
         self.closed = True

@@ -1,0 +1,675 @@
+"""The moderation part of the controller (issue 11): roles and modes per
+room, what the user may do (the person and message menus, the settings
+dialog), the lines of ``moderated`` and ``mode`` events, edited and
+removed lines, the questions list, the moderation commands, and a
+sentence for every refusal ("You are muted in #maths for 4 more
+minutes.").
+
+:class:`Moderation` is mixed into :class:`chatgui.app.controller.Controller`
+beside :class:`chatgui.app.conversations.Conversations`, whose helpers it
+uses (``_system``, ``_error``, ``_ask``, ``_push_users``...). The state of
+each room is on its :class:`chatgui.app.rooms.RoomModel` (``role``,
+``roles``, ``modes``, ``muted``, ``questions``, ``shown``).
+
+Who may do what (DESIGN-11 section 2), as the menus offer it; the server
+decides, and its refusal is shown as a sentence: owner > op > voice >
+member, a server admin counts as owner everywhere; op and up kick, ban,
+mute, give voice, set modes, delete others' messages, release questions
+and read the audit trail; only an owner makes ops; nobody acts on an equal
+or higher rank; authors edit and delete their own messages within the
+edit window.
+
+Thread: the Tk thread, like the controller.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+
+from server import protocol as p
+
+from chatgui.app import commands, formatting
+from chatgui.app.rooms import RoomModel, Shown
+from chatgui.app.view import (MEMBER, OP, OWNER, ROLES, VOICE, MenuItem, Modes, Question, RoomPowers,
+                              RoomSettings)
+from chatgui.net import moderation as mod
+
+EDIT_WINDOW = 600           # seconds: the server's default --edit-window
+RANK = {MEMBER: 0, VOICE: 1, OP: 2, OWNER: 3}
+MOD_KINDS = ("mod", "mode", "delete", "edit", "release", "audit", "forget")
+MUTE_CHOICES = ((300, "Mute for 5 minutes"), (3600, "Mute for 1 hour"), (86_400, "Mute for a day"))
+
+# What a mod action does, for sentences: "You cannot kick bob", "alice kicked bob".
+_DOING = {"kick": "remove {n} from {r}", "ban": "ban {n} from {r}", "unban": "lift the ban on {n} in {r}",
+          "mute": "mute {n} in {r}", "unmute": "unmute {n} in {r}", "op": "make {n} an op of {r}",
+          "deop": "take op from {n} in {r}", "voice": "give {n} voice in {r}",
+          "devoice": "take voice from {n} in {r}"}
+
+
+class Moderation:
+    def _init_moderation(self, identity: str | None) -> None:
+        self.identity = identity
+        self.identity_fingerprint = mod_fingerprint(identity)
+        self.admin = False              # the welcome said our identity is a server admin
+
+    # ------------------------------------------------------------------
+    # What the window asks (Tk thread)
+
+    def person_menu(self, room_id: str, nick: str) -> list:
+        """The entries of a right-click on ``nick`` in the people list of
+        ``room_id``: private message and mention, and, where we may, the
+        moderation actions (see the module docstring)."""
+        model = self.rooms.get(room_id)
+        me = p.nick_key(nick) == p.nick_key(self.me)
+        items = [] if me else [MenuItem("msg", "Private message"), MenuItem("mention", "Mention")]
+        if model is None or model.private or not model.joined or me:
+            return items
+        mine, theirs = self._rank(model), RANK.get(model.roles.get(p.nick_key(nick), MEMBER), 0)
+        if mine < RANK[OP] or theirs >= mine:
+            return items
+        acts = [MenuItem("kick", "Remove from the room")]
+        if p.nick_key(nick) in model.muted:
+            acts.append(MenuItem("unmute", "Unmute"))
+        else:
+            acts += [MenuItem(f"mute:{s}", label) for s, label in MUTE_CHOICES]
+        acts.append(MenuItem("ban", "Ban from the room"))
+        if mine >= RANK[OWNER]:
+            acts.append(MenuItem("deop", "Remove op") if theirs == RANK[OP] else MenuItem("op", "Make op"))
+        if theirs < RANK[OP]:
+            acts.append(MenuItem("devoice", "Take voice away") if theirs == RANK[VOICE]
+                        else MenuItem("voice", "Give voice"))
+        acts[0] = replace(acts[0], separator_before=bool(items))
+        return items + acts
+
+    def person_action(self, room_id: str, nick: str, action: str) -> None:
+        """An entry of :meth:`person_menu` was chosen."""
+        if action == "msg":
+            return self.view.set_input(f"/msg {nick} ")
+        if action == "mention":
+            return self.view.set_input(f"{nick}: ")
+        model = self.rooms.get(room_id)
+        if model is None or model.private:
+            return
+        name, _, seconds = action.partition(":")
+        if name not in mod.ACTIONS:
+            return
+        self._mod(model, name, nick, None, int(seconds) if seconds.isdigit() else None)
+
+    def message_menu(self, room_id: str, msg_id: int) -> list:
+        """The entries of a right-click on the line of message ``msg_id``:
+        reply with a quote, copy, and edit / delete where allowed."""
+        model = self.rooms.get(room_id)
+        shown = model.shown.get(msg_id) if model is not None else None
+        if shown is None or shown.removed:
+            return []
+        items = [MenuItem("reply", "Reply with a quote"), MenuItem("copy", "Copy text")]
+        fresh = shown.own and self._in_edit_window(shown)
+        if fresh:
+            items.append(MenuItem("edit", "Edit", separator_before=True))
+        if fresh or (not model.private and self._rank(model) >= RANK[OP]):
+            items.append(MenuItem("delete", "Delete", separator_before=not fresh))
+        return items
+
+    def message_action(self, room_id: str, msg_id: int, action: str) -> None:
+        """An entry of :meth:`message_menu` was chosen."""
+        model = self.rooms.get(room_id)
+        shown = model.shown.get(msg_id) if model is not None else None
+        if shown is None:
+            return
+        if action == "copy":
+            self.view.copy_text(shown.text)
+        elif action == "reply":
+            first = shown.text.split("\n", 1)[0]
+            quote = first if len(first) <= 80 else first[:80] + "…"
+            self.view.set_input(f"> {shown.author}: {quote}\n")
+        elif action == "edit":
+            self.view.set_input(f"/edit #{msg_id} {shown.text}")
+        elif action == "delete":
+            self._delete(model, msg_id, None)
+
+    def room_settings(self, room_id: str) -> None:
+        """The room's settings button: the dialog, for ops."""
+        model = self.rooms.get(room_id)
+        if model is None or model.private:
+            return self._error("A private conversation has no settings.")
+        if self._rank(model) < RANK[OP]:
+            return self._error(f"Only the ops of {self.safe(model.label)} can change its settings.", model.id)
+        self.view.show_room_settings(RoomSettings(model.id, self.safe(model.label, False), model.modes,
+                                                  self.safe(model.topic, False)))
+
+    def apply_room_settings(self, room_id: str, modes: Modes, topic: str, key: str | None = None) -> None:
+        """The settings dialog's OK: send what changed (one ``mode`` frame,
+        and a topic change)."""
+        model = self.rooms.get(room_id)
+        if model is None or model.private:
+            return
+        old = model.modes
+        changes = {name: getattr(modes, name) for name in ("moderated", "questions", "announce", "dm", "slow")
+                   if getattr(modes, name) != getattr(old, name)}
+        if key is not None:
+            changes["key"] = key
+        if changes:
+            self._send_mode(model, changes)
+        if topic.strip() != model.topic:
+            if self.client is None:
+                return self._error("You are not connected.")
+            try:
+                text = p.check_topic(topic.strip())
+            except p.ProtocolError as e:
+                return self._error(f"That topic cannot be used: {e.message}.", model.id)
+            self._ask("topic", self.client.topic(model.name, text), model.name, None)
+
+    def release_question(self, room_id: str, question_id: int) -> None:
+        """A Release button of the questions list."""
+        model = self.rooms.get(room_id)
+        if model is not None:
+            self._release(model, question_id)
+
+    # ------------------------------------------------------------------
+    # Network events
+
+    def _powers_from_room(self, model: RoomModel, info) -> None:
+        """From on_RoomState: the ``room`` frame's role, roles and modes."""
+        if info is None:
+            return
+        model.role = info.role
+        model.roles = {p.nick_key(n): r for n, r in info.roles if r != MEMBER}
+        model.modes = Modes(**dict(info.modes))
+        self._push_powers(model)
+
+    def on_Moderated(self, e: mod.Moderated) -> None:
+        model = self.rooms.room(e.room)
+        if model is None:
+            return
+        key = p.nick_key(e.nick)
+        ours = key == p.nick_key(self.me)
+        if e.action in ("op", "voice"):
+            if RANK.get(model.roles.get(key, MEMBER), 0) < RANK[e.action]:
+                model.roles[key] = e.action
+        elif e.action in ("deop", "devoice") and model.roles.get(key) == ("op" if e.action == "deop" else "voice"):
+            model.roles.pop(key)
+        elif e.action == "mute":
+            model.muted[key] = e.until
+        elif e.action == "unmute":
+            model.muted.pop(key, None)
+        if ours and e.action in ("op", "voice", "deop", "devoice"):
+            model.role = model.roles.get(key, MEMBER)
+        self._system(self._moderated_words(e, model, ours), model.id, e.ts)
+        self._push_powers(model)
+        if model.id == self.rooms.active:
+            self._push_users()
+
+    def on_ModeChanged(self, e: mod.ModeChanged) -> None:
+        model = self.rooms.room(e.room)
+        if model is None:
+            return
+        now = dict(e.modes) if e.modes is not None else {**vars_of(model.modes), **e.changed}
+        model.modes = Modes(**now)
+        by = self.safe(e.by) if e.by else "Someone"
+        for name, value in e.changed.items():
+            self._system(mode_sentence(by, name, value, self.safe(model.label)), model.id, e.ts)
+        self._push_powers(model)
+
+    def on_Deleted(self, e: mod.Deleted) -> None:
+        model = self.rooms.room(e.room) if e.room is not None else self.rooms.private(e.with_)
+        if model is None:
+            return
+        if model.questions.pop(e.id, None) is not None:
+            self._push_questions(model)
+        shown = model.shown.get(e.id)
+        if shown is None or shown.removed:
+            return
+        line = self._tombstone(e.by, e.id, shown.line)
+        model.shown[e.id] = replace(shown, line=line, text="", removed=True)
+        self.view.update_line(model.id, e.id, line)
+
+    def on_Edited(self, e: mod.Edited) -> None:
+        model = self.rooms.room(e.room) if e.room is not None else self.rooms.private(e.with_)
+        if model is None:
+            return
+        q = model.questions.get(e.id)
+        if q is not None:
+            model.questions[e.id] = replace(q, text=self.safe(e.text))
+            self._push_questions(model)
+        shown = model.shown.get(e.id)
+        if shown is None or shown.removed:
+            return
+        body = self.safe(e.text)
+        line = replace(shown.line, text=body, links=tuple(formatting.find_urls(body)), edited=True)
+        model.shown[e.id] = replace(shown, line=line, text=e.text)
+        self.view.update_line(model.id, e.id, line)
+
+    def on_Audit(self, a: mod.Audit) -> None:
+        self._asked.pop(a.ref, None)
+        model = self.rooms.room(a.room)
+        where = model.id if model is not None else None
+        label = f"#{self.safe(a.room)}"
+        if not a.entries:
+            return self._system(f"Nothing was moderated in {label} yet.", where)
+        rows = [f"Moderation of {label}, oldest first ({len(a.entries)}):"]
+        for x in a.entries:
+            who = self.safe(x.by) if x.by else "(expired)"
+            why = f": {self.safe(x.reason)}" if x.reason else ""
+            rows.append(f"{_stamp_or(x.ts)}  {who} {self.safe(x.action)} {self.safe(x.nick)}{why}")
+        self._system("\n".join(rows), where)
+
+    def on_Forgotten(self, f: mod.Forgotten) -> None:
+        self._asked.pop(f.ref, None)
+        self._system(f"The nick {self.safe(f.nick)} is no longer reserved for this computer: anyone may "
+                     "take it once you leave.")
+
+    def _question_or_release(self, model: RoomModel, m, mine: bool) -> bool:
+        """A message with issue 11's marks: True when it was dealt with here
+        (a question for the ops' list, or our own released question, which
+        takes the place of its line)."""
+        if getattr(m, "question", False) and not mine:
+            if m.id not in model.questions and model.add(m.id, m.ts, False, False):
+                text, _ = _unwrap(m.text)
+                model.questions[m.id] = Question(m.id, self.safe(m.sender, False), self.safe(text),
+                                                 _stamp_or(m.ts))
+                self._push_questions(model)
+                self._system(f"{self.safe(m.sender)} asked a question: it waits in the questions list "
+                             "for you to release it.", model.id, m.ts)
+            return True
+        qid = getattr(m, "released_from", None)
+        if qid is None:
+            return False
+        q = model.questions.get(qid)
+        if q is not None:
+            model.questions[qid] = replace(q, released_by=self.safe(m.released_by or "", False) or "an op")
+            self._push_questions(model)
+        asked = model.shown.get(qid)
+        if asked is not None and asked.own and not asked.removed:
+            got = self._record(model, m)
+            if got is not None:
+                model.shown.pop(qid, None)
+                self.view.update_line(model.id, qid, got[0])
+            return True
+        return False
+
+    def _mod_refused(self, e) -> bool:
+        """From on_Refused: a moderation request of ours was refused; say
+        why as a sentence. False when the ref is not one of those."""
+        req = self._asked.get(e.ref)
+        if req is None or req[0] not in MOD_KINDS:
+            return False
+        del self._asked[e.ref]
+        kind, target, detail = req
+        self._error(self._refusal_words(kind, target, detail, e), self._where_id(target))
+        return True
+
+    def _speak_refused_words(self, e, model: RoomModel | None, kind: str, to: str | None) -> str | None:
+        """A say or dm refused for a moderation reason -> the sentence, or None."""
+        label = self.safe(model.label) if model is not None and not model.private else "this room"
+        modes = model.modes if model is not None else Modes()
+        return speak_refusal(e.code, self.safe(e.message), label, e.until, e.retry_after, self.wall(), modes,
+                             kind == "dm", self.safe(to) if to else None)
+
+    # ------------------------------------------------------------------
+    # Commands
+
+    def _cmd_Mod(self, c: commands.Mod) -> None:
+        model = self._mod_room()
+        if model is not None:
+            self._mod(model, c.action, c.nick, c.reason, c.duration)
+
+    def _cmd_Mode(self, c: commands.Mode) -> None:
+        model = self._mod_room()
+        if model is None:
+            return
+        if not c.changes:
+            return self._system(f"Modes of {self.safe(model.label)}: {describe_modes(model.modes)}. "
+                                "Ops set them with /mode NAME VALUE (/help mode).")
+        self._send_mode(model, dict(c.changes))
+
+    def _cmd_Delete(self, c: commands.Delete) -> None:
+        model = self.rooms.current
+        if model is None:
+            return self._error("There is nothing to remove here.")
+        msg_id = c.msg_id if c.msg_id is not None else self._last_own(model)
+        if msg_id is None:
+            return self._error("You have sent nothing here to remove; give the message's number: /delete ID.")
+        self._delete(model, msg_id, c.reason)
+
+    def _cmd_Edit(self, c: commands.Edit) -> None:
+        model = self.rooms.current
+        if model is None:
+            return self._error("There is nothing to edit here.")
+        msg_id = c.msg_id if c.msg_id is not None else self._last_own(model)
+        if msg_id is None:
+            return self._error("You have sent nothing here to edit.")
+        shown = model.shown.get(msg_id)
+        if shown is not None and not shown.own:
+            return self._error("You can only edit your own messages.")
+        if self.client is None:
+            return self._error("You are not connected.")
+        self._ask("edit", self.client.edit(msg_id, c.text), model.id, msg_id)
+
+    def _cmd_Release(self, c: commands.Release) -> None:
+        model = self._mod_room()
+        if model is None:
+            return
+        qid = c.question_id
+        if qid is None:
+            waiting = sorted(q.id for q in model.questions.values() if q.released_by is None)
+            if not waiting:
+                return self._error(f"No question waits in {self.safe(model.label)}.")
+            qid = waiting[0]
+        self._release(model, qid)
+
+    def _cmd_Forget(self, c: commands.Forget) -> None:
+        if self.client is None:
+            return self._error("You are not connected.")
+        self._ask("forget", self.client.forget(), None, None)
+
+    def _cmd_Audit(self, c: commands.Audit) -> None:
+        model = self._mod_room()
+        if model is not None and self.client is not None:
+            self._ask("audit", self.client.audit(model.name), model.id, None)
+
+    # ------------------------------------------------------------------
+    # Helpers
+
+    def _rank(self, model: RoomModel) -> int:
+        return RANK[OWNER] if self.admin else RANK.get(model.role, 0)
+
+    def _powers(self, model: RoomModel) -> RoomPowers:
+        rank = self._rank(model)
+        why = self._silenced(model, rank)
+        roles = {self.safe(model.people.get(k, k), False): r for k, r in model.roles.items() if k in model.people}
+        return RoomPowers(OWNER if self.admin else model.role, model.modes, roles, rank >= RANK[OP],
+                          rank >= RANK[OWNER], not why, why)
+
+    def _silenced(self, model: RoomModel, rank: int) -> str:
+        """Why we may not speak in ``model`` now ("" when we may)."""
+        label = self.safe(model.label)
+        me = p.nick_key(self.me)
+        if me in model.muted:
+            until = model.muted[me]
+            if until is None or until > self.wall():
+                return f"You are muted in {label} {self._for_how_long(until, 'until an op unmutes you')}."
+        if model.modes.announce and rank < RANK[OP]:
+            return f"Only the ops can speak in {label}: it is for announcements."
+        if model.modes.moderated and rank < RANK[VOICE]:
+            return f"Only ops and people with voice can speak in {label} now (it is moderated)."
+        return ""
+
+    def _push_powers(self, model: RoomModel) -> None:
+        if not model.private:
+            self.view.set_powers(model.id, self._powers(model))
+            self._push_questions(model)
+
+    def _push_questions(self, model: RoomModel) -> None:
+        if self._rank(model) >= RANK[OP] or model.questions:
+            self.view.set_questions(model.id, sorted(model.questions.values(), key=lambda q: q.id))
+
+    def _roles_shown(self) -> dict:
+        """For set_users: the roles of the people of the room on screen."""
+        model = self.rooms.current
+        if model is None or model.private:
+            return {}
+        return {self.safe(model.people[k], False): r for k, r in model.roles.items()
+                if k in model.people and r in ROLES and r != MEMBER}
+
+    def _mod_room(self) -> RoomModel | None:
+        model = self.rooms.current
+        if model is None or model.private or not model.joined:
+            self._error("Moderation works in a room: switch to one first.")
+            return None
+        if self.client is None:
+            self._error("You are not connected.")
+            return None
+        return model
+
+    def _mod(self, model: RoomModel, action: str, nick: str, reason, duration) -> None:
+        if self.client is None:
+            return self._error("You are not connected.")
+        ref = self.client.mod(model.name, action, nick, reason, duration)
+        self._ask("mod", ref, model.id, (action, nick))
+
+    def _send_mode(self, model: RoomModel, changes: dict) -> None:
+        if self.client is None:
+            return self._error("You are not connected.")
+        self._ask("mode", self.client.mode(model.name, **changes), model.id, None)
+
+    def _delete(self, model: RoomModel, msg_id: int, reason) -> None:
+        if self.client is None:
+            return self._error("You are not connected.")
+        self._ask("delete", self.client.delete(msg_id, reason), model.id, msg_id)
+
+    def _release(self, model: RoomModel, qid: int) -> None:
+        if self.client is None:
+            return self._error("You are not connected.")
+        self._ask("release", self.client.release(qid), model.id, qid)
+
+    def _last_own(self, model: RoomModel) -> int | None:
+        own = [i for i, s in model.shown.items() if s.own and not s.removed]
+        return max(own) if own else None
+
+    def _in_edit_window(self, shown: Shown) -> bool:
+        return shown.ts is not None and self.wall() - shown.ts < EDIT_WINDOW
+
+    def _where_id(self, target) -> str | None:
+        return target if type(target) is str and self.rooms.get(target) is not None else None
+
+    def _shown(self, model: RoomModel, m, line, mine: bool) -> None:
+        """Record a message line for the menus and updates (from _record)."""
+        text, _ = _unwrap(m.text)
+        model.shown[m.id] = Shown(line, text, m.sender, mine, m.ts)
+
+    def _tombstone(self, by: str, msg_id: int, old=None):
+        from chatgui.app.view import SYSTEM, Line
+        who = "you" if p.nick_key(by or "") == p.nick_key(self.me) else (self.safe(by) or "an op")
+        text = f"message removed by {who}"
+        if old is None:
+            return Line(SYSTEM, "", "", text, msg_id=msg_id, removed=True)
+        return replace(old, text=text, links=(), removed=True, edited=False, action=False, question=False)
+
+    def _for_how_long(self, until: float | None, otherwise: str) -> str:
+        return _how_long(until, self.wall(), otherwise)
+
+    def _moderated_words(self, e: mod.Moderated, model: RoomModel, ours: bool) -> str:
+        return moderated_sentence(e, self.safe(model.label), ours, self.safe, self.wall())
+
+    def _refusal_words(self, kind: str, target, detail, e) -> str:
+        model = self.rooms.get(target) if type(target) is str else None
+        label = self.safe(model.label) if model is not None else "this room"
+        return request_refusal(kind, detail, e.code, e.message, label, self.safe)
+
+
+def mod_fingerprint(identity: str | None) -> str | None:
+    from chatgui.net.identity import fingerprint
+    return fingerprint(identity) if identity else None
+
+
+def vars_of(modes: Modes) -> dict:
+    return {name: getattr(modes, name) for name in mod.MODE_DEFAULTS}
+
+
+def span(seconds: float, more: bool = False) -> str:
+    """'5 minutes' (``more``: '4 more minutes'): seconds under 90, minutes
+    (rounded up) under an hour, then hours and days (rounded)."""
+    s = max(1, math.ceil(seconds))
+    if s < 90:
+        n, unit = s, "second"
+    elif s < 3600:
+        n, unit = math.ceil(s / 60), "minute"
+    elif s < 86_400:
+        n, unit = max(1, round(s / 3600)), "hour"
+    else:
+        n, unit = max(1, round(s / 86_400)), "day"
+    return f"{n} {'more ' if more else ''}{unit}{'s' if n != 1 else ''}"
+
+
+def more_time(seconds: float) -> str:
+    """What is left of a mute or ban: '4 more minutes'."""
+    return span(seconds, more=True)
+
+
+def _plural(n, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
+
+
+def _stamp_or(ts) -> str:
+    from chatgui.app.conversations import stamp
+    return stamp(ts) if ts is not None else "--:--"
+
+
+def _unwrap(text: str) -> tuple:
+    body = commands.action_body(text)
+    return (text, False) if body is None else (body, True)
+
+
+def describe_modes(m: Modes) -> str:
+    parts = [name for name, on in (("moderated", m.moderated), ("questions", m.questions),
+                                    ("announce", m.announce)) if on]
+    if m.slow:
+        parts.append(f"slow {m.slow} s")
+    if not m.dm:
+        parts.append("no private messages between members")
+    if m.key:
+        parts.append("key")
+    return ", ".join(parts) or "none (everyone may speak)"
+
+
+def _mode_words(name: str, value, label: str) -> str:
+    if name == "moderated":
+        return (f"made {label} moderated: only ops and people with voice can speak." if value
+                else f"ended moderation: everyone can speak in {label}.")
+    if name == "questions":
+        return (f"turned on questions in {label}: members' messages go to the ops first, who release them."
+                if value else f"turned questions off in {label}: messages go to everyone again.")
+    if name == "announce":
+        return (f"made {label} announcements only: only ops can speak." if value
+                else f"ended announcements only: everyone can speak in {label}.")
+    if name == "slow":
+        return (f"turned on slow mode in {label}: one message every {_plural(value, 'second')} per member."
+                if value else f"turned slow mode off in {label}.")
+    if name == "dm":
+        return (f"allowed private messages between members of {label} again." if value
+                else f"switched off private messages between members of {label}.")
+    return (f"set a key for {label}: newcomers need it to join." if value
+            else f"removed the key of {label}: anyone may join.")
+
+
+# -- sentences, shared by the window's controller and the terminal ----------------------
+# ``label`` is the room as shown ("#maths"), already safe; ``safe`` makes peer text safe.
+
+def speak_refusal(code: str, message: str, label: str, until, retry_after, now: float, modes: Modes,
+                  dm: bool = False, to: str | None = None) -> str | None:
+    """A say (or, ``dm``, a private message to ``to``) refused by the room's
+    rules -> a sentence; None for a code that is not about moderation."""
+    if code == mod.MUTED:
+        return f"You are muted in {label} {_how_long(until, now, 'until an op unmutes you')}."
+    if code == mod.SLOW_MODE:
+        wait = math.ceil(retry_after) if retry_after is not None else None
+        return (f"Slow mode in {label}: you can send again in {_plural(wait, 'second')}." if wait
+                else f"Slow mode in {label}: wait a little before sending again.")
+    if code == mod.BANNED:
+        return f"You are banned from {label} {_how_long(until, now, 'until an op lifts the ban')}."
+    if code == mod.FORBIDDEN:
+        if dm:
+            return (f"{to or 'They'} cannot get private messages from you now: private messages between "
+                    f"members are switched off in a room you share ({_lower(message).rstrip('.')}).")
+        if modes.announce:
+            return f"Only the ops can speak in {label}: it is for announcements."
+        if modes.moderated:
+            return (f"Only ops and people with voice can speak in {label} now (it is moderated): "
+                    "ask an op for voice.")
+        return f"You may not speak in {label}: {_lower(message).rstrip('.') or 'the room does not allow it'}."
+    return None
+
+
+def _how_long(until, now: float, otherwise: str) -> str:
+    return otherwise if until is None else f"for {more_time(until - now)}"
+
+
+def moderated_sentence(e: mod.Moderated, label: str, ours: bool, safe, now: float) -> str:
+    """The line a ``moderated`` event shows in its room."""
+    who = "you" if ours else safe(e.nick)
+    by = safe(e.by) if e.by else None
+    why = f": {safe(e.reason)}" if e.reason and e.reason != "expired" else "."
+    span_ = f" for {span(e.until - (e.ts or now))}" if e.until is not None else ""
+    if e.action == "kick":
+        return f"{by or 'An op'} removed {who} from {label}{why}"
+    if e.action == "ban":
+        return f"{by or 'An op'} banned {who} from {label}{span_ or ' until the ban is lifted'}{why}"
+    if e.action == "mute":
+        tail = " You can read, but not speak." if ours else ""
+        return f"{by or 'An op'} muted {who} in {label}{span_}{why}{tail}"
+    if e.action == "unban":
+        return f"{by} lifted the ban on {who}." if by else f"The ban on {who} in {label} has expired."
+    if e.action == "unmute":
+        if by is None:
+            return (f"You can speak in {label} again (the mute has expired)." if ours
+                    else f"{who} can speak in {label} again (the mute has expired).")
+        return f"{by} unmuted {who}" + (": you can speak again." if ours else ".")
+    words = {"op": f"made {who} an op of {label}", "deop": f"took op from {who}",
+             "voice": f"gave {who} voice in {label}", "devoice": f"took voice from {who}"}[e.action]
+    return f"{by or 'Someone'} {words}."
+
+
+def mode_sentence(by: str | None, name: str, value, label: str) -> str:
+    """The line one changed mode shows ("alice made #maths moderated: ...")."""
+    return f"{by or 'Someone'} {_mode_words(name, value, label)}"
+
+
+def request_refusal(kind: str, detail, code: str, message: str, label: str, safe) -> str:
+    """A refused moderation request (``kind`` one of :data:`MOD_KINDS`;
+    ``detail``: (action, nick) for mod, the id for delete/edit/release)."""
+    why = _lower(safe(message)).rstrip(".")
+    if code in (p.UNKNOWN_TYPE, "no_rooms"):
+        return "This server does not know moderation (it runs an older version of Natter)."
+    if code == p.RATE_LIMITED:
+        return f"Too much at once: the server asks you to slow down ({why})."
+    if kind == "mod":
+        action, nick = detail
+        doing = _DOING[action].format(n=safe(nick), r=label)
+        if code == p.NOT_IN_ROOM:
+            return f"{safe(nick)} is not in {label}."
+        if code == mod.NO_IDENTITY:
+            return (f"{safe(nick)} cannot get a role: their app sends no identity (an older version?), "
+                    "so the role could not stay with them.")
+        if code == mod.FORBIDDEN:
+            default = ("only the owner can" if action in ("op", "deop")
+                       else "only ops can, and not on an equal or higher rank")
+            return f"You cannot {doing}: {why or default}."
+        return f"Could not {doing}: {why}."
+    if kind == "mode":
+        if code == mod.FORBIDDEN:
+            return f"Only the ops of {label} can change its settings."
+        return f"The settings of {label} were not changed: {why}."
+    if kind == "delete":
+        if code == mod.EDIT_WINDOW:
+            return (f"Too late to remove that message: your own can be removed for {EDIT_WINDOW // 60} "
+                    "minutes after sending; an op can remove it.")
+        if code == mod.FORBIDDEN:
+            return "You can only remove your own messages (ops can remove anyone's)."
+        if code == mod.NO_SUCH_MESSAGE:
+            return f"There is no message {detail} to remove (it may be gone already)."
+        return f"The message was not removed: {why}."
+    if kind == "edit":
+        if code == mod.EDIT_WINDOW:
+            return (f"Too late to edit that message: messages can be edited for {EDIT_WINDOW // 60} minutes "
+                    "after sending.")
+        if code == mod.FORBIDDEN:
+            return "You can only edit your own messages."
+        if code == mod.NO_SUCH_MESSAGE:
+            return f"There is no message {detail} to edit (it may have been removed)."
+        return f"The message was not changed: {why}."
+    if kind == "release":
+        if code == mod.FORBIDDEN:
+            return f"Only the ops of {label} can release questions."
+        if code == mod.NO_SUCH_MESSAGE:
+            return f"Question {detail} is not waiting any more."
+        return f"The question was not released: {why}."
+    if kind == "audit":
+        if code == mod.FORBIDDEN:
+            return f"Only the ops of {label} can read its moderation trail."
+        return f"The moderation trail of {label} is not available: {why}."
+    return f"Your nick could not be released: {why}."
