@@ -576,4 +576,4 @@ def person_label(nick: str, role: str | None, me: bool) -> str:
     """A person's row in the people list: ``@`` before an op, ``+`` before a
     voiced person, "(owner)" and "(you)" after."""
     notes = [n for n, on in (("owner", role == OWNER), ("you", me)) if on]
-    return ROLE_MARKS.get(role or "", "") + nick + (f" ({', '.join(notes)})" if notes else "")
+    return ROLE_MARKS.get(role or "", "") + nick + (f"  ({', '.join(notes)})" if notes else "")

@@ -205,7 +205,7 @@ def test_the_people_list_marks_roles(make_window):
     w.set_users(["alice", "bob", "carol", "dave"], "alice", roles={"alice": OWNER, "bob": OP, "carol": VOICE})
     settle(w)
     labels = [w.chat.people.item(r, "text") for r in w.chat.people.get_children()]
-    assert labels == ["●  @alice (owner, you)", "●  @bob", "●  +carol", "●  dave"]
+    assert labels == ["●  @alice  (owner, you)", "●  @bob", "●  +carol", "●  dave"]
 
 
 def test_an_op_gets_room_settings_and_a_member_who_may_not_speak_is_told_why(make_window):
