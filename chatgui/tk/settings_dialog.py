@@ -37,7 +37,7 @@ class SettingsDialog:
         ttk.Label(frame, text="Settings", style="Title.TLabel").grid(row=0, column=0, columnspan=2, sticky="w",
                                                                    pady=(0, 10))
         ttk.Label(frame, text="This computer's identity", style="Card.TLabel").grid(row=1, column=0, sticky="w")
-        ttk.Label(frame, text=EXPLAIN, style="CardMuted.TLabel", wraplength=520, justify="left").grid(
+        ttk.Label(frame, text=EXPLAIN, style="CardMuted.TLabel", wraplength=640, justify="left").grid(
             row=2, column=0, columnspan=2, sticky="w", pady=(2, 8))
         self.value = tk.StringVar(master=top, value=fingerprint or NO_IDENTITY)
         # Read-only, yet selectable (Ctrl+C copies a selection), all 64 digits in view: as the

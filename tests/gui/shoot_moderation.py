@@ -1,12 +1,13 @@
 """Save the screenshots of the moderation window for docs/client.md:
 
-    .venv/bin/python -m tests.gui.shoot_moderation      # docs/moderation.png, docs/room-settings.png
+    .venv/bin/python -m tests.gui.shoot_moderation   # docs/moderation.png, room-settings.png, settings.png
 
 A teacher's window (the real window, controller and network client) joined
 to a server this script plays on a loopback port, as tests/gui/
 test_moderation.py does: roles in the people list, an edited and a removed
 message, a question waiting with Release, the person menu open on a
-student; then the room settings dialog. It starts its own Xvfb and
+student; then the room settings dialog and the settings dialog with this
+computer's fingerprint. It starts its own Xvfb and
 captures the screen with ImageMagick's ``import`` (the menu is a window of
 its own, so the screen is captured and cut to the chat window). Nothing of
 the user's settings is touched (NATTER_HOME is a temporary folder).
@@ -105,6 +106,10 @@ def shoot() -> int:
         root.update()
         capture(root, w.room_settings.top, os.path.join(ROOT, "docs", "room-settings.png"))
         w.room_settings.close()
+        w.chat.settings_button.invoke()
+        root.update()
+        capture(root, w.settings_dialog.top, os.path.join(ROOT, "docs", "settings.png"))
+        w.settings_dialog.close()
     finally:
         w.quit()
         w.controller.shutdown(timeout=5.0)
