@@ -16,6 +16,14 @@ tooltip when the pointer rests on it or on a click.
 The input box grows with the display lines of its text (wrapped lines
 count) up to :data:`MAX_INPUT_LINES`, then scrolls.
 
+Moderation: the people list marks roles (:func:`person_label`); a
+right-click on a person or a message opens the menu the controller offers
+(one :class:`~chatgui.tk.menus.ContextMenu` for the pane); what we may do
+in each room (``set_powers``) shows **Room settings…** to its ops and puts
+why we cannot speak in the empty input box; each room's questions
+(``set_questions``) show in a :class:`~chatgui.tk.questions.QuestionsPanel`
+under its conversation while it is the one on screen.
+
 Thread: the Tk thread only.
 """
 from __future__ import annotations

@@ -40,7 +40,11 @@ start (right gravity: text inserted there goes before the line), and
 :attr:`ids` holds those ids in the order of the lines, oldest first. The
 unread rule is placed by them and trimming drops a prefix of them; dropping
 pages far out of view and fetching them again later works on the same
-marks.
+marks. Each such line also carries the tag ``msg<id>`` over all of it:
+:meth:`Conversation.update_line` replaces that range where it stands (an
+edit with "(edited)", a tombstone), holding the view as :meth:`prepend`
+does, and a right-click finds the message under the pointer by it
+(:meth:`message_at`) and opens the message menu the controller offers.
 
 Thread: the Tk thread only.
 """
