@@ -4,8 +4,9 @@
 module only draws them and hands the chosen ``action`` back.
 
 One :class:`ContextMenu` (one ``tk.Menu``, filled again for each
-right-click) per window: a new right-click replaces the menu that was open. :meth:`ContextMenu.invoke` chooses an entry by its label,
-as a click would, so tests drive it without the mouse.
+right-click) per window: a new right-click replaces the menu that was
+open. :meth:`ContextMenu.invoke` chooses an entry by its label, as a
+click would, so tests drive it without the mouse.
 
 Thread: the Tk thread only.
 """
