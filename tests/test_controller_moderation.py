@@ -17,7 +17,7 @@ from chatgui.net import events as ev
 from chatgui.net import identity
 from chatgui.net import moderation as mod
 from server import protocol as p
-from server.protocol import HistoryPage, Left, Message, RoomInfo
+from server.protocol import HistoryPage, Left, Message, RoomInfo, Topic
 from tests.fakes import FakeClient, FakeView
 
 pytestmark = pytest.mark.timeout(30)
@@ -420,6 +420,20 @@ def test_room_settings_are_for_ops_and_apply_sends_only_what_changed(env):
     assert [a for a, _ in client.of("topic")] == [("maths", "Fractions")]
     c.apply_room_settings("#maths", Modes(slow=5), "Fractions")      # nothing changed but the topic (not yet known)
     assert len(client.of("mode")) == 1
+
+
+def test_saving_the_settings_keeps_a_topic_the_window_shows_with_stand_ins(env):
+    c, view = env
+    client = start(c, role="op")
+    c.handle(Topic("maths", "Fractions \U0001F600", "teacher", 3, NOW))
+    c.room_settings("#maths")
+    shown = view.settings_shown[-1].topic
+    assert shown != "Fractions \U0001F600"               # the window's stand-in for the emoji
+    c.apply_room_settings("#maths", Modes(moderated=True), shown + " ")
+    assert client.of("topic") == []                       # not "changed" to the stand-in
+    c.room_settings("#maths")
+    c.apply_room_settings("#maths", Modes(moderated=True), "Decimals")
+    assert [a for a, _ in client.of("topic")] == [("maths", "Decimals")]
 
 
 # -- identity ---------------------------------------------------------------------------------

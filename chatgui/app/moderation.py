@@ -52,6 +52,7 @@ class Moderation:
         self.identity = identity
         self.identity_fingerprint = mod_fingerprint(identity)
         self.admin = False              # the welcome said our identity is a server admin
+        self._settings_topic: dict = {}   # room id -> the topic the settings dialog was given
 
     # ------------------------------------------------------------------
     # What the window asks (Tk thread)
@@ -135,8 +136,12 @@ class Moderation:
             return self._error("A private conversation has no settings.")
         if self._rank(model) < RANK[OP]:
             return self._error(f"Only the ops of {self.safe(model.label)} can change its settings.", model.id)
-        self.view.show_room_settings(RoomSettings(model.id, self.safe(model.label, False), model.modes,
-                                                  self.safe(model.topic, False)))
+        # The dialog edits the topic as the window can show it; what it gives
+        # back is compared with that, so a topic with emoji (shown as
+        # stand-ins) is not "changed" to its stand-ins by a Save.
+        shown = self.safe(model.topic, False)
+        self._settings_topic[model.id] = shown
+        self.view.show_room_settings(RoomSettings(model.id, self.safe(model.label, False), model.modes, shown))
 
     def apply_room_settings(self, room_id: str, modes: Modes, topic: str, key: str | None = None) -> None:
         """The settings dialog's OK: send what changed (one ``mode`` frame,
@@ -151,7 +156,7 @@ class Moderation:
             changes["key"] = key
         if changes:
             self._send_mode(model, changes)
-        if topic.strip() != model.topic:
+        if topic.strip() != self._settings_topic.pop(model.id, model.topic).strip():
             if self.client is None:
                 return self._error("You are not connected.")
             try:
