@@ -273,6 +273,14 @@ def test_an_edit_updates_the_line_in_place_and_a_deletion_leaves_a_tombstone(env
     assert c.message_menu("#maths", 4) == []                     # nothing to do with a tombstone
 
 
+def test_a_catch_up_tombstone_of_a_message_never_seen_shows_once(env):
+    c, view = env
+    start(c)
+    c.handle(ev.Backlog((mod.Deleted("maths", None, 3, "teacher"), mod.Deleted("maths", None, 3, "teacher", 9))))
+    assert [(ln.msg_id, ln.text, ln.removed) for ln in view.room_lines("#maths") if ln.msg_id] == \
+        [(3, "message removed by teacher", True)]
+
+
 def test_history_shows_tombstones_in_place_and_edited_messages_as_edited(env):
     c, view = env
     start(c, last_id=3)
@@ -384,10 +392,15 @@ def test_the_audit_trail_and_forgotten_are_shown(env):
     c.submit("/audit")
     ref = client.of("audit")[-1][1]
     c.handle(mod.Audit("maths", (mod.AuditEntry(NOW, "alice", "mute", "bob", "noise"),
-                                 mod.AuditEntry(NOW + 60, None, "unmute", "bob", "expired")), ref))
+                                 mod.AuditEntry(NOW + 60, None, "unmute", "bob", "expired"),
+                                 mod.AuditEntry(NOW + 70, "alice", "mode", "", None, None,
+                                                (("moderated", True), ("slow", 30))),
+                                 mod.AuditEntry(NOW + 80, "alice", "delete", "bob", None)), ref))
     text = view.texts(SYSTEM)[-1].split("\n")
-    assert text[0] == "Moderation of #maths, oldest first (2):"
+    assert text[0] == "Moderation of #maths, oldest first (4):"
     assert text[1].endswith("alice mute bob: noise") and "(expired) unmute bob" in text[2]
+    assert text[3].endswith("alice set the modes moderated true, slow 30")
+    assert text[4].endswith("alice removed a message of bob")
     c.handle(mod.Forgotten("alice"))
     assert view.texts(SYSTEM)[-1].startswith("The nick alice is no longer reserved for this computer")
 

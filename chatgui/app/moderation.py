@@ -223,6 +223,12 @@ class Moderation:
         if model.questions.pop(e.id, None) is not None:
             self._push_questions(model)
         shown = model.shown.get(e.id)
+        if shown is None and e.seq is None and model.add(e.id, None, True, False):
+            # A catch-up's tombstone in the place of a message we never saw.
+            line = self._tombstone(e.by, e.id)
+            model.shown[e.id] = Shown(line, "", "", False, None, removed=True)
+            self.view.append(line, model.id)
+            return
         if shown is None or shown.removed:
             return
         line = self._tombstone(e.by, e.id, shown.line)
@@ -253,10 +259,7 @@ class Moderation:
         if not a.entries:
             return self._system(f"Nothing was moderated in {label} yet.", where)
         rows = [f"Moderation of {label}, oldest first ({len(a.entries)}):"]
-        for x in a.entries:
-            who = self.safe(x.by) if x.by else "(expired)"
-            why = f": {self.safe(x.reason)}" if x.reason else ""
-            rows.append(f"{_stamp_or(x.ts)}  {who} {self.safe(x.action)} {self.safe(x.nick)}{why}")
+        rows += [f"{_stamp_or(x.ts)}  {audit_words(x, self.safe)}" for x in a.entries]
         self._system("\n".join(rows), where)
 
     def on_Forgotten(self, f: mod.Forgotten) -> None:
@@ -481,6 +484,18 @@ class Moderation:
         model = self.rooms.get(target) if type(target) is str else None
         label = self.safe(model.label) if model is not None else "this room"
         return request_refusal(kind, detail, e.code, e.message, label, self.safe)
+
+
+def audit_words(x: mod.AuditEntry, safe) -> str:
+    """One entry of the audit trail: "teacher mute bob: noise"."""
+    who = safe(x.by) if x.by else "(expired)"
+    why = f": {safe(x.reason)}" if x.reason else ""
+    if x.action == "mode":
+        what = ", ".join(f"{safe(k)} {safe(str(v).lower() if type(v) is bool else v)}" for k, v in x.modes)
+        return f"{who} set the modes {what or '(none)'}{why}"
+    if x.action == "delete":
+        return f"{who} removed a message of {safe(x.nick) or 'someone'}{why}"
+    return f"{who} {safe(x.action)} {safe(x.nick)}{why}"
 
 
 def mod_fingerprint(identity: str | None) -> str | None:
