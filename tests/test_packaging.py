@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import configparser
 import os
+import stat
 import struct
 import subprocess
-import stat
 import sys
 import tarfile
 import time
