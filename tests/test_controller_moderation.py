@@ -219,6 +219,21 @@ def test_a_refused_message_says_why_in_a_sentence(env, code, fields, modes, word
     assert not view.pending
 
 
+def test_a_ban_refuses_the_join_and_a_switched_off_dm_says_why(env):
+    c, view = env
+    client = start(c)
+    c.submit("/join physics")
+    ref = client.of("join")[-1][1]
+    c.handle(ev.Refused(ref, "banned", "You are banned.", until=NOW + 100 + 1800))
+    assert view.texts(ERROR)[-1] == "You are banned from #physics for 30 more minutes."
+    c.submit("/msg bob psst")
+    ref = client.of("dm")[-1][1]
+    c.handle(ev.Refused(ref, "forbidden", "Private messages between members are off in #maths."))
+    assert view.texts(ERROR, room="@bob")[-1] == (
+        "bob cannot get private messages from you now: private messages between members are switched off "
+        "in a room you share (private messages between members are off in #maths). Not sent: “psst”")
+
+
 @pytest.mark.parametrize("code, words", [
     ("forbidden", "You cannot remove bob from #maths: only ops can."),
     ("not_in_room", "bob is not in #maths."),
