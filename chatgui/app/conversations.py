@@ -617,8 +617,10 @@ class Conversations:
         """The people of the conversation on screen; while disconnected,
         who was there, as offline."""
         names = sorted(self.users.values(), key=str.casefold)
+        roles = self._roles_shown()
+        # roles only when someone has one: a window built before issue 11 takes no roles.
         self.view.set_users([self.safe(n, False) for n in names], self.safe(self.me, False),
-                            online=self.connected, roles=self._roles_shown())
+                            online=self.connected, **({"roles": roles} if roles else {}))
 
     def _system(self, text: str, room: str | None = None, ts: float | None = None) -> None:
         """A notice of ours in ``room`` (None: the one on screen); peer parts

@@ -119,7 +119,7 @@ class Moderation:
         if shown is None:
             return
         if action == "copy":
-            self.view.copy_text(shown.text)
+            self._tell("copy_text", shown.text)
         elif action == "reply":
             first = shown.text.split("\n", 1)[0]
             quote = first if len(first) <= 80 else first[:80] + "…"
@@ -141,7 +141,7 @@ class Moderation:
         # stand-ins) is not "changed" to its stand-ins by a Save.
         shown = self.safe(model.topic, False)
         self._settings_topic[model.id] = shown
-        self.view.show_room_settings(RoomSettings(model.id, self.safe(model.label, False), model.modes, shown))
+        self._tell("show_room_settings", RoomSettings(model.id, self.safe(model.label, False), model.modes, shown))
 
     def apply_room_settings(self, room_id: str, modes: Modes, topic: str, key: str | None = None) -> None:
         """The settings dialog's OK: send what changed (one ``mode`` frame,
@@ -233,7 +233,7 @@ class Moderation:
             return
         line = self._tombstone(e.by, e.id, shown.line)
         model.shown[e.id] = replace(shown, line=line, text="", removed=True)
-        self.view.update_line(model.id, e.id, line)
+        self._tell("update_line", model.id, e.id, line)
 
     def on_Edited(self, e: mod.Edited) -> None:
         model = self.rooms.room(e.room) if e.room is not None else self.rooms.private(e.with_)
@@ -249,7 +249,7 @@ class Moderation:
         body = self.safe(e.text)
         line = replace(shown.line, text=body, links=tuple(formatting.find_urls(body)), edited=True)
         model.shown[e.id] = replace(shown, line=line, text=e.text)
-        self.view.update_line(model.id, e.id, line)
+        self._tell("update_line", model.id, e.id, line)
 
     def on_Audit(self, a: mod.Audit) -> None:
         self._asked.pop(a.ref, None)
@@ -292,7 +292,7 @@ class Moderation:
             got = self._record(model, m)
             if got is not None:
                 model.shown.pop(qid, None)
-                self.view.update_line(model.id, qid, got[0])
+                self._tell("update_line", model.id, qid, got[0])
             return True
         return False
 
@@ -379,6 +379,14 @@ class Moderation:
     # ------------------------------------------------------------------
     # Helpers
 
+    def _tell(self, method: str, *args) -> None:
+        """Call one of the View's issue 11 methods. They are optional: a
+        window built before issue 11 lacks them and simply shows no
+        moderation parts (its conversation and people list work as before)."""
+        call = getattr(self.view, method, None)
+        if call is not None:
+            call(*args)
+
     def _rank(self, model: RoomModel) -> int:
         return RANK[OWNER] if self.admin else RANK.get(model.role, 0)
 
@@ -405,12 +413,12 @@ class Moderation:
 
     def _push_powers(self, model: RoomModel) -> None:
         if not model.private:
-            self.view.set_powers(model.id, self._powers(model))
+            self._tell("set_powers", model.id, self._powers(model))
             self._push_questions(model)
 
     def _push_questions(self, model: RoomModel) -> None:
         if self._rank(model) >= RANK[OP] or model.questions:
-            self.view.set_questions(model.id, sorted(model.questions.values(), key=lambda q: q.id))
+            self._tell("set_questions", model.id, sorted(model.questions.values(), key=lambda q: q.id))
 
     def _roles_shown(self) -> dict:
         """For set_users: the roles of the people of the room on screen."""
