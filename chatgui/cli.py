@@ -269,9 +269,7 @@ class Terminal:
         elif kind is mod.Audit:
             self.info(f"-- moderation of #{s(e.room)}, oldest first ({len(e.entries)}):")
             for x in e.entries:
-                why = f": {s(x.reason)}" if x.reason else ""
-                self.info(f"--   [{_stamp(x.ts)}] {s(x.by) if x.by else '(expired)'} {s(x.action)} "
-                          f"{s(x.nick)}{why}")
+                self.info(f"--   [{_stamp(x.ts)}] {modwords.audit_words(x, s)}")
         elif kind is mod.Forgotten:
             self.info(f"-- the nick {s(e.nick)} is no longer reserved for this computer")
         elif kind is protocol.Topic:

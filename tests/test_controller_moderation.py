@@ -17,7 +17,7 @@ from chatgui.net import events as ev
 from chatgui.net import identity
 from chatgui.net import moderation as mod
 from server import protocol as p
-from server.protocol import HistoryPage, Left, Message, RoomInfo
+from server.protocol import HistoryPage, Left, Message, RoomInfo, Topic
 from tests.fakes import FakeClient, FakeView
 
 pytestmark = pytest.mark.timeout(30)
@@ -219,6 +219,21 @@ def test_a_refused_message_says_why_in_a_sentence(env, code, fields, modes, word
     assert not view.pending
 
 
+def test_a_ban_refuses_the_join_and_a_switched_off_dm_says_why(env):
+    c, view = env
+    client = start(c)
+    c.submit("/join physics")
+    ref = client.of("join")[-1][1]
+    c.handle(ev.Refused(ref, "banned", "You are banned.", until=NOW + 100 + 1800))
+    assert view.texts(ERROR)[-1] == "You are banned from #physics for 30 more minutes."
+    c.submit("/msg bob psst")
+    ref = client.of("dm")[-1][1]
+    c.handle(ev.Refused(ref, "forbidden", "Private messages between members are off in #maths."))
+    assert view.texts(ERROR, room="@bob")[-1] == (
+        "bob cannot get private messages from you now: private messages between members are switched off "
+        "in a room you share (private messages between members are off in #maths). Not sent: “psst”")
+
+
 @pytest.mark.parametrize("code, words", [
     ("forbidden", "You cannot remove bob from #maths: only ops can."),
     ("not_in_room", "bob is not in #maths."),
@@ -271,6 +286,14 @@ def test_an_edit_updates_the_line_in_place_and_a_deletion_leaves_a_tombstone(env
     assert [u[1] for u in view.updates] == [3, 4]
     assert "spam" not in " ".join(view.texts(room="#maths"))
     assert c.message_menu("#maths", 4) == []                     # nothing to do with a tombstone
+
+
+def test_a_catch_up_tombstone_of_a_message_never_seen_shows_once(env):
+    c, view = env
+    start(c)
+    c.handle(ev.Backlog((mod.Deleted("maths", None, 3, "teacher"), mod.Deleted("maths", None, 3, "teacher", 9))))
+    assert [(ln.msg_id, ln.text, ln.removed) for ln in view.room_lines("#maths") if ln.msg_id] == \
+        [(3, "message removed by teacher", True)]
 
 
 def test_history_shows_tombstones_in_place_and_edited_messages_as_edited(env):
@@ -384,10 +407,15 @@ def test_the_audit_trail_and_forgotten_are_shown(env):
     c.submit("/audit")
     ref = client.of("audit")[-1][1]
     c.handle(mod.Audit("maths", (mod.AuditEntry(NOW, "alice", "mute", "bob", "noise"),
-                                 mod.AuditEntry(NOW + 60, None, "unmute", "bob", "expired")), ref))
+                                 mod.AuditEntry(NOW + 60, None, "unmute", "bob", "expired"),
+                                 mod.AuditEntry(NOW + 70, "alice", "mode", "", None, None,
+                                                (("moderated", True), ("slow", 30))),
+                                 mod.AuditEntry(NOW + 80, "alice", "delete", "bob", None)), ref))
     text = view.texts(SYSTEM)[-1].split("\n")
-    assert text[0] == "Moderation of #maths, oldest first (2):"
+    assert text[0] == "Moderation of #maths, oldest first (4):"
     assert text[1].endswith("alice mute bob: noise") and "(expired) unmute bob" in text[2]
+    assert text[3].endswith("alice set the modes moderated true, slow 30")
+    assert text[4].endswith("alice removed a message of bob")
     c.handle(mod.Forgotten("alice"))
     assert view.texts(SYSTEM)[-1].startswith("The nick alice is no longer reserved for this computer")
 
@@ -420,6 +448,20 @@ def test_room_settings_are_for_ops_and_apply_sends_only_what_changed(env):
     assert [a for a, _ in client.of("topic")] == [("maths", "Fractions")]
     c.apply_room_settings("#maths", Modes(slow=5), "Fractions")      # nothing changed but the topic (not yet known)
     assert len(client.of("mode")) == 1
+
+
+def test_saving_the_settings_keeps_a_topic_the_window_shows_with_stand_ins(env):
+    c, view = env
+    client = start(c, role="op")
+    c.handle(Topic("maths", "Fractions \U0001F600", "teacher", 3, NOW))
+    c.room_settings("#maths")
+    shown = view.settings_shown[-1].topic
+    assert shown != "Fractions \U0001F600"               # the window's stand-in for the emoji
+    c.apply_room_settings("#maths", Modes(moderated=True), shown + " ")
+    assert client.of("topic") == []                       # not "changed" to the stand-in
+    c.room_settings("#maths")
+    c.apply_room_settings("#maths", Modes(moderated=True), "Decimals")
+    assert [a for a, _ in client.of("topic")] == [("maths", "Decimals")]
 
 
 # -- identity ---------------------------------------------------------------------------------

@@ -144,7 +144,7 @@ class Controller(Conversations, Moderation):
         self.view.set_theme(self.settings.theme)
         self.view.set_font_size(self.settings.font_size)
         if self.identity_fingerprint:
-            self.view.set_identity(self.identity_fingerprint)
+            self._tell("set_identity", self.identity_fingerprint)
         self._set_title()
         if values is not None:
             self.connect(values)

@@ -30,8 +30,9 @@ from dataclasses import replace
 from server import protocol as p
 
 from chatgui.app import commands, formatting
+from chatgui.app.moderation import speak_refusal
 from chatgui.app.rooms import Rooms, RoomModel, Shown
-from chatgui.app.view import ERROR, MENTION, OTHER, OWN, PRIVATE, SYSTEM, Line, RoomChoice
+from chatgui.app.view import ERROR, MENTION, OTHER, OWN, PRIVATE, SYSTEM, Line, Modes, RoomChoice
 from chatgui.net import events as ev
 from chatgui.net import moderation as mod
 from chatgui.net.inbound import NO_ROOMS
@@ -381,7 +382,9 @@ class Conversations:
 
     def _join_refused(self, name: str, detail, e: ev.Refused) -> None:
         room = f"#{self.safe(name)}"
-        if e.code == p.BAD_KEY:
+        if e.code == mod.BANNED:
+            self._error(speak_refusal(e.code, self.safe(e.message), room, e.until, None, self.wall(), Modes()))
+        elif e.code == p.BAD_KEY:
             self._error(f"{room} needs its key (a password) to join"
                         + (", and the one given is not it." if detail == "switch-key" else ".")
                         + " Type it in the list of rooms that opens now.")
@@ -614,8 +617,10 @@ class Conversations:
         """The people of the conversation on screen; while disconnected,
         who was there, as offline."""
         names = sorted(self.users.values(), key=str.casefold)
+        roles = self._roles_shown()
+        # roles only when someone has one: a window built before issue 11 takes no roles.
         self.view.set_users([self.safe(n, False) for n in names], self.safe(self.me, False),
-                            online=self.connected, roles=self._roles_shown())
+                            online=self.connected, **({"roles": roles} if roles else {}))
 
     def _system(self, text: str, room: str | None = None, ts: float | None = None) -> None:
         """A notice of ours in ``room`` (None: the one on screen); peer parts

@@ -52,6 +52,7 @@ class Moderation:
         self.identity = identity
         self.identity_fingerprint = mod_fingerprint(identity)
         self.admin = False              # the welcome said our identity is a server admin
+        self._settings_topic: dict = {}   # room id -> the topic the settings dialog was given
 
     # ------------------------------------------------------------------
     # What the window asks (Tk thread)
@@ -118,7 +119,7 @@ class Moderation:
         if shown is None:
             return
         if action == "copy":
-            self.view.copy_text(shown.text)
+            self._tell("copy_text", shown.text)
         elif action == "reply":
             first = shown.text.split("\n", 1)[0]
             quote = first if len(first) <= 80 else first[:80] + "…"
@@ -135,8 +136,12 @@ class Moderation:
             return self._error("A private conversation has no settings.")
         if self._rank(model) < RANK[OP]:
             return self._error(f"Only the ops of {self.safe(model.label)} can change its settings.", model.id)
-        self.view.show_room_settings(RoomSettings(model.id, self.safe(model.label, False), model.modes,
-                                                  self.safe(model.topic, False)))
+        # The dialog edits the topic as the window can show it; what it gives
+        # back is compared with that, so a topic with emoji (shown as
+        # stand-ins) is not "changed" to its stand-ins by a Save.
+        shown = self.safe(model.topic, False)
+        self._settings_topic[model.id] = shown
+        self._tell("show_room_settings", RoomSettings(model.id, self.safe(model.label, False), model.modes, shown))
 
     def apply_room_settings(self, room_id: str, modes: Modes, topic: str, key: str | None = None) -> None:
         """The settings dialog's OK: send what changed (one ``mode`` frame,
@@ -151,7 +156,7 @@ class Moderation:
             changes["key"] = key
         if changes:
             self._send_mode(model, changes)
-        if topic.strip() != model.topic:
+        if topic.strip() != self._settings_topic.pop(model.id, model.topic).strip():
             if self.client is None:
                 return self._error("You are not connected.")
             try:
@@ -218,11 +223,17 @@ class Moderation:
         if model.questions.pop(e.id, None) is not None:
             self._push_questions(model)
         shown = model.shown.get(e.id)
+        if shown is None and e.seq is None and model.add(e.id, None, True, False):
+            # A catch-up's tombstone in the place of a message we never saw.
+            line = self._tombstone(e.by, e.id)
+            model.shown[e.id] = Shown(line, "", "", False, None, removed=True)
+            self.view.append(line, model.id)
+            return
         if shown is None or shown.removed:
             return
         line = self._tombstone(e.by, e.id, shown.line)
         model.shown[e.id] = replace(shown, line=line, text="", removed=True)
-        self.view.update_line(model.id, e.id, line)
+        self._tell("update_line", model.id, e.id, line)
 
     def on_Edited(self, e: mod.Edited) -> None:
         model = self.rooms.room(e.room) if e.room is not None else self.rooms.private(e.with_)
@@ -238,7 +249,7 @@ class Moderation:
         body = self.safe(e.text)
         line = replace(shown.line, text=body, links=tuple(formatting.find_urls(body)), edited=True)
         model.shown[e.id] = replace(shown, line=line, text=e.text)
-        self.view.update_line(model.id, e.id, line)
+        self._tell("update_line", model.id, e.id, line)
 
     def on_Audit(self, a: mod.Audit) -> None:
         self._asked.pop(a.ref, None)
@@ -248,10 +259,7 @@ class Moderation:
         if not a.entries:
             return self._system(f"Nothing was moderated in {label} yet.", where)
         rows = [f"Moderation of {label}, oldest first ({len(a.entries)}):"]
-        for x in a.entries:
-            who = self.safe(x.by) if x.by else "(expired)"
-            why = f": {self.safe(x.reason)}" if x.reason else ""
-            rows.append(f"{_stamp_or(x.ts)}  {who} {self.safe(x.action)} {self.safe(x.nick)}{why}")
+        rows += [f"{_stamp_or(x.ts)}  {audit_words(x, self.safe)}" for x in a.entries]
         self._system("\n".join(rows), where)
 
     def on_Forgotten(self, f: mod.Forgotten) -> None:
@@ -284,7 +292,7 @@ class Moderation:
             got = self._record(model, m)
             if got is not None:
                 model.shown.pop(qid, None)
-                self.view.update_line(model.id, qid, got[0])
+                self._tell("update_line", model.id, qid, got[0])
             return True
         return False
 
@@ -371,6 +379,14 @@ class Moderation:
     # ------------------------------------------------------------------
     # Helpers
 
+    def _tell(self, method: str, *args) -> None:
+        """Call one of the View's issue 11 methods. They are optional: a
+        window built before issue 11 lacks them and simply shows no
+        moderation parts (its conversation and people list work as before)."""
+        call = getattr(self.view, method, None)
+        if call is not None:
+            call(*args)
+
     def _rank(self, model: RoomModel) -> int:
         return RANK[OWNER] if self.admin else RANK.get(model.role, 0)
 
@@ -397,12 +413,12 @@ class Moderation:
 
     def _push_powers(self, model: RoomModel) -> None:
         if not model.private:
-            self.view.set_powers(model.id, self._powers(model))
+            self._tell("set_powers", model.id, self._powers(model))
             self._push_questions(model)
 
     def _push_questions(self, model: RoomModel) -> None:
         if self._rank(model) >= RANK[OP] or model.questions:
-            self.view.set_questions(model.id, sorted(model.questions.values(), key=lambda q: q.id))
+            self._tell("set_questions", model.id, sorted(model.questions.values(), key=lambda q: q.id))
 
     def _roles_shown(self) -> dict:
         """For set_users: the roles of the people of the room on screen."""
@@ -476,6 +492,18 @@ class Moderation:
         model = self.rooms.get(target) if type(target) is str else None
         label = self.safe(model.label) if model is not None else "this room"
         return request_refusal(kind, detail, e.code, e.message, label, self.safe)
+
+
+def audit_words(x: mod.AuditEntry, safe) -> str:
+    """One entry of the audit trail: "teacher mute bob: noise"."""
+    who = safe(x.by) if x.by else "(expired)"
+    why = f": {safe(x.reason)}" if x.reason else ""
+    if x.action == "mode":
+        what = ", ".join(f"{safe(k)} {safe(str(v).lower() if type(v) is bool else v)}" for k, v in x.modes)
+        return f"{who} set the modes {what or '(none)'}{why}"
+    if x.action == "delete":
+        return f"{who} removed a message of {safe(x.nick) or 'someone'}{why}"
+    return f"{who} {safe(x.action)} {safe(x.nick)}{why}"
 
 
 def mod_fingerprint(identity: str | None) -> str | None:

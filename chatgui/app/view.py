@@ -253,7 +253,9 @@ class View(Protocol):
         ``roles``: nick (as in ``users``) -> role for those above member
         (mark them with :data:`ROLE_MARKS`, owner named as such)."""
 
-    # -- moderation (issue 11)
+    # -- moderation (issue 11). Optional: the controller calls them only on a
+    # view that has them (and passes set_users roles only when someone has
+    # one), so a window without them shows no moderation parts.
 
     def update_line(self, room: str, msg_id: int, line: Line) -> None:
         """Replace, in place, the line of message ``msg_id`` in ``room`` by

@@ -199,11 +199,16 @@ class Edited:
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
+    """One line of the trail: a mod action (``until`` for a timed one), a
+    ``mode`` change (``modes``: the fields set, as (name, value)), or a
+    ``delete`` of ``nick``'s message by someone else."""
     ts: float | None
     by: str | None
     action: str
     nick: str
     reason: str | None
+    until: float | None = None
+    modes: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,8 +363,11 @@ def _parse_audit(f: dict) -> Audit:
             continue            # one odd entry does not cost the whole trail
         nick = e.get("nick")
         by = e.get("by")
+        modes = e.get("modes")
+        modes = tuple((k, v) for k, v in modes.items() if k in MODE_DEFAULTS and type(v) in (bool, int, str)) \
+            if type(modes) is dict else ()
         out.append(AuditEntry(_ts(e, "ts"), by if type(by) is str else None, e["action"][:40],
-                              nick if type(nick) is str else "", _opt_str(e, "reason")))
+                              nick if type(nick) is str else "", _opt_str(e, "reason"), _ts(e, "until"), modes))
     return Audit(room, tuple(out), p._opt_ref(f))
 
 
