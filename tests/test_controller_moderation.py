@@ -16,7 +16,6 @@ from chatgui.app.view import Modes, RoomPowers
 from chatgui.net import events as ev
 from chatgui.net import identity
 from chatgui.net import moderation as mod
-from server import protocol as p
 from server.protocol import HistoryPage, Left, Message, RoomInfo, Topic
 from tests.fakes import FakeClient, FakeView
 

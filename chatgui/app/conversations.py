@@ -30,7 +30,7 @@ from dataclasses import replace
 from server import protocol as p
 
 from chatgui.app import commands, formatting
-from chatgui.app.moderation import speak_refusal
+from chatgui.app.moderation_text import speak_refusal
 from chatgui.app.rooms import Rooms, RoomModel, Shown
 from chatgui.app.view import ERROR, MENTION, OTHER, OWN, PRIVATE, SYSTEM, Line, Modes, RoomChoice
 from chatgui.net import events as ev
