@@ -50,6 +50,7 @@ class Moderation:
         self.identity_fingerprint = mod_fingerprint(identity)
         self.admin = False              # the welcome said our identity is a server admin
         self._settings_topic: dict = {}   # room id -> the topic the settings dialog was given
+        self._farewell: dict = {}         # room id -> why we were removed from it (until our left comes)
 
     # ------------------------------------------------------------------
     # What the window asks (Tk thread)
@@ -197,7 +198,10 @@ class Moderation:
             model.muted.pop(key, None)
         if ours and e.action in ("op", "voice", "deop", "devoice"):
             model.role = model.roles.get(key, MEMBER)
-        self._system(self._moderated_words(e, model, ours), model.id, e.ts)
+        words = self._moderated_words(e, model, ours)
+        self._system(words, model.id, e.ts)
+        if ours and e.action in ("kick", "ban"):
+            self._farewell[model.id] = words
         self._push_powers(model)
         if model.id == self.rooms.active:
             self._push_users()
