@@ -84,7 +84,7 @@ from dataclasses import dataclass
 from server import protocol
 
 from chatgui.app import commands
-from chatgui.app import moderation as modwords
+from chatgui.app import moderation_text as modwords
 from chatgui.app.formatting import safe_text, timestamp
 from chatgui.app.view import Modes
 from chatgui.net import events as ev

@@ -88,10 +88,13 @@ def test_an_edit_and_a_removal_update_the_lines_and_history_keeps_only_the_tombs
     ann.c.switch_room("#maths")
     ann.c.submit("teh answer is 1/4")
     bob.pump(lambda: "teh answer is 1/4" in bob.texts("#maths"), what="the message")
+    ann.pump(lambda: ann.c._last_own(ann.c.rooms.room("maths")) is not None, what="ann's own copy")
     ann.c.submit("/edit the answer is 1/4")
     bob.pump(lambda: any(ln.edited and ln.text == "the answer is 1/4" for ln in bob.view.room_lines("#maths")),
              what="the edit in place")
     msg_id = next(ln.msg_id for ln in bob.view.room_lines("#maths") if ln.edited)
+    teacher.pump(lambda: msg_id in teacher.c.rooms.room("maths").shown, what="the message at the teacher's")
+    assert "delete" in [i.action for i in teacher.c.message_menu("#maths", msg_id)]
     teacher.c.message_action("#maths", msg_id, "delete")
     bob.pump(lambda: any(ln.removed and ln.text == "message removed by teacher"
                          for ln in bob.view.room_lines("#maths")), what="the tombstone")
@@ -104,16 +107,21 @@ def test_an_edit_and_a_removal_update_the_lines_and_history_keeps_only_the_tombs
 
 def test_a_reserved_nick_is_refused_to_another_computer_until_forgotten(make_server, windows):
     srv = make_server(rate_limit=0)
-    first = windows(srv.port, "ann", identity=me())
+    mine = me()
+    first = windows(srv.port, "ann", identity=mine, keep_session=False)
     first.pump(lambda: first.c.connected, what="the first welcome")
-    other = windows(srv.port, "ann", identity=me())
+    first.close()                                   # offline: the nick stays bound to it
+    # Another computer: its own identity and no session of the first to resume.
+    other = windows(srv.port, "ann", identity=me(), keep_session=False)
     other.pump(lambda: other.view.form is not None and "reserved" in (other.view.form[1] or ""),
                what="nick_reserved on the form")
     assert other.view.focus == "nick"
-    first.c.submit("/forget")
-    first.pump(lambda: any("no longer reserved" in t for t in first.view.texts(SYSTEM)), what="forgotten")
-    first.close()
-    again = windows(srv.port, "ann", identity=me())
+    back = windows(srv.port, "ann", identity=mine, keep_session=False)
+    back.pump(lambda: back.c.connected, what="the owner of the nick back")
+    back.c.submit("/forget")
+    back.pump(lambda: any("no longer reserved" in t for t in back.view.texts(SYSTEM)), what="forgotten")
+    back.close()
+    again = windows(srv.port, "ann", identity=me(), keep_session=False)
     again.pump(lambda: again.c.connected, what="the nick free again")
 
 
@@ -140,6 +148,7 @@ def test_since_counts_the_seq_of_edits_so_a_reconnect_replays_nothing_twice(make
     ann.c.switch_room("#maths")
     ann.c.submit("first")
     bob.pump(lambda: "first" in bob.texts("#maths"), what="the message")
+    ann.pump(lambda: ann.c._last_own(ann.c.rooms.room("maths")) is not None, what="ann's own copy")
     ann.c.submit("/edit first!")
     bob.pump(lambda: "first!" in bob.texts("#maths"), what="the edit")
     shown = [ln.msg_id for ln in bob.view.room_lines("#maths") if ln.msg_id]

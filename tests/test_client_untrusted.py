@@ -217,14 +217,15 @@ def to_the_controller(events: list) -> FakeView:
         for rid in list(c.rooms._all):
             c.load_older(rid)
             c.seen_bottom(rid)
-            # What the window may ask of any room and any line it shows.
-            for nick in list(c.rooms.get(rid).people.values())[:3]:
-                for item in c.person_menu(rid, nick):
-                    c.person_action(rid, nick, item.action)
-            for msg_id in list(c.rooms.get(rid).shown)[:3]:
-                for item in c.message_menu(rid, msg_id):
-                    c.message_action(rid, msg_id, item.action)
-            c.room_settings(rid)
+    for rid in list(c.rooms._all):
+        # What the window may ask of any room and any line it shows.
+        for nick in list(c.rooms.get(rid).people.values())[:3]:
+            for item in c.person_menu(rid, nick):
+                c.person_action(rid, nick, item.action)
+        for msg_id in list(c.rooms.get(rid).shown)[:3]:
+            for item in c.message_menu(rid, msg_id):
+                c.message_action(rid, msg_id, item.action)
+        c.room_settings(rid)
     c.submit("/who")
     c.submit("/topic")
     c.submit("/mode")

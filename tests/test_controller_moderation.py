@@ -16,7 +16,6 @@ from chatgui.app.view import Modes, RoomPowers
 from chatgui.net import events as ev
 from chatgui.net import identity
 from chatgui.net import moderation as mod
-from server import protocol as p
 from server.protocol import HistoryPage, Left, Message, RoomInfo, Topic
 from tests.fakes import FakeClient, FakeView
 
@@ -124,7 +123,8 @@ def test_choosing_mute_for_5_minutes_sends_the_mod_frame(env):
     client = start(c, role="op")
     c.person_action("#maths", "bob", "mute:300")
     c.person_action("#maths", "bob", "kick")
-    assert [a for a, _ in client.of("mod")] == [("maths", "mute", "bob", None, 300), ("maths", "kick", "bob", None, None)]
+    assert [a for a, _ in client.of("mod")] == [("maths", "mute", "bob", None, 300),
+                                                ("maths", "kick", "bob", None, None)]
     c.person_action("#maths", "bob", "msg")
     assert view.input[0] == "/msg bob "
     c.person_action("#maths", "bob", "mention")
@@ -172,6 +172,17 @@ def test_kick_ban_op_and_voice_lines_and_roles(env):
     assert view.powers["#maths"].role == "op" and view.powers["#maths"].moderate
     assert view.roles == {"alice": "op", "bob": "voice"}
     assert view.users == ["alice", "bob"]
+
+
+def test_being_removed_from_a_room_says_why_in_the_conversation_we_land_in(env):
+    c, view = env
+    start(c)
+    c.handle(room("physics", users=("alice", "teacher")))
+    c.switch_room("#physics", "")
+    c.handle(mod.Moderated("physics", "ban", "alice", "teacher", "cheating", NOW + 100 + 86_400, 9, NOW + 100))
+    c.handle(Left("alice", "ban", "physics"))
+    assert "#physics" in view.forgotten and view.visible == "#maths"
+    assert view.texts(ERROR, room="#maths")[-1] == "teacher banned you from #physics for 1 day: cheating"
 
 
 def test_a_mode_change_says_what_it_means_and_updates_the_modes(env):
@@ -503,6 +514,7 @@ def test_a_damaged_identity_file_is_kept_and_said_in_words():
 def test_a_reserved_nick_sends_the_user_back_to_the_nick_field(env):
     c, view = env
     c.connect(ConnectValues(host="127.0.0.1", port="30000", nick="alice"))
-    words = "The nick alice is reserved by another computer; choose another, or use /forget on the computer that holds it."
+    words = ("The nick alice is reserved by another computer; choose another, or use /forget on the computer "
+             "that holds it.")
     c.handle(ev.ConnectFailed("nick_reserved", words, None))
     assert view.form[1] == words and view.focus == "nick"

@@ -30,7 +30,7 @@ from dataclasses import replace
 from server import protocol as p
 
 from chatgui.app import commands, formatting
-from chatgui.app.moderation import speak_refusal
+from chatgui.app.moderation_text import speak_refusal
 from chatgui.app.rooms import Rooms, RoomModel, Shown
 from chatgui.app.view import ERROR, MENTION, OTHER, OWN, PRIVATE, SYSTEM, Line, Modes, RoomChoice
 from chatgui.net import events as ev
@@ -318,6 +318,10 @@ class Conversations:
         if p.nick_key(e.nick) == p.nick_key(self.me):
             if self.rooms_ok:
                 self._left_room(model)
+                if e.reason in ("kick", "ban"):
+                    # The room's lines may be gone with it: say why where the user is now.
+                    self._error(self._farewell.pop(model.id, None)
+                                or f"You were removed from {self.safe(model.label)}.")
             return
         model.people.pop(p.nick_key(e.nick), None)
         if model.id == self.rooms.active:

@@ -261,6 +261,11 @@ def parse_room_powers(frame: dict) -> RoomPowersInfo:
     return RoomPowersInfo(role if role in ROLES else "member", pairs, tuple(parse_modes(frame.get("modes")).items()))
 
 
+def _ref(frame: dict) -> str | None:
+    ref = frame.get("ref")
+    return ref if type(ref) is str else None
+
+
 def _bad(frame: dict, what: str) -> p.ProtocolError:
     return p.ProtocolError(p.BAD_FRAME, f"server frame {str(frame.get('type'))[:20]!r} has no valid {what}")
 
@@ -310,7 +315,7 @@ def _parse_moderated(f: dict) -> Moderated:
     if by is not None and type(by) is not str:
         raise _bad(f, "'by'")
     return Moderated(room, action, nick, by, _opt_str(f, "reason"), _ts(f, "until"), _int(f, "id", False),
-                     _ts(f, "ts"), p._opt_ref(f))
+                     _ts(f, "ts"), _ref(f))
 
 
 def _parse_mode(f: dict) -> ModeChanged:
@@ -334,7 +339,7 @@ def _parse_mode(f: dict) -> ModeChanged:
         modes = None            # the caller merges the changes into what it knew
     by = f.get("by")
     return ModeChanged(room, changed, modes, by if type(by) is str else None, _int(f, "id", False),
-                       _ts(f, "ts"), p._opt_ref(f))
+                       _ts(f, "ts"), _ref(f))
 
 
 def _parse_deleted(f: dict) -> Deleted:
@@ -342,7 +347,7 @@ def _parse_deleted(f: dict) -> Deleted:
     by = f.get("by")
     if type(by) is not str:
         raise _bad(f, "'by'")
-    return Deleted(room, with_, _int(f, "id"), by, _int(f, "seq", False), p._opt_ref(f))
+    return Deleted(room, with_, _int(f, "id"), by, _int(f, "seq", False), _ref(f))
 
 
 def _parse_edited(f: dict) -> Edited:
@@ -350,7 +355,7 @@ def _parse_edited(f: dict) -> Edited:
     text = f.get("text")
     if type(text) is not str:
         raise _bad(f, "'text'")
-    return Edited(room, with_, _int(f, "id"), text, _ts(f, "edited_ts"), _int(f, "seq", False), p._opt_ref(f))
+    return Edited(room, with_, _int(f, "id"), text, _ts(f, "edited_ts"), _int(f, "seq", False), _ref(f))
 
 
 def _parse_audit(f: dict) -> Audit:
@@ -368,14 +373,14 @@ def _parse_audit(f: dict) -> Audit:
             if type(modes) is dict else ()
         out.append(AuditEntry(_ts(e, "ts"), by if type(by) is str else None, e["action"][:40],
                               nick if type(nick) is str else "", _opt_str(e, "reason"), _ts(e, "until"), modes))
-    return Audit(room, tuple(out), p._opt_ref(f))
+    return Audit(room, tuple(out), _ref(f))
 
 
 def _parse_forgotten(f: dict) -> Forgotten:
     nick = f.get("nick")
     if type(nick) is not str:
         raise _bad(f, "'nick'")
-    return Forgotten(nick, p._opt_ref(f))
+    return Forgotten(nick, _ref(f))
 
 
 _PARSERS = {
