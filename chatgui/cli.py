@@ -22,6 +22,20 @@ on stdin a prompt on stderr says the current room (``#maths> ``). The
 session is resumed across runs (:mod:`chatgui.net.sessions`), so the rooms
 it was in come back.
 
+Moderation (issue 11): ``/kick /ban /unban /mute /unmute /op /deop /voice
+/devoice /mode /delete /edit /release /audit /forget`` (``/help`` says
+how); moderation events print as sentences in their room (``-- teacher
+muted bob in #maths for 5 minutes.``), a member's question shows to the
+ops as ``[question 57] <bob> ...`` (``/release 57``), a removed message
+as ``-- message 12 removed by X``, an edit as ``-- message 12 edited:
+...``. ``/delete`` and ``/edit`` without a number act on our own last
+message in the current room; ``--ids`` prints every message's number
+(``[14:02] [12] <alice> hello``) for an op who removes others' messages.
+Every refusal is a sentence on stderr ("You are muted in #maths for 4
+more minutes."). The identity (:mod:`chatgui.net.identity`) is the
+window's: the same file, so a nick reserved in the window is the
+terminal's too.
+
 Connection status, refusals and errors go to stderr, so a script reading
 stdout gets only the room.
 
@@ -70,8 +84,12 @@ from dataclasses import dataclass
 from server import protocol
 
 from chatgui.app import commands
+from chatgui.app import moderation_text as modwords
 from chatgui.app.formatting import safe_text, timestamp
+from chatgui.app.view import Modes
 from chatgui.net import events as ev
+from chatgui.net import identity as identity_mod
+from chatgui.net import moderation as mod
 from chatgui.net.client import ChatClient
 from chatgui.net.pins import normalize_fingerprint
 
@@ -110,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("--no-history", dest="history", action="store_false",
                        help="do not print the messages from before you joined")
     ap.add_argument("--quiet", action="store_true", help="no connection status on stderr (errors still)")
+    ap.add_argument("--ids", action="store_true",
+                    help="print each message's number, for /delete ID and /edit #ID")
     ap.add_argument("--tls", action="store_true",
                     help="encrypt (the server runs with --tls); a certificate never seen before is "
                          "shown to compare first, then pinned")
@@ -139,8 +159,13 @@ class Terminal:
     Thread: the main thread only.
     """
 
-    def __init__(self, out, err, nick: str, history: bool = True, quiet: bool = False, prompt: bool = False):
+    def __init__(self, out, err, nick: str, history: bool = True, quiet: bool = False, prompt: bool = False,
+                 ids: bool = False):
         self.out = out
+        self.ids = ids                  # print each message's number (--ids)
+        self.modes: dict = {}           # room key -> Modes
+        self.questions: dict = {}       # room key -> ids of the questions waiting (we are an op there)
+        self.last_own: dict = {}        # room key -> id of our last message there
         self.err = err
         self.nick = nick
         self.history = history
@@ -206,12 +231,47 @@ class Terminal:
     def show(self, e) -> None:
         kind = type(e)
         s = safe_text
-        if kind is protocol.Message:
+        if issubclass(kind, protocol.Message):
+            key = protocol.room_key(e.room)
+            number = f"[{e.id}] " if self.ids else ""
+            if getattr(e, "question", False):
+                if e.sender != self.nick:
+                    self.questions.setdefault(key, []).append(e.id)
+                number = f"[question {e.id}] "
+            released = getattr(e, "released_from", None)
+            if released is not None and released in self.questions.get(key, ()):
+                self.questions[key].remove(released)
+            if e.sender == self.nick:
+                self.last_own[key] = e.id
+            tail = " (edited)" if getattr(e, "edited_ts", None) is not None else ""
+            if released is not None and e.released_by:
+                tail += f" (released by {s(e.released_by)})"
             action = commands.action_body(e.text)
             if action is not None:
-                self._room(e.ts, f"* {s(e.sender)} {s(action)}", e.room)
+                self._room(e.ts, f"{number}* {s(e.sender)} {s(action)}{tail}", e.room)
             else:
-                self._room(e.ts, f"<{s(e.sender)}> {s(e.text)}", e.room)
+                self._room(e.ts, f"{number}<{s(e.sender)}> {s(e.text)}{tail}", e.room)
+        elif kind is mod.Moderated:
+            ours = protocol.nick_key(e.nick) == protocol.nick_key(self.nick)
+            self._room(e.ts, "-- " + modwords.moderated_sentence(e, f"#{s(e.room)}", ours, s, time.time()), e.room)
+        elif kind is mod.ModeChanged:
+            key = protocol.room_key(e.room)
+            now = e.modes if e.modes is not None else {**modwords.vars_of(self.modes.get(key, Modes())),
+                                                       **e.changed}
+            self.modes[key] = Modes(**now)
+            for name, value in e.changed.items():
+                self._room(e.ts, "-- " + modwords.mode_sentence(s(e.by) if e.by else None, name, value,
+                                                                 f"#{s(e.room)}"), e.room)
+        elif kind is mod.Deleted:
+            self._room(None, f"-- message {e.id} removed by {s(e.by)}", e.room)
+        elif kind is mod.Edited:
+            self._room(e.edited_ts, f"-- message {e.id} edited: {s(e.text)}", e.room)
+        elif kind is mod.Audit:
+            self.info(f"-- moderation of #{s(e.room)}, oldest first ({len(e.entries)}):")
+            for x in e.entries:
+                self.info(f"--   [{_stamp(x.ts)}] {modwords.audit_words(x, s)}")
+        elif kind is mod.Forgotten:
+            self.info(f"-- the nick {s(e.nick)} is no longer reserved for this computer")
         elif kind is protocol.Topic:
             self.topics[protocol.room_key(e.room)] = e.topic
             said = f"set the topic: {s(e.topic)}" if e.topic else "cleared the topic"
@@ -220,7 +280,9 @@ class Terminal:
             info = e.info
             key = protocol.room_key(info.room)
             self.people[key], self.names[key], self.topics[key] = set(info.users), info.room, info.topic
-        elif kind is protocol.Direct:
+            if e.powers is not None:
+                self.modes[key] = Modes(**dict(e.powers.modes))
+        elif issubclass(kind, protocol.Direct):
             if e.sender == self.nick and e.to != self.nick:
                 self._room(e.ts, f"[private to {s(e.to)}] <{s(e.sender)}> {s(e.text)}")
             else:
@@ -236,6 +298,8 @@ class Terminal:
                 return              # our own part: the session says where we are now
             if not any(e.nick in members for members in self.people.values()):
                 self.users.discard(e.nick)
+            if e.reason in ("kick", "ban"):
+                return              # the moderated line said who and why
             reason = f" ({s(e.reason)})" if e.reason and e.reason != "part" else ""
             self._room(None, f"-- {s(e.nick)} left{reason}", e.room)
         elif kind is protocol.RoomList:
@@ -349,6 +413,8 @@ class Session:
         self.room_key = room_key
         self.joining: str | None = None  # ref of that join, until answered
         self.asked: dict = {}            # ref -> (what, room) of /join and /part
+        self.requests: dict = {}         # ref -> (kind, room, detail) of a moderation command
+        self.said: dict = {}             # ref -> room of a message, to say why it was refused
         self.client = make_client(None)
         self.clients = [self.client]     # every client made, to close them all at the end
         self.events = events
@@ -468,6 +534,11 @@ class Session:
             if e.ref in self.unconfirmed:
                 self.unconfirmed.discard(e.ref)
                 self.rc = 1
+            words = self._refusal_words(e)
+            if words:
+                self.term.error(words)
+                self.term.prompt()
+                return
         elif kind is ev.ConnectFailed and e.kind == "tls_new" and e.fingerprint and self.ask \
                 and not self.closing:
             self.retired += 1               # this client has stopped; its Closed follows
@@ -514,6 +585,55 @@ class Session:
             self.stopped = True
             self.rc = 1
             self._quit()
+    def _refusal_words(self, e: ev.Refused) -> str | None:
+        """A sentence for a refused moderation command or message, or None."""
+        s = safe_text
+        req = self.requests.pop(e.ref, None)
+        if req is not None:
+            kind, room, detail = req
+            return modwords.request_refusal(kind, detail, e.code, e.message, f"#{s(room)}", s)
+        room = self.said.pop(e.ref, None)
+        if room is None:
+            return None
+        words = modwords.speak_refusal(e.code, s(e.message), f"#{s(room)}", e.until, e.retry_after, time.time(),
+                                       self.term.modes.get(protocol.room_key(room), Modes()))
+        return f"not sent: {words}" if words else None
+
+    def _request(self, kind: str, ref: str, room, detail=None) -> None:
+        self.requests[ref] = (kind, room, detail)
+        self.unconfirmed.add(ref)
+
+    def _moderate(self, cmd, room: str) -> None:
+        """The moderation commands (Tk's are in chatgui.app.moderation)."""
+        c, kind, key = self.client, type(cmd), protocol.room_key(room)
+        if kind is commands.Mod:
+            self._request("mod", c.mod(room, cmd.action, cmd.nick, cmd.reason, cmd.duration), room,
+                          (cmd.action, cmd.nick))
+        elif kind is commands.Mode and not cmd.changes:
+            self.term.info(f"-- modes of #{safe_text(room)}: "
+                           f"{modwords.describe_modes(self.term.modes.get(key, Modes()))}")
+        elif kind is commands.Mode:
+            self._request("mode", c.mode(room, **dict(cmd.changes)), room)
+        elif kind in (commands.Delete, commands.Edit):
+            msg_id = cmd.msg_id if cmd.msg_id is not None else self.term.last_own.get(key)
+            if msg_id is None:
+                return self.term.error(f"you have sent nothing in #{safe_text(room)} yet; give the "
+                                       "message's number (see --ids)")
+            if kind is commands.Delete:
+                self._request("delete", c.delete(msg_id, cmd.reason), room, msg_id)
+            else:
+                self._request("edit", c.edit(msg_id, cmd.text), room, msg_id)
+        elif kind is commands.Release:
+            waiting = self.term.questions.get(key, [])
+            qid = cmd.question_id if cmd.question_id is not None else (waiting[0] if waiting else None)
+            if qid is None:
+                return self.term.error(f"no question waits in #{safe_text(room)}")
+            self._request("release", c.release(qid), room, qid)
+        elif kind is commands.Audit:
+            self._request("audit", c.audit(room), room)
+        elif kind is commands.Forget:
+            self._request("forget", c.forget(), room)
+
     def _answer(self, text: str) -> None:
         """The person's answer to "Trust this certificate and join?"."""
         fingerprint, self.asking = self.asking, None
@@ -533,9 +653,16 @@ class Session:
         c = self.client
         room = self.term.current
         if kind is commands.Say:
-            self.unconfirmed.add(c.say(cmd.text, room))
+            ref = c.say(cmd.text, room)
+            self.unconfirmed.add(ref)
+            self.said[ref] = room
         elif kind is commands.Action:
-            self.unconfirmed.add(c.say(cmd.wire, room))
+            ref = c.say(cmd.wire, room)
+            self.unconfirmed.add(ref)
+            self.said[ref] = room
+        elif kind in (commands.Mod, commands.Mode, commands.Delete, commands.Edit, commands.Release,
+                      commands.Audit, commands.Forget):
+            self._moderate(cmd, room)
         elif kind is commands.Join:
             if self.term.in_room(cmd.room):
                 self.term.current = self.term.name_of(cmd.room)
@@ -598,13 +725,19 @@ def main(argv=None) -> int:
     _tidy_streams()
     events: queue.Queue = queue.Queue()
 
+    try:
+        identity = identity_mod.load_identity()
+    except identity_mod.IdentityError as e:
+        print(f"-- {e}", file=sys.stderr)
+        identity = None
+
     def make_client(accept):
         return ChatClient(args.host, args.port, args.nick, events=events, password=args.password,
                           connect_timeout=args.timeout, tls=args.tls,
-                          accept_fingerprint=accept or args.trust_fingerprint)
+                          accept_fingerprint=accept or args.trust_fingerprint, identity=identity)
     history = args.history if args.history is not None else _isatty(sys.stdout)
     term = Terminal(sys.stdout, sys.stderr, args.nick, history=history, quiet=args.quiet,
-                    prompt=_isatty(sys.stdin) and _isatty(sys.stderr))
+                    prompt=_isatty(sys.stdin) and _isatty(sys.stderr), ids=args.ids)
     session = Session(make_client, events, term, wait=args.wait, ask=_isatty(sys.stdin), room=args.room,
                       room_key=args.room_key)
     threading.Thread(target=_read_stdin, args=(sys.stdin, events), name="cli-stdin", daemon=True).start()

@@ -42,6 +42,13 @@ class FakeView:
         self.screen = None         # "connect" | "chat"
         self.form = None           # (values, error, busy)
         self.doctor_runs = []      # (host, port, tls, nick, password) the doctor was asked about
+        self.roles = {}            # the roles given with the last set_users
+        self.updates = []          # (room id, msg id, Line) of each update_line, in order
+        self.powers = {}           # room id -> its last RoomPowers
+        self.questions = {}        # room id -> its last list of Question
+        self.settings_shown = []   # each RoomSettings show_room_settings opened
+        self.identity = None       # the fingerprint set_identity gave
+        self.clipboard = None      # the last copy_text
 
     def show_connect(self, values, error, busy, focus=None, trust=None, trust_label=None):
         self.screen = "connect"
@@ -104,8 +111,33 @@ class FakeView:
     def clear(self, room=None):
         self.convos[self.visible if room is None else room] = []
 
-    def set_users(self, users, me, online=True):
+    def set_users(self, users, me, online=True, roles=None):
         self.users, self.me, self.online = list(users), me, online
+        self.roles = dict(roles or {})
+        assert set(self.roles) <= set(self.users), f"roles for people not listed: {self.roles}"
+
+    def update_line(self, room, msg_id, line):
+        """Replaces the line of ``msg_id`` in ``room`` (if shown), like the window."""
+        self.updates.append((room, msg_id, line))
+        lines = self.convos.get(room, [])
+        for i, old in enumerate(lines):
+            if old.msg_id == msg_id:
+                lines[i] = line
+
+    def set_powers(self, room, powers):
+        self.powers[room] = powers
+
+    def set_questions(self, room, questions):
+        self.questions[room] = list(questions)
+
+    def show_room_settings(self, settings):
+        self.settings_shown.append(settings)
+
+    def set_identity(self, fingerprint):
+        self.identity = fingerprint
+
+    def copy_text(self, text):
+        self.clipboard = text
 
     def set_status(self, text, state, action=None):
         self.status = (text, state)
@@ -146,13 +178,18 @@ class FakeView:
     def kinds(self):
         return [ln.kind for ln in self.lines]
 
+    def line_of(self, room, msg_id):
+        """The Line of message ``msg_id`` in ``room``, or None."""
+        return next((ln for ln in self.room_lines(room) if ln.msg_id == msg_id), None)
+
 
 class FakeClient:
     instances: list = []
 
-    def __init__(self, host, port, nick, *, events, password=None, tls=False, accept_fingerprint=None):
+    def __init__(self, host, port, nick, *, events, password=None, tls=False, accept_fingerprint=None,
+                 identity=None):
         self.host, self.port, self.nick, self.events, self.password = host, port, nick, events, password
-        self.tls, self.accept_fingerprint = tls, accept_fingerprint
+        self.tls, self.accept_fingerprint, self.identity = tls, accept_fingerprint, identity
         self.sent = []             # (kind, args, ref); read markers as ("read", (room, upto), None)
         self.said_in = {}          # ref of a say -> the room it was said in
         self.started = False
@@ -218,6 +255,42 @@ class FakeClient:
 
     def retry_now(self):
         self.retries += 1
+
+    # issue 11
+    def forget(self):
+        ref = self._ref()
+        self.sent.append(("forget", None, ref))
+        return ref
+
+    def mod(self, room, action, nick, reason=None, duration=None):
+        ref = self._ref()
+        self.sent.append(("mod", (room, action, nick, reason, duration), ref))
+        return ref
+
+    def mode(self, room, **changes):
+        ref = self._ref()
+        self.sent.append(("mode", (room, changes), ref))
+        return ref
+
+    def delete(self, msg_id, reason=None):
+        ref = self._ref()
+        self.sent.append(("delete", (msg_id, reason), ref))
+        return ref
+
+    def edit(self, msg_id, text):
+        ref = self._ref()
+        self.sent.append(("edit", (msg_id, text), ref))
+        return ref
+
+    def release(self, question_id):
+        ref = self._ref()
+        self.sent.append(("release", question_id, ref))
+        return ref
+
+    def audit(self, room):
+        ref = self._ref()
+        self.sent.append(("audit", room, ref))
+        return ref
 
     def close(self, timeout=1.0):
         self.closed = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import stat
 import struct
 import subprocess
 import sys
@@ -278,6 +279,9 @@ def test_packaged_client_joins_sends_and_exits_cleanly_when_closed(unpacked, dis
         ps.stop(proc)
     assert code == 0, (tmp_path / "client.log").read_text()
     assert watcher.recv_type("left", timeout=10)["nick"] == "packed"
+    # The packaged app made this computer's identity in its config directory (issue 11).
+    made = os.path.join(os.environ["NATTER_HOME"], "config", "identity")
+    assert stat.S_IMODE(os.stat(made).st_mode) == 0o600
 
 
 def test_packaged_client_hosts_a_room_and_quits_on_ctrl_q(unpacked, display, tmp_path):

@@ -14,6 +14,15 @@ the caller acts on it (``Say`` -> ``client.say``...). Nothing here sends.
 - ``/join NAME [key]``, ``/part [NAME]``, ``/topic [text]``, ``/rooms`` ->
   :class:`Join`, :class:`Part`, :class:`Topic`, :class:`Rooms` (room names
   with or without their ``#``, checked with the protocol's room rules)
+- moderation (issue 11): ``/kick NICK [reason]``, ``/ban NICK [duration]
+  [reason]``, ``/unban NICK``, ``/mute NICK [duration] [reason]``,
+  ``/unmute``, ``/op``, ``/deop``, ``/voice``, ``/devoice`` -> :class:`Mod`;
+  ``/mode [NAME VALUE ...]`` -> :class:`Mode`; ``/delete [ID] [reason]``,
+  ``/edit [#ID] text``, ``/release [ID]`` -> :class:`Delete`,
+  :class:`Edit`, :class:`Release` (no id: our last message, the oldest
+  waiting question); ``/forget``, ``/audit`` -> :class:`Forget`,
+  :class:`Audit`. A duration is ``30s``, ``5m``, ``2h``, ``1d`` or ``1w``
+  (a number alone counts minutes).
 - anything else starting with '/' -> :class:`Invalid` with a helpful
   message (never sent)
 
@@ -115,6 +124,48 @@ class Rooms:
 
 
 @dataclass(frozen=True)
+class Mod:
+    """A moderation action on a person of the room on screen."""
+    action: str             # kick ban unban mute unmute op deop voice devoice
+    nick: str
+    reason: str | None = None
+    duration: int | None = None     # seconds (ban, mute); None: until lifted
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Set modes of the room on screen; no changes: show them."""
+    changes: tuple = ()     # of (name, value): moderated/questions/announce/dm bool, slow int, key str
+
+
+@dataclass(frozen=True)
+class Delete:
+    msg_id: int | None = None       # None: our last message here
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Edit:
+    text: str
+    msg_id: int | None = None       # None: our last message here
+
+
+@dataclass(frozen=True)
+class Release:
+    question_id: int | None = None  # None: the oldest question waiting
+
+
+@dataclass(frozen=True)
+class Forget:
+    pass
+
+
+@dataclass(frozen=True)
+class Audit:
+    pass
+
+
+@dataclass(frozen=True)
 class Empty:
     """Nothing to do (a blank line)."""
 
@@ -136,13 +187,32 @@ COMMANDS = {
     "part": ("/part [NAME]", "leave this room (or NAME); in a private conversation, close it"),
     "topic": ("/topic [text]", "show this room's topic, or set it; /topic - clears it"),
     "rooms": ("/rooms", "list the rooms on the server, to join one"),
+    "kick": ("/kick NICK [reason]", "(ops) put NICK out of this room"),
+    "ban": ("/ban NICK [time] [reason]", "(ops) put NICK out and keep them out, for a time "
+                                         "(30s, 5m, 2h, 1d, 1w) or until /unban; a new nick does not help"),
+    "unban": ("/unban NICK", "(ops) let NICK (the nick the ban was made under) in again"),
+    "mute": ("/mute NICK [time] [reason]", "(ops) NICK may read but not speak here, for a time or until /unmute"),
+    "unmute": ("/unmute NICK", "(ops) let NICK speak again"),
+    "op": ("/op NICK", "(owner) make NICK an op of this room (a helper who can moderate)"),
+    "deop": ("/deop NICK", "(owner) NICK is an op no more"),
+    "voice": ("/voice NICK", "(ops) NICK may speak while the room is moderated"),
+    "devoice": ("/devoice NICK", "(ops) take NICK's voice away"),
+    "mode": ("/mode [NAME VALUE ...]", "show this room's modes, or (ops) set them: moderated on|off, "
+                                       "questions on|off, announce on|off, slow SECONDS|off, dm on|off, "
+                                       "key KEY|-"),
+    "delete": ("/delete [ID] [reason]", "remove your last message here (or message ID; ops: anyone's)"),
+    "edit": ("/edit [#ID] text", "replace the text of your last message here (or of message ID), "
+                                 "within minutes of sending it"),
+    "release": ("/release [ID]", "(ops) let question ID (or the oldest waiting) go to the whole room"),
+    "audit": ("/audit", "(ops) show who moderated what in this room"),
+    "forget": ("/forget", "stop reserving your nick for this computer"),
     "clear": ("/clear", "clear the conversation on your screen"),
     "help": ("/help [command]", "show this help"),
     "quit": ("/quit", "leave the room"),
 }
 ALIASES = {"exit": "quit", "m": "msg", "query": "msg", "w": "msg", "action": "me", "names": "who",
            "h": "help", "?": "help", "cls": "clear", "q": "quit", "j": "join", "leave": "part",
-           "list": "rooms"}
+           "list": "rooms", "del": "delete", "timeout": "mute", "modes": "mode"}
 
 
 _HELP_FOOT = ("Anything else you type is said to the room on screen (or, in a private conversation, "
@@ -203,7 +273,7 @@ def clean_text(text: str) -> str:
 
 def parse(line: str) -> object:
     """One input -> Say | Action | Direct | Nick | Who | Clear | Help | Quit | Join | Part |
-    Topic | Rooms | Empty | Invalid."""
+    Topic | Rooms | Mod | Mode | Delete | Edit | Release | Forget | Audit | Empty | Invalid."""
     line = clean_text(line)
     if not line.startswith("/"):
         text = line.rstrip()
@@ -311,6 +381,113 @@ def _help(rest: str):
     return Help(help_text(topic), help_table(topic))
 
 
+_DURATION = re.compile(r"(\d{1,9})([smhdw]?)", re.IGNORECASE)
+_UNITS = {"s": 1, "m": 60, "": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+MAX_DURATION = 10 * 365 * 86_400
+
+
+def parse_duration(word: str) -> int | None:
+    """'30s', '5m', '2h', '1d', '1w', or a number of minutes -> seconds; None
+    when ``word`` is not a duration."""
+    m = _DURATION.fullmatch(word)
+    if not m:
+        return None
+    seconds = int(m.group(1)) * _UNITS[m.group(2).lower()]
+    return seconds if 0 < seconds <= MAX_DURATION else None
+
+
+def _mod(action: str):
+    timed = action in ("ban", "mute")
+    with_reason = action in ("kick", "ban", "mute")
+
+    def parse(rest: str):
+        words = rest.split(None, 1)
+        if not words:
+            return _usage(action, "Who? Give a nick.")
+        nick = words[0].lstrip("@")
+        try:
+            nick = protocol.check_nick(nick)
+        except protocol.ProtocolError as e:
+            return _usage(action, f"Nobody can be called {nick[:40]!r}: {e.message}.")
+        tail = words[1].strip() if len(words) > 1 else ""
+        duration = None
+        if timed and tail:
+            first, _, more = tail.partition(" ")
+            duration = parse_duration(first)
+            if duration is not None:
+                tail = more.strip()
+            elif re.fullmatch(r"\d+[a-zA-Z]*", first):
+                return _usage(action, f"{first[:20]!r} is not a time: write 30s, 5m, 2h, 1d or 1w "
+                                      "(up to ten years).")
+        if tail and not with_reason:
+            return _usage(action, "Give only the nick.")
+        return Mod(action, nick, tail or None, duration)
+    return parse
+
+
+_ON = {"on": True, "yes": True, "true": True, "1": True, "+": True,
+       "off": False, "no": False, "false": False, "0": False, "-": False}
+_MODE_NAMES = {"moderated": "moderated", "m": "moderated", "questions": "questions", "q": "questions",
+               "announce": "announce", "a": "announce", "slow": "slow", "dm": "dm", "key": "key"}
+
+
+def _mode(rest: str):
+    words = rest.split()
+    changes = []
+    while words:
+        name = _MODE_NAMES.get(words.pop(0).lower())
+        if name is None or not words:
+            return _usage("mode", "Give each mode a value: moderated on, slow 30, key - ...")
+        value = words.pop(0)
+        if name == "key":
+            changes.append((name, "" if value == "-" else value))
+        elif name == "slow":
+            seconds = 0 if value.lower() in ("off", "0") else (int(value) if value.isdigit() else
+                                                               parse_duration(value) if value[-1:].isalpha() else None)
+            if seconds is None or not 0 <= seconds <= 86_400:
+                return _usage("mode", f"Slow mode takes seconds (up to 86400, a day), or off; not {value[:20]!r}.")
+            changes.append((name, seconds))
+        elif value.lower() in _ON:
+            changes.append((name, _ON[value.lower()]))
+        else:
+            return _usage("mode", f"{name} is on or off, not {value[:20]!r}.")
+    return Mode(tuple(changes))
+
+
+def _msg_id(word: str) -> int | None:
+    word = word[1:] if word.startswith("#") else word
+    return int(word) if word.isdigit() and len(word) < 16 else None
+
+
+def _delete(rest: str):
+    words = rest.split(None, 1)
+    msg_id = _msg_id(words[0]) if words else None
+    reason = (words[1] if len(words) > 1 else "") if msg_id is not None else rest.strip()
+    return Delete(msg_id, reason.strip() or None)
+
+
+def _edit(rest: str):
+    text = rest.strip()
+    msg_id = None
+    if text.startswith("#"):
+        first, _, more = text.partition(" ")
+        msg_id = _msg_id(first)
+        if msg_id is None:
+            return _usage("edit", f"{first[:20]!r} is not a message number.")
+        text = more.strip()
+    if not text:
+        return _usage("edit", "Give the new text.")
+    return Edit(text, msg_id)
+
+
+def _release(rest: str):
+    word = rest.strip()
+    if not word:
+        return Release()
+    msg_id = _msg_id(word)
+    return Release(msg_id) if msg_id is not None else _usage("release", f"{word[:20]!r} is not a question number.")
+
+
 _HANDLERS = {
     "msg": _msg,
     "me": _me,
@@ -323,6 +500,14 @@ _HANDLERS = {
     "part": _part,
     "topic": _topic,
     "rooms": lambda rest: Rooms(),
+    **{action: _mod(action) for action in ("kick", "ban", "unban", "mute", "unmute", "op", "deop",
+                                            "voice", "devoice")},
+    "mode": _mode,
+    "delete": _delete,
+    "edit": _edit,
+    "release": _release,
+    "forget": lambda rest: Forget(),
+    "audit": lambda rest: Audit(),
 }
 
 

@@ -56,27 +56,34 @@ from chatgui.app import commands, formatting, hosting, lan
 from chatgui.app import settings as settings_mod
 from chatgui.app.conversations import Conversations, lower_first as _lower_first, stamp as _stamp
 from chatgui.app.hosting import HostedRoom
+from chatgui.app.moderation import Moderation
 from chatgui.app.inputline import InputHistory, NickCompleter
 # The view contract; imported here too, so ``from chatgui.app.controller import Line`` works.
 from chatgui.app.view import (APP_NAME, ERROR, KINDS, MENTION, OFFLINE, ONLINE, OTHER, OWN, PRIVATE,  # noqa: F401
                               SYSTEM, WAITING, HOST_LABEL, LAN_LABEL, TLS_LABEL, ConnectValues, Line, View)
 from chatgui.net import events as ev
+from chatgui.net import identity as identity_mod
 
 log = logging.getLogger("natter.client")
 
 INPUT_HISTORY = 200     # lines Up/Down can recall
+LOAD = object()         # Controller(identity=LOAD): read (or make) this computer's identity file
 
 
-class Controller(Conversations):
+class Controller(Conversations, Moderation):
     def __init__(self, view: View, settings: settings_mod.Settings | None = None, *,
                  client_factory=None, host_factory=HostedRoom, clock=time.monotonic,
                  open_url=None, save_settings=settings_mod.save, astral_ok: bool = False,
-                 emoji_ok: bool = False):
+                 emoji_ok: bool = False, identity=LOAD, wall=time.time):
+        """``identity``: this computer's secret (:mod:`chatgui.net.identity`),
+        None for none; by default read from (or made in) the config
+        directory. ``wall``: the wall clock, for mute and ban times."""
         self.view = view
         self.settings = settings or settings_mod.Settings()
         self.client_factory = client_factory or _default_client_factory
         self.host_factory = host_factory
         self.clock = clock
+        self.wall = wall
         self.open_url = open_url or open_in_browser
         self.save_settings = save_settings
         self.astral_ok = astral_ok      # the Tk shows characters outside the BMP (8.7+)
@@ -103,6 +110,14 @@ class Controller(Conversations):
         self.focused = True
         self.pending: dict[str, tuple] = {}     # ref -> (kind, payload, line, room id)
         self._init_conversations()
+        self._identity_problem = ""
+        if identity is LOAD:
+            try:
+                identity = identity_mod.load_identity()
+            except identity_mod.IdentityError as e:
+                log.warning("%s", e)
+                identity, self._identity_problem = None, str(e)
+        self._init_moderation(identity)
         self._drops = 0                         # connections lost so far
         self._online = 0                        # people online at the welcome
         self._greet = False                     # the welcome line is due after the backlog
@@ -128,6 +143,8 @@ class Controller(Conversations):
         came from the command line."""
         self.view.set_theme(self.settings.theme)
         self.view.set_font_size(self.settings.font_size)
+        if self.identity_fingerprint:
+            self._tell("set_identity", self.identity_fingerprint)
         self._set_title()
         if values is not None:
             self.connect(values)
@@ -257,6 +274,8 @@ class Controller(Conversations):
         self._last_failure = ""
         self._rooms_new_client()
         kw = {"tls": True, "accept_fingerprint": accept} if tls or accept else {}
+        if self.identity is not None:
+            kw["identity"] = self.identity
         self.client = self.client_factory(host, port, nick, events=self.events, password=password, **kw)
         self.client.start()
         self._set_status(f"connecting to {self.address}…", WAITING)
@@ -297,7 +316,9 @@ class Controller(Conversations):
     # Events from the network (the pump calls this, Tk thread)
 
     def handle(self, event) -> None:
-        method = getattr(self, "on_" + type(event).__name__, None)
+        # By class name, or a base class's: a MarkedMessage is a Message.
+        method = next((m for m in (getattr(self, "on_" + cls.__name__, None) for cls in type(event).__mro__)
+                       if m is not None), None)
         if method is None:
             log.debug("ignored event %r", event)
             return
@@ -313,11 +334,14 @@ class Controller(Conversations):
         self._retry_at = None
         self._last_failure = ""
         self.me = e.nick
+        self.admin = e.admin
         self.address = _addr(e.host, e.port)
         self._online = len(e.users)
         if not self.in_chat:
             self.in_chat = True
             self._greet = True          # after the backlog, so it reads in order
+            if self._identity_problem:
+                self._error(self._identity_problem)
         elif not e.resumed:
             self._system(f"Connected again as {self.safe(self.me)}.")
         else:
@@ -422,7 +446,7 @@ class Controller(Conversations):
             self.view.append(replace(line, pending=False, msg_id=e.id), room)
 
     def on_Refused(self, e: ev.Refused) -> None:
-        if self._room_request_refused(e):
+        if self._mod_refused(e) or self._room_request_refused(e):
             return
         item = self.pending.pop(e.ref, None)
         if item is None:
@@ -430,8 +454,13 @@ class Controller(Conversations):
             return
         kind, payload, _line, room = item
         self.view.remove_pending(e.ref)
+        model = self.rooms.get(room)
+        words = None if kind == "nick" else self._speak_refused_words(
+            e, model, kind, model.name if model is not None and model.private else None)
         if kind == "nick":
             self._error(e.message)
+        elif words:
+            self._error(f"{words} Not sent: {self._quote(payload)}", room)
         elif e.code == p.NOT_IN_ROOM and self.rooms.get(room) is not None:
             label = self.safe(self.rooms.get(room).label)
             self._error(f"Not sent: you are not in {label}; /join {label.lstrip('#')} to talk there "
@@ -712,7 +741,8 @@ class Controller(Conversations):
 
 # Which field of the form to put the cursor in after a failed connect.
 _FIELD_FOR_FAILURE = {"refused": "host", "timeout": "host", "unreachable": "host", "dns": "host",
-                      "nick_taken": "nick", "bad_nick": "nick", "auth_failed": "password"}
+                      "nick_taken": "nick", "bad_nick": "nick", "auth_failed": "password",
+                      "nick_reserved": "nick"}
 
 
 def open_in_browser(url: str) -> None:
@@ -728,10 +758,10 @@ def open_in_browser(url: str) -> None:
     threading.Thread(target=run, name="open-link", daemon=True).start()
 
 
-def _default_client_factory(host, port, nick, *, events, password=None, **tls):
-    """``tls``: ``tls=True`` and ``accept_fingerprint`` when encrypting."""
+def _default_client_factory(host, port, nick, *, events, password=None, **kw):
+    """``kw``: ``tls=True`` and ``accept_fingerprint`` when encrypting, ``identity``."""
     from chatgui.net.client import ChatClient
-    return ChatClient(host, port, nick, events=events, password=password, **tls)
+    return ChatClient(host, port, nick, events=events, password=password, **kw)
 
 
 # The network layer's sentences (chatgui.net.failures, chatgui.net.client, server.tls)

@@ -25,18 +25,23 @@ Thread: the Tk thread, like the controller.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from server import protocol as p
 
 from chatgui.app import commands, formatting
-from chatgui.app.rooms import Rooms, RoomModel
-from chatgui.app.view import ERROR, MENTION, OTHER, OWN, PRIVATE, SYSTEM, Line, RoomChoice
+from chatgui.app.moderation_text import speak_refusal
+from chatgui.app.rooms import Rooms, RoomModel, Shown
+from chatgui.app.view import ERROR, MENTION, OTHER, OWN, PRIVATE, SYSTEM, Line, Modes, RoomChoice
 from chatgui.net import events as ev
+from chatgui.net import moderation as mod
 from chatgui.net.inbound import NO_ROOMS
 from chatgui.net.pins import server_key
 
 HISTORY_PAGE = 50        # messages per "load older" request
 _SHOWN = (p.Message, p.Direct)
+# Stored moderation events a catch-up may hold (handled by chatgui.app.moderation).
+_MOD_EVENTS = (mod.Moderated, mod.ModeChanged, mod.Deleted, mod.Edited)
 
 
 class Conversations:
@@ -176,6 +181,7 @@ class Conversations:
         model.name, model.topic, model.key, model.last_id = info.room, info.topic, info.key, info.last_id
         model.joined = True
         model.people = {p.nick_key(n): n for n in info.users if type(n) is str}
+        self._powers_from_room(model, e.powers)
         if info.read > model.read:
             model.read = info.read
             if model.recount():
@@ -232,8 +238,10 @@ class Conversations:
         for m in e.messages:
             if type(m) is p.Topic:
                 self.on_Topic(m)
-            elif type(m) in _SHOWN:
+            elif isinstance(m, _SHOWN):
                 self._show_message(m, backlog=True)
+            elif isinstance(m, _MOD_EVENTS):
+                self.handle(m)
 
     def on_Message(self, m: p.Message) -> None:
         self._show_message(m)
@@ -260,7 +268,14 @@ class Conversations:
         model.loading = None
         lines = []
         for m in page.messages:
-            if type(m) in _SHOWN:
+            if type(m) is mod.Deleted:
+                if m.id not in model.shown and model.add(m.id, None, True, False):
+                    line = self._tombstone(m.by, m.id)
+                    model.shown[m.id] = Shown(line, "", "", False, None, removed=True)
+                    lines.append(line)
+            elif isinstance(m, _SHOWN) and getattr(m, "question", False) and not self._mine(m):
+                self._question_or_release(model, m, False)
+            elif isinstance(m, _SHOWN):
                 got = self._record(model, m)
                 if got is not None:
                     lines.append(got[0])
@@ -303,10 +318,16 @@ class Conversations:
         if p.nick_key(e.nick) == p.nick_key(self.me):
             if self.rooms_ok:
                 self._left_room(model)
+                if e.reason in ("kick", "ban"):
+                    # The room's lines may be gone with it: say why where the user is now.
+                    self._error(self._farewell.pop(model.id, None)
+                                or f"You were removed from {self.safe(model.label)}.")
             return
         model.people.pop(p.nick_key(e.nick), None)
         if model.id == self.rooms.active:
             self._push_users()
+        if e.reason in ("kick", "ban"):
+            return                  # the moderated line said who and why
         reason = f" ({self.safe(e.reason)})" if e.reason and e.reason not in ("quit", "part") else ""
         self._system(f"{self.safe(e.nick)} left{reason}.", model.id)
 
@@ -365,7 +386,9 @@ class Conversations:
 
     def _join_refused(self, name: str, detail, e: ev.Refused) -> None:
         room = f"#{self.safe(name)}"
-        if e.code == p.BAD_KEY:
+        if e.code == mod.BANNED:
+            self._error(speak_refusal(e.code, self.safe(e.message), room, e.until, None, self.wall(), Modes()))
+        elif e.code == p.BAD_KEY:
             self._error(f"{room} needs its key (a password) to join"
                         + (", and the one given is not it." if detail == "switch-key" else ".")
                         + " Type it in the list of rooms that opens now.")
@@ -531,11 +554,14 @@ class Conversations:
 
     def _show_message(self, m, backlog: bool = False) -> None:
         """A live (or caught-up) Message or Direct, in its conversation."""
-        if type(m) is p.Direct:
+        if isinstance(m, p.Direct):
             mine = self._mine(m)
             model = self._private_model(m.to if mine else m.sender)
         else:
             model = self._room_model(m.room)
+        if type(m) is mod.MarkedMessage and self._question_or_release(model, m, self._mine(m)):
+            self._resolve_pending(m.ref)
+            return
         got = self._record(model, m)
         if got is None:
             return
@@ -558,7 +584,7 @@ class Conversations:
         when it was shown there already."""
         text, action = _unwrap_action(m.text)
         mine = self._mine(m)
-        if type(m) is p.Direct:
+        if isinstance(m, p.Direct):
             kind = PRIVATE
             who, key = ((f"you → {self.safe(m.to)}", p.nick_key(m.to)) if mine
                         else (f"{self.safe(m.sender)} → you", p.nick_key(m.sender)))
@@ -568,6 +594,10 @@ class Conversations:
         if not model.add(m.id, m.ts, mine, kind == MENTION):
             return None
         line = self._line(kind, m.ts, who, text, action=action, msg_id=m.id, who_key=key)
+        if getattr(m, "edited_ts", None) is not None or getattr(m, "question", False):
+            line = replace(line, edited=getattr(m, "edited_ts", None) is not None,
+                           question=getattr(m, "question", False))
+        self._shown(model, m, line, mine)
         return line, mine, kind in (MENTION, PRIVATE)
 
     def _count_unread(self, model: RoomModel, msg_id: int, loud: bool, backlog: bool = False) -> bool:
@@ -594,8 +624,10 @@ class Conversations:
         """The people of the conversation on screen; while disconnected,
         who was there, as offline."""
         names = sorted(self.users.values(), key=str.casefold)
+        roles = self._roles_shown()
+        # roles only when someone has one: a window built before issue 11 takes no roles.
         self.view.set_users([self.safe(n, False) for n in names], self.safe(self.me, False),
-                            online=self.connected)
+                            online=self.connected, **({"roles": roles} if roles else {}))
 
     def _system(self, text: str, room: str | None = None, ts: float | None = None) -> None:
         """A notice of ours in ``room`` (None: the one on screen); peer parts

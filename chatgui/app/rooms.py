@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from server import protocol as p
 
-from chatgui.app.view import RoomEntry
+from chatgui.app.view import MEMBER, Modes, RoomEntry
 
 KEEP_IDS = 20_000     # message keys remembered per conversation, to show each once
 
@@ -63,6 +63,17 @@ class RoomModel:
     more: bool = True                 # older messages may exist on the server
     loading: str | None = None        # ref of the history request in flight (one at a time)
     caught: int = 0                   # messages shown during the current catch-up
+    # Issue 11: our role here, the roles of the people above member
+    # (nick_key -> role), the modes, who is muted (nick_key -> until, wall
+    # clock, None: until lifted), the questions waiting for release (ops:
+    # id -> view.Question) and the messages shown (id -> Shown), for edits,
+    # tombstones and the message menu.
+    role: str = MEMBER
+    roles: dict = field(default_factory=dict)
+    modes: Modes = Modes()
+    muted: dict = field(default_factory=dict)
+    questions: dict = field(default_factory=dict)
+    shown: dict = field(default_factory=dict, repr=False)
     _keys: set = field(default_factory=set, repr=False)
     _order: deque = field(default_factory=deque, repr=False)
     others: dict = field(default_factory=dict, repr=False)   # id -> mentions us, others' messages shown
@@ -87,6 +98,7 @@ class RoomModel:
             old = self._order.popleft()
             self._keys.discard(old)
             self.others.pop(old[0], None)
+            self.shown.pop(old[0], None)
         self.oldest = msg_id if self.oldest is None else min(self.oldest, msg_id)
         self.newest = msg_id if self.newest is None else max(self.newest, msg_id)
         if not own:
@@ -142,6 +154,7 @@ class RoomModel:
             if key[0] < oldest_id:
                 self._keys.discard(key)
                 self.others.pop(key[0], None)
+                self.shown.pop(key[0], None)
         self._order = kept
         self.oldest = oldest_id
         self.more = True
@@ -151,8 +164,23 @@ class RoomModel:
         self._keys.clear()
         self._order.clear()
         self.others.clear()
+        self.shown.clear()
         self.oldest = self.newest = self.marker = None
         self.more = True
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A message on screen, as the moderation menus and updates need it:
+    its line, its text as sent (for copy, edit, quote), its author's nick
+    and whether it is ours, its time (the edit window), and whether it was
+    removed."""
+    line: object            # view.Line
+    text: str
+    author: str
+    own: bool
+    ts: float | None
+    removed: bool = False
 
 
 class Rooms:

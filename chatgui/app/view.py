@@ -1,8 +1,10 @@
 """The contract between the controller and a window: the line kinds, the
 :class:`Line`, :class:`RoomEntry`, :class:`RoomChoice` and
-:class:`ConnectValues` it hands over, and the :class:`View` protocol a
-window implements (:class:`chatgui.tk.window.ChatWindow` with Tk,
-``tests/fakes.py`` without).
+:class:`ConnectValues` it hands over; for moderation the roles, the room
+:class:`Modes`, a room's :class:`RoomPowers` and :class:`RoomSettings`,
+the :class:`Question` list and the :class:`MenuItem` entries of the person
+and message menus; and the :class:`View` protocol a window implements
+(:class:`chatgui.tk.window.ChatWindow` with Tk, ``tests/fakes.py`` without).
 
 Thread: a view is called on the Tk thread only.
 """
@@ -27,6 +29,23 @@ TLS_LABEL = "Encrypted connection (TLS)"
 HOST_LABEL = "Host a room on this computer"
 LAN_LABEL = "Let others on my network join it"
 
+# A person's role in a room, highest first (the protocol's names).
+OWNER, OP, VOICE, MEMBER = "owner", "op", "voice", "member"
+ROLES = (OWNER, OP, VOICE, MEMBER)
+# What the people list puts before a name (IRC's marks; the owner is an op too).
+ROLE_MARKS = {OWNER: "@", OP: "@", VOICE: "+", MEMBER: ""}
+
+# The room settings dialog's labels for the modes, in plain language
+# (Modes' field -> label; "slow" is a number of seconds, the others ticks).
+MODE_LABELS = {
+    "moderated": "Only I and helpers can speak",
+    "questions": "Questions go to me first",
+    "announce": "Only I speak (announcements)",
+    "slow": "Slow mode",
+    "dm": "Private messages between members",
+}
+SLOW_MAX = 86_400       # seconds: the protocol's limit for slow mode
+
 
 @dataclass(frozen=True)
 class Line:
@@ -38,6 +57,13 @@ class Line:
     ``table``: each line of ``text`` after the first that holds a tab is a
     row "code<TAB>description", shown with the code in a fixed-width font
     and the descriptions lined up (``/help``).
+
+    ``msg_id`` addresses the line for :meth:`View.update_line` (edited,
+    removed) and for the message menu. ``edited``: show "(edited)" after
+    the text (dimmed). ``removed``: the message was deleted; ``text`` is
+    then the tombstone ("message removed by X"), shown dimmed and in
+    italics, with nothing of the old text. ``question``: a member's
+    question waiting for the teacher (shown to its author, marked).
     """
     kind: str
     stamp: str
@@ -49,6 +75,9 @@ class Line:
     pending: bool = False
     msg_id: int | None = None
     table: bool = False
+    edited: bool = False
+    removed: bool = False
+    question: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +105,74 @@ class RoomChoice:
     users: int
     key: bool            # a key (password) is needed to join
     joined: bool         # we are in it already
+
+
+@dataclass(frozen=True)
+class Modes:
+    """A room's modes (DESIGN-11 section 2): ``moderated`` only voice and up
+    speak; ``questions`` a member's message goes to the ops first;
+    ``announce`` only ops speak; ``slow`` seconds between two messages of a
+    member (0: off); ``dm`` members may message each other privately;
+    ``key`` a key is needed to join."""
+    moderated: bool = False
+    questions: bool = False
+    announce: bool = False
+    slow: int = 0
+    dm: bool = True
+    key: bool = False
+
+
+@dataclass(frozen=True)
+class RoomPowers:
+    """Who may do what in one room, for the window's enabled controls.
+
+    ``role``: ours here (one of :data:`ROLES`). ``roles``: the people above
+    member, by their nick as :meth:`View.set_users` lists it (safe), ->
+    role. ``moderate``: we are op or up (the settings dialog, the questions
+    list, kick/mute/ban/voice in the person menu). ``grant``: we may make
+    ops (owner or server admin). ``speak``: the modes let us say something
+    here now (False: the input box may say why, ``why``)."""
+    role: str = MEMBER
+    modes: Modes = Modes()
+    roles: dict | None = None
+    moderate: bool = False
+    grant: bool = False
+    speak: bool = True
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class RoomSettings:
+    """What the room settings dialog starts from (an op opened it).
+    ``title`` is ``#maths``, ``topic`` the current topic, both safe. The
+    dialog hands back its choices to :meth:`Controller.apply_room_settings`."""
+    room: str           # the RoomEntry id
+    title: str
+    modes: Modes
+    topic: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """A member's question waiting for release, in a room's questions list
+    (ops only). ``released_by``: an op released it (the list keeps it,
+    without its Release button), None while it waits."""
+    id: int
+    who: str            # the author's nick, safe
+    text: str           # safe
+    stamp: str
+    released_by: str | None = None
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    """One entry of a person's or a message's menu: ``action`` goes back to
+    the controller as it is (``person_action`` / ``message_action``);
+    ``label`` is what the menu shows. ``separator_before``: draw a line
+    above it (the moderation entries, after the everyday ones)."""
+    action: str
+    label: str
+    separator_before: bool = False
 
 
 @dataclass
@@ -149,9 +246,42 @@ class View(Protocol):
     def clear(self, room: str | None = None) -> None:
         """Empty a conversation (None: the visible one; waiting lines stay)."""
 
-    def set_users(self, users: Sequence[str], me: str, online: bool = True) -> None:
+    def set_users(self, users: Sequence[str], me: str, online: bool = True,
+                  roles: dict | None = None) -> None:
         """The people of the visible conversation; ``online`` False: we are
-        disconnected, so show them as offline (greyed, under "OFFLINE")."""
+        disconnected, so show them as offline (greyed, under "OFFLINE").
+        ``roles``: nick (as in ``users``) -> role for those above member
+        (mark them with :data:`ROLE_MARKS`, owner named as such)."""
+
+    # -- moderation (issue 11). Optional: the controller calls them only on a
+    # view that has them (and passes set_users roles only when someone has
+    # one), so a window without them shows no moderation parts.
+
+    def update_line(self, room: str, msg_id: int, line: Line) -> None:
+        """Replace, in place, the line of message ``msg_id`` in ``room`` by
+        ``line`` (edited text with ``edited``, or the tombstone with
+        ``removed``); nothing when that message is not shown there."""
+
+    def set_powers(self, room: str, powers: RoomPowers) -> None:
+        """Our role, the room's modes and the people's roles in ``room``
+        changed (or the room was shown first): enable what we may do."""
+
+    def set_questions(self, room: str, questions: Sequence[Question]) -> None:
+        """The questions list of ``room`` (ops only; empty: hide it). Each
+        waiting one has a Release button that calls
+        :meth:`Controller.release_question` with ``room`` and its id."""
+
+    def show_room_settings(self, settings: RoomSettings) -> None:
+        """Open the room settings dialog: the modes with :data:`MODE_LABELS`,
+        the key (a new one, or none), the topic. OK calls
+        :meth:`Controller.apply_room_settings`."""
+
+    def set_identity(self, fingerprint: str) -> None:
+        """This computer's identity fingerprint (64 hex digits), for the
+        settings: shown, copyable."""
+
+    def copy_text(self, text: str) -> None:
+        """Put ``text`` on the clipboard (a message menu's Copy)."""
 
     def set_status(self, text: str, state: str, action: str | None = None) -> None:
         """The status line; ``action`` labels its button ("Retry now",
@@ -190,3 +320,17 @@ class View(Protocol):
 #                                 oldest_id: the oldest message still shown
 #   join_room(name, key=None)     from the rooms browser
 #   browse_rooms()                the rooms button
+# and for moderation (issue 11):
+#   person_menu(room_id, nick) -> [MenuItem]     a right-click on a person;
+#   person_action(room_id, nick, action)         the entry chosen
+#   message_menu(room_id, msg_id) -> [MenuItem]  a right-click on a message line;
+#   message_action(room_id, msg_id, action)      the entry chosen (edit and
+#                                 reply put text in the input box; copy calls
+#                                 View.copy_text)
+#   room_settings(room_id)        the settings button: View.show_room_settings
+#   apply_room_settings(room_id, modes, topic, key=None)
+#                                 the dialog's OK; ``modes`` a Modes (its
+#                                 ``key`` ignored), ``key`` None: unchanged,
+#                                 "": no key any more, else the new key
+#   release_question(room_id, question_id)       a Release button
+#   identity_fingerprint          attribute: this computer's fingerprint

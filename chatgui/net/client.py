@@ -73,6 +73,22 @@ Extensions to the event contract (additions only):
 - Server ``ServerError`` frames without a ref of ours (``rate_limited``,
   ``timeout``...) and ``Notice`` are passed through as they are.
 
+Identity and moderation (issue 11): ``identity`` (the secret of
+:mod:`chatgui.net.identity`) goes in every hello as ``"identity"``; the
+hello is made only after the TLS pin check passed (see "TLS and
+pinning"), so neither it nor the password reaches a certificate not yet
+trusted. :meth:`forget`, :meth:`mod`, :meth:`mode`, :meth:`delete`,
+:meth:`edit`, :meth:`release` and :meth:`audit` queue like the others;
+the server's ``moderated``, ``mode``, ``deleted``, ``edited``, ``audit``
+and ``forgotten`` frames come as the classes of
+:mod:`chatgui.net.moderation` (stored ones de-duplicated by ``id``, or by
+``seq`` for ``deleted``/``edited``, which also counts in ``since``), and
+messages with issue 11's fields as its ``MarkedMessage``/``MarkedDirect``,
+live, in replays and in history pages. ``RoomState.powers`` carries a
+``room`` frame's modes and roles; ``Refused.until`` / ``retry_after``
+those of a ``muted``, ``banned`` or ``slow_mode`` error;
+``Connected.admin`` the welcome's ``admin``.
+
 Bounded sending: the control frames waiting for the writer (hello, ping,
 pong) hold at most one of each kind, so a server that floods pings and
 stops reading cannot grow the client's memory; what the user sends is
@@ -140,11 +156,13 @@ import time
 from server import protocol
 
 from chatgui.net import events as ev
+from chatgui.net import moderation as mod
 from chatgui.app.commands import join_surrogates
 from chatgui.net.pins import PinStore, normalize_fingerprint
 from chatgui.net.backoff import Backoff
 from chatgui.net.failures import (FINAL_KINDS, classify_os_error, classify_refusal, classify_tls_error,
-                                  tls_changed_message, tls_new_message)
+                                  refusal_detail, tls_changed_message, tls_new_message)
+from chatgui.net.identity import valid_secret
 from chatgui.net.inbound import Inbound, NO_ROOMS, NO_ROOMS_MESSAGE, needs_rooms
 from chatgui.net.outbox import Outbox, QueueFull, SeenIds
 from chatgui.net.sessions import SessionStore
@@ -219,7 +237,10 @@ class ChatClient:
                  backoff: Backoff | None = None, max_pending: int = 1000, tls: bool = False,
                  pins: PinStore | None = None, accept_fingerprint: str | None = None,
                  trust_first_use: bool = False, sessions: SessionStore | None = None,
-                 keep_session: bool = True):
+                 keep_session: bool = True, identity: str | None = None):
+        if identity is not None and not valid_secret(identity):
+            raise ValueError("an identity is 32 to 128 printable ASCII characters")
+        self.identity = identity
         self.host = host
         self.port = int(port)
         # The resume token is read and saved on the reader thread only (file I/O).
@@ -413,6 +434,82 @@ class ChatClient:
         except protocol.ProtocolError as e:
             return self._refuse(ref, e.code, e.message)
         return self._submit(ref, "nick", {"type": "nick", "nick": nick, "ref": ref})
+
+    # -- identity and moderation (issue 11) ---------------------------------
+
+    def forget(self) -> str:
+        """Queue releasing our nick's binding to this identity; answered by
+        ``Forgotten`` then ``Acked``."""
+        ref = self._new_ref()
+        return self._submit(ref, "forget", mod.forget_frame(ref))
+
+    def mod(self, room: str, action: str, nick: str, reason: str | None = None,
+            duration: int | None = None) -> str:
+        """Queue a moderation action on ``nick`` in ``room`` (kick, ban, unban,
+        mute, unmute, op, deop, voice, devoice; ``duration`` seconds for a
+        timed ban or mute). Answered by ``Moderated`` then ``Acked``, or
+        ``Refused`` (forbidden, not_in_room, no_identity, bad_mod ...)."""
+        ref = self._new_ref()
+        try:
+            room = protocol.check_room(_text(room))
+            nick = protocol.check_nick(_text(nick))
+            reason = None if not reason else protocol.check_text(_text(reason), "reason")
+            frame = mod.mod_frame(room, action, nick, reason, duration, ref)
+        except protocol.ProtocolError as e:
+            return self._refuse(ref, e.code, e.message)
+        except ValueError as e:
+            return self._refuse(ref, mod.BAD_MOD, str(e))
+        return self._submit(ref, "mod", frame)
+
+    def mode(self, room: str, **changes) -> str:
+        """Queue setting modes of ``room`` (moderated, questions, announce,
+        dm: bool; slow: seconds; key: text, "" to clear). Answered by
+        ``ModeChanged`` then ``Acked``."""
+        ref = self._new_ref()
+        try:
+            room = protocol.check_room(_text(room))
+            if type(changes.get("key")) is str:
+                changes["key"] = _text(changes["key"])
+            frame = mod.mode_frame(room, changes, ref)
+        except protocol.ProtocolError as e:
+            return self._refuse(ref, e.code, e.message)
+        except ValueError as e:
+            return self._refuse(ref, mod.BAD_MOD, str(e))
+        return self._submit(ref, "mode", frame)
+
+    def delete(self, msg_id: int, reason: str | None = None) -> str:
+        """Queue removing message ``msg_id``; answered by ``Deleted`` then ``Acked``."""
+        ref = self._new_ref()
+        _message_id(msg_id)
+        try:
+            reason = None if not reason else protocol.check_text(_text(reason), "reason")
+        except protocol.ProtocolError as e:
+            return self._refuse(ref, e.code, e.message)
+        return self._submit(ref, "delete", mod.delete_frame(msg_id, reason, ref))
+
+    def edit(self, msg_id: int, text: str) -> str:
+        """Queue replacing the text of our message ``msg_id``; answered by
+        ``Edited`` then ``Acked`` (``edit_window`` once it is too late)."""
+        ref = self._new_ref()
+        _message_id(msg_id)
+        text = _text(text)
+        return self._submit(ref, "edit", mod.edit_frame(msg_id, text, ref), text=text)
+
+    def release(self, question_id: int) -> str:
+        """Queue releasing a question to its room; answered by the released
+        message (a ``MarkedMessage`` with ``released_from``) then ``Acked``."""
+        ref = self._new_ref()
+        _message_id(question_id)
+        return self._submit(ref, "release", mod.release_frame(question_id, ref))
+
+    def audit(self, room: str) -> str:
+        """Queue asking for ``room``'s moderation trail; answered by ``Audit`` then ``Acked``."""
+        ref = self._new_ref()
+        try:
+            room = protocol.check_room(_text(room))
+        except protocol.ProtocolError as e:
+            return self._refuse(ref, e.code, e.message)
+        return self._submit(ref, "audit", mod.audit_frame(room, ref))
 
     def pending(self) -> int:
         """How many sent items wait for the server's acknowledgement."""
@@ -829,6 +926,8 @@ class ChatClient:
             hello = protocol.hello_frame(self._nick, since, self.password, resume,
                                          self._epoch if since is not None else None,
                                          v=protocol.PROTOCOL_VERSION)
+            if self.identity is not None:
+                hello["identity"] = self.identity
             self._transport = transport
             self._broken = None
             self._replaced = False
@@ -899,7 +998,7 @@ class ChatClient:
                     if type(line) is not bytes:
                         raise line
                     frame = protocol.decode_frame(line)
-                    event = protocol.parse_server(frame)
+                    event = mod.upgrade(protocol.parse_server(frame), frame)
                 except protocol.ProtocolError as e:
                     if not welcomed:
                         raise _Failed("protocol", f"{where} does not speak the Natter protocol "
@@ -1008,7 +1107,7 @@ class ChatClient:
             self._emit(ev.Connected(self.host, self.port, w.nick, w.users, resumed,
                                     getattr(transport, "fingerprint", None),
                                     getattr(transport, "first_use", False),
-                                    2 if w.replay else 1, w.rooms))
+                                    2 if w.replay else 1, w.rooms, admin=frame.get("admin") is True))
             for e in after:
                 self._emit(e)
             self._cv.notify_all()
@@ -1042,7 +1141,7 @@ class ChatClient:
             if kind is protocol.ServerError:
                 item = self._outbox.ack(event.ref)
                 if item is not None:
-                    self._emit(ev.Refused(event.ref, event.code, event.message))
+                    self._emit(ev.Refused(event.ref, event.code, event.message, *refusal_detail(frame)))
                     self._cv.notify_all()
                     return None
                 self._emit(event)
@@ -1060,10 +1159,22 @@ _INBOUND = {
     protocol.Message: lambda inbound, e, frame: inbound.live(e),
     protocol.Direct: lambda inbound, e, frame: inbound.live(e),
     protocol.Topic: lambda inbound, e, frame: inbound.live(e),
-    protocol.Replay: lambda inbound, e, frame: inbound.replay(e),
+    mod.MarkedMessage: lambda inbound, e, frame: inbound.live(e),
+    mod.MarkedDirect: lambda inbound, e, frame: inbound.live(e),
+    mod.Moderated: lambda inbound, e, frame: inbound.live(e),
+    mod.ModeChanged: lambda inbound, e, frame: inbound.live(e),
+    mod.Deleted: lambda inbound, e, frame: inbound.live(e),
+    mod.Edited: lambda inbound, e, frame: inbound.live(e),
+    mod.Audit: lambda inbound, e, frame: inbound.answer(e, e.ref),
+    mod.Forgotten: lambda inbound, e, frame: inbound.answer(e, e.ref),
+    protocol.Replay: lambda inbound, e, frame: inbound.replay(
+        protocol.Replay(mod.upgrade_all(e.events, frame["frames"], log))),
     protocol.CaughtUp: lambda inbound, e, frame: inbound.caught_up(e),
-    protocol.RoomInfo: lambda inbound, e, frame: inbound.answer(ev.RoomState(e), e.ref),
-    protocol.HistoryPage: lambda inbound, e, frame: inbound.answer(e, e.ref),
+    protocol.RoomInfo: lambda inbound, e, frame: inbound.answer(
+        ev.RoomState(e, mod.parse_room_powers(frame)), e.ref),
+    protocol.HistoryPage: lambda inbound, e, frame: inbound.answer(
+        protocol.HistoryPage(e.room, e.with_, mod.upgrade_all(e.messages, frame["messages"], log), e.more, e.ref),
+        e.ref),
     protocol.RoomList: lambda inbound, e, frame: inbound.answer(e, e.ref),
     protocol.Left: lambda inbound, e, frame: inbound.answer(e, frame.get("ref")),  # ours: a part's ack
 }
@@ -1078,6 +1189,12 @@ def _history_changed(reset: bool, old_epoch, new_epoch, last_id: int, last_seen:
     if last_id < last_seen:
         return f"last id {last_id} < {last_seen}"
     return ""
+
+
+def _message_id(value) -> None:
+    """A message id from the UI: a caller's bug otherwise (ValueError)."""
+    if type(value) is not int or value < 0:
+        raise ValueError("a message id is an int >= 0")
 
 
 def _text(value):

@@ -53,14 +53,17 @@ class Connected:
                                      # met before; its fingerprint is now pinned (show it)
     protocol: int = 1       # 2: the server has rooms (join, part, history...); 1: only the lobby
     rooms: tuple = ()       # protocol 2: the rooms this connection is in (RoomState follows for each)
+    admin: bool = False     # issue 11: our identity is a server admin (owner in every room)
 
 
 @dataclass(frozen=True)
 class RoomState:
     """A room we are in: after a welcome (one per room, no ref), or the
     answer to our :meth:`~chatgui.net.client.ChatClient.join` (its ref in
-    ``info.ref``; ``Acked`` follows)."""
+    ``info.ref``; ``Acked`` follows). ``powers``: the frame's modes and roles (issue 11;
+    all defaults from an older server)."""
     info: object            # server.protocol.RoomInfo
+    powers: object = None   # chatgui.net.moderation.RoomPowersInfo
 
 
 @dataclass(frozen=True)
@@ -91,10 +94,14 @@ class Acked:
 
 @dataclass(frozen=True)
 class Refused:
-    """The server refused something we sent; it will not be retried."""
+    """The server refused something we sent; it will not be retried.
+    ``until`` (wall clock) comes with ``muted`` and ``banned``,
+    ``retry_after`` (seconds) with ``slow_mode``, when the server said."""
     ref: str
     code: str
     message: str
+    until: float | None = None
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from server import protocol
 
 
 # Kinds after which retrying cannot help: the user must change something.
-FINAL_KINDS = frozenset({"auth_failed", "bad_nick", "tls", "tls_changed", "tls_new"})
+FINAL_KINDS = frozenset({"auth_failed", "bad_nick", "tls", "tls_changed", "tls_new", "nick_reserved",
+                         "bad_identity"})
 
 
 def _where(host: str, port: int) -> str:
@@ -62,7 +63,25 @@ def classify_refusal(code: str, message: str, nick: str, has_password: bool) -> 
                        "or add --tls in the terminal) and connect again.")
     if code == protocol.TIMEOUT:
         return "timeout", f"The server gave up waiting for us: {message}"
+    if code == "nick_reserved":
+        return "nick_reserved", (message.strip() if message.strip() else
+                                 f"The nick {nick!r} is reserved by another computer; choose another, "
+                                 "or use /forget on the computer that holds it.")
+    if code == "bad_identity":
+        return "bad_identity", (f"The server did not accept this computer's identity ({message.rstrip('.')}). "
+                                "Its file may be damaged: see the settings for where it is kept.")
     return "protocol", f"The server refused the connection ({code}): {message}"
+
+
+def refusal_detail(frame: dict) -> tuple:
+    """(until, retry_after) of an error frame (``muted``, ``banned``,
+    ``slow_mode``): numbers from an untrusted peer, None unless sane."""
+    out = []
+    for key in ("until", "retry_after"):
+        v = frame.get(key)
+        ok = type(v) in (int, float) and v == v and 0 <= v < 1e12
+        out.append(float(v) if ok else None)
+    return tuple(out)
 
 
 def classify_tls_error(exc: BaseException, first_bytes: bytes, host: str, port: int) -> tuple[str, str]:

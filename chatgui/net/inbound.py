@@ -19,19 +19,21 @@ from __future__ import annotations
 from server import protocol
 
 from chatgui.net import events as ev
+from chatgui.net import moderation as mod
 from chatgui.net.outbox import Outbox, SeenIds
 
 ROOM_KINDS = frozenset({"join", "part", "topic", "history", "rooms"})
 NO_ROOMS = "no_rooms"
 NO_ROOMS_MESSAGE = ("This server has only one room (it runs an older version of Natter): rooms, topics "
                     "and older history need a newer server.")
-_SHOWN = (protocol.Message, protocol.Direct, protocol.Topic)
+_SHOWN = (protocol.Message, protocol.Direct, protocol.Topic,
+          mod.Moderated, mod.ModeChanged, mod.Deleted, mod.Edited)
 
 
 def needs_rooms(kind: str, frame: dict) -> bool:
     """True for an item only a server with rooms understands (a say to a
     room other than the lobby carries its room)."""
-    return kind in ROOM_KINDS or (kind == "say" and "room" in frame)
+    return kind in ROOM_KINDS or kind in mod.KINDS or (kind == "say" and "room" in frame)
 
 
 class Inbound:
@@ -70,7 +72,8 @@ class Inbound:
         return [ev.CaughtUp(c.last_id)]
 
     def live(self, event) -> list:
-        """A Message, Direct or Topic as it happens: shown once, then its ack."""
+        """A Message, Direct, Topic or stored moderation event as it
+        happens: shown once, then its ack."""
         return ([event] if self._new(event) else []) + self._acks((event,))
 
     def answer(self, event, ref) -> list:
@@ -82,7 +85,9 @@ class Inbound:
         return out
 
     def _new(self, event) -> bool:
-        msg_id = getattr(event, "id", None)
+        # A deletion or edit is its own stored event (seq); the id it names is
+        # the message's, seen already.
+        msg_id = getattr(event, "seq", None) or getattr(event, "id", None)
         return True if msg_id is None else self.seen.add(msg_id)
 
     def _acks(self, events) -> list:

@@ -16,6 +16,14 @@ tooltip when the pointer rests on it or on a click.
 The input box grows with the display lines of its text (wrapped lines
 count) up to :data:`MAX_INPUT_LINES`, then scrolls.
 
+Moderation: the people list marks roles (:func:`person_label`); a
+right-click on a person or a message opens the menu the controller offers
+(one :class:`~chatgui.tk.menus.ContextMenu` for the pane); what we may do
+in each room (``set_powers``) shows **Room settings…** to its ops and puts
+why we cannot speak in the empty input box; each room's questions
+(``set_questions``) show in a :class:`~chatgui.tk.questions.QuestionsPanel`
+under its conversation while it is the one on screen.
+
 Thread: the Tk thread only.
 """
 from __future__ import annotations
@@ -25,10 +33,12 @@ from tkinter import ttk
 
 from server.protocol import nick_key
 
-from chatgui.app.view import OFFLINE, ONLINE, Line
+from chatgui.app.view import OFFLINE, ONLINE, OWNER, ROLE_MARKS, Line, RoomPowers
 from chatgui.tk import theme
 from chatgui.tk.conversation import Conversation
 from chatgui.tk.emoji_text import EmojiImages, EmojiText
+from chatgui.tk.menus import ContextMenu, right_click_events
+from chatgui.tk.questions import QuestionsPanel
 from chatgui.tk.room_list import RoomList
 from chatgui.tk.tooltip import Tooltip
 
@@ -38,13 +48,18 @@ PLACEHOLDER = "Message {}…  (/help for commands)"
 
 
 class ChatPane(ttk.Frame):
-    def __init__(self, master, fonts: theme.Fonts, pal: theme.Palette, controller):
+    def __init__(self, master, fonts: theme.Fonts, pal: theme.Palette, controller, on_settings=None):
+        """``on_settings()``: the Settings… button (the window opens its dialog)."""
         super().__init__(master, style="Chat.TFrame")
+        self.on_settings = on_settings
         self.fonts = fonts
         self.pal = pal
         self.controller = controller
         self.users: list[str] = []
         self.me = ""
+        self.roles: dict = {}       # nick -> role, for those above member (the visible conversation's)
+        self.powers: dict[str, RoomPowers] = {}     # room id -> what we may do there
+        self.questions: dict[str, list] = {}        # room id -> its questions list (ops only)
         self.online = False         # the people list shows a live room
         self._people_after = None   # a repaint of the people list is scheduled
         self._gone = False          # destroyed: a handler that closed the window must stop
@@ -54,6 +69,7 @@ class ChatPane(ttk.Frame):
         self.focused = True         # the window has the focus (set by the window)
         self.title = "#lobby"
         self.topic = ""
+        self.menu = ContextMenu(self, fonts.ui)
         self._build()
         # Emoji as pictures in every conversation and the input box (one set
         # of images, sized to the body font), copied out as characters.
@@ -81,9 +97,15 @@ class ChatPane(ttk.Frame):
         self.topic_label.bind("<Configure>", lambda e: self._fit_topic(), add="+")
         self.address_label = ttk.Label(header, text="", style="Muted.TLabel")
         self.address_label.grid(row=0, column=2, sticky="e", padx=(10, 6))
+        # Shown only to an op of the room on screen (see _apply_powers).
+        self.room_settings_button = ttk.Button(header, text="Room settings…", style="Flat.TButton",
+                                               takefocus=False, command=self._on_room_settings)
+        self.settings_button = ttk.Button(header, text="Settings…", style="Flat.TButton", takefocus=False,
+                                          command=lambda: self.on_settings and self.on_settings())
+        self.settings_button.grid(row=0, column=4, sticky="e")
         self.theme_button = ttk.Button(header, text="◐ Theme", style="Flat.TButton", takefocus=False,
                                        command=self.controller.toggle_theme)
-        self.theme_button.grid(row=0, column=3, sticky="e")
+        self.theme_button.grid(row=0, column=5, sticky="e")
         self.header = header
 
         body = ttk.Frame(self, style="Chat.TFrame")
@@ -91,6 +113,7 @@ class ChatPane(ttk.Frame):
         body.columnconfigure(0, weight=1)
         body.rowconfigure(0, weight=1)
         self.body = body
+        self.questions_panel = QuestionsPanel(body, f, self.pal, on_release=self._on_release)
 
         side = ttk.Frame(self, padding=(0, 0, 0, 0))
         side.grid(row=1, column=1, rowspan=2, sticky="ns")
@@ -106,6 +129,10 @@ class ChatPane(ttk.Frame):
         self.people.grid(row=3, column=0, sticky="nsew", padx=(6, 6), pady=(0, 8))
         self.people.bind("<Double-Button-1>", self._on_person)
         self.people.bind("<Return>", self._on_person)
+        for seq in right_click_events(self.people):
+            self.people.bind(seq, self._on_person_menu)
+        self.people.bind("<Menu>", self._on_person_menu)
+        self.people.bind("<Shift-F10>", self._on_person_menu)
         self.side = side
         side.bind("<Configure>", lambda e: self.rooms.fit(e.height), add="+")
 
@@ -171,6 +198,8 @@ class ChatPane(ttk.Frame):
         for conv in self.conversations.values():
             conv.apply_palette(pal)
         self.rooms.apply_palette(pal)
+        self.questions_panel.apply_palette(pal)
+        self.menu.set_colours(pal.bg, pal.fg, pal.select_bg, pal.fg)
         self._layout()
         self._paint_people()
         self._paint_status()
@@ -181,6 +210,7 @@ class ChatPane(ttk.Frame):
         ttk.Style(self).configure("People.Treeview", font=f.body, rowheight=f.body.metrics("linespace") + 8)
         ttk.Style(self).configure("RoomList.Treeview", font=f.body, rowheight=f.body.metrics("linespace") + 8)
         ttk.Style(self).configure("Browser.Treeview", font=f.body, rowheight=f.body.metrics("linespace") + 10)
+        ttk.Style(self).configure("Questions.Treeview", font=f.body, rowheight=f.body.metrics("linespace") + 6)
 
     def fonts_changed(self) -> None:
         self._layout()
@@ -218,7 +248,7 @@ class ChatPane(ttk.Frame):
         conv = self.conversations.get(room)
         if conv is None:
             conv = self.conversations[room] = Conversation(self.body, room, self.fonts, self.pal,
-                                                           self.emoji_images, self.controller)
+                                                           self.emoji_images, self.controller, self.menu)
             if room is None:        # nothing visible (the visible room was forgotten): show this
                 self._show(conv)
         return conv
@@ -244,7 +274,8 @@ class ChatPane(ttk.Frame):
         self.room_label.configure(text=title)
         self.topic_tip.text = topic
         self._fit_topic()
-        self.placeholder.configure(text=PLACEHOLDER.format(title))
+        self._apply_powers()
+        self._show_questions()
 
     def forget_room(self, room: str) -> None:
         conv = self.conversations.pop(room, None)
@@ -252,8 +283,12 @@ class ChatPane(ttk.Frame):
             return
         for key in [k for k, c in self._pending.items() if c is conv]:
             del self._pending[key]
+        self.powers.pop(room, None)
+        self.questions.pop(room, None)
         if conv is self.current:
             self.current = None
+            self._show_questions()
+            self._apply_powers()
         conv.destroy()
 
     def set_rooms(self, rooms, active: str) -> None:
@@ -264,6 +299,12 @@ class ChatPane(ttk.Frame):
 
     def append(self, line: Line, room: str | None = None) -> None:
         self._conversation(room).append(line)
+
+    def update_line(self, room: str, msg_id: int, line: Line) -> None:
+        """An edited or removed message, in place (nothing if not shown there)."""
+        conv = self.conversations.get(room)
+        if conv is not None:
+            conv.update_line(msg_id, line)
 
     def prepend(self, room: str, lines, more: bool) -> None:
         self._conversation(room).prepend(lines, more)
@@ -303,11 +344,13 @@ class ChatPane(ttk.Frame):
 
     # -- people, status, input ------------------------------------------------
 
-    def set_users(self, users, me: str, online: bool = True) -> None:
+    def set_users(self, users, me: str, online: bool = True, roles: dict | None = None) -> None:
         """Repainted once things settle: a reconnect storm brings a join per
         person, and redrawing the list for each would cost O(n²). Offline,
-        the list shows who was there, greyed, under "OFFLINE"."""
+        the list shows who was there, greyed, under "OFFLINE". ``roles``
+        marks ops ``@`` and voiced people ``+``, and names the owner."""
         self.users, self.me, self.online = list(users), me, online
+        self.roles = dict(roles or {})
         if self._people_after is None:
             self._people_after = self.after_idle(self._paint_people)
 
@@ -326,7 +369,7 @@ class ChatPane(ttk.Frame):
                 tree.tag_configure(tag, foreground=colour)
             else:
                 tag = "offline"
-            label = ("●  " if self.online else "○  ") + nick + ("  (you)" if me else "")
+            label = ("●  " if self.online else "○  ") + person_label(nick, self.roles.get(nick), me)
             try:
                 tree.insert("", "end", iid=str(i), text=label, tags=(tag,))
             except (tk.TclError, UnicodeError):
@@ -347,6 +390,75 @@ class ChatPane(ttk.Frame):
             self.controller.user_activated(self.users[int(row)])
             self.input.focus_set()
         return "break"
+
+    def _on_person_menu(self, event):
+        """Right-click (or the Menu key on the chosen row): the person menu
+        the controller offers for that person in the room on screen."""
+        if event.type == tk.EventType.ButtonPress:
+            row = self.people.identify_row(event.y)
+            x, y = event.x_root, event.y_root
+        else:
+            row = self.people.focus()
+            bbox = self.people.bbox(row) if row else None
+            if not bbox:
+                return "break"
+            x, y = self.people.winfo_rootx() + bbox[0] + 20, self.people.winfo_rooty() + bbox[1] + bbox[3]
+        room = self.current.room if self.current is not None else None
+        if not row or not row.isdigit() or int(row) >= len(self.users) or room is None:
+            return "break"
+        nick = self.users[int(row)]
+        self.people.selection_set(row)
+        self.people.focus(row)
+        controller = self.controller
+        self.menu.post(controller.person_menu(room, nick),
+                       lambda action: controller.person_action(room, nick, action), x, y)
+        return "break"
+
+    # -- moderation: what we may do, the questions list ------------------------
+
+    def set_powers(self, room: str, powers: RoomPowers) -> None:
+        self.powers[room] = powers
+        if self.current is not None and self.current.room == room:
+            self._apply_powers()
+
+    def _apply_powers(self) -> None:
+        """The room on screen: Room settings… for its ops; the input box says
+        why we cannot speak there when the modes say so."""
+        room = self.current.room if self.current is not None else None
+        powers = self.powers.get(room) if room is not None else None
+        if powers is not None and powers.moderate and room.startswith("#"):
+            self.room_settings_button.grid(row=0, column=3, sticky="e")
+        else:
+            self.room_settings_button.grid_remove()
+        if powers is not None and not powers.speak:
+            self.placeholder.configure(text=powers.why or f"You cannot speak in {self.title} now.")
+        else:
+            self.placeholder.configure(text=PLACEHOLDER.format(self.title))
+
+    def _on_room_settings(self) -> None:
+        if self.current is not None and self.current.room is not None:
+            self.controller.room_settings(self.current.room)
+
+    def set_questions(self, room: str, questions) -> None:
+        self.questions[room] = list(questions)
+        if self.current is not None and self.current.room == room:
+            self._show_questions()
+
+    def _show_questions(self) -> None:
+        """The questions list under the conversation on screen, when it has any."""
+        room = self.current.room if self.current is not None else None
+        questions = self.questions.get(room, []) if room is not None else []
+        panel = self.questions_panel
+        if questions:
+            panel.set_questions(questions)
+            if not panel.winfo_manager():
+                panel.grid(row=1, column=0, sticky="ew")
+        elif panel.winfo_manager():
+            panel.grid_remove()
+
+    def _on_release(self, question_id: int) -> None:
+        if self.current is not None and self.current.room is not None:
+            self.controller.release_question(self.current.room, question_id)
 
     def set_status(self, text: str, state: str, action: str | None = None) -> None:
         self._state = state
@@ -466,3 +578,10 @@ class ChatPane(ttk.Frame):
         self.controller.complete(self.get_input(), self.cursor())
         return "break"
 
+
+
+def person_label(nick: str, role: str | None, me: bool) -> str:
+    """A person's row in the people list: ``@`` before an op, ``+`` before a
+    voiced person, "(owner)" and "(you)" after."""
+    notes = [n for n, on in (("owner", role == OWNER), ("you", me)) if on]
+    return ROLE_MARKS.get(role or "", "") + nick + (f"  ({', '.join(notes)})" if notes else "")

@@ -40,7 +40,11 @@ start (right gravity: text inserted there goes before the line), and
 :attr:`ids` holds those ids in the order of the lines, oldest first. The
 unread rule is placed by them and trimming drops a prefix of them; dropping
 pages far out of view and fetching them again later works on the same
-marks.
+marks. Each such line also carries the tag ``msg<id>`` over all of it:
+:meth:`Conversation.update_line` replaces that range where it stands (an
+edit with "(edited)", a tombstone), holding the view as :meth:`prepend`
+does, and a right-click finds the message under the pointer by it
+(:meth:`message_at`) and opens the message menu the controller offers.
 
 Thread: the Tk thread only.
 """
@@ -50,11 +54,13 @@ import collections
 import logging
 import re
 import tkinter as tk
+from dataclasses import replace
 from tkinter import ttk
 
 from chatgui.app.view import ERROR, MENTION, OWN, PRIVATE, SYSTEM, Line
 from chatgui.tk import theme
 from chatgui.tk.emoji_text import EmojiImages, EmojiText
+from chatgui.tk.menus import ContextMenu, right_click_events
 
 log = logging.getLogger("natter.client")
 
@@ -62,6 +68,8 @@ SCROLLBACK = 5000        # lines kept in a conversation
 TRIM_SLACK = 200         # trimmed in chunks, not one line at a time
 UNREAD_LABEL = "new messages"
 BEGINNING = "This is the beginning of the conversation."
+EDITED_NOTE = "  (edited)"
+QUESTION_NOTE = "  (question: waiting for an op to release it)"
 # What moves the conversation's view when the user does it (after Tk's
 # own Text bindings have run: see the bindtag in _build).
 _USER_SCROLLS = ("<MouseWheel>", "<Button-4>", "<Button-5>", "<KeyPress>", "<ButtonRelease-1>",
@@ -74,9 +82,10 @@ class Conversation(ttk.Frame):
     shared by every conversation of the window."""
 
     def __init__(self, master, room: str | None, fonts: theme.Fonts, pal: theme.Palette,
-                 images: EmojiImages, controller):
+                 images: EmojiImages, controller, menu: ContextMenu | None = None):
         super().__init__(master, style="Chat.TFrame")
         self.room = room
+        self.menu = menu
         self.fonts = fonts
         self.pal = pal
         self.controller = controller
@@ -127,6 +136,8 @@ class Conversation(ttk.Frame):
         for seq in _USER_SCROLLS:
             t.bind_class(follow, seq, self._on_user_scroll)
         t.bind("<Configure>", self._on_text_configure, add="+")
+        for seq in right_click_events(t):
+            t.bind(seq, self._on_right_click)
         self.new_button = ttk.Button(self, style="Pill.TButton", takefocus=False, command=self.to_bottom)
 
     def destroy(self) -> None:
@@ -158,6 +169,8 @@ class Conversation(ttk.Frame):
         t.tag_configure("action", font=f.italic)
         t.tag_configure("pending", foreground=pal.muted)
         t.tag_configure("pending_note", foreground=pal.waiting, font=f.small)
+        t.tag_configure("note", foreground=pal.muted, font=f.small)
+        t.tag_configure("removed", foreground=pal.muted, font=f.italic)
         t.tag_configure("link", foreground=pal.link, underline=True)
         t.tag_configure("code", font=f.mono, foreground=pal.fg)
         t.tag_configure("beginning", foreground=pal.muted, font=f.small, justify="center",
@@ -203,6 +216,43 @@ class Conversation(ttk.Frame):
         if not self._stuck:
             self._unseen += 1
 
+    def update_line(self, msg_id: int, line: Line) -> bool:
+        """Replace the line of message ``msg_id`` where it stands (an edit,
+        a tombstone), without moving what the user is looking at; False
+        when that message is not shown here."""
+        t = self.text
+        ranges = t.tag_ranges(f"msg{msg_id}")
+        if not ranges:
+            return False
+        start, end = t.index(ranges[0]), t.index(ranges[-1])
+        held = self._hold_view(start, end)
+        t.configure(state="normal")
+        t.delete(start, end)
+        t.configure(state="disabled")
+        # Marks at ``start`` now (the next line's, "pend") keep their right
+        # gravity and so stay after the new line; its own mark is set again.
+        self._insert(start, replace(line, msg_id=msg_id), (), self._line_of(start))
+        self._restore_view(held)
+        return True
+
+    def message_at(self, index: str) -> int | None:
+        """The id of the message whose line holds ``index`` (None: no message there)."""
+        for tag in self.text.tag_names(index):
+            if tag.startswith("msg") and tag[3:].isdigit():
+                return int(tag[3:])
+        return None
+
+    def _on_right_click(self, event):
+        """The message menu of the line under the pointer (what the
+        controller offers for it); nothing on a line that is no message."""
+        msg_id = self.message_at(f"@{event.x},{event.y}")
+        if self.menu is None or self.room is None or msg_id is None:
+            return None
+        room, controller = self.room, self.controller
+        self.menu.post(controller.message_menu(room, msg_id),
+                       lambda action: controller.message_action(room, msg_id, action), event.x_root, event.y_root)
+        return "break"
+
     def add_pending(self, key: str, line: Line) -> None:
         # The user sent something: show it, wherever they were reading.
         self._stuck = True
@@ -230,6 +280,7 @@ class Conversation(ttk.Frame):
         t = self.text
         for msg_id in self.ids:
             t.mark_unset(f"m{msg_id}")
+            t.tag_delete(f"msg{msg_id}")
         self.ids.clear()
         t.configure(state="normal")
         t.delete("1.0", "pend")
@@ -244,10 +295,7 @@ class Conversation(ttk.Frame):
         """Older lines, oldest first, above the others, the view kept on
         what it shows; ``more`` False: the beginning line on top."""
         t = self.text
-        top = t.index("@0,0")
-        info = t.dlineinfo(top)
-        t.mark_set("anchor", top)
-        t.mark_gravity("anchor", "right")
+        held = self._hold_view()
         # Below the beginning line, if (oddly) older lines still come.
         t.mark_set("head", t.tag_ranges("beginning")[1] if self._complete else "1.0")
         t.mark_gravity("head", "right")
@@ -267,14 +315,31 @@ class Conversation(ttk.Frame):
             t.insert("1.0", BEGINNING + "\n", ("beginning",))
             t.configure(state="disabled")
             self._complete = True
-        # Back to what was in view: that line at the same height.
-        if info is not None:
+        t.mark_unset("head")
+        self._restore_view(held)
+        self._asked_older = False
+
+    def _hold_view(self, start: str | None = None, end: str | None = None):
+        """Mark the first display line on screen, for :meth:`_restore_view`.
+        ``start``..``end``: a range about to be replaced; a view that starts
+        inside it is held at its start."""
+        t = self.text
+        top = t.index("@0,0")
+        t.mark_set("anchor", top)
+        inside = start is not None and t.compare(start, "<=", top) and t.compare(top, "<", end)
+        t.mark_gravity("anchor", "left" if inside else "right")
+        return t.dlineinfo(top)
+
+    def _restore_view(self, info) -> None:
+        """Back to what was in view: the held line at the same height (at
+        the bottom, if the view follows it)."""
+        t = self.text
+        if info is not None and not self._stuck:
             t.yview("anchor")
             after = t.dlineinfo("anchor")
             if after is not None and after[1] != info[1]:
                 t.yview_scroll(after[1] - info[1], "pixels")
-        t.mark_unset("anchor", "head")
-        self._asked_older = False
+        t.mark_unset("anchor")
         if self._stuck:
             self._to_end()
 
@@ -371,7 +436,9 @@ class Conversation(ttk.Frame):
             return
         t = self.text
         while self.ids and t.compare(f"m{self.ids[0]}", "<", f"{cut}.0"):
-            t.mark_unset(f"m{self.ids.popleft()}")
+            dropped = self.ids.popleft()
+            t.mark_unset(f"m{dropped}")
+            t.tag_delete(f"msg{dropped}")
         if self._rule is not None and t.compare("rule.first", "<", f"{cut}.0"):
             self._rule = None
         t.configure(state="normal")
@@ -495,6 +562,8 @@ class Conversation(ttk.Frame):
         (``index`` is at a line start), where its id mark goes."""
         t = self.text
         base = ("line",) + extra
+        if line.msg_id is not None:
+            base += (f"msg{line.msg_id}",)
         row = base + (line.kind,) if line.kind in (MENTION, PRIVATE, ERROR) else base
         body_tags = row + _body_tags(line)
         parts = [line.stamp + "\t", row + ("stamp",)]
@@ -507,6 +576,10 @@ class Conversation(ttk.Frame):
         if line.action:
             parts += [line.who + " ", body_tags + ("who",) + self._who_colour(line)]
         parts += self._body_parts(line, body_tags)
+        if line.edited and not line.removed:
+            parts += [EDITED_NOTE, row + ("note",)]
+        if line.question and not line.removed:
+            parts += [QUESTION_NOTE, row + ("note",)]
         if line.pending:
             parts += ["   waiting to send", row + ("pending_note",)]
         parts += ["\n", row]
@@ -608,4 +681,6 @@ def _body_tags(line: Line) -> tuple:
         tags += ("action",)
     if line.pending:
         tags += ("pending",)
+    if line.removed:
+        tags += ("removed",)
     return tags

@@ -208,6 +208,10 @@ def apply_style(root: tk.Misc, pal: Palette, fonts: Fonts) -> ttk.Style:
     style.configure("Browser.Treeview.Heading", background=pal.panel, foreground=pal.muted, font=fonts.small,
                     bordercolor=pal.border, lightcolor=pal.panel, darkcolor=pal.panel, relief="flat")
     style.map("Browser.Treeview.Heading", background=[("active", pal.border)])
+    # The questions waiting for release, under the conversation (ops only).
+    style.configure("Questions.Treeview", background=pal.bg, fieldbackground=pal.bg, foreground=pal.fg,
+                    bordercolor=pal.border, font=fonts.body, rowheight=fonts.body.metrics("linespace") + 6)
+    style.map("Questions.Treeview", background=[("selected", pal.select_bg)], foreground=[("selected", pal.fg)])
     # The connect form's "Rooms on your network" and its address field.
     style.configure("Rooms.Treeview", background=pal.input_bg, fieldbackground=pal.input_bg, foreground=pal.fg,
                     font=fonts.ui, rowheight=int(fonts.ui.metrics("linespace") * 1.5), bordercolor=pal.border,

@@ -26,12 +26,14 @@ import tkinter as tk
 
 from chatgui.app import emoji, formatting
 from chatgui.app.controller import Controller
-from chatgui.app.view import APP_NAME, ConnectValues, Line
+from chatgui.app.view import APP_NAME, ConnectValues, Line, RoomPowers, RoomSettings
 from chatgui.tk import theme
 from chatgui.tk.chatpane import ChatPane
 from chatgui.tk.connect_form import ConnectForm
 from chatgui.tk.pump import Pump
 from chatgui.tk.room_browser import RoomBrowser
+from chatgui.tk.room_settings import RoomSettingsDialog
+from chatgui.tk.settings_dialog import SettingsDialog
 
 log = logging.getLogger("natter.client")
 
@@ -70,8 +72,11 @@ class ChatWindow:
                                 on_trust=self.controller.trust_certificate,
                                 history_note=self.controller.history_note,
                                 recent=lambda: self.controller.settings.recent)
-        self.chat = ChatPane(self.root, self.fonts, self.pal, self.controller)
+        self.chat = ChatPane(self.root, self.fonts, self.pal, self.controller, on_settings=self.open_settings)
         self.browser: RoomBrowser | None = None
+        self.room_settings: RoomSettingsDialog | None = None
+        self.settings_dialog: SettingsDialog | None = None
+        self.fingerprint: str | None = None     # this computer's identity (set_identity)
         self._showing = None
         self.form.card.bind("<Configure>", self._fit_form, add="+")
         self.pump = Pump(self.root, lambda: self.controller.events, self.controller.handle,
@@ -283,8 +288,41 @@ class ChatWindow:
     def clear(self, room: str | None = None) -> None:
         self.chat.clear(room)
 
-    def set_users(self, users, me: str, online: bool = True) -> None:
-        self.chat.set_users(users, me, online)
+    def set_users(self, users, me: str, online: bool = True, roles: dict | None = None) -> None:
+        self.chat.set_users(users, me, online, roles)
+
+    def update_line(self, room: str, msg_id: int, line: Line) -> None:
+        self.chat.update_line(room, msg_id, line)
+
+    def set_powers(self, room: str, powers: RoomPowers) -> None:
+        self.chat.set_powers(room, powers)
+
+    def set_questions(self, room: str, questions) -> None:
+        self.chat.set_questions(room, questions)
+
+    def show_room_settings(self, settings: RoomSettings) -> None:
+        """The room settings dialog (one at a time: a new one replaces it)."""
+        if self.room_settings is not None:
+            self.room_settings.close()
+        self.room_settings = RoomSettingsDialog(self.root, self.fonts, self.pal, settings,
+                                                on_apply=self.controller.apply_room_settings)
+
+    def set_identity(self, fingerprint: str) -> None:
+        self.fingerprint = fingerprint
+        if self.settings_dialog is not None and self.settings_dialog.alive:
+            self.settings_dialog.set_fingerprint(fingerprint)
+
+    def open_settings(self) -> None:
+        """The header's Settings…: this computer's identity fingerprint."""
+        if self.settings_dialog is not None and self.settings_dialog.alive:
+            self.settings_dialog.top.lift()
+            return
+        self.settings_dialog = SettingsDialog(self.root, self.fonts, self.pal, self.fingerprint,
+                                              on_copy=self.copy_text)
+
+    def copy_text(self, text: str) -> None:
+        self.root.clipboard_clear()
+        self.root.clipboard_append(text)
 
     def set_status(self, text: str, state: str, action: str | None = None) -> None:
         self.chat.set_status(text, state, action)

@@ -123,9 +123,10 @@ def test_a_server_outage_keeps_the_bottom_in_view(make_server, make_window, tmp_
     bob = talk(srv, 60)
     bob.close()
 
-    def quick_client(host, port, nick, *, events, password=None):
+    def quick_client(host, port, nick, *, events, password=None, **kw):
+        # ``kw``: what the controller adds (the identity, TLS choices).
         return ChatClient(host, port, nick, events=events, password=password,
-                          backoff=Backoff(first=5, base=5, cap=5))
+                          backoff=Backoff(first=5, base=5, cap=5), **kw)
     w = joined(make_window, srv, client_factory=quick_client)
     srv.shutdown()
     wait_until(w.root, lambda: w.chat.action_button.winfo_ismapped(), timeout=10, what="Retry now")

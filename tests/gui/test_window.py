@@ -153,9 +153,10 @@ def test_server_restart_under_the_window(make_server, make_window, tmp_path):
     srv = make_server(db=db, rate_limit=0)
     port = srv.port
 
-    def quick_client(host, port, nick, *, events, password=None):
+    def quick_client(host, port, nick, *, events, password=None, **kw):
+        # ``kw``: what the controller adds (the identity, TLS choices).
         return ChatClient(host, port, nick, events=events, password=password,
-                          backoff=Backoff(first=0.2, base=0.2, cap=0.4))
+                          backoff=Backoff(first=0.2, base=0.2, cap=0.4), **kw)
 
     w = joined_window(make_window, port, client_factory=quick_client)
     type_and_enter(w, "before the restart")
