@@ -303,8 +303,9 @@ class FakeRoom:
     started: list = []
     log: list = []              # ("start" | "stop", port), in the order they happened
 
-    def __init__(self, port, password=None, lan=False, tls=False, name=None):
+    def __init__(self, port, password=None, lan=False, tls=False, name=None, admin_fingerprint=None):
         self.requested_port, self.password, self.lan, self.tls, self.name = port, password, lan, tls, name
+        self.admin_fingerprint = admin_fingerprint
         self.stopped = False
         self.connect_host = "127.0.0.1"
         self.fingerprint = "AB12 CD34" if tls else None

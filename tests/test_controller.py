@@ -503,6 +503,7 @@ def test_host_a_room_starts_it_joins_it_and_shutdown_stops_it(env):
     client = FakeClient.instances[-1]
     assert view.form[2] == "Connecting to 127.0.0.1:4567…"
     assert (room.requested_port, room.password, room.lan) == (4567, "pw", False)
+    assert room.admin_fingerprint == c.identity_fingerprint and len(room.admin_fingerprint) == 64   # the host: its room's admin
     assert (client.host, client.port, client.password) == ("127.0.0.1", 4567, "pw")
     assert c.saved[-1].host_room and c.saved[-1].host != "ignored"
     c.handle(ev.Connected("127.0.0.1", 4567, "alice", ("alice",), False))

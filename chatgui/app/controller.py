@@ -182,7 +182,8 @@ class Controller(Conversations, Moderation):
             # chat starts when RoomStarted comes back (on_RoomStarted).
             replacing, self.hosted = self.hosted, None
             self._retire_client()
-            room = self.host_factory(port, password, values.host_lan, values.tls, name=lan.hosted_name(nick))
+            room = self.host_factory(port, password, values.host_lan, values.tls, name=lan.hosted_name(nick),
+                                     admin_fingerprint=self.identity_fingerprint)
             self._room_starting = room
             self._room_join = dict(nick=nick, password=password, tls=values.tls)
             stopping = self._live_jobs()

@@ -2,14 +2,6 @@
 server: windows (the controller with a fake view, fed by a real
 ChatClient) of a teacher who created a room and of students, each with
 its own identity file.
-
-NOT YET COLLECTED: written against DESIGN-11's contract while the issue 11
-server was being built on another branch. Once it is merged, rename this
-file to tests/test_client_moderation_real.py, run it, and fix what the
-real server shows (the ServerConfig names used here, ``reserve_nicks``
-and ``edit_window``, follow the command-line flags of issue 11 and may
-need adjusting). Until then it cannot pass (this branch's server has no
-moderation), so it is kept out of the suite rather than skipped.
 """
 from __future__ import annotations
 
@@ -19,7 +11,7 @@ import socket
 import pytest
 
 from chatgui.app.view import ERROR, Modes, SYSTEM
-from tests.rooms_real_pending import windows  # noqa: F401 (a fixture)
+from tests.test_rooms_real import windows  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.timeout(60)
 
