@@ -660,7 +660,8 @@ class ChatClient:
         t = self._transport
         if t is None or t is self._broken or t is self._bye_sent_on:
             return b"", False
-        parts, self._control = self._control, []
+        control, self._control = self._control, []
+        parts = []
         shut = False
         if self._state == ONLINE:
             if self._reads and self._inbound.rooms:
@@ -670,6 +671,11 @@ class ChatClient:
             # an item: it is sent again only after caught_up.
             if not self._inbound.replaying:
                 parts.extend(item.data for item in self._outbox.take_unsent())
+        # Online, a ping or pong goes after what was queued before it: a
+        # server's ping is answered once everything asked until then is out.
+        # (Before the welcome, control holds only the hello.)
+        parts.extend(control)
+        if self._state == ONLINE:
             if self._closing:
                 parts.append(BYE)
                 self._bye_sent_on = t
