@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from .. import protocol as p
 from ..store import DIRECT, LOBBY, MESSAGE
+from .fanout import Out, encoded
 from .frames import event_frame
 
 LOW_WATER = 256 * 1024          # a client's outbox below this: it may have its next replay frame
@@ -79,10 +80,9 @@ class CatchUpRules:
                 continue            # dropped in the pass it said hello
             parts = [self._welcome(conn)]
             if conn.v >= 2:
-                parts.extend(p.encode(self.room_frame(conn, room)) for room in conn.rooms.values())
+                parts.extend(encoded(conn, Out.of(self.room_frame(conn, room))) for room in conn.rooms.values())
             held, conn.held = conn.held, None
-            parts.extend(out.line if conn.encoder.lines_only({out.kind}) else conn.encoder.encode(out)
-                         for out in held)
+            parts.extend(encoded(conn, out) for out in held)
             if conn.cursor is None:
                 for room in conn.rooms.values():
                     self.fanout.join(room, conn)
@@ -119,6 +119,8 @@ class CatchUpRules:
             frame.update(replay=True, rooms=[room.name for room in conn.rooms.values()])
         if w["reset"]:
             frame["reset"] = True
+        if not conn.encoder.lines_only(("welcome",)):
+            return conn.encoder.encode(Out.of(frame))       # another door's: 001..., or its welcome line
         line = p.encode(frame)
         if history:
             line = line.replace(b'"history":[]', b'"history":[' + history + b"]", 1)

@@ -25,6 +25,7 @@ from .. import protocol as p
 from ..doors.jsonl import STATE_CLOSING, STATE_NEW, STATE_WELCOMED
 from ..store import LOBBY
 from .catchup import WELCOME_BYTES, CatchUpRules, Cursor
+from .events import DoorHello, HistoryAt
 from .fanout import Out, Pass
 from .rooms import Room, RoomRules
 
@@ -101,8 +102,7 @@ class Chat(RoomRules, CatchUpRules):
                                                                         "use a 'nick' frame to rename."))
         store = self.store
         session = store.find_session(hello.resume) if hello.resume else None
-        key = p.nick_key(hello.nick)
-        holder = self.nicks.get(key)
+        holder = self.nicks.get(p.nick_key(hello.nick))
         if holder is not None:
             if session is not None and holder.session == session:
                 # The same person reconnecting before the server noticed the
@@ -118,10 +118,6 @@ class Chat(RoomRules, CatchUpRules):
         else:
             token = hello.resume
             stored = store.session_rooms(session)
-        conn.nick, conn.key, conn.session, conn.v = hello.nick, key, session, hello.v
-        conn.state = STATE_WELCOMED
-        conn.speak(hello.v)
-        self.nicks[key] = conn
         # A since counted in another history (the file was replaced or
         # emptied: another epoch, or ids it never reached) would hide the
         # new messages up to it: answer as to a newcomer, and say so.
@@ -135,11 +131,41 @@ class Chat(RoomRules, CatchUpRules):
         else:
             keys = [LOBBY]
         if since is not None:
-            conn.cursor = Cursor({k: (since, None) for k in keys}, since, since, plain=hello.v < 2)
+            cursor = Cursor({k: (since, None) for k in keys}, since, since, plain=hello.v < 2)
         elif hello.v >= 2:
-            conn.cursor = Cursor({k: (0, None) for k in keys}, store.last_id, 0, recent=True)
+            cursor = Cursor({k: (0, None) for k in keys}, store.last_id, 0, recent=True)
+        else:
+            cursor = None
+        self._admit(conn, hello.nick, session, hello.v, cursor, keys, stored,
+                    {"token": token, "reset": reset})
+
+    def on_door_hello(self, conn, hello: DoorHello) -> None:
+        """An IRC or plain-text client registers: a new session, the rooms
+        its door names (IRC none, text lobby), nothing to catch up, so it is
+        live from its welcome on. (Its ``identity`` waits for issue 11.)"""
+        if conn.state == STATE_WELCOMED:
+            return self.error(conn, p.ProtocolError(p.ALREADY_WELCOMED, "You are already in.", hello.ref))
+        holder = self.nicks.get(p.nick_key(hello.nick))
+        if holder is not None:
+            return self.error(conn, p.ProtocolError(p.NICK_TAKEN, f"The nick {holder.nick!r} is in use; "
+                                                                  "choose another.", hello.ref), counts=False)
+        keys = [k for k in dict.fromkeys(p.room_key(r) for r in hello.rooms) if k in self.rooms]
+        session, token = self.store.new_session()
+        self._admit(conn, hello.nick, session, 2, None, keys, {}, {"token": token, "reset": False})
+
+    def _admit(self, conn, nick: str, session: int, v: int, cursor, keys: list, stored: dict,
+               welcome: dict) -> None:
+        """conn is in as ``nick``, present in the rooms ``keys`` (others see
+        ``joined``); its welcome is built after this pass (attach)."""
+        store = self.store
+        key = p.nick_key(nick)
+        conn.nick, conn.key, conn.session, conn.v = nick, key, session, v
+        conn.state = STATE_WELCOMED
+        conn.speak(v)
+        self.nicks[key] = conn
+        conn.cursor = cursor
         conn.held = []
-        conn.welcome = {"token": token, "reset": reset}
+        conn.welcome = welcome
         for k in keys:
             room = self.rooms[k]
             read = stored.get(k)
@@ -152,7 +178,7 @@ class Chat(RoomRules, CatchUpRules):
             self.broadcast(p.joined_frame(conn.nick, room.name), [room])
         self.pending.append(conn)
         # For the pass budget (Hub._apply): a v1 welcome may hold 1 MiB of history.
-        if hello.v >= 2:
+        if v >= 2:
             self.pass_out += WELCOME_GUESS
         elif conn.cursor is not None:
             self.pass_out += WELCOME_BYTES
@@ -253,4 +279,6 @@ class Chat(RoomRules, CatchUpRules):
         p.ListRooms: RoomRules.on_rooms,
         p.MarkRead: RoomRules.on_read,
         p.HistoryRequest: RoomRules.on_history,
+        DoorHello: on_door_hello,
+        HistoryAt: RoomRules.on_history_at,
     }
