@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import types
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -293,14 +294,14 @@ def test_first_id_after_a_time_is_what_a_full_read_gives(tmp_path_factory, steps
     store = SqliteStore(str(tmp_path_factory.mktemp("at") / "h.db"))
     try:
         clock = [1000.0]
-        real = store_mod.time.time
-        store_mod.time.time = lambda: clock[0]
+        real = store_mod.time
+        store_mod.time = types.SimpleNamespace(time=lambda: clock[0])    # the store's clock only
         try:
             for step in steps:
                 clock[0] += step
                 store.add_message("a", "x")
         finally:
-            store_mod.time.time = real
+            store_mod.time = real
         store.commit()
         ts = 1000.0 + probe
         rows = store._db.execute("SELECT id, ts FROM messages ORDER BY id").fetchall()
