@@ -35,7 +35,8 @@ text doors' encoders are one per connection (what a client is sent
 depends on what it was told: its rooms, its nick), so they cache what is
 the same for many of them on the frame itself (``Out.cache``, by
 variant): a room message becomes PRIVMSG lines once per set of IRC tag
-capabilities, not once per member.
+capabilities, not once per member. Such an encoder says ``per_client``:
+it sees each frame once, in order (no blob is built beside a share).
 
 Thread: the hub thread only.
 """
@@ -215,13 +216,17 @@ class Pass:
                 key = (tuple(room for room, _, _ in mine), enc)
                 shared = blobs.get(key)
                 if shared is None:
-                    indexes = _merge([busy[room] for room, _, _ in mine])
-                    shared = blobs[key] = [_join(frames, indexes, enc), indexes, None]
+                    shared = blobs[key] = [None, _merge([busy[room] for room, _, _ in mine]), None]
+                if shared[0] is None and (own is None or not getattr(enc, "per_client", False)):
+                    shared[0] = _join(frames, shared[1], enc)
                 if own is None:
                     if shared[0]:
                         yield conn, shared[0], True
                     continue
-                yield conn, _personal(frames, shared[1], own, enc, shared), False
+                # Its own frames in the shared ones: views of the blob,
+                # but a door's encoder is one client's and keeps its state
+                # (per_client): it encodes each frame once, here.
+                yield conn, _personal(frames, shared[1], own, enc, shared if shared[0] is not None else None), False
             else:
                 indexes = _merge([[i for i in busy[room] if i >= start and (end is None or i < end)]
                                   for room, start, end in mine])

@@ -36,6 +36,8 @@ class TextSession:
 
     # -- the encoder (server.core.fanout) ------------------------------------
 
+    per_client = True       # it keeps this client's state: each frame encoded once (fanout)
+
     def lines_only(self, kinds) -> bool:
         return False
 
