@@ -12,7 +12,7 @@ class IrcClient:
     """One raw connection to the IRC door. :meth:`expect` skips lines
     until one matches, and fails the test when none comes in time."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 5.0):
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0):
         self.sock = socket.create_connection((host, port), timeout)
         self.timeout = timeout
         self._reader = LineReader()

@@ -367,3 +367,68 @@ def test_flood_control_slows_an_irc_client(make_server):
         assert [a.expect("PRIVMSG").params[1] for _ in range(6)][-1] == "m5"   # delayed, none dropped
     finally:
         a.close()
+
+
+def test_irc_over_tls(make_server):
+    import ssl
+    srv = make_server(rate_limit=0, tls=True, irc_tls_port=0)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    a = IrcClient(srv.door_port("irc-tls"))
+    a.sock = ctx.wrap_socket(a.sock)
+    try:
+        a.register("alice", "server-time")
+        a.send("JOIN #secure")
+        assert a.expect("366").params[1] == "#secure"
+    finally:
+        a.close()
+
+
+def test_nothing_an_irc_client_sends_breaks_the_server(irc, json_client, srv, caplog):
+    """Random lines of every command with odd parameters (controls, long
+    words, other scripts, empty ones), before and after registration:
+    every one is answered or ignored, and the server and others go on."""
+    import random
+    rnd = random.Random(13)
+    words = ["#", "#rust", "#a,#b,#c,#d,#e", "0", "*", ":", "::x", "bob", "nobody", "msgid=x.1", "timestamp=nope",
+             "LATEST", "BEFORE", "AROUND", "+o", "-k", "b", "\x01VERSION\x01", "\x01ACTION waves\x01", "é" * 40,
+             "日本語", "\x02bold\x0f", "x" * 200, "-1", "99999999999", "LS", "REQ", "END", "302", "PLAIN", "+"]
+    commands = ["NICK", "USER", "PASS", "CAP", "AUTHENTICATE", "JOIN", "PART", "PRIVMSG", "NOTICE", "TOPIC",
+                "NAMES", "WHO", "WHOIS", "LIST", "MODE", "KICK", "MOTD", "CHATHISTORY", "PING", "PONG", "FROB"]
+    bob = json_client("bob", "rust")
+    clients = [irc(), irc("alice", ALL_CAPS)]
+    for c in clients:
+        for _ in range(250):
+            params = [rnd.choice(words) for _ in range(rnd.randrange(0, 5))]
+            line = " ".join([rnd.choice(commands)] + params[:-1] + ([":" + params[-1]] if params else []))
+            c.send_raw(line.encode("utf-8")[:510] + b"\r\n")
+        c.send("PING :alive")
+        c.expect("PONG", "natter.local", "alive", timeout=10)
+    bob.send({"type": "say", "room": "rust", "text": "after the storm", "ref": "z"})
+    answer(bob, "message", "z")
+    other = json_client("carol", "rust")
+    other.send({"type": "say", "room": "rust", "text": "still fine", "ref": "c"})
+    answer(other, "message", "c")
+    assert srv.hub.failure is None and srv.hub.thread.is_alive()
+    assert not [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_the_door_options():
+    from server.config import from_args
+    cfg = from_args([])
+    assert cfg.irc_port is None and cfg.irc_tls_port is None and cfg.text_port is None   # off by default
+    cfg = from_args(["--irc-port", "6667", "--text-port", "0", "--irc-server-name", "chat.lan"])
+    assert (cfg.irc_port, cfg.text_port, cfg.irc_server_name) == (6667, 0, "chat.lan")
+    assert from_args(["--tls", "--irc-tls-port", "6697"]).irc_tls_port == 6697
+    for bad in (["--irc-tls-port", "6697"], ["--irc-server-name", "has space"], ["--irc-port", "70000"]):
+        with pytest.raises(SystemExit):
+            from_args(bad)
+
+
+def test_door_ports_are_named_at_start(make_server):
+    srv = make_server(irc_port=0, text_port=0)
+    text = srv.describe()
+    assert f"IRC on 127.0.0.1:{srv.door_port('irc')}" in text
+    assert f"plain text (nc, telnet) on 127.0.0.1:{srv.door_port('text')}" in text
+    assert srv.door_port("irc-tls") is None

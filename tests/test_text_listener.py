@@ -22,7 +22,7 @@ LINE = re.compile(r"^\d\d:\d\d <(?P<nick>[^>]+)> (?P<text>.*)$")
 class TextClient:
     """nc, as a socket: bytes out, CR LF lines in."""
 
-    def __init__(self, port: int, timeout: float = 5.0):
+    def __init__(self, port: int, timeout: float = 10.0):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout)
         self.timeout = timeout
         self.buf = b""
