@@ -154,8 +154,12 @@ def _room(frame: dict, view: View) -> Outcome:
     if room.topic:
         out.lines += topic_lines(view, room)
     out.lines += names_lines(view, room)
-    if c.CHATHISTORY not in view.caps:
-        out.events.append(p.HistoryRequest(room=room.name, limit=JOIN_REPLAY, ref=REPLAY_REF + chan))
+    last = frame.get("last_id") or 0
+    if c.CHATHISTORY not in view.caps and last:
+        # Up to the newest message as of the join: what comes after reaches
+        # the client live, so nothing is shown twice.
+        out.events.append(p.HistoryRequest(room=room.name, before=last + 1, limit=JOIN_REPLAY,
+                                           ref=REPLAY_REF + chan))
     return out
 
 
