@@ -4,6 +4,8 @@ from __future__ import annotations
 import queue
 import time
 
+from chatgui.net import events as ev
+
 
 class Events:
     """Reads a client's event queue, keeping everything it saw."""
@@ -29,6 +31,14 @@ class Events:
                 raise AssertionError(f"no {what or pred} within {timeout} s; saw {self.seen[-8:]}") from None
             if test(e):
                 return e
+
+    def caught_up(self, timeout: float = 5.0) -> list:
+        """Wait for the end of the next catch-up (a CaughtUp event) and return
+        the messages of the Backlog events that came with it, oldest first
+        (a v2 server sends no replay when there is nothing to replay)."""
+        start = len(self.seen)
+        self.wait(lambda e: isinstance(e, ev.CaughtUp), timeout, "the end of the catch-up")
+        return [m for e in self.seen[start:] if isinstance(e, ev.Backlog) for m in e.messages]
 
     def drain(self, secs: float = 0.0) -> list:
         deadline = time.monotonic() + secs

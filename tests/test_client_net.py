@@ -58,7 +58,7 @@ def test_two_clients_chat_dm_and_rename(server, clients):
     assert first == ev.Connecting("127.0.0.1", server.port, 1)
     con = ae.wait(ev.Connected)
     assert con.nick == "alice" and con.users == ("alice",) and not con.resumed
-    assert isinstance(ae.next(), ev.Backlog)
+    assert ae.caught_up() == []
     b, be = clients(server.port, "bob")
     be.wait(ev.Connected)
     assert ae.wait(protocol.Joined).nick == "bob"
@@ -272,7 +272,7 @@ def test_server_restart_resume_exactly_once(make_server, tmp_path, clients):
 
     back = ae.wait(ev.Connected, timeout=10)
     assert back.resumed and back.nick == "ann"
-    assert isinstance(ae.next(), ev.Backlog)
+    ae.caught_up(10)
     assert a.flush(5)
 
     # bob gets ann's offline messages once each, in order
@@ -317,8 +317,7 @@ def test_retry_now_cuts_the_backoff_short_and_the_backlog_has_what_was_missed(ma
     # Within the waits' 5 s, not the 60 s the backoff would have waited.
     assert ae.wait(ev.Connecting).attempt == 1
     assert ae.wait(ev.Connected).resumed
-    backlog = ae.next()
-    assert [(m.id, m.text) for m in backlog.messages] == [(missed_id, "while ann waits")]
+    assert [(m.id, m.text) for m in ae.caught_up()] == [(missed_id, "while ann waits")]
     bob.close()
 
 
@@ -423,10 +422,9 @@ def test_ack_lost_in_a_drop_is_recovered_from_the_replay_not_resent(server, prox
     ae.wait(ev.Disconnected)
     back = ae.wait(ev.Connected)
     assert back.resumed
-    backlog = ae.next()
-    assert [(m.text, m.ref) for m in backlog.messages] == [("did this arrive?", ref)]
-    acked = ae.next()
-    assert acked == ev.Acked(ref, backlog.messages[0].id)
+    backlog = ae.caught_up()
+    assert [(m.text, m.ref) for m in backlog] == [("did this arrive?", ref)]
+    assert ae.of(ev.Acked) == [ev.Acked(ref, backlog[0].id)]
     assert a.pending() == 0
     with pytest.raises(TimeoutError):
         bob.recv_type("message", timeout=0.5)
@@ -524,8 +522,8 @@ def test_nick_taken_on_a_reconnect_is_retried_and_reconnect_false_is_not(make_se
     port = srv.port
     a, ae = clients(port, "ann", backoff=Backoff(first=60.0, base=60.0, cap=60.0, rng=lambda: 1.0))
     b, be = clients(port, "bob", reconnect=False)
-    ae.wait(ev.Backlog)
-    be.wait(ev.Backlog)
+    ae.caught_up()
+    be.caught_up()
     srv.shutdown()
     assert ae.wait(ev.Disconnected).retry_in == 60.0
     gone = be.wait(ev.Disconnected)
@@ -546,7 +544,7 @@ def test_nick_taken_on_a_reconnect_is_retried_and_reconnect_false_is_not(make_se
 
 def test_a_failing_writer_stops_the_client_with_a_reason(server, clients, caplog):
     a, ae = clients(server.port, "ann")
-    ae.wait(ev.Backlog)
+    ae.caught_up()
 
     def broken():
         raise RuntimeError("boom")
@@ -562,7 +560,7 @@ def test_a_failing_writer_stops_the_client_with_a_reason(server, clients, caplog
 def test_text_from_tk_with_surrogate_halves_is_sent_as_the_real_character(server, clients, connect):
     bob = connect("bob")
     a, ae = clients(server.port, "ann", password="pw\ud83d")   # ignored by a room without one
-    ae.wait(ev.Backlog)
+    ae.caught_up()
     a.say("smile \ud83d\ude00")
     a.dm("bob", "\ud83d\udc4d")
     assert a.flush(5)

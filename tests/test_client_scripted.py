@@ -150,7 +150,7 @@ def test_a_real_server_on_a_new_history_file_is_not_hidden_by_old_ids(make_serve
     srv = make_server(db=str(db), rate_limit=0)
     port = srv.port
     a, ae = make_chat_clients(port, "ann", backoff=Backoff(first=0.0, base=0.05, cap=0.2))
-    ae.wait(ev.Backlog)
+    ae.caught_up()
     for i in range(5):
         ref = a.say(f"old {i}")
         ae.wait(lambda e: isinstance(e, ev.Acked) and e.ref == ref)
@@ -165,8 +165,7 @@ def test_a_real_server_on_a_new_history_file_is_not_hidden_by_old_ids(make_serve
     srv2 = make_server(db=str(db), port=port, rate_limit=0)
     back = ae.wait(ev.Connected, timeout=10)
     assert not back.resumed
-    backlog = ae.wait(ev.Backlog)
-    assert [m.text for m in backlog.messages] == ["early 0", "early 1", "early 2"]
+    assert [m.text for m in ae.caught_up()] == ["early 0", "early 1", "early 2"]
     bob = LineClient(port)
     bob.hello("bob")
     for i in range(3):                  # ids 1..3 again, which ann saw in the old history
