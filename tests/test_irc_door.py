@@ -7,6 +7,8 @@ and one namespace with the JSON side."""
 from __future__ import annotations
 
 import itertools
+import socket
+import sys
 import threading
 import time
 import types
@@ -432,3 +434,40 @@ def test_door_ports_are_named_at_start(make_server):
     assert f"IRC on 127.0.0.1:{srv.door_port('irc')}" in text
     assert f"plain text (nc, telnet) on 127.0.0.1:{srv.door_port('text')}" in text
     assert srv.door_port("irc-tls") is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="relies on Linux copying SO_SNDBUF from the listener")
+def test_an_irc_client_that_stops_reading_is_dropped_alone(make_server, connect):
+    """The slow-reader policy applies to IRC clients: one that reads
+    nothing is dropped as too slow after --slow-timeout, and the room goes on."""
+    srv = make_server(rate_limit=0, irc_port=0, slow_timeout=0.5)
+    bob = connect(srv=srv)
+    hello_v2(bob, "bob")
+    bob.send({"type": "join", "room": "rust", "ref": "j"})
+    answer(bob, "room", "j")
+    expect(bob, "joined", nick="bob")
+    listener = srv.doors["irc"]
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)   # the stalled one's server side
+    stall = socket.socket()
+    stall.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stall.settimeout(10)
+    stall.connect(("127.0.0.1", srv.door_port("irc")))
+    stall.sendall(b"NICK stall\r\nUSER s 0 * :s\r\nJOIN #rust\r\n")
+    expect(bob, "joined", nick="stall", timeout=10)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    text = "z" * 2000
+    deadline = time.monotonic() + 20
+    left = None
+    while left is None and time.monotonic() < deadline:
+        bob.send({"type": "say", "room": "rust", "text": text})
+        while True:
+            f = bob.recv()
+            if f["type"] == "left":
+                left = f
+                break
+            if f["type"] == "message":
+                break
+    assert left is not None and left["nick"] == "stall" and left["reason"] == "too slow"
+    bob.send({"type": "say", "room": "rust", "text": "still here", "ref": "s"})
+    answer(bob, "message", "s")
+    stall.close()
