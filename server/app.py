@@ -43,6 +43,7 @@ class ChatServer:
         self.config = config or ServerConfig()
         self.tls_context = None
         self.check_password = auth.PasswordCheck(self.config.password) if self.config.password else None
+        self.check_admin = auth.PasswordCheck(self.config.admin_password) if self.config.admin_password else None
         self.fingerprint: str | None = None
         # The port first: a second server on the same port and file is told
         # the port is taken, the plainer of the two reasons.
@@ -55,6 +56,7 @@ class ChatServer:
         self.doors: dict = {}       # door name ("irc", "irc-tls", "text") -> its listening socket
         try:
             self.history.prune_sessions(self.config.session_expiry)   # then the hub, daily
+            self.history.prune_bindings(self.config.nick_expiry, time.time())
             if self.config.tls:
                 self._setup_tls()
             self._open_doors()
@@ -111,7 +113,7 @@ class ChatServer:
         """The connection object of a client accepted on a door's port."""
         cfg, hub = self.config, self.hub
         if door is None:
-            return Connection(sock, addr, hub, cfg, self.tls_context, self.check_password)
+            return Connection(sock, addr, hub, cfg, self.tls_context, self.check_password, self.check_admin)
         if door.startswith("irc"):
             from .doors.irc.listener import IrcConnection
             return IrcConnection(sock, addr, hub, cfg, self.tls_context if door == "irc-tls" else None,

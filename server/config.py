@@ -38,7 +38,7 @@ class ServerConfig:
     slow_timeout: float = 30.0        # s a client may take nothing while output waits for it
     max_total_queue: int = 256 * 1024 * 1024   # bytes waiting for all clients together
     auth_delay: float = 1.0           # s before the frame after a wrong password; doubles each time
-    auth_delay_max: float = 16.0      # ... up to this
+    auth_delay_max: float = 30.0      # ... up to this
     discovery: bool = True            # answer LAN discovery queries (UDP)
     discovery_port: int = discovery_codec.DEFAULT_PORT
     name: str | None = None           # the room's name in discovery replies; None: the host name
@@ -47,6 +47,12 @@ class ServerConfig:
     irc_tls_port: int | None = None   # with tls
     irc_server_name: str = "natter.local"
     text_port: int | None = None
+    # -- identity and moderation (docs/protocol.md, section 12) --
+    reserve_nicks: bool = True        # a nick used with an identity is bound to it
+    nick_expiry: float = 90.0         # days a binding lives unused
+    admin_identities: tuple = ()      # fingerprints of the admins (owners everywhere); the hosting client's too
+    admin_password: str | None = None  # an scrypt hash (or plain text): a hello with it is an admin
+    edit_window: float = 600.0        # seconds an author may edit or delete a message
 
     def db_path(self) -> str:
         return self.db or paths.default_db()
@@ -136,6 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--text-port", type=_port_or_zero, default=None,
                     help="also serve plain text (nc, telnet, a typed line is a message) on this port "
                          "(off by default)")
+    # Identity and moderation (docs/protocol.md, section 12): read by _moderation().
+    ap.add_argument("--no-reserve-nicks", action="store_true",
+                    help="do not keep a nick for the computer (identity) that first used it")
+    ap.add_argument("--nick-expiry", type=_positive(float), default=d.nick_expiry, metavar="DAYS",
+                    help="a reserved nick unused this many days is free again (default %(default)g)")
+    ap.add_argument("--admin-identity", action="append", default=[], metavar="FP",
+                    help="the fingerprint (64 hex digits, in the client's settings) of an admin, who is an owner "
+                         "of every room; repeatable")
+    ap.add_argument("--admin-password-file", default=None,
+                    help="file whose first line is the admin password's hash (from --hash-password): a client "
+                         "giving it is an admin")
+    ap.add_argument("--edit-window", type=_positive(float), default=d.edit_window, metavar="SECONDS",
+                    help="how long an author may edit or delete a message (default %(default)g)")
     return ap
 
 
@@ -174,6 +193,24 @@ def _discovery(ap, a) -> dict:
     return dict(discovery=not a.no_discovery, discovery_port=a.discovery_port, name=name)
 
 
+def _moderation(ap, a) -> dict:
+    fps = []
+    for fp in a.admin_identity:
+        fp = fp.strip().lower()
+        if not protocol.is_fingerprint(fp):
+            ap.error(f"--admin-identity takes a fingerprint of 64 hex digits (the client shows it in its "
+                     f"settings), not {fp[:70]!r}")
+        fps.append(fp)
+    admin_password = None
+    if a.admin_password_file:
+        try:
+            admin_password = auth.read_password_file(a.admin_password_file)
+        except ValueError as e:
+            ap.error(str(e))
+    return dict(reserve_nicks=not a.no_reserve_nicks, nick_expiry=a.nick_expiry, admin_identities=tuple(fps),
+                admin_password=admin_password, edit_window=a.edit_window)
+
+
 def from_args(argv=None) -> ServerConfig:
     ap = build_parser()
     a = ap.parse_args(argv)
@@ -196,5 +233,5 @@ def from_args(argv=None) -> ServerConfig:
                        handshake_timeout=a.handshake_timeout, session_expiry=a.session_expiry,
                        idle_timeout=a.idle_timeout, writers=a.writers, log_level=a.log_level,
                        max_rooms=max(1, a.max_rooms), max_rooms_per_client=max(1, a.max_rooms_per_client),
-                       **_discovery(ap, a), **_doors(ap, a, a.tls or bool(a.cert)))
+                       **_discovery(ap, a), **_moderation(ap, a), **_doors(ap, a, a.tls or bool(a.cert)))
     return cfg

@@ -454,13 +454,14 @@ class Hub:
                         f"{cfg.rate_burst:g}): your messages are delayed, not dropped.")
             self.chat.send(conn, p.error_frame(p.RATE_LIMITED, text))
 
-    def on_auth_failed(self, conn, _item) -> None:
+    def on_auth_failed(self, conn, item: AuthFailed) -> None:
         # The reader checked the password (scrypt is slow; not on the hub),
-        # and reads nothing more until its delay has passed: the connection
+        # and checks no hello until its delay has passed: the connection
         # may try again, within the handshake timeout. A welcomed client
         # that sends a wrong password is dropped.
-        log.warning("%s: wrong password", conn.peer)
-        frame = p.error_frame(p.AUTH_FAILED, "Wrong room password.")
+        log.warning("%s: wrong %s password", conn.peer, item.what)
+        frame = p.error_frame(p.AUTH_FAILED, "Wrong room password." if item.what == "room" else
+                              "Wrong admin password: you are not an admin of this server.")
         if conn.state == STATE_WELCOMED:
             self.drop(conn, "auth failed", frame)
         elif conn.state == STATE_NEW:
@@ -512,6 +513,8 @@ class Hub:
             self._next_prune = now + SESSION_PRUNE_EVERY
             self.history.prune_sessions(cfg.session_expiry, keep={c.session for c in self.conns
                                                                    if c.session is not None})
+            self.chat.prune_bindings()
+        self.chat.expire()      # timed bans and mutes (server.core.moderation)
         for conn in list(self.conns):
             if conn.sock is None:
                 continue

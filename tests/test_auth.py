@@ -131,9 +131,8 @@ def test_a_nick_of_hangul_fillers_only_is_refused(connect, nick):
     assert (f["type"], f["code"]) == ("error", "bad_nick"), f
 
 
-def test_a_burst_of_wrong_hellos_pays_one_hash_per_growing_delay(make_server, monkeypatch):
-    from server import protocol as p
-    from tests.servertools import expect_error
+def _count_hashes(monkeypatch) -> list:
+    """Record the time of every scrypt check the server makes."""
     hashes = []
     real = auth.verify_hash
 
@@ -141,35 +140,53 @@ def test_a_burst_of_wrong_hellos_pays_one_hash_per_growing_delay(make_server, mo
         hashes.append(time.monotonic())
         return real(password, stored)
     monkeypatch.setattr(auth, "verify_hash", counted)
-    base, cap = 0.05, 0.2
+    return hashes
+
+
+def test_a_burst_of_wrong_hellos_pays_one_hash_and_the_delay_doubles(make_server, monkeypatch):
+    from server import protocol as p
+    from tests.servertools import expect_error, wait_until
+    hashes = _count_hashes(monkeypatch)
+    base, cap = 0.2, 0.4
     srv = make_server(password=auth.hash_password("right"), rate_limit=0, auth_delay=base, auth_delay_max=cap)
     c = LineClient(srv.port)
-    # Eight guesses in one write: without a delay, eight scrypt runs at once.
+    # Eight guesses in one write: before, eight scrypt runs (one per delay).
     c.send_raw(b"".join(p.encode({"type": "hello", "nick": "mallory", "password": f"guess{i}"})
                         for i in range(8)))
     expect_error(c, p.AUTH_FAILED)
-    assert len(hashes) == 1, "the later guesses must wait for the delay, unread"
+    failed = time.monotonic()       # the delay runs from the answer at the latest
     for _ in range(7):
-        expect_error(c, p.AUTH_FAILED)      # the connection stays open: each guess is answered
-    assert len(hashes) == 8
-    gaps = [b - a for a, b in zip(hashes, hashes[1:])]
-    wanted = [min(cap, base * 2 ** i) for i in range(7)]          # 0.05, 0.1, 0.2, 0.2, ...
-    assert all(g >= w - 0.005 for g, w in zip(gaps, wanted)), (gaps, wanted)
-    # After the delay the right password gets in.
+        f = expect_error(c, p.RATE_LIMITED)     # answered at once, unhashed
+        assert "wait" in f["message"]
+    assert len(hashes) == 1
+    # After the delay the next guess is checked; the delay then doubles.
+    wait_until(lambda: time.monotonic() >= failed + base, what="the first delay")
+    c.send({"type": "hello", "nick": "mallory", "password": "guess8"})
+    expect_error(c, p.AUTH_FAILED)
+    failed = time.monotonic()
+    assert len(hashes) == 2
+    wait_until(lambda: time.monotonic() >= hashes[1] + base * 1.1, what="one base delay")
+    c.send({"type": "hello", "nick": "mallory", "password": "right"})
+    expect_error(c, p.RATE_LIMITED)             # 2 x base not over yet: still no hash
+    assert len(hashes) == 2
+    wait_until(lambda: time.monotonic() >= failed + 2 * base, what="the doubled delay")
     assert c.hello("mallory", password="right")["nick"] == "mallory"
-    assert len(hashes) == 9
+    assert len(hashes) == 3
     c.close()
 
 
-def test_the_right_password_after_a_wrong_one_waits_the_delay_then_gets_in(make_server):
+def test_the_right_password_in_the_same_write_as_a_wrong_one_waits_for_the_delay(make_server, monkeypatch):
     from server import protocol as p
-    from tests.servertools import expect_error
-    srv = make_server(password="right", rate_limit=0, auth_delay=0.3)
+    from tests.servertools import expect_error, wait_until
+    hashes = _count_hashes(monkeypatch)
+    srv = make_server(password=auth.hash_password("right"), rate_limit=0, auth_delay=0.3)
     c = LineClient(srv.port)
     c.send_raw(p.encode({"type": "hello", "nick": "ann", "password": "wrong"}) +
                p.encode({"type": "hello", "nick": "ann", "password": "right"}))
     expect_error(c, p.AUTH_FAILED)
-    t = time.monotonic()
-    assert c.recv()["type"] == "welcome"
-    assert time.monotonic() - t >= 0.25
+    failed = time.monotonic()
+    expect_error(c, p.RATE_LIMITED)
+    assert len(hashes) == 1
+    wait_until(lambda: time.monotonic() >= failed + 0.3, what="the delay")
+    assert c.hello("ann", password="right")["type"] == "welcome"
     c.close()

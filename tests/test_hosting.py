@@ -72,3 +72,19 @@ def test_start_and_stop_run_on_named_threads_and_post_the_outcome():
     assert events.get(timeout=10) == hosting.RoomStopped(room)
     thread.join(5)
     assert room.server is None
+
+
+def test_the_hosting_clients_identity_is_an_admin_of_its_room():
+    from server import protocol as p
+    port = free_port()
+    mine, other = "my-own-identity-secret".ljust(43, "x"), "someone-elses-identity".ljust(43, "y")
+    room = hosting.HostedRoom(port, admin_fingerprint=p.fingerprint(mine)).start()
+    try:
+        c = LineClient(port)
+        assert c.hello("host", identity=mine)["admin"] is True
+        d = LineClient(port)
+        assert d.hello("guest", identity=other)["admin"] is False
+        c.close()
+        d.close()
+    finally:
+        room.stop()

@@ -357,7 +357,8 @@ def test_parse_unknown_type(kind):
 
 def test_client_types():
     assert p.CLIENT_TYPES == {"hello", "say", "dm", "nick", "ping", "pong", "bye",
-                              "join", "part", "rooms", "topic", "history", "read"}
+                              "join", "part", "rooms", "topic", "history", "read",
+                              "forget", "mod", "mode", "release", "delete", "edit", "audit"}
 
 
 # --------------------------------------------------------------------------

@@ -64,7 +64,9 @@ def test_a_v2_welcome_puts_the_client_in_the_lobby_with_its_room_frame(v2):
     assert w["protocol"] == 2 and w["rooms"] == ["lobby"] and w["history"] == [] and w["users"] == ["ann"]
     assert [r["room"] for r in got["rooms"]] == ["lobby"]
     assert got["rooms"][0] == {"type": "room", "room": "lobby", "topic": "", "users": ["ann"], "last_id": 0,
-                               "read": 0, "key": False}
+                               "read": 0, "key": False, "role": "member", "roles": {},
+                               "modes": {"moderated": False, "questions": False, "announce": False, "slow": 0,
+                                         "dm": True, "key": False}}
     assert got["caught_up"]["last_id"] == 0
 
 

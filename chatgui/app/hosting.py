@@ -58,8 +58,9 @@ def shown_path(path: str) -> str:
 
 class HostedRoom:
     def __init__(self, port: int, password: str | None = None, lan: bool = False, tls: bool = False,
-                 db: str | None = None, name: str | None = None):
+                 db: str | None = None, name: str | None = None, admin_fingerprint: str | None = None):
         self.requested_port = port
+        self.admin_fingerprint = admin_fingerprint   # the hosting client's identity: an admin of its room
         self.name = name                # in discovery replies; None: the computer's name
         self.password = password or None
         self.lan = lan
@@ -91,7 +92,8 @@ class HostedRoom:
         May block (a first TLS certificate): not on the Tk thread."""
         cfg = ServerConfig(host="0.0.0.0" if self.lan else "127.0.0.1", port=self.requested_port,
                            db=self.db, password=self.password, tls=self.tls, name=self.name,
-                           discovery_port=discovery.discovery_port())
+                           discovery_port=discovery.discovery_port(),
+                           admin_identities=(self.admin_fingerprint,) if self.admin_fingerprint else ())
         try:
             self.server = ChatServer(cfg).start()
         except OSError as e:

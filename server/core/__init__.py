@@ -1,7 +1,9 @@
 """The chat core: room state and the chat rules, with no socket in sight.
 
 :mod:`.chat` handles the events the doors post, with :mod:`.rooms` (the
-room frames) and :mod:`.catchup` (welcomes and catch-up); :mod:`.fanout`
+room frames), :mod:`.catchup` (welcomes and catch-up), :mod:`.identity`
+(nick bindings, admins), :mod:`.moderation` (roles, mod, mode, who may
+speak) and :mod:`.redaction` (questions, delete, edit, audit); :mod:`.fanout`
 queues a pass's frames for the clients; :mod:`.frames` turns stored events
 into frames.
 """

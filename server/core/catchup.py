@@ -117,6 +117,7 @@ class CatchUpRules:
                  "limits": {"max_line": cfg.max_line, "rate": cfg.rate_limit, "burst": cfg.rate_burst}}
         if conn.v >= 2:
             frame.update(replay=True, rooms=[room.name for room in conn.rooms.values()])
+        frame.update(self.welcome_identity(conn))
         if w["reset"]:
             frame["reset"] = True
         if not conn.encoder.lines_only(("welcome",)):
@@ -178,8 +179,8 @@ class CatchUpRules:
         while True:
             events, more = store.catch_up(cur.rooms, session, cur.dm_floor, cur.after, p.REPLAY_MAX_FRAMES)
             for e in events:
-                if cur.plain and e.kind not in (MESSAGE, DIRECT):
-                    cur.after = e.id        # a v1 client knows no topics
+                if (cur.plain and e.kind not in (MESSAGE, DIRECT)) or self.hidden_from(conn, e):
+                    cur.after = e.id        # a v1 client knows no topics; a question is for the ops
                     continue
                 data = p.encode(event_frame(e, session, rooms))[:-1]
                 if entries and (len(entries) >= max_entries or size + len(data) + 1 > max_bytes):

@@ -4,7 +4,9 @@
 the protocol events (``hello``, ``say``, ``dm``, ``nick``, ``ping``,
 ``pong``, ``bye``, protocol errors; the room frames in
 :class:`~server.core.rooms.RoomRules`, the welcome and the catch-up in
-:class:`~server.core.catchup.CatchUpRules`). It stores events in the store
+:class:`~server.core.catchup.CatchUpRules`, identity and moderation in
+:mod:`server.core.identity`, :mod:`~server.core.moderation` and
+:mod:`~server.core.redaction`). It stores events in the store
 and queues frames in the pass (:class:`~server.core.fanout.Pass`), which
 the hub writes after the pass commits. It never touches a socket; dropping
 a client is :meth:`server.hub.Hub.drop`.
@@ -13,13 +15,15 @@ A client (``conn``, a door's connection) carries what the core keeps of
 it: ``nick``, ``key``, ``session``, ``state``, ``v`` (its protocol),
 ``rooms`` (room key -> Room, in the order it joined), ``reads`` (its read
 markers), ``cursor`` (its catch-up, or None), ``held`` (frames waiting for
-its welcome, or None once the welcome is out), ``welcome`` and ``encoder``.
+its welcome, or None once the welcome is out), ``welcome``, ``encoder``,
+``fp`` (its identity's fingerprint, or None) and ``admin``.
 
 Thread: the hub thread only.
 """
 from __future__ import annotations
 
 import logging
+import time
 
 from .. import protocol as p
 from ..doors.jsonl import STATE_CLOSING, STATE_NEW, STATE_WELCOMED
@@ -27,6 +31,9 @@ from ..store import LOBBY
 from .catchup import WELCOME_BYTES, CatchUpRules, Cursor
 from .events import DoorHello, HistoryAt
 from .fanout import Out, Pass
+from .identity import IdentityRules
+from .moderation import ModerationRules
+from .redaction import RedactionRules
 from .rooms import Room, RoomRules
 
 log = logging.getLogger("natter.server")
@@ -34,8 +41,9 @@ log = logging.getLogger("natter.server")
 WELCOME_GUESS = 64 * 1024   # what a welcome adds to a pass's output, for the pass budget
 
 
-class Chat(RoomRules, CatchUpRules):
+class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRules):
     log = log
+    clock = staticmethod(time.time)   # the wall clock of bans, mutes, slow mode, edits (tests set their own)
 
     def __init__(self, hub, config, store, stats: dict):
         self.hub = hub
@@ -52,6 +60,7 @@ class Chat(RoomRules, CatchUpRules):
         self.catching_up: set = set()  # clients with a cursor, past their welcome
         self._v1_recent = None         # (lobby last id, JSON of its recent messages)
         self._v1_recent_size = 0       # bytes of that JSON, as last built
+        self._load_moderation()        # roles, bans, mutes, modes (server.core.moderation)
 
     # -- sending -------------------------------------------------------------
 
@@ -81,7 +90,7 @@ class Chat(RoomRules, CatchUpRules):
             self._exit(conn, room)
         if reason is not None:
             for room in rooms:
-                self.broadcast(p.left_frame(conn.nick, reason, room.name), [room])
+                self.presence(p.left_frame(conn.nick, reason, room.name), room, conn)
         if conn.key is not None and self.nicks.get(conn.key) is conn:
             del self.nicks[conn.key]
         self.catching_up.discard(conn)
@@ -112,6 +121,9 @@ class Chat(RoomRules, CatchUpRules):
             else:
                 return self.error(conn, p.ProtocolError(p.NICK_TAKEN, f"The nick {holder.nick!r} is in use; "
                                                                       "choose another."), counts=False)
+        if not self.claim_nick(conn, hello.nick, p.fingerprint(hello.identity) if hello.identity else None):
+            return
+        self.identify(conn, hello)
         if session is None:
             session, token = store.new_session()
             stored = {}
@@ -130,6 +142,8 @@ class Chat(RoomRules, CatchUpRules):
             keys = [k for k in stored if k in self.rooms][:self.config.max_rooms_per_client] or [LOBBY]
         else:
             keys = [LOBBY]
+        conn.key = p.nick_key(hello.nick)      # a ban without identity holds the nick
+        keys = [k for k in keys if not self._restriction(self.rooms[k], "bans", conn)]   # banned meanwhile
         if since is not None:
             cursor = Cursor({k: (since, None) for k in keys}, since, since, plain=hello.v < 2)
         elif hello.v >= 2:
@@ -141,15 +155,29 @@ class Chat(RoomRules, CatchUpRules):
 
     def on_door_hello(self, conn, hello: DoorHello) -> None:
         """An IRC or plain-text client registers: a new session, the rooms
-        its door names (IRC none, text lobby), nothing to catch up, so it is
-        live from its welcome on. (Its ``identity`` waits for issue 11.)"""
+        its door names (IRC none, text lobby; not one it is banned from),
+        nothing to catch up, so it is live from its welcome on. Its
+        ``identity`` (account, secret) binds the nick and carries its roles,
+        as a window's identity does."""
         if conn.state == STATE_WELCOMED:
             return self.error(conn, p.ProtocolError(p.ALREADY_WELCOMED, "You are already in.", hello.ref))
         holder = self.nicks.get(p.nick_key(hello.nick))
         if holder is not None:
             return self.error(conn, p.ProtocolError(p.NICK_TAKEN, f"The nick {holder.nick!r} is in use; "
                                                                   "choose another.", hello.ref), counts=False)
-        keys = [k for k in dict.fromkeys(p.room_key(r) for r in hello.rooms) if k in self.rooms]
+        secret = hello.identity[1] if hello.identity is not None else None
+        if secret is not None:
+            try:
+                p.check_identity(secret)
+            except p.ProtocolError as e:
+                return self.error(conn, p.ProtocolError(e.code, e.message, hello.ref), counts=False)
+        fp = p.fingerprint(secret) if secret is not None else None
+        if not self.claim_nick(conn, hello.nick, fp, hello.ref):
+            return
+        conn.fp, conn.admin = fp, fp is not None and fp in self.admin_fps
+        conn.key = p.nick_key(hello.nick)      # a ban without identity holds the nick
+        keys = [k for k in dict.fromkeys(p.room_key(r) for r in hello.rooms)
+                if k in self.rooms and not self._restriction(self.rooms[k], "bans", conn)]
         session, token = self.store.new_session()
         self._admit(conn, hello.nick, session, 2, None, keys, {}, {"token": token, "reset": False})
 
@@ -175,7 +203,7 @@ class Chat(RoomRules, CatchUpRules):
             room.people[conn] = None
             conn.rooms[k] = room
             conn.reads[k] = read
-            self.broadcast(p.joined_frame(conn.nick, room.name), [room])
+            self.presence(p.joined_frame(conn.nick, room.name), room, conn)
         self.pending.append(conn)
         # For the pass budget (Hub._apply): a v1 welcome may hold 1 MiB of history.
         if v >= 2:
@@ -201,7 +229,7 @@ class Chat(RoomRules, CatchUpRules):
         if not self._welcomed(conn, say):
             return
         room = self._present(conn, say.room, say.ref)
-        if room is None:
+        if room is None or self.speaking_refused(conn, room, say.ref) or self.asked(conn, room, say):
             return
         msg_id, ts = self.store.add_message(conn.nick, say.text, room.key, conn.session, say.ref)
         room.last_id = msg_id
@@ -217,6 +245,8 @@ class Chat(RoomRules, CatchUpRules):
         if target is None:
             return self.error(conn, p.ProtocolError(p.NO_SUCH_USER, f"Nobody called {dm.to[:40]!r} is "
                                                                     "online.", dm.ref), counts=False)
+        if self.dm_refused(conn, target, dm.ref):
+            return
         msg_id, ts = self.store.add_direct(conn.nick, target.nick, dm.text, conn.session, target.session,
                                            dm.ref)
         out = Out.of(p.dm_frame(msg_id, ts, conn.nick, target.nick, dm.text), msg_id)
@@ -233,6 +263,8 @@ class Chat(RoomRules, CatchUpRules):
         if holder is not None and holder is not conn:
             return self.error(conn, p.ProtocolError(p.NICK_TAKEN, f"The nick {holder.nick!r} is in use.",
                                                     change.ref), counts=False)
+        if p.nick_key(change.nick) != conn.key and not self.claim_nick(conn, change.nick, conn.fp, change.ref):
+            return
         if change.nick == conn.nick:
             # Nothing changes, but the sender still gets its acknowledgement.
             if change.ref is not None:
@@ -281,4 +313,11 @@ class Chat(RoomRules, CatchUpRules):
         p.HistoryRequest: RoomRules.on_history,
         DoorHello: on_door_hello,
         HistoryAt: RoomRules.on_history_at,
+        p.Forget: IdentityRules.on_forget,
+        p.Mod: ModerationRules.on_mod,
+        p.SetMode: ModerationRules.on_mode,
+        p.Release: RedactionRules.on_release,
+        p.Delete: RedactionRules.on_delete,
+        p.Edit: RedactionRules.on_edit,
+        p.Audit: RedactionRules.on_audit,
     }

@@ -105,8 +105,10 @@ class RoomRules:
         return room
 
     def room_frame(self, conn, room: Room, ref: str | None = None) -> dict:
-        return p.room_frame(room.name, room.record.topic, room.nicks(), room.last_id,
-                            conn.reads.get(room.key, 0), room.locked, ref)
+        f = p.room_frame(room.name, room.record.topic, room.nicks(), room.last_id,
+                         conn.reads.get(room.key, 0), room.locked, ref)
+        f.update(self.room_extras(conn, room))     # modes, role, roles (server.core.moderation)
+        return f
 
     def on_join(self, conn, join: p.Join) -> None:
         if not self._v2(conn, join, "join"):
@@ -115,6 +117,8 @@ class RoomRules:
         room = self.rooms.get(key)
         if room is not None and conn in room.people:
             self.send(conn, self.room_frame(conn, room, join.ref))     # joined already: its state again
+            return
+        if room is not None and self.join_refused(conn, room, join.ref):
             return
         if room is not None and room.locked and not key_matches(join.key, room.record.key_hash):
             what = "a wrong key" if join.key is not None else "no key"
@@ -132,7 +136,7 @@ class RoomRules:
             room = self._create(join.room, key, join.key, join.topic, conn)
         self._enter(conn, room, conn.reads.get(key, room.last_id))
         self.send(conn, self.room_frame(conn, room, join.ref))
-        self.broadcast(p.joined_frame(conn.nick, room.name), [room])
+        self.presence(p.joined_frame(conn.nick, room.name), room, conn)
 
     def _create(self, name: str, key: str, password: str | None, topic: str | None, conn) -> Room:
         now = round(time.time(), 3)
@@ -142,6 +146,7 @@ class RoomRules:
             record.topic, record.topic_by, record.topic_ts = topic, conn.nick, ts
         self.store.create_room(record)
         room = self.rooms[key] = Room(record)
+        self.created(room, conn)
         self.log.info("%s created the room %s", conn.label, name)
         return room
 
@@ -175,7 +180,7 @@ class RoomRules:
         conn.reads.pop(room.key, None)
         self.store.part_room(conn.session, room.key)
         left = p.left_frame(conn.nick, "part", room.name)
-        self.broadcast(left, [room])
+        self.presence(left, room, conn)
         self.send(conn, dict(left, ref=part.ref) if part.ref is not None else left)
 
     def on_topic(self, conn, change: p.SetTopic) -> None:
@@ -217,7 +222,7 @@ class RoomRules:
             if room is None:
                 return
             events, more = self.store.page_room(room.key, ask.before, ask.after, ask.limit)
-            frames = [event_frame(e, conn.session, self.rooms) for e in events]
+            frames = [event_frame(e, conn.session, self.rooms) for e in events if not self.hidden_from(conn, e)]
             self.send(conn, p.history_frame(frames, more, room=room.name, ref=ask.ref))
         else:
             events, more = self.store.page_direct(conn.session, p.nick_key(ask.with_), ask.before, ask.after,

@@ -14,6 +14,8 @@ door runs on the hub thread.
 """
 from __future__ import annotations
 
+import time
+
 from .jsonl import Connection, DoorInput
 
 
@@ -40,12 +42,19 @@ class DoorConnection(Connection):
 
     def _check(self, password: str, item) -> bool:
         """(reader) The server password, checked here; ``item(ok)`` is the
-        input to post. A wrong one delays what is read next, as on the JSON
-        port (what was read before goes to the hub first)."""
+        input to post. After a wrong one the next is checked only once a
+        delay has passed (1 s, 2 s, 4 s ... as on the JSON port): the reader
+        waits, reading nothing, so a burst of guesses pays one hash per delay."""
+        wait = self._auth_open_at - time.monotonic()
+        if wait > 0:
+            self._post()
+            self.stopping.wait(wait)
         ok = self._check_password is None or self._check_password(password)
         self._input(item(ok))
         if not ok:
-            self._pause(self._next_auth_delay())
+            base, cap = self._auth_delay
+            self._auth_failures += 1
+            self._auth_open_at = time.monotonic() + min(cap, base * 2 ** (self._auth_failures - 1))
         return ok
 
     def _input(self, data) -> None:

@@ -14,6 +14,7 @@ reused under a thread still using it.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import select
 import socket
@@ -34,7 +35,7 @@ Gone = collections.namedtuple("Gone", "reason")
 Throttled = collections.namedtuple("Throttled", "delay reads")   # reads: the history bucket
 TlsKick = collections.namedtuple("TlsKick", "")         # handshake bytes wait to be sent
 PlainOnTls = collections.namedtuple("PlainOnTls", "")   # a plaintext client on a TLS port
-AuthFailed = collections.namedtuple("AuthFailed", "")   # a hello with the wrong password
+AuthFailed = collections.namedtuple("AuthFailed", "what", defaults=("room",))   # a wrong password: room or admin
 # What the IRC and text doors' readers post: their input, for the
 # connection's own hub-thread half (conn.door_input).
 DoorInput = collections.namedtuple("DoorInput", "data")
@@ -72,7 +73,8 @@ class TokenBucket:
 
 # Frames that cost a token: everything that reaches other people.
 _METERED = (protocol.Say, protocol.SendDirect, protocol.ChangeNick, protocol.Join, protocol.Part,
-            protocol.SetTopic)
+            protocol.SetTopic, protocol.Mod, protocol.SetMode, protocol.Release, protocol.Delete, protocol.Edit,
+            protocol.Audit)
 # Reads of the history have a bucket of their own, more generous: scrolling
 # back through pages must stay quick. Slowed, like messages, never dropped.
 _READS = (protocol.HistoryRequest, protocol.ListRooms)
@@ -111,13 +113,15 @@ class Connection:
 
     # Slots: a server holds thousands of these (about 2 KiB less each).
     __slots__ = ("sock", "addr", "peer", "ip", "hub", "tls", "outbox", "state", "nick", "key", "session", "v",
-                 "rooms", "reads", "cursor", "held", "welcome", "encoder", "errors", "write_registered",
+                 "fp", "admin", "rooms", "reads", "cursor", "held", "welcome", "encoder", "errors", "write_registered",
                  "close_deadline", "reader_done", "last_progress", "taken_seen", "behind_since", "owed_end",
                  "polled", "counted", "pinged", "rate_noticed", "connected_at", "last_seen", "stopping",
-                 "_max_line", "_check_password", "_auth_delay", "_auth_failures", "_items", "_size", "_bucket",
+                 "_max_line", "_check_password", "_check_admin", "_auth_delay", "_auth_failures", "_auth_open_at",
+                 "_items", "_size", "_bucket",
                  "_reads_bucket", "thread", "__weakref__")
 
-    def __init__(self, sock: socket.socket, addr, hub, config, tls_context=None, check_password=None):
+    def __init__(self, sock: socket.socket, addr, hub, config, tls_context=None, check_password=None,
+                 check_admin=None):
         self.sock = sock
         self.addr = addr
         self.peer = _format_addr(addr)
@@ -129,6 +133,8 @@ class Connection:
         self.nick: str | None = None    # (hub)
         self.key: str | None = None     # (hub) nick_key(nick)
         self.session: int | None = None  # (hub) resume session id
+        self.fp: str | None = None      # (hub) its identity's fingerprint (server.core.identity)
+        self.admin = False              # (hub) an admin: owner in every room
         # (hub) the core's: see server.core.chat
         self.v = 1                      # its protocol version, from its hello
         self.rooms: dict = {}           # room key -> Room, in the order it joined
@@ -156,7 +162,9 @@ class Connection:
         self._max_line = config.max_line
         self._check_password = check_password   # server.auth.PasswordCheck, or None
         self._auth_delay = (config.auth_delay, config.auth_delay_max)
+        self._check_admin = check_admin         # the admin password's PasswordCheck, or None
         self._auth_failures = 0
+        self._auth_open_at = 0.0                # (reader) monotonic time before which a hello is not checked
         self._items: list = []              # (reader) read, not yet posted
         self._size = 0                      # (reader) bytes of the frames in _items
         self._bucket = self._reads_bucket = None
@@ -231,15 +239,7 @@ class Connection:
                     data, kick = self.tls.receive(data)
                     if kick:
                         items.append(TlsKick())
-                pause = 0.0
                 for line in decoder.feed(data):
-                    if pause:
-                        # After a wrong password nothing more is read or
-                        # checked until the delay has passed.
-                        self._pause(pause)
-                        pause = 0.0
-                        if self.stopping.is_set():
-                            break
                     if type(line) is not bytes:
                         items.append(line)
                         continue
@@ -249,10 +249,8 @@ class Connection:
                     except protocol.ProtocolError as e:
                         items.append(e)
                         continue
-                    if type(event) is protocol.Hello and self._check_password is not None \
-                            and not self._check_password(event.password):
-                        event = AuthFailed()
-                        pause = self._next_auth_delay()
+                    if type(event) is protocol.Hello:
+                        event = self._passwords(event)
                     elif self._bucket is not None and isinstance(event, _METERED):
                         self._throttle(self._bucket)
                         if self.stopping.is_set():
@@ -262,8 +260,6 @@ class Connection:
                         if self.stopping.is_set():
                             break
                     items.append(event)
-                if pause:
-                    self._pause(pause)
                 self._post()
         except ssl.SSLError as e:
             reason = "TLS error"
@@ -288,17 +284,32 @@ class Connection:
             # Its pongs may wait unread behind what was held back: it is alive.
             self.last_seen = time.monotonic()
 
-    def _next_auth_delay(self) -> float:
-        """1 s, 2 s, 4 s ... (config) after each wrong password, capped."""
+    def _passwords(self, hello):
+        """(reader) Check a hello's room and admin passwords (scrypt: here, not
+        on the hub). After a wrong one, the next hello is checked only once a
+        delay has passed (1 s, 2 s, 4 s ... up to ``auth_delay_max``); a hello
+        before then is answered ``rate_limited`` and costs no hash, so a burst
+        of guesses in one write pays for one. Returns the event to post."""
+        if self._check_password is None and hello.admin_password is None:
+            return hello
+        now = time.monotonic()
+        if now < self._auth_open_at:
+            wait = self._auth_open_at - now
+            return protocol.ProtocolError(protocol.RATE_LIMITED, f"A password was wrong: wait {wait:.1f} s before "
+                                                                 "trying again.")
+        if self._check_password is not None and not self._check_password(hello.password):
+            return self._failed("room")
+        if hello.admin_password is not None:
+            if self._check_admin is None or not self._check_admin(hello.admin_password):
+                return self._failed("admin")
+            return dataclasses.replace(hello, admin=True, admin_password=None)
+        return hello
+
+    def _failed(self, what: str) -> AuthFailed:
         base, cap = self._auth_delay
         self._auth_failures += 1
-        return min(cap, base * 2 ** (self._auth_failures - 1))
-
-    def _pause(self, delay: float) -> None:
-        """Hand the hub what was read (the auth_failed answer goes out now),
-        then read nothing for ``delay`` seconds."""
-        self._post()
-        self.stopping.wait(delay)
+        self._auth_open_at = time.monotonic() + min(cap, base * 2 ** (self._auth_failures - 1))
+        return AuthFailed(what)
 
     def _throttle(self, bucket: TokenBucket) -> None:
         """Wait for a token; first hand the hub what was read before."""

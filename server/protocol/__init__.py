@@ -14,6 +14,8 @@ tested without a network (see ``docs/protocol.md``).
   dict into a frozen event, and the builders make the frames.
 - :mod:`.server_frames`: what a server sends: the builders, and
   :func:`parse_server` for the client.
+- :mod:`.moderation`: identity and moderation (issue 11): their client
+  events, builders, error codes and fingerprints.
 
 Thread: everything here is pure and safe to call from any thread; a
 :class:`LineDecoder` belongs to one reader.
@@ -42,4 +44,11 @@ from .server_frames import (  # noqa: F401
     replay_frame, caught_up_frame, REPLAY_MAX_FRAMES, REPLAY_MAX_BYTES, Message, Direct, Welcome, Joined,
     Left, Renamed, ServerError, Notice, RoomInfo, Topic, RoomSummary, RoomList, HistoryPage, Replay, CaughtUp,
     Unknown, parse_server,
+)
+from .moderation import (  # noqa: F401
+    NICK_RESERVED, BAD_IDENTITY, FORBIDDEN, BANNED, MUTED, SLOW_MODE, EDIT_WINDOW, NO_IDENTITY, BAD_MOD,
+    NO_SUCH_MESSAGE, MIN_IDENTITY, MAX_IDENTITY, MAX_REASON, MAX_DURATION, MAX_SLOW, MOD_ACTIONS, MODE_FLAGS, ROLES,
+    Forget, Mod, SetMode, Release, Delete, Edit, Audit, check_identity, fingerprint, is_fingerprint, check_reason,
+    forget_frame, mod_frame, mode_request_frame, release_frame, delete_frame, edit_frame, audit_request_frame,
+    moderated_frame, removed_frame, mode_frame, deleted_frame, edited_frame, audit_frame, forgotten_frame,
 )

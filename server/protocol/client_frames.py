@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from .errors import BAD_FRAME, UNKNOWN_TYPE, ProtocolError
 from .framing import PROTOCOL_VERSION, _opt
+from .moderation import PARSERS as _MODERATION_PARSERS, check_identity
 from .names import LOBBY, check_nick, check_room, check_text, check_topic
 
 MAX_REF = 64
@@ -40,6 +41,9 @@ class Hello:
     resume: str | None = None
     v: int = 1                   # 2: rooms and paged catch-up (docs/protocol.md)
     epoch: str | None = None     # the history epoch the client's `since` belongs to
+    identity: str | None = None  # the client's identity secret (protocol.moderation)
+    admin_password: str | None = None
+    admin: bool = False          # set by the door once admin_password checked out; never by a parser
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +98,13 @@ def _parse_hello(f: dict) -> Hello:
     epoch = f.get("epoch")
     if epoch is not None and (type(epoch) is not str or not 0 < len(epoch) <= MAX_EPOCH or not epoch.isprintable()):
         raise ProtocolError(BAD_FRAME, "'epoch' must be the epoch string a welcome gave")
+    admin_password = f.get("admin_password")
+    if admin_password is not None and (type(admin_password) is not str or len(admin_password) > MAX_PASSWORD
+                                       or not _is_unicode(admin_password)):
+        raise ProtocolError(BAD_FRAME, f"'admin_password' must be a valid Unicode string of at most "
+                                       f"{MAX_PASSWORD} characters")
     return Hello(check_nick(f.get("nick")), _check_id(f.get("since"), "since"), password, resume,
-                 min(v, PROTOCOL_VERSION), epoch)
+                 min(v, PROTOCOL_VERSION), epoch, check_identity(f.get("identity")), admin_password)
 
 
 def _is_unicode(s: str) -> bool:
@@ -266,6 +275,7 @@ _CLIENT_PARSERS = {
     "topic": _parse_topic,
     "history": _parse_history,
     "read": _parse_read,
+    **{kind: _with_ref(parse) for kind, parse in _MODERATION_PARSERS.items()},
 }
 CLIENT_TYPES = frozenset(_CLIENT_PARSERS)
 
@@ -273,7 +283,8 @@ CLIENT_TYPES = frozenset(_CLIENT_PARSERS)
 def parse_client(frame: dict):
     """A decoded client frame -> Hello | Say | SendDirect | ChangeNick |
     Ping | Pong | Bye | Join | Part | ListRooms | SetTopic | HistoryRequest |
-    MarkRead, or ProtocolError. Unknown keys are ignored."""
+    MarkRead | Forget | Mod | SetMode | Release | Delete | Edit | Audit, or
+    ProtocolError. Unknown keys are ignored."""
     kind = frame.get("type")
     if type(kind) is not str:
         raise ProtocolError(BAD_FRAME, "frame has no 'type' string")
@@ -285,8 +296,10 @@ def parse_client(frame: dict):
 
 
 def hello_frame(nick: str, since: int | None = None, password: str | None = None,
-                resume: str | None = None, epoch: str | None = None, *, v: int | None = None) -> dict:
-    """``epoch``: the welcome's epoch that ``since`` was counted in; ``v``: 2 for rooms."""
+                resume: str | None = None, epoch: str | None = None, *, v: int | None = None,
+                identity: str | None = None, admin_password: str | None = None) -> dict:
+    """``epoch``: the welcome's epoch that ``since`` was counted in; ``v``: 2 for rooms;
+    ``identity``: the client's identity secret (never to an untrusted TLS certificate)."""
     f = {"type": "hello", "nick": nick}
     if v is not None:
         f["v"] = v
@@ -298,6 +311,10 @@ def hello_frame(nick: str, since: int | None = None, password: str | None = None
         f["resume"] = resume
     if epoch is not None:
         f["epoch"] = epoch
+    if identity is not None:
+        f["identity"] = identity
+    if admin_password is not None:
+        f["admin_password"] = admin_password
     return f
 
 

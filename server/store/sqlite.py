@@ -51,6 +51,7 @@ import time
 from ..lockfile import LockedError, LockFile
 from ..protocol import nick_key
 from . import DIRECT, LOBBY, MESSAGE, TOPIC, Event, HistoryError, HistoryInUse, RoomRecord
+from .moderation import ModerationStore
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -109,9 +110,10 @@ _INSERT = ("INSERT INTO messages (id, ts, room, sender, recipient, text, from_se
 _ROOM = f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND recipient IS NULL"
 _DM_FROM = f"SELECT {_COLUMNS} FROM messages WHERE from_session = ? AND recipient IS NOT NULL"
 _DM_TO = f"SELECT {_COLUMNS} FROM messages WHERE to_session = ? AND recipient IS NOT NULL"
+_SHOWN = " AND kind NOT IN ('delete', 'edit')"   # a history page shows the rows they changed instead
 
 
-class SqliteStore:
+class SqliteStore(ModerationStore):
     """The history in one SQLite file. See the module docstring."""
 
     def __init__(self, path: str, *, sync: str = "normal"):
@@ -156,6 +158,7 @@ class SqliteStore:
         db.executescript(TABLES)
         _migrate(db)
         db.executescript(INDEXES)
+        self._open_moderation(db)
         db.execute("INSERT OR IGNORE INTO rooms (key, name, created) VALUES (?, ?, ?)", (LOBBY, LOBBY, time.time()))
         row = db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
         if row is None:
@@ -201,12 +204,12 @@ class SqliteStore:
         rooms table is updated by :meth:`update_room`."""
         return self._add(room, by, None, topic, session, None, ref, TOPIC)
 
-    def _add(self, room, sender, recipient, text, from_session, to_session, ref, kind):
+    def _add(self, room, sender, recipient, text, from_session, to_session, ref, kind, extra=None):
         self.last_id += 1
         ts = round(time.time(), 3)
         keys = (nick_key(sender), nick_key(recipient)) if recipient is not None else (None, None)
         self._pending.append((self.last_id, ts, room, sender, recipient, text, from_session, to_session, ref,
-                              kind, None) + keys)
+                              kind, extra) + keys)
         return self.last_id, ts
 
     @property
@@ -242,6 +245,7 @@ class SqliteStore:
                 except sqlite3.Error:
                     pass
             raise
+        self._after_commit()
         return len(rows)
 
     # -- reading (committed events only) -------------------------------------
@@ -253,15 +257,16 @@ class SqliteStore:
         an id, or the newest of all), or the oldest after ``after``. Returns
         (events oldest first, more) where ``more`` says that events beyond
         the page exist in the direction paged."""
-        where = " AND kind = 'message'" if messages_only else ""
+        where = " AND kind = 'message'" if messages_only else _SHOWN
         return self._page(_ROOM + where, (room,), before, after, limit)
 
     def page_direct(self, session: int, peer_key: str, before: int | None = None, after: int | None = None,
                     limit: int = 50) -> tuple[list[Event], bool]:
         """A page of the private conversation between ``session`` and the
         nick whose key is ``peer_key`` (both ways; as :meth:`page_room`)."""
-        sent, more_sent = self._page(_DM_FROM + " AND to_key = ?", (session, peer_key), before, after, limit)
-        got, more_got = self._page(_DM_TO + " AND from_key = ?", (session, peer_key), before, after, limit)
+        sent, more_sent = self._page(_DM_FROM + _SHOWN + " AND to_key = ?", (session, peer_key), before, after,
+                                     limit)
+        got, more_got = self._page(_DM_TO + _SHOWN + " AND from_key = ?", (session, peer_key), before, after, limit)
         merged = _unique(heapq.merge(sent, got, key=_id))
         if after is None:
             page = merged[-limit:]
