@@ -50,15 +50,14 @@ from .wire import LineError, Message, serialise
 log = logging.getLogger("natter.server")
 
 _RETRY = object()       # posted after the core refused a registration: try the nick asked for since
-WAITS_FOR_MODERATION = ("Channel operators, modes and KICK come with Natter's moderation (issue 11); "
-                        "nobody is an operator here yet")
 
 
 def features(config) -> Features:
     """What the door announces, from the server's settings."""
     return Features(server_name=config.irc_server_name, created=time.strftime("%Y-%m-%d %H:%M:%S UTC",
                                                                                time.gmtime()),
-                    max_rooms_per_client=config.max_rooms_per_client)
+                    max_rooms_per_client=config.max_rooms_per_client, roles=True, list_modes="b",
+                    flag_modes="mU")
 
 
 class IrcSession:
@@ -386,28 +385,70 @@ class IrcSession:
         if not self._need(chat, msg, 1):
             return
         target, view = msg.params[0], self.view
-        if is_channel(target):
-            known = view.room(target[1:]) if len(target) > 1 else None
-            if known is None:
-                return self._say(chat, n.standard(self.server, view.target, n.ERR_NOTONCHANNEL, target))
+        if not is_channel(target):
+            if not view.is_me(target):
+                return self._say(chat, n.standard(self.server, view.target, n.ERR_USERSDONTMATCH))
             if len(msg.params) == 1:
-                return self._say(chat, n.numeric(self.server, view.target, n.RPL_CHANNELMODEIS, target,
-                                                 "+k" if known.key else "+"))
-            if msg.params[1].lstrip("+") == "b" and len(msg.params) == 2:      # the ban list: empty
-                return self._say(chat, n.standard(self.server, view.target, n.RPL_ENDOFBANLIST, target))
-            return self._say(chat, n.numeric(self.server, view.target, n.ERR_CHANOPRIVSNEEDED, target,
-                                             WAITS_FOR_MODERATION))
-        if not view.is_me(target):
-            return self._say(chat, n.standard(self.server, view.target, n.ERR_USERSDONTMATCH))
+                return self._say(chat, Message(n.RPL_UMODEIS, (view.target, "+i"), self.server))
+            if msg.params[1].strip("+-i"):
+                self._say(chat, n.standard(self.server, view.target, n.ERR_UMODEUNKNOWNFLAG))
+            return
+        known = view.room(target[1:]) if len(target) > 1 else None
+        if known is None:
+            return self._say(chat, n.standard(self.server, view.target, n.ERR_NOTONCHANNEL, target))
         if len(msg.params) == 1:
-            return self._say(chat, Message(n.RPL_UMODEIS, (view.target, "+i"), self.server))
-        if msg.params[1].strip("+-i"):
-            return self._say(chat, n.standard(self.server, view.target, n.ERR_UMODEUNKNOWNFLAG))
+            return self._say(chat, n.numeric(self.server, view.target, n.RPL_CHANNELMODEIS, target,
+                                             outbound.mode_string(known)))
+        args = list(msg.params[2:])
+        if msg.params[1].lstrip("+") == "b" and not args:       # the ban list
+            bans = chat.mod_of(p.room_key(known.name)).bans.values()
+            lines = [n.numeric(self.server, view.target, n.RPL_BANLIST, target, f"{r.nick}!*@*", r.by or "*")
+                     for r in bans]
+            return self._say(chat, *lines, n.standard(self.server, view.target, n.RPL_ENDOFBANLIST, target))
+        sign, modes = "+", {}
+        ref = "MODE " + target
+        for letter in msg.params[1]:
+            if letter in "+-":
+                sign = letter
+            elif letter in _ROLE_LETTERS:           # o v b: an action on a member, one argument each
+                if not args:
+                    return self._say(chat, n.standard(self.server, view.target, n.ERR_NEEDMOREPARAMS, "MODE"))
+                nick = args.pop(0).split("!")[0]
+                self._core(chat, p.Mod(known.name, _ROLE_LETTERS[letter][sign == "-"], nick, None, None, ref))
+            elif letter in _FLAG_LETTERS:           # m U: the room's modes
+                modes[_FLAG_LETTERS[letter]] = sign == "+"
+            elif letter == "k":
+                key = args.pop(0) if sign == "+" and args else ""
+                if sign == "+" and not key:
+                    return self._say(chat, n.standard(self.server, view.target, n.ERR_NEEDMOREPARAMS, "MODE"))
+                if len(key) > p.MAX_ROOM_KEY:
+                    return self._say(chat, n.fail(self.server, "MODE", "BAD_FRAME", target,
+                                                  text=f"A key has at most {p.MAX_ROOM_KEY} characters"))
+                modes["key"] = key
+            else:
+                self._say(chat, n.numeric(self.server, view.target, n.ERR_UNKNOWNMODE, letter,
+                                          "is not a mode here: o v b k m U"))
+        if modes:
+            self._core(chat, p.SetMode(known.name, ref=ref, **modes))
 
     def _kick(self, chat, msg: Message) -> None:
-        if self._need(chat, msg, 2):
-            self._say(chat, n.numeric(self.server, self.view.target, n.ERR_CHANOPRIVSNEEDED, msg.params[0],
-                                      WAITS_FOR_MODERATION))
+        if not self._need(chat, msg, 2):
+            return
+        channel = msg.params[0]
+        room = self._room(chat, channel)
+        if room is None:
+            return
+        reason = msg.params[2] if len(msg.params) > 2 and msg.params[2] else None
+        try:
+            reason = p.check_reason(reason)
+        except p.ProtocolError as e:
+            return self._say(chat, n.fail(self.server, "KICK", e.code.upper(), channel, text=e.message))
+        for nick in msg.params[1].split(","):
+            self._core(chat, p.Mod(room, "kick", nick, reason, None, "KICK " + channel))
+
+
+_ROLE_LETTERS = {"o": ("op", "deop"), "v": ("voice", "devoice"), "b": ("ban", "unban")}
+_FLAG_LETTERS = {"m": "moderated", "U": "questions"}
 
 
 def _nickish(text: str) -> bool:
