@@ -103,6 +103,9 @@ class ChatServer:
                                    ("text", cfg.text_port, "--text-port")):
             if port is not None:
                 self.doors[name] = _listen(cfg.host, port, cfg.backlog, option)
+        if "irc" in self.doors or "irc-tls" in self.doors:
+            from .doors.irc.session import features
+            self.irc_features = features(cfg)     # what 005 announces, and 003's start time
 
     def door_port(self, name: str) -> int | None:
         """The port a door listens on ("irc", "irc-tls", "text"), None if closed."""
@@ -117,7 +120,7 @@ class ChatServer:
         if door.startswith("irc"):
             from .doors.irc.listener import IrcConnection
             return IrcConnection(sock, addr, hub, cfg, self.tls_context if door == "irc-tls" else None,
-                                 self.check_password)
+                                 self.check_password, self.irc_features)
         from .doors.text.listener import TextConnection
         return TextConnection(sock, addr, hub, cfg, None, self.check_password)
 

@@ -18,6 +18,7 @@ import time
 from ..door import DoorConnection
 from ..jsonl import RECV_SIZE, Gone, TlsKick, _wait_readable
 from .session import IrcSession
+from .session import features as irc_features
 from .wire import LineError, LineReader, parse
 
 log = logging.getLogger("natter.server")
@@ -31,9 +32,10 @@ READS = frozenset({"CHATHISTORY", "LIST", "WHO", "WHOIS", "NAMES"})
 class IrcConnection(DoorConnection):
     __slots__ = ()
 
-    def __init__(self, sock, addr, hub, config, tls_context=None, check_password=None):
+    def __init__(self, sock, addr, hub, config, tls_context=None, check_password=None, features=None):
+        features = features or irc_features(config)
         super().__init__(sock, addr, hub, config, tls_context, check_password,
-                         door=lambda conn: IrcSession(conn, config, check_password is not None))
+                         door=lambda conn: IrcSession(conn, features, check_password is not None))
 
     def read_loop(self) -> None:
         sock = self.sock

@@ -2,7 +2,8 @@
 
 :func:`encode` takes one frame dict the core sent this client (``message``,
 ``dm``, ``joined``, ``left``, ``renamed``, ``topic``, ``room``, ``rooms``,
-``history``, ``replay``, ``error``, ``notice``, ``ping``...) and returns an
+``history``, ``replay``, ``error``, ``notice``, ``ping``, and the
+moderation's ``moderated`` and ``mode``) and returns an
 :class:`~.view.Outcome`: the lines, given the client's capabilities, and
 the events that follow from it (a ``room`` answer to a JOIN asks for the
 recent messages when the client cannot ask for history itself). It keeps

@@ -53,7 +53,8 @@ _RETRY = object()       # posted after the core refused a registration: try the 
 
 
 def features(config) -> Features:
-    """What the door announces, from the server's settings."""
+    """What the door announces, from the server's settings (built once, when
+    the door opens: 003 says when)."""
     return Features(server_name=config.irc_server_name, created=time.strftime("%Y-%m-%d %H:%M:%S UTC",
                                                                                time.gmtime()),
                     max_rooms_per_client=config.max_rooms_per_client, roles=True, list_modes="b",
@@ -61,9 +62,9 @@ def features(config) -> Features:
 
 
 class IrcSession:
-    def __init__(self, conn, config, password_required: bool):
+    def __init__(self, conn, features: Features, password_required: bool):
         self.conn = conn
-        self.features = getattr(config, "irc_features", None) or features(config)
+        self.features = features
         server = self.features.server_name
         self.server = server
         self.caps = CapNegotiation(server, available_caps(sasl=False, roles=False))
