@@ -53,17 +53,22 @@ class ChatServer:
         except BaseException:
             self.listener.close()
             raise
+        self.doors: dict = {}       # door name ("irc", "irc-tls", "text") -> its listening socket
         try:
             self.history.prune_sessions(self.config.session_expiry)   # then the hub, daily
             self.history.prune_bindings(self.config.nick_expiry, time.time())
             if self.config.tls:
                 self._setup_tls()
+            self._open_doors()
         except BaseException:
             self.history.close()
-            self.listener.close()
+            for sock in [self.listener, *self.doors.values()]:
+                sock.close()
             raise
         self.address = self.listener.getsockname()[:2]
         self.hub = hub_mod.Hub(self.config, self.history)
+        if "text" in self.doors:
+            self.hub.text_port = self.door_port("text")
         # The acceptor waits on a selector, woken by this pair: shutdown()
         # of a listening socket does not wake accept() on macOS.
         self._wake_r, self._wake_w = socket.socketpair()
@@ -88,6 +93,36 @@ class ChatServer:
         self.tls_context = tls.server_context(cert, key)
         self.fingerprint = tls.cert_fingerprint(cert)
         self.cert_path = cert
+
+    def _open_doors(self) -> None:
+        """The listeners for IRC and plain-text clients the settings ask
+        for, where the JSON port listens (docs/irc.md)."""
+        cfg = self.config
+        for name, port, option in (("irc", cfg.irc_port, "--irc-port"), ("irc-tls", cfg.irc_tls_port,
+                                                                          "--irc-tls-port"),
+                                   ("text", cfg.text_port, "--text-port")):
+            if port is not None:
+                self.doors[name] = _listen(cfg.host, port, cfg.backlog, option)
+        if "irc" in self.doors or "irc-tls" in self.doors:
+            from .doors.irc.session import features
+            self.irc_features = features(cfg)     # what 005 announces, and 003's start time
+
+    def door_port(self, name: str) -> int | None:
+        """The port a door listens on ("irc", "irc-tls", "text"), None if closed."""
+        sock = self.doors.get(name)
+        return sock.getsockname()[1] if sock is not None else None
+
+    def _connection(self, door: str | None, sock, addr):
+        """The connection object of a client accepted on a door's port."""
+        cfg, hub = self.config, self.hub
+        if door is None:
+            return Connection(sock, addr, hub, cfg, self.tls_context, self.check_password, self.check_admin)
+        if door.startswith("irc"):
+            from .doors.irc.listener import IrcConnection
+            return IrcConnection(sock, addr, hub, cfg, self.tls_context if door == "irc-tls" else None,
+                                 self.check_password, self.irc_features)
+        from .doors.text.listener import TextConnection
+        return TextConnection(sock, addr, hub, cfg, None, self.check_password)
 
     def _make_discovery(self) -> DiscoveryService:
         cfg = self.config
@@ -143,6 +178,9 @@ class ChatServer:
             line += f"\nTLS on; certificate fingerprint (clients compare it): {self.fingerprint}"
         elif not _is_loopback_host(host):
             line += "\nTLS off: messages cross the network unencrypted (see --tls)"
+        for name, what in (("irc", "IRC"), ("irc-tls", "IRC over TLS"), ("text", "plain text (nc, telnet)")):
+            if name in self.doors:
+                line += f"\n{what} on {_fmt(host, self.door_port(name))}"
         if self.discovery is not None:
             line += "\n" + self.discovery.describe()
         return line
@@ -191,6 +229,8 @@ class ChatServer:
         if self._started:
             self._acceptor.join(5)
         self.listener.close()
+        for sock in self.doors.values():
+            sock.close()
         if self._started:
             self.hub.stop(message)
             self.hub.thread.join(hub_mod.CLOSE_GRACE * 3 + 5)
@@ -219,22 +259,27 @@ class ChatServer:
         """Acceptor thread: wait for a connection or the wake-up, accept, hand
         the connection to the hub and start its reader."""
         with selectors.DefaultSelector() as selector:   # two sockets: select() is fine everywhere
-            selector.register(self.listener, selectors.EVENT_READ)
-            selector.register(self._wake_r, selectors.EVENT_READ)
+            selector.register(self.listener, selectors.EVENT_READ, None)
+            for name, sock in self.doors.items():
+                selector.register(sock, selectors.EVENT_READ, name)
+            selector.register(self._wake_r, selectors.EVENT_READ, "wake")
             while not self._closing:
-                if selector.select(ACCEPT_POLL):
+                for key, _ in selector.select(ACCEPT_POLL):
+                    if key.data == "wake":
+                        continue
                     # Take what the backlog holds (a reconnect storm), a
                     # bounded number at a time so a close is seen soon.
                     for _ in range(ACCEPT_BATCH):
-                        if self._closing or not self._accept_one():
+                        if self._closing or not self._accept_one(key.fileobj, key.data):
                             break
         # An exception from accept() or the selector itself ends the thread:
         # the thread hook logs it and stops the server (fail).
 
-    def _accept_one(self) -> bool:
-        """Accept one connection; False when there was none to take."""
+    def _accept_one(self, listener=None, door: str | None = None) -> bool:
+        """Accept one connection on ``listener`` (the JSON port's, or the
+        ``door``'s); False when there was none to take."""
         try:
-            sock, addr = self.listener.accept()
+            sock, addr = (listener or self.listener).accept()
         except (BlockingIOError, InterruptedError):
             return False    # the backlog is empty, or the peer gave up before we took it
         except OSError as e:
@@ -263,8 +308,7 @@ class ChatServer:
                 sock.setblocking(False)
             elif not os.get_blocking(sock.fileno()):
                 sock.setblocking(True)
-            conn = Connection(sock, addr, self.hub, self.config, self.tls_context, self.check_password,
-                              self.check_admin)
+            conn = self._connection(door, sock, addr)
         except Exception as e:
             # That one connection is lost; the acceptor goes on.
             if isinstance(e, OSError):
@@ -330,7 +374,7 @@ def _thread_hook(args) -> None:
         owner._thread_failed(thread)
 
 
-def _listen(host: str, port: int, backlog: int) -> socket.socket:
+def _listen(host: str, port: int, backlog: int, option: str = "--port") -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         listener = socket.create_server((host, port), family=family, backlog=backlog)
@@ -339,7 +383,7 @@ def _listen(host: str, port: int, backlog: int) -> socket.socket:
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             raise OSError(e.errno, f"port {port} on {host} is already in use: is another server "
-                                   "running? Choose another with --port") from None
+                                   "running? Choose another with {option}") from None
         raise OSError(e.errno, f"cannot listen on {host}:{port}: {e.strerror}") from None
 
 

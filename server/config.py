@@ -42,6 +42,11 @@ class ServerConfig:
     discovery: bool = True            # answer LAN discovery queries (UDP)
     discovery_port: int = discovery_codec.DEFAULT_PORT
     name: str | None = None           # the room's name in discovery replies; None: the host name
+    # -- the doors for other clients (docs/irc.md); None: closed --
+    irc_port: int | None = None
+    irc_tls_port: int | None = None   # with tls
+    irc_server_name: str = "natter.local"
+    text_port: int | None = None
     # -- identity and moderation (docs/protocol.md, section 12) --
     reserve_nicks: bool = True        # a nick used with an identity is bound to it
     nick_expiry: float = 90.0         # days a binding lives unused
@@ -126,6 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
                          "on this computer)")
     ap.add_argument("--no-discovery", action="store_true",
                     help="do not answer scanners: people join by address only")
+    # The doors for clients nobody here wrote (docs/irc.md).
+    ap.add_argument("--irc-port", type=_port_or_zero, default=None,
+                    help="also serve IRC clients (irssi, WeeChat, HexChat) on this TCP port (off by default; "
+                         "0 picks a free one)")
+    ap.add_argument("--irc-tls-port", type=_port_or_zero, default=None,
+                    help="also serve IRC over TLS on this port (needs --tls; off by default)")
+    ap.add_argument("--irc-server-name", default=d.irc_server_name,
+                    help="the name IRC clients see as the server's (default %(default)s)")
+    ap.add_argument("--text-port", type=_port_or_zero, default=None,
+                    help="also serve plain text (nc, telnet, a typed line is a message) on this port "
+                         "(off by default)")
     # Identity and moderation (docs/protocol.md, section 12): read by _moderation().
     ap.add_argument("--no-reserve-nicks", action="store_true",
                     help="do not keep a nick for the computer (identity) that first used it")
@@ -147,6 +163,25 @@ def _port(text):
     if not 0 < value < 65536:
         raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, not {text}")
     return value
+
+
+def _port_or_zero(text):
+    value = int(text)
+    if not 0 <= value < 65536:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535 (or 0: any free one), not {text}")
+    return value
+
+
+def _doors(ap, a, tls: bool) -> dict:
+    from .doors.irc.isupport import check_server_name
+    if a.irc_tls_port is not None and not tls:
+        ap.error("--irc-tls-port needs --tls (the IRC door's TLS uses the server's certificate)")
+    try:
+        check_server_name(a.irc_server_name)
+    except ValueError as e:
+        ap.error(f"--irc-server-name: {e}")
+    return dict(irc_port=a.irc_port, irc_tls_port=a.irc_tls_port, irc_server_name=a.irc_server_name,
+                text_port=a.text_port)
 
 
 def _discovery(ap, a) -> dict:
@@ -198,5 +233,5 @@ def from_args(argv=None) -> ServerConfig:
                        handshake_timeout=a.handshake_timeout, session_expiry=a.session_expiry,
                        idle_timeout=a.idle_timeout, writers=a.writers, log_level=a.log_level,
                        max_rooms=max(1, a.max_rooms), max_rooms_per_client=max(1, a.max_rooms_per_client),
-                       **_discovery(ap, a), **_moderation(ap, a))
+                       **_discovery(ap, a), **_moderation(ap, a), **_doors(ap, a, a.tls or bool(a.cert)))
     return cfg

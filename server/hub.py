@@ -42,8 +42,9 @@ from . import protocol as p
 from .core.catchup import LOW_WATER
 from .core.chat import Chat
 from .delivery import POLL, Delivery, ParallelWriter, write_part
-from .doors.jsonl import (READ_RATE_FACTOR, STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, Gone,
-                          PlainOnTls, Throttled, TlsKick)
+from .core.fanout import Out, encoded
+from .doors.jsonl import (READ_RATE_FACTOR, STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, DoorInput,
+                          Gone, PlainOnTls, Throttled, TlsKick)
 from .inbox import Inbox
 from .store import HistoryError
 
@@ -93,6 +94,7 @@ class Hub:
         self.chat = Chat(self, config, history, self.stats)
         self.thread = threading.Thread(target=self.run, name="hub", daemon=True)
         self.finished = threading.Event()
+        self.text_port: int | None = None   # the plain-text door's port, once open (named in errors)
 
     @property
     def writer_threads(self) -> list:
@@ -357,8 +359,9 @@ class Hub:
             rest = tail[:tail.index(b"\n") + 1]
         box.clear()
         if conn.tls is None:
-            box.push(rest + p.encode(p.error_frame(p.TOO_SLOW, "You were disconnected: you did not read "
-                                                               "what the server sent fast enough.")))
+            box.push(rest + encoded(conn, Out.of(p.error_frame(p.TOO_SLOW, "You were disconnected: you did not "
+                                                                            "read what the server sent fast "
+                                                                            "enough."))))
             try:
                 box.flush(conn.sock)
             except OSError:
@@ -476,6 +479,9 @@ class Hub:
         conn.close_deadline = time.monotonic() + CLOSE_GRACE
         self._dirty.append(conn)
 
+    def on_door_input(self, conn, item: DoorInput) -> None:
+        conn.door_input(self.chat, item.data)
+
     def on_gone(self, conn, gone: Gone) -> None:
         conn.reader_done = True
         if conn.state != STATE_CLOSING:
@@ -495,6 +501,7 @@ class Hub:
         TlsKick: on_tls_kick,
         AuthFailed: on_auth_failed,
         PlainOnTls: on_plain_on_tls,
+        DoorInput: on_door_input,
         Gone: on_gone,
     }
 
@@ -540,7 +547,7 @@ class Hub:
     def _shutdown(self) -> None:
         """Tell everyone, give them CLOSE_GRACE to read it, hang up."""
         message = self._stopping.message if self._stopping else "The server stopped."
-        notice = p.encode({"type": "notice", "code": p.SHUTDOWN, "text": message})
+        notice = Out.of({"type": "notice", "code": p.SHUTDOWN, "text": message})
         try:
             self.history.commit()
         except Exception as e:
@@ -552,7 +559,7 @@ class Hub:
             if conn.sock is not None and conn.state != STATE_CLOSING:
                 self.chat.leave(conn, None)
                 conn.state = STATE_CLOSING
-                conn.outbox.push(notice)
+                conn.outbox.push(encoded(conn, notice))
                 self._dirty.append(conn)
         self._write_pass()
         deadline = time.monotonic() + CLOSE_GRACE

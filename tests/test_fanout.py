@@ -284,3 +284,33 @@ def test_prop_every_client_gets_exactly_its_frames_in_order_views_or_copies(opsl
             assert run(opsl) == expected
         finally:
             fanout_mod.VIEW_MIN = old
+
+
+class Counting:
+    """A door's encoder (one client's, with state): counts what it encodes."""
+    per_client = True
+
+    def __init__(self):
+        self.seen = []
+
+    def lines_only(self, kinds) -> bool:
+        return False
+
+    def encode(self, out: Out) -> bytes:
+        self.seen.append(out.frame.get("text") or out.frame.get("nick"))
+        return out.line
+
+
+def test_a_door_encoder_sees_each_frame_once_with_its_own_frames_in_the_pass():
+    fan, lobby = Pass(), room()
+    a, b = Client("a"), Client("b")
+    a.encoder = Counting()
+    for m in (a, b):
+        fan.join(lobby, m)
+    fan.broadcast(msg(1), [lobby])
+    two = msg(2)
+    fan.broadcast(two, [lobby], a, two.with_ref("r"))     # a's own acknowledgement in the pass
+    fan.broadcast(msg(3), [lobby])
+    out = sealed(fan)
+    assert texts(out[a]) == ["m1", "m2", "m3"] and texts(out[b]) == ["m1", "m2", "m3"]
+    assert a.encoder.seen == ["m1", "m2", "m3"]           # once each, in order: no blob beside its share

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import types
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -282,3 +283,29 @@ def test_prop_pages_and_catch_up_give_what_a_full_read_gives(tmp_path_factory, o
         assert all(r.kind == TOPIC for r in rows if r.recipient is None and r.text == "t")
     finally:
         h.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(0, 3), min_size=0, max_size=30), st.integers(-1, 95), st.booleans())
+def test_first_id_after_a_time_is_what_a_full_read_gives(tmp_path_factory, steps, probe, inclusive):
+    """first_id_after (CHATHISTORY timestamp=): a binary search over the
+    primary key gives the id a scan of every row would, times equal ones
+    included (several messages in one millisecond)."""
+    store = SqliteStore(str(tmp_path_factory.mktemp("at") / "h.db"))
+    try:
+        clock = [1000.0]
+        real = store_mod.time
+        store_mod.time = types.SimpleNamespace(time=lambda: clock[0])    # the store's clock only
+        try:
+            for step in steps:
+                clock[0] += step
+                store.add_message("a", "x")
+        finally:
+            store_mod.time = real
+        store.commit()
+        ts = 1000.0 + probe
+        rows = store._db.execute("SELECT id, ts FROM messages ORDER BY id").fetchall()
+        want = next((i for i, t in rows if t > ts or (inclusive and t == ts)), store.last_id + 1)
+        assert store.first_id_after(ts, inclusive) == want
+    finally:
+        store.close()

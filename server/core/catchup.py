@@ -28,8 +28,11 @@ Thread: the hub thread only.
 """
 from __future__ import annotations
 
+import json
+
 from .. import protocol as p
 from ..store import DIRECT, LOBBY, MESSAGE
+from .fanout import Out, encoded
 from .frames import event_frame
 
 LOW_WATER = 256 * 1024          # a client's outbox below this: it may have its next replay frame
@@ -86,8 +89,7 @@ class CatchUpRules:
             if conn.v >= 2:
                 parts.extend(self._room_line(conn, room, users) for room in conn.rooms.values())
             held, conn.held = conn.held, None
-            parts.extend(out.line if conn.encoder.lines_only({out.kind}) else conn.encoder.encode(out)
-                         for out in held)
+            parts.extend(encoded(conn, out) for out in held)
             if conn.cursor is None:
                 for room in conn.rooms.values():
                     self.fanout.join(room, conn)
@@ -113,8 +115,13 @@ class CatchUpRules:
         return data
 
     def _room_line(self, conn, room, users: dict) -> bytes:
+        """The ``room`` frame of a welcome, as ``conn``'s bytes; for JSON lines
+        with the pass's nick list spliced in."""
+        if not conn.encoder.lines_only(("room",)):
+            return encoded(conn, Out.of(self.room_frame(conn, room)))
         frame = p.room_frame(room.name, room.record.topic, [], room.last_id, conn.reads.get(room.key, 0),
                              room.locked)
+        frame.update(self.room_extras(conn, room))     # modes, role, roles (server.core.moderation)
         return _splice(p.encode(frame), b'"users":', self._users_json(users, room))
 
     def _welcome(self, conn, users: dict) -> bytes:
@@ -141,6 +148,9 @@ class CatchUpRules:
         frame.update(self.welcome_identity(conn))
         if w["reset"]:
             frame["reset"] = True
+        if not conn.encoder.lines_only(("welcome",)):
+            frame["users"] = json.loads(names)               # another door's: 001..., or its welcome line
+            return conn.encoder.encode(Out.of(frame))
         line = _splice(p.encode(frame), b'"users":', names)
         if history:
             line = _splice(line, b'"history":', b"[" + history + b"]")

@@ -29,6 +29,7 @@ from .. import protocol as p
 from ..doors.jsonl import STATE_CLOSING, STATE_NEW, STATE_WELCOMED
 from ..store import LOBBY
 from .catchup import WELCOME_BYTES, CatchUpRules, Cursor
+from .events import DoorHello, HistoryAt
 from .fanout import Out, Pass
 from .identity import IdentityRules
 from .moderation import ModerationRules
@@ -110,8 +111,7 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
                                                                         "use a 'nick' frame to rename."))
         store = self.store
         session = store.find_session(hello.resume) if hello.resume else None
-        key = p.nick_key(hello.nick)
-        holder = self.nicks.get(key)
+        holder = self.nicks.get(p.nick_key(hello.nick))
         if holder is not None:
             if session is not None and holder.session == session:
                 # The same person reconnecting before the server noticed the
@@ -130,10 +130,6 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
         else:
             token = hello.resume
             stored = store.session_rooms(session)
-        conn.nick, conn.key, conn.session, conn.v = hello.nick, key, session, hello.v
-        conn.state = STATE_WELCOMED
-        conn.speak(hello.v)
-        self.nicks[key] = conn
         # A since counted in another history (the file was replaced or
         # emptied: another epoch, or ids it never reached) would hide the
         # new messages up to it: answer as to a newcomer, and say so.
@@ -146,13 +142,58 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
             keys = [k for k in stored if k in self.rooms][:self.config.max_rooms_per_client] or [LOBBY]
         else:
             keys = [LOBBY]
+        conn.key = p.nick_key(hello.nick)      # a ban without identity holds the nick
         keys = [k for k in keys if not self._restriction(self.rooms[k], "bans", conn)]   # banned meanwhile
         if since is not None:
-            conn.cursor = Cursor({k: (since, None) for k in keys}, since, since, plain=hello.v < 2)
+            cursor = Cursor({k: (since, None) for k in keys}, since, since, plain=hello.v < 2)
         elif hello.v >= 2:
-            conn.cursor = Cursor({k: (0, None) for k in keys}, store.last_id, 0, recent=True)
+            cursor = Cursor({k: (0, None) for k in keys}, store.last_id, 0, recent=True)
+        else:
+            cursor = None
+        self._admit(conn, hello.nick, session, hello.v, cursor, keys, stored,
+                    {"token": token, "reset": reset})
+
+    def on_door_hello(self, conn, hello: DoorHello) -> None:
+        """An IRC or plain-text client registers: a new session, the rooms
+        its door names (IRC none, text lobby; not one it is banned from),
+        nothing to catch up, so it is live from its welcome on. Its
+        ``identity`` (account, secret) binds the nick and carries its roles,
+        as a window's identity does."""
+        if conn.state == STATE_WELCOMED:
+            return self.error(conn, p.ProtocolError(p.ALREADY_WELCOMED, "You are already in.", hello.ref))
+        holder = self.nicks.get(p.nick_key(hello.nick))
+        if holder is not None:
+            return self.error(conn, p.ProtocolError(p.NICK_TAKEN, f"The nick {holder.nick!r} is in use; "
+                                                                  "choose another.", hello.ref), counts=False)
+        secret = hello.identity[1] if hello.identity is not None else None
+        if secret is not None:
+            try:
+                p.check_identity(secret)
+            except p.ProtocolError as e:
+                return self.error(conn, p.ProtocolError(e.code, e.message, hello.ref), counts=False)
+        fp = p.fingerprint(secret) if secret is not None else None
+        if not self.claim_nick(conn, hello.nick, fp, hello.ref):
+            return
+        conn.fp, conn.admin = fp, fp is not None and fp in self.admin_fps
+        conn.key = p.nick_key(hello.nick)      # a ban without identity holds the nick
+        keys = [k for k in dict.fromkeys(p.room_key(r) for r in hello.rooms)
+                if k in self.rooms and not self._restriction(self.rooms[k], "bans", conn)]
+        session, token = self.store.new_session()
+        self._admit(conn, hello.nick, session, 2, None, keys, {}, {"token": token, "reset": False})
+
+    def _admit(self, conn, nick: str, session: int, v: int, cursor, keys: list, stored: dict,
+               welcome: dict) -> None:
+        """conn is in as ``nick``, present in the rooms ``keys`` (others see
+        ``joined``); its welcome is built after this pass (attach)."""
+        store = self.store
+        key = p.nick_key(nick)
+        conn.nick, conn.key, conn.session, conn.v = nick, key, session, v
+        conn.state = STATE_WELCOMED
+        conn.speak(v)
+        self.nicks[key] = conn
+        conn.cursor = cursor
         conn.held = []
-        conn.welcome = {"token": token, "reset": reset}
+        conn.welcome = welcome
         for k in keys:
             room = self.rooms[k]
             read = stored.get(k)
@@ -165,7 +206,7 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
             self.presence(p.joined_frame(conn.nick, room.name), room, conn)
         self.pending.append(conn)
         # For the pass budget (Hub._apply): a v1 welcome may hold 1 MiB of history.
-        if hello.v >= 2:
+        if v >= 2:
             self.pass_out += WELCOME_GUESS
         elif conn.cursor is not None:
             self.pass_out += WELCOME_BYTES
@@ -270,6 +311,8 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
         p.ListRooms: RoomRules.on_rooms,
         p.MarkRead: RoomRules.on_read,
         p.HistoryRequest: RoomRules.on_history,
+        DoorHello: on_door_hello,
+        HistoryAt: RoomRules.on_history_at,
         p.Forget: IdentityRules.on_forget,
         p.Mod: ModerationRules.on_mod,
         p.SetMode: ModerationRules.on_mode,

@@ -27,9 +27,16 @@ welcome is built after the pass, from the state then); frames for it alone
 wait until just after its welcome.
 
 Encoders: a member's ``encoder`` turns an :class:`Out` into its bytes (the
-JSON-lines door's, ``server.doors.jsonl``; an IRC door's later). A blob is
+JSON-lines door's, ``server.doors.jsonl``; the IRC and text doors' in
+``server.doors.irc.session`` and ``server.doors.text.session``). A blob is
 built once per encoder; an encoder that writes a pass's frames exactly as
-their JSON lines (:meth:`lines_only`) shares the plain blob.
+their JSON lines (:meth:`lines_only`) shares the plain blob. The IRC and
+text doors' encoders are one per connection (what a client is sent
+depends on what it was told: its rooms, its nick), so they cache what is
+the same for many of them on the frame itself (``Out.cache``, by
+variant): a room message becomes PRIVMSG lines once per set of IRC tag
+capabilities, not once per member. Such an encoder says ``per_client``:
+it sees each frame once, in order (no blob is built beside a share).
 
 Thread: the hub thread only.
 """
@@ -43,23 +50,37 @@ from .. import protocol as p
 
 VIEW_MIN = 64 * 1024    # a pass this big shares its blob with personal shares too
 _UNSET = object()
+RAW = "_raw"            # the kind of an Out that holds a door's own bytes (Out.raw)
+
+
+def encoded(conn, out: "Out") -> bytes:
+    """``out`` as ``conn``'s bytes: its JSON line, or its encoder's."""
+    enc = conn.encoder
+    return out.line if enc.lines_only((out.kind,)) else enc.encode(out)
 
 
 class Out:
     """One frame for clients: its dict, its JSON line, and its id (None for a
     frame that is not a stored event: ``joined``, an error...)."""
 
-    __slots__ = ("frame", "line", "id", "kind")
+    __slots__ = ("frame", "line", "id", "kind", "cache")
 
     def __init__(self, frame: dict, line: bytes, id: int | None = None):
         self.frame = frame
         self.line = line
         self.id = id
         self.kind = frame["type"]
+        self.cache = None       # an encoder's own bytes of this frame, by its variant (see encoded)
 
     @classmethod
     def of(cls, frame: dict, id: int | None = None) -> "Out":
         return cls(frame, p.encode(frame), id)
+
+    @classmethod
+    def raw(cls, data: bytes) -> "Out":
+        """Bytes a door wrote itself for its client (an IRC numeric, a text
+        line): in the client's stream in order with the core's frames."""
+        return cls({"type": RAW}, data)
 
     def with_ref(self, ref: str) -> "Out":
         """The same frame with "ref" added: the sender's acknowledgement."""
@@ -182,7 +203,8 @@ class Pass:
         for room, indexes in busy.items():
             per_encoder: dict = {}    # encoder -> [blob, indexes, offsets] of this room
             for conn, start in room.members.items():
-                if start or (counts is not None and counts[conn] > 1) or conn in leavers:
+                if (start or (counts is not None and counts[conn] > 1) or conn in leavers
+                        or getattr(conn.encoder, "per_client", False)):   # a door's: each frame encoded once, below
                     ranges.setdefault(conn, []).append((room, start, None))
                     continue
                 enc = conn.encoder
@@ -215,13 +237,17 @@ class Pass:
                 key = (tuple(room for room, _, _ in mine), enc)
                 shared = blobs.get(key)
                 if shared is None:
-                    indexes = _merge([busy[room] for room, _, _ in mine])
-                    shared = blobs[key] = [_join(frames, indexes, enc), indexes, None]
+                    shared = blobs[key] = [None, _merge([busy[room] for room, _, _ in mine]), None]
+                if shared[0] is None and (own is None or not getattr(enc, "per_client", False)):
+                    shared[0] = _join(frames, shared[1], enc)
                 if own is None:
                     if shared[0]:
                         yield conn, shared[0], True
                     continue
-                yield conn, _personal(frames, shared[1], own, enc, shared), False
+                # Its own frames in the shared ones: views of the blob,
+                # but a door's encoder is one client's and keeps its state
+                # (per_client): it encodes each frame once, here.
+                yield conn, _personal(frames, shared[1], own, enc, shared if shared[0] is not None else None), False
             else:
                 indexes = _merge([[i for i in busy[room] if i >= start and (end is None or i < end)]
                                   for room, start, end in mine])

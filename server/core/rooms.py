@@ -229,3 +229,16 @@ class RoomRules:
                                                   ask.limit)
             frames = [event_frame(e, conn.session, self.rooms) for e in events]
             self.send(conn, p.history_frame(frames, more, with_=ask.with_, ref=ask.ref))
+
+    def on_history_at(self, conn, ask) -> None:
+        """A page by time (:class:`server.core.events.HistoryAt`): the time
+        becomes an id bound, then it is a ``history`` request."""
+        if not self._v2(conn, ask, "history"):
+            return
+        self.store.commit()     # every id handed out is readable, and so is its time
+        before = after = None
+        if ask.before_ts is not None:
+            before = self.store.first_id_after(ask.before_ts, inclusive=True)
+        elif ask.after_ts is not None:
+            after = self.store.first_id_after(ask.after_ts) - 1
+        self.on_history(conn, p.HistoryRequest(ask.room, ask.with_, before, after, ask.limit, ask.ref))

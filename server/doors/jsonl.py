@@ -36,6 +36,17 @@ Throttled = collections.namedtuple("Throttled", "delay reads")   # reads: the hi
 TlsKick = collections.namedtuple("TlsKick", "")         # handshake bytes wait to be sent
 PlainOnTls = collections.namedtuple("PlainOnTls", "")   # a plaintext client on a TLS port
 AuthFailed = collections.namedtuple("AuthFailed", "what", defaults=("room",))   # a wrong password: room or admin
+# What the IRC and text doors' readers post: their input, for the
+# connection's own hub-thread half (conn.door_input).
+DoorInput = collections.namedtuple("DoorInput", "data")
+
+
+def not_json(text_port: int | None) -> protocol.ProtocolError:
+    """The answer to a first byte that cannot begin a JSON object."""
+    where = (f"; for plain text (nc, telnet, a line typed and sent) connect to port {text_port}"
+             if text_port else "")
+    return protocol.ProtocolError(protocol.BAD_JSON, "This port speaks Natter's protocol: JSON objects, one a line, "
+                                                     "each starting with '{'" + where + ".")
 
 
 class TokenBucket:
@@ -182,6 +193,8 @@ class Connection:
         blocking = sock.gettimeout() is None
         reason = "connection closed"
         first = True
+        sniffing = self.tls is None   # until the first byte that is not white space
+        skipping = False              # the rest of a first line that was not JSON
         discard = False
         items = self._items
         try:
@@ -206,6 +219,22 @@ class Connection:
                         discard = True
                 if discard:
                     continue
+                if sniffing:
+                    head = data.lstrip(b" \t\r\n")[:1]
+                    if head:
+                        sniffing = False
+                        if head != b"{":
+                            # The tutorial's client or nc: it may never send
+                            # a newline, so it is told now, not at a line's
+                            # end. That first line is skipped (answered).
+                            items.append(not_json(self.hub.text_port))
+                            skipping = True
+                if skipping:
+                    end = data.find(b"\n")
+                    if end < 0:
+                        self._post()
+                        continue
+                    data, skipping = data[end + 1:], False
                 if self.tls is not None:
                     data, kick = self.tls.receive(data)
                     if kick:

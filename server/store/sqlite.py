@@ -342,6 +342,29 @@ class SqliteStore(ModerationStore):
                                    (room, n - 1)).fetchone()
         return row[0] - 1 if row else 0
 
+    def first_id_after(self, ts: float, inclusive: bool = False) -> int:
+        """The smallest committed id whose time is after ``ts`` (at or
+        after it with ``inclusive``); ``last_id + 1`` when there is none.
+        Ids are handed out in time order, so this is a binary search of
+        point reads on the primary key, never a scan."""
+        def first_from(i):      # the first event with an id >= i: (id, ts), or None
+            return self._db.execute("SELECT id, ts FROM messages WHERE id >= ? ORDER BY id LIMIT 1",
+                                    (i,)).fetchone()
+
+        def later(t):
+            return t > ts or (inclusive and t == ts)
+        lo, hi = 1, self.last_id + 1
+        with self._errors():
+            while lo < hi:
+                mid = (lo + hi) // 2
+                row = first_from(mid)
+                if row is None or later(row[1]):
+                    hi = mid
+                else:
+                    lo = row[0] + 1
+            row = first_from(lo)
+        return row[0] if row is not None else self.last_id + 1
+
     def last_message_id(self, room: str) -> int:
         """The id of a room's newest committed message, 0 if none."""
         with self._errors():

@@ -13,6 +13,11 @@ threads, so all of it is tested without a network.
 - :mod:`.view`: what one client's door knows of its rooms, from the frames
 - :mod:`.numerics`: the numeric replies by name
 
-The listener that reads sockets and posts to the hub comes later (the
-core is being restructured); docs/irc.md is the design it will serve.
+With I/O and the hub:
+
+- :mod:`.listener`: the client's reader thread (lines, PASS, flood control)
+- :mod:`.session`: its hub-thread half (registration, commands as core
+  events, and the connection's encoder)
+
+docs/irc.md says what is served.
 """

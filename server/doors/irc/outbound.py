@@ -2,7 +2,8 @@
 
 :func:`encode` takes one frame dict the core sent this client (``message``,
 ``dm``, ``joined``, ``left``, ``renamed``, ``topic``, ``room``, ``rooms``,
-``history``, ``replay``, ``error``, ``notice``, ``ping``...) and returns an
+``history``, ``replay``, ``error``, ``notice``, ``ping``, and the
+moderation's ``moderated`` and ``mode``) and returns an
 :class:`~.view.Outcome`: the lines, given the client's capabilities, and
 the events that follow from it (a ``room`` answer to a JOIN asks for the
 recent messages when the client cannot ask for history itself). It keeps
@@ -104,12 +105,21 @@ def _left(frame: dict, view: View) -> Outcome:
     if room is None:
         return Outcome()
     chan = channel_of(room.name)
-    if view.is_me(nick):
+    reason = frame.get("reason") or ""
+    if view.is_me(nick) and reason not in ("kick", "ban"):
         del view.rooms[p.room_key(room.name)]
         return Outcome([Message("PART", (chan,), hostmask(view.nick))])
+    if reason in ("kick", "ban"):
+        # Removed by an op: a kick was shown by its `moderated` frame; a ban
+        # (shown as MODE +b) is a KICK too, as IRC servers do it.
+        line = Message("KICK", (chan, nick, frame.get("note") or "Banned"), hostmask(frame.get("by") or view.server))
+        if view.is_me(nick):
+            del view.rooms[p.room_key(room.name)]
+        else:
+            room.discard(nick)
+        return Outcome([line] if reason == "ban" else [])
     if not room.has(nick):
         return Outcome()    # already told: one QUIT covers every room
-    reason = frame.get("reason") or ""
     if reason == "part":
         room.discard(nick)
         return Outcome([Message("PART", (chan,), hostmask(nick))])
@@ -141,9 +151,12 @@ def _topic(frame: dict, view: View) -> Outcome:
 def _room(frame: dict, view: View) -> Outcome:
     key = p.room_key(frame["room"])
     known = view.rooms.get(key)
-    room = RoomView(frame["room"], frame.get("topic", ""), key=bool(frame.get("key")))
+    room = RoomView(frame["room"], frame.get("topic", ""), key=bool(frame.get("key")),
+                    modes=dict(frame.get("modes") or {}))
     for nick in frame.get("users", ()):
         room.add(nick)
+    for nick, role in (frame.get("roles") or {}).items():
+        room.roles[p.nick_key(nick)] = role
     if known is not None:           # joined again: IRC shows nothing
         room.topic_by, room.topic_ts = known.topic_by, known.topic_ts
         view.rooms[key] = room
@@ -154,8 +167,12 @@ def _room(frame: dict, view: View) -> Outcome:
     if room.topic:
         out.lines += topic_lines(view, room)
     out.lines += names_lines(view, room)
-    if c.CHATHISTORY not in view.caps:
-        out.events.append(p.HistoryRequest(room=room.name, limit=JOIN_REPLAY, ref=REPLAY_REF + chan))
+    last = frame.get("last_id") or 0
+    if c.CHATHISTORY not in view.caps and last:
+        # Up to the newest message as of the join: what comes after reaches
+        # the client live, so nothing is shown twice.
+        out.events.append(p.HistoryRequest(room=room.name, before=last + 1, limit=JOIN_REPLAY,
+                                           ref=REPLAY_REF + chan))
     return out
 
 
@@ -173,7 +190,7 @@ def topic_lines(view: View, room: RoomView) -> list:
 def names_lines(view: View, room: RoomView) -> list:
     """353 lines (as many as the nicks need, each within 512 bytes) and 366."""
     chan = channel_of(room.name)
-    nicks = sorted(room.users.values(), key=str.casefold)
+    nicks = [room.prefix(nick) + nick for nick in sorted(room.users.values(), key=str.casefold)]
     lines, batch = [], []
     for nick in nicks:
         trial = Message(n.RPL_NAMREPLY, (view.target, "=", chan, " ".join(batch + [nick])), view.server)
@@ -185,6 +202,73 @@ def names_lines(view: View, room: RoomView) -> list:
         lines.append(n.numeric(view.server, view.target, n.RPL_NAMREPLY, "=", chan, " ".join(batch)))
     lines.append(n.standard(view.server, view.target, n.RPL_ENDOFNAMES, chan))
     return lines
+
+
+# Moderation (issue 11) as IRC shows it: roles and bans as MODE, a kick as KICK.
+_ROLE_MODES = {"op": "+o", "deop": "-o", "voice": "+v", "devoice": "-v", "ban": "+b", "unban": "-b"}
+_ROLE_OF = {"op": "op", "voice": "voice"}
+# The core's room modes that IRC has letters for.
+MODE_LETTERS = {"moderated": "m", "questions": "U", "key": "k"}
+
+
+def _moderated(frame: dict, view: View) -> Outcome:
+    room = view.room(frame["room"])
+    if room is None:
+        return Outcome()
+    chan, action, nick = channel_of(room.name), frame["action"], frame["nick"]
+    source = hostmask(frame.get("by") or view.server) if frame.get("by") else view.server
+    tags = _event_tags(view, frame)
+    if action == "kick":
+        return Outcome([Message("KICK", (chan, nick, frame.get("reason") or "Kicked"), source, tags)])
+    mode = _ROLE_MODES.get(action)
+    if mode is not None:
+        if action in ("op", "voice"):
+            room.roles[p.nick_key(nick)] = _ROLE_OF[action]
+        elif action in ("deop", "devoice"):
+            room.roles.pop(p.nick_key(nick), None)
+        target = f"{nick}!*@*" if action in ("ban", "unban") else nick
+        return Outcome([Message("MODE", (chan, mode, target), source, tags)])
+    # mute / unmute: IRC has no standard mode for them: a notice in the channel.
+    what = {"mute": "muted", "unmute": "unmuted"}.get(action, action)
+    by = f" by {frame['by']}" if frame.get("by") else ""
+    why = f": {frame['reason']}" if frame.get("reason") else ""
+    return Outcome([fit(Message("NOTICE", (chan, f"{nick} was {what}{by}{why}"), view.server, tags))])
+
+
+def _mode(frame: dict, view: View) -> Outcome:
+    room = view.room(frame["room"])
+    if room is None:
+        return Outcome()
+    room.modes = dict(frame.get("modes") or room.modes)
+    room.key = bool(room.modes.get("key", room.key))
+    plus, minus, others = "", "", []
+    for name, letter in MODE_LETTERS.items():
+        if name in frame:
+            if frame[name]:
+                plus += letter
+            else:
+                minus += letter
+    for name in ("announce", "slow", "dm"):
+        if name in frame:
+            others.append(f"{name}={frame[name]}")
+    chan = channel_of(room.name)
+    source = hostmask(frame["by"]) if frame.get("by") else view.server
+    tags = _event_tags(view, frame)
+    lines = []
+    if plus or minus:
+        change = (f"+{plus}" if plus else "") + (f"-{minus}" if minus else "")
+        params = (chan, change, "*") if "k" in plus else (chan, change)     # a key is not shown to the room
+        lines.append(Message("MODE", params, source, tags))
+    if others:
+        lines.append(Message("NOTICE", (chan, f"{frame.get('by') or 'The server'} set {', '.join(others)}"),
+                             view.server, tags))
+    return Outcome(lines)
+
+
+def mode_string(room: RoomView) -> str:
+    """324's modes of a room: +m, +U, +k as the core has them."""
+    return "+" + "".join(letter for name, letter in MODE_LETTERS.items()
+                         if (room.key if name == "key" else room.modes.get(name)))
 
 
 def _rooms(frame: dict, view: View) -> Outcome:
@@ -251,5 +335,7 @@ _HANDLERS = {
     "replay": _replay,
     "error": error_lines,
     "notice": _notice,
+    "moderated": _moderated,
+    "mode": _mode,
     "ping": lambda f, v: Outcome([Message("PING", (v.server,))]),
 }

@@ -27,12 +27,20 @@ class RoomView:
     topic_ts: float = 0.0
     key: bool = False               # the room has a key
     users: dict = field(default_factory=dict)   # nick_key -> nick
+    roles: dict = field(default_factory=dict)   # nick_key -> role above member (owner, op, voice)
+    modes: dict = field(default_factory=dict)   # the core's modes (moderated, questions...), as last told
 
     def add(self, nick: str) -> None:
         self.users[p.nick_key(nick)] = nick
 
     def discard(self, nick: str) -> bool:
+        self.roles.pop(p.nick_key(nick), None)
         return self.users.pop(p.nick_key(nick), None) is not None
+
+    def prefix(self, nick: str) -> str:
+        """IRC's prefix of a member: @ for an owner or op, + for a voice."""
+        role = self.roles.get(p.nick_key(nick))
+        return "@" if role in ("owner", "op") else "+" if role == "voice" else ""
 
     def has(self, nick: str) -> bool:
         return p.nick_key(nick) in self.users
@@ -78,8 +86,11 @@ class View:
 
     def rename(self, old: str, new: str) -> None:
         for r in self.rooms.values():
+            role = r.roles.get(p.nick_key(old))
             if r.discard(old):
                 r.add(new)
+                if role is not None:
+                    r.roles[p.nick_key(new)] = role
 
 
 @dataclass

@@ -2,5 +2,5 @@
 classic tutorial's client. :mod:`.inbound` turns bytes into what the
 person typed (telnet stripped, lines, the pause rule, commands);
 :mod:`.outbound` turns the core's frames into ``HH:MM <nick> text``
-lines. The listener that reads sockets comes later (the core is being
-restructured)."""
+lines. :mod:`.listener` is the client's reader thread and
+:mod:`.session` its hub-thread half."""
