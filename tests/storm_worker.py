@@ -12,7 +12,12 @@ from server import protocol as p
 
 def run(conn, port: int, first: int, count: int) -> None:
     queues = [queue.Queue() for _ in range(count)]
-    clients = [ChatClient("127.0.0.1", port, f"user{first + i}", events=q) for i, q in enumerate(queues)]
+    # 125 clients share this process's GIL on a machine of 2 cores, so a
+    # client's welcome can wait here longer than the 10 s a client on its
+    # own computer allows before it gives up and dials again (which makes
+    # the storm feed itself): the harness gives them a minute.
+    clients = [ChatClient("127.0.0.1", port, f"user{first + i}", events=q, handshake_timeout=60.0,
+                          ping_timeout=60.0) for i, q in enumerate(queues)]
     state = [("new", False)] * count
     ids = [[] for _ in range(count)]
 

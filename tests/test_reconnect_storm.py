@@ -1,8 +1,9 @@
 """Reconnect storm: 1000 real ChatClients lose their server to kill -9;
 when it is restarted, all of them are back and resumed, and none of them
-missed or repeated a message. The time they took is printed (about 4-8 s
-on the 2-core machine); the test's bound, BACK_WITHIN, is generous so a
-loaded machine tests correctness, not speed.
+missed or repeated a message. The times are printed (on the 2-core
+machine on 2026-12-01: joined in 28 s, back 14 s after the restart, the
+worker processes' own threads being the slow part); the bounds are
+generous so a loaded machine tests correctness, not speed.
 
 The clients live in several worker processes (as they would on many
 computers), so the test measures the server and the client's backoff, not
@@ -25,7 +26,8 @@ from tests import storm_worker
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIENTS = 1000
 WORKERS = 8
-BACK_WITHIN = 60.0      # seconds after the restart
+BACK_WITHIN = 90.0      # seconds after the restart
+ONLINE_WITHIN = 180.0   # seconds for the first 1000 joins (the workers' own threads are the slow part)
 
 
 def start_server(port: int, db: str) -> subprocess.Popen:
@@ -36,7 +38,7 @@ def start_server(port: int, db: str) -> subprocess.Popen:
     return proc
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(600)
 def test_thousand_clients_are_back_and_resumed_after_a_restart(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,7 +65,9 @@ def test_thousand_clients_are_back_and_resumed_after_a_restart(tmp_path):
                 out.append(pipe.recv())
             return out
 
-        assert all(ask("online", 60)), "not every client joined"
+        started = time.monotonic()
+        assert all(ask("online", ONLINE_WITHIN, timeout=ONLINE_WITHIN + 30)), "not every client joined"
+        print(f"all {CLIENTS} clients joined {time.monotonic() - started:.2f} s after they started")
         pipes[0].send(("say", "before the crash"))
         assert pipes[0].recv()
         assert all(ask("messages", (1, 30)))
