@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.irctools import IrcClient
-from tests.ircclients import WeeChat
+from tests.ircclients import Irssi, WeeChat
 from tests.servertools import answer, expect, hello_v2
 
 pytestmark = pytest.mark.timeout(60)
@@ -123,3 +123,21 @@ def test_weechat_is_kicked_by_an_op(srv, connect, tmp_path):
         op.send({"type": "mod", "room": "rust", "action": "kick", "nick": "wee", "reason": "enough", "ref": "k"})
         log = wee.wait_log("#rust", "enough")
         assert "boss" in log and "kicked" in log
+
+
+def test_irssi_is_kicked_by_an_op(srv, connect, tmp_path):
+    op = connect(srv=srv)
+    hello_v2(op, "boss", identity="i" * 40)
+    op.send({"type": "join", "room": "rust", "ref": "j"})
+    answer(op, "room", "j")
+    expect(op, "joined", nick="boss")
+    with Irssi(tmp_path / "irssi", "127.0.0.1", srv.door_port("irc"), "irs") as irs:
+        irs.wait_screen("Welcome to Natter, irs")
+        irs.type("/join #rust")
+        while op.recv()["type"] != "joined":
+            pass
+        op.send({"type": "mod", "room": "rust", "action": "kick", "nick": "irs", "reason": "enough", "ref": "k"})
+        screen = irs.wait_screen("enough")
+        line = next(x for x in screen.splitlines() if "enough" in x)
+        assert "boss" in line and "kicked" in line, line
+        assert "irs" not in srv.hub.chat.rooms["rust"].nicks()     # out of the room
