@@ -195,9 +195,11 @@ def test_abuse_leaves_memory_bounded_and_chat_working(server_process):
         chat_ok(f"after round {i}")
         rss.append(rss_kib(proc.pid))
     # The allocator settles at a working size within a few rounds (measured:
-    # 38 to 51 MB from 25 MB empty, in steps, sometimes falling back); a leak
-    # would keep climbing with the garbage.
-    assert max(rss[4:]) - max(rss[:4]) < 12 * 1024, f"RSS still climbing: {rss} KiB"
+    # 38 to 55 MB from 25 MB empty, in steps of up to 12 MB, sometimes
+    # falling back); a leak would keep climbing with the garbage, round
+    # after round: over the last four rounds (60 MB of garbage) the size
+    # may not grow by 8 MB.
+    assert max(rss[5:]) - rss[4] < 8 * 1024, f"RSS still climbing: {rss} KiB"
     assert max(rss) - empty < 48 * 1024, f"RSS grew from {empty} KiB to {max(rss)} KiB"
     # Every abusive connection is gone again: no thread or descriptor leaked.
     deadline = time.monotonic() + 10
