@@ -308,3 +308,26 @@ def test_a_partial_upload_survives_a_restart_of_the_server(make_server, tmp_path
     assert (again["file"], again["offset"]) == (ready["file"], MB)
     assert put(srv.port, again, data)["type"] == "put_ok"
     assert get(srv.port, ready["file"], session)[1] == data
+
+
+def test_the_irc_and_text_doors_show_a_file_as_a_line(make_server):
+    from tests.irctools import IrcClient
+    from tests.test_text_listener import TextClient
+    srv = make_server(rate_limit=0, upload_rate=0, irc_port=0, text_port=0)
+    irc = IrcClient(srv.door_port("irc"))
+    irc.register("ircy")
+    irc.send("JOIN #lobby")
+    irc.expect("366")                      # end of NAMES: in the channel
+    nc = TextClient(srv.door_port("text"))
+    nc.until(r"^In #lobby: ")
+    ann = LineClient(srv.port)
+    hello_v2(ann, "ann")
+    data = os.urandom(1536)
+    ready = offer(ann, data, "notes.pdf", mime="application/pdf")
+    assert put(srv.port, ready, data)["type"] == "put_ok"
+    line = f"[file] notes.pdf (1.5 KiB, application/pdf): fetch it in a Natter window (file {ready['file']})"
+    msg = irc.expect("PRIVMSG")
+    assert msg.params == ("#lobby", line) and msg.source.startswith("ann!")
+    assert nc.until(r"\[file\]").endswith(f"<ann> {line}")
+    for c in (irc, nc, ann):
+        c.close()

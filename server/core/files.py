@@ -113,8 +113,8 @@ class FileRules:
                 return
         cfg = self.config
         if up.size > cfg.max_file_size:
-            return self.error(conn, p.ProtocolError(p.FILE_TOO_LARGE, f"The file is {_size(up.size)}; this server "
-                                                                      f"takes files up to {_size(cfg.max_file_size)}.",
+            return self.error(conn, p.ProtocolError(p.FILE_TOO_LARGE, f"The file is {p.human_size(up.size)}; this server "
+                                                                      f"takes files up to {p.human_size(cfg.max_file_size)}.",
                                                     up.ref), counts=False)
         pending = self._same_offer(conn, up, room, target)
         if pending is None:
@@ -283,10 +283,3 @@ class FileRules:
         self.blobs.remove(f["id"])
         self.store.set_file_state(f["id"], DELETED)
 
-
-def _size(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} bytes"
