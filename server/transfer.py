@@ -197,6 +197,8 @@ class Channel:
 class Transfer(threading.Thread):
     """One transfer connection's thread; subclasses define :meth:`transfer`."""
 
+    session = None      # the session it serves, set by the hub (server.core.files)
+
     def __init__(self, name: str, channel: Channel, transfers: TransferSet, idle_timeout: float):
         super().__init__(name=name, daemon=True)
         self.channel = channel
