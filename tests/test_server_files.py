@@ -331,3 +331,25 @@ def test_the_irc_and_text_doors_show_a_file_as_a_line(make_server):
     assert nc.until(r"\[file\]").endswith(f"<ann> {line}")
     for c in (irc, nc, ann):
         c.close()
+
+
+def test_a_session_has_at_most_eight_transfers_at_once(files):
+    from server.core.files import MAX_TRANSFERS_PER_SESSION
+    srv, (ann, bob) = files()
+    data = os.urandom(20 * MB)
+    ready = offer(ann, data)
+    assert put(srv.port, ready, data)["type"] == "put_ok"
+    readers = []
+    for _ in range(MAX_TRANSFERS_PER_SESSION):      # downloads that stop reading: they stay open
+        sock = dial(srv.port)
+        sock.sendall(p.encode(p.get_frame(ready["file"], bob.session)))
+        assert read_line(sock)[0]["type"] == "blob"
+        readers.append(sock)
+    wait_until(lambda: len(srv.hub.chat.transfers.running()) == MAX_TRANSFERS_PER_SESSION, what="the downloads")
+    blob, _ = get(srv.port, ready["file"], bob.session)
+    assert blob["code"] == p.TOO_MANY_CONNECTIONS
+    assert sha(get(srv.port, ready["file"], ann.session)[1]) == sha(data)     # another session is not held up
+    for sock in readers:
+        cut(sock)
+    wait_until(lambda: transfers_done(srv), what="the cut downloads to end")
+    assert sha(get(srv.port, ready["file"], bob.session)[1]) == sha(data)
