@@ -204,7 +204,11 @@ class Hub:
                     self._stopping = items[0]
                 else:               # from a transfer thread (server.transfer)
                     for item in items:
-                        rules[type(item)](chat, None, item)
+                        handler = rules.get(type(item))
+                        if handler is None:
+                            log.error("hub: nothing handles %r", item)
+                        else:
+                            handler(chat, None, item)
                 continue
             for j, item in enumerate(items):
                 if conn.sock is None:   # closed earlier in this pass
