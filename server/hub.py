@@ -208,7 +208,12 @@ class Hub:
                         if handler is None:
                             log.error("hub: nothing handles %r", item)
                         else:
-                            handler(chat, None, item)
+                            try:
+                                handler(chat, None, item)
+                            except (HistoryError, sqlite3.Error):
+                                raise
+                            except Exception:       # that transfer's answer times out; the chat goes on
+                                log.exception("hub: failed on %r", item)
                 continue
             for j, item in enumerate(items):
                 if conn.sock is None:   # closed earlier in this pass
