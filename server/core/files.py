@@ -114,9 +114,9 @@ class FileRules:
                 return
         cfg = self.config
         if up.size > cfg.max_file_size:
-            return self.error(conn, p.ProtocolError(p.FILE_TOO_LARGE, f"The file is {p.human_size(up.size)}; this server "
-                                                                      f"takes files up to {p.human_size(cfg.max_file_size)}.",
-                                                    up.ref), counts=False)
+            why = (f"The file is {p.human_size(up.size)}; this server takes files up to "
+                   f"{p.human_size(cfg.max_file_size)}.")
+            return self.error(conn, p.ProtocolError(p.FILE_TOO_LARGE, why, up.ref), counts=False)
         pending = self._same_offer(conn, up, room, target)
         if pending is None:
             if self.files_reserved + up.size > cfg.files_quota:

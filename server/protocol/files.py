@@ -225,7 +225,8 @@ def file_line(file: dict) -> str:
     size = human_size(size) if type(size) is int else "?"
     if file.get("expired"):
         return f"[file] {name} ({size}): expired, no longer stored"
-    return f"[file] {name} ({size}, {file.get('mime', DEFAULT_MIME)}): fetch it in a Natter window (file {file.get('id')})"
+    mime = file.get("mime", DEFAULT_MIME)
+    return f"[file] {name} ({size}, {mime}): fetch it in a Natter window (file {file.get('id')})"
 
 
 def shown_text(frame: dict) -> str:
