@@ -256,7 +256,11 @@ class Refusal(Transfer):
 
 
 class Upload(Transfer):
-    """``put``: exactly ``size - offset`` bytes into ``ID.part``, checked, then announced."""
+    """``put``: exactly ``size - offset`` bytes into ``ID.part``, checked, then announced.
+    ``durable`` (``--sync full``): fsync'd first, so it survives a power loss
+    as the history does; otherwise, like the history, a crash of the process."""
+
+    durable = False
 
     def __init__(self, channel, transfers, idle_timeout, hub, blobs, pending, offset: int, bucket, previous):
         super().__init__(f"put-{pending.record.id}", channel, transfers, idle_timeout)
@@ -296,7 +300,8 @@ class Upload(Transfer):
                 if delay > 0 and self.stopping.wait(delay):
                     return
             f.flush()
-            os.fsync(f.fileno())
+            if self.durable:        # --sync full: on disk before it is announced, as the history is
+                os.fsync(f.fileno())
         if digest.hexdigest() != rec.sha256:
             self.blobs.remove(fid)
             self.hub.post(None, [FileDropped(fid, self)])

@@ -180,6 +180,7 @@ class FileRules:
         pending.transfer = Upload(channel, self.transfers, self.config.idle_timeout, self.hub, self.blobs, pending,
                                   put.offset, bucket, previous)
         pending.transfer.session = rec.session
+        pending.transfer.durable = self.config.sync == "full"
         pending.touched = time.monotonic()
         return pending.transfer
 
