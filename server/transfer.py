@@ -35,7 +35,7 @@ from . import protocol as p
 
 log = logging.getLogger("natter.server")
 
-CHUNK = 64 * 1024          # bytes read or written at a time
+CHUNK = 256 * 1024         # bytes read or written at a time
 DRAIN_BYTES = 4 * 1024 * 1024   # after the answer: unread input taken (then dropped) so the answer is not reset
 DRAIN_TIME = 2.0
 VERDICT_WAIT = 30.0        # seconds an upload waits for the hub to announce it
