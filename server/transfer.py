@@ -175,7 +175,7 @@ class Channel:
         sock = self.sock
         try:
             if self.tls is not None:
-                self.send(b"")
+                sock.sendall(self._unsent + self.tls.close_notify())
             sock.shutdown(socket.SHUT_WR)
             deadline = time.monotonic() + DRAIN_TIME
             taken = 0
