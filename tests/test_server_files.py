@@ -207,6 +207,8 @@ def test_a_path_like_name_is_only_a_name(files, tmp_path):
     assert put(srv.port, ready, data)["type"] == "put_ok"
     assert announced(bob, ready["file"])["file"]["name"] == "../../etc/passwd"
     folder = srv.hub.chat.blobs.directory
+    assert folder == os.path.join(os.path.dirname(srv.history.path), "files")     # beside the history
+    assert f"shared files in {folder}" in srv.describe()
     assert os.listdir(folder) == [ready["file"]]
     assert oct(os.stat(folder).st_mode & 0o777) == "0o700"
     assert oct(os.stat(os.path.join(folder, ready["file"])).st_mode & 0o777) == "0o600"
