@@ -355,3 +355,26 @@ def test_a_session_has_at_most_eight_transfers_at_once(files):
         cut(sock)
     wait_until(lambda: transfers_done(srv), what="the cut downloads to end")
     assert sha(get(srv.port, ready["file"], bob.session)[1]) == sha(data)
+
+
+def test_the_file_options(tmp_path, capsys):
+    from server.config import from_args
+    cfg = from_args(["--files-dir", str(tmp_path / "f"), "--max-file-size", "1000", "--files-quota", "5000",
+                     "--upload-rate", "0"])
+    assert (cfg.files_dir, cfg.max_file_size, cfg.files_quota, cfg.upload_rate) == (str(tmp_path / "f"), 1000, 5000, 0)
+    d = from_args([])
+    assert (d.files_dir, d.max_file_size, d.files_quota, d.upload_rate) == (None, 100 * 1024 ** 2, 10 * 1024 ** 3,
+                                                                            20 * 1024 ** 2)
+    with pytest.raises(SystemExit):
+        from_args(["--max-file-size", "6000", "--files-quota", "5000"])
+    assert "no file that size could be kept" in capsys.readouterr().err
+
+
+def test_a_files_dir_of_its_own_is_used(make_server, tmp_path):
+    srv = make_server(rate_limit=0, upload_rate=0, files_dir=str(tmp_path / "elsewhere"))
+    ann = LineClient(srv.port)
+    session = hello_v2(ann, "ann")["welcome"]["session"]
+    ready = offer(ann, b"abc")
+    assert put(srv.port, ready, b"abc")["type"] == "put_ok"
+    assert os.listdir(tmp_path / "elsewhere") == [ready["file"]]
+    assert get(srv.port, ready["file"], session)[1] == b"abc"
