@@ -378,3 +378,20 @@ def test_a_files_dir_of_its_own_is_used(make_server, tmp_path):
     assert put(srv.port, ready, b"abc")["type"] == "put_ok"
     assert os.listdir(tmp_path / "elsewhere") == [ready["file"]]
     assert get(srv.port, ready["file"], session)[1] == b"abc"
+
+
+def test_files_the_table_does_not_know_are_deleted_at_start(make_server, tmp_path):
+    srv = make_server(rate_limit=0, upload_rate=0, db=str(tmp_path / "keep.db"))
+    ann = LineClient(srv.port)
+    session = hello_v2(ann, "ann")["welcome"]["session"]
+    ready = offer(ann, b"kept")
+    assert put(srv.port, ready, b"kept")["type"] == "put_ok"
+    folder = srv.hub.chat.blobs.directory
+    for stray in ("left-by-a-crash", "half.part"):
+        with open(os.path.join(folder, stray), "wb") as f:
+            f.write(b"x")
+    ann.close()
+    srv.shutdown()
+    srv = make_server(rate_limit=0, upload_rate=0, db=str(tmp_path / "keep.db"))
+    assert os.listdir(folder) == [ready["file"]]
+    assert get(srv.port, ready["file"], session)[1] == b"kept"
