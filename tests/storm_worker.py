@@ -2,6 +2,7 @@
 ChatClients and answers the test over a pipe. Run by multiprocessing."""
 from __future__ import annotations
 
+import collections
 import queue
 import time
 
@@ -20,6 +21,9 @@ def run(conn, port: int, first: int, count: int) -> None:
                           ping_timeout=60.0) for i, q in enumerate(queues)]
     state = [("new", False)] * count
     ids = [[] for _ in range(count)]
+    # Why clients left "online" or failed to get there: reason -> count, so a
+    # failed wait says what happened instead of only "not all".
+    why = collections.Counter()
 
     def pump():
         for i, q in enumerate(queues):
@@ -32,6 +36,9 @@ def run(conn, port: int, first: int, count: int) -> None:
                     state[i] = ("online", e.resumed)
                 elif isinstance(e, ev.Disconnected):
                     state[i] = ("offline", False)
+                    why["disconnected: " + e.reason[:80]] += 1
+                elif isinstance(e, ev.ConnectFailed):
+                    why[f"failed ({e.kind}): " + e.message[:80]] += 1
                 elif isinstance(e, ev.Backlog):
                     ids[i].extend(m.id for m in e.messages if isinstance(m, p.Message))
                 elif isinstance(e, p.Message):
@@ -53,7 +60,8 @@ def run(conn, port: int, first: int, count: int) -> None:
         while True:
             cmd, arg = conn.recv()
             if cmd == "online":
-                conn.send(wait(lambda: all(s[0] == "online" for s in state), arg))
+                ok = wait(lambda: all(s[0] == "online" for s in state), arg)
+                conn.send((ok, sum(1 for s in state if s[0] != "online"), dict(why)))
             elif cmd == "say":
                 clients[0].say(arg)
                 conn.send(True)
