@@ -4,8 +4,9 @@ identity secret, checked by the core as PASS nick:secret is (a reserved
 nick, a secret's form) before 900/903; registration waits for CAP END; the
 identity binds the nick and carries its roles; 904 with a sentence for bad
 base64, another account, a wrong secret, an unknown mechanism (and 908);
-906 for an abort; 400-byte chunks with '+'; 905 for too long; 907 again.
-WeeChat logging in with SASL is in tests/test_irc_real_clients.py."""
+906 for an abort; 400-byte chunks with '+'; 905 for too long; 907 again;
+and WeeChat headless logging in with SASL as the admin identity, which
+makes it an op in a room it did not create."""
 from __future__ import annotations
 
 import base64
@@ -13,8 +14,9 @@ import base64
 import pytest
 
 from server import protocol as p
+from tests.ircclients import WeeChat
 from tests.irctools import IrcClient
-from tests.servertools import hello_v2
+from tests.servertools import answer, expect, hello_v2
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -239,3 +241,33 @@ def test_authenticate_needs_the_cap_and_is_refused_after_registration(irc):
     c.expect("422")
     c.send("AUTHENTICATE PLAIN")
     assert "before registration" in c.expect("904").params[-1]
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("sasl", [True, False], ids=["sasl", "control-without-sasl"])
+def test_weechat_logs_in_with_sasl_and_is_an_op_as_the_admin_identity(make_server, connect, tmp_path, sasl):
+    """The admin identity (--admin-identity, as the hosting client passes
+    its own) is an owner in every room: WeeChat presenting it with SASL
+    shows as @ in #rust, which a window client without identity created,
+    and may kick. Without SASL the same WeeChat is an ordinary member."""
+    srv = make_server(rate_limit=0, irc_port=0, admin_identities=(p.fingerprint(SECRET),))
+    bob = connect(srv=srv)
+    hello_v2(bob, "bob")
+    bob.send({"type": "join", "room": "rust", "ref": "j"})
+    assert answer(bob, "room", "j")["role"] == "member"
+    expect(bob, "joined", nick="bob")
+    with WeeChat(tmp_path / "weechat", "127.0.0.1", srv.door_port("irc"), "wee",
+                 sasl=("wee", SECRET) if sasl else None) as wee:
+        server_log = wee.wait_log("server", "Welcome to Natter, wee")
+        assert ("SASL authentication successful" in server_log) is sasl
+        wee.send("/join #rust", "irc.server.test")
+        log = wee.wait_log("#rust", "Channel #rust: 2 nicks")
+        joined = next(line for line in log.splitlines() if "Channel #rust: 2 nicks" in line)
+        assert ("1 op" in joined) is sasl, joined
+        wee.send("/kick bob out you go", "irc.test.#rust")
+        if sasl:
+            f = bob.recv_type("left")
+            assert (f["nick"], f["reason"], f["by"]) == ("bob", "kick", "wee")
+        else:
+            wee.wait_log("#rust", "Only an op of #rust may kick")        # the core's sentence, with 482
+            assert "bob" in srv.hub.chat.rooms["rust"].nicks()
