@@ -271,3 +271,15 @@ def test_weechat_logs_in_with_sasl_and_is_an_op_as_the_admin_identity(make_serve
         else:
             wee.wait_log("#rust", "Only an op of #rust may kick")        # the core's sentence, with 482
             assert "bob" in srv.hub.chat.rooms["rust"].nicks()
+
+
+def test_a_login_binds_nothing_until_the_hello(irc, srv, connect):
+    """903, then the client leaves before CAP END: the nick stays free."""
+    c = irc()
+    _begin(c, "alice")
+    c.send("AUTHENTICATE " + _b64("alice", "alice", SECRET))
+    c.expect("903")
+    c.send("QUIT")
+    c.expect("ERROR")
+    w = connect(srv=srv)
+    hello_v2(w, "alice")                    # no identity, and welcome: alice was never reserved

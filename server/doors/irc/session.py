@@ -4,7 +4,9 @@ encoder.
 :class:`IrcSession` takes what the reader posted (a parsed
 :class:`~.wire.Message`, a ``(PASS message, verdict)`` or a
 :class:`~.wire.LineError`) and answers it: registration with
-:class:`~.registration.Registration` until the core's welcome, then each
+:class:`~.registration.Registration` until the core's welcome (SASL
+credentials are put to the core as they arrive, the same pass, since this
+is the hub thread: ``Chat.identity_refusal``), then each
 command becomes the core's event (``PRIVMSG #rust`` -> ``say``, ``JOIN`` ->
 ``join``, ...), applied at once, with ``ref = "COMMAND target"`` so the
 core's errors are answered with the numeric IRC clients know
