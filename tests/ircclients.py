@@ -66,14 +66,20 @@ def _end(proc: subprocess.Popen) -> None:
 
 class WeeChat:
     """WeeChat headless connected to ``host:port`` as ``nick`` (server name
-    ``test``, no TLS). :meth:`send` types a command or text; :meth:`log`
-    reads what a buffer showed."""
+    ``test``, no TLS), logging in with SASL PLAIN when ``sasl`` is given
+    (account, password; it disconnects if that fails). :meth:`send` types
+    a command or text; :meth:`log` reads what a buffer showed."""
 
     SERVER = "test"
 
-    def __init__(self, home: Path, host: str, port: int, nick: str):
+    def __init__(self, home: Path, host: str, port: int, nick: str, sasl: tuple | None = None):
         self.home = Path(home)
         self.host, self.port, self.nick = host, port, nick
+        # The setup is one -r argument of ';'-separated commands, and WeeChat
+        # evaluates ${...} in these options: keep such characters out.
+        if sasl is not None and any(ch in word for word in sasl for ch in "; ${}\n"):
+            raise ValueError("a SASL account or password for this harness has no ';', space, '$', '{' or '}'")
+        self.sasl = sasl
         self.proc: subprocess.Popen | None = None
         self.fifo: str | None = None
 
@@ -100,6 +106,7 @@ class WeeChat:
             f"/set irc.server.{self.SERVER}.autoreconnect off",
             f"/set irc.server.{self.SERVER}.anti_flood_prio_high 0",   # no 2 s queue between lines
             f"/set irc.server.{self.SERVER}.anti_flood_prio_low 0",
+            *self._sasl_setup(),
             f"/connect {self.SERVER}",
         ])
         self._out = open(self.home / "stdout.txt", "wb")
@@ -109,6 +116,15 @@ class WeeChat:
             stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT, env=_env(self.home))
         self.fifo = wait_until(self._find_fifo, START_TIMEOUT, 0.05, "WeeChat's FIFO")
         return self
+
+    def _sasl_setup(self) -> list:
+        if self.sasl is None:
+            return []
+        account, password = self.sasl
+        return [f"/set irc.server.{self.SERVER}.sasl_mechanism plain",
+                f"/set irc.server.{self.SERVER}.sasl_username {account}",
+                f"/set irc.server.{self.SERVER}.sasl_password {password}",
+                f"/set irc.server.{self.SERVER}.sasl_fail disconnect"]
 
     def _find_fifo(self) -> str | None:
         if self.proc.poll() is not None:

@@ -2,12 +2,15 @@
 ChatClients and answers the test over a pipe. Run by multiprocessing."""
 from __future__ import annotations
 
+import collections
 import queue
 import time
 
 from chatgui.net import events as ev
 from chatgui.net.client import ChatClient
 from server import protocol as p
+
+START_GAP = 0.04     # seconds between two first starts in one worker (8 workers: 200 clients/s)
 
 
 def run(conn, port: int, first: int, count: int) -> None:
@@ -20,6 +23,9 @@ def run(conn, port: int, first: int, count: int) -> None:
                           ping_timeout=60.0) for i, q in enumerate(queues)]
     state = [("new", False)] * count
     ids = [[] for _ in range(count)]
+    # Why clients left "online" or failed to get there: reason -> count, so a
+    # failed wait says what happened instead of only "not all".
+    why = collections.Counter()
 
     def pump():
         for i, q in enumerate(queues):
@@ -32,6 +38,9 @@ def run(conn, port: int, first: int, count: int) -> None:
                     state[i] = ("online", e.resumed)
                 elif isinstance(e, ev.Disconnected):
                     state[i] = ("offline", False)
+                    why["disconnected: " + e.reason[:80]] += 1
+                elif isinstance(e, ev.ConnectFailed):
+                    why[f"failed ({e.kind}): " + e.message[:80]] += 1
                 elif isinstance(e, ev.Backlog):
                     ids[i].extend(m.id for m in e.messages if isinstance(m, p.Message))
                 elif isinstance(e, p.Message):
@@ -47,13 +56,19 @@ def run(conn, port: int, first: int, count: int) -> None:
         pump()
         return cond()
 
+    # The first joins arrive as a class does, over a few seconds (the
+    # storm is the restart, when every client redials at once): 125 threads
+    # dialling in the same instant on one interpreter lock spent their
+    # connect and handshake timeouts waiting for it, on a loaded machine.
     for c in clients:
         c.start()
+        time.sleep(START_GAP)
     try:
         while True:
             cmd, arg = conn.recv()
             if cmd == "online":
-                conn.send(wait(lambda: all(s[0] == "online" for s in state), arg))
+                ok = wait(lambda: all(s[0] == "online" for s in state), arg)
+                conn.send((ok, sum(1 for s in state if s[0] != "online"), dict(why)))
             elif cmd == "say":
                 clients[0].say(arg)
                 conn.send(True)

@@ -184,36 +184,32 @@ def request_refusal(kind: str, detail, code: str, message: str, label: str, safe
                        else "only ops can, and not on an equal or higher rank")
             return f"You cannot {doing}: {why or default}."
         return f"Could not {doing}: {why}."
-    if kind == "mode":
-        if code == mod.FORBIDDEN:
-            return f"Only the ops of {label} can change its settings."
-        return f"The settings of {label} were not changed: {why}."
-    if kind == "delete":
-        if code == mod.EDIT_WINDOW:
-            return (f"Too late to remove that message: your own can be removed for {EDIT_WINDOW // 60} "
-                    "minutes after sending; an op can remove it.")
-        if code == mod.FORBIDDEN:
-            return "You can only remove your own messages (ops can remove anyone's)."
-        if code == mod.NO_SUCH_MESSAGE:
-            return f"There is no message {detail} to remove (it may be gone already)."
-        return f"The message was not removed: {why}."
-    if kind == "edit":
-        if code == mod.EDIT_WINDOW:
-            return (f"Too late to edit that message: messages can be edited for {EDIT_WINDOW // 60} minutes "
-                    "after sending.")
-        if code == mod.FORBIDDEN:
-            return "You can only edit your own messages."
-        if code == mod.NO_SUCH_MESSAGE:
-            return f"There is no message {detail} to edit (it may have been removed)."
-        return f"The message was not changed: {why}."
-    if kind == "release":
-        if code == mod.FORBIDDEN:
-            return f"Only the ops of {label} can release questions."
-        if code == mod.NO_SUCH_MESSAGE:
-            return f"Question {detail} is not waiting any more."
-        return f"The question was not released: {why}."
-    if kind == "audit":
-        if code == mod.FORBIDDEN:
-            return f"Only the ops of {label} can read its moderation trail."
-        return f"The moderation trail of {label} is not available: {why}."
+    sentences = _REFUSALS.get(kind)
+    if sentences is not None:
+        text = sentences.get(code, sentences[None])
+        return text.format(label=label, detail=detail, why=why, minutes=EDIT_WINDOW // 60)
     return f"Your nick could not be released: {why}."
+
+
+# kind -> error code -> sentence (None: any other code); fields: {label} the
+# room, {detail} the message id, {why} the server's words, {minutes} the
+# edit window.
+_REFUSALS = {
+    "mode": {mod.FORBIDDEN: "Only the ops of {label} can change its settings.",
+             None: "The settings of {label} were not changed: {why}."},
+    "delete": {mod.EDIT_WINDOW: ("Too late to remove that message: your own can be removed for {minutes} "
+                                 "minutes after sending; an op can remove it."),
+               mod.FORBIDDEN: "You can only remove your own messages (ops can remove anyone's).",
+               mod.NO_SUCH_MESSAGE: "There is no message {detail} to remove (it may be gone already).",
+               None: "The message was not removed: {why}."},
+    "edit": {mod.EDIT_WINDOW: "Too late to edit that message: messages can be edited for {minutes} minutes "
+                              "after sending.",
+             mod.FORBIDDEN: "You can only edit your own messages.",
+             mod.NO_SUCH_MESSAGE: "There is no message {detail} to edit (it may have been removed).",
+             None: "The message was not changed: {why}."},
+    "release": {mod.FORBIDDEN: "Only the ops of {label} can release questions.",
+                mod.NO_SUCH_MESSAGE: "Question {detail} is not waiting any more.",
+                None: "The question was not released: {why}."},
+    "audit": {mod.FORBIDDEN: "Only the ops of {label} can read its moderation trail.",
+              None: "The moderation trail of {label} is not available: {why}."},
+}

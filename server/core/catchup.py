@@ -28,7 +28,6 @@ Thread: the hub thread only.
 """
 from __future__ import annotations
 
-import json
 
 from .. import protocol as p
 from ..store import DIRECT, LOBBY, MESSAGE
@@ -109,10 +108,14 @@ class CatchUpRules:
         key = room.key if room is not None else None
         data = users.get(key)
         if data is None:
-            nicks = room.nicks() if room is not None else sorted((c.nick for c in self.nicks.values()),
-                                                                 key=str.casefold)
-            data = users[key] = p.encode(nicks)[:-1]
+            data = users[key] = p.encode(self._nicks(room))[:-1]
         return data
+
+    def _nicks(self, room=None) -> list:
+        """The nicks in ``room`` (None: everyone online), sorted ignoring case."""
+        if room is not None:
+            return room.nicks()
+        return sorted((c.nick for c in self.nicks.values()), key=str.casefold)
 
     def _room_line(self, conn, room, users: dict) -> bytes:
         """The ``room`` frame of a welcome, as ``conn``'s bytes; for JSON lines
@@ -149,7 +152,8 @@ class CatchUpRules:
         if w["reset"]:
             frame["reset"] = True
         if not conn.encoder.lines_only(("welcome",)):
-            frame["users"] = json.loads(names)               # another door's: 001..., or its welcome line
+            # another door's: 001..., or its welcome line
+            frame["users"] = self._nicks(None if conn.v >= 2 else self.rooms[LOBBY])
             return conn.encoder.encode(Out.of(frame))
         line = _splice(p.encode(frame), b'"users":', names)
         if history:

@@ -16,9 +16,9 @@ class DoorHello:
     the rooms named by ``rooms`` (room names; IRC: none, since an IRC client
     is in no room until it joins one; plain text: lobby), nothing to catch
     up. ``identity`` is the (account, secret) the client presented (IRC's
-    ``PASS nick:secret``): the secret is checked, binds the nick and
-    carries the roles as a window's identity does. ``ref`` comes back on
-    an error (``nick_taken``...)."""
+    ``PASS nick:secret`` or SASL PLAIN): the secret is checked, binds the
+    nick and carries the roles as a window's identity does. ``ref`` comes
+    back on an error (``nick_taken``...)."""
     nick: str
     rooms: tuple = ()
     identity: tuple | None = None

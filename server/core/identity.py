@@ -43,19 +43,39 @@ class IdentityRules:
         """True when conn may use ``nick`` with ``fp`` (and binds it); else conn is told why."""
         if not self.config.reserve_nicks:
             return True
-        store, key, now = self.store, p.nick_key(nick), self.clock()
-        bound = store.nick_binding(key)
-        if bound is not None and now - bound[1] > self.config.nick_expiry * DAY:
-            store.unbind_nick(key)
-            bound = None
-        if bound is not None and bound[0] != fp:
-            self.error(conn, p.ProtocolError(p.NICK_RESERVED, f"The nick {nick} is reserved by another computer; "
-                                                              "choose another, or use /forget on the computer "
-                                                              "that holds it.", ref), counts=False)
+        bound = self._binding(nick)
+        refusal = _reserved(nick, fp, bound, ref)
+        if refusal is not None:
+            self.error(conn, refusal, counts=False)
             return False
+        now = self.clock()
         if fp is not None and (bound is None or now - bound[1] > TOUCH_EVERY):
-            store.bind_nick(key, fp, now)
+            self.store.bind_nick(p.nick_key(nick), fp, now)
         return True
+
+    def identity_refusal(self, nick: str, secret: str, ref: str | None = None) -> p.ProtocolError | None:
+        """Why ``secret`` may not be presented for ``nick`` (not an identity's
+        form, or the nick is reserved by another identity), or None when the
+        hello that follows would claim it. A door asks before it tells its
+        client it is logged in (IRC's SASL); nothing is bound here, the hello
+        binds (:meth:`claim_nick`), and a nick in use online is the hello's
+        answer too."""
+        try:
+            p.check_identity(secret)
+        except p.ProtocolError as e:
+            return p.ProtocolError(e.code, e.message, ref)
+        if not self.config.reserve_nicks:
+            return None
+        return _reserved(nick, p.fingerprint(secret), self._binding(nick), ref)
+
+    def _binding(self, nick: str):
+        """The nick's (fingerprint, last use), or None; one past the expiry is forgotten now."""
+        key = p.nick_key(nick)
+        bound = self.store.nick_binding(key)
+        if bound is not None and self.clock() - bound[1] > self.config.nick_expiry * DAY:
+            self.store.unbind_nick(key)
+            bound = None
+        return bound
 
     def on_forget(self, conn, forget: p.Forget) -> None:
         if not self._welcomed(conn, forget):
@@ -79,3 +99,10 @@ class IdentityRules:
         if conn.fp is not None:
             f["fingerprint"] = conn.fp
         return f
+
+
+def _reserved(nick: str, fp: str | None, bound, ref: str | None) -> p.ProtocolError | None:
+    if bound is not None and bound[0] != fp:
+        return p.ProtocolError(p.NICK_RESERVED, f"The nick {nick} is reserved by another computer; choose "
+                                                "another, or use /forget on the computer that holds it.", ref)
+    return None

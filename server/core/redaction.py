@@ -140,14 +140,22 @@ class RedactionRules:
     def _routing(self, e) -> dict:
         return {"recipient": e.recipient, "to_session": e.to_session} if e.recipient is not None else {}
 
-    def on_delete(self, conn, ask: p.Delete) -> None:
-        if not self._v2(conn, ask, "delete"):
-            return
+    def _target(self, conn, ask, what: str):
+        """(e, room, mine) for a delete/edit of ``ask.id``, or None once the
+        client was told why not (v1, no such message)."""
+        if not self._v2(conn, ask, what):
+            return None
         found = self._message(conn, ask.id, ask.ref)
         if found is None:
-            return
+            return None
         e, room = found
-        mine = e.from_session is not None and e.from_session == conn.session
+        return e, room, e.from_session is not None and e.from_session == conn.session
+
+    def on_delete(self, conn, ask: p.Delete) -> None:
+        target = self._target(conn, ask, "delete")
+        if target is None:
+            return
+        e, room, mine = target
         op = room is not None and self.is_op(conn, room)
         if not op and not self._author_in_window(conn, e, mine, "delete", ask.ref):
             return
@@ -176,13 +184,10 @@ class RedactionRules:
         return True
 
     def on_edit(self, conn, ask: p.Edit) -> None:
-        if not self._v2(conn, ask, "edit"):
+        target = self._target(conn, ask, "edit")
+        if target is None:
             return
-        found = self._message(conn, ask.id, ask.ref)
-        if found is None:
-            return
-        e, room = found
-        mine = e.from_session is not None and e.from_session == conn.session
+        e, room, mine = target
         if not self._author_in_window(conn, e, mine, "edit", ask.ref):
             return
         extra = {"id": e.id}

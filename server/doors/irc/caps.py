@@ -153,7 +153,9 @@ class SaslPlain:
                 return [n.standard(self.server, target, n.ERR_SASLALREADY)]
             if arg.upper() != "PLAIN":
                 return [n.standard(self.server, target, n.RPL_SASLMECHS, "PLAIN"),
-                        n.standard(self.server, target, n.ERR_SASLFAIL)]
+                        n.numeric(self.server, target, n.ERR_SASLFAIL,
+                                  f"{arg[:32]} is not offered here, only PLAIN: the account is your nick, "
+                                  "the password your identity secret")]
             self.busy = True
             return [Message("AUTHENTICATE", ("+",))]
         if len(arg) > _CHUNK:
@@ -168,10 +170,9 @@ class SaslPlain:
             return []                                   # more follows
         data, self._buffer = self._buffer, ""
         creds = _decode_plain(data)
-        if creds is None:
+        if isinstance(creds, str):
             self.busy = False
-            return [n.numeric(self.server, target, n.ERR_SASLFAIL,
-                              "SASL PLAIN needs base64 of 'account NUL account NUL secret' in UTF-8")]
+            return [n.numeric(self.server, target, n.ERR_SASLFAIL, creds)]
         self.presented = creds          # still busy: the door asks the core
         return []
 
@@ -202,16 +203,25 @@ class SaslPlain:
         self._buffer = ""
 
 
-def _decode_plain(data: str) -> Credentials | None:
+def _decode_plain(data: str) -> Credentials | str:
+    """The credentials of a PLAIN payload, or why it is refused (a sentence)."""
     try:
-        raw = base64.b64decode(data, validate=True).decode("utf-8")
+        raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
-        return None
-    parts = raw.split("\0")
+        return "That is not base64: SASL PLAIN sends base64 of 'account NUL account NUL secret'"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "SASL PLAIN's account and password must be UTF-8"
+    parts = text.split("\0")
     if len(parts) != 3:
-        return None
+        return (f"SASL PLAIN has three fields, 'authzid NUL account NUL secret' (authzid may be empty), "
+                f"not {len(parts)}")
     authzid, authcid, secret = parts
     account = authcid or authzid
-    if not account or not secret or (authzid and authzid != authcid):
-        return None
+    if not account or not secret:
+        return "SASL PLAIN needs an account (your nick) and a password (your identity secret)"
+    if authzid and authzid != authcid:
+        return ("SASL PLAIN's authorisation identity must be empty or the account itself: Natter has no "
+                "accounts to act for")
     return Credentials(account, secret)

@@ -12,7 +12,12 @@ answer. After a refusal the client picks another nick and the next
 are settled by the core, first come first served.
 
 ``PASS`` carries the server's password, or ``nick:secret`` (an identity
-secret for the nick being registered); SASL PLAIN carries an identity too.
+secret for the nick being registered); SASL PLAIN carries an identity too,
+its account the nick (:meth:`Registration.account_refusal`). The door
+asks the core about presented SASL credentials and gives its answer to
+:meth:`~.caps.SaslPlain.verified`; registration waits meanwhile. Accepted
+credentials stay the client's identity if its nick changes before the
+welcome (433, or a NICK), as a window's identity follows its nick.
 
 Thread: one connection's.
 """
@@ -96,6 +101,17 @@ class Registration:
             return [n.numeric(self.server, target, n.ERR_ERRONEUSNICKNAME, params[0][:64], e.text)]
         return []
 
+    def account_refusal(self, account: str) -> str | None:
+        """Why a SASL account cannot be this client's identity (a
+        sentence), or None: it must be the nick (compared as nicks are),
+        since Natter has no accounts, only secrets that reserve nicks."""
+        if self.nick is None:
+            return "Send your NICK before AUTHENTICATE: the SASL account is your nick"
+        if not _same_nick(account, self.nick):
+            return (f"The SASL account must be your nick, {self.nick}: Natter has no accounts, an identity "
+                    "secret reserves the nick it is used with")
+        return None
+
     def _ready(self) -> Login | None:
         if (self.registered or self.waiting or self.nick is None or self.user is None
                 or self.caps.suspended or (self.sasl is not None and self.sasl.busy)):
@@ -104,7 +120,7 @@ class Registration:
         password, identity = self._pass, self.sasl.credentials if self.sasl is not None else None
         if password is not None and ":" in password:
             account, _, secret = password.partition(":")
-            if secret and p.nick_key(account) == p.nick_key(self.nick):
+            if secret and _same_nick(account, self.nick):
                 password, identity = None, identity or Credentials(account, secret)
         return Login(self.nick, self.user, self.realname, password, identity)
 
@@ -126,3 +142,7 @@ class Registration:
         asked = self.nick
         self.registered, self.waiting, self.nick = True, False, nick
         return asked if asked is not None and asked != self._login_nick else None
+
+
+def _same_nick(a: str, b: str) -> bool:
+    return p.nick_key(a) == p.nick_key(b)

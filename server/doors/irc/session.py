@@ -4,7 +4,9 @@ encoder.
 :class:`IrcSession` takes what the reader posted (a parsed
 :class:`~.wire.Message`, a ``(PASS message, verdict)`` or a
 :class:`~.wire.LineError`) and answers it: registration with
-:class:`~.registration.Registration` until the core's welcome, then each
+:class:`~.registration.Registration` until the core's welcome (SASL
+credentials are put to the core as they arrive, the same pass, since this
+is the hub thread: ``Chat.identity_refusal``), then each
 command becomes the core's event (``PRIVMSG #rust`` -> ``say``, ``JOIN`` ->
 ``join``, ...), applied at once, with ``ref = "COMMAND target"`` so the
 core's errors are answered with the numeric IRC clients know
@@ -38,7 +40,7 @@ from ...core.fanout import RAW, Out
 from ..jsonl import DoorInput
 from . import numerics as n
 from . import outbound
-from .caps import CHATHISTORY, CapNegotiation, available_caps
+from .caps import CHATHISTORY, CapNegotiation, SaslPlain, available_caps
 from .chathistory import HistoryFail, parse_chathistory
 from .content import CtcpRequest, from_irc
 from .isupport import Features, isupport_lines, myinfo
@@ -58,7 +60,7 @@ def features(config) -> Features:
     return Features(server_name=config.irc_server_name, created=time.strftime("%Y-%m-%d %H:%M:%S UTC",
                                                                                time.gmtime()),
                     max_rooms_per_client=config.max_rooms_per_client, roles=True, list_modes="b",
-                    flag_modes="mU")
+                    flag_modes="mU", sasl=True)
 
 
 class IrcSession:
@@ -67,9 +69,10 @@ class IrcSession:
         self.features = features
         server = self.features.server_name
         self.server = server
-        self.caps = CapNegotiation(server, available_caps(sasl=False, roles=False))
+        self.caps = CapNegotiation(server, available_caps(sasl=features.sasl, roles=False))
         self.view = View(self.features, caps=self.caps.enabled)
-        self.reg = Registration(server, self.caps)
+        self.sasl = SaslPlain(server) if features.sasl else None
+        self.reg = Registration(server, self.caps, self.sasl)
         self.password_required = password_required
         self.pass_ok = False            # a PASS with the server's password came
 
@@ -151,6 +154,9 @@ class IrcSession:
         if not self.reg.registered:
             if cmd in PRE_REGISTRATION:
                 replies, login = self.reg.handle(msg)
+                if self.sasl is not None and self.sasl.presented is not None:
+                    replies += self._sasl_verdict(chat)
+                    login = login or self.reg.retry()
                 self._say(chat, *replies)
                 if login is not None:
                     self._login(chat, login)
@@ -171,6 +177,20 @@ class IrcSession:
             self._say(chat, n.numeric(self.server, self.view.target, e.numeric, e.text))
         else:
             self._say(chat, n.fail(self.server, e.command, e.fail or "ERROR", text=e.text))
+
+    def _sasl_verdict(self, chat) -> list:
+        """SASL credentials were presented: the core says whether their
+        secret may be this nick's identity (the check PASS nick:secret
+        meets in the hello), and only then 900/903, or 904 saying why."""
+        creds = self.sasl.presented
+        reason = self.reg.account_refusal(creds.account)
+        if reason is None:
+            refusal = chat.identity_refusal(self.reg.nick, creds.secret, "AUTHENTICATE")
+            if refusal is not None:
+                reason = refusal.message
+                if refusal.code == p.BAD_IDENTITY:
+                    reason = "The SASL password is your identity secret, and " + reason
+        return self.sasl.verified(self.reg.nick, reason is None, reason or "")
 
     def _login(self, chat, login) -> None:
         if self.password_required and not self.pass_ok:
@@ -355,6 +375,13 @@ class IrcSession:
     def _cap(self, chat, msg: Message) -> None:
         self._say(chat, *self.caps.handle(msg.params, self.view.nick, True))
 
+    def _authenticate(self, chat, msg: Message) -> None:
+        if self.sasl is not None and self.sasl.credentials is not None:
+            return self._say(chat, n.standard(self.server, self.view.target, n.ERR_SASLALREADY))
+        self._say(chat, n.numeric(self.server, self.view.target, n.ERR_SASLFAIL,
+                                  "SASL is taken before registration only: set it in your client's server "
+                                  "settings and connect again"))
+
     def _again(self, chat, msg: Message) -> None:
         self._say(chat, n.standard(self.server, self.view.target, n.ERR_ALREADYREGISTERED))
 
@@ -490,6 +517,7 @@ _COMMANDS = {
     "CAP": IrcSession._cap,
     "USER": IrcSession._again,
     "PASS": IrcSession._again,
+    "AUTHENTICATE": IrcSession._authenticate,
     "CHATHISTORY": IrcSession._chathistory,
     "MODE": IrcSession._mode,
     "KICK": IrcSession._kick,
