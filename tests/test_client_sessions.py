@@ -48,3 +48,17 @@ def test_a_token_that_a_hello_could_not_carry_is_refused(tmp_path):
         with pytest.raises(ValueError):
             store.put("a", 1, "ann", bad)
     assert not os.path.exists(tmp_path / "s.json")
+
+
+def test_a_rename_moves_the_token_in_one_write(tmp_path, monkeypatch):
+    from chatgui.net import sessions
+    store = SessionStore(str(tmp_path / "s.json"))
+    store.put("host", 1, "ann", "t1")
+    writes = []
+    real = sessions.write_json
+    monkeypatch.setattr(sessions, "write_json", lambda *a, **k: (writes.append(a[1]), real(*a, **k)))
+    store.put("host", 1, "anna", "t1", instead_of="ann")
+    assert len(writes) == 1 and list(writes[0]["servers"]["host:1"]) == ["anna"]   # never both, nor neither
+    assert store.get("host", 1, "anna") == "t1" and store.get("host", 1, "ann") is None
+    store.put("host", 1, "ANNA", "t1", instead_of="anna")      # the same nick folded: kept, not dropped
+    assert store.get("host", 1, "anna") == "t1"

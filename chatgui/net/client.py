@@ -900,9 +900,7 @@ class ChatClient(Requests):
             return
         old, self._saved_session = self._saved_session, now
         try:
-            self._sessions.put(self.host, self.port, now[0], now[1])
-            if old is not None and protocol.nick_key(old[0]) != protocol.nick_key(now[0]):
-                self._sessions.forget(self.host, self.port, old[0])
+            self._sessions.put(self.host, self.port, now[0], now[1], instead_of=old[0] if old else None)
         except (OSError, ValueError) as e:
             log.warning("could not save the session for %s (%s): the next start begins a new one",
                         self._where(), e)

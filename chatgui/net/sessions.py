@@ -50,15 +50,20 @@ class SessionStore:
             entry = self._load().get(server_key(host, port), {}).get(protocol.nick_key(nick))
         return entry["session"] if entry else None
 
-    def put(self, host: str, port: int, nick: str, token: str) -> None:
-        """Remember ``token`` for this nick on this server. Raises OSError
-        when the file cannot be written."""
+    def put(self, host: str, port: int, nick: str, token: str, instead_of: str | None = None) -> None:
+        """Remember ``token`` for this nick on this server; ``instead_of``, a
+        nick whose entry goes in the same write (a rename: the file never
+        holds both, nor neither). Raises OSError when the file cannot be
+        written."""
         if type(token) is not str or not 0 < len(token) <= MAX_TOKEN:
             raise ValueError("a session token is a string of 1 to 128 characters")
         with self._lock:
             servers = self._load()
             nicks = servers.setdefault(server_key(host, port), {})
-            if nicks.get(protocol.nick_key(nick)) == {"nick": nick, "session": token}:
+            gone = None
+            if instead_of is not None and protocol.nick_key(instead_of) != protocol.nick_key(nick):
+                gone = nicks.pop(protocol.nick_key(instead_of), None)
+            if gone is None and nicks.get(protocol.nick_key(nick)) == {"nick": nick, "session": token}:
                 return
             nicks[protocol.nick_key(nick)] = {"nick": nick, "session": token}
             write_json(self.path, {"version": 1, "servers": servers}, sort_keys=True)
