@@ -30,6 +30,7 @@ from ..transfer import Handoff
 log = logging.getLogger("natter.server")
 
 RECV_SIZE = 16 * 1024
+HANDED = "handed over"     # a reader loop's end when the socket became a transfer's
 
 # What the reader posts besides protocol events and ProtocolErrors.
 Gone = collections.namedtuple("Gone", "reason")
@@ -188,95 +189,12 @@ class Connection:
     # -- reader thread ----------------------------------------------------
 
     def read_loop(self) -> None:
-        """Reader thread: recv -> frames -> events posted to the hub."""
-        sock = self.sock
-        decoder = protocol.LineDecoder(self._max_line)
-        blocking = sock.gettimeout() is None
+        """Reader thread: runs the door's loop (:meth:`_read`) and posts
+        ``Gone`` with why it ended, unless it handed the socket over (a
+        transfer). A failure is logged with the peer, never lost."""
         reason = "connection closed"
-        first = True
-        sniffing = self.tls is None   # until the first byte that is not white space
-        skipping = False              # the rest of a first line that was not JSON
-        discard = False
-        first_line = bytearray()      # the first line so far: a put or get makes it a transfer
-        handed = False
-        items = self._items
         try:
-            while not self.stopping.is_set():
-                if not blocking:
-                    _wait_readable(sock)
-                try:
-                    data = sock.recv(RECV_SIZE)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                if not data:
-                    break
-                self.last_seen = time.monotonic()
-                if first:
-                    first = False
-                    if self.tls is None and data[:2] == b"\x16\x03":
-                        log.info("%s: a TLS client on a plain port; closing", self.peer)
-                        break
-                    if self.tls is not None and data.lstrip()[:1] == b"{":
-                        # Tell it why in plain JSON; the hub hangs up.
-                        self.hub.post(self, [PlainOnTls()])
-                        discard = True
-                if discard:
-                    continue
-                if sniffing:
-                    head = data.lstrip(b" \t\r\n")[:1]
-                    if head:
-                        sniffing = False
-                        if head != b"{":
-                            # The tutorial's client or nc: it may never send
-                            # a newline, so it is told now, not at a line's
-                            # end. That first line is skipped (answered).
-                            items.append(not_json(self.hub.text_port))
-                            skipping = True
-                if skipping:
-                    end = data.find(b"\n")
-                    if end < 0:
-                        self._post()
-                        continue
-                    data, skipping = data[end + 1:], False
-                if self.tls is not None:
-                    data, kick = self.tls.receive(data)
-                    if kick:
-                        items.append(TlsKick())
-                if first_line is not None:
-                    first_line += data
-                    nl = first_line.find(b"\n")
-                    if nl < 0 and len(first_line) < self._max_line:
-                        self._post()
-                        continue
-                    data, first_line = bytes(first_line), None
-                    event = _transfer_line(data[:nl]) if nl >= 0 else None
-                    if event is not None:
-                        self._post()
-                        self.hub.post(self, [Handoff(event, data[nl + 1:])])
-                        handed = True     # the socket is the transfer's now: not one more recv
-                        return
-                for line in decoder.feed(data):
-                    if type(line) is not bytes:
-                        items.append(line)
-                        continue
-                    self._size += len(line)
-                    try:
-                        event = protocol.parse_client(protocol.decode_frame(line))
-                    except protocol.ProtocolError as e:
-                        items.append(e)
-                        continue
-                    if type(event) is protocol.Hello:
-                        event = self._passwords(event)
-                    elif self._bucket is not None and isinstance(event, _METERED):
-                        self._throttle(self._bucket)
-                        if self.stopping.is_set():
-                            break
-                    elif self._bucket is not None and isinstance(event, _READS):
-                        self._throttle(self._reads_bucket)
-                        if self.stopping.is_set():
-                            break
-                    items.append(event)
-                self._post()
+            reason = self._read()
         except ssl.SSLError as e:
             reason = "TLS error"
             log.info("%s: TLS failed: %s", self.peer, e.reason or e)
@@ -287,8 +205,107 @@ class Connection:
             reason = "server error"
             log.exception("%s: reader failed", self.peer)
         finally:
-            if not handed:
+            if reason is not HANDED:
                 self.hub.post(self, [Gone(reason)])
+
+    def _chunks(self, port: str):
+        """(reader) The bytes as they arrive, until the peer closes or the
+        connection is stopping. A TLS hello on a plain port (``port`` names
+        it in the log) ends it at once."""
+        sock = self.sock
+        blocking = sock.gettimeout() is None
+        first = True
+        while not self.stopping.is_set():
+            if not blocking:
+                _wait_readable(sock)
+            try:
+                data = sock.recv(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                continue
+            if not data:
+                return
+            self.last_seen = time.monotonic()
+            if first:
+                first = False
+                if self.tls is None and data[:2] == b"\x16\x03":
+                    log.info("%s: a TLS client on %s; closing", self.peer, port)
+                    return
+            yield data
+
+    def _read(self):
+        """(reader) recv -> frames -> events posted to the hub; returns why
+        it ended (HANDED: the socket is a transfer's now)."""
+        decoder = protocol.LineDecoder(self._max_line)
+        first = True
+        sniffing = self.tls is None   # until the first byte that is not white space
+        skipping = False              # the rest of a first line that was not JSON
+        discard = False
+        first_line = bytearray()      # the first line so far: a put or get makes it a transfer
+        items = self._items
+        for data in self._chunks("a plain port"):
+            if first:
+                first = False
+                if self.tls is not None and data.lstrip()[:1] == b"{":
+                    # Tell it why in plain JSON; the hub hangs up.
+                    self.hub.post(self, [PlainOnTls()])
+                    discard = True
+            if discard:
+                continue
+            if sniffing:
+                head = data.lstrip(b" \t\r\n")[:1]
+                if head:
+                    sniffing = False
+                    if head != b"{":
+                        # The tutorial's client or nc: it may never send
+                        # a newline, so it is told now, not at a line's
+                        # end. That first line is skipped (answered).
+                        items.append(not_json(self.hub.text_port))
+                        skipping = True
+            if skipping:
+                end = data.find(b"\n")
+                if end < 0:
+                    self._post()
+                    continue
+                data, skipping = data[end + 1:], False
+            if self.tls is not None:
+                data, kick = self.tls.receive(data)
+                if kick:
+                    items.append(TlsKick())
+            if first_line is not None:
+                first_line += data
+                nl = first_line.find(b"\n")
+                if nl < 0 and len(first_line) < self._max_line:
+                    self._post()
+                    continue
+                data, first_line = bytes(first_line), None
+                event = _transfer_line(data[:nl]) if nl >= 0 else None
+                if event is not None:
+                    self._post()
+                    self.hub.post(self, [Handoff(event, data[nl + 1:])])
+                    return HANDED     # not one more recv
+            for line in decoder.feed(data):
+                if type(line) is not bytes:
+                    items.append(line)
+                    continue
+                self._size += len(line)
+                try:
+                    event = protocol.parse_client(protocol.decode_frame(line))
+                except protocol.ProtocolError as e:
+                    items.append(e)
+                    continue
+                if type(event) is protocol.Hello:
+                    event = self._passwords(event)
+                elif self._bucket is not None and isinstance(event, _METERED):
+                    self._throttle(self._bucket)
+                    if self.stopping.is_set():
+                        break
+                elif self._bucket is not None and isinstance(event, _READS):
+                    self._throttle(self._reads_bucket)
+                    if self.stopping.is_set():
+                        break
+                items.append(event)
+            self._post()
+        return "connection closed"
 
     def _post(self) -> None:
         """Hand the hub what was read so far. It may wait while the hub is

@@ -11,17 +11,11 @@ rest on the hub thread.
 """
 from __future__ import annotations
 
-import logging
-import ssl
-import time
-
 from ..door import DoorConnection
-from ..jsonl import RECV_SIZE, Gone, TlsKick, _wait_readable
+from ..jsonl import TlsKick
 from .session import IrcSession
 from .session import features as irc_features
 from .wire import LineError, LineReader, parse
-
-log = logging.getLogger("natter.server")
 
 # What costs a token of the message bucket (it reaches other people), and
 # of the reads bucket (history, lists).
@@ -37,63 +31,35 @@ class IrcConnection(DoorConnection):
         super().__init__(sock, addr, hub, config, tls_context, check_password,
                          door=lambda conn: IrcSession(conn, features, check_password is not None))
 
-    def read_loop(self) -> None:
-        sock = self.sock
+    def _read(self) -> str:
+        """(reader) recv -> IRC lines -> door input; PASS checked here."""
         reader = LineReader()
-        blocking = sock.gettimeout() is None
-        reason = "connection closed"
-        first = True
         items = self._items
-        try:
-            while not self.stopping.is_set():
-                if not blocking:
-                    _wait_readable(sock)
-                try:
-                    data = sock.recv(RECV_SIZE)
-                except (BlockingIOError, InterruptedError):
+        for data in self._chunks("the plain IRC port"):
+            if self.tls is not None:
+                data, kick = self.tls.receive(data)
+                if kick:
+                    items.append(TlsKick())
+            for line in reader.feed(data):
+                if type(line) is not bytes:
+                    self._input(line)                   # a LineError: 417
                     continue
-                if not data:
+                self._size += len(line)
+                try:
+                    msg = parse(line)
+                except LineError as e:
+                    self._input(e)
+                    continue
+                cmd = msg.command
+                if cmd == "PASS" and self._check_password is not None and msg.params:
+                    self._check(msg.params[0], lambda ok, msg=msg: (msg, ok))
+                    continue
+                if cmd in METERED:
+                    self._meter()
+                elif cmd in READS:
+                    self._meter(reads=True)
+                if self.stopping.is_set():
                     break
-                self.last_seen = time.monotonic()
-                if first:
-                    first = False
-                    if self.tls is None and data[:2] == b"\x16\x03":
-                        log.info("%s: a TLS client on the plain IRC port; closing", self.peer)
-                        break
-                if self.tls is not None:
-                    data, kick = self.tls.receive(data)
-                    if kick:
-                        items.append(TlsKick())
-                for line in reader.feed(data):
-                    if type(line) is not bytes:
-                        self._input(line)                   # a LineError: 417
-                        continue
-                    self._size += len(line)
-                    try:
-                        msg = parse(line)
-                    except LineError as e:
-                        self._input(e)
-                        continue
-                    cmd = msg.command
-                    if cmd == "PASS" and self._check_password is not None and msg.params:
-                        self._check(msg.params[0], lambda ok, msg=msg: (msg, ok))
-                        continue
-                    if cmd in METERED:
-                        self._meter()
-                    elif cmd in READS:
-                        self._meter(reads=True)
-                    if self.stopping.is_set():
-                        break
-                    self._input(msg)
-                self._post()
-        except ssl.SSLError as e:
-            reason = "TLS error"
-            log.info("%s: TLS failed: %s", self.peer, e.reason or e)
-        except OSError as e:
-            reason = "connection lost" if not self.stopping.is_set() else "connection closed"
-            log.debug("%s: read failed: %s", self.peer, e)
-        except Exception:
-            reason = "server error"
-            log.exception("%s: reader failed", self.peer)
-        finally:
-            self.hub.post(self, [Gone(reason)])
+                self._input(msg)
+            self._post()
+        return "connection closed"

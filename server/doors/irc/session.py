@@ -40,7 +40,7 @@ from ...core.fanout import RAW, Out
 from ..jsonl import DoorInput
 from . import numerics as n
 from . import outbound
-from .caps import CHATHISTORY, CapNegotiation, SaslPlain, available_caps
+from .caps import CapNegotiation, SaslPlain, available_caps
 from .chathistory import HistoryFail, parse_chathistory
 from .content import CtcpRequest, from_irc
 from .isupport import Features, isupport_lines, myinfo

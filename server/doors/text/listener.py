@@ -10,16 +10,13 @@ JSON door's flood control to every line, and posts them to the hub as
 """
 from __future__ import annotations
 
-import logging
 import select
 import time
 
 from ..door import DoorConnection
-from ..jsonl import RECV_SIZE, Gone
+from ..jsonl import RECV_SIZE
 from .inbound import LineAssembler, TooLong, clean
 from .session import TextSession
-
-log = logging.getLogger("natter.server")
 
 
 class TextConnection(DoorConnection):
@@ -29,43 +26,35 @@ class TextConnection(DoorConnection):
         super().__init__(sock, addr, hub, config, None, check_password,
                          door=lambda conn: TextSession(conn, check_password is not None))
 
-    def read_loop(self) -> None:
+    def _read(self) -> str:
+        """(reader) recv -> lines (a pause ends one too) -> door input."""
         sock = self.sock
         lines = LineAssembler()
-        reason = "connection closed"
         password = self._check_password is not None
         self._input(("start",))
         self._post()
-        try:
-            while not self.stopping.is_set():
-                deadline = lines.deadline
-                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                readable, _, broken = select.select([sock], [], [sock], timeout)
-                if not readable and not broken:
-                    password = self._take(lines.poll(time.monotonic()), password)
-                    self._post()
-                    continue
-                try:
-                    data = sock.recv(RECV_SIZE)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                now = time.monotonic()
-                if not data:
-                    # What was typed last without a newline (printf 'hi' | nc) is a line too.
-                    self._take(lines.poll(now + lines.pause), password)
-                    self._post()
-                    break
-                self.last_seen = now
-                password = self._take(lines.feed(data, now), password)
+        while not self.stopping.is_set():
+            deadline = lines.deadline
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            readable, _, broken = select.select([sock], [], [sock], timeout)
+            if not readable and not broken:
+                password = self._take(lines.poll(time.monotonic()), password)
                 self._post()
-        except OSError as e:
-            reason = "connection lost" if not self.stopping.is_set() else "connection closed"
-            log.debug("%s: read failed: %s", self.peer, e)
-        except Exception:
-            reason = "server error"
-            log.exception("%s: reader failed", self.peer)
-        finally:
-            self.hub.post(self, [Gone(reason)])
+                continue
+            try:
+                data = sock.recv(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                continue
+            now = time.monotonic()
+            if not data:
+                # What was typed last without a newline (printf 'hi' | nc) is a line too.
+                self._take(lines.poll(now + lines.pause), password)
+                self._post()
+                break
+            self.last_seen = now
+            password = self._take(lines.feed(data, now), password)
+            self._post()
+        return "connection closed"
 
     def _take(self, got: list, password: bool) -> bool:
         """Post the lines; returns whether the password is still awaited."""
