@@ -184,6 +184,10 @@ class _Stopped(Exception):
     """close() was called."""
 
 
+class TransferStopped(Exception):
+    """:meth:`ChatClient.open_transfer` was stopped (a transfer cancelled, or the client closed)."""
+
+
 class _Failed(Exception):
     """An attempt failed before the welcome.
 
@@ -511,6 +515,62 @@ class ChatClient:
             return self._refuse(ref, e.code, e.message)
         return self._submit(ref, "audit", mod.audit_frame(room, ref))
 
+    # -- files (issue 12) -------------------------------------------------
+
+    @property
+    def session(self) -> str | None:
+        """The session token of the last welcome (a ``get`` names it), None before one."""
+        return self._session
+
+    def upload(self, name: str, size: int, sha256: str, mime: str, room: str | None = None,
+               to: str | None = None, thumb: str | None = None) -> str:
+        """Queue the offer of a file to ``room`` or to the person ``to``
+        (``thumb``: base64 PNG). Answered by :class:`server.protocol.UploadReady`
+        with this ref then ``Acked``, or ``Refused`` (file_too_large,
+        quota_full, forbidden...). The bytes go on :meth:`open_transfer`."""
+        ref = self._new_ref()
+        try:
+            room = None if room is None else protocol.check_room(_text(room))
+            to = None if to is None else protocol.check_nick(_text(to))
+            if (room is None) == (to is None):
+                raise ValueError("a file goes to a room or to a person: one of them")
+            name = protocol.check_file_name(_text(name))
+            frame = protocol.upload_frame(name, size, sha256, mime, room, to, thumb, ref)
+        except protocol.ProtocolError as e:
+            return self._refuse(ref, e.code, e.message)
+        return self._submit(ref, "upload", frame)
+
+    def open_transfer(self, stopping, timeout: float | None = None):
+        """A second connection to this client's server, for a file's bytes
+        (a transfer thread; blocks). Plain, or TLS with the certificate this
+        client trusts: the one its chat connection went on with, else the
+        pinned or accepted one; never a first use. ``stopping()`` is polled
+        while connecting. Returns a transport (see :mod:`chatgui.net.transport`);
+        raises :class:`TransferStopped` or ``OSError`` whose ``strerror`` is
+        a sentence for a person."""
+        try:
+            sock = self._connect(stopping)
+        except _Stopped:
+            raise TransferStopped() from None
+        except _Failed as e:
+            raise OSError(errno.ECONNREFUSED, e.message) from None
+        if not self.tls:
+            return PlainTransport(sock)
+        transport = TlsTransport(sock, client_context())
+        try:
+            transport.handshake(time.monotonic() + (timeout or self.handshake_timeout), stopping)
+            expected = self._trusted or self.accept_fingerprint or self._pins.get(self.host, self.port)
+            if transport.fingerprint != expected:
+                raise OSError(errno.EPERM, tls_changed_message(self.host, self.port, expected or "(none)",
+                                                               transport.fingerprint))
+        except HandshakeStopped:
+            sock.close()
+            raise TransferStopped() from None
+        except BaseException:
+            sock.close()
+            raise
+        return transport
+
     def pending(self) -> int:
         """How many sent items wait for the server's acknowledgement."""
         with self._cv:
@@ -792,8 +852,9 @@ class ChatClient:
             return PlainTransport(sock)
         return self._secure(sock)
 
-    def _connect(self) -> socket.socket:
-        """A connected TCP socket to the first address that answers."""
+    def _connect(self, stopping=None) -> socket.socket:
+        """A connected TCP socket to the first address that answers;
+        ``stopping()`` (default: close() was called) cuts the wait short."""
         try:
             infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as e:
@@ -803,7 +864,7 @@ class ChatClient:
         for family, kind, proto, _, addr in infos:
             sock = socket.socket(family, kind, proto)
             try:
-                self._connect_sock(sock, addr)
+                self._connect_sock(sock, addr, stopping or (lambda: self._closing))
             except OSError as e:
                 sock.close()
                 errors.append(e)
@@ -901,7 +962,7 @@ class ChatClient:
             log.warning("could not save the certificate fingerprint of %s (%s): it will be "
                         "asked about again next time", self._where(), e)
 
-    def _connect_sock(self, sock: socket.socket, addr) -> None:
+    def _connect_sock(self, sock: socket.socket, addr, stopping) -> None:
         sock.setblocking(False)
         err = sock.connect_ex(addr)
         if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):
@@ -911,7 +972,7 @@ class ChatClient:
             with selectors.DefaultSelector() as sel:
                 sel.register(sock, selectors.EVENT_WRITE)
                 while not sel.select(SLICE):
-                    if self._closing:
+                    if stopping():
                         raise _Stopped()
                     if time.monotonic() >= deadline:
                         raise TimeoutError(errno.ETIMEDOUT, "timed out")
@@ -1182,6 +1243,7 @@ _INBOUND = {
         protocol.HistoryPage(e.room, e.with_, mod.upgrade_all(e.messages, frame["messages"], log), e.more, e.ref),
         e.ref),
     protocol.RoomList: lambda inbound, e, frame: inbound.answer(e, e.ref),
+    protocol.UploadReady: lambda inbound, e, frame: inbound.upload_ready(e),
     protocol.Left: lambda inbound, e, frame: inbound.answer(e, frame.get("ref")),  # ours: a part's ack
 }
 
