@@ -358,7 +358,8 @@ def test_parse_unknown_type(kind):
 def test_client_types():
     assert p.CLIENT_TYPES == {"hello", "say", "dm", "nick", "ping", "pong", "bye",
                               "join", "part", "rooms", "topic", "history", "read",
-                              "forget", "mod", "mode", "release", "delete", "edit", "audit"}
+                              "forget", "mod", "mode", "release", "delete", "edit", "audit",
+                              "upload", "put", "get"}
 
 
 # --------------------------------------------------------------------------

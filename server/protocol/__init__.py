@@ -16,6 +16,8 @@ tested without a network (see ``docs/protocol.md``).
   :func:`parse_server` for the client.
 - :mod:`.moderation`: identity and moderation (issue 11): their client
   events, builders, error codes and fingerprints.
+- :mod:`.files`: files and pictures (issue 12): ``upload``, the transfer
+  lines ``put`` / ``get`` and their answers, the ``file`` object.
 
 Thread: everything here is pure and safe to call from any thread; a
 :class:`LineDecoder` belongs to one reader.
@@ -51,4 +53,10 @@ from .moderation import (  # noqa: F401
     Forget, Mod, SetMode, Release, Delete, Edit, Audit, check_identity, fingerprint, is_fingerprint, check_reason,
     forget_frame, mod_frame, mode_request_frame, release_frame, delete_frame, edit_frame, audit_request_frame,
     moderated_frame, removed_frame, mode_frame, deleted_frame, edited_frame, audit_frame, forgotten_frame,
+)
+from .files import (  # noqa: F401
+    FILE_TOO_LARGE, QUOTA_FULL, BAD_FILE, NO_SUCH_FILE, MAX_FILE_NAME, MAX_MIME, MAX_THUMB, MAX_THUMB_B64,
+    DEFAULT_MAX_FILE_SIZE, DEFAULT_MIME, TRANSFER_TYPES, Upload, Put, Get, FileInfo, UploadReady, PutOk, Blob,
+    check_file_id, check_file_name, check_sha256, check_mime, check_thumb, upload_frame, put_frame, get_frame,
+    upload_ready_frame, put_ok_frame, blob_frame, file_object, parse_file,
 )

@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 from .errors import BAD_FRAME, UNKNOWN_TYPE, ProtocolError
 from .framing import PROTOCOL_VERSION, _opt
+from .files import PARSERS as _FILE_PARSERS
 from .moderation import PARSERS as _MODERATION_PARSERS, check_identity
-from .names import LOBBY, check_nick, check_room, check_text, check_topic
+from .names import LOBBY, check_nick, check_room, check_text, check_topic, is_unicode as _is_unicode
 
 MAX_REF = 64
 MAX_PASSWORD = 1024
@@ -105,16 +106,6 @@ def _parse_hello(f: dict) -> Hello:
                                        f"{MAX_PASSWORD} characters")
     return Hello(check_nick(f.get("nick")), _check_id(f.get("since"), "since"), password, resume,
                  min(v, PROTOCOL_VERSION), epoch, check_identity(f.get("identity")), admin_password)
-
-
-def _is_unicode(s: str) -> bool:
-    """False for a str holding a lone surrogate (JSON "\\ud800" gives one):
-    it cannot be encoded to UTF-8, so it cannot be hashed or compared."""
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _parse_say(f: dict) -> Say:
@@ -276,6 +267,7 @@ _CLIENT_PARSERS = {
     "history": _parse_history,
     "read": _parse_read,
     **{kind: _with_ref(parse) for kind, parse in _MODERATION_PARSERS.items()},
+    **{kind: _with_ref(parse) for kind, parse in _FILE_PARSERS.items()},
 }
 CLIENT_TYPES = frozenset(_CLIENT_PARSERS)
 
@@ -283,8 +275,8 @@ CLIENT_TYPES = frozenset(_CLIENT_PARSERS)
 def parse_client(frame: dict):
     """A decoded client frame -> Hello | Say | SendDirect | ChangeNick |
     Ping | Pong | Bye | Join | Part | ListRooms | SetTopic | HistoryRequest |
-    MarkRead | Forget | Mod | SetMode | Release | Delete | Edit | Audit, or
-    ProtocolError. Unknown keys are ignored."""
+    MarkRead | Forget | Mod | SetMode | Release | Delete | Edit | Audit |
+    Upload | Put | Get, or ProtocolError. Unknown keys are ignored."""
     kind = frame.get("type")
     if type(kind) is not str:
         raise ProtocolError(BAD_FRAME, "frame has no 'type' string")

@@ -166,3 +166,12 @@ def check_topic(topic) -> str:
         check_text(topic, "topic")
     return topic.strip()
 
+
+def is_unicode(s: str) -> bool:
+    """False for a str holding a lone surrogate (JSON "\\ud800" gives one):
+    it cannot be encoded to UTF-8, so it cannot be hashed or compared."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from .client_frames import Ping, Pong
 from .errors import BAD_FRAME, ProtocolError
+from .files import SERVER_PARSERS as _FILE_PARSERS, parse_file
 from .framing import _opt
 from .names import LOBBY
 
@@ -75,6 +76,7 @@ class Message:
     text: str
     ref: str | None = None
     room: str = LOBBY
+    file: object = None     # a FileInfo when the message announces a file (protocol.files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,7 @@ class Direct:
     to: str
     text: str
     ref: str | None = None
+    file: object = None     # a FileInfo when the dm announces a private file
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,11 +228,14 @@ def _str(value) -> str:
 
 
 def _parse_message(f: dict):
+    file = f.get("file")
+    if file is not None:
+        file = parse_file(file)
     if f.get("type") == "dm":
         return Direct(_req(f, "id", int), float(_req(f, "ts", float)), _req(f, "from", str),
-                      _req(f, "to", str), _req(f, "text", str), _opt_ref(f))
+                      _req(f, "to", str), _req(f, "text", str), _opt_ref(f), file)
     return Message(_req(f, "id", int), float(_req(f, "ts", float)), _req(f, "from", str),
-                   _req(f, "text", str), _opt_ref(f), _opt_room(f))
+                   _req(f, "text", str), _opt_ref(f), _opt_room(f), file)
 
 
 def _parse_welcome(f: dict) -> Welcome:
@@ -330,6 +336,7 @@ _SERVER_PARSERS = {
     "history": _parse_history_frame,
     "replay": lambda f: Replay(_events(_req(f, "frames", list), "replay 'frames'")),
     "caught_up": lambda f: CaughtUp(_req(f, "last_id", int)),
+    **_FILE_PARSERS,
 }
 
 
