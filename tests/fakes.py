@@ -49,6 +49,13 @@ class FakeView:
         self.settings_shown = []   # each RoomSettings show_room_settings opened
         self.identity = None       # the fingerprint set_identity gave
         self.clipboard = None      # the last copy_text
+        self.cards = {}            # file id -> the last FileCard shown or updated
+        self.transfers = {}        # tid -> the last TransferView shown (removed by end_transfer)
+        self.transfers_ended = []  # tids, in order
+        self.save_answer = None    # what ask_save_path answers (a path, or None: cancelled)
+        self.save_asked = []       # (name, folder) of each ask_save_path
+        self.files_answer = []     # what ask_files answers
+        self.pictures = []         # (title, png) of each show_picture
 
     def show_connect(self, values, error, busy, focus=None, trust=None, trust_label=None):
         self.screen = "connect"
@@ -86,9 +93,34 @@ class FakeView:
 
     def append(self, line, room=None):
         self.convos.setdefault(self.visible if room is None else room, []).append(line)
+        if line.card is not None:
+            self.cards[line.card.fid] = line.card
+
+    # issue 12
+    def update_card(self, card):
+        assert card.fid in self.cards, f"update of a card never shown: {card.fid}"
+        self.cards[card.fid] = card
+
+    def show_transfer(self, transfer):
+        self.transfers[transfer.tid] = transfer
+
+    def end_transfer(self, tid):
+        self.transfers.pop(tid, None)
+        self.transfers_ended.append(tid)
+
+    def ask_save_path(self, name, folder):
+        self.save_asked.append((name, folder))
+        return self.save_answer
+
+    def ask_files(self):
+        return list(self.files_answer)
+
+    def show_picture(self, title, png):
+        self.pictures.append((title, png))
 
     def prepend(self, room, lines, more):
         self.prepends.append((room, list(lines), more))
+        self.cards.update({ln.card.fid: ln.card for ln in lines if ln.card is not None})
         self.convos[room] = list(lines) + self.convos.get(room, [])
         if not more:
             self.starts.add(room)

@@ -117,7 +117,7 @@ class Files:
 
     def choose_files(self) -> None:
         """The attach button."""
-        chosen = self._ask("ask_files")
+        chosen = self._ask_view("ask_files")
         if chosen:
             self.attach(chosen)
 
@@ -284,7 +284,7 @@ class Files:
         if c.card.gone:
             return self._error(f"The server no longer has {self.safe(c.info.name)}.")
         if path is None:
-            path = self._ask("ask_save_path", files.safe_filename(c.info.name), self.downloads_folder())
+            path = self._ask_view("ask_save_path", files.safe_filename(c.info.name), self.downloads_folder())
             if not path:
                 return
         self._fetch(c, "save", path)
@@ -300,9 +300,9 @@ class Files:
         tid = self.transfers.fetch(c.info, path)
         label = f"Receiving {self.safe(c.info.name, False)}"
         self.moving[tid] = _Transfer(label, fid=c.info.id, purpose=purpose, path=path)
-        c.card = replace(c.card, busy=True)
-        self._tell("update_card", c.card)
-        if purpose in ("save", "view"):
+        if purpose in ("save", "view"):     # a preview is fetched quietly, before its card is drawn
+            c.card = replace(c.card, busy=True)
+            self._tell("update_card", c.card)
             self._tell("show_transfer", TransferView(tid, label, 0.0, "starting…"))
 
     def _cmd_SendFile(self, cmd) -> None:
@@ -338,7 +338,7 @@ class Files:
             self._cache = tempfile.mkdtemp(prefix="natter-files-")
         return self._cache
 
-    def _ask(self, method: str, *args):
+    def _ask_view(self, method: str, *args):
         call = getattr(self.view, method, None)
         return call(*args) if call is not None else None
 
