@@ -53,6 +53,11 @@ class ServerConfig:
     admin_identities: tuple = ()      # fingerprints of the admins (owners everywhere); the hosting client's too
     admin_password: str | None = None  # an scrypt hash (or plain text): a hello with it is an admin
     edit_window: float = 600.0        # seconds an author may edit or delete a message
+    # -- files and pictures (docs/protocol.md, section 13) --
+    files_dir: str | None = None      # None: "files" beside the history file
+    max_file_size: int = protocol.DEFAULT_MAX_FILE_SIZE
+    files_quota: int = 10 * 1024 ** 3   # bytes of all stored files; the oldest expire first
+    upload_rate: float = 20 * 1024 ** 2  # bytes a second per session's uploads; 0 = no cap
 
     def db_path(self) -> str:
         return self.db or paths.default_db()
@@ -155,7 +160,25 @@ def build_parser() -> argparse.ArgumentParser:
                          "giving it is an admin")
     ap.add_argument("--edit-window", type=_positive(float), default=d.edit_window, metavar="SECONDS",
                     help="how long an author may edit or delete a message (default %(default)g)")
+    # Files and pictures (docs/protocol.md, section 13): read by _files().
+    ap.add_argument("--files-dir", default=None,
+                    help="folder for shared files (default: 'files' beside the history file)")
+    ap.add_argument("--max-file-size", type=_positive(int), default=d.max_file_size, metavar="BYTES",
+                    help="largest file a client may share (default %(default)s: 100 MiB)")
+    ap.add_argument("--files-quota", type=_positive(int), default=d.files_quota, metavar="BYTES",
+                    help="space for all shared files; the oldest expire first when it is full "
+                         "(default %(default)s: 10 GiB)")
+    ap.add_argument("--upload-rate", type=_positive(float), default=d.upload_rate, metavar="BYTES",
+                    help="bytes a second one session may upload, all its files together (default "
+                         "%(default)g: 20 MiB/s; 0 = no cap)")
     return ap
+
+
+def _files(ap, a) -> dict:
+    if a.max_file_size > a.files_quota:
+        ap.error("--max-file-size is larger than --files-quota: no file that size could be kept")
+    return dict(files_dir=a.files_dir, max_file_size=a.max_file_size, files_quota=a.files_quota,
+                upload_rate=a.upload_rate)
 
 
 def _port(text):
@@ -233,5 +256,6 @@ def from_args(argv=None) -> ServerConfig:
                        handshake_timeout=a.handshake_timeout, session_expiry=a.session_expiry,
                        idle_timeout=a.idle_timeout, writers=a.writers, log_level=a.log_level,
                        max_rooms=max(1, a.max_rooms), max_rooms_per_client=max(1, a.max_rooms_per_client),
-                       **_discovery(ap, a), **_moderation(ap, a), **_doors(ap, a, a.tls or bool(a.cert)))
+                       **_discovery(ap, a), **_moderation(ap, a), **_doors(ap, a, a.tls or bool(a.cert)),
+                       **_files(ap, a))
     return cfg

@@ -140,6 +140,15 @@ class Outbox:
         self.chunks.append(data)
         self.size += len(data)
 
+    def unsent(self) -> bytes:
+        """Take out the bytes not yet written (encrypted, with TLS), in order."""
+        if self.tls is not None and self.plain:
+            plain, self.plain = self.plain, []
+            self.chunks.append(self.tls.encrypt(plain))
+        data = b"".join(bytes(c) for c in self.chunks)[self.offset:]
+        self.clear()
+        return data
+
     def clear(self) -> None:
         self.chunks.clear()
         self.plain = []

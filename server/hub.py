@@ -47,6 +47,7 @@ from .doors.jsonl import (READ_RATE_FACTOR, STATE_CLOSING, STATE_NEW, STATE_WELC
                           Gone, PlainOnTls, Throttled, TlsKick)
 from .inbox import Inbox
 from .store import HistoryError
+from .transfer import Handoff
 
 log = logging.getLogger("natter.server")
 
@@ -199,7 +200,11 @@ class Hub:
         later = []      # (conn, items, cost): after a hello, for the pass after its welcome
         for i, (conn, items, cost) in enumerate(batches):
             if conn is None:
-                self._stopping = items[0]
+                if type(items[0]) is _Stop:
+                    self._stopping = items[0]
+                else:               # from a transfer thread (server.transfer)
+                    for item in items:
+                        rules[type(item)](chat, None, item)
                 continue
             for j, item in enumerate(items):
                 if conn.sock is None:   # closed earlier in this pass
@@ -236,6 +241,7 @@ class Hub:
     def _end_pass(self) -> None:
         self.stats["passes"] += 1
         self.history.commit()   # raises: nothing of this pass is sent (see run)
+        self.chat.files_committed()
         self._write_pass()
 
     def _write_pass(self) -> None:
@@ -410,6 +416,15 @@ class Hub:
 
     def _close(self, conn) -> None:
         """The reader has ended: forget the connection and close its socket."""
+        sock = self._forget(conn)
+        conn.outbox.clear()
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+    def _forget(self, conn):
+        """Take conn out of the hub's books; returns its socket (conn.sock is None after)."""
         self._unwatch(conn)
         self.conns.discard(conn)
         n = self.per_ip.get(conn.ip, 0) - 1
@@ -418,11 +433,7 @@ class Hub:
         else:
             self.per_ip.pop(conn.ip, None)
         sock, conn.sock = conn.sock, None
-        conn.outbox.clear()
-        try:
-            sock.close()
-        except OSError:
-            pass
+        return sock
 
     # -- the doors' own events (hub thread; the chat's are server.core.chat's) --
 
@@ -479,6 +490,18 @@ class Hub:
         conn.close_deadline = time.monotonic() + CLOSE_GRACE
         self._dirty.append(conn)
 
+    def on_handoff(self, conn, item: Handoff) -> None:
+        """The first line of a connection was a put or a get: the socket
+        leaves the chat (it holds no place in it) for a transfer thread."""
+        conn.reader_done = True            # the reader posts nothing more
+        if conn.state != STATE_NEW or conn.sock is None:
+            self._hangup(conn, force=True)  # refused meanwhile (server full, timed out...)
+            return
+        sock = self._forget(conn)
+        conn.state = STATE_CLOSING
+        unsent = conn.outbox.unsent()
+        self.chat.on_handoff(sock, conn.tls, unsent, item.event, item.rest)
+
     def on_door_input(self, conn, item: DoorInput) -> None:
         conn.door_input(self.chat, item.data)
 
@@ -502,6 +525,7 @@ class Hub:
         AuthFailed: on_auth_failed,
         PlainOnTls: on_plain_on_tls,
         DoorInput: on_door_input,
+        Handoff: on_handoff,
         Gone: on_gone,
     }
 
@@ -515,6 +539,7 @@ class Hub:
                                                                    if c.session is not None})
             self.chat.prune_bindings()
         self.chat.expire()      # timed bans and mutes (server.core.moderation)
+        self.chat.expire_uploads(now)   # partial uploads given up (server.core.files)
         for conn in list(self.conns):
             if conn.sock is None:
                 continue
@@ -579,6 +604,7 @@ class Hub:
 
         A reader still blocked in recv (the hub stopped without hanging up)
         is woken by shutdown() first: close() alone would not wake it."""
+        self.chat.transfers.close()
         for conn in list(self.conns):
             if conn.sock is not None:
                 conn.stopping.set()

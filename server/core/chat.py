@@ -6,7 +6,7 @@ the protocol events (``hello``, ``say``, ``dm``, ``nick``, ``ping``,
 :class:`~server.core.rooms.RoomRules`, the welcome and the catch-up in
 :class:`~server.core.catchup.CatchUpRules`, identity and moderation in
 :mod:`server.core.identity`, :mod:`~server.core.moderation` and
-:mod:`~server.core.redaction`). It stores events in the store
+:mod:`~server.core.redaction`, files in :mod:`server.core.files`). It stores events in the store
 and queues frames in the pass (:class:`~server.core.fanout.Pass`), which
 the hub writes after the pass commits. It never touches a socket; dropping
 a client is :meth:`server.hub.Hub.drop`.
@@ -28,9 +28,11 @@ import time
 from .. import protocol as p
 from ..doors.jsonl import STATE_CLOSING, STATE_NEW, STATE_WELCOMED
 from ..store import LOBBY
+from ..transfer import FileDone, FileDropped
 from .catchup import WELCOME_BYTES, CatchUpRules, Cursor
 from .events import DoorHello, HistoryAt
 from .fanout import Out, Pass
+from .files import FileRules
 from .identity import IdentityRules
 from .moderation import ModerationRules
 from .redaction import RedactionRules
@@ -41,7 +43,7 @@ log = logging.getLogger("natter.server")
 WELCOME_GUESS = 64 * 1024   # what a welcome adds to a pass's output, for the pass budget
 
 
-class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRules):
+class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRules, FileRules):
     log = log
     clock = staticmethod(time.time)   # the wall clock of bans, mutes, slow mode, edits (tests set their own)
 
@@ -61,6 +63,7 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
         self._v1_recent = None         # (lobby last id, JSON of its recent messages)
         self._v1_recent_size = 0       # bytes of that JSON, as last built
         self._load_moderation()        # roles, bans, mutes, modes (server.core.moderation)
+        self._load_files()             # uploads in progress, files kept (server.core.files)
 
     # -- sending -------------------------------------------------------------
 
@@ -292,6 +295,11 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
     def on_bye(self, conn, _bye) -> None:
         self.hub.drop(conn, "quit")
 
+    def on_transfer_line(self, conn, event) -> None:
+        """A put or get after the first line of a chat connection."""
+        self.error(conn, p.ProtocolError(p.BAD_FRAME, f"A '{type(event).__name__.lower()}' is the first line of a "
+                                                      "connection of its own (see upload_ready), not a chat frame."))
+
     def on_protocol_error(self, conn, err: p.ProtocolError) -> None:
         if conn.state != STATE_CLOSING:
             self.error(conn, err)
@@ -320,4 +328,9 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
         p.Delete: RedactionRules.on_delete,
         p.Edit: RedactionRules.on_edit,
         p.Audit: RedactionRules.on_audit,
+        p.Upload: FileRules.on_upload,
+        p.Put: on_transfer_line,
+        p.Get: on_transfer_line,
+        FileDone: FileRules.on_file_done,
+        FileDropped: FileRules.on_file_dropped,
     }

@@ -50,14 +50,15 @@ def stored_frame(event, session, name: str, ref) -> dict:
         f = p.message_frame(event.id, event.ts, event.sender, event.text, ref, name)
         if kind == QUESTION:
             f["question"] = True
-        for k in ("released_by", "question", "edited_ts"):
+        for k in ("released_by", "question", "edited_ts", "file"):
             if k in extra:
                 f[k] = extra[k]
         return f
     if kind == DIRECT:
         f = p.dm_frame(event.id, event.ts, event.sender, event.recipient, event.text, ref)
-        if "edited_ts" in extra:
-            f["edited_ts"] = extra["edited_ts"]
+        for k in ("edited_ts", "file"):
+            if k in extra:
+                f[k] = extra[k]
         return f
     dm = event.recipient is not None
     if kind == DELETED:      # the tombstone, in the message's place
@@ -150,6 +151,7 @@ class RedactionRules:
         op = room is not None and self.is_op(conn, room)
         if not op and not self._author_in_window(conn, e, mine, "delete", ask.ref):
             return
+        self.file_deleted(e)        # a file's message: its bytes go too (server.core.files)
         self.store.erase(e, {"by": conn.nick, "author": e.sender})
         extra = {"id": e.id, "author": e.sender, "reason": ask.reason, "self": mine}
         seq, _ = self.store.add_event(DELETE, e.room, conn.nick, "", e.from_session if room is None else conn.session,

@@ -25,6 +25,7 @@ import time
 from .. import protocol
 from ..delivery import Outbox
 from ..tls import TlsChannel
+from ..transfer import Handoff
 
 log = logging.getLogger("natter.server")
 
@@ -196,6 +197,8 @@ class Connection:
         sniffing = self.tls is None   # until the first byte that is not white space
         skipping = False              # the rest of a first line that was not JSON
         discard = False
+        first_line = bytearray()      # the first line so far: a put or get makes it a transfer
+        handed = False
         items = self._items
         try:
             while not self.stopping.is_set():
@@ -239,6 +242,19 @@ class Connection:
                     data, kick = self.tls.receive(data)
                     if kick:
                         items.append(TlsKick())
+                if first_line is not None:
+                    first_line += data
+                    nl = first_line.find(b"\n")
+                    if nl < 0 and len(first_line) < self._max_line:
+                        self._post()
+                        continue
+                    data, first_line = bytes(first_line), None
+                    event = _transfer_line(data[:nl]) if nl >= 0 else None
+                    if event is not None:
+                        self._post()
+                        self.hub.post(self, [Handoff(event, data[nl + 1:])])
+                        handed = True     # the socket is the transfer's now: not one more recv
+                        return
                 for line in decoder.feed(data):
                     if type(line) is not bytes:
                         items.append(line)
@@ -271,7 +287,8 @@ class Connection:
             reason = "server error"
             log.exception("%s: reader failed", self.peer)
         finally:
-            self.hub.post(self, [Gone(reason)])
+            if not handed:
+                self.hub.post(self, [Gone(reason)])
 
     def _post(self) -> None:
         """Hand the hub what was read so far. It may wait while the hub is
@@ -322,6 +339,20 @@ class Connection:
         self.stopping.wait(delay)
         # Its pongs wait unread behind what we are slowing down: it is alive.
         self.last_seen = time.monotonic()
+
+
+def _transfer_line(line: bytes):
+    """The Put or Get a first line holds, or None (it is a chat frame, or an
+    error the decoder will report as usual)."""
+    if b'"put"' not in line and b'"get"' not in line:
+        return None
+    try:
+        frame = protocol.decode_frame(line.strip())
+        if frame.get("type") not in protocol.TRANSFER_TYPES:
+            return None
+        return protocol.parse_client(frame)
+    except protocol.ProtocolError:
+        return None
 
 
 def _wait_readable(sock: socket.socket) -> None:

@@ -51,6 +51,7 @@ import time
 from ..lockfile import LockedError, LockFile
 from ..protocol import nick_key
 from . import DIRECT, LOBBY, MESSAGE, TOPIC, Event, HistoryError, HistoryInUse, RoomRecord
+from .files import FileRecords
 from .moderation import ModerationStore
 
 TABLES = """
@@ -113,7 +114,7 @@ _DM_TO = f"SELECT {_COLUMNS} FROM messages WHERE to_session = ? AND recipient IS
 _SHOWN = " AND kind NOT IN ('delete', 'edit')"   # a history page shows the rows they changed instead
 
 
-class SqliteStore(ModerationStore):
+class SqliteStore(ModerationStore, FileRecords):
     """The history in one SQLite file. See the module docstring."""
 
     def __init__(self, path: str, *, sync: str = "normal"):
@@ -159,6 +160,7 @@ class SqliteStore(ModerationStore):
         _migrate(db)
         db.executescript(INDEXES)
         self._open_moderation(db)
+        self._open_files(db)
         db.execute("INSERT OR IGNORE INTO rooms (key, name, created) VALUES (?, ?, ?)", (LOBBY, LOBBY, time.time()))
         row = db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
         if row is None:
