@@ -15,43 +15,9 @@ from server import protocol as p
 
 from chatgui.net import events as ev
 from chatgui.net.transfers import Transfers, _Meter
+from tests.chatclients import TransferPump as Pump
 from tests.fakes import FakeFileServer, FakeTransferClient
 from tests.servertools import wait_until
-
-
-class Pump:
-    """The UI's part: hands the offers' answers to Transfers, keeps the rest."""
-
-    def __init__(self, transfers, events):
-        self.transfers, self.events = transfers, events
-        self.seen = []
-        self.ended = {}
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="test-pump", daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                e = self.events.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            if self.transfers.on_event(e):
-                continue
-            self.seen.append(e)
-            if type(e) in (ev.TransferDone, ev.TransferFailed):
-                self.ended[e.tid] = e
-
-    def end(self, tid, timeout=20):
-        wait_until(lambda: tid in self.ended, timeout=timeout)
-        return self.ended[tid]
-
-    def progress(self, tid):
-        return [e for e in self.seen if type(e) is ev.TransferProgress and e.tid == tid]
-
-    def stop(self):
-        self._stop.set()
-        self.thread.join(5)
 
 
 @pytest.fixture
