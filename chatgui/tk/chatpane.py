@@ -46,6 +46,7 @@ from chatgui.tk.tooltip import Tooltip
 MAX_INPUT_LINES = 5
 HINTS = ("Enter send · Shift+Enter new line · Tab complete · /help", "/help for commands", "")
 PLACEHOLDER = "Message {}…  (/help for commands)"
+_TEXT_TARGETS = {"UTF8_STRING", "STRING", "TEXT", "COMPOUND_TEXT", "text/plain", "text/plain;charset=utf-8"}
 
 
 class ChatPane(ttk.Frame):
@@ -565,12 +566,25 @@ class ChatPane(ttk.Frame):
     def _on_paste(self, event=None):
         """Ctrl+V: text on the clipboard is pasted as Tk does; otherwise the
         controller looks for a picture there (off the Tk thread)."""
+        if self._clipboard_has_text():
+            return None
+        self.controller.paste_image()
+        return "break"
+
+    def _clipboard_has_text(self) -> bool:
+        # On X11 ask which types the owner offers: an image owner (xclip, a
+        # screenshot tool) answers a plain request with its bytes as hex.
+        try:
+            targets = self.tk.splitlist(self.clipboard_get(type="TARGETS"))
+        except tk.TclError:
+            targets = None          # not X11, or nobody owns the clipboard
+        if targets:
+            return any(str(t) in _TEXT_TARGETS for t in targets)
         try:
             self.clipboard_get()
-            return None
+            return True
         except tk.TclError:
-            self.controller.paste_image()
-            return "break"
+            return False
 
     # -- files (issue 12) ------------------------------------------------------
 
