@@ -780,9 +780,12 @@ def main(argv=None) -> int:
 
 
 def _thumbnailer():
-    """The sender's thumbnails, when Pillow is there (the terminal works without it)."""
-    from chatgui.app import images
-    return images.make_thumb if images.PILLOW else None
+    """The sender's thumbnails, with Pillow imported only when a picture is
+    sent (on its transfer thread), so the terminal starts as fast as before."""
+    def thumb(path, mime):
+        from chatgui.app import images
+        return images.make_thumb(path, mime) if images.PILLOW else None
+    return thumb
 
 
 def _isatty(stream) -> bool:
