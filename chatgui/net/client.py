@@ -89,6 +89,14 @@ live, in replays and in history pages. ``RoomState.powers`` carries a
 those of a ``muted``, ``banned`` or ``slow_mode`` error;
 ``Connected.admin`` the welcome's ``admin``.
 
+Files (issue 12): :meth:`upload` queues an offer like the other items
+(answered by ``server.protocol.UploadReady`` with its ref, then ``Acked``,
+or ``Refused``); messages and dms carrying a ``file`` come as the
+protocol's ``Message``/``Direct`` with their ``file`` set. The bytes go on
+a second connection that :meth:`open_transfer` dials for
+:mod:`chatgui.net.transfers` (same address, same TLS pin check, never a
+first use); :attr:`session` is the token a download names.
+
 Bounded sending: the control frames waiting for the writer (hello, ping,
 pong) hold at most one of each kind, so a server that floods pings and
 stops reading cannot grow the client's memory; what the user sends is

@@ -25,8 +25,10 @@ file's size. Once all bytes are in, their sha256 is compared with the
 announced one before the part file becomes ``dest`` (created 0644: never
 executable, and nothing here opens it).
 
-Cancel (:meth:`Transfers.cancel`, any thread) sets the transfer's flag and
-shuts its socket down, which wakes its thread at once. No lock is held
+Cancel (:meth:`Transfers.cancel`, any thread, the Tk thread too: a
+``shutdown()`` never blocks) sets the transfer's flag and shuts its socket
+down, which wakes its thread at once; a cancelled download leaves no part
+file. No lock is held
 during socket or file I/O.
 """
 from __future__ import annotations
