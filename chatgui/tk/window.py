@@ -85,7 +85,7 @@ class ChatWindow:
                          after_batch=self._after_batch)
         self._bind_keys()
         # Issue 12: files dropped anywhere on the conversation screen are sent.
-        self.drop_problem = enable_drop(self.root, (self.chat,), self.controller.attach)
+        self.drop_problem = enable_drop(self.root, (self.chat,), lambda paths: self.controller.attach(paths))
         self.root.protocol("WM_DELETE_WINDOW", self.quit)
         self.root.bind("<Destroy>", self._on_destroy, add="+")
 

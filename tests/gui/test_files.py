@@ -143,3 +143,28 @@ def test_a_malformed_picture_shows_the_broken_picture_card_and_the_window_goes_o
     pump([bob], lambda: "still here" in bob.chat.text.get("1.0", "end"), what="the chat to go on")
     assert not bob.errors
     mallory.close()
+
+
+def test_files_dropped_on_the_conversation_are_sent(make_window, tmp_path):
+    """tkdnd loads into the window's Tk, and a drop on the conversation (a
+    child of the chat screen, the drop target) hands its paths to attach().
+    The drop is driven through tkdnd's own generic layer (enter, position,
+    drop), the code an XDND drag from a file manager ends in; the X11
+    protocol part before it needs a second toolkit as the drag source."""
+    w = make_window()
+    assert w.drop_problem is None
+    got = []
+    w.controller.attach = lambda paths: got.append(list(paths))
+    w.controller.view.show_chat()
+    w.root.update()
+    target = str(w.chat.current.text)
+    x, y = w.chat.current.text.winfo_rootx() + 20, w.chat.current.text.winfo_rooty() + 20
+    tcl = w.root.tk.call
+    types = ("text/uri-list",)
+    tcl("tkdnd::generic::HandleEnter", target, 0, types, types, ("copy",), ())
+    tcl("tkdnd::generic::SetDroppedData", tcl("list", "/tmp/a b/c.png", "/tmp/{odd}.txt", "/tmp/plain"))
+    tcl("tkdnd::generic::HandlePosition", target, 0, (), x, y, "copy")
+    action = tcl("tkdnd::generic::HandleDrop", target, 0, (), x, y, 0)
+    w.root.update()
+    assert str(action) == "copy"
+    assert got == [["/tmp/a b/c.png", "/tmp/{odd}.txt", "/tmp/plain"]]
