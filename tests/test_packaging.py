@@ -344,7 +344,7 @@ def test_packaged_client_sends_a_picture_and_shows_one_inline(unpacked, display,
     assert code == 0, (tmp_path / "client.log").read_text()
 
 
-def _file_message(client: LineClient, timeout: float = 30) -> dict:
+def _file_message(client: LineClient, timeout: float = 60) -> dict:
     while True:
         f = client.recv(timeout)
         if f["type"] == "message" and f.get("file"):
