@@ -424,6 +424,8 @@ class FakeFileServer:
         self.sessions = {"sess-1"}
         self.cut_after = None
         self.stall_after = None      # get: send this many bytes, then wait for the client to hang up
+        self.answer_put = threading.Event()     # cleared by a test: put_ok waits for it
+        self.answer_put.set()
         self.lines = []
         self.lock = threading.Lock()
         self._closing = False
@@ -517,6 +519,7 @@ class FakeFileServer:
                 return
             with self.lock:
                 self.files[fid] = held
+            self.answer_put.wait(30)        # a test may hold the answer back (the server "checking")
             conn.sendall(json.dumps({"type": "put_ok", "file": fid}).encode() + b"\n")
 
 

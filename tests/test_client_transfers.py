@@ -62,6 +62,18 @@ def test_an_upload_arrives_byte_for_byte_on_a_thread_of_its_own(rig):
     assert pump.progress(tid)[-1].done == len(data)
 
 
+def test_the_bar_is_full_while_the_server_checks_the_bytes(rig):
+    server, client, transfers, pump, tmp = rig
+    path, data = _file(tmp, 1_000_000)
+    server.answer_put.clear()
+    tid = transfers.send(path, room="lobby")
+    pump.wait(lambda e: type(e) is ev.TransferProgress and e.tid == tid and e.phase == "sending"
+              and e.done == len(data), what="the bar at 100% before put_ok")
+    assert tid not in pump.ended
+    server.answer_put.set()
+    assert type(pump.end(tid)) is ev.TransferDone
+
+
 def test_an_upload_cut_in_the_middle_is_offered_again_and_resumes_where_the_server_stopped(rig):
     server, client, transfers, pump, tmp = rig
     path, data = _file(tmp, 2_000_000)

@@ -253,6 +253,7 @@ class Transfers:
                 continue
             try:
                 done = self._put(job, conn, path, ready, done, size, meter)
+                meter.report(done, "sending", force=True)    # all out: the bar says so while the server checks
                 reply = _read_reply(conn)
             except OSError as e:
                 self._check(job)

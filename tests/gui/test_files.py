@@ -76,10 +76,10 @@ def _x_clipboard(path, env) -> subprocess.Popen:
     proc = subprocess.Popen(["xclip", "-quiet", "-selection", "clipboard", "-t", "image/png", "-i", str(path)],
                             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while True:
         out = subprocess.run(["xclip", "-selection", "clipboard", "-t", "TARGETS", "-o"], env=env,
-                             capture_output=True, timeout=10).stdout
+                             capture_output=True, timeout=30).stdout
         if b"image/png" in out:
             return proc
         assert time.monotonic() < deadline, "xclip did not take the clipboard"
