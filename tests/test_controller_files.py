@@ -261,3 +261,20 @@ def test_get_by_id_saves_in_the_folder_given(env, tmp_path):
     assert dest == os.path.join(str(tmp_path), "data.csv")
     c.submit("/get nosuch")
     assert "No file nosuch" in view.texts(ERROR)[-1]
+
+
+def test_the_size_fetched_without_asking_is_the_users_and_is_saved(tmp_path):
+    view, saved = FakeView(), []
+    c = Controller(view, Settings(), client_factory=FakeClient, save_settings=saved.append,
+                   transfers_factory=FakeTransfers)
+    start(c)
+    c.set_auto_image_mb(0.5)
+    assert c.settings.auto_image_bytes == 500_000 and saved[-1].auto_image_bytes == 500_000
+    c.handle(file_msg(20, "bob", info("g1", "photo.jpg", 600_000, "image/jpeg")))
+    assert FakeTransfers.made[-1].fetched == []               # over the user's size: not fetched
+    c.card_action("g1", "view")
+    assert FakeTransfers.made[-1].fetched == []
+    assert "Save it to see it" in view.texts(SYSTEM)[-1]
+    c.set_auto_image_mb(5000)
+    assert c.settings.auto_image_bytes == 1_000_000_000       # capped
+    c.shutdown(timeout=2)

@@ -317,6 +317,13 @@ class Files:
             path = os.path.join(path, files.safe_filename(c.info.name))
         self._save(c, path or os.path.join(self.downloads_folder(), files.safe_filename(c.info.name)))
 
+    def set_auto_image_mb(self, mb: float) -> None:
+        """The settings dialog: pictures up to ``mb`` MB are fetched without asking (saved)."""
+        n = int(round(min(1000.0, max(0.0, float(mb))) * 1e6))
+        if n != self.settings.auto_image_bytes:
+            self.settings.auto_image_bytes = n
+            self.save_settings(self.settings)
+
     # -- helpers ---------------------------------------------------------------
 
     def _card_by_shown_id(self, fid):

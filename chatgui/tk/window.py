@@ -322,7 +322,9 @@ class ChatWindow:
             self.settings_dialog.top.lift()
             return
         self.settings_dialog = SettingsDialog(self.root, self.fonts, self.pal, self.fingerprint,
-                                              on_copy=self.copy_text)
+                                              on_copy=self.copy_text,
+                                              picture_mb=self.controller.settings.auto_image_bytes / 1e6,
+                                              on_picture_mb=self.controller.set_auto_image_mb)
 
     # -- files (issue 12) -----------------------------------------------------
 

@@ -168,3 +168,16 @@ def test_files_dropped_on_the_conversation_are_sent(make_window, tmp_path):
     w.root.update()
     assert str(action) == "copy"
     assert got == [["/tmp/a b/c.png", "/tmp/{odd}.txt", "/tmp/plain"]]
+
+
+def test_the_settings_dialog_sets_the_size_of_pictures_fetched_without_asking(make_window):
+    saved = []
+    w = make_window(save_settings=saved.append)
+    w.open_settings()
+    d = w.settings_dialog
+    assert d.picture_mb.get() == "5"
+    d.picture_box.delete(0, "end")
+    d.picture_box.insert(0, "12")
+    w.root.update()
+    assert w.controller.settings.auto_image_bytes == 12_000_000 and saved[-1].auto_image_bytes == 12_000_000
+    d.close()
