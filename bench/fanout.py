@@ -62,6 +62,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -128,14 +129,15 @@ def ngircd_conf(tmp: str, port: int) -> str:
 class Server:
     """One fresh server process on 127.0.0.1; a context manager that kills it."""
 
-    def __init__(self, target: str):
+    def __init__(self, target: str, extra=()):
+        """``extra``: more arguments for the project's server."""
         self.target = target
         self.tmp = tempfile.mkdtemp(prefix="natter-bench-")
         self.port = free_port()
         if target == "project":
             argv = [project_python(), "-m", "server", "--host", "127.0.0.1", "--port", str(self.port),
                     "--db", os.path.join(self.tmp, "history.db"), "--rate-limit", "0",
-                    "--max-clients", "10000"]
+                    "--max-clients", "10000", *extra]
         else:
             argv = [shutil.which("ngircd") or "/usr/sbin/ngircd", "--nodaemon", "--config",
                     ngircd_conf(self.tmp, self.port)]
@@ -211,11 +213,13 @@ class Server:
 
 # -- one scenario, Python load generator --------------------------------------
 
-def run_python(name: str, spec: dict, target: str, workers: int) -> dict:
+def run_python(name: str, spec: dict, target: str, workers: int, server_args=(), during=None) -> dict:
+    """``during(srv, done)``: started on a thread at "go", told to end by the
+    Event ``done`` once the generator reports (bench/files.py's transfers)."""
     row = {"scenario": name, "loadgen": f"python x{workers}", "server": target,
            "clients": spec["clients"], "senders": spec["senders"]}
     proto = "jsonl" if target == "project" else "irc"
-    with Server(target) as srv:
+    with Server(target, server_args) as srv:
         plan = loadgen.Plan(host="127.0.0.1", port=srv.port, proto=proto,
                             connect_gap=0.0 if target == "project" else 0.003,  # ngircd resets connect storms
                             nonce=secrets.token_hex(4), **spec)
@@ -241,10 +245,19 @@ def run_python(name: str, spec: dict, target: str, workers: int) -> dict:
             failures = [f for r in ready for f in r[3]]
             row["rss_connected_kib"] = srv.memory_kib("VmRSS")
             cpu_go = srv.cpu_seconds()
+            if during is not None:
+                finished = threading.Event()
+                side = threading.Thread(target=during, args=(srv, finished, row), name="bench-during", daemon=True)
+                side.start()
             t0 = time.monotonic_ns() + 200_000_000
             for pipe in pipes:
                 pipe.send(("go", t0, ok_senders))
-            done = [d[1] for d in _collect(pipes, "done", plan.timeout + 60)]
+            try:
+                done = [d[1] for d in _collect(pipes, "done", plan.timeout + 60)]
+            finally:
+                if during is not None:
+                    finished.set()
+                    side.join(120)
             row["server_cpu_run_s"] = srv.cpu_seconds() - cpu_go
             row["server_cpu_s"] = srv.cpu_seconds()
             row["peak_rss_kib"] = srv.memory_kib("VmHWM")

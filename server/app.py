@@ -173,7 +173,8 @@ class ChatServer:
             reach = "this computer only"
         else:
             reach = "SERVING THE LAN: anyone who can reach this computer can join"
-        line = f"Natter server listening on {_fmt(host, port)} ({reach}); history in {self.history.path}"
+        line = (f"Natter server listening on {_fmt(host, port)} ({reach}); history in {self.history.path}; "
+                f"shared files in {self.hub.chat.blobs.directory}")
         if self.fingerprint:
             line += f"\nTLS on; certificate fingerprint (clients compare it): {self.fingerprint}"
         elif not _is_loopback_host(host):

@@ -204,7 +204,16 @@ class Hub:
                     self._stopping = items[0]
                 else:               # from a transfer thread (server.transfer)
                     for item in items:
-                        rules[type(item)](chat, None, item)
+                        handler = rules.get(type(item))
+                        if handler is None:
+                            log.error("hub: nothing handles %r", item)
+                        else:
+                            try:
+                                handler(chat, None, item)
+                            except (HistoryError, sqlite3.Error):
+                                raise
+                            except Exception:       # that transfer's answer times out; the chat goes on
+                                log.exception("hub: failed on %r", item)
                 continue
             for j, item in enumerate(items):
                 if conn.sock is None:   # closed earlier in this pass

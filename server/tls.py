@@ -200,3 +200,15 @@ class TlsChannel:
             elif plain:
                 raise ssl.SSLError("application data before the TLS handshake finished")
             return self._out.read()
+
+    def close_notify(self) -> bytes:
+        """The ciphertext of a TLS close_notify (the orderly end of the
+        stream), to send before a half-close; b"" if it cannot be made."""
+        with self.lock:
+            if not self.handshaken:
+                return self._out.read()
+            try:
+                self._obj.unwrap()
+            except (ssl.SSLWantReadError, ssl.SSLError):
+                pass        # the peer's close_notify is not awaited
+            return self._out.read()

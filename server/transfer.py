@@ -35,7 +35,7 @@ from . import protocol as p
 
 log = logging.getLogger("natter.server")
 
-CHUNK = 64 * 1024          # bytes read or written at a time
+CHUNK = 256 * 1024         # bytes read or written at a time
 DRAIN_BYTES = 4 * 1024 * 1024   # after the answer: unread input taken (then dropped) so the answer is not reset
 DRAIN_TIME = 2.0
 VERDICT_WAIT = 30.0        # seconds an upload waits for the hub to announce it
@@ -175,7 +175,7 @@ class Channel:
         sock = self.sock
         try:
             if self.tls is not None:
-                self.send(b"")
+                sock.sendall(self._unsent + self.tls.close_notify())
             sock.shutdown(socket.SHUT_WR)
             deadline = time.monotonic() + DRAIN_TIME
             taken = 0
@@ -196,6 +196,8 @@ class Channel:
 
 class Transfer(threading.Thread):
     """One transfer connection's thread; subclasses define :meth:`transfer`."""
+
+    session = None      # the session it serves, set by the hub (server.core.files)
 
     def __init__(self, name: str, channel: Channel, transfers: TransferSet, idle_timeout: float):
         super().__init__(name=name, daemon=True)
@@ -254,7 +256,11 @@ class Refusal(Transfer):
 
 
 class Upload(Transfer):
-    """``put``: exactly ``size - offset`` bytes into ``ID.part``, checked, then announced."""
+    """``put``: exactly ``size - offset`` bytes into ``ID.part``, checked, then announced.
+    ``durable`` (``--sync full``): fsync'd first, so it survives a power loss
+    as the history does; otherwise, like the history, a crash of the process."""
+
+    durable = False
 
     def __init__(self, channel, transfers, idle_timeout, hub, blobs, pending, offset: int, bucket, previous):
         super().__init__(f"put-{pending.record.id}", channel, transfers, idle_timeout)
@@ -294,7 +300,8 @@ class Upload(Transfer):
                 if delay > 0 and self.stopping.wait(delay):
                     return
             f.flush()
-            os.fsync(f.fileno())
+            if self.durable:        # --sync full: on disk before it is announced, as the history is
+                os.fsync(f.fileno())
         if digest.hexdigest() != rec.sha256:
             self.blobs.remove(fid)
             self.hub.post(None, [FileDropped(fid, self)])

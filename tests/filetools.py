@@ -34,7 +34,8 @@ def dial(port: int, tls: bool = False, timeout: float = 10.0) -> socket.socket:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    return ctx.wrap_socket(raw, server_hostname="natter")
+    # A ragged end (no close_notify) raises: the server must end its streams properly.
+    return ctx.wrap_socket(raw, server_hostname="natter", suppress_ragged_eofs=False)
 
 
 def read_line(sock: socket.socket, limit: int = 64 * 1024) -> tuple[dict, bytes]:

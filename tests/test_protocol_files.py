@@ -7,12 +7,14 @@ import base64
 import hashlib
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server import protocol as p
 
 pytestmark = pytest.mark.timeout(60)
+# No deadline: a loaded machine must not fail a property (as tests/test_protocol.py).
+PROPS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 SHA = hashlib.sha256(b"hello").hexdigest()
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 40).decode()
@@ -119,6 +121,7 @@ _fields = st.fixed_dictionaries({}, optional={k: _json | st.text() for k in
                                                "file", "token", "offset", "resume")})
 
 
+@PROPS
 @given(kind=st.sampled_from(["upload", "put", "get"]), fields=_fields)
 def test_any_file_frame_parses_or_is_refused_with_a_sentence(kind, fields):
     try:
@@ -136,6 +139,7 @@ def test_any_file_frame_parses_or_is_refused_with_a_sentence(kind, fields):
         assert event.offset >= 0
 
 
+@PROPS
 @given(name=st.text(min_size=1, max_size=p.MAX_FILE_NAME).filter(lambda s: s.isprintable() and s.strip()),
        size=st.integers(0, 1 << 40), offset=st.integers(0, 1 << 40),
        fid=st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True))

@@ -39,6 +39,7 @@ from ..transfer import ByteBucket, Channel, Download, Refusal, TransferSet, Uplo
 from .fanout import Out
 
 PARTIAL_EXPIRY = 24 * 3600.0     # seconds without progress before a partial upload is given up
+MAX_TRANSFERS_PER_SESSION = 8    # transfer connections one session may have at once
 
 
 class Pending:
@@ -113,9 +114,9 @@ class FileRules:
                 return
         cfg = self.config
         if up.size > cfg.max_file_size:
-            return self.error(conn, p.ProtocolError(p.FILE_TOO_LARGE, f"The file is {_size(up.size)}; this server "
-                                                                      f"takes files up to {_size(cfg.max_file_size)}.",
-                                                    up.ref), counts=False)
+            why = (f"The file is {p.human_size(up.size)}; this server takes files up to "
+                   f"{p.human_size(cfg.max_file_size)}.")
+            return self.error(conn, p.ProtocolError(p.FILE_TOO_LARGE, why, up.ref), counts=False)
         pending = self._same_offer(conn, up, room, target)
         if pending is None:
             if self.files_reserved + up.size > cfg.files_quota:
@@ -167,6 +168,9 @@ class FileRules:
             return self._refusal(channel, p.FORBIDDEN, "That token is not the latest one given for this file: use "
                                                        "the token of your last upload_ready.", put.file)
         rec = pending.record
+        busy = self._busy(channel, rec.session, put.file)
+        if busy is not None:
+            return busy
         bucket = None
         if self.config.upload_rate > 0:
             bucket = self._buckets.get(rec.session)
@@ -175,6 +179,8 @@ class FileRules:
         previous = pending.transfer if pending.transfer is not None and pending.transfer.is_alive() else None
         pending.transfer = Upload(channel, self.transfers, self.config.idle_timeout, self.hub, self.blobs, pending,
                                   put.offset, bucket, previous)
+        pending.transfer.session = rec.session
+        pending.transfer.durable = self.config.sync == "full"
         pending.touched = time.monotonic()
         return pending.transfer
 
@@ -183,6 +189,9 @@ class FileRules:
         if session is None:
             return self._refusal(channel, p.FORBIDDEN, "That session is unknown here: give the session string of "
                                                        "your welcome as 'resume'.", get.file)
+        busy = self._busy(channel, session, get.file)
+        if busy is not None:
+            return busy
         rec = self.store.get_file(get.file)
         if rec is None or not self._may_see(session, rec):
             return self._refusal(channel, p.NO_SUCH_FILE, "There is no file with that id you can fetch.", get.file)
@@ -192,7 +201,19 @@ class FileRules:
             return self._refusal(channel, p.NO_SUCH_FILE, f"That file cannot be fetched: {why}.", get.file)
         if get.offset > rec.size:
             return self._refusal(channel, p.BAD_FRAME, f"'offset' is beyond the file's {rec.size} bytes.", get.file)
-        return Download(channel, self.transfers, self.config.idle_timeout, self.blobs, rec.id, get.offset)
+        download = Download(channel, self.transfers, self.config.idle_timeout, self.blobs, rec.id, get.offset)
+        download.session = session
+        return download
+
+    def _busy(self, channel, session: int, fid: str):
+        """A refusal when the session has MAX_TRANSFERS_PER_SESSION transfers
+        running, or the server as many as --max-clients; else None."""
+        running = self.transfers.running()
+        if len(running) >= self.config.max_clients or \
+                sum(1 for t in running if t.session == session) >= MAX_TRANSFERS_PER_SESSION:
+            return self._refusal(channel, p.TOO_MANY_CONNECTIONS, f"At most {MAX_TRANSFERS_PER_SESSION} transfers "
+                                                                  "at once per session: wait for one to end.", fid)
+        return None
 
     def _may_see(self, session: int, rec: FileRecord) -> bool:
         """A room file: the session is in its room; a private file: it is one of its two ends."""
@@ -212,8 +233,8 @@ class FileRules:
         rec = pending.record
         obj = p.file_object(rec.id, rec.name, rec.size, rec.mime, rec.sha256, rec.thumb)
         extra = {"file": obj}
-        if rec.room is not None and rec.room in self.rooms:
-            room = self.rooms[rec.room]
+        if rec.room is not None:
+            room = self.rooms[rec.room]          # rooms are kept, empty ones too
             msg_id, ts = self.store.add_event(MESSAGE, room.key, rec.sender, rec.name, rec.session, extra)
             room.last_id = msg_id
             out = Out.of(dict(p.message_frame(msg_id, ts, rec.sender, rec.name, room=room.name), file=obj), msg_id)
@@ -283,10 +304,3 @@ class FileRules:
         self.blobs.remove(f["id"])
         self.store.set_file_state(f["id"], DELETED)
 
-
-def _size(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} bytes"

@@ -75,7 +75,7 @@ class TokenBucket:
 # Frames that cost a token: everything that reaches other people.
 _METERED = (protocol.Say, protocol.SendDirect, protocol.ChangeNick, protocol.Join, protocol.Part,
             protocol.SetTopic, protocol.Mod, protocol.SetMode, protocol.Release, protocol.Delete, protocol.Edit,
-            protocol.Audit)
+            protocol.Audit, protocol.Upload)
 # Reads of the history have a bucket of their own, more generous: scrolling
 # back through pages must stay quick. Slowed, like messages, never dropped.
 _READS = (protocol.HistoryRequest, protocol.ListRooms)

@@ -58,5 +58,5 @@ from .files import (  # noqa: F401
     FILE_TOO_LARGE, QUOTA_FULL, BAD_FILE, NO_SUCH_FILE, MAX_FILE_NAME, MAX_MIME, MAX_THUMB, MAX_THUMB_B64,
     DEFAULT_MAX_FILE_SIZE, DEFAULT_MIME, TRANSFER_TYPES, Upload, Put, Get, FileInfo, UploadReady, PutOk, Blob,
     check_file_id, check_file_name, check_sha256, check_mime, check_thumb, upload_frame, put_frame, get_frame,
-    upload_ready_frame, put_ok_frame, blob_frame, file_object, parse_file,
+    upload_ready_frame, put_ok_frame, blob_frame, file_object, parse_file, human_size, file_line, shown_text,
 )

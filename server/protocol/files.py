@@ -207,6 +207,37 @@ def blob_frame(file: str, size: int) -> dict:
     return {"type": "blob", "file": file, "size": size}
 
 
+def human_size(n: int) -> str:
+    """1536 -> "1.5 KiB": a size for people."""
+    if n < 1024:
+        return f"{n} bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}"
+
+
+def file_line(file: dict) -> str:
+    """A file message as one line of text, for clients that show only text
+    (the IRC and plain-text doors): its name, size and how to fetch it."""
+    name = str(file.get("name", ""))
+    size = file.get("size")
+    size = human_size(size) if type(size) is int else "?"
+    if file.get("expired"):
+        return f"[file] {name} ({size}): expired, no longer stored"
+    mime = file.get("mime", DEFAULT_MIME)
+    return f"[file] {name} ({size}, {mime}): fetch it in a Natter window (file {file.get('id')})"
+
+
+def shown_text(frame: dict) -> str:
+    """What a text-only client is shown of a message or dm frame: its text,
+    or for a file the line of :func:`file_line` (the IRC and text doors)."""
+    file = frame.get("file")
+    if type(file) is dict:
+        return file_line(file)
+    return frame["text"]
+
+
 def file_object(id: str, name: str, size: int, mime: str, sha256: str, thumb: str | None = None,
                 expired: bool = False) -> dict:
     """The ``file`` of a message or dm. ``expired``: the bytes were dropped to

@@ -47,7 +47,7 @@ def message_lines(frame: dict, variant: tuple, epoch: str, target: str | None = 
     budget = MAX_BODY - 2 - len(serialise_body(Message("PRIVMSG", (target, "x x"), source))) + len("x x")
     with_time, with_id = variant
     out = []
-    for i, piece in enumerate(to_irc(frame["text"], budget), 1):
+    for i, piece in enumerate(to_irc(p.shown_text(frame), budget), 1):
         tags = {}
         if batch is not None:
             tags["batch"] = batch

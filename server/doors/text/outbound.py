@@ -93,7 +93,7 @@ def _said(view: TextView, ts, head: str, text: str) -> list:
 def _message(frame: dict, view: TextView) -> tuple:
     if not view.here(frame.get("room")):
         return [], []
-    text, sender = frame["text"], frame["from"]
+    text, sender = p.shown_text(frame), frame["from"]
     if text.startswith(ACTION_PREFIX) and text[len(ACTION_PREFIX):].strip():
         return _said(view, frame.get("ts"), f"* {sender}", text[len(ACTION_PREFIX):]), []
     return _said(view, frame.get("ts"), f"<{sender}>", text), []
@@ -101,8 +101,8 @@ def _message(frame: dict, view: TextView) -> tuple:
 
 def _dm(frame: dict, view: TextView) -> tuple:
     if view.is_me(frame["from"]):
-        return _said(view, frame.get("ts"), f"-> *{frame['to']}*", frame["text"]), []
-    return _said(view, frame.get("ts"), f"*{frame['from']}*", frame["text"]), []
+        return _said(view, frame.get("ts"), f"-> *{frame['to']}*", p.shown_text(frame)), []
+    return _said(view, frame.get("ts"), f"*{frame['from']}*", p.shown_text(frame)), []
 
 
 def _event(view: TextView, text: str) -> list:
