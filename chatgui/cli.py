@@ -38,7 +38,7 @@ terminal's too.
 
 Files (issue 12, :mod:`chatgui.cli_files`): ``/send PATH`` sends a file
 to the current room; a file someone sent prints as ``<ann> [file ID]
-report.pdf (1.2 MB): /get ID``; ``/get ID [PATH]`` saves it (to the
+report.pdf (1.2 MiB): /get ID``; ``/get ID [PATH]`` saves it (to the
 current folder by default). Progress goes to stderr; the end of input
 waits for the transfers as it waits for messages.
 

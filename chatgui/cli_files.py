@@ -2,7 +2,7 @@
 for :mod:`chatgui.cli`.
 
 A file message prints as a line of its own (``[14:02] <ann> [file
-k3F9...] report.pdf (1.2 MB): /get k3F9...``; a program's line says it is
+k3F9...] report.pdf (1.2 MiB): /get k3F9...``; a program's line says it is
 one). ``/send`` offers the file to the current room, ``/get`` saves a file seen in this session to PATH (a folder or a
 file name) or to the current folder under the file's own name made safe.
 Progress goes to stderr, one line per tenth and at the end; a failure is a
@@ -16,6 +16,8 @@ queue.
 from __future__ import annotations
 
 import os
+
+from server import protocol as p
 
 from chatgui.app.formatting import safe_text
 from chatgui.net import events as ev
@@ -50,7 +52,7 @@ class TerminalFiles:
         s = safe_text
         note = " (a program: Natter never runs it)" if files.is_runnable(info.name, info.mime) else ""
         gone = " (expired: the server no longer has it)" if info.expired else ""
-        return f"[file {s(info.id)}] {s(info.name)} ({files.human_size(info.size)}){note}{gone}: /get {s(info.id)}"
+        return f"[file {s(info.id)}] {s(info.name)} ({p.human_size(info.size)}){note}{gone}: /get {s(info.id)}"
 
     def send(self, path: str, room: str) -> None:
         path = os.path.expanduser(path)
@@ -85,7 +87,7 @@ class TerminalFiles:
                 tenth = 10 * e.done // e.total
                 if tenth > t[1]:
                     t[1] = tenth
-                    speed = f", {files.human_size(int(e.speed))}/s" if e.speed else ""
+                    speed = f", {p.human_size(int(e.speed))}/s" if e.speed else ""
                     left = f", {e.left:.0f} s left" if e.left is not None and e.done < e.total else ""
                     self.term.status(f"{t[0]}: {10 * tenth}%{speed}{left}")
             return True

@@ -31,7 +31,7 @@ def test_send_posts_a_file_and_get_saves_it_in_another_terminal(srv, cli, tmp_pa
     assert r.returncode == 0, r.stderr
     assert "sending report.pdf: done" in r.stderr
     line = bob.expect(r"<ann> \[file ")
-    fid = re.search(r"\[file (\S+)\] report\.pdf \(300 kB\): /get (\S+)", line).group(1)
+    fid = re.search(r"\[file (\S+)\] report\.pdf \(293\.0 KiB\): /get (\S+)", line).group(1)
     out = tmp_path / "got"
     out.mkdir()
     bob.send(f"/get {fid} {out}")

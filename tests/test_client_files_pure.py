@@ -1,5 +1,5 @@
 """chatgui.net.files, pure: a peer's file name as a safe file name (never a
-path, a hidden file or a device), what counts as a program, sizes in words,
+path, a hidden file or a device), what counts as a program,
 the transfer connection's answers, the thumbnail's bytes."""
 from __future__ import annotations
 
@@ -36,12 +36,6 @@ def test_safe_filename_examples(name, safe):
 ])
 def test_programs_are_told_apart(name, mime, runnable):
     assert files.is_runnable(name, mime) is runnable
-
-
-@pytest.mark.parametrize("n, words", [(0, "0 B"), (999, "999 B"), (1000, "1.0 kB"), (123_456, "123 kB"),
-                                      (1_500_000, "1.5 MB"), (10_000_000, "10 MB"), (5 * 10**12, "5.0 TB")])
-def test_sizes_in_words(n, words):
-    assert files.human_size(n) == words
 
 
 def test_the_transfer_answers_are_parsed_and_anything_else_refused():

@@ -78,7 +78,7 @@ def test_a_file_message_shows_a_card_with_name_size_and_id_instead_of_its_text(e
     c.handle(file_msg(5, "bob", info()))
     line = view.lines[-1]
     assert line.card is not None and line.text == "" and line.msg_id == 5 and line.who == "bob"
-    assert (line.card.fid, line.card.name, line.card.size) == ("f1", "report.pdf", "123 kB")
+    assert (line.card.fid, line.card.name, line.card.size) == ("f1", "report.pdf", "120.6 KiB")
     assert not line.card.image and not line.card.runnable and not line.card.saved
     assert c.opened == [] and FakeTransfers.made[-1].fetched == []     # nothing fetched, nothing opened
 
@@ -143,7 +143,7 @@ def test_a_picture_without_a_thumbnail_is_fetched_when_small_and_shrunk_here(env
     pump(c, lambda: view.cards["f5"].picture is not None or view.cards["f5"].broken)
     assert max(Image.open(io.BytesIO(view.cards["f5"].picture)).size) <= images.SHOWN_SIDE
     c.handle(file_msg(10, "bob", info("f6", "huge.jpg", 9_000_000, "image/jpeg")))
-    assert [f[1].id for f in tr.fetched] == ["f5"]        # over 5 MB: not fetched unasked
+    assert [f[1].id for f in tr.fetched] == ["f5"]        # over 5 MiB: not fetched unasked
 
 
 def test_clicking_a_picture_fetches_the_original_and_shows_it_in_a_window(env):
@@ -190,9 +190,9 @@ def test_attach_sends_to_the_room_on_screen_with_a_progress_bar_that_counts_down
     (tid, sent, room, to, name), = FakeTransfers.made[-1].sent
     assert (sent, room, to, name) == (str(path), "lobby", None, "notes.txt")
     assert view.transfers[tid].label == "Sending notes.txt to #lobby" and view.transfers[tid].fraction is None
-    c.handle(ev.TransferProgress(tid, 2_000_000, 10_000_000, 1_000_000.0, 8.0, "sending"))
+    c.handle(ev.TransferProgress(tid, 2 << 20, 10 << 20, float(1 << 20), 8.0, "sending"))
     bar = view.transfers[tid]
-    assert bar.fraction == pytest.approx(0.2) and bar.detail == "2.0 MB of 10 MB · 1.0 MB/s · 8 s left"
+    assert bar.fraction == pytest.approx(0.2) and bar.detail == "2.0 MiB of 10.0 MiB · 1.0 MiB/s · 8 s left"
     c.handle(ev.TransferDone(tid, "f9"))
     assert tid not in view.transfers
 
@@ -268,13 +268,13 @@ def test_the_size_fetched_without_asking_is_the_users_and_is_saved(tmp_path):
     c = Controller(view, Settings(), client_factory=FakeClient, save_settings=saved.append,
                    transfers_factory=FakeTransfers)
     start(c)
-    c.set_auto_image_mb(0.5)
-    assert c.settings.auto_image_bytes == 500_000 and saved[-1].auto_image_bytes == 500_000
+    c.set_auto_image_mib(0.5)
+    assert c.settings.auto_image_bytes == 512 * 1024 and saved[-1].auto_image_bytes == 512 * 1024
     c.handle(file_msg(20, "bob", info("g1", "photo.jpg", 600_000, "image/jpeg")))
     assert FakeTransfers.made[-1].fetched == []               # over the user's size: not fetched
     c.card_action("g1", "view")
     assert FakeTransfers.made[-1].fetched == []
     assert "Save it to see it" in view.texts(SYSTEM)[-1]
-    c.set_auto_image_mb(5000)
-    assert c.settings.auto_image_bytes == 1_000_000_000       # capped
+    c.set_auto_image_mib(5000)
+    assert c.settings.auto_image_bytes == 1000 << 20          # capped
     c.shutdown(timeout=2)

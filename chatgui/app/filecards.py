@@ -216,7 +216,7 @@ class Files:
         info = m.file
         who = "you" if self._mine(m) else (m.sender or "the sender")
         card = FileCard(fid=self.safe(info.id, False), name=self.safe(info.name, False),
-                        size=files.human_size(info.size), image=files.is_image(info),
+                        size=p.human_size(info.size), image=files.is_image(info),
                         runnable=files.is_runnable(info.name, info.mime),
                         gone=info.expired)
         note = []
@@ -276,8 +276,8 @@ class Files:
             elif c.info.size <= self.settings.auto_image_bytes:
                 self._fetch(c, "view")
             else:
-                self._system(f"{self.safe(c.info.name)} is {files.human_size(c.info.size)}, more than "
-                             f"{files.human_size(self.settings.auto_image_bytes)} fetched without asking: "
+                self._system(f"{self.safe(c.info.name)} is {p.human_size(c.info.size)}, more than "
+                             f"{p.human_size(self.settings.auto_image_bytes)} fetched without asking: "
                              "Save it to see it.")
 
     def _save(self, c: _Card, path: str | None = None) -> None:
@@ -317,9 +317,9 @@ class Files:
             path = os.path.join(path, files.safe_filename(c.info.name))
         self._save(c, path or os.path.join(self.downloads_folder(), files.safe_filename(c.info.name)))
 
-    def set_auto_image_mb(self, mb: float) -> None:
-        """The settings dialog: pictures up to ``mb`` MB are fetched without asking (saved)."""
-        n = int(round(min(1000.0, max(0.0, float(mb))) * 1e6))
+    def set_auto_image_mib(self, mib: float) -> None:
+        """The settings dialog: pictures up to ``mib`` MiB are fetched without asking (saved)."""
+        n = int(round(min(1000.0, max(0.0, float(mib))) * 1024 * 1024))
         if n != self.settings.auto_image_bytes:
             self.settings.auto_image_bytes = n
             self.save_settings(self.settings)
@@ -351,14 +351,14 @@ class Files:
 
 
 def progress_words(e: ev.TransferProgress) -> str:
-    """ "3.1 MB of 50 MB · 12 MB/s · 4 s left" """
+    """ "3.1 MiB of 50.0 MiB · 12.0 MiB/s · 4 s left" """
     if e.phase == "checking":
-        return f"reading the file… {files.human_size(e.done)} of {files.human_size(e.total)}"
+        return f"reading the file… {p.human_size(e.done)} of {p.human_size(e.total)}"
     if e.phase == "waiting":
         return "waiting for the server…"
-    parts = [f"{files.human_size(e.done)} of {files.human_size(e.total)}"]
+    parts = [f"{p.human_size(e.done)} of {p.human_size(e.total)}"]
     if e.speed:
-        parts.append(f"{files.human_size(int(e.speed))}/s")
+        parts.append(f"{p.human_size(int(e.speed))}/s")
     if e.left is not None:
         parts.append(_duration(e.left) + " left")
     return " · ".join(parts)

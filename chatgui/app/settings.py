@@ -53,7 +53,7 @@ class Settings:
     rooms: dict = field(default_factory=dict)   # server -> {"rooms": [...], "private": [...]}
     # Files (issue 12): a picture up to this many bytes is fetched when its
     # thumbnail is clicked (or, without a thumbnail, to make one) without asking.
-    auto_image_bytes: int = 5_000_000
+    auto_image_bytes: int = 5 * 1024 * 1024
     downloads: str = ""         # the folder Save starts in ("": the Downloads folder)
 
     def clamp(self) -> "Settings":

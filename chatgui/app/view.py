@@ -86,7 +86,7 @@ class FileCard:
     """A file someone sent (issue 12), shown in place of a message's text.
 
     ``fid`` is the server's id (shown, for ``/get``); ``name`` and ``size``
-    ("1.2 MB") are safe for Tk. ``image``: a picture: ``picture`` holds the
+    ("1.2 MiB") are safe for Tk. ``image``: a picture: ``picture`` holds the
     PNG to draw inline (made by :mod:`chatgui.app.images`, never the bytes a
     peer sent), None until it is ready; ``broken``: it cannot be shown
     (``note`` says why). ``runnable``: a program: ``note`` warns. Buttons:
@@ -110,8 +110,8 @@ class FileCard:
 @dataclass(frozen=True)
 class TransferView:
     """A transfer's progress bar: ``label`` ("Sending report.pdf to #maths"),
-    ``fraction`` done (None: not known yet), ``detail`` ("3.1 MB of 50 MB ·
-    12 MB/s · 4 s left"). Its Cancel button calls
+    ``fraction`` done (None: not known yet), ``detail`` ("3.1 MiB of 50.0 MiB ·
+    12.0 MiB/s · 4 s left"). Its Cancel button calls
     :meth:`Controller.cancel_transfer` with ``tid``."""
     tid: str
     label: str

@@ -6,7 +6,8 @@ The frames themselves (``upload``, ``upload_ready``, ``put``, ``get``,
 :class:`server.protocol.FileInfo`) are :mod:`server.protocol`'s; this
 module adds what only a client needs: the one-line answers of a transfer
 connection, whether a file might be run by the system (the card says so),
-a peer's name as a safe file name, sizes in words, refusals in words.
+a peer's name as a safe file name, refusals in words (sizes in words are
+:func:`server.protocol.human_size`, shared with the doors).
 Everything about a file comes from an untrusted peer: a name is only a
 label (never a path), a size is checked against what arrives, the sha256
 once the bytes are in.
@@ -98,17 +99,6 @@ def safe_filename(name: str) -> str:
     if stem in {"CON", "PRN", "AUX", "NUL"} or re.fullmatch(r"(COM|LPT)[0-9]", stem):
         base = "_" + base
     return base[:MAX_NAME]
-
-
-def human_size(n: int) -> str:
-    """1234567 -> "1.2 MB" (decimal units, as file managers show them)."""
-    if n < 1000:
-        return f"{n} B"
-    for unit in ("kB", "MB", "GB", "TB"):
-        n /= 1000.0
-        if n < 999.5 or unit == "TB":
-            return f"{n:.1f} {unit}" if n < 10 else f"{n:.0f} {unit}"
-    return f"{n:.0f} TB"
 
 
 def refusal_words(code: str, message: str) -> str:

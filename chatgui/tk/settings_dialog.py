@@ -2,7 +2,7 @@
 identity fingerprint, which a server's operator names to make someone an
 admin (``--admin-identity FINGERPRINT``), in a read-only field that can be
 selected and copied, with a **Copy** button; and how big a picture may be
-to be fetched without asking (issue 12), in MB, saved as it is changed.
+to be fetched without asking (issue 12), in MiB, saved as it is changed.
 
 Thread: the Tk thread only.
 """
@@ -20,7 +20,7 @@ EXPLAIN = ("Your identity is a secret kept on this computer; it keeps your nick 
            "(teacher, helper) with you. Its fingerprint below is safe to share: give it to whoever runs "
            "the server to be made an admin there (--admin-identity FINGERPRINT).")
 NO_IDENTITY = "No identity yet: it is made when you first connect."
-PICTURES = "Fetch pictures without asking up to (MB):"
+PICTURES = "Fetch pictures without asking up to (MiB):"
 PICTURES_EXPLAIN = ("A click on a picture fetches the original up to this size (and a picture sent "
                     "without a thumbnail is fetched to make one); bigger ones are saved with Save. 0: never.")
 
@@ -29,11 +29,11 @@ class SettingsDialog:
     """``on_copy(text)`` puts the fingerprint on the clipboard."""
 
     def __init__(self, master: tk.Misc, fonts: theme.Fonts, pal: theme.Palette, fingerprint: str | None,
-                 *, on_copy: Callable[[str], None], picture_mb: float = 5.0,
-                 on_picture_mb: Callable[[float], None] | None = None):
-        """``on_picture_mb(mb)``: the pictures' size was changed to a valid number."""
+                 *, on_copy: Callable[[str], None], picture_mib: float = 5.0,
+                 on_picture_mib: Callable[[float], None] | None = None):
+        """``on_picture_mib(mib)``: the pictures' size was changed to a valid number."""
         self.on_copy = on_copy
-        self.on_picture_mb = on_picture_mb
+        self.on_picture_mib = on_picture_mib
         self.fingerprint = fingerprint
         top = self.top = tk.Toplevel(master)
         top.title(TITLE)
@@ -61,11 +61,11 @@ class SettingsDialog:
         pictures = ttk.Frame(frame, style="Chat.TFrame")
         pictures.grid(row=5, column=0, columnspan=2, sticky="w", pady=(14, 0))
         ttk.Label(pictures, text=PICTURES, style="Card.TLabel").grid(row=0, column=0, sticky="w")
-        self.picture_mb = tk.StringVar(master=top, value=f"{picture_mb:g}")
+        self.picture_mib = tk.StringVar(master=top, value=f"{picture_mib:g}")
         self.picture_box = ttk.Spinbox(pictures, from_=0, to=1000, increment=1, width=6,
-                                       textvariable=self.picture_mb)
+                                       textvariable=self.picture_mib)
         self.picture_box.grid(row=0, column=1, padx=(8, 0))
-        self.picture_mb.trace_add("write", lambda *_: self._picture_changed())
+        self.picture_mib.trace_add("write", lambda *_: self._picture_changed())
         ttk.Label(frame, text=PICTURES_EXPLAIN, style="CardMuted.TLabel", wraplength=640, justify="left").grid(
             row=6, column=0, columnspan=2, sticky="w", pady=(2, 0))
         self.close_button = ttk.Button(frame, text="Close", command=self.close)
@@ -99,11 +99,11 @@ class SettingsDialog:
 
     def _picture_changed(self) -> None:
         try:
-            mb = float(self.picture_mb.get().strip().replace(",", "."))
+            mib = float(self.picture_mib.get().strip().replace(",", "."))
         except ValueError:
             return                  # being typed; the last valid number stays
-        if 0 <= mb <= 1000 and self.on_picture_mb is not None:
-            self.on_picture_mb(mb)
+        if 0 <= mib <= 1000 and self.on_picture_mib is not None:
+            self.on_picture_mib(mib)
 
     def close(self) -> None:
         if self.alive:

@@ -323,8 +323,8 @@ class ChatWindow:
             return
         self.settings_dialog = SettingsDialog(self.root, self.fonts, self.pal, self.fingerprint,
                                               on_copy=self.copy_text,
-                                              picture_mb=self.controller.settings.auto_image_bytes / 1e6,
-                                              on_picture_mb=self.controller.set_auto_image_mb)
+                                              picture_mib=self.controller.settings.auto_image_bytes / 1024 ** 2,
+                                              on_picture_mib=self.controller.set_auto_image_mib)
 
     # -- files (issue 12) -----------------------------------------------------
 

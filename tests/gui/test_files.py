@@ -61,10 +61,10 @@ def test_an_attached_file_shows_a_progress_bar_and_arrives_in_the_other_window_a
     assert bars.winfo_ismapped()
     label, _, detail, cancel = next(iter(bars.rows.values()))
     assert label.cget("text") == "Sending report.pdf to #lobby"
-    assert " of 1.5 MB" in detail.cget("text") and cancel.cget("text") == "Cancel"
+    assert " of 1.4 MiB" in detail.cget("text") and cancel.cget("text") == "Cancel"
     pump([ann, bob], lambda: cards(bob), what="the card in bob's window")
     card = cards(bob)[0]
-    assert card.name.cget("text") == "report.pdf" and card.meta.cget("text").startswith("1.5 MB · file ")
+    assert card.name.cget("text") == "report.pdf" and card.meta.cget("text").startswith("1.4 MiB · file ")
     assert card.winfo_ismapped() and str(card.save_button.cget("state")) == "normal"
     pump([ann, bob], lambda: not bars.rows, what="the bar to go when the upload is done")
     assert cards(ann)                                      # the sender sees its own card too
@@ -175,9 +175,9 @@ def test_the_settings_dialog_sets_the_size_of_pictures_fetched_without_asking(ma
     w = make_window(save_settings=saved.append)
     w.open_settings()
     d = w.settings_dialog
-    assert d.picture_mb.get() == "5"
+    assert d.picture_mib.get() == "5"
     d.picture_box.delete(0, "end")
     d.picture_box.insert(0, "12")
     w.root.update()
-    assert w.controller.settings.auto_image_bytes == 12_000_000 and saved[-1].auto_image_bytes == 12_000_000
+    assert w.controller.settings.auto_image_bytes == 12 << 20 and saved[-1].auto_image_bytes == 12 << 20
     d.close()
