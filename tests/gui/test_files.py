@@ -71,18 +71,26 @@ def test_an_attached_file_shows_a_progress_bar_and_arrives_in_the_other_window_a
     assert not ann.errors and not bob.errors
 
 
-def _x_clipboard(path, env) -> subprocess.Popen:
-    """Own the X clipboard with a PNG (xclip stays in the foreground: stopped by its pid)."""
+def _x_clipboard(path, env, windows) -> subprocess.Popen:
+    """Own the X clipboard with a PNG (xclip stays in the foreground: stopped
+    by its pid). Until xclip has taken it, the owner may be a Tk window of
+    this process, which answers only while it is pumped: each look is short,
+    and the windows are pumped in between."""
     proc = subprocess.Popen(["xclip", "-quiet", "-selection", "clipboard", "-t", "image/png", "-i", str(path)],
                             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
-        out = subprocess.run(["xclip", "-selection", "clipboard", "-t", "TARGETS", "-o"], env=env,
-                             capture_output=True, timeout=30).stdout
+        try:
+            out = subprocess.run(["xclip", "-selection", "clipboard", "-t", "TARGETS", "-o"], env=env,
+                                 capture_output=True, timeout=2).stdout
+        except subprocess.TimeoutExpired:
+            out = b""
         if b"image/png" in out:
             return proc
         assert time.monotonic() < deadline, "xclip did not take the clipboard"
+        for w in windows:
+            w.root.update()
         time.sleep(0.05)
 
 
@@ -95,7 +103,7 @@ def test_a_pasted_picture_shows_inline_in_the_other_window(make_window, make_ser
     pic.paste((20, 60, 220), (0, 80, 320, 120))
     src = tmp_path / "clip.png"
     pic.save(src)
-    proc = _x_clipboard(src, dict(os.environ))
+    proc = _x_clipboard(src, dict(os.environ), [ann, bob])
     try:
         ann.root.focus_force()
         ann.chat.input.focus_force()
