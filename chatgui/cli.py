@@ -36,6 +36,12 @@ more minutes."). The identity (:mod:`chatgui.net.identity`) is the
 window's: the same file, so a nick reserved in the window is the
 terminal's too.
 
+Files (issue 12, :mod:`chatgui.cli_files`): ``/send PATH`` sends a file
+to the current room; a file someone sent prints as ``<ann> [file ID]
+report.pdf (1.2 MiB): /get ID``; ``/get ID [PATH]`` saves it (to the
+current folder by default). Progress goes to stderr; the end of input
+waits for the transfers as it waits for messages.
+
 Connection status, refusals and errors go to stderr, so a script reading
 stdout gets only the room.
 
@@ -91,6 +97,8 @@ from chatgui.net import events as ev
 from chatgui.net import identity as identity_mod
 from chatgui.net import moderation as mod
 from chatgui.net.client import ChatClient
+from chatgui.net.transfers import Transfers
+from chatgui.cli_files import TerminalFiles
 from chatgui.net.pins import normalize_fingerprint
 
 
@@ -176,6 +184,7 @@ class Terminal:
         self.names: dict = {}           # room key -> the room's name as the server spells it
         self.topics: dict = {}          # room key -> topic
         self.prompting = prompt         # stdin is a terminal: show "#room> " (once ready)
+        self.files: TerminalFiles | None = None     # set by the Session (issue 12)
         self._prompt_shown = False
 
     # -- output helpers --------------------------------------------------
@@ -247,7 +256,9 @@ class Terminal:
             if released is not None and e.released_by:
                 tail += f" (released by {s(e.released_by)})"
             action = commands.action_body(e.text)
-            if action is not None:
+            if getattr(e, "file", None) is not None and self.files is not None:
+                self._room(e.ts, f"{number}<{s(e.sender)}> {self.files.line(e)}", e.room)
+            elif action is not None:
                 self._room(e.ts, f"{number}* {s(e.sender)} {s(action)}{tail}", e.room)
             else:
                 self._room(e.ts, f"{number}<{s(e.sender)}> {s(e.text)}{tail}", e.room)
@@ -283,10 +294,12 @@ class Terminal:
             if e.powers is not None:
                 self.modes[key] = Modes(**dict(e.powers.modes))
         elif issubclass(kind, protocol.Direct):
+            text = (self.files.line(e) if getattr(e, "file", None) is not None and self.files is not None
+                    else s(e.text))
             if e.sender == self.nick and e.to != self.nick:
-                self._room(e.ts, f"[private to {s(e.to)}] <{s(e.sender)}> {s(e.text)}")
+                self._room(e.ts, f"[private to {s(e.to)}] <{s(e.sender)}> {text}")
             else:
-                self._room(e.ts, f"[private] <{s(e.sender)}> {s(e.text)}")
+                self._room(e.ts, f"[private] <{s(e.sender)}> {text}")
         elif kind is protocol.Joined:
             self.users.add(e.nick)
             self.people.setdefault(protocol.room_key(e.room), set()).add(e.nick)
@@ -419,6 +432,8 @@ class Session:
         self.clients = [self.client]     # every client made, to close them all at the end
         self.events = events
         self.term = term
+        self.files = term.files = TerminalFiles(term, lambda client: Transfers(client, events, _thumbnailer()))
+        self.files.use(self.client)
         self.wait = wait
         self.ask = ask
         self.unconfirmed: set = set()   # refs sent and not yet acknowledged or refused
@@ -449,7 +464,7 @@ class Session:
                     break
                 self.handle(e)
             if self.quitting and not self.closing:
-                if (self.ready or self.stopped) and not self.unconfirmed:
+                if (self.ready or self.stopped) and not self.unconfirmed and not self.files.busy:
                     self._close()
                 elif time.monotonic() >= self.deadline:
                     n = len(self.unconfirmed)
@@ -458,13 +473,14 @@ class Session:
                                     f"gave up after {self.wait:g} s: not connected")
                     self.rc = 1
                     self._close()
-        if (self.unconfirmed or self.held) and self.rc == 0:
+        if (self.unconfirmed or self.held or self.files.busy or self.files.failed) and self.rc == 0:
             self.rc = 1
         return self.rc
 
     def close_all(self, timeout: float) -> None:
         """Close every client made (main thread, at the very end)."""
         deadline = time.monotonic() + timeout
+        self.files.close(timeout=max(0.0, deadline - time.monotonic()))
         for c in self.clients:
             c.close(timeout=max(0.0, deadline - time.monotonic()))
 
@@ -479,6 +495,10 @@ class Session:
 
     def handle(self, e) -> None:
         kind = type(e)
+        if self.files.handle(e):
+            if self.ready:
+                self.term.prompt()
+            return
         if kind is _Line:
             if self.asking is not None:
                 self._answer(e.text)
@@ -641,6 +661,7 @@ class Session:
             self.term.status("trusting that certificate; connecting again...")
             self.client = self.make_client(fingerprint)
             self.clients.append(self.client)
+            self.files.use(self.client)
             self.client.start()
             return
         self.term.error("not connected: the certificate was not trusted, and nothing was sent")
@@ -695,6 +716,10 @@ class Session:
         elif kind is commands.Quit:
             self.quit_typed = True
             self._quit()
+        elif kind is commands.SendFile:
+            self.files.send(cmd.path, room)
+        elif kind is commands.GetFile:
+            self.files.get(cmd.file, cmd.path)
         elif kind is commands.Invalid:
             self.term.error(cmd.message)
         self.term.prompt()
@@ -752,6 +777,15 @@ def main(argv=None) -> int:
         return 1
     finally:
         session.close_all(timeout=1.0)
+
+
+def _thumbnailer():
+    """The sender's thumbnails, with Pillow imported only when a picture is
+    sent (on its transfer thread), so the terminal starts as fast as before."""
+    def thumb(path, mime):
+        from chatgui.app import images
+        return images.make_thumb(path, mime) if images.PILLOW else None
+    return thumb
 
 
 def _isatty(stream) -> bool:

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import queue
+import threading
 import time
 
 from chatgui.net import events as ev
+from tests.servertools import wait_until
 
 
 class Events:
@@ -64,3 +66,46 @@ def until_pong(client) -> list:
         if f["type"] == "pong":
             return frames
         frames.append(f)
+
+
+class TransferPump:
+    """The UI's part for chatgui.net.transfers: a ``test-pump`` thread takes
+    the events queue, hands the offers' answers to Transfers, keeps the
+    rest in :attr:`seen`; :meth:`end` waits for a transfer's last event."""
+
+    def __init__(self, transfers, events):
+        self.transfers, self.events = transfers, events
+        self.seen = []
+        self.ended = {}
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="test-pump", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                e = self.events.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if self.transfers.on_event(e):
+                continue
+            self.seen.append(e)
+            if type(e) in (ev.TransferDone, ev.TransferFailed):
+                self.ended[e.tid] = e
+
+    def end(self, tid, timeout=20):
+        wait_until(lambda: tid in self.ended, timeout=timeout, what=f"the end of {tid}")
+        return self.ended[tid]
+
+    def progress(self, tid):
+        return [e for e in self.seen if type(e) is ev.TransferProgress and e.tid == tid]
+
+    def stop(self):
+        self._stop.set()
+        self.thread.join(5)
+
+
+    def wait(self, pred, timeout=10, what="an event"):
+        """The first event seen that matches ``pred``, waiting for it."""
+        return wait_until(lambda: next((e for e in list(self.seen) if pred(e)), None), timeout=timeout,
+                          what=what)

@@ -49,6 +49,13 @@ class FakeView:
         self.settings_shown = []   # each RoomSettings show_room_settings opened
         self.identity = None       # the fingerprint set_identity gave
         self.clipboard = None      # the last copy_text
+        self.cards = {}            # file id -> the last FileCard shown or updated
+        self.transfers = {}        # tid -> the last TransferView shown (removed by end_transfer)
+        self.transfers_ended = []  # tids, in order
+        self.save_answer = None    # what ask_save_path answers (a path, or None: cancelled)
+        self.save_asked = []       # (name, folder) of each ask_save_path
+        self.files_answer = []     # what ask_files answers
+        self.pictures = []         # (title, png) of each show_picture
 
     def show_connect(self, values, error, busy, focus=None, trust=None, trust_label=None):
         self.screen = "connect"
@@ -86,9 +93,34 @@ class FakeView:
 
     def append(self, line, room=None):
         self.convos.setdefault(self.visible if room is None else room, []).append(line)
+        if line.card is not None:
+            self.cards[line.card.fid] = line.card
+
+    # issue 12
+    def update_card(self, card):
+        assert card.fid in self.cards, f"update of a card never shown: {card.fid}"
+        self.cards[card.fid] = card
+
+    def show_transfer(self, transfer):
+        self.transfers[transfer.tid] = transfer
+
+    def end_transfer(self, tid):
+        self.transfers.pop(tid, None)
+        self.transfers_ended.append(tid)
+
+    def ask_save_path(self, name, folder):
+        self.save_asked.append((name, folder))
+        return self.save_answer
+
+    def ask_files(self):
+        return list(self.files_answer)
+
+    def show_picture(self, title, png):
+        self.pictures.append((title, png))
 
     def prepend(self, room, lines, more):
         self.prepends.append((room, list(lines), more))
+        self.cards.update({ln.card.fid: ln.card for ln in lines if ln.card is not None})
         self.convos[room] = list(lines) + self.convos.get(room, [])
         if not more:
             self.starts.add(room)
@@ -333,3 +365,196 @@ class FakeRoom:
             self.stop_thread = threading.current_thread().name
             FakeRoom.log.append(("stop", self.requested_port))
         self.stopped = True
+
+
+class FakeTransfers:
+    """Stands in for chatgui.net.transfers.Transfers in controller tests:
+    records what was asked; the test puts the events on the queue itself."""
+    made: list = []
+
+    def __init__(self, client, events, thumbnailer=None):
+        self.client, self.events, self.thumbnailer = client, events, thumbnailer
+        self.sent = []           # (tid, path, room, to, name)
+        self.fetched = []        # (tid, FileInfo, dest)
+        self.cancelled = []
+        self.closed = False
+        self._ids = itertools.count(1)
+        FakeTransfers.made.append(self)
+
+    def send(self, path, room=None, to=None, name=None):
+        tid = f"up{next(self._ids)}"
+        self.sent.append((tid, path, room, to, name))
+        return tid
+
+    def fetch(self, info, dest):
+        tid = f"down{next(self._ids)}"
+        self.fetched.append((tid, info, dest))
+        return tid
+
+    def cancel(self, tid):
+        self.cancelled.append(tid)
+
+    def on_event(self, event):
+        return False
+
+    def close(self, timeout=2.0):
+        self.closed = True
+        return True
+
+
+class FakeFileServer:
+    """A loopback TCP server that speaks only issue 12's transfer lines
+    (put / get), for testing chatgui.net.transfers without the real server.
+
+    ``files``: file id -> bytes it holds (complete, for get); ``held``: file
+    id -> bytes of an upload so far; ``expect``: file id -> (size, sha256)
+    of an offer. ``cut_after``: a transfer connection is cut after this many
+    bytes of body (once; then None). ``replies`` counts what it answered.
+    Thread: ``fake-file-server`` accepts, one ``fake-file-conn`` per connection.
+    """
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.files, self.held, self.expect = {}, {}, {}
+        self.tokens = {}
+        self.sessions = {"sess-1"}
+        self.cut_after = None
+        self.stall_after = None      # get: send this many bytes, then wait for the client to hang up
+        self.answer_put = threading.Event()     # cleared by a test: put_ok waits for it
+        self.answer_put.set()
+        self.lines = []
+        self.lock = threading.Lock()
+        self._closing = False
+        self._thread = threading.Thread(target=self._accept, name="fake-file-server", daemon=True)
+        self._thread.start()
+
+    def close(self):
+        import socket
+        self._closing = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self._thread.join(5)
+
+    def offer(self, fid, data_size, sha256):
+        """What the real server does on upload: a token and the bytes held."""
+        import secrets
+        with self.lock:
+            self.expect[fid] = (data_size, sha256)
+            token = self.tokens[fid] = secrets.token_hex(8)
+            return token, len(self.held.get(fid, b""))
+
+    def _accept(self):
+        while not self._closing:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), name="fake-file-conn", daemon=True).start()
+
+    def _serve(self, conn):
+        import hashlib
+        import json
+        with conn:
+            buf = b""
+            while b"\n" not in buf:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+            line, _, rest = buf.partition(b"\n")
+            frame = json.loads(line)
+            with self.lock:
+                self.lines.append(frame)
+                cut, self.cut_after = self.cut_after, None
+            fid = frame["file"]
+            if frame["type"] == "get":
+                body = self.files.get(fid)
+                if frame.get("resume") not in self.sessions or body is None:
+                    conn.sendall(b'{"type":"error","code":"no_such_file","message":"No such file."}\n')
+                    return
+                tail = body[frame["offset"]:]
+                conn.sendall(json.dumps({"type": "blob", "file": fid, "size": len(tail)}).encode() + b"\n")
+                stall, self.stall_after = self.stall_after, None
+                if stall is not None:
+                    conn.sendall(tail[:stall])
+                    conn.recv(1)              # until the client hangs up
+                    return
+                conn.sendall(tail if cut is None else tail[:cut])
+                return
+            size, digest = self.expect[fid]
+            if frame["token"] != self.tokens.get(fid):
+                conn.sendall(b'{"type":"error","code":"forbidden","message":"Stale token."}\n')
+                return
+            held = bytearray(self.held.get(fid, b""))
+            if frame["offset"] != len(held):
+                conn.sendall(b'{"type":"error","code":"bad_frame","message":"Wrong offset."}\n')
+                return
+            data = rest
+            while True:
+                held += data
+                if cut is not None and len(held) - frame["offset"] >= cut:
+                    del held[frame["offset"] + cut:]
+                    with self.lock:
+                        self.held[fid] = bytes(held)
+                    return                    # cut in the middle: no answer
+                if len(held) >= size:
+                    break
+                data = conn.recv(65536)
+                if not data:
+                    with self.lock:
+                        self.held[fid] = bytes(held)
+                    return
+            held = bytes(held[:size])
+            with self.lock:
+                self.held.pop(fid, None)
+            if hashlib.sha256(held).hexdigest() != digest:
+                conn.sendall(b'{"type":"error","code":"bad_file","message":"The checksum does not match."}\n')
+                return
+            with self.lock:
+                self.files[fid] = held
+            self.answer_put.wait(30)        # a test may hold the answer back (the server "checking")
+            conn.sendall(json.dumps({"type": "put_ok", "file": fid}).encode() + b"\n")
+
+
+class FakeTransferClient:
+    """What Transfers needs of a ChatClient, against a FakeFileServer: an
+    offer is answered at once (UploadReady on ``events``, as the network
+    client would put it), open_transfer dials the fake server (plain TCP),
+    ``session`` is the token the fake server knows. ``refuse``: an error
+    code to refuse offers with instead."""
+
+    def __init__(self, server, events):
+        self.server, self.events = server, events
+        self.session = "sess-1"
+        self.offers = []
+        self.refuse = None
+        self.dials = 0
+        self._ids = itertools.count(1)
+
+    def upload(self, name, size, sha256, mime, room=None, to=None, thumb=None):
+        from server import protocol as p
+        from chatgui.net import events as ev
+        ref = f"u{next(self._ids)}"
+        self.offers.append(dict(name=name, size=size, sha256=sha256, mime=mime, room=room, to=to,
+                                thumb=thumb, ref=ref))
+        if self.refuse:
+            self.events.put(ev.Refused(ref, self.refuse, "The file is larger than this server takes."))
+            return ref
+        fid = "f" + sha256[:8]
+        token, offset = self.server.offer(fid, size, sha256)
+        self.events.put(p.UploadReady(fid, token, offset, ref))
+        self.events.put(ev.Acked(ref, None))
+        return ref
+
+    def open_transfer(self, stopping, timeout=None):
+        import socket
+        from chatgui.net.transport import PlainTransport
+        self.dials += 1
+        return PlainTransport(socket.create_connection(("127.0.0.1", self.server.port), timeout=5))

@@ -48,9 +48,9 @@ def test_a_ping_flood_from_a_server_that_never_reads_keeps_the_client_bounded(ma
     # a few kilobytes of pongs, as it would after megabytes with defaults.
     real_connect = ChatClient._connect_sock
 
-    def small_sndbuf(self, sock, addr):
+    def small_sndbuf(self, sock, addr, *rest):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        real_connect(self, sock, addr)
+        real_connect(self, sock, addr, *rest)
     monkeypatch.setattr(ChatClient, "_connect_sock", small_sndbuf)
     srv = played(rcvbuf=4096)
     a, ae = make_chat_clients(srv.port, "ann", ping_interval=300)

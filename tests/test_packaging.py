@@ -284,6 +284,73 @@ def test_packaged_client_joins_sends_and_exits_cleanly_when_closed(unpacked, dis
     assert stat.S_IMODE(os.stat(made).st_mode) == 0o600
 
 
+PICTURE_SENT = (0x12, 0xC4, 0x6A)        # the picture the packaged client sends
+PICTURE_SHOWN = (0xD0, 0x20, 0xB0)       # the one it must show inline
+
+
+def test_the_bundle_has_pillow_and_the_tkdnd_package(unpacked):
+    internal = unpacked / ps.APP.client_name / "_internal"
+    assert list((internal / "PIL").glob("_imaging*.so")), "Pillow's C core is not in the bundle"
+    machine = {"x86_64": "linux-x64", "aarch64": "linux-arm64"}[os.uname().machine]
+    tkdnd = internal / "tkinterdnd2" / "tkdnd" / machine
+    assert list(tkdnd.glob("libtkdnd*.so")) and (tkdnd / "pkgIndex.tcl").exists()
+
+
+def test_packaged_client_sends_a_picture_and_shows_one_inline(unpacked, display, make_server, tmp_path):
+    """Pillow works packaged: the client sends a picture with a thumbnail it
+    made (/send typed in its window), and shows one sent to it inline."""
+    import base64
+    import io
+    from PIL import Image
+    from chatgui.app import images
+    from tests import filetools
+    from tests.servertools import hello_v2
+    srv = make_server(rate_limit=0, upload_rate=0)
+    watcher = LineClient(srv.port)
+    session = hello_v2(watcher, "watcher")["welcome"]["session"]
+    sent = tmp_path / "sent.png"
+    Image.new("RGB", (400, 300), PICTURE_SENT).save(sent)
+    exe = str(unpacked / ps.APP.client_name / ps.APP.client_name)
+    log = open(tmp_path / "client.log", "wb")
+    proc = subprocess.Popen([exe, "--host", "127.0.0.1", "--port", str(srv.port), "--nick", "packed"],
+                            env=dict(os.environ, DISPLAY=display), stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    try:
+        assert watcher.recv_type("joined", timeout=30)["nick"] == "packed"
+        window = ps.wait_for_window(display, "^packed @ ", timeout=20)
+        ps.type_into(display, window, f"/send {sent}")
+        m = _file_message(watcher)
+        assert m["from"] == "packed" and m["file"]["name"] == "sent.png" and m["file"]["mime"] == "image/png"
+        thumb = Image.open(io.BytesIO(base64.b64decode(m["file"]["thumb"])))
+        assert thumb.format == "PNG" and thumb.convert("RGB").getpixel((5, 5)) == PICTURE_SENT
+        head, body = filetools.get(srv.port, m["file"]["id"], session)
+        assert head["type"] == "blob" and body == sent.read_bytes()
+        shown = tmp_path / "shown.png"
+        Image.new("RGB", (300, 200), PICTURE_SHOWN).save(shown)
+        data = shown.read_bytes()
+        ready = filetools.offer(watcher, data, "shown.png", mime="image/png",
+                                thumb=images.make_thumb(str(shown)))
+        assert filetools.put(srv.port, ready, data)["type"] == "put_ok"
+        deadline = time.monotonic() + 20
+        while ps.count_colour(display, window, PICTURE_SHOWN) < 200 * 100:
+            assert time.monotonic() < deadline, "the picture is not inline in the packaged window"
+            time.sleep(0.1)
+        ps.close_window(display, window)
+        code = proc.wait(15)
+    finally:
+        ps.stop(proc)
+        watcher.close()
+    assert code == 0, (tmp_path / "client.log").read_text()
+
+
+def _file_message(client: LineClient, timeout: float = 60) -> dict:
+    while True:
+        f = client.recv(timeout)
+        if f["type"] == "message" and f.get("file"):
+            return f
+
+
 def test_packaged_client_hosts_a_room_and_quits_on_ctrl_q(unpacked, display, tmp_path):
     """"Host a room on this computer" works packaged: the server code is in
     the bundle. A client of the test's own joins that room."""

@@ -166,6 +166,17 @@ class Audit:
 
 
 @dataclass(frozen=True)
+class SendFile:
+    path: str               # as typed (~ expanded by whoever opens it)
+
+
+@dataclass(frozen=True)
+class GetFile:
+    file: str               # the file's id, as the card or the terminal shows it
+    path: str | None = None   # where to save it; None: the downloads folder
+
+
+@dataclass(frozen=True)
 class Empty:
     """Nothing to do (a blank line)."""
 
@@ -206,6 +217,8 @@ COMMANDS = {
     "release": ("/release [ID]", "(ops) let question ID (or the oldest waiting) go to the whole room"),
     "audit": ("/audit", "(ops) show who moderated what in this room"),
     "forget": ("/forget", "stop reserving your nick for this computer"),
+    "send": ("/send PATH", "send the file at PATH to this room (or, in a private conversation, to that person)"),
+    "get": ("/get ID [PATH]", "save the file whose card shows ID in PATH, or in your downloads folder"),
     "clear": ("/clear", "clear the conversation on your screen"),
     "help": ("/help [command]", "show this help"),
     "quit": ("/quit", "leave the room"),
@@ -273,7 +286,8 @@ def clean_text(text: str) -> str:
 
 def parse(line: str) -> object:
     """One input -> Say | Action | Direct | Nick | Who | Clear | Help | Quit | Join | Part |
-    Topic | Rooms | Mod | Mode | Delete | Edit | Release | Forget | Audit | Empty | Invalid."""
+    Topic | Rooms | Mod | Mode | Delete | Edit | Release | Forget | Audit | SendFile | GetFile |
+    Empty | Invalid."""
     line = clean_text(line)
     if not line.startswith("/"):
         text = line.rstrip()
@@ -488,6 +502,25 @@ def _release(rest: str):
     return Release(msg_id) if msg_id is not None else _usage("release", f"{word[:20]!r} is not a question number.")
 
 
+def _send(rest: str):
+    path = _unquote(rest.strip())
+    return SendFile(path) if path else _usage("send", "Give the path of the file to send.")
+
+
+def _get(rest: str):
+    fid, _, path = rest.strip().partition(" ")
+    if not fid:
+        return _usage("get", "Give the id of the file (its card shows it).")
+    return GetFile(fid, _unquote(path.strip()) or None)
+
+
+def _unquote(text: str) -> str:
+    """A path as typed or pasted: one pair of surrounding quotes dropped."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
 _HANDLERS = {
     "msg": _msg,
     "me": _me,
@@ -508,6 +541,8 @@ _HANDLERS = {
     "release": _release,
     "forget": lambda rest: Forget(),
     "audit": lambda rest: Audit(),
+    "send": _send,
+    "get": _get,
 }
 
 

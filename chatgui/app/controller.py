@@ -55,6 +55,7 @@ from server import protocol as p
 from chatgui.app import commands, formatting, hosting, lan
 from chatgui.app import settings as settings_mod
 from chatgui.app.conversations import Conversations, lower_first as _lower_first, stamp as _stamp
+from chatgui.app.filecards import Files
 from chatgui.app.hosting import HostedRoom
 from chatgui.app.moderation import Moderation
 from chatgui.app.inputline import InputHistory, NickCompleter
@@ -70,14 +71,17 @@ INPUT_HISTORY = 200     # lines Up/Down can recall
 LOAD = object()         # Controller(identity=LOAD): read (or make) this computer's identity file
 
 
-class Controller(Conversations, Moderation):
+class Controller(Conversations, Moderation, Files):
     def __init__(self, view: View, settings: settings_mod.Settings | None = None, *,
                  client_factory=None, host_factory=HostedRoom, clock=time.monotonic,
                  open_url=None, save_settings=settings_mod.save, astral_ok: bool = False,
-                 emoji_ok: bool = False, identity=LOAD, wall=time.time):
+                 emoji_ok: bool = False, identity=LOAD, wall=time.time, transfers_factory=None,
+                 grab_clipboard=None, open_folder=None):
         """``identity``: this computer's secret (:mod:`chatgui.net.identity`),
         None for none; by default read from (or made in) the config
-        directory. ``wall``: the wall clock, for mute and ban times."""
+        directory. ``wall``: the wall clock, for mute and ban times.
+        ``transfers_factory(client, events, thumbnailer)``, ``grab_clipboard(path)``
+        and ``open_folder(folder)``: see :mod:`chatgui.app.filecards` (tests pass fakes)."""
         self.view = view
         self.settings = settings or settings_mod.Settings()
         self.client_factory = client_factory or _default_client_factory
@@ -118,6 +122,7 @@ class Controller(Conversations, Moderation):
                 log.warning("%s", e)
                 identity, self._identity_problem = None, str(e)
         self._init_moderation(identity)
+        self._init_files(transfers_factory, grab_clipboard, open_folder)
         self._drops = 0                         # connections lost so far
         self._online = 0                        # people online at the welcome
         self._greet = False                     # the welcome line is due after the backlog
@@ -278,6 +283,7 @@ class Controller(Conversations, Moderation):
         if self.identity is not None:
             kw["identity"] = self.identity
         self.client = self.client_factory(host, port, nick, events=self.events, password=password, **kw)
+        self._files_new_client()
         self.client.start()
         self._set_status(f"connecting to {self.address}…", WAITING)
 
@@ -317,6 +323,8 @@ class Controller(Conversations, Moderation):
     # Events from the network (the pump calls this, Tk thread)
 
     def handle(self, event) -> None:
+        if self._files_event(event):
+            return
         # By class name, or a base class's: a MarkedMessage is a Message.
         method = next((m for m in (getattr(self, "on_" + cls.__name__, None) for cls in type(event).__mro__)
                        if m is not None), None)
@@ -611,6 +619,7 @@ class Controller(Conversations, Moderation):
             if room is not None:
                 room.stop()
         self._room_starting = self.hosted = None
+        self._files_shutdown(deadline)
         return ended
 
     # ------------------------------------------------------------------

@@ -594,6 +594,8 @@ class Conversations:
         if not model.add(m.id, m.ts, mine, kind == MENTION):
             return None
         line = self._line(kind, m.ts, who, text, action=action, msg_id=m.id, who_key=key)
+        if getattr(m, "file", None) is not None:
+            line = self._file_line(line, m)     # issue 12: a card instead of the text
         if getattr(m, "edited_ts", None) is not None or getattr(m, "question", False):
             line = replace(line, edited=getattr(m, "edited_ts", None) is not None,
                            question=getattr(m, "question", False))

@@ -51,6 +51,10 @@ class Settings:
     geometry: str = ""          # the main window's last size, e.g. "900x600"
     recent: list = field(default_factory=list)     # rooms joined by address, "host:port", newest first
     rooms: dict = field(default_factory=dict)   # server -> {"rooms": [...], "private": [...]}
+    # Files (issue 12): a picture up to this many bytes is fetched when its
+    # thumbnail is clicked (or, without a thumbnail, to make one) without asking.
+    auto_image_bytes: int = 5 * 1024 * 1024
+    downloads: str = ""         # the folder Save starts in ("": the Downloads folder)
 
     def clamp(self) -> "Settings":
         """Put every field back in range (defaults for what cannot be)."""
@@ -66,6 +70,10 @@ class Settings:
             self.host = d.host
         if len(self.geometry) > 40:
             self.geometry = d.geometry
+        if not 0 <= self.auto_image_bytes <= 1 << 40:
+            self.auto_image_bytes = d.auto_image_bytes
+        if len(self.downloads) > 4096:
+            self.downloads = d.downloads
         self.recent = [e for e in self.recent if type(e) is str and 0 < len(e) <= 300][:8]
         self.rooms = _clean_rooms(self.rooms)
         return self

@@ -78,6 +78,45 @@ class Line:
     edited: bool = False
     removed: bool = False
     question: bool = False
+    card: "FileCard | None" = None
+
+
+@dataclass(frozen=True)
+class FileCard:
+    """A file someone sent (issue 12), shown in place of a message's text.
+
+    ``fid`` is the server's id (shown, for ``/get``); ``name`` and ``size``
+    ("1.2 MiB") are safe for Tk. ``image``: a picture: ``picture`` holds the
+    PNG to draw inline (made by :mod:`chatgui.app.images`, never the bytes a
+    peer sent), None until it is ready; ``broken``: it cannot be shown
+    (``note`` says why). ``runnable``: a program: ``note`` warns. Buttons:
+    Save (``saved`` False) or Open folder (``saved`` True), each calling
+    :meth:`Controller.card_action` with ``fid`` and "save" / "open_folder";
+    a click on the picture calls it with "view". ``busy``: a download of it
+    runs (Save is disabled). ``gone``: the server no longer has the bytes."""
+    fid: str
+    name: str
+    size: str
+    image: bool = False
+    picture: bytes | None = None
+    broken: bool = False
+    runnable: bool = False
+    note: str = ""
+    saved: bool = False
+    busy: bool = False
+    gone: bool = False
+
+
+@dataclass(frozen=True)
+class TransferView:
+    """A transfer's progress bar: ``label`` ("Sending report.pdf to #maths"),
+    ``fraction`` done (None: not known yet), ``detail`` ("3.1 MiB of 50.0 MiB ·
+    12.0 MiB/s · 4 s left"). Its Cancel button calls
+    :meth:`Controller.cancel_transfer` with ``tid``."""
+    tid: str
+    label: str
+    fraction: float | None
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -283,6 +322,28 @@ class View(Protocol):
     def copy_text(self, text: str) -> None:
         """Put ``text`` on the clipboard (a message menu's Copy)."""
 
+    # -- files (issue 12). Optional, like moderation's.
+
+    def update_card(self, card: FileCard) -> None:
+        """Redraw, in place, every card of ``card.fid`` (its picture came,
+        it was saved, it broke)."""
+
+    def show_transfer(self, transfer: TransferView) -> None:
+        """Show or update the progress bar of ``transfer.tid`` (with Cancel)."""
+
+    def end_transfer(self, tid: str) -> None:
+        """Remove that progress bar."""
+
+    def ask_save_path(self, name: str, folder: str) -> str | None:
+        """Ask where to save a file called ``name`` (starting in ``folder``);
+        None: the user cancelled."""
+
+    def ask_files(self) -> Sequence[str]:
+        """The attach button's file chooser: the paths chosen (maybe none)."""
+
+    def show_picture(self, title: str, png: bytes) -> None:
+        """Show a picture (the original, scaled by the controller) in a window of its own."""
+
     def set_status(self, text: str, state: str, action: str | None = None) -> None:
         """The status line; ``action`` labels its button ("Retry now",
         "Reconnect"), which calls :meth:`Controller.retry`; None hides it."""
@@ -320,6 +381,11 @@ class View(Protocol):
 #                                 oldest_id: the oldest message still shown
 #   join_room(name, key=None)     from the rooms browser
 #   browse_rooms()                the rooms button
+# and for files (issue 12):
+#   attach(paths)                 the attach button's choice, or files dropped on the window
+#   paste_image()                 Ctrl+V in the input box with no text on the clipboard
+#   card_action(fid, action)      a card's Save / Open folder, a click on its picture ("view")
+#   cancel_transfer(tid)          a progress bar's Cancel
 # and for moderation (issue 11):
 #   person_menu(room_id, nick) -> [MenuItem]     a right-click on a person;
 #   person_action(room_id, nick, action)         the entry chosen

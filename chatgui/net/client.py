@@ -90,6 +90,14 @@ live, in replays and in history pages. ``RoomState.powers`` carries a
 those of a ``muted``, ``banned`` or ``slow_mode`` error;
 ``Connected.admin`` the welcome's ``admin``.
 
+Files (issue 12): :meth:`upload` queues an offer like the other items
+(answered by ``server.protocol.UploadReady`` with its ref, then ``Acked``,
+or ``Refused``); messages and dms carrying a ``file`` come as the
+protocol's ``Message``/``Direct`` with their ``file`` set. The bytes go on
+a second connection that :meth:`open_transfer` dials for
+:mod:`chatgui.net.transfers` (same address, same TLS pin check, never a
+first use); :attr:`session` is the token a download names.
+
 Bounded sending: the control frames waiting for the writer (hello, ping,
 pong) hold at most one of each kind, so a server that floods pings and
 stops reading cannot grow the client's memory; what the user sends is
@@ -183,6 +191,10 @@ IDLE, CONNECTING, HANDSHAKE, ONLINE, OFFLINE, CLOSED = (
 
 class _Stopped(Exception):
     """close() was called."""
+
+
+class TransferStopped(Exception):
+    """:meth:`ChatClient.open_transfer` was stopped (a transfer cancelled, or the client closed)."""
 
 
 class _Failed(Exception):
@@ -346,6 +358,44 @@ class ChatClient(Requests):
             if old is None or upto > old[1]:
                 self._reads[k] = (room, upto)
                 self._cv.notify_all()
+
+    # -- files (issue 12) -------------------------------------------------
+
+    @property
+    def session(self) -> str | None:
+        """The session token of the last welcome (a ``get`` names it), None before one."""
+        return self._session
+
+    def open_transfer(self, stopping, timeout: float | None = None):
+        """A second connection to this client's server, for a file's bytes
+        (a transfer thread; blocks). Plain, or TLS with the certificate this
+        client trusts: the one its chat connection went on with, else the
+        pinned or accepted one; never a first use. ``stopping()`` is polled
+        while connecting. Returns a transport (see :mod:`chatgui.net.transport`);
+        raises :class:`TransferStopped` or ``OSError`` whose ``strerror`` is
+        a sentence for a person."""
+        try:
+            sock = self._connect(stopping)
+        except _Stopped:
+            raise TransferStopped() from None
+        except _Failed as e:
+            raise OSError(errno.ECONNREFUSED, e.message) from None
+        if not self.tls:
+            return PlainTransport(sock)
+        transport = TlsTransport(sock, client_context())
+        try:
+            transport.handshake(time.monotonic() + (timeout or self.handshake_timeout), stopping)
+            expected = self._trusted or self.accept_fingerprint or self._pins.get(self.host, self.port)
+            if transport.fingerprint != expected:
+                raise OSError(errno.EPERM, tls_changed_message(self.host, self.port, expected or "(none)",
+                                                               transport.fingerprint))
+        except HandshakeStopped:
+            sock.close()
+            raise TransferStopped() from None
+        except BaseException:
+            sock.close()
+            raise
+        return transport
 
     def pending(self) -> int:
         """How many sent items wait for the server's acknowledgement."""
@@ -628,8 +678,9 @@ class ChatClient(Requests):
             return PlainTransport(sock)
         return self._secure(sock)
 
-    def _connect(self) -> socket.socket:
-        """A connected TCP socket to the first address that answers."""
+    def _connect(self, stopping=None) -> socket.socket:
+        """A connected TCP socket to the first address that answers;
+        ``stopping()`` (default: close() was called) cuts the wait short."""
         try:
             infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as e:
@@ -639,7 +690,7 @@ class ChatClient(Requests):
         for family, kind, proto, _, addr in infos:
             sock = socket.socket(family, kind, proto)
             try:
-                self._connect_sock(sock, addr)
+                self._connect_sock(sock, addr, stopping or (lambda: self._closing))
             except OSError as e:
                 sock.close()
                 errors.append(e)
@@ -737,7 +788,7 @@ class ChatClient(Requests):
             log.warning("could not save the certificate fingerprint of %s (%s): it will be "
                         "asked about again next time", self._where(), e)
 
-    def _connect_sock(self, sock: socket.socket, addr) -> None:
+    def _connect_sock(self, sock: socket.socket, addr, stopping) -> None:
         sock.setblocking(False)
         err = sock.connect_ex(addr)
         if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):
@@ -747,7 +798,7 @@ class ChatClient(Requests):
             with selectors.DefaultSelector() as sel:
                 sel.register(sock, selectors.EVENT_WRITE)
                 while not sel.select(SLICE):
-                    if self._closing:
+                    if stopping():
                         raise _Stopped()
                     if time.monotonic() >= deadline:
                         raise TimeoutError(errno.ETIMEDOUT, "timed out")
@@ -1016,6 +1067,7 @@ _INBOUND = {
         protocol.HistoryPage(e.room, e.with_, mod.upgrade_all(e.messages, frame["messages"], log), e.more, e.ref),
         e.ref),
     protocol.RoomList: lambda inbound, e, frame: inbound.answer(e, e.ref),
+    protocol.UploadReady: lambda inbound, e, frame: inbound.upload_ready(e),
     protocol.Left: lambda inbound, e, frame: inbound.answer(e, frame.get("ref")),  # ours: a part's ack
 }
 

@@ -137,3 +137,39 @@ class ConnectFailed:
 class Closed:
     """The client has stopped; its threads have ended or are ending."""
     reason: str = ""
+
+
+# -- file transfers (issue 12): put on the same queue by
+# chatgui.net.transfers.Transfers, from its transfer threads. A transfer
+# gives TransferProgress now and then, and ends with exactly one
+# TransferDone or TransferFailed.
+
+@dataclass(frozen=True)
+class TransferProgress:
+    """``done`` of ``total`` bytes; ``speed`` bytes/s over the last seconds
+    (None until measured); ``left`` seconds to go (None: unknown).
+    ``phase``: "checking" (reading the file for its checksum), "waiting"
+    (for the server or the connection), "sending", "receiving"."""
+    tid: str
+    done: int
+    total: int
+    speed: float | None
+    left: float | None
+    phase: str
+
+
+@dataclass(frozen=True)
+class TransferDone:
+    """``path``: where a download now is (None for an upload); ``file``:
+    the server's id of the file."""
+    tid: str
+    file: object
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class TransferFailed:
+    """``message`` says why, for a person; ``cancelled``: the user stopped it."""
+    tid: str
+    message: str
+    cancelled: bool = False

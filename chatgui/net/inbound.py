@@ -16,6 +16,8 @@ resumes from where the replay had got to.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from server import protocol
 
 from chatgui.net import events as ev
@@ -83,6 +85,20 @@ class Inbound:
         if type(ref) is str and self.outbox.ack(ref) is not None:
             out.append(ev.Acked(ref, None))
         return out
+
+    def upload_ready(self, ready) -> list:
+        """The answer to an offer (issue 12), with its ref; from a server
+        that does not echo the ref, it answers our oldest offer sent."""
+        ref = ready.ref
+        if ref is None:
+            ref = next((r for r in self.outbox.refs() if self._is_sent_upload(r)), None)
+            if ref is not None:
+                ready = dataclasses.replace(ready, ref=ref)
+        return self.answer(ready, ref)
+
+    def _is_sent_upload(self, ref) -> bool:
+        item = self.outbox.get(ref)
+        return item is not None and item.kind == "upload" and item.sent
 
     def _new(self, event) -> bool:
         # A deletion or edit is its own stored event (seq); the id it names is

@@ -52,6 +52,9 @@ class Outbox:
     def refs(self) -> list:
         return list(self._items)
 
+    def get(self, ref) -> Pending | None:
+        return self._items.get(ref)
+
     def add(self, ref: str, kind: str, frame: dict) -> Pending:
         if len(self._items) >= self.limit:
             raise QueueFull(f"{self.limit} messages are already waiting to be sent")

@@ -186,6 +186,26 @@ class Requests:
             return self._refuse(ref, e.code, e.message)
         return self._submit(ref, "audit", mod.audit_frame(room, ref))
 
+    # -- files (issue 12) -------------------------------------------------
+
+    def upload(self, name: str, size: int, sha256: str, mime: str, room: str | None = None,
+               to: str | None = None, thumb: str | None = None) -> str:
+        """Queue the offer of a file to ``room`` or to the person ``to``
+        (``thumb``: base64 PNG). Answered by :class:`server.protocol.UploadReady`
+        with this ref then ``Acked``, or ``Refused`` (file_too_large,
+        quota_full, forbidden...). The bytes go on :meth:`open_transfer`."""
+        ref = self._new_ref()
+        try:
+            room = None if room is None else protocol.check_room(_text(room))
+            to = None if to is None else protocol.check_nick(_text(to))
+            if (room is None) == (to is None):
+                raise ValueError("a file goes to a room or to a person: one of them")
+            name = protocol.check_file_name(_text(name))
+            frame = protocol.upload_frame(name, size, sha256, mime, room, to, thumb, ref)
+        except protocol.ProtocolError as e:
+            return self._refuse(ref, e.code, e.message)
+        return self._submit(ref, "upload", frame)
+
 
 def _message_id(value) -> None:
     """A message id from the UI: a caller's bug otherwise (ValueError)."""

@@ -35,6 +35,7 @@ from server.protocol import nick_key
 
 from chatgui.app.view import OFFLINE, ONLINE, OWNER, ROLE_MARKS, Line, RoomPowers
 from chatgui.tk import theme
+from chatgui.tk.cards import TransferBars
 from chatgui.tk.conversation import Conversation
 from chatgui.tk.emoji_text import EmojiImages, EmojiText
 from chatgui.tk.menus import ContextMenu, right_click_events
@@ -45,6 +46,7 @@ from chatgui.tk.tooltip import Tooltip
 MAX_INPUT_LINES = 5
 HINTS = ("Enter send · Shift+Enter new line · Tab complete · /help", "/help for commands", "")
 PLACEHOLDER = "Message {}…  (/help for commands)"
+_TEXT_TARGETS = {"UTF8_STRING", "STRING", "TEXT", "COMPOUND_TEXT", "text/plain", "text/plain;charset=utf-8"}
 
 
 class ChatPane(ttk.Frame):
@@ -136,15 +138,27 @@ class ChatPane(ttk.Frame):
         self.side = side
         side.bind("<Configure>", lambda e: self.rooms.fit(e.height), add="+")
 
-        entry_row = ttk.Frame(self, style="Chat.TFrame", padding=(12, 6, 12, 10))
-        entry_row.grid(row=2, column=0, sticky="ew")
-        entry_row.columnconfigure(0, weight=1)
+        bottom = ttk.Frame(self, style="Chat.TFrame")
+        bottom.grid(row=2, column=0, sticky="ew")
+        bottom.columnconfigure(0, weight=1)
+        # Issue 12: the running transfers' progress bars, above the input box.
+        self.transfer_bars = TransferBars(bottom, f, self.controller)
+        self.transfer_bars.grid(row=0, column=0, sticky="ew")
+        self.transfer_bars.grid_remove()
+        entry_row = ttk.Frame(bottom, style="Chat.TFrame", padding=(12, 6, 12, 10))
+        entry_row.grid(row=1, column=0, sticky="ew")
+        entry_row.columnconfigure(1, weight=1)
+        self.attach_button = ttk.Button(entry_row, text="Attach…", style="Flat.TButton", takefocus=False,
+                                        command=lambda: self.controller.choose_files())
+        self.attach_button.grid(row=0, column=0, sticky="ns", padx=(0, 6))
+        self.attach_tip = Tooltip(self.attach_button, f.ui, text="Send a file (or drop files on the window, "
+                                                                 "or paste a picture with Ctrl+V)")
         self.input = tk.Text(entry_row, height=1, wrap="word", font=f.body, relief="flat", borderwidth=0,
                              highlightthickness=1, padx=10, pady=7, undo=True, maxundo=50)
-        self.input.grid(row=0, column=0, sticky="ew")
+        self.input.grid(row=0, column=1, sticky="ew")
         self.send_button = ttk.Button(entry_row, text="Send", style="Accent.TButton", takefocus=False, width=6,
                                       command=self._on_send)
-        self.send_button.grid(row=0, column=1, sticky="ns", padx=(8, 0))
+        self.send_button.grid(row=0, column=2, sticky="ns", padx=(8, 0))
         self.entry_row = entry_row
         for seq in ("<Return>", "<KP_Enter>"):
             self.input.bind(seq, self._on_return)
@@ -156,6 +170,7 @@ class ChatPane(ttk.Frame):
         self.input.bind("<Control-a>", self._select_all_input)
         self.input.bind("<Control-A>", self._select_all_input)
         self.input.bind("<<Modified>>", self._on_modified)
+        self.input.bind("<<Paste>>", self._on_paste)
         self.input.bind("<Configure>", lambda e: self._fit_input(), add="+")
         self.placeholder = tk.Label(self.input, text=PLACEHOLDER.format("the room"), font=f.body,
                                     borderwidth=0, padx=0, pady=0, cursor="xterm")
@@ -547,6 +562,44 @@ class ChatPane(ttk.Frame):
         self.input.tag_add("sel", "1.0", "end-1c")
         self.input.mark_set("insert", "end-1c")
         return "break"
+
+    def _on_paste(self, event=None):
+        """Ctrl+V: text on the clipboard is pasted as Tk does; otherwise the
+        controller looks for a picture there (off the Tk thread)."""
+        if self._clipboard_has_text():
+            return None
+        self.controller.paste_image()
+        return "break"
+
+    def _clipboard_has_text(self) -> bool:
+        # On X11 ask which types the owner offers: an image owner (xclip, a
+        # screenshot tool) answers a plain request with its bytes as hex.
+        try:
+            targets = self.tk.splitlist(self.clipboard_get(type="TARGETS"))
+        except tk.TclError:
+            targets = None          # not X11, or nobody owns the clipboard
+        if targets:
+            return any(str(t) in _TEXT_TARGETS for t in targets)
+        try:
+            self.clipboard_get()
+            return True
+        except tk.TclError:
+            return False
+
+    # -- files (issue 12) ------------------------------------------------------
+
+    def update_card(self, card) -> None:
+        for conv in self.conversations.values():
+            conv.update_card(card)
+
+    def show_transfer(self, transfer) -> None:
+        self.transfer_bars.show_transfer(transfer)
+        self.transfer_bars.grid()
+
+    def end_transfer(self, tid: str) -> None:
+        self.transfer_bars.end_transfer(tid)
+        if not self.transfer_bars.rows:
+            self.transfer_bars.grid_remove()
 
     def _on_return(self, event=None):
         self._on_send()

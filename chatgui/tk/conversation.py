@@ -59,6 +59,7 @@ from tkinter import ttk
 
 from chatgui.app.view import ERROR, MENTION, OWN, PRIVATE, SYSTEM, Line
 from chatgui.tk import theme
+from chatgui.tk.cards import FileCardWidget
 from chatgui.tk.emoji_text import EmojiImages, EmojiText
 from chatgui.tk.menus import ContextMenu, right_click_events
 
@@ -102,6 +103,7 @@ class Conversation(ttk.Frame):
         self._marker: int | None = None     # the unread rule stands above this message
         self._rule = None           # the rule's canvas while it is in the text
         self._view_first = 0.0      # the top of the view as last drawn (yscrollcommand)
+        self.cards: dict = {}       # file id -> the FileCardWidgets showing it here
         self._build()
         self._conv = EmojiText(self.text, images)
         self.apply_palette(pal)
@@ -177,6 +179,10 @@ class Conversation(ttk.Frame):
                         spacing1=10, spacing3=10)
         t.tag_raise("link")
         t.tag_raise("sel")
+        for widgets in getattr(self, "cards", {}).values():
+            for w in widgets:
+                if w.winfo_exists():
+                    w.apply_palette(pal)
         self.layout()
         self._draw_rule()
 
@@ -575,7 +581,8 @@ class Conversation(ttk.Frame):
             parts += [line.who + "\t", row + ("who",) + self._who_colour(line)]
         if line.action:
             parts += [line.who + " ", body_tags + ("who",) + self._who_colour(line)]
-        parts += self._body_parts(line, body_tags)
+        if line.card is None:
+            parts += self._body_parts(line, body_tags)
         if line.edited and not line.removed:
             parts += [EDITED_NOTE, row + ("note",)]
         if line.question and not line.removed:
@@ -585,7 +592,10 @@ class Conversation(ttk.Frame):
         parts += ["\n", row]
         t.configure(state="normal")
         try:
-            self._conv.insert(index, *parts)
+            if line.card is not None:
+                self._insert_card(index, line, parts, body_tags)
+            else:
+                self._conv.insert(index, *parts)
         except (tk.TclError, UnicodeError) as e:
             # The formatting layer made the text safe; if Tk still refuses it
             # (a Tk build without full Unicode), show it escaped, never fail.
@@ -596,6 +606,31 @@ class Conversation(ttk.Frame):
             t.configure(state="disabled")
         if line.msg_id is not None and row_number is not None:
             t.mark_set(f"m{line.msg_id}", f"{row_number}.0")     # right gravity, Tk's default
+
+    def _insert_card(self, index: str, line: Line, parts: list, body_tags: tuple) -> None:
+        """The line of a file: its head, the card (a widget in the text), its end."""
+        t = self.text
+        t.mark_set("cardat", index)
+        t.mark_gravity("cardat", "right")
+        self._conv.insert("cardat", *parts[:-2])
+        widget = FileCardWidget(t, line.card, self.fonts, self.pal, self.controller)
+        t.window_create("cardat", window=widget, padx=2, pady=4)
+        t.tag_add(body_tags[0], "cardat - 1 char")
+        for tag in body_tags[1:]:
+            t.tag_add(tag, "cardat - 1 char")
+        self._conv.insert("cardat", *parts[-2:])
+        t.mark_unset("cardat")
+        self.cards.setdefault(line.card.fid, []).append(widget)
+
+    def update_card(self, card) -> None:
+        """Redraw every card of this file here (its picture came, it was saved...)."""
+        alive = [w for w in self.cards.get(card.fid, []) if w.winfo_exists()]
+        for w in alive:
+            w.show(card)
+        if alive:
+            self.cards[card.fid] = alive
+        else:
+            self.cards.pop(card.fid, None)
 
     def _body_parts(self, line: Line, body_tags: tuple) -> list:
         """The text with its links tagged; every line after a newline in the

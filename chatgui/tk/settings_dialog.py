@@ -1,7 +1,8 @@
 """The settings dialog (the header's **Settings…**): this computer's
 identity fingerprint, which a server's operator names to make someone an
 admin (``--admin-identity FINGERPRINT``), in a read-only field that can be
-selected and copied, with a **Copy** button.
+selected and copied, with a **Copy** button; and how big a picture may be
+to be fetched without asking (issue 12), in MiB, saved as it is changed.
 
 Thread: the Tk thread only.
 """
@@ -19,14 +20,20 @@ EXPLAIN = ("Your identity is a secret kept on this computer; it keeps your nick 
            "(teacher, helper) with you. Its fingerprint below is safe to share: give it to whoever runs "
            "the server to be made an admin there (--admin-identity FINGERPRINT).")
 NO_IDENTITY = "No identity yet: it is made when you first connect."
+PICTURES = "Fetch pictures without asking up to (MiB):"
+PICTURES_EXPLAIN = ("A click on a picture fetches the original up to this size (and a picture sent "
+                    "without a thumbnail is fetched to make one); bigger ones are saved with Save. 0: never.")
 
 
 class SettingsDialog:
     """``on_copy(text)`` puts the fingerprint on the clipboard."""
 
     def __init__(self, master: tk.Misc, fonts: theme.Fonts, pal: theme.Palette, fingerprint: str | None,
-                 *, on_copy: Callable[[str], None]):
+                 *, on_copy: Callable[[str], None], picture_mib: float = 5.0,
+                 on_picture_mib: Callable[[float], None] | None = None):
+        """``on_picture_mib(mib)``: the pictures' size was changed to a valid number."""
         self.on_copy = on_copy
+        self.on_picture_mib = on_picture_mib
         self.fingerprint = fingerprint
         top = self.top = tk.Toplevel(master)
         top.title(TITLE)
@@ -51,8 +58,18 @@ class SettingsDialog:
             self.copy_button.state(["disabled"])
         self.copied = ttk.Label(frame, text="", style="CardMuted.TLabel")
         self.copied.grid(row=4, column=0, sticky="w", pady=(4, 0))
+        pictures = ttk.Frame(frame, style="Chat.TFrame")
+        pictures.grid(row=5, column=0, columnspan=2, sticky="w", pady=(14, 0))
+        ttk.Label(pictures, text=PICTURES, style="Card.TLabel").grid(row=0, column=0, sticky="w")
+        self.picture_mib = tk.StringVar(master=top, value=f"{picture_mib:g}")
+        self.picture_box = ttk.Spinbox(pictures, from_=0, to=1000, increment=1, width=6,
+                                       textvariable=self.picture_mib)
+        self.picture_box.grid(row=0, column=1, padx=(8, 0))
+        self.picture_mib.trace_add("write", lambda *_: self._picture_changed())
+        ttk.Label(frame, text=PICTURES_EXPLAIN, style="CardMuted.TLabel", wraplength=640, justify="left").grid(
+            row=6, column=0, columnspan=2, sticky="w", pady=(2, 0))
         self.close_button = ttk.Button(frame, text="Close", command=self.close)
-        self.close_button.grid(row=5, column=1, sticky="e", pady=(12, 0))
+        self.close_button.grid(row=7, column=1, sticky="e", pady=(12, 0))
         top.bind("<Escape>", lambda e: self.close())
         top.protocol("WM_DELETE_WINDOW", self.close)
         top.configure(background=pal.bg)
@@ -79,6 +96,14 @@ class SettingsDialog:
         if self.fingerprint:
             self.on_copy(self.fingerprint)
             self.copied.configure(text="Copied.")
+
+    def _picture_changed(self) -> None:
+        try:
+            mib = float(self.picture_mib.get().strip().replace(",", "."))
+        except ValueError:
+            return                  # being typed; the last valid number stays
+        if 0 <= mib <= 1000 and self.on_picture_mib is not None:
+            self.on_picture_mib(mib)
 
     def close(self) -> None:
         if self.alive:

@@ -28,7 +28,9 @@ from chatgui.app import emoji, formatting
 from chatgui.app.controller import Controller
 from chatgui.app.view import APP_NAME, ConnectValues, Line, RoomPowers, RoomSettings
 from chatgui.tk import theme
+from chatgui.tk import cards
 from chatgui.tk.chatpane import ChatPane
+from chatgui.tk.dnd import enable_drop
 from chatgui.tk.connect_form import ConnectForm
 from chatgui.tk.pump import Pump
 from chatgui.tk.room_browser import RoomBrowser
@@ -82,6 +84,8 @@ class ChatWindow:
         self.pump = Pump(self.root, lambda: self.controller.events, self.controller.handle,
                          after_batch=self._after_batch)
         self._bind_keys()
+        # Issue 12: files dropped anywhere on the conversation screen are sent.
+        self.drop_problem = enable_drop(self.root, (self.chat,), lambda paths: self.controller.attach(paths))
         self.root.protocol("WM_DELETE_WINDOW", self.quit)
         self.root.bind("<Destroy>", self._on_destroy, add="+")
 
@@ -318,7 +322,33 @@ class ChatWindow:
             self.settings_dialog.top.lift()
             return
         self.settings_dialog = SettingsDialog(self.root, self.fonts, self.pal, self.fingerprint,
-                                              on_copy=self.copy_text)
+                                              on_copy=self.copy_text,
+                                              picture_mib=self.controller.settings.auto_image_bytes / 1024 ** 2,
+                                              on_picture_mib=self.controller.set_auto_image_mib)
+
+    # -- files (issue 12) -----------------------------------------------------
+
+    def update_card(self, card) -> None:
+        self.chat.update_card(card)
+
+    def show_transfer(self, transfer) -> None:
+        self.chat.show_transfer(transfer)
+
+    def end_transfer(self, tid: str) -> None:
+        self.chat.end_transfer(tid)
+
+    def ask_save_path(self, name: str, folder: str) -> str | None:
+        from tkinter import filedialog
+        path = filedialog.asksaveasfilename(parent=self.root, title="Save the file as", initialdir=folder,
+                                            initialfile=name)
+        return path or None
+
+    def ask_files(self):
+        from tkinter import filedialog
+        return list(filedialog.askopenfilenames(parent=self.root, title="Send files") or ())
+
+    def show_picture(self, title: str, png: bytes) -> None:
+        cards.show_picture(self.root, title, png, self.pal)
 
     def copy_text(self, text: str) -> None:
         self.root.clipboard_clear()
