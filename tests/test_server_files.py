@@ -395,3 +395,43 @@ def test_files_the_table_does_not_know_are_deleted_at_start(make_server, tmp_pat
     srv = make_server(rate_limit=0, upload_rate=0, db=str(tmp_path / "keep.db"))
     assert os.listdir(folder) == [ready["file"]]
     assert get(srv.port, ready["file"], session)[1] == b"kept"
+
+
+@pytest.mark.timeout(120)
+def test_the_chat_is_not_held_up_while_a_file_goes_up_and_another_comes_down(files):
+    """A large file never holds up the conversation: with a 50 MB upload and
+    a 50 MB download running (the default upload cap), each message still
+    reaches the other side in well under a second; the transfers are checked
+    to be running when each message arrives, and to end byte for byte.
+    (bench/files.py measures the p99 against no transfer.)"""
+    srv, (ann, bob) = files(upload_rate=20 * 1024 * 1024)
+    down = os.urandom(50 * MB)
+    stored = offer(ann, down, "down.bin")
+    assert put(srv.port, stored, down)["type"] == "put_ok"
+    announced(bob, stored["file"])
+    announced(ann, stored["file"])
+    up = os.urandom(50 * MB)
+    ready = offer(ann, up, "up.bin")
+    results = {}
+    threads = [threading.Thread(target=lambda: results.update(up=put(srv.port, ready, up)), daemon=True),
+               threading.Thread(target=lambda: results.update(down=get(srv.port, stored["file"], bob.session)),
+                                daemon=True)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: any(x.name == f"put-{ready['file']}" for x in threading.enumerate()), what="the put thread")
+    latencies = []
+    for i in range(200):
+        if not threads[0].is_alive():
+            break
+        start = time.monotonic()
+        chat_works(bob, ann, text=f"during the transfer {i}")
+        if threads[0].is_alive():        # the upload was still going when the message had arrived
+            latencies.append(time.monotonic() - start)
+    for t in threads:
+        t.join(60)
+    assert results["up"] == {"type": "put_ok", "file": ready["file"]}
+    blob, body = results["down"]
+    assert blob["size"] == len(down) and sha(body) == sha(down)
+    assert len(latencies) >= 5, f"only {len(latencies)} messages went while the upload ran"
+    assert max(latencies) < 1.0, f"a message took {max(latencies):.3f} s during the transfers: {latencies}"
+    print(f"{len(latencies)} messages during the transfers; slowest {max(latencies) * 1000:.1f} ms")
