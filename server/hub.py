@@ -27,7 +27,10 @@ client is dropped as too slow only when it takes nothing for
 server is over its total budget.
 
 Nothing is sent before it is committed, so every id a client sees is on
-disk. No lock is held during socket I/O; the lock guards only the inbox.
+disk. With a shared store (``--redis``) the events come from the store's
+reader instead (posted as :class:`~server.core.events.Logged`), in the log's
+order, after the log has them (:mod:`server.core.feed`). No lock is held
+during socket I/O; the lock guards only the inbox.
 """
 from __future__ import annotations
 
@@ -41,12 +44,13 @@ import time
 from . import protocol as p
 from .core.catchup import LOW_WATER
 from .core.chat import Chat
+from .core.events import Logged
 from .delivery import POLL, Delivery, ParallelWriter, write_part
 from .core.fanout import Out, encoded
 from .doors.jsonl import (READ_RATE_FACTOR, STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, DoorInput,
                           Gone, PlainOnTls, Throttled, TlsKick)
 from .inbox import Inbox
-from .store import HistoryError
+from .store import HistoryError, Unavailable
 
 log = logging.getLogger("natter.server")
 
@@ -126,6 +130,9 @@ class Hub:
     def run(self) -> None:
         delivery = self._delivery
         try:
+            if self.history.shared:
+                # Every event reaches the clients from the store's log (server.core.feed).
+                self.history.start_reader(lambda batch: self.post(None, [batch]))
             while True:
                 batches = self._inbox.take(self._pass_bytes, delivery.held)
                 passed = bool(batches)
@@ -157,8 +164,11 @@ class Hub:
                         self._too_slow(conn, why)
                     self._end_pass()        # the others learn at once that they left
                 if now >= self._next_tick:
-                    self._tick(now)
                     self._next_tick = now + self._tick_every
+                    try:
+                        self._tick(now)
+                    except Unavailable:
+                        pass        # a shared store's backend is away; the store said so in the log
         except sqlite3.Error as e:
             # Nothing of this pass was sent: no unsaved message is
             # acknowledged. Clients keep theirs and resend after a restart.
@@ -199,7 +209,11 @@ class Hub:
         later = []      # (conn, items, cost): after a hello, for the pass after its welcome
         for i, (conn, items, cost) in enumerate(batches):
             if conn is None:
-                self._stopping = items[0]
+                if type(items[0]) is Logged:        # a shared store's reader: events to deliver
+                    for logged in items:
+                        self.chat.on_logged(logged)
+                else:
+                    self._stopping = items[0]
                 continue
             for j, item in enumerate(items):
                 if conn.sock is None:   # closed earlier in this pass
@@ -221,6 +235,10 @@ class Hub:
                         log.error("hub: nothing handles %r", item)
                 except (HistoryError, sqlite3.Error):
                     raise                # the history is unusable: run() stops the server
+                except Unavailable as e:
+                    # A shared store cannot reach its backend: nothing of this
+                    # frame was stored, so nothing is acknowledged; the client resends.
+                    self.chat.send(conn, p.error_frame(p.UNAVAILABLE, str(e), getattr(item, "ref", None)))
                 except Exception:
                     log.exception("hub: %s failed on %r", conn.label, item)
                     self.drop(conn, "server error", p.error_frame("server_error", "The server failed on "
