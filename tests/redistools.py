@@ -136,3 +136,38 @@ class NodeProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         self._out.close()
+
+
+def stream(url: str) -> list[dict]:
+    """Every entry of the deployment's stream, oldest first: id, kind, room,
+    from_session, ref (what the checks compare clients with)."""
+    import redis
+    db = redis.Redis.from_url(url)
+    try:
+        out = []
+        for entry_id, fields in db.xrange("natter:log"):
+            f = {k.decode(): v.decode() for k, v in fields.items()}
+            out.append({"id": int(entry_id.split(b"-")[1]), "kind": f.get("kind"), "room": f.get("room"),
+                        "from_session": f.get("from_session"), "ref": f.get("ref")})
+        return out
+    finally:
+        db.close()
+
+
+def event_ids(frames) -> list[int]:
+    """The ids of the stored events among frames, replays opened, in order."""
+    out = []
+    for f in frames:
+        if f["type"] == "replay":
+            out.extend(e["id"] for e in f["frames"] if "id" in e)
+        elif f["type"] in ("message", "dm", "topic") and "id" in f:
+            out.append(f["id"])
+    return out
+
+
+def check_gap_free(ids: list[int], log_ids: list[int]) -> None:
+    """A client's ids strictly increase and are the log's own, from its first on."""
+    assert ids == sorted(set(ids)), f"ids not strictly increasing: {ids}"
+    if ids:
+        start = log_ids.index(ids[0])
+        assert ids == log_ids[start:start + len(ids)], "a client missed or repeated ids of the log"

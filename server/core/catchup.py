@@ -219,7 +219,9 @@ class CatchUpRules:
                 cur.after = e.id
             if not more:
                 return entries, True
-            if len(entries) >= max_entries:
+            if len(entries) >= max_entries or not events:
+                # (none but more: a shared store's node has not delivered up to
+                # the cursor yet; the hub asks again after its next pass)
                 return entries, False
 
 
