@@ -96,7 +96,7 @@ class NodeProcess:
     """``python -m server --redis URL --port 0`` in its own process; what it
     prints goes to ``HOME/node.log`` (a pipe nobody reads would block it)."""
 
-    def __init__(self, home: str, url: str, *args: str, timeout: float = 20):
+    def __init__(self, home: str, url: str, *args: str, timeout: float = 60):
         os.makedirs(home, exist_ok=True)
         env = dict(os.environ, NATTER_HOME=home, PYTHONUNBUFFERED="1")
         self.log_path = os.path.join(home, "node.log")

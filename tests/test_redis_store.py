@@ -180,3 +180,16 @@ def test_the_server_core_imports_no_redis_and_says_how_to_get_it(tmp_path):
     assert done.returncode == 1, done.stderr
     assert "pip install 'natter[redis]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_require_durable_refuses_to_start_a_node_with_a_sentence(tmp_path):
+    pytest.importorskip("redis", reason="the redis extra is not installed")
+    r = RedisServer(str(tmp_path / "volatile"), appendonly=False)
+    try:
+        done = subprocess.run([sys.executable, "-m", "server", "--port", "0", "--no-discovery", "--redis", r.url,
+                               "--require-durable"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                              env={"NATTER_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"})
+    finally:
+        r.stop()
+    assert done.returncode == 1
+    assert "set appendonly yes" in done.stderr and "Traceback" not in done.stderr

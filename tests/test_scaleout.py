@@ -87,6 +87,28 @@ def test_a_nick_taken_on_one_node_is_taken_on_another(make_node):
     other.hello("ann", v=2)                         # free again, on the other node
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_the_online_list_of_a_welcome_has_every_node_and_drops_a_dead_one(tmp_path, redis_server, make_node):
+    one = make_node()
+    doomed = NodeProcess(str(tmp_path / "doomed"), redis_server.url)
+    try:
+        ann = welcomed(one.port, "ann")
+        bob = welcomed(doomed.port, "bob")
+        assert LineClient(doomed.port).hello("carl", v=2)["users"] == ["ann", "bob", "carl"]
+        assert ann and bob
+        doomed.kill()                           # without a word: its key expires (NODE_TTL_MS)
+        from server.store.redis import NODE_TTL_MS
+        start = time.monotonic()
+        wait_until(lambda: LineClient(one.port).hello(f"d{time.monotonic_ns()}", v=2)["users"][:1] == ["ann"]
+                   and "bob" not in one.history.online_nicks([]), timeout=NODE_TTL_MS / 1000 + 10, interval=0.5,
+                   what="the dead node's nicks to leave the list")
+        assert time.monotonic() - start < NODE_TTL_MS / 1000 + 10
+        LineClient(one.port).hello("bob", v=2)  # and its nicks are free
+    finally:
+        doomed.kill()
+
+
 def test_a_rename_claims_the_nick_on_every_node(make_node):
     one, two = make_node(), make_node()
     ann = welcomed(one.port, "ann")   # kept: a closed client would free the nick
@@ -175,6 +197,7 @@ def test_resumes_across_nodes_every_few_messages_leave_no_gap(make_node, redis_s
     assert acked_refs(talker.frames) == [f"t{i}" for i in range(sent)]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_sigkill_of_a_node_mid_burst_loses_and_repeats_nothing(tmp_path, redis_server, make_node):
     doomed = NodeProcess(str(tmp_path / "doomed"), redis_server.url)
@@ -242,6 +265,7 @@ def test_redis_down_refuses_with_unavailable_and_recovers(make_node, redis_serve
     assert [e["ref"] for e in stream(redis_server.url)] == ["a1", "a2"]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_sigkill_of_redis_mid_burst_loses_no_acknowledged_message(make_node, redis_server):
     one, two = make_node(), make_node()

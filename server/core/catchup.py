@@ -104,13 +104,14 @@ class CatchUpRules:
             yield conn, b"".join(parts)
 
     def _users_json(self, users: dict, room=None) -> bytes:
-        """The JSON list of the nicks in ``room`` (None: everyone online), sorted
+        """The JSON list of the nicks in ``room`` (None: everyone online, on every
+        server of a shared store), sorted
         ignoring case, from the pass's cache ``users``."""
         key = room.key if room is not None else None
         data = users.get(key)
         if data is None:
-            nicks = room.nicks() if room is not None else sorted((c.nick for c in self.nicks.values()),
-                                                                 key=str.casefold)
+            nicks = room.nicks() if room is not None else sorted(
+                self.store.online_nicks([c.nick for c in self.nicks.values()]), key=str.casefold)
             data = users[key] = p.encode(nicks)[:-1]
         return data
 

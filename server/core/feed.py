@@ -24,7 +24,7 @@ Thread: the hub thread only.
 """
 from __future__ import annotations
 
-from ..store import MESSAGE, TOPIC
+from ..store import MESSAGE, TOPIC, Unavailable
 from ..store.moderation import EDIT, QUESTION
 from .fanout import Out, Pass
 from .frames import event_frame
@@ -97,7 +97,12 @@ class FeedRules:
     def known_room(self, key: str):
         """A room another server made: this one learns it from the store."""
         from .rooms import Room
-        record = self.store.find_room(key)
+        try:
+            record = self.store.find_room(key)
+        except Unavailable:
+            # Only a room nobody here is in: its members would be on this server.
+            self.log.warning("a room made on another server could not be looked up: %s", key)
+            return None
         if record is None:
             return None
         room = self.rooms[key] = Room(record, self.store.last_message_id(key))

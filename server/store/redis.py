@@ -510,16 +510,21 @@ class RedisStore:
                 return None
         return nick, session
 
-    def online_nicks(self) -> list[str]:
-        """Every nick online on a live node of the deployment."""
-        with self._calls():
+    def online_nicks(self, here: list) -> list[str]:
+        """Every nick online on a live node of the deployment (``here``, this
+        node's own, when Redis cannot be asked: a welcome still goes out)."""
+        try:
             entries = [json.loads(v) for v in self._db.hvals(ONLINE)]
             nodes = sorted({e[1] for e in entries} - {self.node})
             pipe = self._db.pipeline(transaction=False)
             for n in nodes:
                 pipe.exists(P + "node:" + n)
             alive = dict(zip(nodes, pipe.execute())) if nodes else {}
-        return [e[0] for e in entries if e[1] == self.node or alive.get(e[1])]
+        except (redis.RedisError, OSError) as e:
+            log.warning("Redis: the online list of the other servers is left out of a welcome (%s)", e)
+            return here
+        others = [e[0] for e in entries if e[1] != self.node and alive.get(e[1])]
+        return list(here) + others
 
     # -- rooms ----------------------------------------------------------------------
 

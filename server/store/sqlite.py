@@ -265,6 +265,9 @@ class SqliteStore(ModerationStore):
     def online_holder(self, key: str) -> tuple[str, int | None] | None:
         return None
 
+    def online_nicks(self, here: list) -> list:
+        return here
+
     # -- reading (committed events only) -------------------------------------
 
     def page_room(self, room: str, before: int | None = None, after: int | None = None, limit: int = 50,
