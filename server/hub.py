@@ -305,7 +305,10 @@ class Hub:
                     continue
                 if conn.outbox.size >= LOW_WATER:
                     continue
-                data = chat.catch_up(conn)
+                try:
+                    data = chat.catch_up(conn)
+                except Unavailable:
+                    continue        # a shared store's backend is away: this cursor waits
                 if data:
                     self._push_owed(conn, data)
                 if conn.cursor is not None and conn.outbox.size < LOW_WATER:

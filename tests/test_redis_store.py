@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
 from server.store import HistoryError, Unavailable
 from tests.redistools import ROOT, RedisServer, free_port, stream
+from tests.servertools import wait_until
 
 
 @pytest.fixture
@@ -160,8 +163,35 @@ def test_redis_down_while_running_is_unavailable_then_recovers(redis_server, sto
     store.mark_read(1, "lobby", 1)
     store.commit()                           # bookkeeping waits, it does not raise
     redis_server.restart()
-    assert store.add_message("ann", "during", session=1, ref="b")[0] == first + 1
+    assert wait_until(lambda: _try(store.add_message, "ann", "during", session=1, ref="b"), timeout=10,
+                      what="the store to reach Redis again")[0] == first + 1
     assert [e["ref"] for e in stream(redis_server.url)] == ["a", "b"]   # appendonly kept "a"
+
+
+def _try(call, *args, **kw):
+    try:
+        return call(*args, **kw)
+    except Unavailable:
+        return None
+
+
+def test_a_redis_that_hangs_costs_the_hub_one_timeout_not_one_per_message(redis_server, store):
+    from server.store.redis import DOWN_PAUSE, TIMEOUT
+    redis_server.proc.send_signal(signal.SIGSTOP)       # alive, answering nothing
+    try:
+        start = time.monotonic()
+        with pytest.raises(Unavailable):
+            store.add_message("ann", "one", session=1, ref="x1")
+        assert time.monotonic() - start < TIMEOUT + 2
+        start = time.monotonic()
+        for i in range(20):
+            with pytest.raises(Unavailable):
+                store.add_message("ann", f"more{i}", session=1, ref=f"y{i}")
+        assert time.monotonic() - start < DOWN_PAUSE    # refused at once meanwhile
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+    assert wait_until(lambda: _try(store.add_message, "ann", "after", session=1, ref="z"), timeout=10,
+                      what="the store to reach Redis again")
 
 
 def test_the_server_core_imports_no_redis_and_says_how_to_get_it(tmp_path):

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 
 from .. import protocol as p
-from ..store import DIRECT, LOBBY, MESSAGE
+from ..store import DIRECT, LOBBY, MESSAGE, Unavailable
 from .fanout import Out, encoded
 from .frames import event_frame
 
@@ -96,7 +96,10 @@ class CatchUpRules:
             else:
                 if conn.cursor.recent:
                     cur = conn.cursor
-                    cur.rooms = {key: (self.store.recent_floor(key, RECENT), None) for key in cur.rooms}
+                    try:
+                        cur.rooms = {key: (self.store.recent_floor(key, RECENT), None) for key in cur.rooms}
+                    except Unavailable:     # no recent messages to show: live from here
+                        cur.rooms = {key: (cur.after, None) for key in cur.rooms}
                     cur.recent = False
                 for room in conn.rooms.values():
                     room.waiting.add(conn)
@@ -137,7 +140,10 @@ class CatchUpRules:
             if conn.cursor is None:
                 history = b",".join(self._recent_v1())
             else:
-                entries, done = self._read(conn, 1 << 30, WELCOME_BYTES)
+                try:
+                    entries, done = self._read(conn, 1 << 30, WELCOME_BYTES)
+                except Unavailable:         # a shared store's backend is away: the catch-up follows later
+                    entries, done = [], False
                 history = b",".join(entries)
                 if done:
                     conn.cursor = None      # all of it fits: it is live after this welcome
@@ -164,7 +170,10 @@ class CatchUpRules:
         lobby = self.rooms[LOBBY]
         if self._v1_recent is not None and self._v1_recent[0] == lobby.last_id:
             return self._v1_recent[1]
-        events, _ = self.store.page_room(LOBBY, limit=RECENT, messages_only=True)
+        try:
+            events, _ = self.store.page_room(LOBBY, limit=RECENT, messages_only=True)
+        except Unavailable:
+            return []       # a shared store's backend is away: a welcome without history
         entries, size = [], 0
         for e in reversed(events):
             data = p.encode(event_frame(e, None, self.rooms))[:-1]
@@ -207,7 +216,12 @@ class CatchUpRules:
         entries: list = []
         size = 0
         while True:
-            events, more = store.catch_up(cur.rooms, session, cur.dm_floor, cur.after, p.REPLAY_MAX_FRAMES)
+            try:
+                events, more = store.catch_up(cur.rooms, session, cur.dm_floor, cur.after, p.REPLAY_MAX_FRAMES)
+            except Unavailable:
+                if entries:         # what was read so far goes; the cursor stands after it
+                    return entries, False
+                raise
             for e in events:
                 if (cur.plain and e.kind not in (MESSAGE, DIRECT)) or self.hidden_from(conn, e):
                     cur.after = e.id        # a v1 client knows no topics; a question is for the ops

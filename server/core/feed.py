@@ -99,13 +99,14 @@ class FeedRules:
         from .rooms import Room
         try:
             record = self.store.find_room(key)
+            if record is None:
+                return None
+            last = self.store.last_message_id(key)
         except Unavailable:
-            # Only a room nobody here is in: its members would be on this server.
+            # Nobody here is in it yet (its members would be on this server): learnt at its next event.
             self.log.warning("a room made on another server could not be looked up: %s", key)
             return None
-        if record is None:
-            return None
-        room = self.rooms[key] = Room(record, self.store.last_message_id(key))
+        room = self.rooms[key] = Room(record, last)
         return room
 
     def direct_target(self, key: str):

@@ -73,6 +73,9 @@ NODE_TTL_MS = 10_000     # a node's key lives this long unless its reader renews
 REF_TTL = 7 * 86400      # seconds a (session, ref) is remembered for the idempotent append
 TIMEOUT = 3.0            # seconds a Redis call of the hub may take before the store says unavailable
 CHUNK = 500              # ids read per round trip when a page has to skip hidden kinds
+DOWN_PAUSE = 0.5         # seconds the store refuses at once after Redis failed it
+UNAVAILABLE = ("The chat's shared log (Redis) cannot be reached right now: nothing was stored. "
+               "Send it again in a moment.")
 
 # KEYS: log, seq, text, ref key or "", then the index sets of the event.
 # ARGV: ref ttl, text, then the entry's field/value pairs.
@@ -163,6 +166,7 @@ class RedisStore:
         self._db = connect(url)
         self._lua = {}
         self._ops: list = []        # bookkeeping not yet written: (method name, args)
+        self._down_until = 0.0      # monotonic time until which calls fail at once (see _calls)
         self.durable: bool | None = None
         self.reader = None
         with self._calls(start=True):
@@ -202,16 +206,20 @@ class RedisStore:
     @contextlib.contextmanager
     def _calls(self, start: bool = False):
         """Redis errors -> Unavailable with a sentence (HistoryError while opening:
-        the server does not start)."""
+        the server does not start). After a failure, calls fail at once for
+        DOWN_PAUSE seconds: a Redis that does not answer must not hold the hub
+        thread for TIMEOUT on every frame."""
+        if not start and time.monotonic() < self._down_until:
+            raise Unavailable(UNAVAILABLE)
         try:
             yield
         except (redis.RedisError, OSError) as e:
             if start:
                 verb = "refused a command" if isinstance(e, redis.ResponseError) else "cannot be reached"
                 raise HistoryError(f"the Redis at {self.path} {verb} ({e})") from None
+            self._down_until = time.monotonic() + DOWN_PAUSE
             log.warning("Redis at %s: %s", self.path, e)
-            raise Unavailable("The chat's shared log (Redis) cannot be reached right now: nothing was stored. "
-                              "Send it again in a moment.") from None
+            raise Unavailable(UNAVAILABLE) from None
 
     # -- events (appended at once; delivered by the reader) ------------------------
 
