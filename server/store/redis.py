@@ -62,13 +62,14 @@ except ImportError:     # the extra is not installed: RedisStore says so when it
 from ..protocol import nick_key
 from . import DIRECT, LOBBY, MESSAGE, TOPIC, Event, HistoryError, RoomRecord, Unavailable
 from .moderation import DELETE, EDIT
+from .redis_moderation import RedisModeration
+from .redis_online import CLAIM, RELEASE, RedisOnline
 
 log = logging.getLogger("natter.server")
 
 P = "natter:"
 LOG, SEQ, TEXT, EDITS = P + "log", P + "seq", P + "text", P + "edits"
-EPOCH, SESSIONS, SESSION_SEQ, ROOMS, ONLINE = P + "epoch", P + "sessions", P + "session_seq", P + "rooms", P + "online"
-BINDINGS, ROLES, MODES = P + "bindings", P + "roles", P + "modes"
+EPOCH, SESSIONS, SESSION_SEQ, ROOMS = P + "epoch", P + "sessions", P + "session_seq", P + "rooms"
 NODE_TTL_MS = 10_000     # a node's key lives this long unless its reader renews it (about every second)
 REF_TTL = 7 * 86400      # seconds a (session, ref) is remembered for the idempotent append
 TIMEOUT = 3.0            # seconds a Redis call of the hub may take before the store says unavailable
@@ -93,28 +94,6 @@ for i = 5, #KEYS do redis.call('ZADD', KEYS[i], id, id) end
 if KEYS[4] ~= '' then redis.call('SET', KEYS[4], id, 'EX', ARGV[1]) end
 return {id, 0}
 """
-# KEYS: online. ARGV: nick key, the entry (JSON [nick, node, session]), this node,
-# the session ('' for none), the prefix of node keys. Returns the holder's entry
-# when another live node's client (of another session) holds the nick, else nil.
-CLAIM = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur then
-  local c = cjson.decode(cur)
-  if c[2] ~= ARGV[3] and (ARGV[4] == '' or tostring(c[3]) ~= ARGV[4])
-     and redis.call('EXISTS', ARGV[5] .. c[2]) == 1 then
-    return cur
-  end
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return false
-"""
-# KEYS: online. ARGV: nick key, this node. Only this node's entry is removed.
-RELEASE = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur and cjson.decode(cur)[2] == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return 0
-"""
-
 _FIELDS = ("ts", "room", "sender", "recipient", "from_session", "to_session", "ref", "kind", "extra")
 _INTS = ("from_session", "to_session")
 
@@ -154,7 +133,7 @@ def decode(entry_id, fields: dict, text, change) -> Event:
                  text, values["from_session"], values["to_session"], values["ref"], values["kind"], values["extra"])
 
 
-class RedisStore:
+class RedisStore(RedisModeration, RedisOnline):
     """The shared history of a deployment; see the module docstring."""
 
     shared = True
@@ -173,7 +152,7 @@ class RedisStore:
             self._db.ping()
             self.durable = self._check_durable(require_durable)
             self._lua = {name: self._db.register_script(src) for name, src in
-                         (("append", APPEND), ("claim", CLAIM), ("release", RELEASE))}
+                         (("append", APPEND), ("claim", CLAIM), ("release", RELEASE))}   # (.redis_online)
             self._db.set(EPOCH, secrets.token_urlsafe(12), nx=True)
             self.epoch = self._db.get(EPOCH).decode()
             self.last_id = int(self._db.get(SEQ) or 0)
@@ -486,54 +465,6 @@ class RedisStore:
     def _w_read(self, pipe, session, room, upto):
         pipe.hset(f"{P}sread:{session}", room, upto)
 
-    def _w_release(self, pipe, key):
-        self._lua["release"](keys=[ONLINE], args=[key, self.node], client=pipe)
-
-    # -- the deployment's online nicks --------------------------------------------
-
-    def claim_online(self, key: str, nick: str, session: int | None) -> str | None:
-        """Take the nick (key) for a client of this node; None when it is ours
-        now, else the nick as its holder on another live node has it."""
-        entry = json.dumps([nick, self.node, session])
-        # A release still waiting for this nick (its old holder here was just
-        # replaced) must not remove the new holder when it is written.
-        self._ops = [op for op in self._ops if op != ("release", (key,))]
-        with self._calls():
-            held = self._lua["claim"](keys=[ONLINE], args=[key, entry, self.node, "" if session is None else session,
-                                                          P + "node:"])
-        return json.loads(held)[0] if held else None
-
-    def release_online(self, key: str) -> None:
-        """This node's client no longer holds the nick (written at the next commit)."""
-        self._ops.append(("release", (key,)))
-
-    def online_holder(self, key: str) -> tuple[str, int | None] | None:
-        """(nick, session) of whoever holds the nick on a live node, or None."""
-        with self._calls():
-            cur = self._db.hget(ONLINE, key)
-            if cur is None:
-                return None
-            nick, node, session = json.loads(cur)
-            if node != self.node and not self._db.exists(P + "node:" + node):
-                return None
-        return nick, session
-
-    def online_nicks(self, here: list) -> list[str]:
-        """Every nick online on a live node of the deployment (``here``, this
-        node's own, when Redis cannot be asked: a welcome still goes out)."""
-        try:
-            entries = [json.loads(v) for v in self._db.hvals(ONLINE)]
-            nodes = sorted({e[1] for e in entries} - {self.node})
-            pipe = self._db.pipeline(transaction=False)
-            for n in nodes:
-                pipe.exists(P + "node:" + n)
-            alive = dict(zip(nodes, pipe.execute())) if nodes else {}
-        except (redis.RedisError, OSError) as e:
-            log.warning("Redis: the online list of the other servers is left out of a welcome (%s)", e)
-            return here
-        others = [e[0] for e in entries if e[1] != self.node and alive.get(e[1])]
-        return list(here) + others
-
     # -- rooms ----------------------------------------------------------------------
 
     def rooms(self) -> list[RoomRecord]:
@@ -554,64 +485,6 @@ class RedisStore:
     def update_room(self, record: RoomRecord) -> None:
         with self._calls():
             self._db.hset(ROOMS, record.key, _room_json(record))
-
-    # -- nick bindings, roles, bans, mutes, modes -----------------------------------
-
-    def nick_binding(self, key: str) -> tuple[str, float] | None:
-        with self._calls():
-            value = self._db.hget(BINDINGS, key)
-        return tuple(json.loads(value)) if value is not None else None
-
-    def bind_nick(self, key: str, fp: str, now: float) -> None:
-        with self._calls():
-            self._db.hset(BINDINGS, key, json.dumps([fp, now]))
-
-    def unbind_nick(self, key: str) -> None:
-        with self._calls():
-            self._db.hdel(BINDINGS, key)
-
-    def prune_bindings(self, max_age_days: float, now: float) -> int:
-        with self._calls():
-            old = [k for k, v in self._db.hgetall(BINDINGS).items()
-                   if json.loads(v)[1] < now - max_age_days * 86400.0]
-            if old:
-                self._db.hdel(BINDINGS, *old)
-        return len(old)
-
-    def room_roles(self) -> list[tuple[str, str, str]]:
-        with self._calls():
-            return [tuple(json.loads(k)) + (v.decode(),) for k, v in self._db.hgetall(ROLES).items()]
-
-    def set_role(self, room: str, fp: str, role: str | None) -> None:
-        with self._calls():
-            if role is None:
-                self._db.hdel(ROLES, json.dumps([room, fp]))
-            else:
-                self._db.hset(ROLES, json.dumps([room, fp]), role)
-
-    def restrictions(self, table: str) -> list[tuple]:
-        assert table in ("bans", "mutes")
-        with self._calls():
-            return [tuple(json.loads(v)) for v in self._db.hvals(P + table)]
-
-    def restrict(self, table: str, room: str, who: str, nick: str, until: float | None, by: str | None,
-                 reason: str | None) -> None:
-        assert table in ("bans", "mutes")
-        with self._calls():
-            self._db.hset(P + table, json.dumps([room, who]), json.dumps([room, who, nick, until, by, reason]))
-
-    def lift(self, table: str, room: str, who: str) -> None:
-        assert table in ("bans", "mutes")
-        with self._calls():
-            self._db.hdel(P + table, json.dumps([room, who]))
-
-    def room_modes(self) -> dict:
-        with self._calls():
-            return {k.decode(): json.loads(v) for k, v in self._db.hgetall(MODES).items()}
-
-    def set_modes(self, room: str, modes: dict) -> None:
-        with self._calls():
-            self._db.hset(MODES, room, json.dumps(modes))
 
     # -- the reader and the end -------------------------------------------------------
 
