@@ -298,3 +298,24 @@ def test_sigkill_of_redis_mid_burst_loses_no_acknowledged_message(make_node, red
     read_until(bob, lambda fr: len(event_ids(fr)) >= len(log), timeout=30)
     check_gap_free(event_ids(ann.frames), [e["id"] for e in log])
     assert event_ids(bob.frames) == [e["id"] for e in log]
+
+
+def test_a_protocol_1_client_and_an_irc_client_chat_across_nodes(make_node):
+    one, two = make_node(), make_node(irc_port=0)
+    old = LineClient(one.port)
+    old.hello("old")                                    # protocol 1: the lobby only
+    irc = LineClient(two.door_port("irc"))
+    irc.send_raw(b"NICK ircer\r\nUSER ircer 0 * :I R C\r\n")
+    wait_until(lambda: b" 001 " in irc.sock.recv(65536), what="the IRC welcome")
+    irc.send_raw(b"JOIN #lobby\r\n")
+    wait_until(lambda: "ircer" in two.hub.chat.rooms["lobby"].nicks(), what="the IRC client to join")
+    old.send({"type": "say", "text": "hello irc", "ref": "o1"})
+    assert old.recv_type("message")["ref"] == "o1"
+    got = b""
+    deadline = time.monotonic() + 10
+    while b"hello irc" not in got and time.monotonic() < deadline:
+        got += irc.sock.recv(65536)
+    assert b"PRIVMSG #lobby :hello irc" in got
+    irc.send_raw(b"PRIVMSG #lobby :hello old\r\n")
+    m = old.recv_type("message")
+    assert (m["from"], m["text"]) == ("ircer", "hello old")
