@@ -319,3 +319,25 @@ def test_a_protocol_1_client_and_an_irc_client_chat_across_nodes(make_node):
     irc.send_raw(b"PRIVMSG #lobby :hello old\r\n")
     m = old.recv_type("message")
     assert (m["from"], m["text"]) == ("ircer", "hello old")
+
+
+@pytest.mark.timeout(60)
+def test_the_window_s_client_keeps_an_unavailable_message_and_sends_it_once_redis_is_back(
+        make_node, redis_server, make_chat_clients):
+    from chatgui.net import events as ev
+    node = make_node()
+    client, events = make_chat_clients(node.port, "ann")
+    events.wait(ev.CaughtUp, 15)
+    redis_server.kill()
+    ref = client.say("kept for later")
+    # The node refuses it (nothing stored); the client keeps it and tries again...
+    # (seen in its queue; before it kept them, the window was told Refused and it was lost)
+    wait_until(lambda: events.drain() is not None and events.of(ev.Refused) or any(
+        getattr(item, "retries", 0) for item in client._outbox._items.values()), timeout=15,
+        what="the node's unavailable refusal")
+    assert not events.of(ev.Refused), events.of(ev.Refused)
+    redis_server.restart()
+    acked = events.wait(lambda e: isinstance(e, ev.Acked) and e.ref == ref, 30, "the ack once Redis is back")
+    assert not [e for e in events.seen if isinstance(e, ev.Refused)]
+    log = stream(redis_server.url)
+    assert [e["ref"] for e in log] == [ref] and log[0]["id"] == acked.id
