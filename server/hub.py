@@ -71,6 +71,7 @@ class _Stop:
 
 
 CONNECTED = _Connected()
+FEED = object()     # stands for the conn of a shared store's reader's batches (Hub._logged)
 
 
 class Hub:
@@ -125,6 +126,12 @@ class Hub:
     def stop(self, message: str = "The server is shutting down.") -> None:
         self.post(None, [_Stop(message)])
 
+    def _logged(self, batch: Logged) -> None:
+        """A shared store's reader thread: hand the hub a batch of the log. Not
+        urgent: while delivery is held it waits like the readers' batches, and
+        the reader waits for it (Logged.applied)."""
+        self._inbox.post(FEED, [batch], 0, wait=False)
+
     # -- hub thread -------------------------------------------------------
 
     def run(self) -> None:
@@ -132,7 +139,7 @@ class Hub:
         try:
             if self.history.shared:
                 # Every event reaches the clients from the store's log (server.core.feed).
-                self.history.start_reader(lambda batch: self.post(None, [batch]))
+                self.history.start_reader(self._logged)
             while True:
                 batches = self._inbox.take(self._pass_bytes, delivery.held)
                 passed = bool(batches)
@@ -209,11 +216,11 @@ class Hub:
         later = []      # (conn, items, cost): after a hello, for the pass after its welcome
         for i, (conn, items, cost) in enumerate(batches):
             if conn is None:
-                if type(items[0]) is Logged:        # a shared store's reader: events to deliver
-                    for logged in items:
-                        self.chat.on_logged(logged)
-                else:
-                    self._stopping = items[0]
+                self._stopping = items[0]
+                continue
+            if conn is FEED:            # a shared store's reader: events to deliver
+                for logged in items:
+                    self.chat.on_logged(logged)
                 continue
             for j, item in enumerate(items):
                 if conn.sock is None:   # closed earlier in this pass
