@@ -6,7 +6,8 @@ the protocol events (``hello``, ``say``, ``dm``, ``nick``, ``ping``,
 :class:`~server.core.rooms.RoomRules`, the welcome and the catch-up in
 :class:`~server.core.catchup.CatchUpRules`, identity and moderation in
 :mod:`server.core.identity`, :mod:`~server.core.moderation` and
-:mod:`~server.core.redaction`). It stores events in the store
+:mod:`~server.core.redaction`; with a shared store, delivery from its log
+in :mod:`~server.core.feed`). It stores events in the store
 and queues frames in the pass (:class:`~server.core.fanout.Pass`), which
 the hub writes after the pass commits. It never touches a socket; dropping
 a client is :meth:`server.hub.Hub.drop`.
