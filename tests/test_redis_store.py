@@ -223,3 +223,26 @@ def test_require_durable_refuses_to_start_a_node_with_a_sentence(tmp_path):
         r.stop()
     assert done.returncode == 1
     assert "set appendonly yes" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sessions_unused_for_the_expiry_are_forgotten_with_their_rooms(redis_server, store):
+    from server.store.redis import RedisStore
+    old_sid, old_token = store.new_session()
+    online_sid, online_token = store.new_session()
+    store.join_room(old_sid, "lobby", 0)
+    store.commit()
+    later = time.time() + 31 * 86400
+    store.clock = lambda: later
+    fresh_sid, fresh_token = store.new_session()
+    elsewhere_sid, elsewhere_token = store.new_session()
+    other = RedisStore(redis_server.url)                    # a client online on another node all along
+    try:
+        assert other.claim_online("eve", "eve", elsewhere_sid) is None
+        store.clock = lambda: later + 86400
+        assert store.prune_sessions(30, keep={online_sid}) == 1
+        assert store.find_session(elsewhere_token) == elsewhere_sid
+    finally:
+        other.close()
+    assert store.find_session(old_token) is None and store.session_rooms(old_sid) == {}
+    assert store.find_session(online_token) == online_sid and store.find_session(fresh_token) == fresh_sid
+    assert store.prune_sessions(0) == 0                     # 0: never

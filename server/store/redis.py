@@ -70,6 +70,8 @@ log = logging.getLogger("natter.server")
 P = "natter:"
 LOG, SEQ, TEXT, EDITS = P + "log", P + "seq", P + "text", P + "edits"
 EPOCH, SESSIONS, SESSION_SEQ, ROOMS = P + "epoch", P + "sessions", P + "session_seq", P + "rooms"
+SESSION_TOKENS, SESSION_USED = P + "session_tokens", P + "session_used"   # id -> token hash; id by last use
+TOUCH_EVERY = 3600.0     # a session's last use is written at most this often
 NODE_TTL_MS = 10_000     # a node's key lives this long unless its reader renews it (about every second)
 REF_TTL = 7 * 86400      # seconds a (session, ref) is remembered for the idempotent append
 TIMEOUT = 3.0            # seconds a Redis call of the hub may take before the store says unavailable
@@ -137,6 +139,7 @@ class RedisStore(RedisModeration, RedisOnline):
     """The shared history of a deployment; see the module docstring."""
 
     shared = True
+    clock = staticmethod(time.time)     # the wall clock of session expiry (tests set their own)
 
     def __init__(self, url: str, *, require_durable: bool = False):
         self.url = url
@@ -423,20 +426,54 @@ class RedisStore(RedisModeration, RedisOnline):
     # -- sessions -----------------------------------------------------------------
 
     def new_session(self) -> tuple[int, str]:
+        """A resume session of the deployment; returns (id, secret token)."""
         token = secrets.token_urlsafe(24)
+        digest = _hash(token)
         with self._calls():
             sid = int(self._db.incr(SESSION_SEQ))
-            self._db.hset(SESSIONS, _hash(token), sid)
+            pipe = self._db.pipeline(transaction=True)
+            pipe.hset(SESSIONS, digest, sid)
+            pipe.hset(SESSION_TOKENS, sid, digest)
+            pipe.zadd(SESSION_USED, {sid: self.clock()})
+            pipe.execute()
         return sid, token
 
     def find_session(self, token: str) -> int | None:
+        """The session of a resume token, or None; records its use (to the hour)."""
         with self._calls():
             sid = self._db.hget(SESSIONS, _hash(token))
-        return int(sid) if sid is not None else None
+            if sid is None:
+                return None
+            now = self.clock()
+            used = self._db.zscore(SESSION_USED, sid)
+            if used is None or now - used > TOUCH_EVERY:
+                self._db.zadd(SESSION_USED, {sid: now})
+        return int(sid)
 
     def prune_sessions(self, max_age_days: float, keep=()) -> int:
-        """Not built for Redis yet: sessions are kept (docs/scaling.md)."""
-        return 0
+        """Forget sessions unused for more than ``max_age_days`` (0: never),
+        with their rooms and read markers; those in ``keep`` (online on this
+        node) and those online on any live node count as used now. Returns
+        how many were forgotten."""
+        if max_age_days <= 0:
+            return 0
+        now = self.clock()
+        with self._calls():
+            keep = set(keep) | {s for s in self.online_sessions() if s is not None}
+            if keep:
+                self._db.zadd(SESSION_USED, {sid: now for sid in keep})
+            old = [int(x) for x in self._db.zrangebyscore(SESSION_USED, "-inf", f"({now - max_age_days * 86400.0}")]
+            if not old:
+                return 0
+            digests = self._db.hmget(SESSION_TOKENS, old)
+            pipe = self._db.pipeline(transaction=True)
+            pipe.hdel(SESSIONS, *[d for d in digests if d is not None] or [b""])
+            pipe.hdel(SESSION_TOKENS, *old)
+            pipe.zrem(SESSION_USED, *old)
+            pipe.delete(*[f"{P}sjoin:{sid}" for sid in old], *[f"{P}sread:{sid}" for sid in old])
+            pipe.execute()
+        log.info("history: %d sessions unused for %g days expired", len(old), max_age_days)
+        return len(old)
 
     def session_rooms(self, session: int) -> dict:
         self.commit()

@@ -82,13 +82,22 @@ class RedisOnline:
         node's own, when Redis cannot be asked: a welcome still goes out)."""
         try:
             with self._calls():
-                entries = [json.loads(v) for v in self._db.hvals(ONLINE)]
-                nodes = sorted({e[1] for e in entries} - {self.node})
-                pipe = self._db.pipeline(transaction=False)
-                for n in nodes:
-                    pipe.exists(P + "node:" + n)
-                alive = dict(zip(nodes, pipe.execute())) if nodes else {}
+                entries = self._live_entries()
         except Unavailable:
             return here             # (the store logged why)
-        others = [e[0] for e in entries if e[1] != self.node and alive.get(e[1])]
-        return list(here) + others
+        return list(here) + [e[0] for e in entries if e[1] != self.node]
+
+    def online_sessions(self) -> list:
+        """The sessions online on the live nodes (raises Unavailable)."""
+        with self._calls():
+            return [e[2] for e in self._live_entries()]
+
+    def _live_entries(self) -> list:
+        """[nick, node, session] of every nick held on a live node (in _calls)."""
+        entries = [json.loads(v) for v in self._db.hvals(ONLINE)]
+        nodes = sorted({e[1] for e in entries} - {self.node})
+        pipe = self._db.pipeline(transaction=False)
+        for n in nodes:
+            pipe.exists(P + "node:" + n)
+        alive = dict(zip(nodes, pipe.execute())) if nodes else {}
+        return [e for e in entries if e[1] == self.node or alive.get(e[1])]
