@@ -7,7 +7,8 @@ ensure_system "py:venv:python3-venv" "py:ensurepip:python3-venv" "py:tkinter:pyt
               "bin:Xvfb:xvfb" "bin:xdotool:xdotool" "bin:objdump:binutils" \
               "bin:ip:iproute2" "bin:bridge:iproute2" \
               "bin:weechat-headless:weechat-headless" "bin:irssi:irssi" "bin:tmux:tmux" \
-              "bin:xclip:xclip" "bin:import:imagemagick"
-ensure_venv "test,package"
+              "bin:xclip:xclip" "bin:import:imagemagick" \
+              "bin:redis-server:redis-server"
+ensure_venv "test,package,redis"
 cd "$ROOT"
 exec "$VENV_PY" -m pytest "$@"

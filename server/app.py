@@ -49,7 +49,7 @@ class ChatServer:
         # the port is taken, the plainer of the two reasons.
         self.listener = _listen(self.config.host, self.config.port, self.config.backlog)
         try:
-            self.history = SqliteStore(self.config.db_path(), sync=self.config.sync)
+            self.history = open_store(self.config)
         except BaseException:
             self.listener.close()
             raise
@@ -153,8 +153,10 @@ class ChatServer:
         self._stop_requested.set()
 
     def _owns(self, thread) -> bool:
+        reader = getattr(self.history, "reader", None)      # a shared store's (server.store.redis_feed)
         return thread is not None and (thread in (self.hub.thread, self._acceptor)
-                                       or thread in self.hub.writer_threads)
+                                       or thread in self.hub.writer_threads
+                                       or (reader is not None and thread is reader.thread))
 
     def _thread_failed(self, thread) -> None:
         """From the thread hook: a thread of this server ended with an exception."""
@@ -175,6 +177,10 @@ class ChatServer:
             reach = "SERVING THE LAN: anyone who can reach this computer can join"
         line = (f"Natter server listening on {_fmt(host, port)} ({reach}); history in {self.history.path}; "
                 f"shared files in {self.hub.chat.blobs.directory}")
+        if self.history.shared:
+            line += ("\nSharing the rooms through Redis: acknowledged messages survive a Redis crash only with "
+                     "appendonly yes" + {True: " (it is on)", False: " (IT IS OFF)",
+                                         None: " (Redis would not say)"}[self.history.durable])
         if self.fingerprint:
             line += f"\nTLS on; certificate fingerprint (clients compare it): {self.fingerprint}"
         elif not _is_loopback_host(host):
@@ -332,6 +338,15 @@ class ChatServer:
 _servers: "weakref.WeakSet[ChatServer]" = weakref.WeakSet()
 _previous_hook = None
 _log_every_thread = False
+
+
+def open_store(config):
+    """The store the settings ask for: the deployment's Redis (``--redis``;
+    redis-py is imported only then), else the SQLite history file."""
+    if config.redis:
+        from .store.redis import RedisStore
+        return RedisStore(config.redis, require_durable=config.require_durable)
+    return SqliteStore(config.db_path(), sync=config.sync)
 
 
 def install_thread_hook() -> None:

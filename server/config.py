@@ -58,6 +58,9 @@ class ServerConfig:
     max_file_size: int = protocol.DEFAULT_MAX_FILE_SIZE
     files_quota: int = 10 * 1024 ** 3   # bytes of all stored files; the oldest expire first
     upload_rate: float = 20 * 1024 ** 2  # bytes a second per session's uploads; 0 = no cap
+    # -- several servers sharing the rooms (docs/scaling.md) --
+    redis: str | None = None          # redis://HOST:PORT/DB: the deployment's shared log; None: SQLite
+    require_durable: bool = False     # refuse to start when Redis keeps no append-only file
 
     def db_path(self) -> str:
         return self.db or paths.default_db()
@@ -158,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--admin-password-file", default=None,
                     help="file whose first line is the admin password's hash (from --hash-password): a client "
                          "giving it is an admin")
+    ap.add_argument("--redis", default=None, metavar="URL",
+                    help="share the rooms with other servers through this Redis (redis://HOST:PORT/DB; "
+                         "rediss:// for TLS; redis://:PASSWORD@HOST:PORT/DB), instead of the SQLite history "
+                         "(docs/scaling.md; needs pip install 'natter[redis]')")
+    ap.add_argument("--require-durable", action="store_true",
+                    help="with --redis: refuse to start unless Redis has appendonly yes")
     ap.add_argument("--edit-window", type=_positive(float), default=d.edit_window, metavar="SECONDS",
                     help="how long an author may edit or delete a message (default %(default)g)")
     # Files and pictures (docs/protocol.md, section 13): read by _files().
@@ -239,6 +248,10 @@ def from_args(argv=None) -> ServerConfig:
     a = ap.parse_args(argv)
     if bool(a.cert) != bool(a.key):
         ap.error("--cert and --key go together")
+    if a.require_durable and not a.redis:
+        ap.error("--require-durable goes with --redis")
+    if a.redis and a.db:
+        ap.error("give --redis or --db, not both: with --redis the history is in Redis")
     if a.password and a.password_file:
         ap.error("give --password or --password-file, not both")
     password = a.password
@@ -256,6 +269,7 @@ def from_args(argv=None) -> ServerConfig:
                        handshake_timeout=a.handshake_timeout, session_expiry=a.session_expiry,
                        idle_timeout=a.idle_timeout, writers=a.writers, log_level=a.log_level,
                        max_rooms=max(1, a.max_rooms), max_rooms_per_client=max(1, a.max_rooms_per_client),
+                       redis=a.redis, require_durable=a.require_durable,
                        **_discovery(ap, a), **_moderation(ap, a), **_doors(ap, a, a.tls or bool(a.cert)),
                        **_files(ap, a))
     return cfg

@@ -27,7 +27,10 @@ client is dropped as too slow only when it takes nothing for
 server is over its total budget.
 
 Nothing is sent before it is committed, so every id a client sees is on
-disk. No lock is held during socket I/O; the lock guards only the inbox.
+disk. With a shared store (``--redis``) the events come from the store's
+reader instead (posted as :class:`~server.core.events.Logged`), in the log's
+order, after the log has them (:mod:`server.core.feed`). No lock is held
+during socket I/O; the lock guards only the inbox.
 """
 from __future__ import annotations
 
@@ -41,12 +44,13 @@ import time
 from . import protocol as p
 from .core.catchup import LOW_WATER
 from .core.chat import Chat
+from .core.events import Logged
 from .delivery import POLL, Delivery, ParallelWriter, write_part
 from .core.fanout import Out, encoded
 from .doors.jsonl import (READ_RATE_FACTOR, STATE_CLOSING, STATE_NEW, STATE_WELCOMED, AuthFailed, DoorInput,
                           Gone, PlainOnTls, Throttled, TlsKick)
 from .inbox import Inbox
-from .store import HistoryError
+from .store import HistoryError, Unavailable
 from .transfer import Handoff
 
 log = logging.getLogger("natter.server")
@@ -68,6 +72,7 @@ class _Stop:
 
 
 CONNECTED = _Connected()
+FEED = object()     # stands for the conn of a shared store's reader's batches (Hub._logged)
 
 
 class Hub:
@@ -122,11 +127,20 @@ class Hub:
     def stop(self, message: str = "The server is shutting down.") -> None:
         self.post(None, [_Stop(message)])
 
+    def _logged(self, batch: Logged) -> None:
+        """A shared store's reader thread: hand the hub a batch of the log. Not
+        urgent: while delivery is held it waits like the readers' batches, and
+        the reader waits for it (Logged.applied)."""
+        self._inbox.post(FEED, [batch], 0, wait=False)
+
     # -- hub thread -------------------------------------------------------
 
     def run(self) -> None:
         delivery = self._delivery
         try:
+            if self.history.shared:
+                # Every event reaches the clients from the store's log (server.core.feed).
+                self.history.start_reader(self._logged)
             while True:
                 batches = self._inbox.take(self._pass_bytes, delivery.held)
                 passed = bool(batches)
@@ -158,8 +172,11 @@ class Hub:
                         self._too_slow(conn, why)
                     self._end_pass()        # the others learn at once that they left
                 if now >= self._next_tick:
-                    self._tick(now)
                     self._next_tick = now + self._tick_every
+                    try:
+                        self._tick(now)
+                    except Unavailable:
+                        pass        # a shared store's backend is away; the store said so in the log
         except sqlite3.Error as e:
             # Nothing of this pass was sent: no unsaved message is
             # acknowledged. Clients keep theirs and resend after a restart.
@@ -215,6 +232,10 @@ class Hub:
                             except Exception:       # that transfer's answer times out; the chat goes on
                                 log.exception("hub: failed on %r", item)
                 continue
+            if conn is FEED:            # a shared store's reader: events to deliver
+                for logged in items:
+                    self.chat.on_logged(logged)
+                continue
             for j, item in enumerate(items):
                 if conn.sock is None:   # closed earlier in this pass
                     break
@@ -235,6 +256,10 @@ class Hub:
                         log.error("hub: nothing handles %r", item)
                 except (HistoryError, sqlite3.Error):
                     raise                # the history is unusable: run() stops the server
+                except Unavailable as e:
+                    # A shared store cannot reach its backend: nothing of this
+                    # frame was stored, so nothing is acknowledged; the client resends.
+                    self.chat.send(conn, p.error_frame(p.UNAVAILABLE, str(e), getattr(item, "ref", None)))
                 except Exception:
                     log.exception("hub: %s failed on %r", conn.label, item)
                     self.drop(conn, "server error", p.error_frame("server_error", "The server failed on "
@@ -302,7 +327,10 @@ class Hub:
                     continue
                 if conn.outbox.size >= LOW_WATER:
                     continue
-                data = chat.catch_up(conn)
+                try:
+                    data = chat.catch_up(conn)
+                except Unavailable:
+                    continue        # a shared store's backend is away: this cursor waits
                 if data:
                     self._push_owed(conn, data)
                 if conn.cursor is not None and conn.outbox.size < LOW_WATER:

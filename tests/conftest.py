@@ -94,3 +94,25 @@ def make_chat_clients():
         c.close(timeout=3)
     for c in made:
         assert not any(t.is_alive() for t in c.threads), "a client thread outlived close()"
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A real redis-server of the test's own: a free loopback port, its own
+    directory, appendonly yes (tests/redistools.py); stopped by its pid."""
+    import shutil
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (scripts/test.sh installs it)")
+    pytest.importorskip("redis", reason="the redis extra is not installed (pip install -e '.[redis]')")
+    from tests.redistools import RedisServer
+    r = RedisServer(str(tmp_path / "redis"))
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def make_node(make_server, redis_server):
+    """make_node(**config) -> a ChatServer of the deployment on redis_server."""
+    def make(**overrides) -> ChatServer:
+        return make_server(redis=redis_server.url, rate_limit=0, **overrides)
+    return make

@@ -241,3 +241,22 @@ def test_tls_required_is_final_and_explained():
     from chatgui.net.failures import FINAL_KINDS
     kind, msg = classify_refusal("tls_required", "This server only speaks TLS", "ann", False)
     assert kind == "tls" and "encrypt" in msg and kind in FINAL_KINDS
+
+
+def test_an_item_refused_as_unavailable_waits_then_goes_again_in_order():
+    from chatgui.net.outbox import RETRY_FIRST, RETRY_MAX, Outbox
+    box = Outbox()
+    for ref in ("a", "b", "c"):
+        box.add(ref, "say", {"type": "say", "text": ref, "ref": ref})
+    assert [i.ref for i in box.take_unsent(0.0)] == ["a", "b", "c"]
+    box.retry_later("b", now=100.0)
+    box.retry_later("c", now=100.0)
+    assert box.take_unsent(100.0) == [] and box.next_retry() == 100.0 + RETRY_FIRST
+    assert [i.ref for i in box.take_unsent(100.0 + RETRY_FIRST)] == ["b", "c"]   # b first: order kept
+    delays = []
+    for _ in range(8):
+        box.retry_later("b", now=0.0)
+        delays.append(box.next_retry())
+        box.take_unsent(1e9)
+    assert delays[:4] == [2 * RETRY_FIRST, 4 * RETRY_FIRST, 8 * RETRY_FIRST, RETRY_MAX] and max(delays) == RETRY_MAX
+    assert box.retry_later("nobody", now=0.0) is None

@@ -243,6 +243,34 @@ def test_packaged_server_relays_a_message_between_two_clients(unpacked, tmp_path
     assert os.path.exists(tmp_path / "history.db")
 
 
+def test_packaged_server_joins_a_redis_deployment(unpacked, tmp_path, make_node, redis_server):
+    exe = str(unpacked / ps.APP.server_name / ps.APP.server_name)
+    log = open(tmp_path / "node.log", "wb")
+    proc = subprocess.Popen([exe, "--host", "127.0.0.1", "--port", "0", "--no-discovery", "--rate-limit", "0",
+                             "--redis", redis_server.url], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=log, env=dict(os.environ, NATTER_HOME=str(tmp_path / "home")))
+    log.close()
+    alice = bob = None
+    try:
+        m = ps.LISTEN_RE.search(ps.read_line(proc.stdout, 30))
+        assert m, (tmp_path / "node.log").read_text()
+        other = make_node()                         # the source tree's server, on the same Redis
+        alice = LineClient(int(m.group(2)))
+        alice.hello("alice", v=2)
+        bob = LineClient(other.port)
+        bob.hello("bob", v=2)
+        alice.send({"type": "say", "text": "from the packaged node", "ref": "p1"})
+        assert alice.recv_type("message")["ref"] == "p1"
+        got = bob.recv_type("message")
+        assert (got["from"], got["text"]) == ("alice", "from the packaged node")
+    finally:
+        for c in (alice, bob):
+            if c:
+                c.close()
+        code = ps.stop(proc)
+    assert code == 0, (tmp_path / "node.log").read_text()
+
+
 def test_packaged_client_joins_sends_and_exits_cleanly_when_closed(unpacked, display, server, connect, tmp_path):
     watcher = connect("watcher")
     exe = str(unpacked / ps.APP.client_name / ps.APP.client_name)

@@ -73,6 +73,10 @@ Extensions to the event contract (additions only):
   ``RoomList``) comes first, then its ``Acked``.
 - Server ``ServerError`` frames without a ref of ours (``rate_limited``,
   ``timeout``...) and ``Notice`` are passed through as they are.
+- ``unavailable`` for an item of ours (several servers sharing Redis, and
+  Redis away: docs/scaling.md) is no refusal: the item stays queued and is
+  written again after 0.5 s, doubling to 8 s, until it is acknowledged
+  (the server stores a retry with the same ref once).
 
 Identity and moderation (issue 11): ``identity`` (the secret of
 :mod:`chatgui.net.identity`) goes in every hello as ``"identity"``; the
@@ -512,7 +516,8 @@ class ChatClient(Requests):
                         data, shut = self._next_batch()
                         if data or shut:
                             break
-                        cv.wait()
+                        due = self._outbox.next_retry()
+                        cv.wait(None if due is None else max(0.0, due - time.monotonic()))
                     self._writing = t
                 try:
                     if data:
@@ -556,7 +561,7 @@ class ChatClient(Requests):
             # During a catch-up the replay may still show that the server has
             # an item: it is sent again only after caught_up.
             if not self._inbound.replaying:
-                parts.extend(item.data for item in self._outbox.take_unsent())
+                parts.extend(item.data for item in self._outbox.take_unsent(time.monotonic()))
         # Online, a ping or pong goes after what was queued before it: a
         # server's ping is answered once everything asked until then is out.
         # (Before the welcome, control holds only the hello.)
@@ -1030,6 +1035,13 @@ class ChatClient(Requests):
                     self._cv.notify_all()
                 return None
             if kind is protocol.ServerError:
+                if event.code == protocol.UNAVAILABLE and \
+                        self._outbox.retry_later(event.ref, time.monotonic()):
+                    # The server could not store it (several servers, their Redis
+                    # away): it stays queued and goes again, once stored once.
+                    log.info("not stored yet (%s): sending %s again later", event.message, event.ref)
+                    self._cv.notify_all()
+                    return None
                 item = self._outbox.ack(event.ref)
                 if item is not None:
                     self._emit(ev.Refused(event.ref, event.code, event.message, *refusal_detail(frame)))

@@ -19,10 +19,16 @@ class Pending:
     kind: str          # "say" | "dm" | "nick" | "join" | "part" | "topic" | "history" | "rooms"
     frame: dict        # the wire frame, ``ref`` included
     sent: bool = False  # written on the current connection
+    not_before: float = 0.0   # (monotonic) refused as ``unavailable``: written again from then on
+    retries: int = 0          # how often it was refused as ``unavailable``
 
     @property
     def data(self) -> bytes:
         return protocol.encode(self.frame)
+
+
+RETRY_FIRST = 0.5    # seconds before an item refused as unavailable is written again
+RETRY_MAX = 8.0      # ... doubling up to this
 
 
 class QueueFull(Exception):
@@ -64,15 +70,41 @@ class Outbox:
         self._items[ref] = item
         return item
 
-    def take_unsent(self) -> list:
-        """The items not yet written on this connection, in order; marks them sent."""
-        out = [item for item in self._items.values() if not item.sent]
+    def take_unsent(self, now: float = float("inf")) -> list:
+        """The items not yet written on this connection, in order, up to the
+        first one still waiting (``not_before`` after ``now``): order is
+        kept; marks them sent."""
+        out = []
+        for item in self._items.values():
+            if item.sent:
+                continue
+            if item.not_before > now:
+                break
+            out.append(item)
         for item in out:
             item.sent = True
         return out
 
     def has_unsent(self) -> bool:
         return any(not item.sent for item in self._items.values())
+
+    def retry_later(self, ref, now: float) -> Pending | None:
+        """The server could not store this item (``unavailable``): it stays,
+        to be written again after RETRY_FIRST seconds from ``now``, doubling
+        with each refusal up to RETRY_MAX. None if it is not ours."""
+        item = self._items.get(ref)
+        if item is not None:
+            item.sent = False
+            item.not_before = now + min(RETRY_MAX, RETRY_FIRST * 2 ** item.retries)
+            item.retries += 1
+        return item
+
+    def next_retry(self) -> float | None:
+        """When the first waiting item is due (monotonic), or None."""
+        for item in self._items.values():
+            if not item.sent:
+                return item.not_before if item.not_before else None
+        return None
 
     def ack(self, ref) -> Pending | None:
         """Forget the item with this ref; returns it, or None if it is not ours."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 
 from .. import protocol as p
-from ..store import DIRECT, LOBBY, MESSAGE
+from ..store import DIRECT, LOBBY, MESSAGE, Unavailable
 from .fanout import Out, encoded
 from .frames import event_frame
 
@@ -95,7 +95,10 @@ class CatchUpRules:
             else:
                 if conn.cursor.recent:
                     cur = conn.cursor
-                    cur.rooms = {key: (self.store.recent_floor(key, RECENT), None) for key in cur.rooms}
+                    try:
+                        cur.rooms = {key: (self.store.recent_floor(key, RECENT), None) for key in cur.rooms}
+                    except Unavailable:     # no recent messages to show: live from here
+                        cur.rooms = {key: (cur.after, None) for key in cur.rooms}
                     cur.recent = False
                 for room in conn.rooms.values():
                     room.waiting.add(conn)
@@ -103,7 +106,8 @@ class CatchUpRules:
             yield conn, b"".join(parts)
 
     def _users_json(self, users: dict, room=None) -> bytes:
-        """The JSON list of the nicks in ``room`` (None: everyone online), sorted
+        """The JSON list of the nicks in ``room`` (None: everyone online, on every
+        server of a shared store), sorted
         ignoring case, from the pass's cache ``users``."""
         key = room.key if room is not None else None
         data = users.get(key)
@@ -115,7 +119,8 @@ class CatchUpRules:
         """The nicks in ``room`` (None: everyone online), sorted ignoring case."""
         if room is not None:
             return room.nicks()
-        return sorted((c.nick for c in self.nicks.values()), key=str.casefold)
+        # The store's: with a shared store, everyone online on every node.
+        return sorted(self.store.online_nicks([c.nick for c in self.nicks.values()]), key=str.casefold)
 
     def _room_line(self, conn, room, users: dict) -> bytes:
         """The ``room`` frame of a welcome, as ``conn``'s bytes; for JSON lines
@@ -139,7 +144,10 @@ class CatchUpRules:
             if conn.cursor is None:
                 history = b",".join(self._recent_v1())
             else:
-                entries, done = self._read(conn, 1 << 30, WELCOME_BYTES)
+                try:
+                    entries, done = self._read(conn, 1 << 30, WELCOME_BYTES)
+                except Unavailable:         # a shared store's backend is away: the catch-up follows later
+                    entries, done = [], False
                 history = b",".join(entries)
                 if done:
                     conn.cursor = None      # all of it fits: it is live after this welcome
@@ -167,7 +175,10 @@ class CatchUpRules:
         lobby = self.rooms[LOBBY]
         if self._v1_recent is not None and self._v1_recent[0] == lobby.last_id:
             return self._v1_recent[1]
-        events, _ = self.store.page_room(LOBBY, limit=RECENT, messages_only=True)
+        try:
+            events, _ = self.store.page_room(LOBBY, limit=RECENT, messages_only=True)
+        except Unavailable:
+            return []       # a shared store's backend is away: a welcome without history
         entries, size = [], 0
         for e in reversed(events):
             data = p.encode(event_frame(e, None, self.rooms))[:-1]
@@ -210,7 +221,12 @@ class CatchUpRules:
         entries: list = []
         size = 0
         while True:
-            events, more = store.catch_up(cur.rooms, session, cur.dm_floor, cur.after, p.REPLAY_MAX_FRAMES)
+            try:
+                events, more = store.catch_up(cur.rooms, session, cur.dm_floor, cur.after, p.REPLAY_MAX_FRAMES)
+            except Unavailable:
+                if entries:         # what was read so far goes; the cursor stands after it
+                    return entries, False
+                raise
             for e in events:
                 if (cur.plain and e.kind not in (MESSAGE, DIRECT)) or self.hidden_from(conn, e):
                     cur.after = e.id        # a v1 client knows no topics; a question is for the ops
@@ -223,7 +239,9 @@ class CatchUpRules:
                 cur.after = e.id
             if not more:
                 return entries, True
-            if len(entries) >= max_entries:
+            if len(entries) >= max_entries or not events:
+                # (none but more: a shared store's node has not delivered up to
+                # the cursor yet; the hub asks again after its next pass)
                 return entries, False
 
 

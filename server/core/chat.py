@@ -6,7 +6,8 @@ the protocol events (``hello``, ``say``, ``dm``, ``nick``, ``ping``,
 :class:`~server.core.rooms.RoomRules`, the welcome and the catch-up in
 :class:`~server.core.catchup.CatchUpRules`, identity and moderation in
 :mod:`server.core.identity`, :mod:`~server.core.moderation` and
-:mod:`~server.core.redaction`, files in :mod:`server.core.files`). It stores events in the store
+:mod:`~server.core.redaction`, files in :mod:`server.core.files`; with a shared
+store, delivery from its log in :mod:`~server.core.feed`). It stores events in the store
 and queues frames in the pass (:class:`~server.core.fanout.Pass`), which
 the hub writes after the pass commits. It never touches a socket; dropping
 a client is :meth:`server.hub.Hub.drop`.
@@ -32,6 +33,7 @@ from ..transfer import FileDone, FileDropped
 from .catchup import WELCOME_BYTES, CatchUpRules, Cursor
 from .events import DoorHello, HistoryAt
 from .fanout import Out, Pass
+from .feed import FeedRules, LoggedPass
 from .files import FileRules
 from .identity import IdentityRules
 from .moderation import ModerationRules
@@ -43,7 +45,7 @@ log = logging.getLogger("natter.server")
 WELCOME_GUESS = 64 * 1024   # what a welcome adds to a pass's output, for the pass budget
 
 
-class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRules, FileRules):
+class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRules, FileRules, FeedRules):
     log = log
     clock = staticmethod(time.time)   # the wall clock of bans, mutes, slow mode, edits (tests set their own)
 
@@ -56,7 +58,9 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
         for record in store.rooms():
             self.rooms[record.key] = Room(record, store.last_message_id(record.key))
         self.nicks: dict = {}          # nick_key -> welcomed client
-        self.fanout = Pass()           # this pass's frames
+        self.by_session: dict = {}     # session -> welcomed client
+        # A shared store's events reach clients from its log only (server.core.feed).
+        self.fanout = LoggedPass() if store.shared else Pass()   # this pass's frames
         self.pass_out = 0              # bytes queued so far in this pass, about
         self.pending: list = []        # clients welcomed in this pass: their welcome comes after it
         self.catching_up: set = set()  # clients with a cursor, past their welcome
@@ -96,6 +100,9 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
                 self.presence(p.left_frame(conn.nick, reason, room.name), room, conn)
         if conn.key is not None and self.nicks.get(conn.key) is conn:
             del self.nicks[conn.key]
+            self.store.release_online(conn.key)
+        if conn.session is not None and self.by_session.get(conn.session) is conn:
+            del self.by_session[conn.session]
         self.catching_up.discard(conn)
         conn.cursor = None
         if conn.held is not None:
@@ -133,11 +140,13 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
         else:
             token = hello.resume
             stored = store.session_rooms(session)
+        if not self.claim_online(conn, hello.nick, session):
+            return
         # A since counted in another history (the file was replaced or
         # emptied: another epoch, or ids it never reached) would hide the
         # new messages up to it: answer as to a newcomer, and say so.
         since = hello.since
-        reset = since is not None and (since > store.last_id or (
+        reset = since is not None and (since > store.newest_id or (
             hello.epoch is not None and hello.epoch != store.epoch))
         if reset:
             since = None
@@ -182,7 +191,19 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
         keys = [k for k in dict.fromkeys(p.room_key(r) for r in hello.rooms)
                 if k in self.rooms and not self._restriction(self.rooms[k], "bans", conn)]
         session, token = self.store.new_session()
+        if not self.claim_online(conn, hello.nick, session, hello.ref):
+            return
         self._admit(conn, hello.nick, session, 2, None, keys, {}, {"token": token, "reset": False})
+
+    def claim_online(self, conn, nick: str, session: int | None, ref: str | None = None) -> bool:
+        """True when no client of another server holds the nick (a shared
+        store; with one server the nicks table above decides); else conn is told."""
+        holder = self.store.claim_online(p.nick_key(nick), nick, session)
+        if holder is None:
+            return True
+        self.error(conn, p.ProtocolError(p.NICK_TAKEN, f"The nick {holder!r} is in use (on another server of "
+                                                       "this chat); choose another.", ref), counts=False)
+        return False
 
     def _admit(self, conn, nick: str, session: int, v: int, cursor, keys: list, stored: dict,
                welcome: dict) -> None:
@@ -194,6 +215,7 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
         conn.state = STATE_WELCOMED
         conn.speak(v)
         self.nicks[key] = conn
+        self.by_session[session] = conn
         conn.cursor = cursor
         conn.held = []
         conn.welcome = welcome
@@ -244,7 +266,7 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
     def on_direct(self, conn, dm: p.SendDirect) -> None:
         if not self._welcomed(conn, dm):
             return
-        target = self.nicks.get(p.nick_key(dm.to)) if dm.to else None
+        target = self.direct_target(p.nick_key(dm.to)) if dm.to else None
         if target is None:
             return self.error(conn, p.ProtocolError(p.NO_SUCH_USER, f"Nobody called {dm.to[:40]!r} is "
                                                                     "online.", dm.ref), counts=False)
@@ -266,7 +288,9 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
         if holder is not None and holder is not conn:
             return self.error(conn, p.ProtocolError(p.NICK_TAKEN, f"The nick {holder.nick!r} is in use.",
                                                     change.ref), counts=False)
-        if p.nick_key(change.nick) != conn.key and not self.claim_nick(conn, change.nick, conn.fp, change.ref):
+        if p.nick_key(change.nick) != conn.key and not (self.claim_nick(conn, change.nick, conn.fp, change.ref)
+                                                       and self.claim_online(conn, change.nick, conn.session,
+                                                                             change.ref)):
             return
         if change.nick == conn.nick:
             # Nothing changes, but the sender still gets its acknowledgement.
@@ -275,6 +299,8 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
             return
         old = conn.nick
         del self.nicks[conn.key]
+        if conn.key != key:
+            self.store.release_online(conn.key)
         conn.nick, conn.key = change.nick, key
         self.nicks[key] = conn
         # Not room-scoped: once to everyone who shares a room with it, and to it.

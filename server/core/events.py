@@ -1,5 +1,5 @@
 """Core events that only the doors for other protocols post (IRC, plain
-text): the JSON door's events are the protocol's own frames
+text), and the batches a shared store's reader posts (:class:`Logged`): the JSON door's events are the protocol's own frames
 (:mod:`server.protocol.client_frames`). They carry what those doors need
 from the core and the window's protocol does not say.
 
@@ -7,7 +7,8 @@ Thread: built on any thread, handled on the hub thread.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +39,13 @@ class HistoryAt:
     after_ts: float | None = None
     limit: int = 50
     ref: str | None = None
+
+
+@dataclass(slots=True)
+class Logged:
+    """Events a shared store's reader took from the deployment's log, in
+    log order (posted by the store, not by a door). The hub delivers them to
+    this node's clients (:mod:`server.core.feed`) and then sets ``applied``,
+    which lets the reader take the next batch."""
+    events: list
+    applied: threading.Event = field(default_factory=threading.Event)

@@ -98,6 +98,11 @@ class FileRules:
     def on_upload(self, conn, up: p.Upload) -> None:
         if not self._v2(conn, up, "upload"):
             return
+        if getattr(self.store, "shared", False):
+            return self.error(conn, p.ProtocolError(p.FORBIDDEN, "This server shares its rooms with other servers "
+                                                                 "through Redis, and files are not shared across "
+                                                                 "servers yet: send it another way.", up.ref),
+                              counts=False)
         room = target = None
         if up.room is not None:
             room = self._present(conn, up.room, up.ref)

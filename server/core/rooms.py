@@ -115,6 +115,8 @@ class RoomRules:
             return
         cfg, key = self.config, p.room_key(join.room)
         room = self.rooms.get(key)
+        if room is None:
+            room = self.known_room(key)     # made by another server of a shared store
         if room is not None and conn in room.people:
             self.send(conn, self.room_frame(conn, room, join.ref))     # joined already: its state again
             return

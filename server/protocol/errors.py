@@ -26,6 +26,8 @@ BAD_ROOM = "bad_room"
 BAD_KEY = "bad_key"
 TOO_MANY_ROOMS = "too_many_rooms"
 NOT_IN_ROOM = "not_in_room"
+# Several servers (issue 15): the shared log cannot be reached; nothing was stored.
+UNAVAILABLE = "unavailable"
 
 
 class ProtocolError(Exception):

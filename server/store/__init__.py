@@ -1,8 +1,8 @@
 """Where the history lives: the store the hub appends to and pages from.
 
 The core talks to one small interface, :class:`Store`; :mod:`.sqlite` is
-the embedded default (one file, one process), and a store for scale-out
-(Redis, issue 15) implements the same methods. A store must resume gap-free:
+the embedded default (one file, one process), and :mod:`.redis` the store
+of a deployment of several servers sharing one Redis (``--redis``). A store must resume gap-free:
 ids strictly increase in the order events were appended, are never reused,
 and every read sees every committed event.
 
@@ -23,6 +23,12 @@ MESSAGE, DIRECT, TOPIC = "message", "dm", "topic"   # kinds of stored events (la
 class HistoryError(Exception):
     """The history file cannot be opened or used; the message says why, as a
     clause that reads after "natter server: " or "Could not host a room: "."""
+
+
+class Unavailable(Exception):
+    """A shared store cannot reach its backend right now: nothing was stored.
+    The message is a sentence for the client (``unavailable``); the server
+    goes on, and the client sends again later."""
 
 
 class HistoryInUse(HistoryError):
@@ -80,11 +86,19 @@ class Store(Protocol):
     """What the core calls. Appends are pending until :meth:`commit`, which
     writes them in one transaction (and raises, leaving them pending, when it
     cannot); reads see committed events only, so the hub reads after it
-    commits. Pages come oldest first."""
+    commits. Pages come oldest first.
+
+    A ``shared`` store (several servers append to one log) appends at once
+    and raises :class:`Unavailable` when it cannot; the core does not deliver
+    what it appends: the store's reader posts every appended event, from
+    every server, in log order (:class:`server.core.events.Logged`), and the
+    core delivers it then and calls :meth:`advance`. Its ``last_id`` is the
+    last id delivered, and its reads stop there."""
 
     path: str
     epoch: str       # the identity of this history: ids are comparable within one epoch
-    last_id: int     # the largest id handed out
+    last_id: int     # the largest id handed out (shared: delivered by this server)
+    shared: bool     # events are delivered from the store's reader, not when appended
 
     # -- events
     def add_message(self, sender: str, text: str, room: str = LOBBY, session: int | None = None,
@@ -94,6 +108,10 @@ class Store(Protocol):
     def add_topic(self, room: str, by: str, topic: str, session: int | None,
                   ref: str | None = None) -> tuple[int, float]: ...
     def commit(self) -> int: ...
+    @property
+    def newest_id(self) -> int: ...      # the largest id in the history (shared: perhaps not delivered yet)
+    def advance(self, upto: int) -> None: ...             # shared: the core delivered every id up to here
+    def start_reader(self, post) -> None: ...             # shared: post(Logged) from its own thread
 
     # -- pages (indexes only)
     def page_room(self, room: str, before: int | None = None, after: int | None = None, limit: int = 50,
@@ -119,6 +137,13 @@ class Store(Protocol):
     def rooms(self) -> list[RoomRecord]: ...
     def create_room(self, record: RoomRecord) -> None: ...
     def update_room(self, record: RoomRecord) -> None: ...
+    def find_room(self, key: str) -> RoomRecord | None: ...   # one made since rooms() (by another server)
+
+    # -- the nicks online on every server (None: free for this one)
+    def claim_online(self, key: str, nick: str, session: int | None) -> str | None: ...
+    def release_online(self, key: str) -> None: ...
+    def online_holder(self, key: str) -> tuple[str, int | None] | None: ...
+    def online_nicks(self, here: list) -> list: ...     # ``here``: this server's; returns everyone's
 
     # -- files (issue 12: the rows of server.store.files.FileRecord; the bytes are FileBlobs')
     def add_file(self, record) -> None: ...

@@ -117,6 +117,8 @@ _SHOWN = " AND kind NOT IN ('delete', 'edit')"   # a history page shows the rows
 class SqliteStore(ModerationStore, FileRecords):
     """The history in one SQLite file. See the module docstring."""
 
+    shared = False      # one server: the core delivers what it appends, after the commit
+
     def __init__(self, path: str, *, sync: str = "normal"):
         if sync not in ("normal", "full", "off"):
             raise ValueError("sync must be normal, full or off")
@@ -249,6 +251,24 @@ class SqliteStore(ModerationStore, FileRecords):
             raise
         self._after_commit()
         return len(rows)
+
+    @property
+    def newest_id(self) -> int:
+        return self.last_id
+
+    # -- one server: every nick online is in the hub's own table ---------------
+
+    def claim_online(self, key: str, nick: str, session: int | None) -> str | None:
+        return None
+
+    def release_online(self, key: str) -> None:
+        pass
+
+    def online_holder(self, key: str) -> tuple[str, int | None] | None:
+        return None
+
+    def online_nicks(self, here: list) -> list:
+        return here
 
     # -- reading (committed events only) -------------------------------------
 
@@ -459,6 +479,10 @@ class SqliteStore(ModerationStore, FileRecords):
         with self._errors():
             return [RoomRecord(*r) for r in self._db.execute(
                 "SELECT key, name, topic, topic_by, topic_ts, key_hash, created FROM rooms ORDER BY created")]
+
+    def find_room(self, key: str) -> RoomRecord | None:
+        """None: this server made every room itself and has them all."""
+        return None
 
     def create_room(self, record: RoomRecord) -> None:
         self._ops.append(("INSERT OR REPLACE INTO rooms (key, name, topic, topic_by, topic_ts, key_hash, created) "

@@ -1,0 +1,84 @@
+"""A node's reader of the deployment's stream: the only way events reach its clients.
+
+:class:`StreamReader` (thread ``redis-feed``) reads ``natter:log`` in order
+from the last id it handed on (``XREAD BLOCK``), decodes a batch, and posts
+it to the hub as one :class:`~server.core.events.Logged`; it reads the next
+batch only once the hub has applied that one (``Logged.applied``), so a busy
+hub slows the reader instead of piling batches up in memory.
+
+When Redis is unreachable it logs it once, retries with a growing pause (up
+to a second), and goes on from its last id when Redis is back: nothing is
+skipped and nothing is read twice. On each round it also renews the node's
+key (``natter:node:ID``, :data:`~server.store.redis.NODE_TTL_MS`), which keeps
+this node's nicks taken.
+
+Thread: its own, with its own Redis connection.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from ..core.events import Logged
+from .redis import EDITS, LOG, TEXT, connect, decode, redis
+
+log = logging.getLogger("natter.server")
+
+BATCH = 500          # entries per read
+BLOCK_MS = 1000      # how long one read waits for new entries (and how often the node key is renewed)
+
+
+class StreamReader:
+    def __init__(self, url: str, after: int, post, node_key: str, node_ttl_ms: int):
+        self.after = after              # the last id handed to the hub
+        self._post = post
+        self._node_key, self._node_ttl = node_key, node_ttl_ms
+        self._db = connect(url, timeout=BLOCK_MS / 1000 + 5)
+        self._stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="redis-feed", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Any thread: end the reader within about BLOCK_MS and close its connection."""
+        self._stopping.set()
+        if self.thread.ident is not None and self.thread is not threading.current_thread():
+            self.thread.join(BLOCK_MS / 1000 + 6)
+        self._db.close()
+
+    def run(self) -> None:
+        pause, lost = 0.05, False
+        while not self._stopping.is_set():
+            try:
+                self._db.set(self._node_key, b"1", px=self._node_ttl)
+                got = self._db.xread({LOG: f"0-{self.after}"}, count=BATCH, block=BLOCK_MS)
+                events = self._events(got[0][1]) if got else []
+            except (redis.RedisError, OSError) as e:
+                if not lost:
+                    log.warning("redis-feed: Redis is unreachable (%s); reading on from id %d when it is back",
+                                e, self.after)
+                lost = True
+                self._stopping.wait(pause)
+                pause = min(1.0, pause * 2)
+                continue
+            if lost:
+                log.warning("redis-feed: Redis is back; reading on from id %d", self.after)
+                lost, pause = False, 0.05
+            if not events:
+                continue
+            batch = Logged(events)
+            self._post(batch)
+            while not batch.applied.wait(0.5):
+                if self._stopping.is_set():
+                    return
+            self.after = events[-1].id
+
+    def _events(self, entries: list) -> list:
+        ids = [int(entry_id.split(b"-")[1]) for entry_id, _ in entries]
+        pipe = self._db.pipeline(transaction=False)
+        pipe.hmget(TEXT, ids)
+        pipe.hmget(EDITS, ids)
+        texts, changes = pipe.execute()
+        return [decode(entry_id, fields, text, change)
+                for (entry_id, fields), text, change in zip(entries, texts, changes)]

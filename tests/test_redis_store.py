@@ -1,0 +1,248 @@
+"""The Redis store on its own, against a real redis-server (tests/redistools.py)."""
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from server.store import HistoryError, Unavailable
+from tests.redistools import ROOT, RedisServer, free_port, stream
+from tests.servertools import wait_until
+
+
+@pytest.fixture
+def store(redis_server):
+    from server.store.redis import RedisStore
+    s = RedisStore(redis_server.url)
+    yield s
+    s.close()
+
+
+def test_ids_are_one_gapless_sequence_across_stores(redis_server, store):
+    from server.store.redis import RedisStore
+    other = RedisStore(redis_server.url)
+    try:
+        ids = []
+        for i in range(10):
+            s = (store, other)[i % 2]
+            ids.append(s.add_message("ann", f"m{i}", session=1 + i % 2)[0])
+        ids.append(store.add_direct("ann", "bob", "psst", 1, 2)[0])
+        ids.append(other.add_topic("lobby", "bob", "news", 2)[0])
+    finally:
+        other.close()
+    assert ids == list(range(1, 13))
+    assert [e["id"] for e in stream(redis_server.url)] == ids
+
+
+def test_a_retried_ref_of_a_session_is_appended_once(redis_server, store):
+    first, _ = store.add_message("ann", "hello", session=7, ref="r1")
+    again, _ = store.add_message("ann", "hello", session=7, ref="r1")
+    other, _ = store.add_message("bob", "hello", session=8, ref="r1")     # another session's r1
+    assert again == first and other == first + 1
+    log = stream(redis_server.url)
+    assert [(e["from_session"], e["ref"]) for e in log] == [("7", "r1"), ("8", "r1")]
+
+
+def test_reads_stop_at_what_this_node_has_delivered(store):
+    for i in range(5):
+        store.add_message("ann", f"m{i}", session=1)
+    assert store.last_id == 0 and store.newest_id == 5
+    events, more = store.catch_up({"lobby": (0, None)}, 1, None, 0, 50)
+    assert events == [] and not more
+    store.advance(3)
+    events, more = store.catch_up({"lobby": (0, None)}, 1, None, 0, 50)
+    assert [e.text for e in events] == ["m0", "m1", "m2"] and not more
+    # A cursor past what this node delivered waits for it (a resume from a faster node).
+    assert store.catch_up({"lobby": (4, None)}, 1, None, 4, 50) == ([], True)
+
+
+def test_pages_and_catch_up_read_only_their_room_and_sessions(store):
+    for i in range(30):
+        store.add_message("ann", f"a{i}", room="a", session=1)
+        store.add_message("bob", f"b{i}", room="b", session=2)
+    store.add_direct("ann", "bob", "psst", 1, 2)
+    store.advance(store.newest_id)
+    page, more = store.page_room("a", limit=10)
+    assert [e.text for e in page] == [f"a{i}" for i in range(20, 30)] and more
+    page, more = store.page_room("a", before=page[0].id, limit=25)
+    assert [e.text for e in page] == [f"a{i}" for i in range(20)] and not more
+    page, more = store.page_room("b", after=0, limit=5)
+    assert [e.text for e in page] == [f"b{i}" for i in range(5)] and more
+    events, more = store.catch_up({"b": (0, None)}, 2, 0, 50, 100)
+    assert [e.text for e in events] == [f"b{i}" for i in range(25, 30)] + ["psst"] and not more
+    dms, _ = store.page_direct(1, "bob")
+    assert [e.text for e in dms] == ["psst"]
+    assert store.recent_floor("a", 5) == store.page_room("a", limit=5)[0][0].id - 1
+    assert store.last_message_id("b") == 60
+
+
+def test_erase_takes_the_text_out_of_redis(redis_server, store):
+    import redis
+    msg, _ = store.add_message("ann", "a secret", session=1)
+    store.advance(msg)
+    store.erase(store.get_event(msg), {"by": "ann"})
+    e = store.get_event(msg)
+    assert e.kind == "deleted" and e.text == ""
+    db = redis.Redis.from_url(redis_server.url)
+    try:
+        dump = b"".join(v for v in db.hvals("natter:text")) + b"".join(
+            v for _, f in db.xrange("natter:log") for v in f.values())
+    finally:
+        db.close()
+    assert b"a secret" not in dump
+
+
+def test_sessions_and_rooms_are_the_deployments(redis_server, store):
+    from server.store import RoomRecord
+    from server.store.redis import RedisStore
+    sid, token = store.new_session()
+    store.join_room(sid, "lobby", 0)
+    store.join_room(sid, "maths", 4)
+    store.mark_read(sid, "maths", 9)
+    store.create_room(RoomRecord("maths", "Maths", created=1.0))
+    store.commit()
+    other = RedisStore(redis_server.url)
+    try:
+        assert other.find_session(token) == sid
+        assert other.session_rooms(sid) == {"lobby": 0, "maths": 9}
+        assert other.find_room("maths").name == "Maths"
+        assert other.epoch == store.epoch
+    finally:
+        other.close()
+
+
+def test_a_nick_online_on_one_node_is_taken_on_the_other(redis_server, store):
+    from server.store.redis import RedisStore
+    other = RedisStore(redis_server.url)
+    try:
+        assert store.claim_online("ann", "Ann", 1) is None
+        assert other.claim_online("ann", "ann", 2) == "Ann"
+        assert other.claim_online("ann", "Ann", 1) is None      # the same session moved: it may take it
+        assert other.online_holder("ann") == ("Ann", 1)
+        store.release_online("ann")                              # the old node's release...
+        store.commit()
+        assert other.online_holder("ann") == ("Ann", 1)         # ...does not free the new holder
+        other.close()                                            # a node that leaves frees its nicks
+        assert store.claim_online("ann", "ann", 3) is None
+    finally:
+        other.close()
+
+
+def test_appendonly_off_is_warned_and_refused_with_require_durable(tmp_path, caplog):
+    pytest.importorskip("redis", reason="the redis extra is not installed")
+    from server.store.redis import RedisStore
+    r = RedisServer(str(tmp_path / "volatile"), appendonly=False)
+    try:
+        with caplog.at_level(logging.WARNING, logger="natter.server"):
+            s = RedisStore(r.url)
+        s.close()
+        assert s.durable is False
+        assert "appendonly is off" in caplog.text
+        with pytest.raises(HistoryError, match="appendonly yes"):
+            RedisStore(r.url, require_durable=True)
+    finally:
+        r.stop()
+
+
+def test_an_unreachable_redis_at_start_is_a_sentence():
+    pytest.importorskip("redis", reason="the redis extra is not installed")
+    from server.store.redis import RedisStore
+    with pytest.raises(HistoryError, match="cannot be reached"):
+        RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+
+
+def test_redis_down_while_running_is_unavailable_then_recovers(redis_server, store):
+    first, _ = store.add_message("ann", "before", session=1, ref="a")
+    redis_server.kill()
+    with pytest.raises(Unavailable, match="nothing was stored"):
+        store.add_message("ann", "during", session=1, ref="b")
+    store.mark_read(1, "lobby", 1)
+    store.commit()                           # bookkeeping waits, it does not raise
+    redis_server.restart()
+    assert wait_until(lambda: _try(store.add_message, "ann", "during", session=1, ref="b"), timeout=10,
+                      what="the store to reach Redis again")[0] == first + 1
+    assert [e["ref"] for e in stream(redis_server.url)] == ["a", "b"]   # appendonly kept "a"
+
+
+def _try(call, *args, **kw):
+    try:
+        return call(*args, **kw)
+    except Unavailable:
+        return None
+
+
+def test_a_redis_that_hangs_costs_the_hub_one_timeout_not_one_per_message(redis_server, store):
+    from server.store.redis import DOWN_PAUSE, TIMEOUT
+    redis_server.proc.send_signal(signal.SIGSTOP)       # alive, answering nothing
+    try:
+        start = time.monotonic()
+        with pytest.raises(Unavailable):
+            store.add_message("ann", "one", session=1, ref="x1")
+        assert time.monotonic() - start < TIMEOUT + 2
+        start = time.monotonic()
+        for i in range(20):
+            with pytest.raises(Unavailable):
+                store.add_message("ann", f"more{i}", session=1, ref=f"y{i}")
+        assert time.monotonic() - start < DOWN_PAUSE    # refused at once meanwhile
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+    assert wait_until(lambda: _try(store.add_message, "ann", "after", session=1, ref="z"), timeout=10,
+                      what="the store to reach Redis again")
+
+
+def test_the_server_core_imports_no_redis_and_says_how_to_get_it(tmp_path):
+    code = ("import sys, server.app, server.main, server.hub\n"
+            "assert 'redis' not in sys.modules, 'the default mode imported redis'\n"
+            "import builtins\n"
+            "real = builtins.__import__\n"
+            "def no_redis(name, *a, **k):\n"
+            "    if name == 'redis' or name.startswith('redis.'):\n"
+            "        raise ImportError(name)\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = no_redis\n"
+            "sys.exit(server.main.main(['--redis', 'redis://127.0.0.1:1/0', '--port', '0', '--no-discovery']))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30,
+                          env={"NATTER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 1, done.stderr
+    assert "pip install 'natter[redis]'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_require_durable_refuses_to_start_a_node_with_a_sentence(tmp_path):
+    pytest.importorskip("redis", reason="the redis extra is not installed")
+    r = RedisServer(str(tmp_path / "volatile"), appendonly=False)
+    try:
+        done = subprocess.run([sys.executable, "-m", "server", "--port", "0", "--no-discovery", "--redis", r.url,
+                               "--require-durable"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                              env={"NATTER_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"})
+    finally:
+        r.stop()
+    assert done.returncode == 1
+    assert "set appendonly yes" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sessions_unused_for_the_expiry_are_forgotten_with_their_rooms(redis_server, store):
+    from server.store.redis import RedisStore
+    old_sid, old_token = store.new_session()
+    online_sid, online_token = store.new_session()
+    store.join_room(old_sid, "lobby", 0)
+    store.commit()
+    later = time.time() + 31 * 86400
+    store.clock = lambda: later
+    fresh_sid, fresh_token = store.new_session()
+    elsewhere_sid, elsewhere_token = store.new_session()
+    other = RedisStore(redis_server.url)                    # a client online on another node all along
+    try:
+        assert other.claim_online("eve", "eve", elsewhere_sid) is None
+        store.clock = lambda: later + 86400
+        assert store.prune_sessions(30, keep={online_sid}) == 1
+        assert store.find_session(elsewhere_token) == elsewhere_sid
+    finally:
+        other.close()
+    assert store.find_session(old_token) is None and store.session_rooms(old_sid) == {}
+    assert store.find_session(online_token) == online_sid and store.find_session(fresh_token) == fresh_sid
+    assert store.prune_sessions(0) == 0                     # 0: never

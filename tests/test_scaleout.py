@@ -1,0 +1,361 @@
+"""Several servers sharing the rooms through one real redis-server (docs/scaling.md).
+
+Nodes run in this process (make_node), or as ``python -m server --redis``
+processes (tests/redistools.NodeProcess) where a test SIGKILLs one. The
+checks are the issue's: every acknowledged ref is in the stream exactly
+once, and every client's ids strictly increase and equal the stream's from
+its first id on.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.netclient import LineClient
+from tests.redistools import NodeProcess, check_gap_free, event_ids, stream
+from tests.servertools import expect, expect_error, wait_until
+
+
+def welcomed(port: int, nick: str, **hello) -> LineClient:
+    """A v2 client, welcomed and caught up (its frames so far in .frames)."""
+    c = LineClient(port, timeout=10)
+    c.hello(nick, v=2, **hello)
+    c.recv_type("caught_up")
+    return c
+
+
+def read_until(client: LineClient, done, timeout: float = 20.0) -> None:
+    """Read frames until done(client.frames) or the timeout (which fails)."""
+    deadline = time.monotonic() + timeout
+    while not done(client.frames):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"timed out; last frames {client.frames[-3:]}")
+        try:
+            client.recv(left)
+        except TimeoutError:
+            pass
+
+
+def acked_refs(frames) -> list[str]:
+    out = []
+    for f in frames:
+        if f["type"] == "replay":
+            out.extend(e["ref"] for e in f["frames"] if "ref" in e)
+        elif f["type"] == "message" and "ref" in f:
+            out.append(f["ref"])
+    return out
+
+
+def resend_until_acked(client: LineClient, ref: str, text: str | None = None, timeout: float = 30) -> dict:
+    """Send a say again until its ack comes (each try waits for its answer:
+    an ``unavailable`` with this ref, or the ack, which for a message stored
+    before may come from the log without a new copy); returns the ack."""
+    deadline = time.monotonic() + timeout
+    while ref not in acked_refs(client.frames):
+        assert time.monotonic() < deadline, f"{ref} was never acknowledged"
+        start = len(client.frames)
+        client.send({"type": "say", "text": text or ref, "ref": ref})
+        read_until(client, lambda fr: ref in acked_refs(fr) or any(
+            f["type"] == "error" and f.get("ref") == ref for f in fr[start:]), timeout=10)
+        assert all(f["code"] == "unavailable" for f in client.frames[start:] if f["type"] == "error")
+    return next(f for f in client.frames if f["type"] == "message" and f.get("ref") == ref)
+
+
+def lobby_ids(url: str) -> list[int]:
+    return [e["id"] for e in stream(url) if e["room"] == "lobby"]
+
+
+@pytest.mark.timeout(90)
+def test_clients_on_three_nodes_get_every_message_in_the_same_order(make_node, redis_server):
+    nodes = [make_node() for _ in range(3)]
+    clients = [welcomed(node.port, f"u{n}{i}") for n, node in enumerate(nodes) for i in range(2)]
+    per_client = 40
+    for k in range(per_client):                 # all of them at once, on every node
+        for i, c in enumerate(clients):
+            c.send({"type": "say", "text": f"{i}:{k}", "ref": f"c{i}-{k}"})
+    total = per_client * len(clients)
+    for c in clients:
+        read_until(c, lambda fr: len([f for f in fr if f["type"] == "message"]) >= total)
+    orders = [[f["id"] for f in c.frames if f["type"] == "message"] for c in clients]
+    log = lobby_ids(redis_server.url)
+    assert len(log) == total
+    for ids in orders:
+        assert ids == log                       # the same order everywhere: the stream's
+    for i, c in enumerate(clients):             # each its own acks, once, with its refs
+        assert acked_refs(c.frames) == [f"c{i}-{k}" for k in range(per_client)]
+    refs = [e["ref"] for e in stream(redis_server.url)]
+    assert len(refs) == len(set(refs)) == total
+
+
+def test_a_nick_taken_on_one_node_is_taken_on_another(make_node):
+    one, two = make_node(), make_node()
+    ann = welcomed(one.port, "ann")
+    other = LineClient(two.port)
+    other.send({"type": "hello", "nick": "ANN", "v": 2})
+    expect_error(other, "nick_taken")
+    ann.send({"type": "bye"})
+    ann.closed_by_server()
+    wait_until(lambda: "ann" not in one.hub.chat.nicks, what="ann to leave node one")
+    wait_until(lambda: one.history.online_holder("ann") is None, what="node one to free the nick")
+    other.hello("ann", v=2)                         # free again, on the other node
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_the_online_list_of_a_welcome_has_every_node_and_drops_a_dead_one(tmp_path, redis_server, make_node):
+    one = make_node()
+    doomed = NodeProcess(str(tmp_path / "doomed"), redis_server.url)
+    try:
+        ann = welcomed(one.port, "ann")
+        bob = welcomed(doomed.port, "bob")
+        assert LineClient(doomed.port).hello("carl", v=2)["users"] == ["ann", "bob", "carl"]
+        assert ann and bob
+        doomed.kill()                           # without a word: its key expires (NODE_TTL_MS)
+        from server.store.redis import NODE_TTL_MS
+        start = time.monotonic()
+        wait_until(lambda: LineClient(one.port).hello(f"d{time.monotonic_ns()}", v=2)["users"][:1] == ["ann"]
+                   and "bob" not in one.history.online_nicks([]), timeout=NODE_TTL_MS / 1000 + 10, interval=0.5,
+                   what="the dead node's nicks to leave the list")
+        assert time.monotonic() - start < NODE_TTL_MS / 1000 + 10
+        LineClient(one.port).hello("bob", v=2)  # and its nicks are free
+    finally:
+        doomed.kill()
+
+
+def test_a_rename_claims_the_nick_on_every_node(make_node):
+    one, two = make_node(), make_node()
+    ann = welcomed(one.port, "ann")   # kept: a closed client would free the nick
+    bob = welcomed(two.port, "bob")
+    bob.send({"type": "nick", "nick": "ann", "ref": "n1"})
+    expect_error(bob, "nick_taken", ref="n1")
+    bob.send({"type": "nick", "nick": "carl", "ref": "n2"})
+    expect(bob, "renamed", new="carl", ref="n2")
+    late = LineClient(one.port)
+    late.send({"type": "hello", "nick": "carl", "v": 2})
+    expect_error(late, "nick_taken")
+    late.hello("bob", v=2)                          # the old nick was let go
+    assert expect(ann, "joined", nick="bob")       # ann was online (on node one) all along
+
+
+def test_a_session_made_on_one_node_resumes_on_another_with_its_rooms(make_node):
+    one, two = make_node(), make_node()
+    ann = welcomed(one.port, "ann")
+    ann.send({"type": "join", "room": "Maths", "ref": "j"})
+    expect(ann, "room", room="Maths", ref="j")
+    ann.send({"type": "say", "room": "Maths", "text": "x", "ref": "s"})
+    seen = ann.recv_type("message")
+    assert seen["ref"] == "s"
+    seen = seen["id"]
+    token = ann.frames[0]["session"]
+    ann.close()
+    wait_until(lambda: not one.hub.chat.nicks, what="node one to see ann go")
+    bob = welcomed(two.port, "bob")
+    bob.send({"type": "join", "room": "maths", "ref": "j"})   # a room node two did not know
+    expect(bob, "room", room="Maths", ref="j")
+    bob.send({"type": "say", "room": "maths", "text": "while you were away", "ref": "b"})
+    assert bob.recv_type("message")["ref"] == "b"
+    back = LineClient(two.port, timeout=10)
+    w = back.hello("ann", v=2, resume=token, since=seen)
+    assert w["rooms"] == ["lobby", "Maths"] and w["session"] == token
+    back.recv_type("caught_up")
+    replayed = [e for f in back.frames if f["type"] == "replay" for e in f["frames"]]
+    assert [e["text"] for e in replayed] == ["while you were away"]
+
+
+def test_a_private_message_reaches_a_nick_on_another_node(make_node):
+    one, two = make_node(), make_node()
+    ann, bob = welcomed(one.port, "ann"), welcomed(two.port, "bob")
+    bob.send({"type": "dm", "to": "ann", "text": "psst", "ref": "d"})
+    mine = expect(bob, "dm", ref="d", text="psst")
+    got = expect(ann, "dm", text="psst", id=mine["id"])
+    assert "ref" not in got
+
+
+def texts(frames) -> list[str]:
+    """The texts of the messages among frames, replays opened."""
+    out = []
+    for f in frames:
+        if f["type"] == "replay":
+            out.extend(e["text"] for e in f["frames"] if e.get("type") == "message")
+        elif f["type"] == "message":
+            out.append(f["text"])
+    return out
+
+
+@pytest.mark.timeout(90)
+def test_resumes_across_nodes_every_few_messages_leave_no_gap(make_node, redis_server):
+    nodes = [make_node() for _ in range(3)]
+    talker = welcomed(nodes[0].port, "talker")
+    hop = LineClient(nodes[1].port, timeout=10)
+    token = hop.hello("hopper", v=2)["session"]
+    frames: list = []           # everything the hopper read, over all its connections
+    sent = 0
+    for round_ in range(15):
+        for _ in range(5):
+            talker.send({"type": "say", "text": f"m{sent}", "ref": f"t{sent}"})
+            sent += 1
+        read_until(hop, lambda fr: f"m{sent - 3}" in texts(fr))
+        frames += hop.frames
+        hop.close()             # what the server sent after m{sent-3} is lost with the connection
+        hop = LineClient(nodes[round_ % 3].port, timeout=10)
+        hop.hello("hopper", v=2, resume=token, since=event_ids(frames)[-1])
+    read_until(hop, lambda fr: f"m{sent - 1}" in texts(fr))
+    frames += hop.frames
+    log = lobby_ids(redis_server.url)
+    assert len(log) == sent
+    check_gap_free(event_ids(frames), log)
+    assert event_ids(frames) == log             # all of it, once, in order
+    assert texts(frames) == [f"m{i}" for i in range(sent)]
+    read_until(talker, lambda fr: len(acked_refs(fr)) >= sent)
+    assert acked_refs(talker.frames) == [f"t{i}" for i in range(sent)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_sigkill_of_a_node_mid_burst_loses_and_repeats_nothing(tmp_path, redis_server, make_node):
+    doomed = NodeProcess(str(tmp_path / "doomed"), redis_server.url)
+    try:
+        survivor = make_node()
+        watcher = welcomed(survivor.port, "watcher")
+        sender = LineClient(doomed.port, timeout=10)
+        w = sender.hello("sender", v=2)
+        token = w["session"]
+        sender.recv_type("caught_up")
+        refs = [f"r{i}" for i in range(400)]
+        for ref in refs:                        # a burst the node will not finish
+            sender.send({"type": "say", "text": ref, "ref": ref})
+        read_until(sender, lambda fr: len(acked_refs(fr)) >= 50)
+        doomed.kill()
+        seen = event_ids(sender.frames)
+        acked = acked_refs(sender.frames)
+        # The client reconnects to the other node with its since and resume:
+        back = LineClient(survivor.port, timeout=10)
+        back.hello("sender", v=2, resume=token, since=seen[-1] if seen else 0)
+        back.recv_type("caught_up")
+        acked += acked_refs(back.frames)
+        # ...and sends again what was never acknowledged (the idempotent append
+        # keeps one copy of anything the dead node appended but could not ack).
+        unacked = [r for r in refs if r not in set(acked)]
+        for ref in unacked:
+            back.send({"type": "say", "text": ref, "ref": ref})
+        read_until(back, lambda fr: set(acked_refs(fr)) >= set(unacked))
+        ids = seen + event_ids(back.frames)
+        log = stream(redis_server.url)
+        check_gap_free(ids, [e["id"] for e in log])
+        log_refs = [e["ref"] for e in log]
+        assert sorted(log_refs) == sorted(refs)          # every ref once: none lost, none twice
+        read_until(watcher, lambda fr: len(event_ids(fr)) >= len(log))
+        assert event_ids(watcher.frames) == [e["id"] for e in log]
+    finally:
+        doomed.kill()
+
+
+@pytest.mark.timeout(90)
+def test_redis_down_refuses_with_unavailable_and_recovers(make_node, redis_server):
+    one, two = make_node(), make_node()
+    ann, bob = welcomed(one.port, "ann"), welcomed(two.port, "bob")
+    ann.send({"type": "say", "text": "before", "ref": "a1"})
+    expect(ann, "message", ref="a1")
+    expect(bob, "message", text="before")
+    redis_server.kill()
+    ann.send({"type": "say", "text": "during", "ref": "a2"})
+    err = expect_error(ann, "unavailable", ref="a2")
+    assert "nothing was stored" in err["message"]
+    redis_server.restart()
+    # The client sends it again (the window's outbox does): stored and delivered once.
+    mine = resend_until_acked(ann, "a2", "during")
+    got = bob.recv_type("message", 15)
+    assert got["text"] == "during" and got["id"] == mine["id"]
+    assert [e["ref"] for e in stream(redis_server.url)] == ["a1", "a2"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_sigkill_of_redis_mid_burst_loses_no_acknowledged_message(make_node, redis_server):
+    one, two = make_node(), make_node()
+    ann, bob = welcomed(one.port, "ann"), welcomed(two.port, "bob")
+    refs = [f"r{i}" for i in range(300)]
+    for ref in refs:
+        ann.send({"type": "say", "text": ref, "ref": ref})
+    read_until(ann, lambda fr: len(acked_refs(fr)) >= 30)
+    redis_server.kill()
+    # Every say is handled before this ping (stored before the kill, whether
+    # its ack came yet or not, or refused after it):
+    ann.send({"type": "ping"})
+    read_until(ann, lambda fr: any(f["type"] == "pong" for f in fr), timeout=60)
+    acked = acked_refs(ann.frames)
+    refused = [f["ref"] for f in ann.frames if f["type"] == "error"]
+    assert {f["code"] for f in ann.frames if f["type"] == "error"} <= {"unavailable"}
+    redis_server.restart()
+    log_refs = [e["ref"] for e in stream(redis_server.url)]
+    assert set(acked) <= set(log_refs)                       # appendonly kept every ack
+    assert len(log_refs) == len(set(log_refs))
+    for ref in refused:                                      # the client sends the refused ones again
+        resend_until_acked(ann, ref)
+    read_until(ann, lambda fr: set(acked_refs(fr)) >= set(refs), timeout=30)   # the stored ones' acks too
+    log = stream(redis_server.url)
+    assert sorted(e["ref"] for e in log) == sorted(refs)
+    read_until(bob, lambda fr: len(event_ids(fr)) >= len(log), timeout=30)
+    check_gap_free(event_ids(ann.frames), [e["id"] for e in log])
+    assert event_ids(bob.frames) == [e["id"] for e in log]
+
+
+def test_a_protocol_1_client_and_an_irc_client_chat_across_nodes(make_node):
+    one, two = make_node(), make_node(irc_port=0)
+    old = LineClient(one.port)
+    old.hello("old")                                    # protocol 1: the lobby only
+    irc = LineClient(two.door_port("irc"))
+    irc.send_raw(b"NICK ircer\r\nUSER ircer 0 * :I R C\r\n")
+    wait_until(lambda: b" 001 " in irc.sock.recv(65536), what="the IRC welcome")
+    irc.send_raw(b"JOIN #lobby\r\n")
+    wait_until(lambda: "ircer" in two.hub.chat.rooms["lobby"].nicks(), what="the IRC client to join")
+    old.send({"type": "say", "text": "hello irc", "ref": "o1"})
+    assert old.recv_type("message")["ref"] == "o1"
+    got = b""
+    deadline = time.monotonic() + 10
+    while b"hello irc" not in got and time.monotonic() < deadline:
+        got += irc.sock.recv(65536)
+    assert b"PRIVMSG #lobby :hello irc" in got
+    irc.send_raw(b"PRIVMSG #lobby :hello old\r\n")
+    m = old.recv_type("message")
+    assert (m["from"], m["text"]) == ("ircer", "hello old")
+
+
+@pytest.mark.timeout(60)
+def test_the_window_s_client_keeps_an_unavailable_message_and_sends_it_once_redis_is_back(
+        make_node, redis_server, make_chat_clients):
+    from chatgui.net import events as ev
+    node = make_node()
+    client, events = make_chat_clients(node.port, "ann")
+    events.wait(ev.CaughtUp, 15)
+    redis_server.kill()
+    ref = client.say("kept for later")
+    # The node refuses it (nothing stored); the client keeps it and tries again...
+    # (seen in its queue; before it kept them, the window was told Refused and it was lost)
+    wait_until(lambda: events.drain() is not None and events.of(ev.Refused) or any(
+        getattr(item, "retries", 0) for item in client._outbox._items.values()), timeout=15,
+        what="the node's unavailable refusal")
+    assert not events.of(ev.Refused), events.of(ev.Refused)
+    redis_server.restart()
+    acked = events.wait(lambda e: isinstance(e, ev.Acked) and e.ref == ref, 30, "the ack once Redis is back")
+    assert not [e for e in events.seen if isinstance(e, ev.Refused)]
+    log = stream(redis_server.url)
+    assert [e["ref"] for e in log] == [ref] and log[0]["id"] == acked.id
+
+
+def test_a_file_offer_on_a_node_is_refused_in_words_and_the_chat_goes_on(make_node):
+    """Files are not shared across nodes yet: an offer gets forbidden with a
+    sentence that says so, a get no_such_file, and nothing else changes."""
+    from tests.filetools import get, offer
+    one = make_node()
+    ann = welcomed(one.port, "ann")
+    answer = offer(ann, b"hello file", "note.txt", mime="text/plain")
+    assert answer["type"] == "error" and answer["code"] == "forbidden", answer
+    assert "Redis" in answer["message"] and "files" in answer["message"]
+    session = next(f["session"] for f in ann.frames if f["type"] == "welcome")
+    frame, body = get(one.port, "A" * 22, session)
+    assert frame["type"] == "error" and frame["code"] in ("no_such_file", "forbidden") and body == b""
+    ann.send({"type": "say", "text": "still here", "ref": "s1"})
+    read_until(ann, lambda frames: any(f.get("ref") == "s1" and f["type"] == "message" for f in frames))
