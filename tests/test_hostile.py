@@ -195,11 +195,12 @@ def test_abuse_leaves_memory_bounded_and_chat_working(server_process):
         chat_ok(f"after round {i}")
         rss.append(rss_kib(proc.pid))
     # The allocator settles at a working size within a few rounds (measured:
-    # 38 to 55 MB from 25 MB empty, in steps of up to 12 MB, sometimes
-    # falling back); a leak would keep climbing with the garbage, round
-    # after round: over the last four rounds (60 MB of garbage) the size
-    # may not grow by 8 MB.
-    assert max(rss[5:]) - rss[4] < 8 * 1024, f"RSS still climbing: {rss} KiB"
+    # 38 to 55 MB from 25 MB empty, in single steps of up to 12 MB, then
+    # flat or falling back: 38.9 -> 47.7 MB at round 6, then 47.9, 47.0);
+    # a leak keeps climbing with the garbage, round after round: of the
+    # last four rounds (60 MB of garbage) at most one may grow by 2 MB.
+    climbs = [b - a for a, b in zip(rss[3:], rss[4:])]
+    assert sum(d > 2 * 1024 for d in climbs) <= 1, f"RSS still climbing: {rss} KiB"
     assert max(rss) - empty < 48 * 1024, f"RSS grew from {empty} KiB to {max(rss)} KiB"
     # Every abusive connection is gone again: no thread or descriptor leaked.
     deadline = time.monotonic() + 10

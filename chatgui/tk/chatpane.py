@@ -517,6 +517,13 @@ class ChatPane(ttk.Frame):
     def cursor(self) -> int:
         return len(self._typed.get("1.0", "insert"))
 
+    def type_into_input(self, text: str) -> None:
+        """Put typed ``text`` at the input box's cursor and focus it (keys
+        that reached the window before its focus widget did)."""
+        self._typed.insert("insert", text, ())
+        self.input.see("insert")
+        self.input.focus_set()
+
     def set_input(self, text: str, cursor: int | None = None) -> None:
         inp = self.input
         inp.delete("1.0", "end")

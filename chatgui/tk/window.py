@@ -187,6 +187,18 @@ class ChatWindow:
             r.bind_all(f"<Alt-Key-{n}>", lambda e, n=n: self._room_at(n))
         r.bind("<FocusIn>", self._on_focus_event, add="+")
         r.bind("<FocusOut>", self._on_focus_event, add="+")
+        r.bind("<KeyPress>", self._stray_key, add="+")
+
+    def _stray_key(self, e):
+        """A key that reached the window itself on the chat screen goes to
+        the message box. Tk hands a window that just got the focus to its
+        focus widget only some 100 ms later (measured under Xvfb): what was
+        typed first was lost. Keys of the other widgets pass by (the
+        window's tag is in every widget's bindtags)."""
+        if e.widget is not self.root or self._showing is not self.chat or not e.char or not e.char.isprintable():
+            return None
+        self.chat.type_into_input(e.char)
+        return "break"
 
     def _next_room(self, step: int):
         """Ctrl+PgUp/PgDn: the controller names the room, the switch carries the draft."""

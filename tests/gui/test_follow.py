@@ -217,3 +217,27 @@ def test_ctrl_a_selects_all_in_the_input_box(make_window):
     w.root.update()
     inp.event_generate("<Control-a>")
     assert inp.get("sel.first", "sel.last") == "select all of this"
+
+
+def test_keys_that_reach_the_window_before_its_focus_widget_go_to_the_input_box(make_window):
+    """Under X, Tk gives a window that just got the focus to its focus
+    widget some 100 ms later; keys typed meanwhile reach the window itself
+    and were lost (the packaged client's typing test lost the first word)."""
+    w = make_window(None)
+    w.show_chat()
+    w.chat.set_input("")
+    w.root.focus_force()
+    w.root.update()
+    for key in ("h", "i", "space", "exclam"):
+        w.root.event_generate("<KeyPress>", keysym=key)
+    w.root.update()
+    assert w.chat.get_input() == "hi !"
+    # Keys of other widgets are theirs: typing in the topic or a dialog is not copied.
+    w.chat.input.focus_force()
+    w.root.update()
+    w.chat.input.event_generate("<KeyPress>", keysym="x")
+    w.root.update()
+    assert w.chat.get_input() == "hi !x"
+    w.root.event_generate("<Control-KeyPress>", keysym="b")   # not printable text: left alone
+    w.root.update()
+    assert w.chat.get_input() == "hi !x"
