@@ -197,10 +197,11 @@ def test_abuse_leaves_memory_bounded_and_chat_working(server_process):
     # The allocator settles at a working size within a few rounds (measured:
     # 38 to 55 MB from 25 MB empty, in single steps of up to 12 MB, then
     # flat or falling back: 38.9 -> 47.7 MB at round 6, then 47.9, 47.0);
-    # a leak keeps climbing with the garbage, round after round: of the
-    # last four rounds (60 MB of garbage) at most one may grow by 2 MB.
-    climbs = [b - a for a, b in zip(rss[3:], rss[4:])]
-    assert sum(d > 2 * 1024 for d in climbs) <= 1, f"RSS still climbing: {rss} KiB"
+    # a leak keeps climbing with the garbage, round after round. The steps
+    # come in the first rounds (a CI-like run: 35.2 -> 42.7 -> 58.6 MB at
+    # rounds 5 and 6, then 58.6, 59.8): over the last three rounds (45 MB
+    # of garbage) the size must stay within 4 MB.
+    assert max(rss[5:]) - min(rss[5:]) < 4 * 1024, f"RSS still climbing: {rss} KiB"
     assert max(rss) - empty < 48 * 1024, f"RSS grew from {empty} KiB to {max(rss)} KiB"
     # Every abusive connection is gone again: no thread or descriptor leaked.
     deadline = time.monotonic() + 10
