@@ -468,9 +468,13 @@ class Session:
                     self._close()
                 elif time.monotonic() >= self.deadline:
                     n = len(self.unconfirmed)
-                    self.term.error(f"gave up after {self.wait:g} s: {n} message{'s' * (n != 1)} "
-                                    "not confirmed by the server" if n else
-                                    f"gave up after {self.wait:g} s: not connected")
+                    if n:
+                        why = f"{n} message{'s' * (n != 1)} not confirmed by the server"
+                    elif self.files.busy and (self.ready or self.stopped):
+                        why = "a file transfer had not finished (give it more time with --wait)"
+                    else:
+                        why = "not connected"
+                    self.term.error(f"gave up after {self.wait:g} s: {why}")
                     self.rc = 1
                     self._close()
         if (self.unconfirmed or self.held or self.files.busy or self.files.failed) and self.rc == 0:

@@ -175,8 +175,9 @@ class ChatServer:
             reach = "this computer only"
         else:
             reach = "SERVING THE LAN: anyone who can reach this computer can join"
-        line = (f"Natter server listening on {_fmt(host, port)} ({reach}); history in {self.history.path}; "
-                f"shared files in {self.hub.chat.blobs.directory}")
+        line = f"Natter server listening on {_fmt(host, port)} ({reach}); history in {self.history.path}"
+        if self.hub.chat.blobs is not None:         # None with --redis: files are not shared across nodes yet
+            line += f"; shared files in {self.hub.chat.blobs.directory}"
         if self.history.shared:
             line += ("\nSharing the rooms through Redis: acknowledged messages survive a Redis crash only with "
                      "appendonly yes" + {True: " (it is on)", False: " (IT IS OFF)",
@@ -399,7 +400,7 @@ def _listen(host: str, port: int, backlog: int, option: str = "--port") -> socke
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             raise OSError(e.errno, f"port {port} on {host} is already in use: is another server "
-                                   "running? Choose another with {option}") from None
+                                   f"running? Choose another with {option}") from None
         raise OSError(e.errno, f"cannot listen on {host}:{port}: {e.strerror}") from None
 
 

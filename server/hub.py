@@ -176,7 +176,7 @@ class Hub:
                     try:
                         self._tick(now)
                     except Unavailable:
-                        pass        # a shared store's backend is away; the store said so in the log
+                        pass        # the pass's commit: a shared store's backend is away (logged by it)
         except sqlite3.Error as e:
             # Nothing of this pass was sent: no unsaved message is
             # acknowledged. Clients keep theirs and resend after a restart.
@@ -570,13 +570,16 @@ class Hub:
 
     def _tick(self, now: float) -> None:
         cfg = self.config
-        if now >= self._next_prune:
-            self._next_prune = now + SESSION_PRUNE_EVERY
-            self.history.prune_sessions(cfg.session_expiry, keep={c.session for c in self.conns
-                                                                   if c.session is not None})
-            self.chat.prune_bindings()
-        self.chat.expire()      # timed bans and mutes (server.core.moderation)
-        self.chat.expire_uploads(now)   # partial uploads given up (server.core.files)
+        try:
+            if now >= self._next_prune:
+                self._next_prune = now + SESSION_PRUNE_EVERY
+                self.history.prune_sessions(cfg.session_expiry, keep={c.session for c in self.conns
+                                                                       if c.session is not None})
+                self.chat.prune_bindings()
+            self.chat.expire()      # timed bans and mutes (server.core.moderation)
+            self.chat.expire_uploads(now)   # partial uploads given up (server.core.files)
+        except Unavailable:
+            pass    # a shared store's backend is away (the store logged it): the next tick tries again
         for conn in list(self.conns):
             if conn.sock is None:
                 continue

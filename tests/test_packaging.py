@@ -271,14 +271,18 @@ def test_packaged_server_joins_a_redis_deployment(unpacked, tmp_path, make_node,
     assert code == 0, (tmp_path / "node.log").read_text()
 
 
+def _start_client(unpacked, display: str, tmp_path, *args: str) -> subprocess.Popen:
+    """The packaged client on the test's display, its output in tmp_path/client.log."""
+    exe = str(unpacked / ps.APP.client_name / ps.APP.client_name)
+    with open(tmp_path / "client.log", "wb") as log:
+        return subprocess.Popen([exe, *args], env=dict(os.environ, DISPLAY=display), stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
 def test_packaged_client_joins_sends_and_exits_cleanly_when_closed(unpacked, display, server, connect, tmp_path):
     watcher = connect("watcher")
-    exe = str(unpacked / ps.APP.client_name / ps.APP.client_name)
-    log = open(tmp_path / "client.log", "wb")
-    proc = subprocess.Popen([exe, "--host", "127.0.0.1", "--port", str(server.port), "--nick", "packed"],
-                            env=dict(os.environ, DISPLAY=display), stdin=subprocess.DEVNULL,
-                            stdout=log, stderr=subprocess.STDOUT)
-    log.close()
+    proc = _start_client(unpacked, display, tmp_path,
+                         "--host", "127.0.0.1", "--port", str(server.port), "--nick", "packed")
     try:
         try:
             assert watcher.recv_type("joined", timeout=30)["nick"] == "packed"
@@ -338,12 +342,8 @@ def test_packaged_client_sends_a_picture_and_shows_one_inline(unpacked, display,
     session = hello_v2(watcher, "watcher")["welcome"]["session"]
     sent = tmp_path / "sent.png"
     Image.new("RGB", (400, 300), PICTURE_SENT).save(sent)
-    exe = str(unpacked / ps.APP.client_name / ps.APP.client_name)
-    log = open(tmp_path / "client.log", "wb")
-    proc = subprocess.Popen([exe, "--host", "127.0.0.1", "--port", str(srv.port), "--nick", "packed"],
-                            env=dict(os.environ, DISPLAY=display), stdin=subprocess.DEVNULL,
-                            stdout=log, stderr=subprocess.STDOUT)
-    log.close()
+    proc = _start_client(unpacked, display, tmp_path,
+                         "--host", "127.0.0.1", "--port", str(srv.port), "--nick", "packed")
     try:
         assert watcher.recv_type("joined", timeout=30)["nick"] == "packed"
         window = ps.wait_for_window(display, "^packed @ ", timeout=20)
@@ -383,12 +383,7 @@ def test_packaged_client_hosts_a_room_and_quits_on_ctrl_q(unpacked, display, tmp
     """"Host a room on this computer" works packaged: the server code is in
     the bundle. A client of the test's own joins that room."""
     port = ps.free_port()
-    exe = str(unpacked / ps.APP.client_name / ps.APP.client_name)
-    log = open(tmp_path / "client.log", "wb")
-    proc = subprocess.Popen([exe, "--host-room", "--port", str(port), "--nick", "hoster"],
-                            env=dict(os.environ, DISPLAY=display), stdin=subprocess.DEVNULL,
-                            stdout=log, stderr=subprocess.STDOUT)
-    log.close()
+    proc = _start_client(unpacked, display, tmp_path, "--host-room", "--port", str(port), "--nick", "hoster")
     guest = None
     try:
         guest = ps.connect_when_listening(port, timeout=30)

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server import protocol as p
+from tests.frametools import client, server
 
 pytestmark = pytest.mark.timeout(60)
 # No deadline: a loaded machine must not fail a property (as tests/test_protocol.py).
@@ -20,14 +21,6 @@ SHA = hashlib.sha256(b"hello").hexdigest()
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 40).decode()
 
 
-def client(frame: dict):
-    (line,) = p.LineDecoder().feed(p.encode(frame))
-    return p.parse_client(p.decode_frame(line))
-
-
-def server(frame: dict):
-    (line,) = p.LineDecoder(p.MAX_SERVER_LINE).feed(p.encode(frame))
-    return p.parse_server(p.decode_frame(line))
 
 
 def refused(frame: dict) -> p.ProtocolError:

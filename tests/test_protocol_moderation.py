@@ -11,13 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from server import protocol as p
+from tests.frametools import client
 
 pytestmark = pytest.mark.timeout(60)
 
-
-def client(frame: dict):
-    (line,) = p.LineDecoder().feed(p.encode(frame))
-    return p.parse_client(p.decode_frame(line))
 
 
 def refused(frame: dict) -> p.ProtocolError:

@@ -11,19 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from server import protocol as p
+from tests.frametools import client, server
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def client(frame: dict):
-    """A client frame as the server reads it: encode, split, decode, parse."""
-    (line,) = p.LineDecoder().feed(p.encode(frame))
-    return p.parse_client(p.decode_frame(line))
-
-
-def server(frame: dict):
-    (line,) = p.LineDecoder(p.MAX_SERVER_LINE).feed(p.encode(frame))
-    return p.parse_server(p.decode_frame(line))
 
 
 def refused(frame: dict) -> p.ProtocolError:

@@ -359,3 +359,14 @@ def test_a_file_offer_on_a_node_is_refused_in_words_and_the_chat_goes_on(make_no
     assert frame["type"] == "error" and frame["code"] in ("no_such_file", "forbidden") and body == b""
     ann.send({"type": "say", "text": "still here", "ref": "s1"})
     read_until(ann, lambda frames: any(f.get("ref") == "s1" and f["type"] == "message" for f in frames))
+
+
+def test_a_node_leaves_the_files_folder_of_this_computer_alone(make_node, tmp_path):
+    """A node keeps no files (offers are refused): it must not sweep a files
+    folder that a server of this computer without --redis keeps its files in."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "kept-by-another-server").write_bytes(b"not a node's")
+    one = make_node(files_dir=str(folder))
+    assert one.hub.chat.blobs is None and "shared files in" not in one.describe()
+    assert (folder / "kept-by-another-server").read_bytes() == b"not a node's"

@@ -43,6 +43,7 @@ from chatgui.net import files
 
 log = logging.getLogger("natter.client")
 
+_OFFER_ANSWERS = (p.UploadReady, ev.Refused)    # what Transfers.on_event may take
 RUNNABLE_NOTE = ("A program or script: opening it may run it. Natter never opens it; "
                  "save it and run it only if you trust {who}.")
 
@@ -58,10 +59,8 @@ class ClipboardImage:
 @dataclass
 class _Card:
     info: object                 # server.protocol.FileInfo
-    sender: str
     card: FileCard
     path: str | None = None      # where the bytes are on this computer (saved or cached)
-    view_when_done: bool = False
 
 
 @dataclass
@@ -69,7 +68,6 @@ class _Transfer:
     label: str
     fid: object = None           # a download's file
     purpose: str = ""            # upload | save | view | preview
-    path: str | None = None
 
 
 class Files:
@@ -105,8 +103,10 @@ class Files:
             shutil.rmtree(self._cache, ignore_errors=True)
 
     def _files_event(self, event) -> bool:
-        """The transfers see the answers to their offers first."""
-        return self.transfers is not None and self.transfers.on_event(event)
+        """The transfers see the answers to their offers first (the only
+        kinds they answer: every chat event passes here)."""
+        return (type(event) in _OFFER_ANSWERS and self.transfers is not None
+                and self.transfers.on_event(event))
 
     # -- sending -------------------------------------------------------------
 
@@ -137,7 +137,7 @@ class Files:
         else:
             tid = self.transfers.send(path, room=model.name if model is not None else p.LOBBY, name=name)
         label = f"Sending {self.safe(name, False)} to {self.safe(where, False)}"
-        self.moving[tid] = _Transfer(label, purpose="upload", path=path)
+        self.moving[tid] = _Transfer(label, purpose="upload")
         self._tell("show_transfer", TransferView(tid, label, None, "reading the file…"))
 
     def paste_image(self) -> None:
@@ -229,7 +229,7 @@ class Files:
         if old is not None:
             card = old.card                  # shown again (history, another page): as it is now
         else:
-            self.cards[info.id] = _Card(info, m.sender, card)
+            self.cards[info.id] = _Card(info, card)
             self._first_look(self.cards[info.id])
         return replace(line, text="", links=(), card=card)
 
@@ -299,7 +299,7 @@ class Files:
                                                    f"{os.path.splitext(files.safe_filename(c.info.name))[1]}")
         tid = self.transfers.fetch(c.info, path)
         label = f"Receiving {self.safe(c.info.name, False)}"
-        self.moving[tid] = _Transfer(label, fid=c.info.id, purpose=purpose, path=path)
+        self.moving[tid] = _Transfer(label, fid=c.info.id, purpose=purpose)
         if purpose in ("save", "view"):     # a preview is fetched quietly, before its card is drawn
             c.card = replace(c.card, busy=True)
             self._tell("update_card", c.card)

@@ -25,7 +25,7 @@ import re
 from server import protocol as p
 
 FILE_TOO_LARGE, QUOTA_FULL, BAD_FILE, NO_SUCH_FILE = p.FILE_TOO_LARGE, p.QUOTA_FULL, p.BAD_FILE, p.NO_SUCH_FILE
-FORBIDDEN = "forbidden"          # issue 11's code, also a file's
+FORBIDDEN = p.FORBIDDEN          # issue 11's code, also a file's
 MAX_NAME = 255                   # characters of a file name kept
 MAX_REPLY_LINE = 64 * 1024       # the one line a transfer connection answers with
 
@@ -39,7 +39,7 @@ _RUNNABLE_MIME = ("application/x-executable", "application/x-msdownload", "appli
                   "application/x-sh", "application/x-shellscript", "application/vnd.microsoft.portable-executable",
                   "application/x-elf", "application/java-archive", "application/x-msi")
 # The images shown inline (what Pillow is allowed to decode: chatgui.app.images).
-IMAGE_MIMES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
+IMAGE_MIMES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 
 def put_line(file_id: str, token: str, offset: int) -> bytes:

@@ -89,8 +89,8 @@ class _Meter:
 
 
 class _Job:
-    def __init__(self, tid: str, kind: str):
-        self.tid, self.kind = tid, kind
+    def __init__(self, tid: str):
+        self.tid = tid
         self.cancelled = threading.Event()
         self.conn = None              # the transport in use (cancel shuts it down)
         self.answer = None            # UploadReady or Refused, handed over by on_event
@@ -141,16 +141,14 @@ class Transfers:
             _quietly(conn.shutdown, socket.SHUT_RDWR)
 
     def on_event(self, event) -> bool:
-        """The UI's pump hands over each UploadReady and Refused (and Acked)
-        it takes off the queue; True when it answered one of our offers
-        (the UI then shows nothing of it)."""
+        """The UI's pump hands over each UploadReady and Refused it takes
+        off the queue; True when it answered one of our offers (the UI then
+        shows nothing of it). The Acked after an UploadReady passes on."""
         ref = getattr(event, "ref", None)
         with self._cv:
             job = self._offers.get(ref)
             if job is None:
                 return False
-            if type(event) is ev.Acked:
-                return True               # the ack after an UploadReady
             del self._offers[ref]
             job.answer = event
             self._cv.notify_all()
@@ -174,7 +172,7 @@ class Transfers:
     # -- threads -------------------------------------------------------------
 
     def _start(self, kind: str, target, *args) -> _Job:
-        job = _Job(f"{kind}{next(self._ids)}", kind)
+        job = _Job(f"{kind}{next(self._ids)}")
         job.thread = threading.Thread(target=self._run, args=(job, target, args),
                                       name=f"file-{kind}-{job.tid[len(kind):]}", daemon=True)
         with self._cv:
@@ -208,7 +206,11 @@ class Transfers:
             raise _Cancelled()
 
     def _connect(self, job: _Job):
-        conn = self.client.open_transfer(job.cancelled.is_set)
+        """The transfer connection (OSError when it cannot be made; _Cancelled)."""
+        try:
+            conn = self.client.open_transfer(job.cancelled.is_set)
+        except TransferStopped:
+            raise _Cancelled() from None
         _timeout(conn)
         with self._cv:
             job.conn = conn
@@ -246,8 +248,6 @@ class Transfers:
                 raise _Final("The server says it holds more of the file than there is: not sent.")
             try:
                 conn = self._connect(job)
-            except TransferStopped:
-                raise _Cancelled() from None
             except OSError as e:
                 cuts = self._cut(job, cuts, e, False)
                 continue
@@ -256,7 +256,6 @@ class Transfers:
                 meter.report(done, "sending", force=True)    # all out: the bar says so while the server checks
                 reply = _read_reply(conn)
             except OSError as e:
-                self._check(job)
                 cuts = self._cut(job, cuts, e, done > ready.offset)
                 continue
             finally:
@@ -346,8 +345,6 @@ class Transfers:
                 continue
             try:
                 conn = self._connect(job)
-            except TransferStopped:
-                raise _Cancelled() from None
             except OSError as e:
                 cuts = self._cut(job, cuts, e, False)
                 continue
@@ -361,7 +358,7 @@ class Transfers:
             if got:
                 break
         meter.report(info.size, "receiving", force=True)
-        if _sha256_of(part) != info.sha256:
+        if self._hash(job, part, meter) != info.sha256:
             os.remove(part)
             raise _Final(f"{info.name} arrived damaged (its checksum is not the announced one); "
                          "it was not kept. Try again.")
@@ -436,14 +433,6 @@ def _size_of(path: str) -> int:
         return os.path.getsize(path)
     except OSError:
         return 0
-
-
-def _sha256_of(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK * 4):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _remove(path: str) -> None:

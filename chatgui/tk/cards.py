@@ -31,6 +31,7 @@ class FileCardWidget(tk.Frame):
         self.fonts, self.pal, self.controller = fonts, pal, controller
         self.card = card
         self.photo = None
+        self._drawn = None           # the card.picture bytes self.photo was made from
         self.picture = tk.Label(self, borderwidth=0, cursor="hand2")
         self.picture.bind("<ButtonRelease-1>", lambda e: self.controller.card_action(self.card.fid, "view"))
         self.name = tk.Label(self, font=fonts.bold, anchor="w", justify="left")
@@ -51,7 +52,9 @@ class FileCardWidget(tk.Frame):
         for w in (self.picture, self.name, self.meta, self.note, self.buttons):
             w.pack_forget()
         if card.image and card.picture is not None:
-            self.photo = tk.PhotoImage(master=self, data=base64.b64encode(card.picture).decode("ascii"))
+            if self.photo is None or self._drawn is not card.picture:   # an update (busy, saved) keeps it
+                self.photo = _photo(self, card.picture)
+            self._drawn = card.picture
             self.picture.configure(image=self.photo, text="", cursor="hand2")
             self.picture.pack(anchor="w", pady=(0, 4))
         elif card.image and card.broken:
@@ -144,9 +147,14 @@ def show_picture(root: tk.Misc, title: str, png: bytes, pal: theme.Palette) -> t
     top = tk.Toplevel(root)
     top.title(title)
     top.configure(background=pal.bg)
-    photo = tk.PhotoImage(master=top, data=base64.b64encode(png).decode("ascii"))
+    photo = _photo(top, png)
     label = tk.Label(top, image=photo, background=pal.bg, borderwidth=0)
     label.image = photo             # keep it: Tk draws only what Python still holds
     label.pack(padx=8, pady=8)
     top.bind("<Escape>", lambda e: top.destroy())
     return top
+
+
+def _photo(master: tk.Misc, png: bytes) -> tk.PhotoImage:
+    """A PNG's bytes as a Tk image (Tk reads base64 text)."""
+    return tk.PhotoImage(master=master, data=base64.b64encode(png).decode("ascii"))

@@ -146,7 +146,8 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
         # emptied: another epoch, or ids it never reached) would hide the
         # new messages up to it: answer as to a newcomer, and say so.
         since = hello.since
-        reset = since is not None and (since > store.newest_id or (
+        # (newest_id asks a shared store's backend: only when last_id is passed.)
+        reset = since is not None and ((since > store.last_id and since > store.newest_id) or (
             hello.epoch is not None and hello.epoch != store.epoch))
         if reset:
             since = None

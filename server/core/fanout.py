@@ -204,7 +204,7 @@ class Pass:
             per_encoder: dict = {}    # encoder -> [blob, indexes, offsets] of this room
             for conn, start in room.members.items():
                 if (start or (counts is not None and counts[conn] > 1) or conn in leavers
-                        or getattr(conn.encoder, "per_client", False)):   # a door's: each frame encoded once, below
+                        or conn.encoder.per_client):   # a door's: each frame encoded once, below
                     ranges.setdefault(conn, []).append((room, start, None))
                     continue
                 enc = conn.encoder
@@ -238,7 +238,7 @@ class Pass:
                 shared = blobs.get(key)
                 if shared is None:
                     shared = blobs[key] = [None, _merge([busy[room] for room, _, _ in mine]), None]
-                if shared[0] is None and (own is None or not getattr(enc, "per_client", False)):
+                if shared[0] is None and (own is None or enc is None or not enc.per_client):
                     shared[0] = _join(frames, shared[1], enc)
                 if own is None:
                     if shared[0]:

@@ -69,17 +69,23 @@ class FileRules:
     """upload, transfers and announcements (mixed into Chat)."""
 
     def _load_files(self) -> None:
-        self.blobs = FileBlobs(files_dir(self.config))
         self.transfers = TransferSet()
         self.uploads: dict = {}          # file id -> Pending
         self.files_used = 0              # bytes of the finished files kept
         self._buckets: dict = {}         # session -> ByteBucket, for its uploads' rate
         self._verdicts: list = []        # (Verdict, frame): answered after the pass commits
+        self._finished: dict = {}        # file id -> FileRecord, oldest first (the quota's order)
+        if self.store.shared:
+            # Files are not shared across nodes yet (offers are refused): a
+            # node keeps nothing on disk, and never sweeps a folder that a
+            # server of this computer without --redis may use.
+            self.blobs = None
+            return
+        self.blobs = FileBlobs(files_dir(self.config))
         known = set()
         for rec in self.store.files_in_state(PARTIAL):
             self.uploads[rec.id] = Pending(rec, secrets.token_urlsafe(24))   # its old token died with the server
             known.add(rec.id)
-        self._finished: dict = {}        # file id -> FileRecord, oldest first (the quota's order)
         for rec in self.store.files_in_state(COMPLETE):
             self._finished[rec.id] = rec
             self.files_used += rec.size
@@ -98,7 +104,7 @@ class FileRules:
     def on_upload(self, conn, up: p.Upload) -> None:
         if not self._v2(conn, up, "upload"):
             return
-        if getattr(self.store, "shared", False):
+        if self.store.shared:
             return self.error(conn, p.ProtocolError(p.FORBIDDEN, "This server shares its rooms with other servers "
                                                                  "through Redis, and files are not shared across "
                                                                  "servers yet: send it another way.", up.ref),
@@ -197,7 +203,7 @@ class FileRules:
         busy = self._busy(channel, session, get.file)
         if busy is not None:
             return busy
-        rec = self.store.get_file(get.file)
+        rec = None if self.store.shared else self.store.get_file(get.file)
         if rec is None or not self._may_see(session, rec):
             return self._refusal(channel, p.NO_SUCH_FILE, "There is no file with that id you can fetch.", get.file)
         if rec.state != COMPLETE:
@@ -248,8 +254,9 @@ class FileRules:
             msg_id, ts = self.store.add_event(DIRECT, "", rec.sender, rec.name, rec.session, extra,
                                               recipient=rec.recipient, to_session=rec.to_session)
             out = Out.of(dict(p.dm_frame(msg_id, ts, rec.sender, rec.recipient, rec.name), file=obj), msg_id)
-            for c in list(self.nicks.values()):
-                if c.session in (rec.session, rec.to_session):
+            for session in dict.fromkeys((rec.session, rec.to_session)):   # its two ends, once each
+                c = self.by_session.get(session)
+                if c is not None:
                     self.fanout.unicast(c, out)
         self.pass_out += len(out.line)
         self.stats["messages"] += 1
@@ -273,6 +280,8 @@ class FileRules:
 
     def files_committed(self) -> None:
         """(After the pass committed) the uploads announced in it get their put_ok."""
+        if not self._verdicts:
+            return              # every pass calls this: most have no upload
         verdicts, self._verdicts = self._verdicts, []
         for verdict, frame in verdicts:
             verdict.set(frame)

@@ -91,6 +91,7 @@ class JsonLines:
     (``topic``)."""
 
     __slots__ = ("version", "_skip")
+    per_client = False      # one encoder serves every JSON client (fanout shares their blobs)
 
     def __init__(self, version: int):
         self.version = version

@@ -64,10 +64,10 @@ from . import DIRECT, LOBBY, MESSAGE, TOPIC, Event, HistoryError, RoomRecord, Un
 from .moderation import DELETE, EDIT
 from .redis_moderation import RedisModeration
 from .redis_online import CLAIM, RELEASE, RedisOnline
+from .redis_keys import NODE, P
 
 log = logging.getLogger("natter.server")
 
-P = "natter:"
 LOG, SEQ, TEXT, EDITS = P + "log", P + "seq", P + "text", P + "edits"
 EPOCH, SESSIONS, SESSION_SEQ, ROOMS = P + "epoch", P + "sessions", P + "session_seq", P + "rooms"
 SESSION_TOKENS, SESSION_USED = P + "session_tokens", P + "session_used"   # id -> token hash; id by last use
@@ -162,16 +162,9 @@ class RedisStore(RedisModeration, RedisOnline):
             self._db.hsetnx(ROOMS, LOBBY, _room_json(RoomRecord(LOBBY, LOBBY, created=time.time())))
             self._db.set(self.node_key, b"1", px=NODE_TTL_MS)
 
-    # -- files: not shared across nodes yet (the core refuses offers, docs/scaling.md)
-    def files_in_state(self, state: str) -> list:
-        return []
-
-    def get_file(self, file_id: str):
-        return None
-
     @property
     def node_key(self) -> str:
-        return P + "node:" + self.node
+        return NODE + self.node
 
     def _check_durable(self, require: bool) -> bool | None:
         """True when Redis writes an append-only file; warns (or refuses) when not."""

@@ -14,8 +14,8 @@ Thread: the hub thread only.
 from __future__ import annotations
 
 import json
+from .redis_keys import P
 
-P = "natter:"
 BINDINGS, ROLES, MODES = P + "bindings", P + "roles", P + "modes"
 _LISTS = ("bans", "mutes")
 

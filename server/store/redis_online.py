@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 
 from . import Unavailable
+from .redis_keys import NODE, P
 
-P = "natter:"
 ONLINE = P + "online"
 
 # KEYS: online. ARGV: nick key, the entry (JSON [nick, node, session]), this node,
@@ -59,7 +59,7 @@ class RedisOnline:
         self._ops = [op for op in self._ops if op != ("release", (key,))]
         with self._calls():
             held = self._lua["claim"](keys=[ONLINE], args=[key, entry, self.node, "" if session is None else session,
-                                                          P + "node:"])
+                                                          NODE])
         return json.loads(held)[0] if held else None
 
     def release_online(self, key: str) -> None:
@@ -73,7 +73,7 @@ class RedisOnline:
             if cur is None:
                 return None
             nick, node, session = json.loads(cur)
-            if node != self.node and not self._db.exists(P + "node:" + node):
+            if node != self.node and not self._db.exists(NODE + node):
                 return None
         return nick, session
 
@@ -98,6 +98,6 @@ class RedisOnline:
         nodes = sorted({e[1] for e in entries} - {self.node})
         pipe = self._db.pipeline(transaction=False)
         for n in nodes:
-            pipe.exists(P + "node:" + n)
+            pipe.exists(NODE + n)
         alive = dict(zip(nodes, pipe.execute())) if nodes else {}
         return [e for e in entries if e[1] == self.node or alive.get(e[1])]

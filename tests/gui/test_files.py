@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from chatgui.app.controller import ConnectValues
-from chatgui.tk.cards import BROKEN, FileCardWidget
+from chatgui.tk.cards import BROKEN
 from tests import filetools
 from tests.gui.conftest import wait_until
 from tests.netclient import LineClient
