@@ -454,6 +454,7 @@ class Hub:
     def _close(self, conn) -> None:
         """The reader has ended: forget the connection and close its socket."""
         sock = self._forget(conn)
+        self.chat.fanout.forget(conn)    # nothing of this pass can reach it now
         conn.outbox.clear()
         try:
             sock.close()

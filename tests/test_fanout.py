@@ -104,6 +104,46 @@ def test_a_member_who_parts_mid_pass_gets_what_came_before_and_its_own_frames():
     assert texts(out[a]) == ["m1", "a"] and texts(out[b]) == ["m1", "m2"]
 
 
+def test_a_member_who_joins_and_parts_in_one_pass_gets_what_came_between():
+    fan, lobby, other = Pass(), room(), room("other")
+    a, brief = Client("a"), Client("brief")
+    fan.join(lobby, a)
+    fan.join(other, a)
+    fan.broadcast(msg(1), [lobby])
+    fan.join(lobby, brief)
+    fan.join(other, brief)
+    fan.broadcast(msg(2), [lobby])
+    fan.broadcast(msg(3, "other"), [other])
+    fan.part(lobby, brief)
+    fan.broadcast(msg(4), [lobby])
+    fan.part(other, brief)
+    fan.broadcast(msg(5, "other"), [other])
+    out = sealed(fan)
+    assert texts(out[brief]) == ["m2", "m3"]
+    assert texts(out[a]) == ["m1", "m2", "m3", "m4", "m5"]
+
+
+def test_a_crowd_that_leaves_in_one_pass_each_gets_what_came_before_it_left():
+    fan, lobby = Pass(), room()
+    crowd = [Client(f"c{i}") for i in range(300)]
+    for c in crowd:
+        fan.join(lobby, c)
+    for i, c in enumerate(crowd):
+        fan.part(lobby, c)
+        fan.broadcast(note(c.name, "left"), [lobby])
+    out = sealed(fan)
+    assert crowd[0] not in out, "it left before anything was sent"
+    for i in (1, 150, 299):
+        assert texts(out[crowd[i]]) == [c.name for c in crowd[:i]]
+    for c in crowd[:10]:
+        fan.join(lobby, c)
+    fan.broadcast(msg(1), [lobby])
+    for c in crowd[:5]:
+        fan.part(lobby, c)
+        fan.forget(c)           # its socket is closed: nothing of the pass is built for it
+    assert set(sealed(fan)) == set(crowd[5:10])
+
+
 def test_a_leaver_that_is_forgotten_gets_nothing_more():
     fan, lobby = Pass(), room()
     a, b = Client("a"), Client("b")

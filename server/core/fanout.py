@@ -94,7 +94,7 @@ class Pass:
         self._busy: dict = {}         # room -> indexes of the frames broadcast to it
         self._custom: dict = {}       # client -> [(index, Out, replaces the frame at index)]
         self._late: list = []         # (room, client): joined mid-pass (start index > 0)
-        self._gone: list = []         # (room, client, start, end): left a busy room mid-pass
+        self._gone: dict = {}         # client -> [(room, start, end)]: left busy rooms mid-pass
 
     @property
     def busy(self) -> bool:
@@ -163,12 +163,12 @@ class Pass:
         """conn leaves the fan-out of room now; it still gets what was broadcast before."""
         start = room.members.pop(conn, None)
         if start is not None and room in self._busy and start < len(self.frames):
-            self._gone.append((room, conn, start, len(self.frames)))
+            self._gone.setdefault(conn, []).append((room, start, len(self.frames)))
 
     def forget(self, conn) -> None:
         """conn gets nothing more of this pass (it is being dropped)."""
         self._custom.pop(conn, None)
-        self._gone = [g for g in self._gone if g[1] is not conn]
+        self._gone.pop(conn, None)
 
     def discard(self) -> None:
         """Forget everything queued in this pass (it must not be sent)."""
@@ -178,7 +178,7 @@ class Pass:
         for room, conn in self._late:
             if conn in room.members:
                 room.members[conn] = 0
-        self.frames, self.kinds, self._busy, self._custom, self._late, self._gone = [], set(), {}, {}, [], []
+        self.frames, self.kinds, self._busy, self._custom, self._late, self._gone = [], set(), {}, {}, [], {}
 
     # -- the end of the pass --------------------------------------------------
 
@@ -198,7 +198,7 @@ class Pass:
         # The others (in several busy rooms, joined or left mid-pass) are
         # gathered in ranges: client -> [(room, start, end)].
         counts = Counter(itertools.chain.from_iterable(room.members for room in busy)) if len(busy) > 1 else None
-        leavers = {g[1] for g in gone}
+        leavers = gone
         ranges: dict = {}
         for room, indexes in busy.items():
             per_encoder: dict = {}    # encoder -> [blob, indexes, offsets] of this room
@@ -220,8 +220,8 @@ class Pass:
                         yield conn, shared[0], True
                     continue
                 yield conn, _personal(frames, indexes, own, e, shared), False
-        for room, conn, start, end in gone:
-            ranges.setdefault(conn, []).append((room, start, end))
+        for conn, left in gone.items():
+            ranges.setdefault(conn, []).extend(left)
         blobs: dict = {}    # (rooms, encoder) -> [blob, indexes, offsets]
         for conn, mine in ranges.items():
             plain = True              # a member of each room for the whole pass
@@ -249,8 +249,7 @@ class Pass:
                 # (per_client): it encodes each frame once, here.
                 yield conn, _personal(frames, shared[1], own, enc, shared if shared[0] is not None else None), False
             else:
-                indexes = _merge([[i for i in busy[room] if i >= start and (end is None or i < end)]
-                                  for room, start, end in mine])
+                indexes = _merge([_between(busy[room], start, end) for room, start, end in mine])
                 data = _personal(frames, indexes, own or [], enc)
                 if data:
                     yield conn, data, False
@@ -260,6 +259,12 @@ class Pass:
             if data:
                 yield conn, data, False
         self._reset()
+
+
+def _between(indexes: list, start: int, end: int | None) -> list:
+    """The indexes (ascending) from ``start`` up to ``end`` (None: to the last)."""
+    lo = bisect.bisect_left(indexes, start) if start else 0
+    return indexes[lo:] if end is None else indexes[lo:bisect.bisect_left(indexes, end, lo)]
 
 
 def _merge(lists: list) -> list:
