@@ -181,3 +181,30 @@ def test_line_limit_control_characters_and_a_vanished_client(text, connect, srv)
     assert expect(bob, "message")["text"] == "clean text"
     reset(t)
     assert expect(bob, "left")["nick"] == guest
+
+
+def test_a_connection_with_a_descriptor_past_select_s_limit_works(text, connect, srv):
+    """A busy server has descriptors past FD_SETSIZE (1024): its readers
+    wait with poll(), not select(), which refuses them."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 1200
+    if soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            pytest.skip(f"the open-files limit is {hard}: a descriptor past 1024 cannot be made here")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    filler = [socket.socket() for _ in range(1100)]     # this process is the server's: its next ones are past 1024
+    try:
+        bob = connect(srv=srv)
+        hello_v2(bob, "bob")
+        t = text()
+        guest = _welcomed(t)
+        assert expect(bob, "joined", room="lobby")["nick"] == guest
+        assert max(s.fileno() for s in filler) > 1024
+        t.send(b"typed on a high descriptor\n")
+        assert expect(bob, "message", text="typed on a high descriptor")["from"] == guest
+        t.send(b"no newline")                           # the pause rule waits with a timeout
+        assert expect(bob, "message", text="no newline")["from"] == guest
+    finally:
+        for s in filler:
+            s.close()

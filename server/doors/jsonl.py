@@ -23,7 +23,7 @@ import threading
 import time
 
 from .. import protocol
-from ..delivery import Outbox
+from ..delivery import DONTWAIT, Outbox
 from ..tls import TlsChannel
 from ..transfer import Handoff
 
@@ -214,14 +214,14 @@ class Connection:
         connection is stopping. A TLS hello on a plain port (``port`` names
         it in the log) ends it at once."""
         sock = self.sock
-        blocking = sock.gettimeout() is None
         first = True
         while not self.stopping.is_set():
-            if not blocking:
-                _wait_readable(sock)
             try:
-                data = sock.recv(RECV_SIZE)
+                data = sock.recv(RECV_SIZE, DONTWAIT)
             except (BlockingIOError, InterruptedError):
+                # Nothing yet: wait without a receive buffer, so a quiet
+                # client costs no RECV_SIZE bytes while it is quiet.
+                wait_readable(sock)
                 continue
             if not data:
                 return
@@ -373,8 +373,19 @@ def _transfer_line(line: bytes):
         return None
 
 
-def _wait_readable(sock: socket.socket) -> None:
-    select.select([sock], [], [sock])
+def wait_readable(sock: socket.socket, timeout: float | None = None) -> bool:
+    """Block until ``sock`` has input, an end or an error (True) or the
+    timeout passes (False). poll(), not select(): a server with thousands
+    of connections has descriptors past select()'s FD_SETSIZE."""
+    if _HAVE_POLL:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(None if timeout is None else timeout * 1000))
+    readable, _, broken = select.select([sock], [], [sock], timeout)
+    return bool(readable or broken)
+
+
+_HAVE_POLL = hasattr(select, "poll")
 
 
 def _format_addr(addr) -> str:

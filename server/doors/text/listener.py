@@ -10,11 +10,10 @@ JSON door's flood control to every line, and posts them to the hub as
 """
 from __future__ import annotations
 
-import select
 import time
 
 from ..door import DoorConnection
-from ..jsonl import RECV_SIZE
+from ..jsonl import RECV_SIZE, wait_readable
 from .inbound import LineAssembler, TooLong, clean
 from .session import TextSession
 
@@ -36,8 +35,7 @@ class TextConnection(DoorConnection):
         while not self.stopping.is_set():
             deadline = lines.deadline
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            readable, _, broken = select.select([sock], [], [sock], timeout)
-            if not readable and not broken:
+            if not wait_readable(sock, timeout):
                 password = self._take(lines.poll(time.monotonic()), password)
                 self._post()
                 continue
