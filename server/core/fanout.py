@@ -198,12 +198,11 @@ class Pass:
         # The others (in several busy rooms, joined or left mid-pass) are
         # gathered in ranges: client -> [(room, start, end)].
         counts = Counter(itertools.chain.from_iterable(room.members for room in busy)) if len(busy) > 1 else None
-        leavers = gone
         ranges: dict = {}
         for room, indexes in busy.items():
             per_encoder: dict = {}    # encoder -> [blob, indexes, offsets] of this room
             for conn, start in room.members.items():
-                if (start or (counts is not None and counts[conn] > 1) or conn in leavers
+                if (start or (counts is not None and counts[conn] > 1) or conn in gone
                         or conn.encoder.per_client):   # a door's: each frame encoded once, below
                     ranges.setdefault(conn, []).append((room, start, None))
                     continue
