@@ -319,9 +319,9 @@ class FakeClient:
         self.sent.append(("release", question_id, ref))
         return ref
 
-    def audit(self, room):
+    def audit(self, room, before=None):
         ref = self._ref()
-        self.sent.append(("audit", room, ref))
+        self.sent.append(("audit", room if before is None else (room, before), ref))
         return ref
 
     def close(self, timeout=1.0):

@@ -431,6 +431,26 @@ def test_the_audit_trail_and_forgotten_are_shown(env):
     assert view.texts(SYSTEM)[-1].startswith("The nick alice is no longer reserved for this computer")
 
 
+def test_audit_more_pages_the_older_entries(env):
+    c, view = env
+    client = start(c, role="op")
+    c.submit("/audit more")
+    assert view.texts(ERROR)[-1].startswith("Nothing older to show: type /audit first")
+    c.submit("/audit")
+    ref = client.of("audit")[-1][1]
+    c.handle(mod.Audit("maths", (mod.AuditEntry(NOW, "alice", "mute", "bob", "noise"),), ref, more=True, oldest=41))
+    assert view.texts(SYSTEM)[-1].split("\n")[-1] == "There are older entries: /audit more shows them."
+    c.submit("/audit more")
+    assert client.of("audit")[-1][0] == ("maths", 41)
+    ref = client.of("audit")[-1][1]
+    c.handle(mod.Audit("maths", (mod.AuditEntry(NOW - 60, "alice", "kick", "eve", None),), ref))
+    assert "older entries" not in view.texts(SYSTEM)[-1]
+    c.submit("/audit more")
+    assert view.texts(ERROR)[-1].startswith("Nothing older to show")
+    c.submit("/audit yesterday")
+    assert "Usage: /audit [more]" in view.texts(ERROR)[-1]
+
+
 def test_help_lists_the_moderation_commands(env):
     c, view = env
     start(c)
@@ -438,7 +458,7 @@ def test_help_lists_the_moderation_commands(env):
     table = view.lines[-1].text
     for usage in ("/kick NICK [reason]", "/ban NICK [time] [reason]", "/mute NICK [time] [reason]", "/op NICK",
                   "/voice NICK", "/mode [NAME VALUE ...]", "/delete [ID] [reason]", "/edit [#ID] text",
-                  "/release [ID]", "/forget", "/audit"):
+                  "/release [ID]", "/forget", "/audit [more]"):
         assert usage + "\t" in table
 
 

@@ -1,6 +1,7 @@
 """The Redis store on its own, against a real redis-server (tests/redistools.py)."""
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import subprocess
@@ -246,3 +247,16 @@ def test_sessions_unused_for_the_expiry_are_forgotten_with_their_rooms(redis_ser
     assert store.find_session(old_token) is None and store.session_rooms(old_sid) == {}
     assert store.find_session(online_token) == online_sid and store.find_session(fresh_token) == fresh_sid
     assert store.prune_sessions(0) == 0                     # 0: never
+
+
+def test_the_audit_pages_back_through_every_moderation_event(store):
+    for i in range(7):
+        store.add_event("mode", "maths", "teacher", extra={"changed": {"slow": i}}, session=1)
+        store.add_message("ann", f"between {i}", room="maths", session=2)
+    store.advance(store.newest_id)
+    newest = store.audit_events("maths", lambda e: True, 3)
+    assert [json.loads(e.extra)["changed"]["slow"] for e in newest] == [4, 5, 6]
+    older = store.audit_events("maths", lambda e: True, 3, before=newest[0].id)
+    assert [json.loads(e.extra)["changed"]["slow"] for e in older] == [1, 2, 3]
+    oldest = store.audit_events("maths", lambda e: True, 3, before=older[0].id)
+    assert [json.loads(e.extra)["changed"]["slow"] for e in oldest] == [0]

@@ -169,4 +169,11 @@ def test_the_audit_keeps_the_last_200(room):
     for i in range(205):
         t.c.send({"type": "mode", "room": "maths", "slow": i})
     a = t.ask({"type": "audit", "room": "maths"})
-    assert [x["modes"]["slow"] for x in a["entries"]] == list(range(5, 205))
+    assert [x["modes"]["slow"] for x in a["entries"]] == list(range(5, 205)) and a["more"] is True
+    ids = [x["event"] for x in a["entries"]]
+    assert ids == sorted(ids) and len(set(ids)) == 200
+    older = t.ask({"type": "audit", "room": "maths", "before": ids[0]})    # every action is kept and read
+    assert [x["modes"]["slow"] for x in older["entries"]] == list(range(5)) and older["more"] is False
+    assert older["entries"][-1]["event"] < ids[0]
+    bad = t.ask({"type": "audit", "room": "maths", "before": "yesterday"})
+    assert bad["code"] == p.BAD_FRAME and "'before'" in bad["message"]

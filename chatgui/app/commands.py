@@ -162,7 +162,7 @@ class Forget:
 
 @dataclass(frozen=True)
 class Audit:
-    pass
+    older: bool = False     # "/audit more": the page before the last one shown
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,7 @@ COMMANDS = {
     "edit": ("/edit [#ID] text", "replace the text of your last message here (or of message ID), "
                                  "within minutes of sending it"),
     "release": ("/release [ID]", "(ops) let question ID (or the oldest waiting) go to the whole room"),
-    "audit": ("/audit", "(ops) show who moderated what in this room"),
+    "audit": ("/audit [more]", "(ops) show who moderated what in this room; more: older entries"),
     "forget": ("/forget", "stop reserving your nick for this computer"),
     "send": ("/send PATH", "send the file at PATH to this room (or, in a private conversation, to that person)"),
     "get": ("/get ID [PATH]", "save the file whose card shows ID in PATH, or in your downloads folder"),
@@ -345,6 +345,13 @@ def _nick(rest: str):
         return Nick(protocol.check_nick(parts[0]))
     except protocol.ProtocolError as e:
         return Invalid(f"Cannot use that nick: {e.message}.")
+
+
+def _audit(rest: str):
+    word = rest.strip().lower()
+    if word in ("", "more"):
+        return Audit(older=word == "more")
+    return _usage("audit", f"/audit takes nothing, or 'more' for older entries, not {rest.strip()[:30]!r}.")
 
 
 def _room_name(name: str, command: str):
@@ -540,7 +547,7 @@ _HANDLERS = {
     "edit": _edit,
     "release": _release,
     "forget": lambda rest: Forget(),
-    "audit": lambda rest: Audit(),
+    "audit": lambda rest: _audit(rest),
     "send": _send,
     "get": _get,
 }

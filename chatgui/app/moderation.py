@@ -51,6 +51,7 @@ class Moderation:
         self.admin = False              # the welcome said our identity is a server admin
         self._settings_topic: dict = {}   # room id -> the topic the settings dialog was given
         self._farewell: dict = {}         # room id -> why we were removed from it (until our left comes)
+        self._audit_oldest: dict = {}     # room id -> the event id /audit more pages before
 
     # ------------------------------------------------------------------
     # What the window asks (Tk thread)
@@ -257,10 +258,17 @@ class Moderation:
         model = self.rooms.room(a.room)
         where = model.id if model is not None else None
         label = f"#{self.safe(a.room)}"
+        if where is not None:
+            if a.more and a.oldest is not None:
+                self._audit_oldest[where] = a.oldest
+            else:
+                self._audit_oldest.pop(where, None)
         if not a.entries:
             return self._system(f"Nothing was moderated in {label} yet.", where)
         rows = [f"Moderation of {label}, oldest first ({len(a.entries)}):"]
         rows += [f"{_stamp_or(x.ts)}  {audit_words(x, self.safe)}" for x in a.entries]
+        if a.more and a.oldest is not None:
+            rows.append("There are older entries: /audit more shows them.")
         self._system("\n".join(rows), where)
 
     def on_Forgotten(self, f: mod.Forgotten) -> None:
@@ -374,8 +382,14 @@ class Moderation:
 
     def _cmd_Audit(self, c: commands.Audit) -> None:
         model = self._mod_room()
-        if model is not None and self.client is not None:
-            self._ask("audit", self.client.audit(model.name), model.id, None)
+        if model is None or self.client is None:
+            return
+        before = None
+        if c.older:
+            before = self._audit_oldest.get(model.id)
+            if before is None:
+                return self._error("Nothing older to show: type /audit first; its last line says when there is more.")
+        self._ask("audit", self.client.audit(model.name, before), model.id, None)
 
     # ------------------------------------------------------------------
     # Helpers

@@ -111,8 +111,10 @@ def release_frame(question_id: int, ref: str | None = None) -> dict:
     return f
 
 
-def audit_frame(room: str, ref: str | None = None) -> dict:
+def audit_frame(room: str, before: int | None = None, ref: str | None = None) -> dict:
     f = {"type": "audit", "room": room}
+    if before is not None:
+        f["before"] = before
     if ref:
         f["ref"] = ref
     return f
@@ -216,6 +218,8 @@ class Audit:
     room: str
     entries: tuple          # of AuditEntry, newest last
     ref: str | None = None
+    more: bool = False      # older entries exist: ask before ``oldest``
+    oldest: int | None = None   # the first entry's event id
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +367,7 @@ def _parse_audit(f: dict) -> Audit:
     if type(room) is not str or type(entries) is not list:
         raise _bad(f, "'room' and 'entries'")
     out = []
+    first = entries[0].get("event") if entries and type(entries[0]) is dict else None
     for e in entries[-MAX_AUDIT:]:
         if type(e) is not dict or type(e.get("action")) is not str:
             continue            # one odd entry does not cost the whole trail
@@ -373,7 +378,8 @@ def _parse_audit(f: dict) -> Audit:
             if type(modes) is dict else ()
         out.append(AuditEntry(_ts(e, "ts"), by if type(by) is str else None, e["action"][:40],
                               nick if type(nick) is str else "", _opt_str(e, "reason"), _ts(e, "until"), modes))
-    return Audit(room, tuple(out), _ref(f))
+    return Audit(room, tuple(out), _ref(f), more=f.get("more") is True,
+                 oldest=first if type(first) is int and first > 0 else None)
 
 
 def _parse_forgotten(f: dict) -> Forgotten:

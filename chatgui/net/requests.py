@@ -177,14 +177,15 @@ class Requests:
         _message_id(question_id)
         return self._submit(ref, "release", mod.release_frame(question_id, ref))
 
-    def audit(self, room: str) -> str:
-        """Queue asking for ``room``'s moderation trail; answered by ``Audit`` then ``Acked``."""
+    def audit(self, room: str, before: int | None = None) -> str:
+        """Queue asking for ``room``'s moderation trail (the page older than
+        the event id ``before``, if given); answered by ``Audit`` then ``Acked``."""
         ref = self._new_ref()
         try:
             room = protocol.check_room(_text(room))
         except protocol.ProtocolError as e:
             return self._refuse(ref, e.code, e.message)
-        return self._submit(ref, "audit", mod.audit_frame(room, ref))
+        return self._submit(ref, "audit", mod.audit_frame(room, before, ref))
 
     # -- files (issue 12) -------------------------------------------------
 

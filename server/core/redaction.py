@@ -230,8 +230,10 @@ class RedactionRules:
             return
         self.store.commit()
         events = self.store.audit_events(room.key, lambda e: e.kind != DELETE or not _extra(e).get("self"),
-                                         AUDIT_ENTRIES)
-        self.send(conn, p.audit_frame(room.name, [_entry(e) for e in events], ask.ref))
+                                         AUDIT_ENTRIES + 1, ask.before)
+        more = len(events) > AUDIT_ENTRIES
+        events = events[-AUDIT_ENTRIES:]
+        self.send(conn, p.audit_frame(room.name, [dict(_entry(e), event=e.id) for e in events], more, ask.ref))
 
 
 def _entry(e) -> dict:

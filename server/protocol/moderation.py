@@ -79,6 +79,14 @@ def _check_msg_id(value) -> int:
     return value
 
 
+def _check_before(value) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or value < 1:
+        raise ProtocolError(BAD_FRAME, "'before' must be the 'event' of an audit entry (a positive integer)")
+    return value
+
+
 # -- client events ------------------------------------------------------------
 
 
@@ -136,6 +144,7 @@ class Edit:
 @dataclass(frozen=True, slots=True)
 class Audit:
     room: str
+    before: int | None = None   # page: the entries older than this event id
     ref: str | None = None
 
 
@@ -190,7 +199,7 @@ PARSERS = {
     "release": lambda f, ref: Release(_check_msg_id(f.get("id")), ref),
     "delete": lambda f, ref: Delete(_check_msg_id(f.get("id")), check_reason(f.get("reason")), ref),
     "edit": lambda f, ref: Edit(_check_msg_id(f.get("id")), check_text(f.get("text")), ref),
-    "audit": lambda f, ref: Audit(check_room(f.get("room")), ref),
+    "audit": lambda f, ref: Audit(check_room(f.get("room")), _check_before(f.get("before")), ref),
 }
 """type -> parse(frame, ref): client_frames wraps each so its errors carry the ref."""
 
@@ -225,8 +234,8 @@ def edit_frame(id: int, text: str, ref: str | None = None) -> dict:
     return _opt({"type": "edit", "id": id, "text": text}, ref=ref)
 
 
-def audit_request_frame(room: str, ref: str | None = None) -> dict:
-    return _opt({"type": "audit", "room": room}, ref=ref)
+def audit_request_frame(room: str, before: int | None = None, ref: str | None = None) -> dict:
+    return _opt({"type": "audit", "room": room}, before=before, ref=ref)
 
 
 # -- server frame builders -----------------------------------------------------
@@ -258,8 +267,9 @@ def edited_frame(id: int, text: str, edited_ts: float, room: str | None = None, 
     return _opt({"type": "edited"}, room=room, **{"with": with_}, id=id, text=text, edited_ts=edited_ts, seq=seq)
 
 
-def audit_frame(room: str, entries, ref: str | None = None) -> dict:
-    return _opt({"type": "audit", "room": room, "entries": list(entries)}, ref=ref)
+def audit_frame(room: str, entries, more: bool = False, ref: str | None = None) -> dict:
+    """``entries`` oldest first; ``more``: older ones exist (ask ``before`` the first's ``event``)."""
+    return _opt({"type": "audit", "room": room, "entries": list(entries), "more": more}, ref=ref)
 
 
 def forgotten_frame(nick: str, ref: str | None = None) -> dict:

@@ -113,11 +113,11 @@ class ModerationStore:
             # by the checkpoint and the truncation: the text leaves the files.
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def audit_events(self, room: str, keep, limit: int = 200) -> list[Event]:
-        """The newest ``limit`` moderation events of a room for which
-        ``keep(event)`` holds, oldest first (read backwards a page at a time)."""
+    def audit_events(self, room: str, keep, limit: int = 200, before: int | None = None) -> list[Event]:
+        """The newest ``limit`` moderation events of a room (older than the
+        event id ``before``, if given) for which ``keep(event)`` holds, oldest
+        first (read backwards a page at a time)."""
         out: list = []
-        before = None
         with self._errors():
             while len(out) < limit:
                 rows = self._db.execute(

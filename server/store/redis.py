@@ -417,8 +417,10 @@ class RedisStore(RedisModeration, RedisOnline):
         with self._calls():
             self._db.hset(EDITS, event_id, json.dumps({"text": text, "extra": json.dumps(extra, separators=(",", ":"))}))
 
-    def audit_events(self, room: str, keep, limit: int = 200) -> list[Event]:
-        events = self._walk(f"{P}idx:room:{room}", 0, self.last_id, limit, True,
+    def audit_events(self, room: str, keep, limit: int = 200, before: int | None = None) -> list[Event]:
+        """As :meth:`ModerationStore.audit_events <server.store.moderation.ModerationStore.audit_events>`."""
+        high = self.last_id if before is None else min(self.last_id, before - 1)
+        events = self._walk(f"{P}idx:room:{room}", 0, high, limit, True,
                             lambda e: e.kind in ("moderated", "mode", "delete") and keep(e))
         events.reverse()
         return events
