@@ -347,8 +347,10 @@ class Conversation(ttk.Frame):
         """Over the cap after older lines came (and not following the
         bottom): the lines more than TRIM_SLACK below the view go, down to
         the cap at least; the controller is told the newest message left."""
+        # Dropped as each page comes (a page's worth, not TRIM_SLACK lines
+        # every few pages): the tick that shows a page stays short.
         lines = self.line_count()
-        if self._stuck or lines <= self.scrollback + TRIM_SLACK:
+        if self._stuck or lines <= self.scrollback:
             return
         bottom = self._line_of(f"@0,{self.text.winfo_height()}")
         keep = max(self.scrollback, bottom + TRIM_SLACK)        # the last line kept
