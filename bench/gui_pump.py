@@ -4,6 +4,7 @@
     python3 bench/gui_pump.py                     # idle, then 500 msg/s, then 2000 msg/s
     python3 bench/gui_pump.py --rates 500 --seconds 20
     python3 bench/gui_pump.py --hosting           # while a hosted room stops or makes its certificate
+    python3 bench/gui_pump.py --scrollback        # 100 000 in the history, 1000 pages back at 500 msg/s
 
 For each phase it runs, all for real: Xvfb (started here), the server as
 its own process (``python -m server --rate-limit 0``), a load generator as
@@ -26,6 +27,16 @@ hosted room is replaced by another (the old one waits ``CLOSE_GRACE`` for
 ``--lingering`` clients that neither read nor close), and while a first
 encrypted room makes its certificate with the ``openssl`` command (as on a
 machine without the ``cryptography`` package).
+
+With ``--scrollback`` (issue 16) the room's history first gets
+``--history`` messages (written through the server's SQLite store by a
+child process, before the server starts), the window joins, and then,
+while the load generator says 500 msg/s (``--rates``' first), the view is
+driven to the top ``--pages`` times (each time waiting for the older page
+to come), then the "N new messages ↓" button takes it back to the live
+end. It reports the tick gap and timer lateness per phase, and the window
+process's peak resident memory (``VmHWM``; the child that wrote the history
+is another process).
 
 Thread: the main thread is the Tk thread; the network client has its own.
 """
@@ -302,6 +313,132 @@ def _run_hosting(args) -> int:
     return 0
 
 
+# -- --scrollback: a long history paged far back (issue 16) -------------------
+
+
+def fill_history(path: str, count: int) -> int:
+    """Write ``count`` lobby messages into a new history file (a child process)."""
+    from server.store.sqlite import SqliteStore
+    texts = [f"message {i}: the quick brown fox jumps over the lazy dog, again and again" for i in range(97)]
+    texts[3] = "build 3 is green, logs at https://ci.example.org/build/3"
+    h = SqliteStore(path)
+    for i in range(count):
+        h.add_message("history", texts[i % len(texts)], session=1)
+        if i % 5000 == 4999:
+            h.commit()
+    h.commit()
+    h.close()
+    return 0
+
+
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return -1
+
+
+def measure_scrollback(args) -> int:
+    from tests import xvfb
+    home = os.environ["NATTER_HOME"] = tempfile.mkdtemp(prefix="natter-bench-")
+    db = os.path.join(home, "bench.db")
+    t0 = time.monotonic()
+    subprocess.run([sys.executable, os.path.abspath(__file__), "--fill", db, "--history", str(args.history)],
+                   cwd=ROOT, check=True)
+    filled = time.monotonic() - t0
+    xproc, display = xvfb.start("1280x800x24")
+    os.environ["DISPLAY"] = display
+    server = subprocess.Popen([sys.executable, "-m", "server", "--port", "0", "--rate-limit", "0", "--db", db,
+                               "--log-level", "warning"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        port = int(line.split(" on ")[1].split()[0].rsplit(":", 1)[1])
+        return _run_scrollback(args, port, filled)
+    finally:
+        server.terminate()
+        server.wait(15)
+        xvfb.stop(xproc)
+
+
+def _run_scrollback(args, port: int, filled: float) -> int:
+    from chatgui.app.controller import ConnectValues
+    from chatgui.app.settings import Settings
+    from chatgui.tk.window import ChatWindow
+    from server.protocol import Message
+
+    rate = args.rates[0]
+    w = ChatWindow(Settings(geometry="1000x700"))
+    live = [0]
+    handle = w.controller.handle
+
+    def counting(event):
+        if type(event) is Message:
+            live[0] += 1
+        handle(event)
+    w.pump.handle = counting
+    root = w.root
+    probe = Probe(w)
+    t0 = time.monotonic()
+    w.start(ConnectValues(host="127.0.0.1", port=str(port), nick="watcher"))
+    ok = pump_for(root, 30, until=lambda: w.controller.connected and w.chat.current is not None
+                  and len(w.chat.current.ids) > 0)
+    if not ok:
+        print("the window did not open the room", file=sys.stderr)
+        return 1
+    pump_for(root, 0.5)
+    rows = [("open the room", time.monotonic() - t0, 0, probe.summary())]
+    conv = w.chat.current
+    gen = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--sender", "--port", str(port),
+                            "--rate", str(rate), "--seconds", "3600"], cwd=ROOT)
+    try:
+        pump_for(root, 1.0)
+        probe.reset()
+        before, t0, pages, most_lines = live[0], time.monotonic(), 0, 0
+        while pages < args.pages:
+            oldest = conv.ids[0]
+            conv._on_scrollbar("moveto", "0.0")     # what dragging the thumb to the top calls
+            if not pump_for(root, 30, until=lambda: conv.ids and conv.ids[0] < oldest):
+                print(f"page {pages + 1} did not come", file=sys.stderr)
+                break
+            pages += 1
+            most_lines = max(most_lines, conv.line_count())
+        back = time.monotonic() - t0
+        rows.append((f"{pages} pages back", back, live[0] - before, probe.summary()))
+        shown_range = (conv.ids[0], conv.ids[-1])
+        probe.reset()
+        before, t0 = live[0], time.monotonic()
+        conv.new_button.invoke()        # the button (to_bottom), shown or not
+        pump_for(root, 30, until=lambda: conv.live and conv.at_bottom() and conv.ids)
+        pump_for(root, 2.0)
+        rows.append(("to the live end", time.monotonic() - t0, live[0] - before, probe.summary()))
+    finally:
+        gen.terminate()
+        gen.wait(10)
+    probe.running = False
+    hwm, rss = _rss_kib("VmHWM"), _rss_kib("VmRSS")
+    tk_version = root.tk.call("info", "patchlevel")
+    lines = conv.line_count()
+    w.quit()
+    w.controller.shutdown(timeout=5)
+
+    print(f"The window with a long history (Tk {tk_version}, Python {sys.version.split()[0]}, Xvfb, real server "
+          f"process, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
+    print(f"history: {args.history} messages (written in {filled:.1f} s); {rate:g} msg/s live while paging; "
+          f"scrollback cap {conv.scrollback} lines, at most {most_lines} while paging back, {lines} at the end; "
+          f"ids {shown_range[0]}..{shown_range[1]} shown after paging back")
+    head = (f"{'phase':<18} {'secs':>6} {'live':>6}  {'tick gap ms p50/p99/max':>25}  "
+            f"{'timer late ms p50/p99/max':>26}")
+    print(head)
+    print("-" * len(head))
+    for name, secs, n, s in rows:
+        g, lt = s["gap"], s["late"]
+        print(f"{name:<18} {secs:>6.1f} {n:>6}  {g[0]:>7.1f} /{g[1]:>7.1f} /{g[2]:>7.1f}  "
+              f"{lt[0]:>8.1f} /{lt[1]:>7.1f} /{lt[2]:>7.1f}")
+    print(f"window process memory: peak {hwm / 1024:.0f} MB (VmHWM), {rss / 1024:.0f} MB at the end (VmRSS)")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rates", type=float, nargs="+", default=[500, 2000], help="messages a second, per phase")
@@ -310,14 +447,23 @@ def main(argv=None) -> int:
     ap.add_argument("--hosting", action="store_true",
                     help="measure while a hosted room stops and while a first certificate is made")
     ap.add_argument("--lingering", type=int, default=5, help="with --hosting: clients that linger")
+    ap.add_argument("--scrollback", action="store_true",
+                    help="a long history: page back --pages pages while --rates[0] msg/s arrive (issue 16)")
+    ap.add_argument("--history", type=int, default=100_000, help="with --scrollback: messages in the history")
+    ap.add_argument("--pages", type=int, default=1000, help="with --scrollback: pages to go back")
+    ap.add_argument("--fill", help=argparse.SUPPRESS)
     ap.add_argument("--sender", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--rate", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.sender:
         return sender(args.port, args.rate, args.seconds)
+    if args.fill:
+        return fill_history(args.fill, args.history)
     if args.hosting:
         return measure_hosting(args)
+    if args.scrollback:
+        return measure_scrollback(args)
     return measure(args)
 
 

@@ -24,6 +24,8 @@ class FakeView:
         self.markers = {}          # room id -> msg id of the "new messages" line (None: removed)
         self.prepends = []         # (room id, [Line], more), in order
         self.starts = set()        # room ids told "the conversation starts here" (prepend more=False)
+        self.extends = []          # (room id, [Line], live), in order
+        self.below = {}            # room id -> live messages counted by arrived_below, not drawn
         self.browsers = []         # each show_room_browser's list of RoomChoice
         self.pending = {}          # key -> Line
         self.pending_room = {}     # key -> room id given to add_pending
@@ -124,6 +126,13 @@ class FakeView:
         self.convos[room] = list(lines) + self.convos.get(room, [])
         if not more:
             self.starts.add(room)
+
+    def extend(self, room, lines, live):
+        self.extends.append((room, list(lines), live))
+        self.convos[room] = self.convos.get(room, []) + list(lines)
+
+    def arrived_below(self, room):
+        self.below[room] = self.below.get(room, 0) + 1
 
     def set_unread_marker(self, room, msg_id):
         self.markers[room] = msg_id

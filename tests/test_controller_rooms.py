@@ -563,3 +563,103 @@ def test_after_the_window_trims_old_lines_paging_goes_on_from_the_oldest_still_s
     assert args["before"] == 30
     c.handle(HistoryPage("lobby", None, (msg(10, "bob", "m10"), msg(20, "bob", "m20")), True, ref))
     assert [ln.text for ln in view.prepends[-1][1]] == ["m10", "m20"]    # shown again, not taken for repeats
+
+
+# -- paging forward after the window dropped its newest lines (issue 16) ----------
+
+
+def far_back(c, view, client):
+    """The lobby holds m50..m60 live, then the window drops everything after m52."""
+    c.dropped_newest("#lobby", 52)
+    model = c.rooms.get("#lobby")
+    assert model.newest == 52 and not model.live
+    return model
+
+
+def ids_of(view, room="#lobby"):
+    return [ln.msg_id for ln in view.room_lines(room) if ln.msg_id is not None]
+
+
+def test_live_messages_are_counted_not_drawn_while_the_live_end_is_not_loaded(env):
+    c, view = env
+    client = start(c, rooms=(("lobby", dict(last_id=60, read=60)),), backlog=[msg(i, "bob", f"m{i}") for i in range(50, 61)])
+    far_back(c, view, client)
+    c.focus_changed(False)
+    before = list(view.lines)
+    c.handle(msg(61, "bob", "live one"))
+    c.handle(msg(62, "carol", "alice, look"))
+    assert view.lines == before                          # not appended
+    assert view.below == {"#lobby": 2}                   # counted on the button
+    assert c.rooms.get("#lobby").unread == 2 and c.rooms.get("#lobby").mention
+    assert view.markers["#lobby"] == 61
+
+
+def test_paging_forward_one_request_at_a_time_until_the_live_end(env):
+    c, view = env
+    client = start(c, rooms=(("lobby", dict(last_id=60)),), backlog=[msg(i, "bob", f"m{i}") for i in range(50, 61)])
+    view.convos["#lobby"] = [ln for ln in view.convos["#lobby"] if ln.msg_id is None or ln.msg_id <= 52]
+    far_back(c, view, client)
+    c.load_newer("#lobby")
+    c.load_newer("#lobby")                               # one request at a time...
+    c.load_older("#lobby")                               # ...either way
+    (args, ref), = client.of("history")[-1:]
+    assert len([a for a, _ in client.of("history") if a["after"] is not None]) == 1
+    assert args == dict(room="lobby", with_=None, before=None, after=52, limit=50)
+    c.handle(msg(61, "bob", "m61"))                      # live meanwhile: in history, not drawn
+    c.handle(HistoryPage("lobby", None, tuple(msg(i, "bob", f"m{i}") for i in range(53, 57)), True, ref))
+    c.handle(ev.Acked(ref, None))
+    assert view.extends[-1][0] == "#lobby" and view.extends[-1][2] is False
+    assert ids_of(view) == list(range(50, 57))
+    assert not c.rooms.get("#lobby").live
+    c.load_newer("#lobby")
+    args, ref = client.of("history")[-1]
+    assert args["after"] == 56
+    # The last page overlaps what is shown (57 came twice): no duplicates.
+    c.handle(HistoryPage("lobby", None, tuple(msg(i, "bob", f"m{i}") for i in (56, 57, 58, 59, 60, 61)), False, ref))
+    assert view.extends[-1][2] is True and c.rooms.get("#lobby").live
+    assert ids_of(view) == list(range(50, 62))
+    c.load_newer("#lobby")                               # live: nothing newer to ask
+    assert client.of("history")[-1][1] == ref
+    c.handle(msg(62, "bob", "m62"))                      # appended again
+    assert ids_of(view) == list(range(50, 63))
+
+
+def test_a_newer_page_does_not_count_again_what_was_counted_live(env):
+    c, view = env
+    client = start(c, rooms=(("lobby", dict(last_id=60)),), backlog=[msg(i, "bob", f"m{i}") for i in range(50, 61)])
+    far_back(c, view, client)
+    c.focus_changed(False)
+    c.handle(msg(61, "bob", "m61"))
+    assert c.rooms.get("#lobby").unread == 1
+    c.load_newer("#lobby")
+    ref = client.of("history")[-1][1]
+    c.handle(HistoryPage("lobby", None, tuple(msg(i, "bob", f"m{i}") for i in range(53, 62)), False, ref))
+    assert c.rooms.get("#lobby").unread == 1
+
+
+def test_the_button_starts_over_from_the_newest_page_and_forgets_a_page_in_flight(env):
+    c, view = env
+    client = start(c, rooms=(("lobby", dict(last_id=60)),), backlog=[msg(i, "bob", f"m{i}") for i in range(50, 61)])
+    far_back(c, view, client)
+    c.load_newer("#lobby")
+    stale = client.of("history")[-1][1]
+    c.to_live("#lobby")
+    assert view.room_lines("#lobby") == [] and c.rooms.get("#lobby").live
+    args, ref = client.of("history")[-1]
+    assert args == dict(room="lobby", with_=None, before=None, after=None, limit=50)
+    c.handle(HistoryPage("lobby", None, (msg(53, "bob", "m53"),), True, stale))     # too late: ignored
+    assert view.extends == [] and view.room_lines("#lobby") == []
+    c.handle(msg(61, "bob", "m61"))                      # live again: drawn
+    c.handle(HistoryPage("lobby", None, tuple(msg(i, "bob", f"m{i}") for i in range(12, 62)), True, ref))
+    assert ids_of(view) == list(range(12, 62))
+    c.to_live("#lobby")                                  # at the live end already: nothing
+    assert client.of("history")[-1][1] == ref
+
+
+def test_our_own_message_takes_a_far_back_conversation_to_its_live_end(env):
+    c, view = env
+    client = start(c, rooms=(("lobby", dict(last_id=60)),), backlog=[msg(i, "bob", f"m{i}") for i in range(50, 61)])
+    far_back(c, view, client)
+    c.handle(msg(61, "alice", "mine"))
+    assert c.rooms.get("#lobby").live and view.room_lines("#lobby") == []
+    assert client.of("history")[-1][0]["after"] is None and client.of("history")[-1][0]["before"] is None

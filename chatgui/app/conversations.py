@@ -15,6 +15,14 @@ after the rooms; connection notices, command output and errors to the
 conversation on screen. A server without rooms (protocol 1) has only the
 lobby: the same code runs with one room and no history requests.
 
+Paging: the view asks for older pages at its top (``load_older``); when
+it drops its newest lines to keep its cap (``dropped_newest``), the
+conversation is not at its live end (``RoomModel.live`` False): live
+messages are counted, not drawn, and the view asks for newer pages at the
+bottom of what it holds (``load_newer``) until a page says there is nothing
+newer; ``to_live`` (the "new messages" button, our own message coming
+back) starts over from the newest page.
+
 Remembered per server (``Settings.rooms``, ``host:port``): the rooms we
 are in and the private conversations, so a restarted window lists them
 again, re-joins the rooms the server did not restore, and loads the
@@ -102,6 +110,49 @@ class Conversations:
         if not (self.rooms_ok and self.client is not None and (model.private or model.joined)):
             return
         self._load_page(model, before=model.oldest)
+
+    def load_newer(self, room_id: str) -> None:
+        """The view reached the bottom of what it holds while the live end
+        is not loaded: ask for the page after its newest message (one
+        request at a time per conversation, shared with load_older)."""
+        model = self.rooms.get(room_id)
+        if model is None or model.live or model.loading is not None or model.newest is None:
+            return
+        if not (self.rooms_ok and self.client is not None and (model.private or model.joined)):
+            return
+        self._load_page(model, before=None, after=model.newest)
+
+    def dropped_newest(self, room_id: str, newest_id: int | None) -> None:
+        """The window dropped the newest lines of a conversation, far below
+        its view, to keep its cap while paging back: ``newest_id`` is the
+        newest message it still shows. Live messages are no longer appended
+        (only counted) until paging forward reaches the live end again."""
+        model = self.rooms.get(room_id)
+        if model is None:
+            return
+        if newest_id is None:
+            return self.to_live(room_id)        # nothing left to page forward from
+        model.trim_newest(newest_id)
+
+    def to_live(self, room_id: str) -> None:
+        """Show the live end of a conversation whose newest lines are not
+        loaded (the "N new messages ↓" button, or our own message coming
+        back): the simplest correct way, everything shown is dropped and
+        the newest page asked for again; a page in flight is forgotten."""
+        model = self.rooms.get(room_id)
+        if model is None or model.live:
+            return
+        for ref, req in list(self._asked.items()):
+            if req[0] == "history" and req[1] == model.id:
+                del self._asked[ref]
+        model.loading = None
+        marker = model.marker
+        self.view.clear(model.id)
+        model.forget_lines()                    # live again
+        model.marker = marker
+        self.view.set_unread_marker(model.id, marker)
+        if self.rooms_ok and self.client is not None and (model.private or model.joined):
+            self._load_page(model, before=None)
 
     def trimmed(self, room_id: str, oldest_id: int | None) -> None:
         """The window dropped the oldest lines of a conversation (its
@@ -266,6 +317,7 @@ class Conversations:
         if model is None:
             return
         model.loading = None
+        newer = req[2] == "newer"
         lines = []
         for m in page.messages:
             if type(m) is mod.Deleted:
@@ -279,14 +331,19 @@ class Conversations:
                 got = self._record(model, m)
                 if got is not None:
                     lines.append(got[0])
-                    if not got[1]:
+                    # A newer page holds what was counted when it came live.
+                    if not got[1] and not newer:
                         self._count_unread(model, m.id, got[2])
             elif type(m) is p.Topic and model.add(m.id, m.ts, True, False):
                 by = self.safe(m.by) or "Someone"
                 lines.append(Line(SYSTEM, stamp(m.ts), "", f"{by} set the topic: {self.safe(m.topic)}"
                                   if m.topic else f"{by} cleared the topic."))
-        model.more = page.more
-        self.view.prepend(model.id, lines, page.more)
+        if newer:
+            model.live = not page.more
+            self.view.extend(model.id, lines, model.live)
+        else:
+            model.more = page.more
+            self.view.prepend(model.id, lines, page.more)
         self._push_list()
         self._set_title()
 
@@ -375,7 +432,11 @@ class Conversations:
                             f"{lower_first(self.safe(e.message))}")
         elif kind == "history":
             model = self.rooms.get(target)
-            if model is not None:
+            if model is not None and detail == "newer":
+                model.loading = None
+                self._error(f"Newer messages cannot be loaded here: {lower_first(self.safe(e.message))}",
+                            model.id)
+            elif model is not None:
                 model.loading = None
                 model.more = False
                 self._error(f"Older messages cannot be loaded here: {lower_first(self.safe(e.message))}",
@@ -517,15 +578,18 @@ class Conversations:
         self._push_list()
         self._set_title()
 
-    def _load_page(self, model: RoomModel, before: int | None) -> None:
+    def _load_page(self, model: RoomModel, before: int | None, after: int | None = None) -> None:
+        """Ask for a page: ``before`` an id (older), ``after`` one (newer),
+        or neither (the newest)."""
         if self.client is None:
             return
-        if model.private:
-            ref = self.client.history(with_=model.name, before=before, limit=HISTORY_PAGE)
+        where = dict(with_=model.name) if model.private else dict(room=model.name)
+        if after is not None:
+            ref = self.client.history(**where, after=after, limit=HISTORY_PAGE)
         else:
-            ref = self.client.history(room=model.name, before=before, limit=HISTORY_PAGE)
+            ref = self.client.history(**where, before=before, limit=HISTORY_PAGE)
         model.loading = ref
-        self._ask("history", ref, model.id, None)
+        self._ask("history", ref, model.id, "newer" if after is not None else None)
 
     def _send_read(self, model: RoomModel) -> None:
         if model.private or not model.joined or not self.rooms_ok or self.client is None:
@@ -562,6 +626,8 @@ class Conversations:
         if type(m) is mod.MarkedMessage and self._question_or_release(model, m, self._mine(m)):
             self._resolve_pending(m.ref)
             return
+        if not model.live:
+            return self._below_view(model, m, backlog)
         got = self._record(model, m)
         if got is None:
             return
@@ -575,6 +641,19 @@ class Conversations:
                 self._loud_in_catchup = self._loud_in_catchup or loud
             elif loud:
                 self.view.bell()
+
+    def _below_view(self, model: RoomModel, m, backlog: bool) -> None:
+        """A live message for a conversation whose newest lines are not
+        loaded: not drawn (paging forward brings it from the history), but
+        counted; our own one takes the conversation to its live end."""
+        mine = self._mine(m)
+        self._resolve_pending(m.ref)
+        if mine:
+            return self.to_live(model.id)
+        loud = isinstance(m, p.Direct) or bool(self.me and formatting.mentions(_unwrap_action(m.text)[0], self.me))
+        self.view.arrived_below(model.id)
+        if self._count_unread(model, m.id, loud, backlog) and loud and not backlog:
+            self.view.bell()
 
     def _mine(self, m) -> bool:
         return m.ref in self.pending or p.nick_key(m.sender) == p.nick_key(self.me)

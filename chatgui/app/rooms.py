@@ -61,6 +61,7 @@ class RoomModel:
     oldest: int | None = None         # id of the oldest message shown (history "before" it)
     newest: int | None = None         # id of the newest one shown (a read marker "upto" it)
     more: bool = True                 # older messages may exist on the server
+    live: bool = True                 # the newest end is loaded: live messages are appended
     loading: str | None = None        # ref of the history request in flight (one at a time)
     caught: int = 0                   # messages shown during the current catch-up
     # Issue 11: our role here, the roles of the people above member
@@ -159,6 +160,21 @@ class RoomModel:
         self.oldest = oldest_id
         self.more = True
 
+    def trim_newest(self, newest_id: int) -> None:
+        """The view dropped its newest lines (scrolled far back):
+        ``newest_id`` is the newest message still shown. The ones after it
+        are forgotten, so paging forward shows them again, and the
+        conversation is no longer at its live end (:attr:`live`)."""
+        kept = deque(k for k in self._order if k[0] <= newest_id)
+        for key in self._order:
+            if key[0] > newest_id:
+                self._keys.discard(key)
+                self.others.pop(key[0], None)
+                self.shown.pop(key[0], None)
+        self._order = kept
+        self.newest = newest_id
+        self.live = False
+
     def forget_lines(self) -> None:
         """The view's lines were dropped: start the record over."""
         self._keys.clear()
@@ -167,6 +183,7 @@ class RoomModel:
         self.shown.clear()
         self.oldest = self.newest = self.marker = None
         self.more = True
+        self.live = True
 
 
 @dataclass(frozen=True)

@@ -267,6 +267,18 @@ class View(Protocol):
         moving what the user is looking at. ``more`` False: these are the
         first lines there are (show that the conversation starts here)."""
 
+    def extend(self, room: str, lines: Sequence[Line], live: bool) -> None:
+        """Newer lines, oldest first, below everything in ``room`` (a page
+        fetched again after the view dropped its newest lines), without
+        moving what the user is looking at and without counting them as
+        new. ``live`` True: the conversation reaches its live end again,
+        so live messages are appended from now on."""
+
+    def arrived_below(self, room: str) -> None:
+        """A live message came for ``room`` while its newest lines are not
+        loaded (scrolled far back): it is not drawn (paging forward brings
+        it), only counted on the "N new messages ↓" button."""
+
     def set_unread_marker(self, room: str, msg_id: int | None) -> None:
         """Draw the "new messages" line in ``room`` just above the line of
         message ``msg_id`` (None: remove it)."""
@@ -379,6 +391,14 @@ class View(Protocol):
 #                                 (ignored while the window has no focus)
 #   trimmed(room_id, oldest_id)   the scrollback cap dropped its oldest lines;
 #                                 oldest_id: the oldest message still shown
+#   dropped_newest(room_id, newest_id)  paging back dropped its newest lines
+#                                 (far below the view); newest_id: the newest
+#                                 message still shown, so the live end is
+#                                 not loaded any more
+#   load_newer(room_id)           the view reached the bottom of what is
+#                                 loaded while the live end is not
+#   to_live(room_id)              the "N new messages ↓" button while the
+#                                 live end is not loaded: show the live end
 #   join_room(name, key=None)     from the rooms browser
 #   browse_rooms()                the rooms button
 # and for files (issue 12):

@@ -66,6 +66,7 @@ class ChatPane(ttk.Frame):
         self._people_after = None   # a repaint of the people list is scheduled
         self._gone = False          # destroyed: a handler that closed the window must stop
         self.conversations: dict[str | None, Conversation] = {}
+        self.scrollback: int | None = None     # lines per conversation (None: conversation.SCROLLBACK)
         self.current: Conversation | None = None
         self._pending: dict[str, Conversation] = {}    # waiting line key -> its conversation
         self.focused = True         # the window has the focus (set by the window)
@@ -264,6 +265,8 @@ class ChatPane(ttk.Frame):
         if conv is None:
             conv = self.conversations[room] = Conversation(self.body, room, self.fonts, self.pal,
                                                            self.emoji_images, self.controller, self.menu)
+            if self.scrollback:
+                conv.scrollback = self.scrollback
             if room is None:        # nothing visible (the visible room was forgotten): show this
                 self._show(conv)
         return conv
@@ -323,6 +326,20 @@ class ChatPane(ttk.Frame):
 
     def prepend(self, room: str, lines, more: bool) -> None:
         self._conversation(room).prepend(lines, more)
+
+    def extend(self, room: str, lines, live: bool) -> None:
+        self._conversation(room).extend(lines, live)
+
+    def arrived_below(self, room: str) -> None:
+        self._conversation(room).arrived_below()
+
+    def set_scrollback(self, lines: int) -> None:
+        """The lines each conversation keeps (:data:`conversation.SCROLLBACK`
+        unless set; tests and benchmarks make it small), now and for the
+        conversations made later."""
+        self.scrollback = lines
+        for conv in self.conversations.values():
+            conv.scrollback = lines
 
     def set_unread_marker(self, room: str, msg_id: int | None) -> None:
         self._conversation(room).set_unread_marker(msg_id)

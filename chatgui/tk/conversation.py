@@ -31,6 +31,18 @@ starts with a "beginning" line and asks no more. Trimming drops the oldest
 lines and tells ``controller.trimmed(room, oldest_id)`` which message is
 now the oldest shown, so that paging back goes on from there.
 
+Paging back far: when older lines make the conversation longer than its
+cap (:attr:`scrollback`), the newest lines more than ``TRIM_SLACK`` below
+the view go, and ``controller.dropped_newest(room, newest_id)`` says which
+message is now the newest shown. The conversation is then not at its live
+end: nothing follows the bottom, live messages are not drawn
+(:meth:`arrived_below` only counts them on the button), and the view
+reaching the bottom of what it holds calls ``controller.load_newer(room)``
+once (again only after the view left the bottom or newer lines came);
+:meth:`extend` puts the newer page below, and the one that reaches the live
+end makes the conversation live again. The button, while not live, calls
+``controller.to_live(room)``, which starts the conversation over.
+
 Reading: the user bringing the view to the bottom, the conversation being
 shown with its bottom in view, and new lines arriving while it is shown in
 a focused window and stuck to the bottom call ``controller.seen_bottom(room)``.
@@ -99,6 +111,9 @@ class Conversation(ttk.Frame):
         self._shown_after = None    # a scheduled look at the view after showing
         self._tables: dict[str, list] = {}  # tag -> the codes of a table shown (for its tab stop)
         self._asked_older = False   # load_older called since the view came to the top
+        self._asked_newer = False   # load_newer called since the view came to the bottom
+        self._live = True           # the newest lines are here (see "Paging back far")
+        self.scrollback = SCROLLBACK        # lines kept (the pane may set fewer, for tests)
         self._complete = False      # the first line there is, is here (the beginning line shows)
         self._marker: int | None = None     # the unread rule stands above this message
         self._rule = None           # the rule's canvas while it is in the text
@@ -295,6 +310,8 @@ class Conversation(ttk.Frame):
         self._marker = None
         self._complete = False
         self._asked_older = False
+        self._asked_newer = False
+        self._live = True
         self.to_bottom()
 
     def prepend(self, lines, more: bool) -> None:
@@ -324,6 +341,64 @@ class Conversation(ttk.Frame):
         t.mark_unset("head")
         self._restore_view(held)
         self._asked_older = False
+        self._drop_newest()
+
+    def _drop_newest(self) -> None:
+        """Over the cap after older lines came (and not following the
+        bottom): the lines more than TRIM_SLACK below the view go, down to
+        the cap at least; the controller is told the newest message left."""
+        # Dropped as each page comes (a page's worth, not TRIM_SLACK lines
+        # every few pages): the tick that shows a page stays short.
+        lines = self.line_count()
+        if self._stuck or lines <= self.scrollback:
+            return
+        bottom = self._line_of(f"@0,{self.text.winfo_height()}")
+        keep = max(self.scrollback, bottom + TRIM_SLACK)        # the last line kept
+        if keep >= lines:
+            return
+        t, cut = self.text, f"{keep + 1}.0"
+        while self.ids and t.compare(f"m{self.ids[-1]}", ">=", cut):
+            dropped = self.ids.pop()
+            t.mark_unset(f"m{dropped}")
+            t.tag_delete(f"msg{dropped}")
+        if self._rule is not None and t.compare("rule.first", ">=", cut):
+            self._rule = None           # placed again if its message comes back
+        t.configure(state="normal")
+        t.delete(cut, "pend")
+        t.configure(state="disabled")
+        self._live = False
+        self._asked_newer = False
+        self.controller.dropped_newest(self.room, self.ids[-1] if self.ids else None)
+
+    def extend(self, lines, live: bool) -> None:
+        """Newer lines, oldest first, below the others (a page fetched again
+        after :meth:`_drop_newest`), the view kept on what it shows and
+        nothing counted as new; ``live``: this reaches the live end."""
+        held = self._hold_view()
+        for line in lines:
+            first = self._line_of("pend")
+            self._insert("pend", line, (), first)
+            if line.table:
+                self._tabulate(first, line.text.split("\n"))
+            if line.msg_id is not None:
+                self.ids.append(line.msg_id)
+                if line.msg_id == self._marker and self._rule is None:
+                    self._place_rule()
+        self._restore_view(held)
+        self._appended += len(lines)    # the oldest lines are trimmed after the batch
+        self._live = live
+        self._asked_newer = False
+
+    def arrived_below(self) -> None:
+        """A live message not drawn (the live end is not here): counted on
+        the "N new messages ↓" button after the batch."""
+        self._unseen += 1
+        self._appended += 1
+
+    @property
+    def live(self) -> bool:
+        """The newest lines are here: live messages are appended."""
+        return self._live
 
     def _hold_view(self, start: str | None = None, end: str | None = None):
         """Mark the first display line on screen, for :meth:`_restore_view`.
@@ -430,13 +505,13 @@ class Conversation(ttk.Frame):
             self._show_unseen()
 
     def _trim(self) -> None:
-        """Down to SCROLLBACK lines, oldest first. Scrolled up, only lines
+        """Down to :attr:`scrollback` lines, oldest first. Scrolled up, only lines
         well above the view go, unless there are twice too many."""
-        lines = self.line_count()
-        if lines <= SCROLLBACK + TRIM_SLACK:
+        lines, cap = self.line_count(), self.scrollback
+        if lines <= cap + TRIM_SLACK:
             return
-        cut = lines - SCROLLBACK + 1            # the first line kept
-        if not self._stuck and lines <= 2 * SCROLLBACK:
+        cut = lines - cap + 1                   # the first line kept
+        if not self._stuck and lines <= 2 * cap:
             cut = min(cut, self._line_of("@0,0") - TRIM_SLACK)
         if cut <= 1:
             return
@@ -479,7 +554,13 @@ class Conversation(ttk.Frame):
     # -- following the bottom, the top ------------------------------------------------------
 
     def to_bottom(self) -> None:
-        """The "N new messages ↓" button: back to the newest, and follow."""
+        """The "N new messages ↓" button: back to the newest, and follow.
+        While the live end is not here, the controller starts the
+        conversation over from its newest page (and clears this, which
+        comes back here)."""
+        if not self._live:
+            self.controller.to_live(self.room)
+            return
         self._stuck = True
         self._to_end()
         if self.shown:
@@ -497,14 +578,23 @@ class Conversation(ttk.Frame):
             self.new_button.place(in_=self.text, relx=0.5, rely=1.0, y=-10, anchor="s")
 
     def _on_user_scroll(self, event=None) -> None:
-        """After the user moved the view: stuck again only at the bottom;
-        at the very top, ask for older lines once."""
+        """After the user moved the view: stuck again only at the bottom
+        (of the live end: at the bottom of what is here otherwise, ask for
+        newer lines once); at the very top, ask for older lines once."""
         was = self._stuck
-        self._stuck = self._at_bottom()
+        at_bottom = self._at_bottom()
+        self._stuck = at_bottom and self._live
         if self._stuck:
             self._to_end()
             if not was and self.shown:
                 self.controller.seen_bottom(self.room)
+        elif at_bottom:
+            # The bottom of what is here, not the live end: the next page.
+            if not self._asked_newer and self.shown:
+                self._asked_newer = True
+                self.controller.load_newer(self.room)
+        else:
+            self._asked_newer = False
         if self.text.yview()[0] <= 0.0:
             # Arrived at the top now (the last view drawn was not there),
             # or pushed upwards while there (a view that fits, or waiting).

@@ -284,6 +284,12 @@ class ChatWindow:
     def prepend(self, room: str, lines, more: bool) -> None:
         self.chat.prepend(room, lines, more)
 
+    def extend(self, room: str, lines, live: bool) -> None:
+        self.chat.extend(room, lines, live)
+
+    def arrived_below(self, room: str) -> None:
+        self.chat.arrived_below(room)
+
     def set_unread_marker(self, room: str, msg_id: int | None) -> None:
         self.chat.set_unread_marker(room, msg_id)
 
