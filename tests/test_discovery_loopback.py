@@ -3,7 +3,9 @@ found (one, two on one computer by broadcast and by unicast, a stopped one
 gone), junk and floods ignored, the server's flags, the real programs'
 ``--scan --json`` and ``--doctor``, and the doctor's verdict on real rooms
 (a working one, a wrong password, a full room, encryption on one side,
-a changed certificate, something that is not a room, discovery off).
+a changed certificate, something that is not a room, discovery off); the
+name of a room without --name (its host name), the scanner's targets and its
+three tries, and a room joined from the list whose certificate changed.
 
 Every test uses a UDP port of its own and scans loopback only."""
 from __future__ import annotations
@@ -370,3 +372,123 @@ def test_the_interfaces_by_ioctl_are_those_ip_reports():
     assert discovery.ipv4_interfaces() == by_ioctl
     lo = next(i for i in by_ioctl if i.loopback)
     assert (lo.address, lo.netmask, str(lo.network)) == ("127.0.0.1", "255.0.0.0", "127.0.0.0/8")
+
+
+# -- the server's name, the scanner's targets and tries (issue 14) ------------------------
+
+def test_a_room_without_a_name_is_called_after_its_computer(room, dport, monkeypatch):
+    room()                                  # no --name: the host name
+    (found,) = scan(dport).rooms
+    assert found.room.name == codec.clean_name(socket.gethostname()) and found.room.name
+    monkeypatch.setattr(socket, "gethostname", lambda: "maths-lab-07")
+    named = room()
+    assert {f.room.id: f.room.name for f in scan(dport).rooms}[named.id] == "maths-lab-07"
+    monkeypatch.setattr(socket, "gethostname", lambda: "")
+    nameless = room()
+    assert {f.room.id: f.room.name for f in scan(dport).rooms}[nameless.id] == "Natter"
+
+
+def test_the_scanner_asks_every_broadcast_of_every_interface_and_loopback():
+    itfs = [discovery.Interface("eth0", "192.0.2.10", "255.255.255.0", "192.0.2.255"),
+            discovery.Interface("tun0", "198.51.100.7", "255.255.255.255", None),   # no broadcast
+            discovery.LOOPBACK]
+    assert discovery._targets(itfs) == [
+        ("192.0.2.10", ["255.255.255.255", "192.0.2.255"]),
+        ("198.51.100.7", ["255.255.255.255"]),
+        ("127.0.0.1", ["127.0.0.1", "127.255.255.255"])]
+    assert discovery._targets([]) == [("0.0.0.0", ["255.255.255.255", "127.0.0.1"])]
+
+
+def test_the_scanner_sends_three_tries_over_about_a_second(dport):
+    """Counted on two sockets of the test's own, bound where a room on
+    loopback listens (127.0.0.1 and the loopback broadcast)."""
+    import time
+    listeners = []
+    for address in ("127.0.0.1", "127.255.255.255"):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((address, dport))
+        s.settimeout(0.1)
+        listeners.append(s)
+    heard = {s.getsockname()[0]: [] for s in listeners}
+    done = threading.Event()
+
+    def listen(s):
+        while not done.is_set():
+            try:
+                data, _ = s.recvfrom(1024)
+            except socket.timeout:
+                continue
+            heard[s.getsockname()[0]].append((time.monotonic(), codec.parse_query(data)))
+    threads = [threading.Thread(target=listen, args=(s,), name="test-listener") for s in listeners]
+    for t in threads:
+        t.start()
+    try:
+        start = time.monotonic()
+        result = discovery.scan(dport, interfaces=[discovery.LOOPBACK])
+        end = time.monotonic()
+        wait_until(lambda: all(len(h) >= 3 for h in heard.values()), what="three queries at each address")
+    finally:
+        done.set()
+        for t in threads:
+            t.join(5)
+        for s in listeners:
+            s.close()
+    assert result.sent == ["127.0.0.1 -> 127.0.0.1", "127.0.0.1 -> 127.255.255.255"]
+    assert end - start >= 1.0                           # the scan listens for about a second
+    for address, got in heard.items():
+        assert len(got) == 3, address
+        assert all(q is not None for _, q in got) and len({q.nonce for _, q in got}) == 1
+        # The tries are spread over the scan (sends are never early: at 0, 0.34 and 0.69 s).
+        times = [t - start for t, _ in got]
+        assert times[1] >= 0.3 and times[2] >= 0.6 and times[2] <= end - start + 0.5, times
+
+
+# -- a room from the list whose certificate changed -------------------------------------
+
+def test_a_room_joined_from_the_list_with_a_changed_certificate_is_refused(room, make_server, dport, tmp_path):
+    """A discovery reply is a hint, not trust: a double-click on an
+    encrypted room whose certificate is not the one pinned for it stops
+    before the hello, as a join by address does."""
+    from chatgui.app.controller import Controller
+    from chatgui.app.lan import LanList
+    from chatgui.app.settings import Settings
+    from chatgui.app.view import ConnectValues
+    from chatgui.net import events as ev
+    from server import tls
+    from tests.fakes import FakeView
+    old = make_server(tls=True, rate_limit=0)
+    port, pinned = old.port, old.fingerprint
+    old.shutdown()
+    PinStore().pin("127.0.0.1", port, pinned)
+    cert, key = tls.ensure_certificate(str(tmp_path / "other"))
+    srv = room(tls=True, port=port, cert=cert, key=key, password="pw")
+    assert srv.fingerprint != pinned
+
+    def join(values):
+        view = FakeView()
+        c = Controller(view, Settings(nick="bob"), save_settings=lambda s: True, identity=None)
+        c.begin()
+        c.connect(values)
+        events = c.events
+        try:
+            while True:
+                e = events.get(timeout=10)
+                c.handle(e)
+                if isinstance(e, ev.ConnectFailed):
+                    return e, view
+        finally:
+            c.shutdown(timeout=5)
+
+    lan_list = LanList()
+    for f in scan(dport).rooms:
+        lan_list.update(("found", f))
+    values, ask = lan_list.join(srv.id, ConnectValues(nick="bob", password="pw"))
+    assert ask is None and (values.host, values.port, values.tls) == ("127.0.0.1", str(port), True)
+    failed, view = join(values)
+    assert failed.kind == "tls_changed" and failed.retry_in is None
+    assert failed.fingerprint == srv.fingerprint and failed.pinned == pinned
+    assert view.screen == "connect" and "changed" in view.form[1] and view.trust == srv.fingerprint
+    assert not srv.hub.chat.nicks                               # no hello reached it
+    assert PinStore().get("127.0.0.1", port) == pinned          # nor was the new one pinned
+    by_address, _ = join(ConnectValues(host="127.0.0.1", port=str(port), nick="bob", password="pw", tls=True))
+    assert (by_address.kind, by_address.message) == (failed.kind, failed.message)

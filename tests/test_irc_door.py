@@ -18,7 +18,7 @@ import pytest
 from server.doors.irc.wire import MAX_BODY, serialise
 from server.store import sqlite as store_mod
 from tests.irctools import IrcClient
-from tests.servertools import answer, expect, hello_v2, reset
+from tests.servertools import answer, expect, hello_v2, reset, server_conn, wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -135,10 +135,16 @@ def test_nick_valid_on_irc_only_gets_432_with_a_sentence(irc):
     a.expect("001")
 
 
-def test_byte_by_byte_reassembly(irc):
+def test_byte_by_byte_reassembly(srv, irc):
+    """One byte per TCP segment (TCP_NODELAY) and per read on the server:
+    the next byte waits until the door's reader has taken the last."""
     a = irc()
+    a.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn = server_conn(srv, a)
     for b in b"NICK alice\r\nUSER alice 0 * :Alice\r\nPING :x\r\n":
+        before = conn.last_seen
         a.send_raw(bytes([b]))
+        wait_until(lambda: conn.last_seen != before, what="the door to read the byte")
     a.expect("001")
     assert a.expect("PONG").params[-1] == "x"
 

@@ -10,7 +10,7 @@ import pytest
 
 from server import protocol as p
 from tests.netclient import LineClient
-from tests.servertools import chat_works, messages, wait_until
+from tests.servertools import chat_works, hello_v2, messages, wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -223,6 +223,39 @@ def test_a_welcome_of_100_long_posts_is_delivered_and_people_can_join(make_serve
     assert srv.hub.stats["dropped_slow"] == 0
     for c in joiners:
         c.close()
+
+
+@pytest.mark.timeout(90)
+def test_a_welcome_of_100_long_posts_still_lets_people_join_after_a_restart(make_server):
+    """The same welcome, from a server restarted on that history: a v1
+    newcomer gets the newest posts that fit in 1 MiB, a v2 newcomer its
+    replay, and neither is dropped (it used to be "nobody can join again,
+    even after a restart")."""
+    srv = make_server(rate_limit=0, max_line=140_000)
+    w = LineClient(srv.port)
+    w.hello("writer")
+    text = "w" * 130_000
+    w.send_raw(b"".join(p.encode({"type": "say", "text": text}) for _ in range(100)))     # ~13 MB
+    ids = [m["id"] for m in messages(w, 100, timeout=30)]
+    w.close()
+    srv.shutdown()
+    srv = make_server(rate_limit=0, max_line=140_000, db=srv.config.db)
+    srv.listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
+    v1 = LineClient(srv.port, rcvbuf=16 * 1024, timeout=20)
+    welcome = v1.hello("late1")
+    got = [m["id"] for m in welcome["history"]]
+    assert 7 <= len(got) and got == ids[-len(got):], got
+    assert all(m["text"] == text for m in welcome["history"])
+    assert len(p.encode(welcome)) <= 1024 * 1024 + 4096
+    v2 = LineClient(srv.port, rcvbuf=16 * 1024, timeout=20)
+    replay = [f for f in hello_v2(v2, "late2")["replay"] if f["type"] == "message"]
+    assert [m["id"] for m in replay] == ids         # all 100, paced in replay frames
+    assert all(m["text"] == text for m in replay)
+    assert v1.recv_type("joined")["nick"] == "late2"
+    chat_works(v2, v1)
+    assert srv.hub.stats["dropped_slow"] == 0
+    v1.close()
+    v2.close()
 
 
 # --------------------------------------------------------------------------
