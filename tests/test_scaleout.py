@@ -403,7 +403,7 @@ def test_the_client_with_a_list_of_nodes_resumes_on_another_when_its_node_dies(m
         assert again.port == nodes[1].port and again.resumed
         ref = client.say("after the move")
         evs.wait(lambda e: isinstance(e, ev.Acked) and e.ref == ref, timeout=10)
-        read_until(talker, lambda fr: "after the move" in texts(fr))
+        read_until(talker, lambda fr: len(acked_refs(fr)) >= sent and "after the move" in texts(fr))
         log = lobby_ids(redis_server.url)
         assert len(log) == sent + 1
 
