@@ -100,6 +100,7 @@ from chatgui.net.client import ChatClient
 from chatgui.net.transfers import Transfers
 from chatgui.cli_files import TerminalFiles
 from chatgui.net.pins import normalize_fingerprint
+from chatgui.netcheck import split_addresses
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m chatgui --cli",
         description="Natter in a terminal: lines from stdin are sent, the room is printed to stdout.")
     ap.add_argument("--cli", action="store_true", help="terminal mode (this one)")
-    ap.add_argument("--host", default="127.0.0.1", help="server address (default %(default)s)")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="server address (default %(default)s); several nodes of one deployment as a "
+                         "comma-separated list, a,b:7000,[::1]:7001, tried in turn")
     ap.add_argument("--port", type=int, default=protocol.DEFAULT_PORT, help="server port (default %(default)s)")
     ap.add_argument("--nick", required=True, help="your nick in the room")
     ap.add_argument("--room", type=_room_arg, default=None,
@@ -410,7 +413,8 @@ class Session:
     """The main loop: input lines -> client calls; events -> the terminal.
 
     ``make_client(accept_fingerprint)`` makes a network client (not
-    started) on ``events``; a second one is made when the person trusts a
+    started) on ``events`` (``make_client(fingerprint, (host, port))`` when
+    the client has several addresses: the one the fingerprint is for); a second one is made when the person trusts a
     certificate met for the first time (``ask``: stdin is a terminal).
     Lines typed before the first welcome wait in :attr:`held` and run once
     the backlog is shown.
@@ -567,6 +571,7 @@ class Session:
                 and not self.closing:
             self.retired += 1               # this client has stopped; its Closed follows
             self.asking = e.fingerprint
+            self.asking_at = (e.host, e.port) if e.host is not None else None
             self.term.ask_trust(e)
             return
         elif kind in (ev.ConnectFailed, ev.Disconnected) and e.retry_in is None:
@@ -663,7 +668,9 @@ class Session:
         fingerprint, self.asking = self.asking, None
         if text.strip().lower() in ("y", "yes"):
             self.term.status("trusting that certificate; connecting again...")
-            self.client = self.make_client(fingerprint)
+            at = getattr(self, "asking_at", None)
+            several = len(getattr(self.client, "addresses", ())) > 1
+            self.client = self.make_client(fingerprint, at) if several and at else self.make_client(fingerprint)
             self.clients.append(self.client)
             self.files.use(self.client)
             self.client.start()
@@ -751,6 +758,11 @@ def _tidy_streams() -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        addresses = split_addresses(args.host, args.port)
+    except ValueError as e:
+        print(f"natter: --host: {e}", file=sys.stderr)
+        return 2
     _tidy_streams()
     events: queue.Queue = queue.Queue()
 
@@ -760,10 +772,11 @@ def main(argv=None) -> int:
         print(f"-- {e}", file=sys.stderr)
         identity = None
 
-    def make_client(accept):
-        return ChatClient(args.host, args.port, args.nick, events=events, password=args.password,
+    def make_client(accept, at=None):
+        return ChatClient(addresses, args.port, args.nick, events=events, password=args.password,
                           connect_timeout=args.timeout, tls=args.tls,
-                          accept_fingerprint=accept or args.trust_fingerprint, identity=identity)
+                          accept_fingerprint=accept or args.trust_fingerprint, identity=identity,
+                          accept_at=at)
     history = args.history if args.history is not None else _isatty(sys.stdout)
     term = Terminal(sys.stdout, sys.stderr, args.nick, history=history, quiet=args.quiet,
                     prompt=_isatty(sys.stdin) and _isatty(sys.stderr), ids=args.ids)

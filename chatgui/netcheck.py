@@ -23,7 +23,9 @@ from server import protocol
 
 def split_address(text: str, default_port: int) -> tuple[str, int]:
     """"host", "host:port", "[v6]:port" or "v6" -> (host, port). Raises
-    ValueError with a sentence for a bad one."""
+    ValueError with a sentence for a bad one. This and :func:`split_addresses`
+    are the one place an address typed by a person is read (the terminal
+    mode, the connect form, the network client)."""
     text = text.strip()
     host, port = text, default_port
     if text.startswith("["):
@@ -41,6 +43,35 @@ def split_address(text: str, default_port: int) -> tuple[str, int]:
     if not host:
         raise ValueError("Give the room's address, like 192.168.1.20 or 192.168.1.20:30000.")
     return host, port
+
+
+def split_addresses(text: str, default_port: int) -> list[tuple[str, int]]:
+    """"a,b:7000,[::1]:7001" -> [(host, port), ...]: the addresses of one
+    deployment, in the order to try them, each as :func:`split_address`
+    reads it (``default_port`` for an entry without one). A repeated
+    address counts once. Raises ValueError with a sentence naming the bad
+    entry."""
+    entries = str(text).split(",")
+    if len(entries) == 1:
+        return [split_address(entries[0], default_port)]
+    found: list[tuple[str, int]] = []
+    for n, entry in enumerate(entries, 1):
+        if not entry.strip():
+            raise ValueError(f"Address {n} of {len(entries)} is empty: separate the addresses with "
+                             "single commas, like 192.168.1.20,192.168.1.21:30000.")
+        try:
+            address = split_address(entry, default_port)
+        except ValueError as e:
+            raise ValueError(f"Address {n} of {len(entries)} is not right: {e}") from None
+        if address not in found:
+            found.append(address)
+    return found
+
+
+def join_addresses(addresses) -> str:
+    """[(host, port), ...] -> "host:port, [v6]:port" (for people, and read
+    back by :func:`split_addresses`)."""
+    return ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in addresses)
 
 
 def _port(text: str, whole: str) -> int:

@@ -370,3 +370,57 @@ def test_a_node_leaves_the_files_folder_of_this_computer_alone(make_node, tmp_pa
     one = make_node(files_dir=str(folder))
     assert one.hub.chat.blobs is None and "shared files in" not in one.describe()
     assert (folder / "kept-by-another-server").read_bytes() == b"not a node's"
+
+
+@pytest.mark.timeout(90)
+def test_the_client_with_a_list_of_nodes_resumes_on_another_when_its_node_dies(make_node, redis_server):
+    """Issue 15: the window's/terminal's client given every node's address
+    loses a node and costs a reconnect only: same session, no gap."""
+    from chatgui.net import events as ev
+    from chatgui.net.backoff import Backoff
+    from chatgui.net.client import ChatClient
+    from server import protocol
+    from tests.chatclients import Events
+    nodes = [make_node() for _ in range(3)]
+    talker = welcomed(nodes[2].port, "talker")
+    evs = Events()
+    client = ChatClient([("127.0.0.1", n.port) for n in nodes], 0, "hopper", events=evs.q,
+                        keep_session=False, backoff=Backoff(first=0.05, base=0.05, cap=0.1))
+    client.start()
+    try:
+        assert evs.wait(ev.Connected, timeout=10).port == nodes[0].port
+        evs.caught_up()
+        sent = 0
+        for _ in range(10):
+            talker.send({"type": "say", "text": f"m{sent}", "ref": f"t{sent}"})
+            sent += 1
+        evs.wait(lambda e: isinstance(e, protocol.Message) and e.text == "m4", timeout=10)
+        nodes[0].shutdown()
+        for _ in range(10):             # sent while the hopper is between nodes
+            talker.send({"type": "say", "text": f"m{sent}", "ref": f"t{sent}"})
+            sent += 1
+        again = evs.wait(ev.Connected, timeout=20)
+        assert again.port == nodes[1].port and again.resumed
+        ref = client.say("after the move")
+        evs.wait(lambda e: isinstance(e, ev.Acked) and e.ref == ref, timeout=10)
+        read_until(talker, lambda fr: len(acked_refs(fr)) >= sent and "after the move" in texts(fr))
+        log = lobby_ids(redis_server.url)
+        assert len(log) == sent + 1
+
+        def shown():
+            got = []
+            for e in evs.seen:
+                if isinstance(e, ev.Backlog):
+                    got += [m for m in e.messages if isinstance(m, protocol.Message)]
+                elif isinstance(e, protocol.Message):
+                    got.append(e)
+            return got
+        while len(shown()) < len(log):
+            evs.wait(lambda e: isinstance(e, (ev.Backlog, protocol.Message)), timeout=10)
+        got = shown()
+        ids = [m.id for m in got]
+        check_gap_free(ids, log)
+        assert ids == log                                   # from the first message on, all, once
+        assert sorted(m.text for m in got) == sorted([f"m{i}" for i in range(sent)] + ["after the move"])
+    finally:
+        client.close(timeout=3)

@@ -64,6 +64,7 @@ from chatgui.app.view import (APP_NAME, ERROR, KINDS, MENTION, OFFLINE, ONLINE, 
                               SYSTEM, WAITING, HOST_LABEL, LAN_LABEL, TLS_LABEL, ConnectValues, Line, View)
 from chatgui.net import events as ev
 from chatgui.net import identity as identity_mod
+from chatgui.netcheck import join_addresses, split_addresses
 
 log = logging.getLogger("natter.client")
 
@@ -102,6 +103,7 @@ class Controller(Conversations, Moderation, Files):
         self.values = ConnectValues()
         self._params: dict | None = None    # how the current client was made (for Reconnect)
         self._changed: str | None = None    # a changed certificate's fingerprint, offered to trust
+        self._changed_at: tuple | None = None   # the address it is for, when several were given
         self.screen = ""                    # what the view shows: "connect" or "chat"
         self.fingerprint: str | None = None  # of the server's certificate, when encrypted
         self.tls = False
@@ -235,7 +237,7 @@ class Controller(Conversations, Moderation, Files):
         if self._changed is None or self._params is None:
             return
         fingerprint, self._changed = self._changed, None
-        params = dict(self._params, accept=fingerprint, tls=True)
+        params = dict(self._params, accept=fingerprint, tls=True, accept_at=self._changed_at)
         self._start_client(**params)
         self._show_form(None, busy=f"Connecting to {self.address}…")
 
@@ -262,17 +264,26 @@ class Controller(Conversations, Moderation, Files):
             return "The port must be a number, like 30000.", "port", host, 0, nick
         if not 0 < port < 65536:
             return "The port must be a number from 1 to 65535.", "port", host, port, nick
+        if "," in host and not values.host_room:
+            try:
+                split_addresses(host, port)
+            except ValueError as e:
+                return str(e), "host", host, port, nick
         return None, None, host, port, nick
 
     def _start_client(self, host: str, port: int, nick: str, password: str | None, tls: bool = False,
-                      accept: str | None = None) -> None:
+                      accept: str | None = None, accept_at: tuple | None = None) -> None:
+        """``host`` may be a comma-separated list of addresses (checked by
+        :meth:`_check_form`; the client tries them in turn); ``accept_at``
+        is the one of them ``accept`` is for."""
         self._retire_client()
         # A fresh queue per client: a closing client's last events go to a
         # queue nobody reads, so they cannot be mistaken for the new one's.
         self.events = queue.Queue()
-        self._params = dict(host=host, port=port, nick=nick, password=password, tls=tls, accept=accept)
+        self._params = dict(host=host, port=port, nick=nick, password=password, tls=tls, accept=accept,
+                            accept_at=accept_at)
         self.tls = tls
-        self.address = _addr(host, port)
+        self.address = join_addresses(split_addresses(host, port)) if "," in host else _addr(host, port)
         self.me = nick
         self.connected = False
         self.ever_connected = False
@@ -280,6 +291,8 @@ class Controller(Conversations, Moderation, Files):
         self._last_failure = ""
         self._rooms_new_client()
         kw = {"tls": True, "accept_fingerprint": accept} if tls or accept else {}
+        if accept_at is not None:
+            kw["accept_at"] = accept_at
         if self.identity is not None:
             kw["identity"] = self.identity
         self.client = self.client_factory(host, port, nick, events=self.events, password=password, **kw)
@@ -408,6 +421,9 @@ class Controller(Conversations, Moderation, Files):
             # compared it. Nothing was sent. The conversation stays, out of sight.
             self._retire_client()
             self._changed = e.fingerprint
+            # With several addresses, the fingerprint is that node's.
+            several = "," in self._params["host"] if self._params else False
+            self._changed_at = (e.host, e.port) if several and e.host is not None else None
             self._set_status("offline", OFFLINE)
             label = "I compared it: trust and join" if e.kind == "tls_new" else None
             self._show_form(self.safe(e.message, False), trust=self.safe(e.fingerprint, False),

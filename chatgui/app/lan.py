@@ -102,8 +102,11 @@ class LanList:
 
 
 def remember_recent(settings, host: str, port: int) -> None:
-    """Put ``host:port`` first in the settings' recent rooms (saved with them)."""
-    entry = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    """Put ``host:port`` first in the settings' recent rooms (saved with them);
+    a list of addresses is kept as one entry, each with its port."""
+    from chatgui.netcheck import join_addresses, split_addresses
+    entry = join_addresses(split_addresses(host, port)) if "," in host else (
+        f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
     recent = [e for e in getattr(settings, "recent", []) if e != entry]
     settings.recent = [entry] + recent[:MAX_RECENT - 1]
 

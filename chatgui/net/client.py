@@ -152,6 +152,32 @@ on first use instead (:mod:`chatgui.net.pins`):
   (retried with backoff on a reconnect, a restarting server can hang up
   mid-handshake; final before the first welcome); a plain client on a
   TLS server gets ``tls_required``, also kind ``tls`` and final.
+
+Several addresses (issue 15): ``host`` may be a list, ``"a,b:7000,[::1]:7001"``
+(read by :func:`chatgui.netcheck.split_addresses`, ``port`` for an entry
+without one; a bad entry raises ValueError with a sentence here), or a
+sequence of ``(host, port)``: the nodes of one deployment
+(docs/scaling.md). The reader tries them in order, starting at the last
+one that welcomed us. A connection-level failure (refused, timeout,
+unreachable, dns, tls handshake, protocol, server_full) moves on to the
+next address at once; a lost connection starts the next round at the
+address after the lost one. The backoff is per full round, not per
+address: only when every address failed once is ``ConnectFailed``
+emitted (its message has each address's sentence, its ``host``/``port``
+the last one tried), and before the first welcome that is final as
+with one address. Refusals from a server that answered (``nick_taken``,
+``auth_failed``...) and every TLS trust stop end the round as they would
+with one address. :attr:`host` and :attr:`port` are the address in use.
+The resume (``since``, ``resume``) goes to whichever node answers.
+
+Trust is per address, as with one: each is pinned under its own
+``host:port``, and "the certificate this client already went on with"
+is remembered per address, so a node with its own certificate is a first
+use (``tls_new``) of that address, never accepted on another's pin.
+``accept_fingerprint`` is for the address ``accept_at`` (default the
+first; the client starts there), which a UI takes from the failure's
+``ConnectFailed.host``/``port``. The saved session token (see "Session")
+is filed under the first address, the deployment's name here.
 """
 from __future__ import annotations
 
@@ -173,6 +199,7 @@ from chatgui.net import moderation as mod
 from chatgui.net.pins import PinStore, normalize_fingerprint
 from chatgui.net.requests import Requests, _text
 from chatgui.net.backoff import Backoff
+from chatgui.netcheck import split_addresses
 from chatgui.net.failures import (FINAL_KINDS, classify_os_error, classify_refusal, classify_tls_error,
                                   refusal_detail, tls_changed_message, tls_new_message)
 from chatgui.net.identity import valid_secret
@@ -187,6 +214,9 @@ MAX_IDLE_WAIT = 1.0          # an idle reader wakes at least this often (see _re
 PING = protocol.encode({"type": "ping"})
 PONG = protocol.encode({"type": "pong"})
 BYE = protocol.encode({"type": "bye"})
+
+# A failure of the connection itself, not an answer of the server: try the next address.
+MOVE_ON_KINDS = frozenset({"refused", "timeout", "unreachable", "dns", "tls", "protocol", "server_full"})
 
 # States, as :attr:`ChatClient.state` reports them.
 IDLE, CONNECTING, HANDSHAKE, ONLINE, OFFLINE, CLOSED = (
@@ -254,12 +284,26 @@ class ChatClient(Requests):
                  backoff: Backoff | None = None, max_pending: int = 1000, tls: bool = False,
                  pins: PinStore | None = None, accept_fingerprint: str | None = None,
                  trust_first_use: bool = False, sessions: SessionStore | None = None,
-                 keep_session: bool = True, identity: str | None = None):
+                 keep_session: bool = True, identity: str | None = None,
+                 accept_at: tuple | None = None):
         if identity is not None and not valid_secret(identity):
             raise ValueError("an identity is 32 to 128 printable ASCII characters")
         self.identity = identity
-        self.host = host
-        self.port = int(port)
+        if not isinstance(host, str):
+            addresses = [(str(h), int(n)) for h, n in host]
+        elif "," in host:
+            addresses = split_addresses(host, int(port))
+        else:
+            addresses = [(host, int(port))]     # one address: as given, as before
+        if not addresses:
+            raise ValueError("Give at least one address.")
+        self.addresses = tuple(addresses)
+        self.accept_at = (str(accept_at[0]), int(accept_at[1])) if accept_at is not None else addresses[0]
+        if self.accept_at not in self.addresses:
+            raise ValueError(f"accept_at {self.accept_at!r} is not one of the addresses")
+        # (reader) The address in use, replaced whole (other threads read it).
+        self._address = self.accept_at
+        self._good = self.addresses.index(self.accept_at)   # (reader) the last address that welcomed us
         # The resume token is read and saved on the reader thread only (file I/O).
         self._sessions = (sessions or SessionStore()) if keep_session else None
         self._saved_session: tuple | None = None    # (reader) (nick, token) last saved
@@ -270,7 +314,7 @@ class ChatClient(Requests):
         self.accept_fingerprint = (normalize_fingerprint(accept_fingerprint)
                                    if accept_fingerprint is not None else None)
         self._pins = pins if pins is not None else (PinStore() if self.tls else None)
-        self._trusted: str | None = None    # (reader) the fingerprint this client went on with
+        self._trusted: dict = {}            # (reader) (host, port) -> the fingerprint this client went on with
         self.trust_first_use = trust_first_use
         self.password = _text(password) if password is not None else None
         self.reconnect = reconnect
@@ -314,6 +358,15 @@ class ChatClient(Requests):
         self._writer = threading.Thread(target=self._write_loop, name="net-writer", daemon=True)
 
     # -- public, any thread ----------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """The host of the address in use (or last tried)."""
+        return self._address[0]
+
+    @property
+    def port(self) -> int:
+        return self._address[1]
 
     @property
     def nick(self) -> str:
@@ -378,8 +431,9 @@ class ChatClient(Requests):
         while connecting. Returns a transport (see :mod:`chatgui.net.transport`);
         raises :class:`TransferStopped` or ``OSError`` whose ``strerror`` is
         a sentence for a person."""
+        address = self._address
         try:
-            sock = self._connect(stopping)
+            sock = self._connect(stopping, address)
         except _Stopped:
             raise TransferStopped() from None
         except _Failed as e:
@@ -389,9 +443,11 @@ class ChatClient(Requests):
         transport = TlsTransport(sock, client_context())
         try:
             transport.handshake(time.monotonic() + (timeout or self.handshake_timeout), stopping)
-            expected = self._trusted or self.accept_fingerprint or self._pins.get(self.host, self.port)
+            expected = (self._trusted.get(address)
+                        or (self.accept_fingerprint if address == self.accept_at else None)
+                        or self._pins.get(*address))
             if transport.fingerprint != expected:
-                raise OSError(errno.EPERM, tls_changed_message(self.host, self.port, expected or "(none)",
+                raise OSError(errno.EPERM, tls_changed_message(*address, expected or "(none)",
                                                                transport.fingerprint))
         except HandshakeStopped:
             sock.close()
@@ -606,27 +662,42 @@ class ChatClient(Requests):
             return message
         self._load_session()
         attempt = 0
+        start = self._good
+        n = len(self.addresses)
         while True:
-            attempt += 1
-            with self._cv:
-                if self._closing:
-                    return "closed"
-                if self._fatal:
-                    self._emit(ev.Disconnected(self._fatal, None))
-                    return self._fatal
-                self._state = CONNECTING
-                self._emit(ev.Connecting(self.host, self.port, attempt))
-            try:
-                self._talk(self._dial())
-            except _Stopped:
-                return "closed"
-            except (_Failed, _Lost) as e:
+            failures = []           # this round's, one per address tried
+            for k in range(n):
+                address = self.addresses[(start + k) % n]
+                attempt += 1
                 with self._cv:
-                    delay, reason = self._next_move(e)
+                    if self._closing:
+                        return "closed"
+                    if self._fatal:
+                        self._emit(ev.Disconnected(self._fatal, None))
+                        return self._fatal
+                    self._state = CONNECTING
+                    self._address = address
+                    self._emit(ev.Connecting(self.host, self.port, attempt))
+                try:
+                    self._talk(self._dial())
+                except _Stopped:
+                    return "closed"
+                except _Failed as e:
+                    failures.append(e)
+                    if k < n - 1 and not e.final and e.kind in MOVE_ON_KINDS:
+                        log.info("%s; trying the next address", e.message)
+                        continue
+                    with self._cv:
+                        delay, reason = self._next_move(_round_failed(failures))
+                    start = self._good
+                except _Lost as e:
+                    with self._cv:
+                        delay, reason = self._next_move(e)
+                    attempt = 0
+                    start = (self.addresses.index(address) + 1) % n
                 if delay is None:
                     return reason
-                if isinstance(e, _Lost):
-                    attempt = 0
+                break
             if not self._wait(delay):
                 return "closed"
 
@@ -642,10 +713,12 @@ class ChatClient(Requests):
             return None, self._fatal
         if isinstance(e, _Failed):
             if not (self._ever_welcomed and self.reconnect) or e.final:
-                self._emit(ev.ConnectFailed(e.kind, e.message, None, e.fingerprint, e.pinned))
+                self._emit(ev.ConnectFailed(e.kind, e.message, None, e.fingerprint, e.pinned,
+                                            self.host, self.port))
                 return None, e.message
             delay = self._backoff.next_delay()
-            self._emit(ev.ConnectFailed(e.kind, e.message, round(delay, 3), e.fingerprint, e.pinned))
+            self._emit(ev.ConnectFailed(e.kind, e.message, round(delay, 3), e.fingerprint, e.pinned,
+                                        self.host, self.port))
             return delay, None
         if time.monotonic() - self._online_since >= self.stable_after:
             self._backoff.reset()
@@ -683,13 +756,15 @@ class ChatClient(Requests):
             return PlainTransport(sock)
         return self._secure(sock)
 
-    def _connect(self, stopping=None) -> socket.socket:
-        """A connected TCP socket to the first address that answers;
-        ``stopping()`` (default: close() was called) cuts the wait short."""
+    def _connect(self, stopping=None, address=None) -> socket.socket:
+        """A connected TCP socket to the first IP of ``address`` (default:
+        the one in use) that answers; ``stopping()`` (default: close() was
+        called) cuts the wait short."""
+        host, port = address or self._address
         try:
-            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as e:
-            raise _Failed(*classify_os_error(_as_gaierror(e), self.host, self.port,
+            raise _Failed(*classify_os_error(_as_gaierror(e), host, port,
                                              self.connect_timeout)) from None
         errors = []
         for family, kind, proto, _, addr in infos:
@@ -709,7 +784,7 @@ class ChatClient(Requests):
         # says more than "refused" on the IPv6 twin of a name.
         refused = [e for e in errors if isinstance(e, ConnectionRefusedError)]
         best = next((e for e in errors if e not in refused), None) or errors[-1]
-        raise _Failed(*classify_os_error(best, self.host, self.port, self.connect_timeout))
+        raise _Failed(*classify_os_error(best, host, port, self.connect_timeout))
 
     def _secure(self, sock: socket.socket) -> TlsTransport:
         """TLS handshake, then the pin check; raises _Failed or _Stopped.
@@ -756,20 +831,21 @@ class ChatClient(Requests):
         this client already went on with (so a deleted pin file does not
         let a new certificate in mid-session).
         """
-        accept = self.accept_fingerprint
+        address = self._address
+        accept = self.accept_fingerprint if address == self.accept_at else None
         if accept is not None:
             if fp != accept:
                 raise _Failed("tls_changed", tls_changed_message(self.host, self.port, accept, fp, given=True),
                               fingerprint=fp, pinned=accept)
-            if self._trusted is None:
+            if address not in self._trusted:
                 try:
                     if self._pins.get(self.host, self.port) != fp:
                         self._pins.replace(self.host, self.port, fp)
                 except OSError as e:
                     log.warning("could not save the trusted certificate of %s: %s", self._where(), e)
-                self._trusted = fp
+                self._trusted[address] = fp
             return False
-        expected = self._pins.get(self.host, self.port) or self._trusted
+        expected = self._pins.get(self.host, self.port) or self._trusted.get(address)
         if expected is None:
             if self.trust_first_use:
                 return True
@@ -777,7 +853,7 @@ class ChatClient(Requests):
         if fp != expected:
             raise _Failed("tls_changed", tls_changed_message(self.host, self.port, expected, fp),
                           fingerprint=fp, pinned=expected)
-        self._trusted = fp
+        self._trusted[address] = fp
         return False
 
     def _remember(self, transport) -> None:
@@ -786,7 +862,7 @@ class ChatClient(Requests):
         life and logged."""
         if not transport.first_use:
             return
-        self._trusted = transport.fingerprint
+        self._trusted[self._address] = transport.fingerprint
         try:
             self._pins.pin(self.host, self.port, transport.fingerprint)
         except OSError as e:
@@ -937,7 +1013,7 @@ class ChatClient(Requests):
         if self._sessions is None:
             return
         try:
-            token = self._sessions.get(self.host, self.port, self._nick)
+            token = self._sessions.get(*self.addresses[0], self._nick)
         except OSError as e:
             log.warning("could not read the saved session for %s: %s", self._where(), e)
             return
@@ -956,7 +1032,7 @@ class ChatClient(Requests):
             return
         old, self._saved_session = self._saved_session, now
         try:
-            self._sessions.put(self.host, self.port, now[0], now[1], instead_of=old[0] if old else None)
+            self._sessions.put(*self.addresses[0], now[0], now[1], instead_of=old[0] if old else None)
         except (OSError, ValueError) as e:
             log.warning("could not save the session for %s (%s): the next start begins a new one",
                         self._where(), e)
@@ -997,6 +1073,7 @@ class ChatClient(Requests):
             self._nick = w.nick
             after = self._inbound.welcome(w)
             self._state = ONLINE
+            self._good = self.addresses.index(self._address)
             self._ever_welcomed = True
             self._online_since = time.monotonic()
             resumed = resume is not None and w.session == resume
@@ -1082,6 +1159,20 @@ _INBOUND = {
     protocol.UploadReady: lambda inbound, e, frame: inbound.upload_ready(e),
     protocol.Left: lambda inbound, e, frame: inbound.answer(e, frame.get("ref")),  # ours: a part's ack
 }
+
+
+def _round_failed(failures: list) -> "_Failed":
+    """The failure a round of addresses ends with: the last one, with every
+    address's sentence when there were several (each names its address)."""
+    last = failures[-1]
+    if len(failures) == 1 or last.kind in ("tls_new", "tls_changed"):   # a question about that one
+        return last
+    words = []
+    for f in failures:
+        if f.message not in words:
+            words.append(f.message)
+    return _Failed(last.kind, f"None of the {len(failures)} addresses worked. " + " ".join(words),
+                   final=last.final, fingerprint=last.fingerprint, pinned=last.pinned)
 
 
 def _history_changed(reset: bool, old_epoch, new_epoch, last_id: int, last_seen: int) -> str:

@@ -131,6 +131,8 @@ class ConnectFailed:
     retry_in: float | None
     fingerprint: str | None = None   # tls_changed, tls_new: the certificate the server showed
     pinned: str | None = None        # tls_changed: the one we expected
+    host: str | None = None          # the address of the (last) attempt that failed: with several
+    port: int | None = None          # addresses, a new client's accept_at for a tls_* stop
 
 
 @dataclass(frozen=True)

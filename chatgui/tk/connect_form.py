@@ -24,6 +24,7 @@ import tkinter as tk
 from tkinter import ttk
 
 from chatgui.app import lan
+from chatgui.netcheck import split_addresses
 from chatgui.app.view import HOST_LABEL, LAN_LABEL, TLS_LABEL, ConnectValues
 from chatgui.tk import theme
 from chatgui.tk.lan_rooms import LanRooms
@@ -84,28 +85,30 @@ class ConnectForm(ttk.Frame):
         self.host_entry = field(4, "Server address", self.host, kind=ttk.Combobox,
                                 postcommand=self._fill_recent)
         self.host_entry.bind("<<ComboboxSelected>>", self._recent_chosen)
-        self.port_entry = field(5, "Port", self.port)
-        self.password_entry = field(6, "Room password", self.password, show="•")
+        ttk.Label(card, text="Several servers? Separate them with commas.",
+                  style="CardMuted.TLabel").grid(row=5, column=1, sticky="w")
+        self.port_entry = field(6, "Port", self.port)
+        self.password_entry = field(7, "Room password", self.password, show="•")
         ttk.Label(card, text="Leave the password empty if the room has none.", style="CardMuted.TLabel").grid(
-            row=7, column=1, sticky="w")
+            row=8, column=1, sticky="w")
 
         self.tls_check = ttk.Checkbutton(card, text=TLS_LABEL, variable=self.tls)
-        self.tls_check.grid(row=8, column=0, columnspan=2, sticky="w", pady=(16, 2))
+        self.tls_check.grid(row=9, column=0, columnspan=2, sticky="w", pady=(16, 2))
         self.host_check = ttk.Checkbutton(card, text=HOST_LABEL, variable=self.host_room)
-        self.host_check.grid(row=9, column=0, columnspan=2, sticky="w", pady=(2, 2))
+        self.host_check.grid(row=10, column=0, columnspan=2, sticky="w", pady=(2, 2))
         self.lan_check = ttk.Checkbutton(card, text=LAN_LABEL, variable=self.host_lan)
-        self.lan_check.grid(row=10, column=0, columnspan=2, sticky="w", padx=(24, 0))
+        self.lan_check.grid(row=11, column=0, columnspan=2, sticky="w", padx=(24, 0))
         self.note_label = ttk.Label(card, text="", style="CardMuted.TLabel", wraplength=300, justify="left")
-        self.note_label.grid(row=11, column=0, columnspan=2, sticky="w", padx=(24, 0), pady=(2, 0))
+        self.note_label.grid(row=12, column=0, columnspan=2, sticky="w", padx=(24, 0), pady=(2, 0))
 
         # Wrapped at the fields' width (see _fit_wrap), never wider.
         self.error_label = ttk.Label(card, text="", style="Error.TLabel", wraplength=300, justify="left")
-        self.error_label.grid(row=12, column=0, columnspan=2, sticky="w", pady=(14, 0))
+        self.error_label.grid(row=13, column=0, columnspan=2, sticky="w", pady=(14, 0))
         self.busy_label = ttk.Label(card, text="", style="CardMuted.TLabel")
-        self.busy_label.grid(row=13, column=0, columnspan=2, sticky="w")
+        self.busy_label.grid(row=14, column=0, columnspan=2, sticky="w")
 
         buttons = ttk.Frame(card, style="Chat.TFrame")
-        buttons.grid(row=14, column=0, columnspan=2, sticky="e", pady=(16, 0))
+        buttons.grid(row=15, column=0, columnspan=2, sticky="e", pady=(16, 0))
         self.trust_button = ttk.Button(buttons, text="I compared it: trust the new certificate",
                                        command=self.trust)
         self.button = ttk.Button(buttons, text="Join", style="Accent.TButton", command=self.submit)
@@ -116,7 +119,7 @@ class ConnectForm(ttk.Frame):
     def _fit_wrap(self, event=None) -> None:
         """Wrap the error and the note at the width the fields take (the
         label column and the entries), so a message never widens the card."""
-        bbox = self.card.grid_bbox(0, 4, 1, 6)
+        bbox = self.card.grid_bbox(0, 4, 1, 7)
         width = bbox[2] if bbox else 0
         if width > 50 and int(self.error_label.cget("wraplength")) != width:
             self.error_label.configure(wraplength=width)
@@ -197,6 +200,12 @@ class ConnectForm(ttk.Frame):
             if not port.isdigit() or not 0 < int(port) < 65536:
                 self.lan.doctor_message("The port must be a number from 1 to 65535.")
                 return
+            if "," in host:     # several addresses: the doctor looks at the first
+                try:
+                    host, port = split_addresses(host, int(port))[0]
+                except ValueError as e:
+                    self.lan.doctor_message(str(e))
+                    return
         self.run_doctor(host, int(port), tls, self.nick.get().strip(), self.password.get())
 
     def run_doctor(self, host: str, port: int, tls: bool, nick: str | None, password: str | None) -> None:
@@ -212,6 +221,8 @@ class ConnectForm(ttk.Frame):
     def _recent_chosen(self, event=None) -> None:
         """A recent room picked: "host:port" goes to the two fields."""
         text = self.host.get()
+        if "," in text:         # a list of addresses: each has its port, it stays as it is
+            return
         host, sep, port = text.rpartition(":")
         if sep and port.isdigit():
             self.host.set(host[1:-1] if host.startswith("[") and host.endswith("]") else host)

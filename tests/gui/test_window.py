@@ -504,3 +504,25 @@ def test_tcl_background_errors_are_kept_like_callback_errors(make_window):
     wait_until(w.root, lambda: w.errors, what="the background error")
     assert "a Tcl script failed" in w.errors[0]
     w.errors.clear()          # expected here
+
+
+def test_the_form_takes_several_addresses_and_the_second_answers(make_server, make_window):
+    srv = make_server()
+    dead = free_port()
+    w = make_window(None, Settings(nick="", port=srv.port))
+    form = w.form
+    hints = [c.cget("text") for c in form.card.winfo_children() if c.winfo_class() == "TLabel"]
+    assert "Several servers? Separate them with commas." in hints
+    form.nick.set("multi")
+    form.host.set("127.0.0.1,,x")
+    form.submit()
+    wait_until(w.root, lambda: "Address 2 of 3 is empty" in form.error_label.cget("text"),
+               what="the bad entry named on the form")
+    form.host.set(f"127.0.0.1:{dead}, 127.0.0.1")
+    form.submit()
+    wait_until(w.root, lambda: w.controller.connected, what="the second address to welcome us")
+    assert w.controller.address == f"127.0.0.1:{srv.port}"
+    assert w.controller.settings.host == f"127.0.0.1:{dead}, 127.0.0.1"     # remembered as typed
+    assert w.controller.settings.recent[0] == f"127.0.0.1:{dead}, 127.0.0.1:{srv.port}"
+    w.quit()
+    w.controller.shutdown(timeout=5)
