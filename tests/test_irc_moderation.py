@@ -36,21 +36,10 @@ def irc(srv):
         c.close()
 
 
-def _353(c: IrcClient, chan: str) -> list:
-    """The nicks of the next NAMES reply for chan (353 lines up to 366)."""
-    out = []
-    while True:
-        m = c.recv()
-        if m.command == "353" and m.params[2] == chan:
-            out += m.params[-1].split()
-        if m.command == "366" and m.params[1] == chan:
-            return out
-
-
 def test_op_voice_modes_kick_and_ban_from_irc(irc, srv):
     alice = irc("alice", SECRET)                 # an identity: it will own the room it creates
     alice.send("JOIN #ops")
-    assert "@alice" in _353(alice, "#ops")
+    assert "@alice" in alice.names("#ops")
     bob = irc("bob", "b" * 40)
     carol = irc("carol")                         # no identity: a member, who can get no role
     for c in (bob, carol):
@@ -64,7 +53,7 @@ def test_op_voice_modes_kick_and_ban_from_irc(irc, srv):
     m = bob.expect("MODE", "#ops")
     assert m.params == ("#ops", "+o", "bob") and m.source.startswith("alice!")
     bob.send("NAMES #ops")
-    assert {"@alice", "@bob", "carol"} == set(_353(bob, "#ops"))
+    assert {"@alice", "@bob", "carol"} == set(bob.names("#ops"))
     alice.send("MODE #ops +v carol")
     assert "identity" in alice.expect("FAIL").params[-1]        # no identity, no role
     bob.send("MODE #ops +mU")
@@ -100,7 +89,7 @@ def test_a_window_ops_mod_frames_show_as_mode_and_kick(irc, srv, connect):
     answer(op, "room", "j")
     wee = irc("dave")
     wee.send("JOIN #den")
-    assert "@boss" in _353(wee, "#den")
+    assert "@boss" in wee.names("#den")
     op.send({"type": "mod", "room": "den", "action": "kick", "nick": "dave", "reason": "bye", "ref": "k"})
     k = wee.expect("KICK", "#den")
     assert k.params == ("#den", "dave", "bye") and k.source.startswith("boss!")
