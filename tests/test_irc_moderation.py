@@ -130,3 +130,81 @@ def test_irssi_is_kicked_by_an_op(srv, connect, tmp_path):
         line = next(x for x in screen.splitlines() if "enough" in x)
         assert "boss" in line and "kicked" in line, line
         assert "irs" not in srv.hub.chat.rooms["rust"].nicks()     # out of the room
+
+
+def test_an_op_sets_and_removes_the_key_and_a_member_may_not(irc, srv):
+    alice = irc("alice", SECRET)                 # owns #vault: an op there
+    alice.join("#vault")
+    carol = irc("carol")
+    carol.join("#vault")
+    carol.send("MODE #vault +k mine")
+    assert "op" in carol.expect("482", "carol", "#vault").params[-1]     # the core's sentence
+    alice.send("MODE #vault +k sesame")
+    assert carol.expect("MODE", "#vault").params == ("#vault", "+k", "*")   # the key is not shown
+    carol.send("MODE #vault")
+    assert carol.expect("324").params[-1] == "+k"
+    dave = irc("dave")
+    dave.send("JOIN #vault")
+    assert dave.expect("475").params[1] == "#vault"
+    dave.send("JOIN #vault wrong")
+    dave.expect("475", "dave", "#vault")
+    dave.join("#vault", "sesame")
+    assert carol.expect("JOIN", "#vault").source.startswith("dave!")
+    dave.send("PART #vault")
+    dave.expect("PART", "#vault")
+    alice.send("MODE #vault -k")
+    assert carol.expect("MODE", "#vault").params == ("#vault", "-k")
+    carol.send("MODE #vault")
+    assert carol.expect("324").params[-1] == "+"
+    dave.join("#vault")                          # no key any more
+    # CHANMODES puts k in the modes that always take a parameter: a -k with
+    # the key (as clients that read 005 send it) leaves the next letter its own.
+    alice.send("MODE #vault +k sesame")
+    dave.expect("MODE", "#vault", "+k")
+    alice.send("MODE #vault -k+v sesame carol")
+    assert dave.expect("MODE", "#vault").params == ("#vault", "-k")
+    assert "identity" in alice.expect("FAIL", "MODE").params[-1]     # +v was for carol, not for "sesame"
+
+
+def test_voice_lets_a_member_speak_in_a_moderated_room_and_devoice_deop_and_modes_alone(irc, srv):
+    alice = irc("alice", SECRET)
+    alice.join("#ops")
+    bob = irc("bob", "b" * 40)
+    bob.join("#ops")
+    alice.send("MODE #ops +m")
+    bob.expect("MODE", "#ops", "+m")
+    bob.send("PRIVMSG #ops :may I?")
+    bob.expect("404", "bob", "#ops")
+    alice.send("MODE #ops +v bob")
+    m = bob.expect("MODE", "#ops")
+    assert m.params == ("#ops", "+v", "bob") and m.source.startswith("alice!")
+    bob.send("NAMES #ops")
+    assert "+bob" in bob.names("#ops")
+    bob.send("PRIVMSG #ops :thank you")
+    assert alice.expect("PRIVMSG", "#ops").params[1] == "thank you"
+    alice.send("MODE #ops -v bob")
+    assert bob.expect("MODE", "#ops").params == ("#ops", "-v", "bob")
+    bob.send("PRIVMSG #ops :and now?")
+    bob.expect("404", "bob", "#ops")             # a member again
+    alice.send("MODE #ops +o bob")
+    bob.expect("MODE", "#ops", "+o", "bob")
+    bob.send("PRIVMSG #ops :an op speaks")
+    alice.expect("PRIVMSG", "#ops")
+    alice.send("MODE #ops -o bob")
+    assert bob.expect("MODE", "#ops").params == ("#ops", "-o", "bob")
+    bob.send("NAMES #ops")
+    assert set(bob.names("#ops")) == {"@alice", "bob"}
+    bob.send("MODE #ops -m")
+    bob.expect("482", "bob", "#ops")             # no longer an op
+    alice.send("MODE #ops +U")
+    bob.expect("MODE", "#ops", "+U")
+    alice.send("MODE #ops")
+    assert alice.expect("324").params[-1] == "+mU"
+    alice.send("MODE #ops -m")
+    assert bob.expect("MODE", "#ops").params == ("#ops", "-m")
+    alice.send("MODE #ops -U")
+    assert bob.expect("MODE", "#ops").params == ("#ops", "-U")
+    alice.send("MODE #ops")
+    assert alice.expect("324").params[-1] == "+"
+    bob.send("PRIVMSG #ops :free again")
+    assert alice.expect("PRIVMSG", "#ops").params[1] == "free again"

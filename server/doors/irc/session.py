@@ -446,8 +446,13 @@ class IrcSession:
             elif letter in _FLAG_LETTERS:           # m U: the room's modes
                 modes[_FLAG_LETTERS[letter]] = sign == "+"
             elif letter == "k":
-                key = args.pop(0) if sign == "+" and args else ""
-                if sign == "+" and not key:
+                # 005 puts k among the modes that always take a parameter
+                # (CHANMODES=b,k,...): -k's (the key, or *) is taken too and not
+                # used, else it would be the next letter's (-k+v key nick).
+                key = args.pop(0) if args else ""
+                if sign == "-":
+                    key = ""
+                elif not key:
                     return self._say(chat, n.standard(self.server, view.target, n.ERR_NEEDMOREPARAMS, "MODE"))
                 if len(key) > p.MAX_ROOM_KEY:
                     return self._say(chat, n.fail(self.server, "MODE", "BAD_FRAME", target,
