@@ -1,11 +1,21 @@
 """A raw IRC client for the door's tests (real loopback sockets; every wait
-has a timeout), parsed with the door's own codec (server/doors/irc/wire)."""
+has a timeout), parsed with the door's own codec (server/doors/irc/wire),
+and the fixtures that make them: ``irc`` (IRC clients on a server's door)
+and ``json_client`` (a window client in some rooms). Both take the test
+module's ``srv`` fixture unless given a server; import them into a test
+module to use them."""
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 
+import pytest
+
 from server.doors.irc.wire import LineReader, Message, parse
+from tests.servertools import answer, expect, hello_v2
+
+_tokens = itertools.count(1)
 
 
 class IrcClient:
@@ -72,5 +82,85 @@ class IrcClient:
         self.expect("422")                  # the end of the welcome: no MOTD
         return welcome
 
+    def sync(self) -> list:
+        """PING the door and wait for its PONG: everything the server sent
+        in answer to the lines before it has come. Returns those lines."""
+        token = f"sync{next(_tokens)}"
+        self.send(f"PING :{token}")
+        got = []
+        while True:
+            msg = self.recv()
+            if msg.command == "PONG" and msg.params[-1] == token:
+                return got
+            got.append(msg)
+
+    def join(self, channel: str, key: str | None = None) -> Message:
+        """JOIN and wait for its end of NAMES (366); a refusal fails the test."""
+        self.send(f"JOIN {channel}" + (f" {key}" if key is not None else ""))
+        while True:
+            msg = self.expect("366")
+            if msg.params[1] == channel:
+                return msg
+
+    def names(self, channel: str) -> list:
+        """The nicks (with their prefixes) of the next NAMES reply for
+        channel: its 353 lines up to its 366. Sends nothing: after a JOIN,
+        or send NAMES first."""
+        out = []
+        while True:
+            msg = self.recv()
+            if msg.command == "353" and msg.params[2] == channel:
+                out += msg.params[-1].split()
+            if msg.command == "366" and msg.params[1] == channel:
+                return out
+
+    def batch(self) -> list:
+        """The lines of the next BATCH (each must carry its label)."""
+        start = self.expect("BATCH")
+        label = start.params[0][1:]
+        lines = []
+        while True:
+            msg = self.recv()
+            if msg.command == "BATCH" and msg.params[0] == "-" + label:
+                return lines
+            assert msg.tags.get("batch") == label, msg
+            lines.append(msg)
+
     def close(self) -> None:
         self.sock.close()
+
+
+@pytest.fixture
+def irc(request):
+    """irc(nick=None, caps="", srv=None, **register) -> an IrcClient on the
+    IRC door of srv (the module's ``srv`` fixture unless given), registered
+    when given a nick (``register``'s password too). All closed after the test."""
+    made = []
+
+    def make(nick: str | None = None, caps: str = "", srv=None, **kw) -> IrcClient:
+        srv = srv or request.getfixturevalue("srv")
+        c = IrcClient(srv.door_port("irc"))
+        made.append(c)
+        if nick is not None:
+            c.register(nick, caps, **kw)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
+def json_client(request, connect):
+    """json_client(nick, *rooms, srv=None) -> a window-protocol (v2) client
+    of srv (the module's ``srv`` fixture unless given) in lobby and these
+    rooms, its own joined frames read."""
+    def make(nick: str, *rooms: str, srv=None):
+        c = connect(srv=srv or request.getfixturevalue("srv"))
+        hello_v2(c, nick)
+        for room in rooms:
+            c.send({"type": "join", "room": room, "ref": "j" + room})
+            answer(c, "room", "j" + room)
+            expect(c, "joined", nick=nick)
+        return c
+    return make

@@ -17,7 +17,7 @@ import pytest
 
 from server.doors.irc.wire import MAX_BODY, serialise
 from server.store import sqlite as store_mod
-from tests.irctools import IrcClient
+from tests.irctools import IrcClient, irc, json_client  # noqa: F401 (irc, json_client are fixtures)
 from tests.servertools import answer, expect, hello_v2, reset, server_conn, wait_until
 
 pytestmark = pytest.mark.timeout(30)
@@ -28,37 +28,6 @@ ALL_CAPS = "server-time message-tags echo-message batch draft/chathistory"
 @pytest.fixture
 def srv(make_server):
     return make_server(rate_limit=0, irc_port=0)
-
-
-@pytest.fixture
-def irc(srv):
-    made = []
-
-    def make(nick: str | None = None, caps: str = "", **kw) -> IrcClient:
-        c = IrcClient(srv.door_port("irc"))
-        made.append(c)
-        if nick is not None:
-            c.register(nick, caps, **kw)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
-
-
-@pytest.fixture
-def json_client(srv, connect):
-    """A window-protocol (v2) client in lobby and these rooms, its own
-    joined frames read."""
-    def make(nick: str, *rooms: str):
-        c = connect(srv=srv)
-        hello_v2(c, nick)
-        for room in rooms:
-            c.send({"type": "join", "room": room, "ref": "j" + room})
-            answer(c, "room", "j" + room)
-            expect(c, "joined", nick=nick)
-        return c
-    return make
 
 
 def test_registration_welcome_005_and_no_room_until_join(irc, srv):
@@ -294,16 +263,7 @@ def test_chathistory_paging_by_msgid_and_time(irc, json_client, monkeypatch):
     a.send("JOIN #rust")
     a.expect("366")
 
-    def batch():
-        start = a.expect("BATCH")
-        label = start.params[0][1:]
-        lines = []
-        while True:
-            m = a.recv()
-            if m.command == "BATCH" and m.params[0] == "-" + label:
-                return lines
-            assert m.tags.get("batch") == label
-            lines.append(m)
+    batch = a.batch
     a.send("CHATHISTORY LATEST #rust * 3")
     newest = batch()
     assert [m.params[1] for m in newest] == ["m4", "m5", "m6"]

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from server.doors.text.inbound import MAX_LINE
-from tests.servertools import answer, expect, hello_v2, reset
+from tests.servertools import answer, expect, hello_v2, messages, reset
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -208,3 +208,23 @@ def test_a_connection_with_a_descriptor_past_select_s_limit_works(text, connect,
     finally:
         for s in filler:
             s.close()
+
+
+def test_flood_control_delays_a_burst_and_drops_nothing(make_server, connect):
+    srv = make_server(rate_limit=5, rate_burst=2, text_port=0)
+    bob = connect(srv=srv)
+    hello_v2(bob, "bob")
+    t = TextClient(srv.door_port("text"))
+    try:
+        guest = _welcomed(t)
+        expect(bob, "joined", nick=guest)
+        burst = [f"line {i}" for i in range(8)]
+        start = time.monotonic()
+        t.send("".join(x + "\n" for x in burst).encode())         # one write: the lines come at once
+        got = messages(bob, len(burst))
+        took = time.monotonic() - start
+        assert [f["text"] for f in got] == burst and {f["from"] for f in got} == {guest}   # all, in order
+        assert took >= 0.8          # paced: 2 at once, then 5 a second (1.2 s for the other 6)
+        assert "!!" in t.until(r"delayed, not dropped")                  # the sender is told once
+    finally:
+        t.close()

@@ -8,7 +8,9 @@ command (433 for a nick in use, 475 for a wrong key, 442 for a room the
 client is not in...). The core's sentence is the numeric's text, since it
 says more than the usual one. An error no numeric fits becomes an IRCv3
 standard reply ``FAIL COMMAND CODE :sentence``; an error that ends the
-connection becomes ``ERROR`` and closes it.
+connection becomes ``ERROR`` and closes it. An error caused by a
+``NOTICE`` gets no reply at all (RFC 2812 3.3.2), unless it ends the
+connection.
 
 Thread: the hub thread, like :mod:`.outbound`.
 """
@@ -33,18 +35,15 @@ _NUMERICS = {
     (p.BAD_KEY, None): n.ERR_BADCHANNELKEY,
     (p.TOO_MANY_ROOMS, None): n.ERR_TOOMANYCHANNELS,
     (p.NOT_IN_ROOM, "PRIVMSG"): n.ERR_CANNOTSENDTOCHAN,
-    (p.NOT_IN_ROOM, "NOTICE"): n.ERR_CANNOTSENDTOCHAN,
     (p.NOT_IN_ROOM, None): n.ERR_NOTONCHANNEL,
     (p.NO_SUCH_USER, None): n.ERR_NOSUCHNICK,
     (p.AUTH_FAILED, "PASS"): n.ERR_PASSWDMISMATCH,
     (p.AUTH_FAILED, "AUTHENTICATE"): n.ERR_SASLFAIL,
     (p.TOO_LONG, None): n.ERR_INPUTTOOLONG,
     (p.FORBIDDEN, "PRIVMSG"): n.ERR_CANNOTSENDTOCHAN,      # a moderated room, a mute
-    (p.FORBIDDEN, "NOTICE"): n.ERR_CANNOTSENDTOCHAN,
     (p.FORBIDDEN, None): n.ERR_CHANOPRIVSNEEDED,
     (p.BANNED, "JOIN"): n.ERR_BANNEDFROMCHAN,
     (p.MUTED, "PRIVMSG"): n.ERR_CANNOTSENDTOCHAN,
-    (p.MUTED, "NOTICE"): n.ERR_CANNOTSENDTOCHAN,
     (p.NICK_RESERVED, None): n.ERR_NICKNAMEINUSE,
 }
 # Numerics whose only parameter before the text is the client's nick.
@@ -66,6 +65,8 @@ def error_lines(frame: dict, view: View) -> Outcome:
     command = command.upper()
     if command == "JOINREPLAY":
         return Outcome()        # the replay the door asked for on JOIN: the client asked for nothing
+    if command == "NOTICE":
+        return Outcome()        # RFC 2812 3.3.2: a NOTICE never gets an automatic reply
     if command == "CHATHISTORY":
         view.history.pop(target, None)     # the target of its ref is the batch label
         return Outcome([n.fail(view.server, "CHATHISTORY", code.upper() or "ERROR", text=text)])

@@ -220,11 +220,11 @@ class IrcSession:
         self._say(chat, n.standard(self.server, self.view.target, n.ERR_NEEDMOREPARAMS, msg.command))
         return False
 
-    def _room(self, chat, channel: str, numeric: str = n.ERR_NOSUCHCHANNEL) -> str | None:
+    def _room(self, chat, channel: str, numeric: str = n.ERR_NOSUCHCHANNEL, reply=None) -> str | None:
         try:
             return room_of(channel)
         except Refused as e:
-            self._say(chat, n.numeric(self.server, self.view.target, numeric, channel, e.text))
+            (reply or self._say)(chat, n.numeric(self.server, self.view.target, numeric, channel, e.text))
             return None
 
     # -- commands (registered) -------------------------------------------------
@@ -274,27 +274,32 @@ class IrcSession:
                 self._core(chat, p.Part(room, "PART " + channel))
 
     def _privmsg(self, chat, msg: Message) -> None:
+        """PRIVMSG and NOTICE: both are the core's say or dm. A NOTICE is
+        never answered with an error (RFC 2812 3.3.2: no automatic reply to
+        a NOTICE), neither the door's here nor the core's (:mod:`.errors`);
+        the core still decides whether it is delivered."""
         target = self.view.target
+        reply = self._say if msg.command == "PRIVMSG" else _unanswered
         if not msg.params or not msg.params[0]:
-            return self._say(chat, n.numeric(self.server, target, n.ERR_NORECIPIENT,
-                                             f"No recipient given ({msg.command})"))
+            return reply(chat, n.numeric(self.server, target, n.ERR_NORECIPIENT,
+                                         f"No recipient given ({msg.command})"))
         if len(msg.params) < 2 or not msg.params[1]:
-            return self._say(chat, n.standard(self.server, target, n.ERR_NOTEXTTOSEND))
+            return reply(chat, n.standard(self.server, target, n.ERR_NOTEXTTOSEND))
         targets = msg.params[0].split(",")
         if len(targets) > self.features.max_targets:
-            return self._say(chat, n.numeric(self.server, target, n.ERR_TOOMANYTARGETS, msg.params[0],
-                                             f"At most {self.features.max_targets} targets at once"))
+            return reply(chat, n.numeric(self.server, target, n.ERR_TOOMANYTARGETS, msg.params[0],
+                                         f"At most {self.features.max_targets} targets at once"))
         text = from_irc(msg.params[1])
         if isinstance(text, CtcpRequest):
             return          # VERSION, PING...: nobody on the Natter side can answer
         try:
             text = p.check_text(text)
         except p.ProtocolError as e:
-            return self._say(chat, n.fail(self.server, msg.command, e.code.upper(), text=e.message))
+            return reply(chat, n.fail(self.server, msg.command, e.code.upper(), text=e.message))
         for to in targets:
             ref = f"{msg.command} {to}"
             if is_channel(to):
-                room = self._room(chat, to)
+                room = self._room(chat, to, reply=reply)
                 if room is not None:
                     self._core(chat, p.Say(text, ref, room))
             else:
@@ -446,8 +451,13 @@ class IrcSession:
             elif letter in _FLAG_LETTERS:           # m U: the room's modes
                 modes[_FLAG_LETTERS[letter]] = sign == "+"
             elif letter == "k":
-                key = args.pop(0) if sign == "+" and args else ""
-                if sign == "+" and not key:
+                # 005 puts k among the modes that always take a parameter
+                # (CHANMODES=b,k,...): -k's (the key, or *) is taken too and not
+                # used, else it would be the next letter's (-k+v key nick).
+                key = args.pop(0) if args else ""
+                if sign == "-":
+                    key = ""
+                elif not key:
                     return self._say(chat, n.standard(self.server, view.target, n.ERR_NEEDMOREPARAMS, "MODE"))
                 if len(key) > p.MAX_ROOM_KEY:
                     return self._say(chat, n.fail(self.server, "MODE", "BAD_FRAME", target,
@@ -477,6 +487,10 @@ class IrcSession:
 
 _ROLE_LETTERS = {"o": ("op", "deop"), "v": ("voice", "devoice"), "b": ("ban", "unban")}
 _FLAG_LETTERS = {"m": "moderated", "U": "questions"}
+
+
+def _unanswered(chat, *lines: Message) -> None:
+    """The reply to a NOTICE that went wrong: none."""
 
 
 def _nickish(text: str) -> bool:
