@@ -163,3 +163,11 @@ def test_the_deleter_and_the_editor_get_their_ref_in_redis_mode(make_node):
     ann.send({"type": "delete", "id": dm["id"], "ref": "d2"})
     assert until(ann, "deleted", id=dm["id"]).get("ref") == "d2"
     assert "ref" not in until(bob, "deleted", id=dm["id"])
+
+
+def test_redis_keep_is_a_setting_of_one_or_more():
+    from server.config import from_args
+    assert from_args(["--redis", "redis://127.0.0.1:1/0"]).redis_keep == 1_000_000
+    assert from_args(["--redis", "redis://127.0.0.1:1/0", "--redis-keep", "50"]).redis_keep == 50
+    with pytest.raises(SystemExit):
+        from_args(["--redis", "redis://127.0.0.1:1/0", "--redis-keep", "0"])

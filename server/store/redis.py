@@ -20,6 +20,15 @@ has applied (:meth:`advance`), so reads (catch-up, history pages) stop
 there: a client catching up joins the live feed exactly where its replay
 ends, and no id reaches it twice or never.
 
+The stream keeps the newest ``keep`` entries (``--redis-keep``, default
+1 000 000): the append script moves each entry more than ``keep`` behind
+the new one to the hash ``archive`` (id -> its fields) in the same atomic
+step, so every id is in exactly one of the two and reads (pages, catch-up,
+a reader that fell behind) take it from either: a trim loses nothing and
+leaves no hole. Only :meth:`RedisStore.drop_before` (an operator's step)
+forgets history; it records ``floor``, and a ``since`` below it is told
+``history_gone``.
+
 Beside the stream (names under ``natter:``): each event's text in the hash
 ``text`` (so a deletion erases it: a stream entry cannot change), later
 changes of an event (an edit, a deletion) in ``edits``, the ids of each
@@ -443,7 +452,7 @@ class RedisStore(RedisModeration, RedisOnline):
 
         def later(t):
             return t > ts or (inclusive and t == ts)
-        lo, hi = 1, self.last_id + 1
+        lo, hi = self.history_floor + 1, self.last_id + 1     # every id from there on is held
         while lo < hi:
             mid = (lo + hi) // 2
             e = first_from(mid)
