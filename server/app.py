@@ -346,7 +346,7 @@ def open_store(config):
     redis-py is imported only then), else the SQLite history file."""
     if config.redis:
         from .store.redis import RedisStore
-        return RedisStore(config.redis, require_durable=config.require_durable)
+        return RedisStore(config.redis, require_durable=config.require_durable, keep=config.redis_keep)
     return SqliteStore(config.db_path(), sync=config.sync)
 
 

@@ -61,6 +61,7 @@ class ServerConfig:
     # -- several servers sharing the rooms (docs/scaling.md) --
     redis: str | None = None          # redis://HOST:PORT/DB: the deployment's shared log; None: SQLite
     require_durable: bool = False     # refuse to start when Redis keeps no append-only file
+    redis_keep: int = 1_000_000       # stream entries Redis keeps; older ones move to its archive hash
 
     def db_path(self) -> str:
         return self.db or paths.default_db()
@@ -167,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(docs/scaling.md; needs pip install 'natter[redis]')")
     ap.add_argument("--require-durable", action="store_true",
                     help="with --redis: refuse to start unless Redis has appendonly yes")
+    ap.add_argument("--redis-keep", type=_at_least_one, default=d.redis_keep, metavar="N",
+                    help="with --redis: the stream keeps the newest N messages (default %(default)s); older ones "
+                         "move to an archive in the same Redis, still paged and caught up from")
     ap.add_argument("--edit-window", type=_positive(float), default=d.edit_window, metavar="SECONDS",
                     help="how long an author may edit or delete a message (default %(default)g)")
     # Files and pictures (docs/protocol.md, section 13): read by _files().
@@ -188,6 +192,13 @@ def _files(ap, a) -> dict:
         ap.error("--max-file-size is larger than --files-quota: no file that size could be kept")
     return dict(files_dir=a.files_dir, max_file_size=a.max_file_size, files_quota=a.files_quota,
                 upload_rate=a.upload_rate)
+
+
+def _at_least_one(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
+    return value
 
 
 def _port(text):
@@ -269,7 +280,7 @@ def from_args(argv=None) -> ServerConfig:
                        handshake_timeout=a.handshake_timeout, session_expiry=a.session_expiry,
                        idle_timeout=a.idle_timeout, writers=a.writers, log_level=a.log_level,
                        max_rooms=max(1, a.max_rooms), max_rooms_per_client=max(1, a.max_rooms_per_client),
-                       redis=a.redis, require_durable=a.require_durable,
+                       redis=a.redis, require_durable=a.require_durable, redis_keep=a.redis_keep,
                        **_discovery(ap, a), **_moderation(ap, a), **_doors(ap, a, a.tls or bool(a.cert)),
                        **_files(ap, a))
     return cfg

@@ -58,6 +58,8 @@ log = logging.getLogger("natter.server")
 RATE_NOTICE_EVERY = 10.0   # seconds between two rate_limited notices to one client
 CLOSE_GRACE = 2.0          # seconds a closing client gets to take its last frames
 CATCH_UP_SLICE = 0.02      # seconds of replay frames the hub makes before it looks at the inbox again
+CATCH_UP_RETRY = 0.25      # seconds before a cursor that could read nothing (a shared store's backend away,
+                           # or this node's reader not at its since yet) is asked again, unless a pass comes first
 SESSION_PRUNE_EVERY = 86400.0   # seconds between two expiries of unused sessions
 FLUSH_EVERY = 0.01         # seconds: between busy passes, blocked sockets are tried this often
 
@@ -91,6 +93,7 @@ class Hub:
         self._tick_every = min(1.0, max(0.05, config.slow_timeout / 4))
         self._flush_next = 0.0                # when blocked sockets get a look between passes
         self._dirty: list = []        # connections with output this pass
+        self._retry_at: dict = {}     # catching-up client -> when its cursor, which read nothing, is asked again
         self._writer = ParallelWriter(config.writers)
         self._stopping: _Stop | None = None
         self.failure: str | None = None   # why the hub stopped on its own, if it did
@@ -159,11 +162,14 @@ class Hub:
                     timeout = self._next_tick - time.monotonic()
                     if delivery.held or delivery.polled:
                         timeout = min(timeout, POLL)
-                    if self._catch_up_ready():
+                    ready, retry = self._catch_up_due()
+                    if ready:
                         timeout = 0
+                    elif retry is not None:
+                        timeout = min(timeout, retry - time.monotonic())
                     self._wait(timeout)
-                    if self._catch_up_ready():
-                        self._catch_up()
+                    if self._catch_up_due()[0]:
+                        self._catch_up(retry=False)
                         self._write_dirty()
                 now = time.monotonic()
                 drops = delivery.update(now, passed)
@@ -304,20 +310,35 @@ class Hub:
         conn.owed_end = box.taken + box.size
         self._dirty.append(conn)
 
-    def _catch_up_ready(self) -> bool:
+    def _catch_up_due(self) -> tuple[bool, float | None]:
+        """(whether a catching-up client may have replay frames now, the
+        earliest time a waiting cursor is due again or None). A cursor that
+        read nothing waits CATCH_UP_RETRY (``_retry_at``): polling it at once
+        would spin the hub thread while Redis is away."""
+        now, retry = time.monotonic(), None
         for conn in self.chat.catching_up:
             if conn.outbox.size < LOW_WATER and conn.sock is not None and conn.state != STATE_CLOSING:
-                return True
-        return False
+                at = self._retry_at.get(conn)
+                if at is None or at <= now:
+                    return True, None
+                retry = at if retry is None else min(retry, at)
+        return False, retry
 
-    def _catch_up(self) -> None:
+    def _catch_up(self, retry: bool = True) -> None:
         """Replay frames for the clients catching up whose outbox is below
         LOW_WATER, for about CATCH_UP_SLICE seconds (between passes only:
-        the store holds every id handed out)."""
+        the store holds every id handed out). After a pass (``retry``) every
+        cursor is asked, since the pass may have delivered up to a waiting
+        one's since; between passes, a cursor that read nothing last time
+        only once its CATCH_UP_RETRY is over."""
         chat = self.chat
         if not chat.catching_up:
+            self._retry_at.clear()
             return
-        deadline = time.monotonic() + CATCH_UP_SLICE
+        now = time.monotonic()
+        self._retry_at = {} if retry else {c: t for c, t in self._retry_at.items()
+                                           if t > now and c in chat.catching_up}
+        deadline = now + CATCH_UP_SLICE
         more = True
         while more and time.monotonic() < deadline:
             more = False
@@ -325,14 +346,17 @@ class Hub:
                 if conn.sock is None or conn.state == STATE_CLOSING:
                     chat.catching_up.discard(conn)
                     continue
-                if conn.outbox.size >= LOW_WATER:
+                if conn.outbox.size >= LOW_WATER or conn in self._retry_at:
                     continue
                 try:
                     data = chat.catch_up(conn)
                 except Unavailable:
-                    continue        # a shared store's backend is away: this cursor waits
+                    data = b""      # a shared store's backend is away: this cursor waits
                 if data:
                     self._push_owed(conn, data)
+                elif conn.cursor is not None:
+                    self._retry_at[conn] = time.monotonic() + CATCH_UP_RETRY
+                    continue
                 if conn.cursor is not None and conn.outbox.size < LOW_WATER:
                     more = True
 

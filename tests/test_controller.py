@@ -326,6 +326,15 @@ def test_server_notices_and_errors(env):
     assert view.lines[-1].kind == ERROR and "faster" in view.lines[-1].text
 
 
+def test_history_gone_is_said_in_a_sentence_not_a_silent_gap(env):
+    c, view = env
+    join(c, view)
+    c.handle(ServerError("history_gone", "The messages up to id 30 are no longer kept on this server; "
+                                         "you get the history from there on."))
+    line = view.lines[-1]
+    assert line.kind == ERROR and "no longer kept" in line.text and "cannot be shown" in line.text
+
+
 # -- input box -----------------------------------------------------------------------------
 
 

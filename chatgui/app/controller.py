@@ -516,6 +516,9 @@ class Controller(Conversations, Moderation, Files):
     def on_ServerError(self, e: p.ServerError) -> None:
         if e.ref is not None and e.ref in self.pending:
             self.on_Refused(ev.Refused(e.ref, e.code, e.message))
+        elif e.code == p.HISTORY_GONE:      # a resume older than the server keeps: say so, not a silent gap
+            self._error("Some of what you missed is no longer kept on the server: the oldest messages since "
+                        "you were last here cannot be shown. What follows is everything it still has.")
         else:
             self._error(self.safe(e.message) or f"The server reported {self.safe(e.code)}.")
 

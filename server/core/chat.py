@@ -151,6 +151,12 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
             hello.epoch is not None and hello.epoch != store.epoch))
         if reset:
             since = None
+        # Older than what the deployment still holds (server.store.redis.RedisStore.drop_before):
+        # the client is told, and catches up from the oldest id kept; never a silent gap.
+        floor = store.history_floor if since is not None else 0
+        gone = since is not None and since < floor
+        if gone:
+            since = floor
         if hello.v >= 2:
             keys = [k for k in stored if k in self.rooms][:self.config.max_rooms_per_client] or [LOBBY]
         else:
@@ -165,6 +171,10 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
             cursor = None
         self._admit(conn, hello.nick, session, hello.v, cursor, keys, stored,
                     {"token": token, "reset": reset})
+        if gone:        # held for it: follows its welcome
+            self.send(conn, p.error_frame(p.HISTORY_GONE, f"The messages up to id {floor} are no longer kept "
+                                                          "on this server; you get the history from there on.",
+                                          None))
 
     def on_door_hello(self, conn, hello: DoorHello) -> None:
         """An IRC or plain-text client registers: a new session, the rooms

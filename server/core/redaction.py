@@ -64,12 +64,14 @@ def stored_frame(event, session, name: str, ref) -> dict:
     if kind == DELETED:      # the tombstone, in the message's place
         return p.deleted_frame(event.id, extra.get("by", ""), room=None if dm else name,
                                with_=_with(event, session, event.sender) if dm else None)
-    if kind == DELETE:
-        return p.deleted_frame(extra["id"], event.sender, room=None if dm else name,
-                               with_=_with(event, session, extra.get("author", "")) if dm else None, seq=event.id)
+    if kind == DELETE:       # the deleter's (editor's) own session: with its ref, its acknowledgement
+        f = p.deleted_frame(extra["id"], event.sender, room=None if dm else name,
+                            with_=_with(event, session, extra.get("author", "")) if dm else None, seq=event.id)
+        return dict(f, ref=ref) if ref is not None else f
     if kind == EDIT:
-        return p.edited_frame(extra["id"], event.text, event.ts, room=None if dm else name,
-                              with_=_with(event, session, event.sender) if dm else None, seq=event.id)
+        f = p.edited_frame(extra["id"], event.text, event.ts, room=None if dm else name,
+                           with_=_with(event, session, event.sender) if dm else None, seq=event.id)
+        return dict(f, ref=ref) if ref is not None else f
     return moderation_frame(event, name)
 
 
@@ -162,8 +164,9 @@ class RedactionRules:
         self.file_deleted(e)        # a file's message: its bytes go too (server.core.files)
         self.store.erase(e, {"by": conn.nick, "author": e.sender})
         extra = {"id": e.id, "author": e.sender, "reason": ask.reason, "self": mine}
+        # The ref goes into the log too: a shared store's deleter gets its copy with it (server.core.feed).
         seq, _ = self.store.add_event(DELETE, e.room, conn.nick, "", e.from_session if room is None else conn.session,
-                                      extra, **self._routing(e))
+                                      extra, ref=ask.ref, **self._routing(e))
         name = room.name if room is not None else None
 
         def out_of(session):
@@ -193,7 +196,8 @@ class RedactionRules:
         extra = {"id": e.id}
         if e.kind == QUESTION:
             extra.update(question=True, author_session=e.from_session)
-        seq, ts = self.store.add_event(EDIT, e.room, conn.nick, ask.text, e.from_session, extra, **self._routing(e))
+        seq, ts = self.store.add_event(EDIT, e.room, conn.nick, ask.text, e.from_session, extra, ref=ask.ref,
+                                       **self._routing(e))
         self.store.replace_text(e.id, ask.text, dict(_extra(e), edited_ts=ts))
         name = room.name if room is not None else None
 

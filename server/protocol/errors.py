@@ -28,6 +28,8 @@ TOO_MANY_ROOMS = "too_many_rooms"
 NOT_IN_ROOM = "not_in_room"
 # Several servers (issue 15): the shared log cannot be reached; nothing was stored.
 UNAVAILABLE = "unavailable"
+# A resume's since is older than the history the deployment still holds.
+HISTORY_GONE = "history_gone"
 
 
 class ProtocolError(Exception):

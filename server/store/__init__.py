@@ -99,6 +99,7 @@ class Store(Protocol):
     epoch: str       # the identity of this history: ids are comparable within one epoch
     last_id: int     # the largest id handed out (shared: delivered by this server)
     shared: bool     # events are delivered from the store's reader, not when appended
+    history_floor: int   # the ids up to this one are gone (0: none): a since below it is told history_gone
 
     # -- events
     def add_message(self, sender: str, text: str, room: str = LOBBY, session: int | None = None,

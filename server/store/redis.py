@@ -20,6 +20,15 @@ has applied (:meth:`advance`), so reads (catch-up, history pages) stop
 there: a client catching up joins the live feed exactly where its replay
 ends, and no id reaches it twice or never.
 
+The stream keeps the newest ``keep`` entries (``--redis-keep``, default
+1 000 000): the append script moves each entry more than ``keep`` behind
+the new one to the hash ``archive`` (id -> its fields) in the same atomic
+step, so every id is in exactly one of the two and reads (pages, catch-up,
+a reader that fell behind) take it from either: a trim loses nothing and
+leaves no hole. Only :meth:`RedisStore.drop_before` (an operator's step)
+forgets history; it records ``floor``, and a ``since`` below it is told
+``history_gone``.
+
 Beside the stream (names under ``natter:``): each event's text in the hash
 ``text`` (so a deletion erases it: a stream entry cannot change), later
 changes of an event (an edit, a deletion) in ``edits``, the ids of each
@@ -69,6 +78,7 @@ from .redis_keys import NODE, P
 log = logging.getLogger("natter.server")
 
 LOG, SEQ, TEXT, EDITS = P + "log", P + "seq", P + "text", P + "edits"
+ARCHIVE, FLOOR = P + "archive", P + "floor"     # id -> an entry trimmed off the stream; ids <= floor are gone
 EPOCH, SESSIONS, SESSION_SEQ, ROOMS = P + "epoch", P + "sessions", P + "session_seq", P + "rooms"
 SESSION_TOKENS, SESSION_USED = P + "session_tokens", P + "session_used"   # id -> token hash; id by last use
 TOUCH_EVERY = 3600.0     # a session's last use is written at most this often
@@ -77,11 +87,16 @@ REF_TTL = 7 * 86400      # seconds a (session, ref) is remembered for the idempo
 TIMEOUT = 3.0            # seconds a Redis call of the hub may take before the store says unavailable
 CHUNK = 500              # ids read per round trip when a page has to skip hidden kinds
 DOWN_PAUSE = 0.5         # seconds the store refuses at once after Redis failed it
+KEEP = 1_000_000         # entries the stream keeps (--redis-keep); the older ones are in the archive
+ARCHIVE_STEP = 100       # entries one append moves to the archive at most (a lowered keep catches up gradually)
 UNAVAILABLE = ("The chat's shared log (Redis) cannot be reached right now: nothing was stored. "
                "Send it again in a moment.")
 
-# KEYS: log, seq, text, ref key or "", then the index sets of the event.
-# ARGV: ref ttl, text, then the entry's field/value pairs.
+# KEYS: log, seq, text, ref key or "", archive, then the index sets of the event.
+# ARGV: ref ttl, text, keep, archive step, then the entry's field/value pairs.
+# The entries more than `keep` behind the new one move from the stream to the
+# archive hash (id -> the entry's field/value list as JSON) in the same
+# atomic step, so every id is always in exactly one of the two.
 APPEND = """
 if KEYS[4] ~= '' then
   local old = redis.call('GET', KEYS[4])
@@ -89,11 +104,19 @@ if KEYS[4] ~= '' then
 end
 local id = redis.call('INCR', KEYS[2])
 local fields = {}
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('XADD', KEYS[1], '0-' .. id, unpack(fields))
 redis.call('HSET', KEYS[3], id, ARGV[2])
-for i = 5, #KEYS do redis.call('ZADD', KEYS[i], id, id) end
+for i = 6, #KEYS do redis.call('ZADD', KEYS[i], id, id) end
 if KEYS[4] ~= '' then redis.call('SET', KEYS[4], id, 'EX', ARGV[1]) end
+local upto = id - tonumber(ARGV[3])
+if upto > 0 then
+  local old = redis.call('XRANGE', KEYS[1], '-', '0-' .. upto, 'COUNT', tonumber(ARGV[4]))
+  for _, entry in ipairs(old) do
+    redis.call('HSET', KEYS[5], string.sub(entry[1], 3), cjson.encode(entry[2]))
+    redis.call('XDEL', KEYS[1], entry[1])
+  end
+end
 return {id, 0}
 """
 _FIELDS = ("ts", "room", "sender", "recipient", "from_session", "to_session", "ref", "kind", "extra")
@@ -112,6 +135,12 @@ def connect(url: str, timeout: float = TIMEOUT):
     except ValueError as e:
         raise HistoryError(f"the Redis address {url!r} cannot be used ({e}); write it as "
                            "redis://HOST:PORT/DB (rediss:// for TLS, redis://:PASSWORD@HOST...)") from None
+
+
+def archived_fields(raw: bytes) -> dict:
+    """An archived entry's fields (the JSON list the append script wrote), as the stream gives them."""
+    flat = json.loads(raw)
+    return {flat[i].encode(): flat[i + 1].encode() for i in range(0, len(flat) - 1, 2)}
 
 
 def decode(entry_id, fields: dict, text, change) -> Event:
@@ -141,8 +170,9 @@ class RedisStore(RedisModeration, RedisOnline):
     shared = True
     clock = staticmethod(time.time)     # the wall clock of session expiry (tests set their own)
 
-    def __init__(self, url: str, *, require_durable: bool = False):
+    def __init__(self, url: str, *, require_durable: bool = False, keep: int = KEEP):
         self.url = url
+        self.keep = max(1, keep)    # stream entries kept; the older ones are read from the archive
         self.path = _safe_url(url)
         self.node = uuid.uuid4().hex[:12]
         self._db = connect(url)
@@ -234,7 +264,7 @@ class RedisStore(RedisModeration, RedisOnline):
             if values[name] is not None:
                 fields += [name, str(values[name])]
         keys = [LOG, SEQ, TEXT, f"{P}ref:{from_session}:{ref}" if ref is not None and from_session is not None
-                else ""]
+                else "", ARCHIVE]
         if recipient is None:
             keys.append(f"{P}idx:room:{room}")
         else:
@@ -242,7 +272,7 @@ class RedisStore(RedisModeration, RedisOnline):
         if kind == EDIT and extra is not None:
             keys.append(f"{P}idx:edits:{json.loads(extra)['id']}")
         with self._calls():
-            event_id, _dup = self._lua["append"](keys=keys, args=[REF_TTL, text, *fields])
+            event_id, _dup = self._lua["append"](keys=keys, args=[REF_TTL, text, self.keep, ARCHIVE_STEP, *fields])
         return int(event_id), ts
 
     def advance(self, upto: int) -> None:
@@ -276,21 +306,55 @@ class RedisStore(RedisModeration, RedisOnline):
     # -- reading (up to last_id: what this node has delivered) -------------------
 
     def _fetch(self, ids: list) -> list[Event]:
-        """The events of these ids (ascending), in one round trip."""
+        """The events of these ids (ascending), in one round trip: from the
+        stream, or from the archive once trimmed off it. The archive is read
+        after the stream: an entry the append script moved in between is
+        found there (it moves both ways in one atomic step)."""
         if not ids:
             return []
         with self._calls():
             pipe = self._db.pipeline(transaction=False)
             for i in ids:
                 pipe.xrange(LOG, f"0-{i}", f"0-{i}", count=1)
+            pipe.hmget(ARCHIVE, ids)
             pipe.hmget(TEXT, ids)
             pipe.hmget(EDITS, ids)
-            *entries, texts, changes = pipe.execute()
+            *entries, archived, texts, changes = pipe.execute()
         out = []
-        for found, text, change in zip(entries, texts, changes):
+        for i, found, old, text, change in zip(ids, entries, archived, texts, changes):
             if found:
                 out.append(decode(found[0][0], found[0][1], text, change))
+            elif old is not None:
+                out.append(decode(f"0-{i}", archived_fields(old), text, change))
         return out
+
+    @property
+    def history_floor(self) -> int:
+        """The ids up to this one are gone from the deployment (0: none is):
+        only :meth:`drop_before` removes history; trimming the stream moves
+        entries to the archive and loses nothing."""
+        with self._calls():
+            return int(self._db.get(FLOOR) or 0)
+
+    def drop_before(self, upto: int) -> int:
+        """An operator's step (docs/scaling.md): forget the archived events
+        with ids up to ``upto`` (their texts and changes too; entries still in
+        the stream stay) and record the floor, so a ``since`` below it is told
+        ``history_gone`` instead of getting a silent gap. Returns how many
+        were forgotten."""
+        with self._calls():
+            dropped = 0
+            for start in range(1, upto + 1, CHUNK):
+                ids = list(range(start, min(upto, start + CHUNK - 1) + 1))
+                pipe = self._db.pipeline(transaction=False)
+                pipe.hdel(ARCHIVE, *ids)
+                pipe.hdel(TEXT, *ids)
+                pipe.hdel(EDITS, *ids)
+                dropped += pipe.execute()[0]
+            floor = int(self._db.get(FLOOR) or 0)
+            if upto > floor:
+                self._db.set(FLOOR, upto)
+        return dropped
 
     def _ids(self, index: str, low: int, high: int, limit: int, newest: bool) -> list[int]:
         """Up to ``limit`` ids of an index set with low < id <= high, the oldest
@@ -379,13 +443,16 @@ class RedisStore(RedisModeration, RedisOnline):
     def first_id_after(self, ts: float, inclusive: bool = False) -> int:
         """As SqliteStore's: a binary search of point reads on the stream."""
         def first_from(i):
+            found = self._fetch([i])        # every id is in the stream or the archive, unless dropped
+            if found:
+                return found[0]
             with self._calls():
                 got = self._db.xrange(LOG, f"0-{i}", f"0-{self.last_id}", count=1)
             return decode(got[0][0], got[0][1], None, None) if got else None
 
         def later(t):
             return t > ts or (inclusive and t == ts)
-        lo, hi = 1, self.last_id + 1
+        lo, hi = self.history_floor + 1, self.last_id + 1     # every id from there on is held
         while lo < hi:
             mid = (lo + hi) // 2
             e = first_from(mid)

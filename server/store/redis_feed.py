@@ -8,7 +8,10 @@ hub slows the reader instead of piling batches up in memory.
 
 When Redis is unreachable it logs it once, retries with a growing pause (up
 to a second), and goes on from its last id when Redis is back: nothing is
-skipped and nothing is read twice. On each round it also renews the node's
+skipped and nothing is read twice. A reader that fell more than the
+stream's ``--redis-keep`` entries behind (the append script moved the
+entries it had not read yet to the archive) reads those from the archive
+first, in order: a trim never leaves it a hole. On each round it also renews the node's
 key (``natter:node:ID``, :data:`~server.store.redis.NODE_TTL_MS`), which keeps
 this node's nicks taken.
 
@@ -20,7 +23,7 @@ import logging
 import threading
 
 from ..core.events import Logged
-from .redis import EDITS, LOG, TEXT, connect, decode, redis
+from .redis import ARCHIVE, EDITS, LOG, TEXT, archived_fields, connect, decode, redis
 
 log = logging.getLogger("natter.server")
 
@@ -53,7 +56,7 @@ class StreamReader:
             try:
                 self._db.set(self._node_key, b"1", px=self._node_ttl)
                 got = self._db.xread({LOG: f"0-{self.after}"}, count=BATCH, block=BLOCK_MS)
-                events = self._events(got[0][1]) if got else []
+                events, upto = self._events(got[0][1]) if got else ([], self.after)
             except (redis.RedisError, OSError) as e:
                 if not lost:
                     log.warning("redis-feed: Redis is unreachable (%s); reading on from id %d when it is back",
@@ -66,19 +69,34 @@ class StreamReader:
                 log.warning("redis-feed: Redis is back; reading on from id %d", self.after)
                 lost, pause = False, 0.05
             if not events:
+                self.after = upto       # ids dropped from the archive (below the floor): nothing to hand on
                 continue
             batch = Logged(events)
             self._post(batch)
             while not batch.applied.wait(0.5):
                 if self._stopping.is_set():
                     return
-            self.after = events[-1].id
+            self.after = upto
 
-    def _events(self, entries: list) -> list:
+    def _events(self, entries: list) -> tuple[list, int]:
+        """The events of a read of the stream, and the last id they account
+        for. When the first entry is not the next id, the ids between were
+        trimmed to the archive before this reader got them: those come first
+        (at most BATCH of them, the stream's entries on the next round)."""
+        first = int(entries[0][0].split(b"-")[1])
+        if first > self.after + 1:
+            ids = list(range(self.after + 1, min(first, self.after + 1 + BATCH)))
+            pipe = self._db.pipeline(transaction=False)
+            pipe.hmget(ARCHIVE, ids)
+            pipe.hmget(TEXT, ids)
+            pipe.hmget(EDITS, ids)
+            archived, texts, changes = pipe.execute()
+            return [decode(f"0-{i}", archived_fields(old), text, change)
+                    for i, old, text, change in zip(ids, archived, texts, changes) if old is not None], ids[-1]
         ids = [int(entry_id.split(b"-")[1]) for entry_id, _ in entries]
         pipe = self._db.pipeline(transaction=False)
         pipe.hmget(TEXT, ids)
         pipe.hmget(EDITS, ids)
         texts, changes = pipe.execute()
         return [decode(entry_id, fields, text, change)
-                for (entry_id, fields), text, change in zip(entries, texts, changes)]
+                for (entry_id, fields), text, change in zip(entries, texts, changes)], ids[-1]

@@ -118,6 +118,7 @@ class SqliteStore(ModerationStore, FileRecords):
     """The history in one SQLite file. See the module docstring."""
 
     shared = False      # one server: the core delivers what it appends, after the commit
+    history_floor = 0   # nothing is ever dropped from the file
 
     def __init__(self, path: str, *, sync: str = "normal"):
         if sync not in ("normal", "full", "off"):
