@@ -137,7 +137,7 @@ def test_a_download_the_server_refuses_says_why(rig):
     server, client, transfers, pump, tmp = rig
     failed = pump.end(transfers.fetch(_info("nope", b"abc"), str(tmp / "n")))
     assert type(failed) is ev.TransferFailed
-    assert "no longer has this file" in failed.message
+    assert "no longer has this file" in failed.message and failed.code == p.NO_SUCH_FILE   # the card turns gone
 
 
 def test_cancel_stops_a_stalled_download_at_once_and_leaves_nothing(rig):

@@ -2,7 +2,8 @@
 network client and fake transfers: cards for file messages, pictures from
 the sender's thumbnail decoded off the Tk thread (broken-image cards for
 malformed ones and bombs), what attaching, pasting, saving and cancelling
-do, and that nothing received is opened by itself."""
+do, expired files (marked in history, or a fetch answered no_such_file),
+and that nothing received is opened by itself."""
 from __future__ import annotations
 
 import base64
@@ -12,18 +13,21 @@ import os
 import queue
 import re
 import struct
+import sys
 import threading
 import time
 import zlib
+from dataclasses import replace
 
 import pytest
 from PIL import Image
 
 from chatgui.app import images
 from chatgui.app.controller import ERROR, SYSTEM, Controller
-from chatgui.app.filecards import ClipboardImage
+from chatgui.app.filecards import EXPIRED_NOTE, GONE_NOTE, ClipboardImage, grab_clipboard_image
 from chatgui.app.settings import Settings
 from chatgui.net import events as ev
+from chatgui.net import files
 from server import protocol as p
 from tests.fakes import FakeClient, FakeTransfers, FakeView
 from tests.test_controller_rooms import start
@@ -181,6 +185,60 @@ def test_save_asks_where_fetches_there_and_then_offers_the_folder(env, tmp_path)
     assert c.opened == [str(tmp_path)]
 
 
+def test_a_file_the_server_marks_expired_shows_a_card_that_says_so_and_fetches_nothing(env):
+    c, view = env
+    start(c)
+    c.handle(file_msg(14, "bob", replace(info("f11", "old.png", 900_000, "image/png", thumb=png()), expired=True)))
+    card = view.cards["f11"]
+    assert card.gone and card.note == EXPIRED_NOTE and card.picture is None
+    c.card_action("f11", "save")
+    c.card_action("f11", "view")
+    c.submit("/get f11")
+    assert FakeTransfers.made[-1].fetched == [] and view.save_asked == []     # nothing asked, nothing fetched
+    assert view.texts(ERROR)[-1] == "The server no longer has old.png."
+
+
+def test_a_card_shown_again_in_history_as_expired_turns_to_the_expired_card(env):
+    c, view = env
+    start(c)
+    f = info("f12", "notes.txt")
+    c.handle(file_msg(15, "bob", f))
+    assert not view.cards["f12"].gone
+    c.rooms.current.forget_lines()          # the view dropped its lines: paging back shows them again
+    c.handle(file_msg(15, "bob", replace(f, expired=True)))
+    assert view.cards["f12"].gone and view.cards["f12"].note == EXPIRED_NOTE
+
+
+@pytest.mark.parametrize("purpose", ["save", "preview"])
+def test_a_fetch_the_server_answers_no_such_file_turns_the_card_to_gone(env, tmp_path, purpose):
+    c, view = env
+    start(c)
+    if purpose == "save":
+        c.handle(file_msg(16, "bob", info("f13", "slides.pdf")))
+        view.save_answer = str(tmp_path / "slides.pdf")
+        c.card_action("f13", "save")
+    else:                                   # a small picture without a thumbnail, fetched unasked
+        c.handle(file_msg(16, "bob", info("f13", "slides.png", 40_000, "image/png")))
+    (tid, _, _), = FakeTransfers.made[-1].fetched
+    c.handle(ev.TransferFailed(tid, f"Cannot fetch slides: {files.refusal_words(p.NO_SUCH_FILE, '')}.",
+                               code=p.NO_SUCH_FILE))
+    card = view.cards["f13"]
+    assert card.gone and not card.busy and card.note == GONE_NOTE
+    assert "no longer has this file" in view.texts(ERROR)[-1]
+    c.card_action("f13", "save")
+    assert len(FakeTransfers.made[-1].fetched) == 1                 # not tried again
+
+
+def test_a_fetch_that_fails_otherwise_leaves_the_card_as_it_was(env, tmp_path):
+    c, view = env
+    start(c)
+    c.handle(file_msg(17, "bob", info("f14", "slides.pdf")))
+    view.save_answer = str(tmp_path / "slides.pdf")
+    c.card_action("f14", "save")
+    (tid, _, _), = FakeTransfers.made[-1].fetched
+    c.handle(ev.TransferFailed(tid, "The transfer stopped: connection reset (tried 5 times)."))
+    assert not view.cards["f14"].gone and not view.cards["f14"].busy and view.cards["f14"].note == ""
+
 def test_attach_sends_to_the_room_on_screen_with_a_progress_bar_that_counts_down(env, tmp_path):
     c, view = env
     start(c)
@@ -251,6 +309,23 @@ def test_a_pasted_picture_is_sent_as_screenshot_with_the_time(env, tmp_path):
     pump(c, lambda: "Nothing pasted" in (view.texts(SYSTEM) or [""])[-1])
     assert len(FakeTransfers.made[-1].sent) == 1
 
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Pillow runs xclip / wl-paste on Linux only")
+def test_without_xclip_or_wl_paste_a_pasted_picture_says_so(env, monkeypatch, tmp_path):
+    """What docs/packaging.md quotes: the bundle has neither program."""
+    import PIL.ImageGrab
+    monkeypatch.setattr(PIL.ImageGrab.shutil, "which", lambda name: None)
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    c, view = env
+    start(c)
+    c.grabs.append(grab_clipboard_image)
+    c.paste_image()
+    pump(c, lambda: "Nothing pasted" in (view.texts(SYSTEM) or [""])[-1])
+    assert view.texts(SYSTEM)[-1] == ("Nothing pasted: the clipboard holds no picture Natter can read "
+                                      "(wl-paste or xclip is required for ImageGrab.grabclipboard() on Linux).")
+    assert FakeTransfers.made[-1].sent == []
 
 def test_get_by_id_saves_in_the_folder_given(env, tmp_path):
     c, view = env

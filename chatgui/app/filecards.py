@@ -46,6 +46,8 @@ log = logging.getLogger("natter.client")
 _OFFER_ANSWERS = (p.UploadReady, ev.Refused)    # what Transfers.on_event may take
 RUNNABLE_NOTE = ("A program or script: opening it may run it. Natter never opens it; "
                  "save it and run it only if you trust {who}.")
+EXPIRED_NOTE = "The server no longer has this file (it expired to make room for newer ones)."
+GONE_NOTE = "The server no longer has this file (it was deleted or expired)."
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,10 @@ class Files:
             return
         self._tell("end_transfer", e.tid)
         c = self.cards.get(t.fid)
-        if c is not None:
+        if c is not None and e.code == p.NO_SUCH_FILE:      # deleted or expired since its card was drawn
+            c.card = replace(c.card, busy=False, gone=True, note=GONE_NOTE)
+            self._tell("update_card", c.card)
+        elif c is not None:
             c.card = replace(c.card, busy=False)
             self._tell("update_card", c.card)
         if e.cancelled:
@@ -223,10 +228,13 @@ class Files:
         if card.runnable:
             note.append(RUNNABLE_NOTE.format(who=self.safe(who, False)))
         if info.expired:
-            note.append("The server no longer has this file (it expired to make room for newer ones).")
+            note.append(EXPIRED_NOTE)
         card = replace(card, note=" ".join(note))
         old = self.cards.get(info.id)
         if old is not None:
+            if info.expired and not old.card.gone:      # expired since it was first shown (catch-up)
+                old.card = replace(old.card, gone=True, busy=False, note=EXPIRED_NOTE)
+                self._tell("update_card", old.card)
             card = old.card                  # shown again (history, another page): as it is now
         else:
             self.cards[info.id] = _Card(info, card)
@@ -270,7 +278,7 @@ class Files:
             self.open_folder(os.path.dirname(c.path))
         elif action == "save":
             self._save(c)
-        elif action == "view" and c.card.image and not c.card.broken:
+        elif action == "view" and c.card.image and not c.card.broken and not c.card.gone:
             if c.path and os.path.exists(c.path):
                 self.decoder.decode(("view", c.info.id), images.VIEW_SIDE, path=c.path)
             elif c.info.size <= self.settings.auto_image_bytes:

@@ -171,7 +171,10 @@ class TransferDone:
 
 @dataclass(frozen=True)
 class TransferFailed:
-    """``message`` says why, for a person; ``cancelled``: the user stopped it."""
+    """``message`` says why, for a person; ``cancelled``: the user stopped it;
+    ``code``: the server's refusal code when it refused (``no_such_file``:
+    it no longer has the file), else empty."""
     tid: str
     message: str
     cancelled: bool = False
+    code: str = ""

@@ -63,7 +63,12 @@ class _Cancelled(Exception):
 
 
 class _Final(Exception):
-    """A refusal or a mismatch that trying again cannot fix."""
+    """A refusal or a mismatch that trying again cannot fix; ``code``: the
+    server's refusal code, if it refused."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
 
 
 class _Meter:
@@ -186,7 +191,7 @@ class Transfers:
         except _Cancelled:
             result = ev.TransferFailed(job.tid, "Cancelled.", cancelled=True)
         except _Final as e:
-            result = ev.TransferFailed(job.tid, str(e))
+            result = ev.TransferFailed(job.tid, str(e), code=e.code)
         except Exception as e:        # a bug: say so rather than leave the bar hanging
             log.exception("the transfer %s failed", job.tid)
             result = ev.TransferFailed(job.tid, f"The transfer failed: {e!r}")
@@ -264,7 +269,8 @@ class Transfers:
                 meter.report(size, "sending", force=True)
                 return ev.TransferDone(job.tid, ready.file)
             if type(reply) is p.ServerError:
-                raise _Final(f"The server refused {name}: {files.refusal_words(reply.code, reply.message)}.")
+                raise _Final(f"The server refused {name}: {files.refusal_words(reply.code, reply.message)}.",
+                             reply.code)
             raise _Final(f"The server answered the bytes of {name} with a download line: not sent.")
 
     def _hash(self, job: _Job, path: str, meter: _Meter) -> str:
@@ -293,7 +299,7 @@ class Transfers:
             answer, job.ref = job.answer, None
         if type(answer) is p.UploadReady:
             return answer
-        raise _Final(f"Not sent: {files.refusal_words(answer.code, answer.message)}.")
+        raise _Final(f"Not sent: {files.refusal_words(answer.code, answer.message)}.", answer.code)
 
     def _put(self, job: _Job, conn, path: str, ready, done: int, size: int, meter: _Meter) -> int:
         conn.sendall(files.put_line(ready.file, ready.token, done))
@@ -370,7 +376,7 @@ class Transfers:
         conn.sendall(files.get_line(info.id, have, session))
         reply, rest = _read_reply(conn, with_rest=True)
         if type(reply) is p.ServerError:
-            raise _Final(f"Cannot fetch {info.name}: {files.refusal_words(reply.code, reply.message)}.")
+            raise _Final(f"Cannot fetch {info.name}: {files.refusal_words(reply.code, reply.message)}.", reply.code)
         if type(reply) is not p.Blob or have + reply.size != info.size:
             raise _Final(f"Cannot fetch {info.name}: the server offered {getattr(reply, 'size', 'no')} "
                          f"bytes after {have}, and the file has {info.size}.")

@@ -72,12 +72,15 @@ class FileCardWidget(tk.Frame):
         if card.note:
             self.note.configure(text=card.note)
             self.note.pack(anchor="w", pady=(2, 0))
-        self.save_button.configure(state="disabled" if card.busy or card.gone else "normal")
+        self.save_button.configure(state="disabled" if card.busy else "normal")
+        for b in (self.save_button, self.folder_button):
+            b.pack_forget()
+        if not card.gone:                   # gone: nothing to fetch, the note says why
+            self.save_button.pack(side="left")
         if card.saved:
-            self.folder_button.pack(side="left", padx=(6, 0))
-        else:
-            self.folder_button.pack_forget()
-        self.buttons.pack(anchor="w", pady=(4, 0))
+            self.folder_button.pack(side="left", padx=(6, 0) if not card.gone else 0)
+        if not card.gone or card.saved:
+            self.buttons.pack(anchor="w", pady=(4, 0))
         self.apply_palette(self.pal)
 
     def apply_palette(self, pal: theme.Palette) -> None:

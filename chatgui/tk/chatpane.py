@@ -43,6 +43,10 @@ from chatgui.tk.questions import QuestionsPanel
 from chatgui.tk.room_list import RoomList
 from chatgui.tk.tooltip import Tooltip
 
+ATTACH_TIP = "Send a file (or drop files on the window, or paste a picture with Ctrl+V)"
+# Where tkdnd cannot load (chatgui.tk.dnd): the tooltip does not promise the drop.
+ATTACH_TIP_NO_DROP = "Send a file (or paste a picture with Ctrl+V; dropping files does not work here)"
+
 MAX_INPUT_LINES = 5
 HINTS = ("Enter send · Shift+Enter new line · Tab complete · /help", "/help for commands", "")
 PLACEHOLDER = "Message {}…  (/help for commands)"
@@ -152,8 +156,7 @@ class ChatPane(ttk.Frame):
         self.attach_button = ttk.Button(entry_row, text="Attach…", style="Flat.TButton", takefocus=False,
                                         command=lambda: self.controller.choose_files())
         self.attach_button.grid(row=0, column=0, sticky="ns", padx=(0, 6))
-        self.attach_tip = Tooltip(self.attach_button, f.ui, text="Send a file (or drop files on the window, "
-                                                                 "or paste a picture with Ctrl+V)")
+        self.attach_tip = Tooltip(self.attach_button, f.ui, text=ATTACH_TIP)
         self.input = tk.Text(entry_row, height=1, wrap="word", font=f.body, relief="flat", borderwidth=0,
                              highlightthickness=1, padx=10, pady=7, undo=True, maxundo=50)
         self.input.grid(row=0, column=1, sticky="ew")

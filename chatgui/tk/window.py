@@ -29,7 +29,7 @@ from chatgui.app.controller import Controller
 from chatgui.app.view import APP_NAME, ConnectValues, Line, RoomPowers, RoomSettings
 from chatgui.tk import theme
 from chatgui.tk import cards
-from chatgui.tk.chatpane import ChatPane
+from chatgui.tk.chatpane import ATTACH_TIP_NO_DROP, ChatPane
 from chatgui.tk.dnd import enable_drop
 from chatgui.tk.connect_form import ConnectForm
 from chatgui.tk.pump import Pump
@@ -86,6 +86,8 @@ class ChatWindow:
         self._bind_keys()
         # Issue 12: files dropped anywhere on the conversation screen are sent.
         self.drop_problem = enable_drop(self.root, (self.chat,), lambda paths: self.controller.attach(paths))
+        if self.drop_problem:           # the reason is in the log; the user is told only what to do instead
+            self.chat.attach_tip.text = ATTACH_TIP_NO_DROP
         self.root.protocol("WM_DELETE_WINDOW", self.quit)
         self.root.bind("<Destroy>", self._on_destroy, add="+")
 

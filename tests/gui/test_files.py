@@ -3,19 +3,26 @@ against the real server on loopback: a file attached with the attach button
 shows a progress bar and arrives in the other window as a card; a picture
 pasted with Ctrl+V (put on the X clipboard by xclip) shows inline in the
 other window (screenshot kept for a person to look at); a malformed picture
-shows the broken-picture card and the window goes on."""
+shows the broken-picture card and the window goes on; where tkdnd cannot
+load, the attach button's tooltip says dropping does not work and the
+button still sends; a file the server no longer has shows a card without
+Save, both when a Save is answered no_such_file and in a later joiner's
+history."""
 from __future__ import annotations
 
 import base64
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
 from PIL import Image
 
 from chatgui.app.controller import ConnectValues
+from chatgui.app.filecards import EXPIRED_NOTE, GONE_NOTE
+from chatgui.tk.chatpane import ATTACH_TIP_NO_DROP
 from chatgui.tk.cards import BROKEN
 from tests import filetools
 from tests.gui.conftest import wait_until
@@ -189,3 +196,74 @@ def test_the_settings_dialog_sets_the_size_of_pictures_fetched_without_asking(ma
     w.root.update()
     assert w.controller.settings.auto_image_bytes == 12 << 20 and saved[-1].auto_image_bytes == 12 << 20
     d.close()
+
+
+@pytest.mark.parametrize("missing", ["the tkdnd library", "tkinterdnd2"])
+def test_without_tkdnd_the_attach_tooltip_says_so_and_the_button_still_sends(
+        make_window, make_server, tmp_path, monkeypatch, missing):
+    """tkdnd fails to load the way it does where it is missing: its Tcl
+    package is not where tkinterdnd2 looks (a platform its wheel has no
+    build for), or tkinterdnd2 is not there at all (a build without it)."""
+    import tkinterdnd2.TkinterDnD
+    if missing == "tkinterdnd2":
+        monkeypatch.setitem(sys.modules, "tkinterdnd2", None)         # import fails: ImportError
+    else:
+        monkeypatch.setattr(tkinterdnd2.TkinterDnD, "__file__", str(tmp_path / "TkinterDnD.py"))
+    srv = make_server(rate_limit=0, upload_rate=0)
+    ann = join(make_window, srv.port, "ann")
+    bob = join(make_window, srv.port, "bob")
+    assert ann.drop_problem.startswith("dropping files is off: the tkdnd package could not be loaded")
+    assert ("Unable to load tkdnd library" if missing != "tkinterdnd2" else "tkinterdnd2") in ann.drop_problem
+    tip = ann.chat.attach_tip
+    tip.show()
+    ann.root.update()
+    assert tip.label.cget("text") == ATTACH_TIP_NO_DROP == \
+        "Send a file (or paste a picture with Ctrl+V; dropping files does not work here)"
+    tip.hide()
+    assert bob.chat.attach_tip.text == ann.chat.attach_tip.text     # both windows came up the same way
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"hello\n" * 1000)
+    ann.ask_files = lambda: [str(path)]
+    ann.chat.attach_button.invoke()
+    pump([ann, bob], lambda: cards(bob), what="the card in bob's window")
+    assert cards(bob)[0].name.cget("text") == "notes.txt"
+    assert not ann.errors and not bob.errors
+
+
+def test_a_file_the_server_no_longer_has_shows_a_card_without_save(make_window, make_server, tmp_path):
+    """Three files where the server keeps room for two: the oldest expires.
+    Bob saw its card live; his Save is answered no_such_file and the card
+    turns gone. Carol, joining later, gets it marked expired in history."""
+    srv = make_server(rate_limit=0, upload_rate=0, files_quota=3000, max_file_size=2000)
+    bob = join(make_window, srv.port, "bob")
+    ann = LineClient(srv.port)
+    ann.send({"type": "hello", "nick": "ann", "v": 2})
+    assert ann.recv()["type"] == "welcome"
+    ann.recv_type("caught_up")
+    for i in range(3):
+        data = os.urandom(1200)
+        ready = filetools.offer(ann, data, f"f{i}.txt", ref=f"u{i}")
+        assert ready["type"] == "upload_ready", ready
+        assert filetools.put(srv.port, ready, data)["type"] == "put_ok"
+    pump([bob], lambda: len(cards(bob)) == 3, what="three cards in bob's window")
+
+    def card_of(w, name):
+        return next(c for c in cards(w) if c.name.cget("text") == name)
+    old = card_of(bob, "f0.txt")
+    assert old.save_button.winfo_ismapped()
+    bob.ask_save_path = lambda name, folder: str(tmp_path / name)
+    old.save_button.invoke()
+    pump([bob], lambda: old.card.gone, what="the card to turn gone")
+    bob.root.update()
+    assert old.note.cget("text") == GONE_NOTE and old.note.winfo_ismapped()
+    assert not old.save_button.winfo_ismapped() and not old.buttons.winfo_ismapped()
+    assert "no longer has this file" in bob.chat.current.text.get("1.0", "end")
+    assert not (tmp_path / "f0.txt").exists()
+    carol = join(make_window, srv.port, "carol")
+    pump([bob, carol], lambda: len(cards(carol)) == 3, what="three cards in carol's window")
+    carol.root.update()
+    gone, kept = card_of(carol, "f0.txt"), card_of(carol, "f1.txt")
+    assert gone.card.gone and gone.note.cget("text") == EXPIRED_NOTE and not gone.save_button.winfo_ismapped()
+    assert not kept.card.gone and kept.save_button.winfo_ismapped()
+    assert not bob.errors and not carol.errors
+    ann.close()
