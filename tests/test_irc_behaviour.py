@@ -123,9 +123,11 @@ def test_an_empty_room_stays_listed_and_survives_a_restart(make_server, irc, tmp
         c.join("#kept")
     alice.send("TOPIC #kept :still here")
     bob.expect("TOPIC", "#kept")
-    for c in (alice, bob):
-        c.send("PART #kept")
-        c.expect("PART", "#kept")
+    alice.send("PART #kept")
+    alice.expect("PART", "#kept")
+    assert bob.expect("PART", "#kept").source.startswith("alice!")
+    bob.send("PART #kept")
+    assert bob.expect("PART", "#kept").source.startswith("bob!")     # its own, not alice's
     assert _list(alice)["#kept"] == ("0", "still here")
     alice.close()
     bob.close()
