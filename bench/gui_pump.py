@@ -175,21 +175,28 @@ def measure(args) -> int:
         xvfb.stop(xproc)
 
 
-def _run(args, port: int) -> int:
-    from chatgui.app.controller import ConnectValues
+def _counting_window():
+    """The real window, and a one-item list counting the messages its pump has handled."""
     from chatgui.app.settings import Settings
     from chatgui.tk.window import ChatWindow
     from server.protocol import Message
 
     w = ChatWindow(Settings(geometry="1000x700"))
-    shown = [0]
+    count = [0]
     handle = w.controller.handle
 
     def counting(event):
         if type(event) is Message:
-            shown[0] += 1
+            count[0] += 1
         handle(event)
     w.pump.handle = counting
+    return w, count
+
+
+def _run(args, port: int) -> int:
+    from chatgui.app.controller import ConnectValues
+
+    w, shown = _counting_window()
     w.start(ConnectValues(host="127.0.0.1", port=str(port), nick="watcher"))
     root = w.root
     if not pump_for(root, 15, until=lambda: w.controller.connected):
@@ -363,20 +370,9 @@ def measure_scrollback(args) -> int:
 
 def _run_scrollback(args, port: int, filled: float) -> int:
     from chatgui.app.controller import ConnectValues
-    from chatgui.app.settings import Settings
-    from chatgui.tk.window import ChatWindow
-    from server.protocol import Message
 
     rate = args.rates[0]
-    w = ChatWindow(Settings(geometry="1000x700"))
-    live = [0]
-    handle = w.controller.handle
-
-    def counting(event):
-        if type(event) is Message:
-            live[0] += 1
-        handle(event)
-    w.pump.handle = counting
+    w, live = _counting_window()
     root = w.root
     probe = Probe(w)
     t0 = time.monotonic()

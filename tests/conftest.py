@@ -75,15 +75,16 @@ def connect(server):
 
 @pytest.fixture
 def make_chat_clients():
-    """make(port, nick, start=True, **kw) -> (ChatClient, Events). Every
-    client is closed after the test, and none may leave a thread behind."""
+    """make(port, nick, start=True, host="127.0.0.1", **kw) -> (ChatClient,
+    Events); ``host`` may be a list of addresses. Every client is closed
+    after the test, and none may leave a thread behind."""
     from chatgui.net.client import ChatClient
     from tests.chatclients import Events
     made = []
 
-    def make(port, nick, start=True, **kw):
+    def make(port, nick, start=True, host="127.0.0.1", **kw):
         evs = Events()
-        c = ChatClient("127.0.0.1", port, nick, events=evs.q, **kw)
+        c = ChatClient(host, port, nick, events=evs.q, **kw)
         made.append(c)
         if start:
             c.start()

@@ -14,7 +14,6 @@ from chatgui.net.backoff import Backoff
 from chatgui.net.client import ChatClient
 from chatgui.netcheck import join_addresses, split_addresses
 from server import protocol
-from tests.chatclients import Events
 
 
 def refused_port() -> int:
@@ -27,23 +26,12 @@ def refused_port() -> int:
 
 
 @pytest.fixture
-def listed():
+def listed(make_chat_clients):
     """make(addresses, nick, **kw) -> (ChatClient, Events), started; all closed after."""
-    made = []
-
     def make(addresses, nick, **kw):
-        evs = Events()
         kw.setdefault("keep_session", False)
-        c = ChatClient(addresses, protocol.DEFAULT_PORT, nick, events=evs.q, **kw)
-        made.append(c)
-        c.start()
-        return c, evs
-
-    yield make
-    for c in made:
-        c.close(timeout=3)
-    for c in made:
-        assert not any(t.is_alive() for t in c.threads), "a client thread outlived close()"
+        return make_chat_clients(protocol.DEFAULT_PORT, nick, host=addresses, **kw)
+    return make
 
 
 # -- the list ---------------------------------------------------------------

@@ -167,18 +167,25 @@ def test_bystanders_reading_at_full_speed_get_every_burst_on_default_flags(make_
         d.sock.close()
 
 
+
+def _post_long(srv, n: int, text: str) -> list:
+    """``n`` posts of ``text`` to the lobby at once, from one writer that
+    then leaves; returns their ids."""
+    w = LineClient(srv.port)
+    w.hello("writer")
+    w.send_raw(b"".join(p.encode({"type": "say", "text": text}) for _ in range(n)))
+    ids = [m["id"] for m in messages(w, n, timeout=30)]
+    w.close()
+    return ids
+
 @pytest.mark.timeout(60)
 def test_a_client_resuming_megabytes_with_a_16_KiB_window_joins_and_gets_its_replay(make_server, tmp_path):
     """A v1 resume of ~9 MB: the oldest megabyte in its welcome, the rest
     streamed as plain frames, oldest first, every one, never dropped."""
     db = str(tmp_path / "shared.db")
     filler = make_server(rate_limit=0, db=db)
-    w = LineClient(filler.port)
-    w.hello("writer")
     text = "r" * 60_000
-    w.send_raw(b"".join(p.encode({"type": "say", "text": text}) for _ in range(150)))    # ~9 MB
-    ids = [m["id"] for m in messages(w, 150, timeout=30)]
-    w.close()
+    ids = _post_long(filler, 150, text)     # ~9 MB
     filler.shutdown()
     srv = make_server(db=db)                # default flags
     srv.listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
@@ -232,12 +239,8 @@ def test_a_welcome_of_100_long_posts_still_lets_people_join_after_a_restart(make
     replay, and neither is dropped (it used to be "nobody can join again,
     even after a restart")."""
     srv = make_server(rate_limit=0, max_line=140_000)
-    w = LineClient(srv.port)
-    w.hello("writer")
     text = "w" * 130_000
-    w.send_raw(b"".join(p.encode({"type": "say", "text": text}) for _ in range(100)))     # ~13 MB
-    ids = [m["id"] for m in messages(w, 100, timeout=30)]
-    w.close()
+    ids = _post_long(srv, 100, text)        # ~13 MB
     srv.shutdown()
     srv = make_server(rate_limit=0, max_line=140_000, db=srv.config.db)
     srv.listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)

@@ -322,14 +322,7 @@ class Conversation(ttk.Frame):
         # Below the beginning line, if (oddly) older lines still come.
         t.mark_set("head", t.tag_ranges("beginning")[1] if self._complete else "1.0")
         t.mark_gravity("head", "right")
-        new_ids = []
-        for line in lines:
-            first = self._line_of("head")
-            self._insert("head", line, (), first)
-            if line.table:
-                self._tabulate(first, line.text.split("\n"))
-            if line.msg_id is not None:
-                new_ids.append(line.msg_id)
+        new_ids = self._insert_lines("head", lines)
         self.ids.extendleft(reversed(new_ids))
         if self._marker in new_ids and not self._rule:
             self._place_rule()
@@ -375,19 +368,27 @@ class Conversation(ttk.Frame):
         after :meth:`_drop_newest`), the view kept on what it shows and
         nothing counted as new; ``live``: this reaches the live end."""
         held = self._hold_view()
-        for line in lines:
-            first = self._line_of("pend")
-            self._insert("pend", line, (), first)
-            if line.table:
-                self._tabulate(first, line.text.split("\n"))
-            if line.msg_id is not None:
-                self.ids.append(line.msg_id)
-                if line.msg_id == self._marker and self._rule is None:
-                    self._place_rule()
+        new_ids = self._insert_lines("pend", lines)
+        self.ids.extend(new_ids)
+        if self._marker in new_ids and self._rule is None:
+            self._place_rule()
         self._restore_view(held)
         self._appended += len(lines)    # the oldest lines are trimmed after the batch
         self._live = live
         self._asked_newer = False
+
+    def _insert_lines(self, mark: str, lines) -> list:
+        """Draw ``lines`` in order at ``mark`` (a right-gravity mark, so each
+        goes after the one before); returns their message ids, in order."""
+        ids = []
+        for line in lines:
+            first = self._line_of(mark)
+            self._insert(mark, line, (), first)
+            if line.table:
+                self._tabulate(first, line.text.split("\n"))
+            if line.msg_id is not None:
+                ids.append(line.msg_id)
+        return ids
 
     def arrived_below(self) -> None:
         """A live message not drawn (the live end is not here): counted on
