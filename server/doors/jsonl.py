@@ -30,6 +30,7 @@ from ..transfer import Handoff
 log = logging.getLogger("natter.server")
 
 RECV_SIZE = 16 * 1024
+IDLE_RECV = 512        # what a reader's blocking recv asks for (its buffer while the client is quiet)
 HANDED = "handed over"     # a reader loop's end when the socket became a transfer's
 
 # What the reader posts besides protocol events and ProtocolErrors.
@@ -217,11 +218,16 @@ class Connection:
         first = True
         while not self.stopping.is_set():
             try:
-                data = sock.recv(RECV_SIZE, DONTWAIT)
+                # A quiet client's reader waits holding IDLE_RECV bytes, not
+                # RECV_SIZE; one wake-up per message (the GIL taken once).
+                data = sock.recv(IDLE_RECV)
+                if len(data) == IDLE_RECV:      # more may wait: take it without blocking
+                    try:
+                        data += sock.recv(RECV_SIZE, DONTWAIT)
+                    except (BlockingIOError, InterruptedError):
+                        pass
             except (BlockingIOError, InterruptedError):
-                # Nothing yet: wait without a receive buffer, so a quiet
-                # client costs no RECV_SIZE bytes while it is quiet.
-                wait_readable(sock)
+                wait_readable(sock)             # a non-blocking socket (Windows)
                 continue
             if not data:
                 return
