@@ -1,6 +1,7 @@
 """What an idle connection costs the server's Python heap, measured with
 tracemalloc over real loopback sockets: a quiet client holds no receive
-buffer while its reader waits (server.doors.jsonl: poll first, then recv)."""
+buffer while its reader waits (server.doors.jsonl: a blocking recv of
+IDLE_RECV bytes, then the rest without blocking)."""
 from __future__ import annotations
 
 import tracemalloc
