@@ -84,8 +84,11 @@ class ScriptedServer:
         cmd, out = msg.command, []
         if cmd == "QUIT":
             # as a server does: ERROR, then close, so the client need not time out
-            self.conn.sendall(serialise(Message("ERROR", ("Closing link: quit",))))
-            self.conn.shutdown(socket.SHUT_RDWR)
+            try:
+                self.conn.sendall(serialise(Message("ERROR", ("Closing link: quit",))))
+                self.conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass        # the client hung up first: nothing left to close
             return user
         if cmd == "CAP" and msg.params[:1] == ("LS",):
             out.append(Message("CAP", ("*", "LS", ""), NAME))
