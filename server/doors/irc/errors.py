@@ -50,9 +50,16 @@ _NUMERICS = {
 _NO_TARGET = {n.ERR_PASSWDMISMATCH, n.ERR_SASLFAIL, n.ERR_INPUTTOOLONG}
 
 
-def ref_for(command: str, target: str = "") -> str:
-    """The ``ref`` the door puts on a core event caused by ``command``."""
-    return f"{command} {target}" if target else command
+def ref_for(command: str, target: str = "", number: int | None = None) -> str:
+    """The ``ref`` the door puts on a core event caused by ``command``.
+
+    What the core stores (a PRIVMSG, NOTICE or TOPIC) is numbered too,
+    ``"PRIVMSG #rust 7"``: the core takes a ref repeated by one session for
+    a retry of the same message (``--redis`` stores it once), so each
+    message needs its own. IRC targets hold no spaces, so the number
+    never reads as part of the target."""
+    ref = f"{command} {target}" if target else command
+    return ref if number is None else f"{ref} {number}"
 
 
 def error_lines(frame: dict, view: View) -> Outcome:
@@ -62,6 +69,7 @@ def error_lines(frame: dict, view: View) -> Outcome:
     if code in FATAL:
         return Outcome([Message("ERROR", (text,))], close=True)
     command, _, target = (frame.get("ref") or "").partition(" ")
+    target = target.partition(" ")[0]       # without ref_for's number
     command = command.upper()
     if command == "JOINREPLAY":
         return Outcome()        # the replay the door asked for on JOIN: the client asked for nothing

@@ -31,6 +31,7 @@ Thread: the hub thread.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 
@@ -43,6 +44,7 @@ from . import outbound
 from .caps import CapNegotiation, SaslPlain, available_caps
 from .chathistory import HistoryFail, parse_chathistory
 from .content import CtcpRequest, from_irc
+from .errors import ref_for
 from .isupport import Features, isupport_lines, myinfo
 from .names import Refused, channel_of, check_irc_nick, hostmask, is_channel, room_of
 from .registration import PRE_REGISTRATION, Registration
@@ -75,6 +77,7 @@ class IrcSession:
         self.reg = Registration(server, self.caps, self.sasl)
         self.password_required = password_required
         self.pass_ok = False            # a PASS with the server's password came
+        self._stored = itertools.count(1)   # numbers the refs of what the core stores (errors.ref_for)
 
     # -- the encoder (server.core.fanout) ------------------------------------
 
@@ -297,7 +300,7 @@ class IrcSession:
         except p.ProtocolError as e:
             return reply(chat, n.fail(self.server, msg.command, e.code.upper(), text=e.message))
         for to in targets:
-            ref = f"{msg.command} {to}"
+            ref = ref_for(msg.command, to, next(self._stored))
             if is_channel(to):
                 room = self._room(chat, to, reply=reply)
                 if room is not None:
@@ -321,7 +324,7 @@ class IrcSession:
             topic = p.check_topic(msg.params[1])
         except p.ProtocolError as e:
             return self._say(chat, n.fail(self.server, "TOPIC", e.code.upper(), channel, text=e.message))
-        self._core(chat, p.SetTopic(room, topic, "TOPIC " + channel))
+        self._core(chat, p.SetTopic(room, topic, ref_for("TOPIC", channel, next(self._stored))))
 
     def _names(self, chat, msg: Message) -> None:
         channel = msg.params[0].split(",")[0] if msg.params and msg.params[0] else "*"

@@ -33,6 +33,7 @@ class TextSession:
         self.conn = conn
         self.password_required = password_required
         self.view = TextView(nick="")
+        self._said = itertools.count(1)     # each say its own ref: a repeated ref is a retry (--redis)
 
     # -- the encoder (server.core.fanout) ------------------------------------
 
@@ -92,7 +93,7 @@ class TextSession:
             return self._say(chat, "!! " + event.text)
         if isinstance(event, p.Say):
             try:
-                event = p.Say(p.check_text(event.text), "text", event.room)
+                event = p.Say(p.check_text(event.text), f"text {next(self._said)}", event.room)
             except p.ProtocolError as e:
                 return self._say(chat, "!! " + e.message)
         self._core(chat, event)
