@@ -11,7 +11,7 @@ From the repository root:
     python3 bench/fanout.py --scenarios lobby50paced,room1x50paced,rooms20x50paced      # the room count alone
 
 For each scenario it starts a fresh server (``python -m server --host
-127.0.0.1 --port P --db TMPFILE --rate-limit 0 --max-clients 10000``, with
+127.0.0.1 --port P --db TMPFILE --rate-limit 0 --max-clients 20000``, with
 the project's ``.venv`` Python when there is one), drives it with the Python
 load generator in ``bench/loadgen.py`` and kills it. Traffic goes to
 127.0.0.1 only. Columns:
@@ -76,6 +76,13 @@ SCENARIOS = {
     "rate1000": dict(clients=1000, senders=100, mode="rate", rate=200, secs=5, timeout=60),
     "burst1000": dict(clients=1000, senders=100, mode="burst", msgs=100, timeout=90),
     "idle2000": dict(clients=2000, senders=10, mode="rate", rate=20, secs=5, timeout=60),
+    "idle5000": dict(clients=5000, senders=10, mode="rate", rate=20, secs=5, timeout=120),
+    "idle10000": dict(clients=10000, senders=10, mode="rate", rate=20, secs=5, timeout=240),
+    # Issue 16: the same crowd and the same 20 messages a second, in one
+    # room of 2000 or in twenty rooms of 100 (one sender each): fan-out is
+    # per room, so twenty rooms should cost no more.
+    "room1x2000idle": dict(clients=2000, senders=10, mode="rate", rate=20, secs=5, timeout=60, rooms=1),
+    "rooms20x100idle": dict(clients=2000, senders=20, mode="rate", rate=20, secs=5, timeout=60, rooms=20),
     # Rooms (issue 10): everyone sends, the same 2 M deliveries either way;
     # v1 in the lobby, v2 in one room of 1000, v2 in 20 rooms of 50.
     "lobby1000all": dict(clients=1000, senders=1000, mode="burst", msgs=2, timeout=90),
@@ -137,7 +144,7 @@ class Server:
         if target == "project":
             argv = [project_python(), "-m", "server", "--host", "127.0.0.1", "--port", str(self.port),
                     "--db", os.path.join(self.tmp, "history.db"), "--rate-limit", "0",
-                    "--max-clients", "10000", *extra]
+                    "--max-clients", "20000", *extra]
         else:
             argv = [shutil.which("ngircd") or "/usr/sbin/ngircd", "--nodaemon", "--config",
                     ngircd_conf(self.tmp, self.port)]
