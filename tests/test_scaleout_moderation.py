@@ -209,6 +209,17 @@ def test_a_mod_names_a_member_on_another_node_but_not_one_outside_the_room(three
     assert teacher.mod("maths", "kick", "bob")["code"] == p.NOT_IN_ROOM     # out now, on every node's record
 
 
+def test_a_member_banned_on_its_own_node_gets_the_moderated_frame_too(three):
+    (a, _b, _c), person = three
+    teacher, bob = person(a, "teacher"), person(a, "bob")
+    teacher.join("maths")
+    bob.join("maths")
+    f = teacher.mod("maths", "ban", "bob", reason="spam")
+    assert until(bob.c, lambda x: x["type"] == "left")["reason"] == "ban"    # at once, on its node
+    m = moderated(bob, "ban")                                                 # then from the log
+    assert (m["id"], m["reason"], "ref" in m) == (f["id"], "spam", False)
+
+
 def test_the_origin_does_not_apply_its_own_kick_again_when_it_reads_it_back(three):
     (a, b, _c), person = three
     teacher, bob = person(a, "teacher"), person(a, "bob")

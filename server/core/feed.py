@@ -98,7 +98,7 @@ class FeedRules:
         mine = out.with_ref(e.ref) if sender is not None and e.ref is not None else None
         fanout.live_broadcast(out, [room], sender if mine is not None else None, mine)
         if e.kind in (MODERATED, MODE):
-            self.apply_logged(room, e)
+            self.apply_logged(room, e, out)
 
     def known_room(self, key: str):
         """A room another server made: this one learns it from the store."""

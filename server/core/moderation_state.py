@@ -108,14 +108,16 @@ class ModerationState:
 
     # -- applying events ---------------------------------------------------------
 
-    def apply_logged(self, room, event) -> None:
+    def apply_logged(self, room, event, out) -> None:
         """A moderated or mode event read from a shared store's log (any
-        node's, this one's included): applied as where it was made."""
+        node's, this one's included), whose frame ``out`` just went to the
+        room: applied as where it was made."""
         try:
             extra = json.loads(event.extra) if event.extra else {}
         except ValueError:
             return
         if event.kind == MODERATED:
+            self._tell_removed(room, event.id, extra, out)
             self.apply_moderated(room, event.id, extra)
         elif event.kind == MODE and isinstance(extra.get("changed"), dict):
             self.apply_mode(room, event.id, extra["changed"], extra.get("key_hash"))
@@ -158,6 +160,16 @@ class ModerationState:
                 state.modes[name] = value
                 if name == "slow":
                     state.spoke.clear()
+
+    def _tell_removed(self, room, event_id: int, extra: dict, out) -> None:
+        """A client this node kicked or banned left the room when the event was
+        made, before its frame came from the log: it gets the frame too (as
+        with one server, and as a client of another node does)."""
+        thing = {"kick": ("kick", extra.get("session")), "ban": ("bans", extra.get("who"))}.get(extra.get("action"))
+        target = self.by_session.get(extra.get("session"))
+        if thing is not None and target is not None and target not in room.people and target.cursor is None \
+                and self.mod_of(room.key).stamps.get(thing) == event_id:
+            self.fanout.live_unicast(target, out)
 
     def _remove_here(self, room, extra: dict, why: str) -> None:
         """The kicked or banned client (by its session), if it is in the room
