@@ -234,6 +234,24 @@ def test_the_origin_does_not_apply_its_own_kick_again_when_it_reads_it_back(thre
     assert p.nick_key("bob") in {x.key for x in a.hub.chat.rooms["maths"].people}
 
 
+def test_two_actions_with_one_ref_are_both_carried_out(three):
+    """A door may use one ref for many actions (IRC's ``KICK #room``): the
+    second is not taken for a retry of the first."""
+    (a, b, _c), person = three
+    teacher, bob = person(a, "teacher"), person(b, "bob")
+    teacher.join("maths")
+    for n in (1, 2):
+        bob.join("maths")
+        teacher.c.send({"type": "mod", "room": "maths", "action": "kick", "nick": "bob", "ref": "KICK #maths"})
+        f = until(teacher.c, lambda x: x.get("ref") == "KICK #maths")
+        assert (f["type"], f["action"]) == ("moderated", "kick"), n
+        until(bob.c, lambda x: x["type"] == "left")
+    teacher.c.send({"type": "mode", "room": "maths", "moderated": True, "ref": "MODE #maths"})
+    assert until(teacher.c, lambda x: x.get("ref") == "MODE #maths")["modes"]["moderated"] is True
+    teacher.c.send({"type": "mode", "room": "maths", "moderated": False, "ref": "MODE #maths"})
+    assert until(teacher.c, lambda x: x.get("ref") == "MODE #maths")["modes"]["moderated"] is False
+
+
 def test_the_audit_trail_is_the_same_on_every_node(three):
     (a, b, c), person = three
     own, op_b, op_c, bob = person(a, "own"), person(b, "opb"), person(c, "opc"), person(b, "bob")

@@ -95,7 +95,8 @@ class FeedRules:
                 if conn.cursor is None and conn.held is None and not self.hidden_from(conn, e):
                     fanout.live_unicast(conn, out.with_ref(e.ref) if conn is sender and e.ref else out)
             return
-        mine = out.with_ref(e.ref) if sender is not None and e.ref is not None else None
+        ref = e.ref if e.ref is not None else self.logged_ack(e)     # (a mod's: server.core.moderation_state)
+        mine = out.with_ref(ref) if sender is not None and ref is not None else None
         fanout.live_broadcast(out, [room], sender if mine is not None else None, mine)
         if e.kind in (MODERATED, MODE):
             self.apply_logged(room, e, out)

@@ -248,14 +248,17 @@ class ModerationRules(ModerationState):
         send it to everyone in the room, and apply it. Without ``conn`` (an
         expiry) the event is appended once for the deployment: each node's
         timer makes the same one (the same ref), and a shared store appends
-        a ref it has seen once (a moderator's retry with its ref, likewise)."""
+        a ref it has seen once. A moderator's ref is kept in ``extra``
+        instead (``ack``): a door may use one ref for many actions (IRC's
+        ``KICK #room``), which the store must not take for a retry."""
         by = conn.nick if conn is not None else None
         extra = {"action": action, "nick": nick, "by": by, "reason": reason, "until": until, **change}
-        if conn is not None:
-            session, once = conn.session, ref
-        else:
+        if conn is None:
             session, once = SERVER_SESSION, f"{action}:{room.key}:{change.get('who')}:{change.get('ends')}"
-        # The ref goes into the log too: a shared store's moderator gets its copy with it (server.core.feed).
+        else:
+            session, once = conn.session, None
+            if ref is not None:
+                extra["ack"] = ref      # a shared store's moderator gets its copy with it (server.core.feed)
         event_id, ts = self.store.add_event(MODERATED, room.key, by or "", reason or "", session, extra, ref=once)
         out = Out.of(p.moderated_frame(room.name, action, nick, by, reason, until, event_id, ts), event_id)
         self.fanout.broadcast(out, [room], conn, out.with_ref(ref) if ref is not None and conn is not None else None)
@@ -346,7 +349,9 @@ class ModerationRules(ModerationState):
         extra = {"changed": changed, "modes": modes}
         if key_hash is not None:
             extra["key_hash"] = key_hash        # for the other nodes (never in a frame)
-        event_id, ts = self.store.add_event(MODE, room.key, conn.nick, "", conn.session, extra, ref=mode.ref)
+        if mode.ref is not None:
+            extra["ack"] = mode.ref             # as _announce's
+        event_id, ts = self.store.add_event(MODE, room.key, conn.nick, "", conn.session, extra)
         out = Out.of(p.mode_frame(room.name, changed, modes, conn.nick, event_id, ts), event_id)
         self.fanout.broadcast(out, [room], conn, out.with_ref(mode.ref) if mode.ref is not None else None)
         self.apply_mode(room, event_id, changed, key_hash)

@@ -108,6 +108,17 @@ class ModerationState:
 
     # -- applying events ---------------------------------------------------------
 
+    @staticmethod
+    def logged_ack(event) -> str | None:
+        """The ref a moderated or mode event's maker gets its copy with (kept
+        in its extra, not as the event's ref: see ModerationRules._announce)."""
+        if event.kind not in (MODERATED, MODE) or not event.extra:
+            return None
+        try:
+            return json.loads(event.extra).get("ack")
+        except ValueError:
+            return None
+
     def apply_logged(self, room, event, out) -> None:
         """A moderated or mode event read from a shared store's log (any
         node's, this one's included), whose frame ``out`` just went to the
