@@ -14,7 +14,7 @@ A refusal is ``forbidden`` with a sentence and changes nothing.
 A ban or a mute holds the target's fingerprint (without identity: its nick
 key), so a new nick does not escape it; a timed one ends when its ``until``
 passes (checked on use, and the hub's timer calls :meth:`expire`, which
-tells the room). Modes (:data:`DEFAULT_MODES`) decide who may speak
+tells the room). Modes (:data:`~.moderation_state.DEFAULT_MODES`) decide who may speak
 (:meth:`ModerationRules.speaking_refused`, called by ``say``; ``dm`` asks
 :meth:`dm_refused`). Every mod and mode is a stored event with an id, in
 catch-up, history and the audit.
@@ -37,7 +37,7 @@ import math
 from .. import protocol as p
 from ..store.moderation import MODE, MODERATED
 from .fanout import Out
-from .moderation_state import DEFAULT_MODES, ModerationState, Restriction, who  # noqa: F401 (DEFAULT_MODES: its home was here)
+from .moderation_state import ModerationState, Restriction, who
 
 RANK = {"member": 0, "voice": 1, "op": 2, "owner": 3}
 NEEDS = {"op": "owner", "deop": "owner"}          # every other action needs an op
