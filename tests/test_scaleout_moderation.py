@@ -99,6 +99,34 @@ def test_a_ban_on_one_node_keeps_out_a_member_without_identity_on_another(three)
     assert noid.ask({"type": "join", "room": "maths"})["code"] == p.BANNED
 
 
+def test_a_node_started_later_keeps_the_ban_and_the_roles(three, make_node):
+    (a, b, _c), person = three
+    own, opal, bob = person(a, "own"), person(b, "opal"), person(b, "bob")
+    for x in (own, opal, bob):
+        x.join("maths")
+    own.mod("maths", "op", "opal")
+    f = own.mod("maths", "ban", "bob")
+    applied(f["id"], a, b)
+    bob.close()
+    opal.close()
+    gone(b, "bob")
+    gone(b, "opal")
+    late = make_node()
+    assert person(late, "bob").ask({"type": "join", "room": "maths"})["code"] == p.BANNED
+    assert person(late, "opal").join("maths")["role"] == "op"
+
+
+def test_a_role_for_a_member_without_identity_on_another_node_is_refused(three):
+    (a, b, _c), person = three
+    teacher, noid = person(a, "teacher"), person(b, "noid", identity=False)
+    teacher.join("maths")
+    noid.join("maths")
+    assert teacher.mod("maths", "op", "noid")["code"] == p.NO_IDENTITY   # the registry says it has none
+    assert teacher.mod("maths", "mute", "noid")["type"] == "moderated"
+    moderated(noid, "mute")                          # node b has applied it
+    assert noid.say("maths", "x")["code"] == p.MUTED
+
+
 def test_a_mute_on_one_node_silences_the_member_on_another_until_unmuted(three):
     (a, b, c), person = three
     teacher, bob = person(a, "teacher"), person(b, "bob")
