@@ -139,7 +139,7 @@ class ModerationState:
         if action in ("ban", "mute") and extra.get("who"):
             table, w = action + "s", extra["who"]
             if state.newer((table, w), event_id):
-                getattr(state, table)[w] = Restriction(extra["nick"], extra.get("until"), extra.get("by"),
+                getattr(state, table)[w] = Restriction(extra.get("nick", ""), extra.get("until"), extra.get("by"),
                                                        extra.get("reason"))
                 if action == "ban":
                     self._remove_here(room, extra, "ban")
@@ -163,6 +163,8 @@ class ModerationState:
         ``key``: ``key_hash``, None for no key)."""
         state = self.mod_of(room.key)
         for name, value in changed.items():
+            if (name == "key" and value and key_hash is None) or (name != "key" and name not in DEFAULT_MODES):
+                continue                # an older node's key (no hash in it), a newer node's mode
             if not state.newer(("mode", name), event_id):
                 continue
             if name == "key":
