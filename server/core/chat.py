@@ -209,7 +209,7 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
     def claim_online(self, conn, nick: str, session: int | None, ref: str | None = None) -> bool:
         """True when no client of another server holds the nick (a shared
         store; with one server the nicks table above decides); else conn is told."""
-        holder = self.store.claim_online(p.nick_key(nick), nick, session)
+        holder = self.store.claim_online(p.nick_key(nick), nick, session, conn.fp, conn.admin)
         if holder is None:
             return True
         self.error(conn, p.ProtocolError(p.NICK_TAKEN, f"The nick {holder!r} is in use (on another server of "

@@ -15,17 +15,20 @@ A client catching up reads the store up to the last id delivered
 fan-out at that point (:mod:`server.core.catchup`): each id reaches it once.
 
 What the events change beside frames is applied here too, so every server
-sees it: a room's last message id, a topic, a room made on another server.
-Not yet: moderation state (roles, bans, mutes, modes) changed on another
-server is seen after a restart; presence (``joined``, ``left``) and
-``renamed`` stay with the server of that client (docs/scaling.md).
+sees it: a room's last message id, a topic, a room made on another server
+(with its moderation state, read from the store), and the moderation
+events (roles, bans, mutes, kicks, modes), which
+:mod:`server.core.moderation_state` applies after their frame went to the
+room, as on the server that made them. Not yet: presence (``joined``,
+``left``) and ``renamed`` stay with the server of that client (docs/scaling.md).
 
 Thread: the hub thread only.
 """
 from __future__ import annotations
 
+from ..protocol import nick_key
 from ..store import MESSAGE, TOPIC, Unavailable
-from ..store.moderation import EDIT, QUESTION
+from ..store.moderation import EDIT, MODE, MODERATED, QUESTION
 from .fanout import Out, Pass
 from .frames import event_frame
 
@@ -48,11 +51,12 @@ class LoggedPass(Pass):
 
 
 class Remote:
-    """A client of another server, as a private message needs it: its nick and session."""
-    __slots__ = ("nick", "session", "fp", "admin")
+    """A client of another server, as a private message or a ``mod`` needs
+    it: its nick (and key), session, and, when known, identity and admin flag."""
+    __slots__ = ("nick", "key", "session", "fp", "admin")
 
-    def __init__(self, nick: str, session: int | None):
-        self.nick, self.session, self.fp, self.admin = nick, session, None, False
+    def __init__(self, nick: str, session: int | None, fp: str | None = None, admin: bool = False):
+        self.nick, self.key, self.session, self.fp, self.admin = nick, nick_key(nick), session, fp, admin
 
 
 class FeedRules:
@@ -91,8 +95,11 @@ class FeedRules:
                 if conn.cursor is None and conn.held is None and not self.hidden_from(conn, e):
                     fanout.live_unicast(conn, out.with_ref(e.ref) if conn is sender and e.ref else out)
             return
-        mine = out.with_ref(e.ref) if sender is not None and e.ref is not None else None
+        ref = e.ref if e.ref is not None else self.logged_ack(e)     # (a mod's: server.core.moderation_state)
+        mine = out.with_ref(ref) if sender is not None and ref is not None else None
         fanout.live_broadcast(out, [room], sender if mine is not None else None, mine)
+        if e.kind in (MODERATED, MODE):
+            self.apply_logged(room, e, out)
 
     def known_room(self, key: str):
         """A room another server made: this one learns it from the store."""
@@ -107,6 +114,10 @@ class FeedRules:
             self.log.warning("a room made on another server could not be looked up: %s", key)
             return None
         room = self.rooms[key] = Room(record, last)
+        try:
+            self._load_moderation(key)      # its owner's role, at least (no event says it)
+        except Unavailable:
+            self.log.warning("the moderation state of a room made on another server could not be read: %s", key)
         return room
 
     def direct_target(self, key: str):

@@ -14,14 +14,18 @@ A refusal is ``forbidden`` with a sentence and changes nothing.
 A ban or a mute holds the target's fingerprint (without identity: its nick
 key), so a new nick does not escape it; a timed one ends when its ``until``
 passes (checked on use, and the hub's timer calls :meth:`expire`, which
-tells the room). Modes (:data:`DEFAULT_MODES`) decide who may speak
+tells the room). Modes (:data:`~.moderation_state.DEFAULT_MODES`) decide who may speak
 (:meth:`ModerationRules.speaking_refused`, called by ``say``; ``dm`` asks
 :meth:`dm_refused`). Every mod and mode is a stored event with an id, in
 catch-up, history and the audit.
 
-The room state of this module lives in :class:`RoomMod` (``Chat.mod``),
-loaded from the store at start. Delete, edit, release and audit are in
-:mod:`server.core.redaction`.
+The rules decide and store; what an event changes in the room state
+(:class:`~server.core.moderation_state.RoomMod`, ``Chat.mod``, loaded from
+the store at start) is applied by :mod:`server.core.moderation_state`, on
+the node that made it and, with a shared store, on every node that reads
+it from the log. A ``mod`` names someone in the room on this node, or with
+a shared store on another node (:meth:`ModerationRules.member_elsewhere`).
+Delete, edit, release and audit are in :mod:`server.core.redaction`.
 
 Thread: the hub thread only.
 """
@@ -29,37 +33,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections import namedtuple
 
 from .. import protocol as p
 from ..store.moderation import MODE, MODERATED
 from .fanout import Out
+from .moderation_state import ModerationState, Restriction, who
 
 RANK = {"member": 0, "voice": 1, "op": 2, "owner": 3}
-DEFAULT_MODES = {"moderated": False, "questions": False, "announce": False, "slow": 0, "dm": True}
 NEEDS = {"op": "owner", "deop": "owner"}          # every other action needs an op
 ON_SELF = ("deop", "devoice")                     # the only actions on oneself
-
-Restriction = namedtuple("Restriction", "nick until by reason")
-
-
-class RoomMod:
-    """A room's moderation state: modes, roles by fingerprint, bans and mutes
-    by who (fingerprint or ``nick:KEY``), and when each member last spoke (slow mode)."""
-
-    __slots__ = ("modes", "roles", "bans", "mutes", "spoke")
-
-    def __init__(self, modes: dict | None = None):
-        self.modes = dict(DEFAULT_MODES, **(modes or {}))
-        self.roles: dict = {}
-        self.bans: dict = {}
-        self.mutes: dict = {}
-        self.spoke: dict = {}
-
-
-def who(conn) -> str:
-    """What a ban or a mute holds: the fingerprint, else the nick key."""
-    return conn.fp if conn.fp is not None else "nick:" + conn.key
+SERVER_SESSION = 0      # the "session" of an expiry's event: no client's (sessions start at 1)
 
 
 def allowed(action: str, actor: str, target: str | None, on_self: bool) -> bool:
@@ -81,23 +64,8 @@ def _minutes(seconds: float) -> str:
     return f"{n} more minutes"
 
 
-class ModerationRules:
+class ModerationRules(ModerationState):
     """mod, mode, the speaking checks and their expiry (mixed into Chat)."""
-
-    def _load_moderation(self) -> None:
-        store = self.store
-        self.mod = {key: RoomMod(modes) for key, modes in store.room_modes().items()}
-        for room, fp, role in store.room_roles():
-            self.mod_of(room).roles[fp] = role
-        for table, attr in (("bans", "bans"), ("mutes", "mutes")):
-            for room, w, nick, until, by, reason in store.restrictions(table):
-                getattr(self.mod_of(room), attr)[w] = Restriction(nick, until, by, reason)
-
-    def mod_of(self, room_key: str) -> RoomMod:
-        state = self.mod.get(room_key)
-        if state is None:
-            state = self.mod[room_key] = RoomMod()
-        return state
 
     def role(self, conn, room) -> str:
         if conn.admin:
@@ -202,10 +170,14 @@ class ModerationRules:
     def dm_refused(self, conn, target, ref) -> bool:
         """True (and conn told) when conn and target share a room whose
         private messages are off, and neither is an op of it (a member may
-        still write to the teacher)."""
+        still write to the teacher). A target on another node shares the
+        room when :meth:`member_elsewhere` says it is in it."""
+        here = self.nicks.get(target.key) is target
         for key, room in conn.rooms.items():
-            if target in room.people and not self.mod_of(key).modes["dm"] and not self.is_op(conn, room) \
-                    and not self.is_op(target, room):
+            if self.mod_of(key).modes["dm"] or self.is_op(conn, room):
+                continue
+            other = target if target in room.people else None if here else self.member_elsewhere(room, target.key)
+            if other is not None and not self.is_op(other, room):
                 return self._refuse(conn, f"Private messages between members of #{room.name} are off.", ref)
         return False
 
@@ -239,7 +211,7 @@ class ModerationRules:
                                                                    f"#{room.name}.", mod.ref), counts=False)
             w, r = found[0]
             return self._lift(room, "bans", w, r, conn.nick, mod.reason, mod.ref, conn)
-        target = next((c for c in room.people if c.key == key), None)
+        target = next((c for c in room.people if c.key == key), None) or self.member_elsewhere(room, key)
         if target is None:
             return self.error(conn, p.ProtocolError(p.NOT_IN_ROOM, f"{mod.nick} is not in #{room.name}.", mod.ref),
                               counts=False)
@@ -256,41 +228,57 @@ class ModerationRules:
                               counts=False)
         getattr(self, "_mod_" + mod.action)(conn, room, state, target, mod)
 
-    def _announce(self, conn, room, action: str, nick: str, reason, until, ref) -> None:
-        """Store and send a ``moderated`` event to everyone in the room."""
+    def member_elsewhere(self, room, key: str):
+        """The client called ``key`` as a target on another node of a shared
+        store (a :class:`~server.core.feed.Remote` with its session, identity
+        and admin flag), when it counts as in the room: its nick is online on
+        a live node and its session is in the room (the deployment's record of
+        the session's rooms). None with one server, or when it is not."""
+        if not self.store.shared:
+            return None
+        found = self.store.online_elsewhere(key)
+        if found is None or found[1] is None or room.key not in self.store.session_rooms(found[1]):
+            return None
+        from .feed import Remote        # not at the top: feed -> frames -> redaction -> here
+        return Remote(*found)
+
+    def _announce(self, conn, room, action: str, nick: str, reason, until, ref, **change) -> None:
+        """Store a ``moderated`` event (``change``: what applying it needs,
+        :meth:`~server.core.moderation_state.ModerationState.apply_moderated`),
+        send it to everyone in the room, and apply it. Without ``conn`` (an
+        expiry) the event is appended once for the deployment: each node's
+        timer makes the same one (the same ref), and a shared store appends
+        a ref it has seen once. A moderator's ref is kept in ``extra``
+        instead (``ack``): a door may use one ref for many actions (IRC's
+        ``KICK #room``), which the store must not take for a retry."""
         by = conn.nick if conn is not None else None
-        extra = {"action": action, "nick": nick, "by": by, "reason": reason, "until": until}
-        event_id, ts = self.store.add_event(MODERATED, room.key, by or "", reason or "",
-                                            conn.session if conn is not None else None, extra)
+        extra = {"action": action, "nick": nick, "by": by, "reason": reason, "until": until, **change}
+        if conn is None:
+            session, once = SERVER_SESSION, f"{action}:{room.key}:{change.get('who')}:{change.get('ends')}"
+        else:
+            session, once = conn.session, None
+            if ref is not None:
+                extra["ack"] = ref      # a shared store's moderator gets its copy with it (server.core.feed)
+        event_id, ts = self.store.add_event(MODERATED, room.key, by or "", reason or "", session, extra, ref=once)
         out = Out.of(p.moderated_frame(room.name, action, nick, by, reason, until, event_id, ts), event_id)
         self.fanout.broadcast(out, [room], conn, out.with_ref(ref) if ref is not None and conn is not None else None)
+        self.apply_moderated(room, event_id, extra)
 
     def _until(self, mod: p.Mod):
         return round(self.clock() + mod.duration, 3) if mod.duration is not None else None
 
-    def _remove(self, conn, room, target, why: str, note) -> None:
-        """Kick or ban: the target and the room get ``left``; it is out of the room."""
-        self.broadcast(p.removed_frame(room.name, target.nick, why, conn.nick, note), [room])
-        self._exit(target, room)
-        target.reads.pop(room.key, None)
-        self.store.part_room(target.session, room.key)
-
     def _mod_kick(self, conn, room, state, target, mod) -> None:
-        self._announce(conn, room, "kick", target.nick, mod.reason, None, mod.ref)
-        self._remove(conn, room, target, "kick", mod.reason)
+        self._announce(conn, room, "kick", target.nick, mod.reason, None, mod.ref, session=target.session)
 
     def _mod_ban(self, conn, room, state, target, mod) -> None:
         until, w = self._until(mod), who(target)
-        state.bans[w] = Restriction(target.nick, until, conn.nick, mod.reason)
         self.store.restrict("bans", room.key, w, target.nick, until, conn.nick, mod.reason)
-        self._announce(conn, room, "ban", target.nick, mod.reason, until, mod.ref)
-        self._remove(conn, room, target, "ban", mod.reason)
+        self._announce(conn, room, "ban", target.nick, mod.reason, until, mod.ref, who=w, session=target.session)
 
     def _mod_mute(self, conn, room, state, target, mod) -> None:
         until, w = self._until(mod), who(target)
-        state.mutes[w] = Restriction(target.nick, until, conn.nick, mod.reason)
         self.store.restrict("mutes", room.key, w, target.nick, until, conn.nick, mod.reason)
-        self._announce(conn, room, "mute", target.nick, mod.reason, until, mod.ref)
+        self._announce(conn, room, "mute", target.nick, mod.reason, until, mod.ref, who=w)
 
     def _mod_unmute(self, conn, room, state, target, mod) -> None:
         w = who(target)
@@ -298,11 +286,10 @@ class ModerationRules:
                    mod.reason, mod.ref, conn)
 
     def _lift(self, room, table: str, w: str, r: Restriction, by, reason, ref, conn=None) -> None:
-        """End a ban or a mute (``by`` None: it expired) and tell the room."""
-        state = self.mod_of(room.key)
-        getattr(state, table).pop(w, None)
+        """End a ban or a mute (``conn`` None: it expired) and tell the room."""
         self.store.lift(table, room.key, w)
-        self._announce(conn, room, "unban" if table == "bans" else "unmute", r.nick, reason, None, ref)
+        change = {"who": w} if conn is not None else {"who": w, "ends": r.until}
+        self._announce(conn, room, "unban" if table == "bans" else "unmute", r.nick, reason, None, ref, **change)
 
     def _set_role(self, conn, room, state, target, mod, role: str | None) -> None:
         """A role never goes down by a voice nor up by a devoice: voice on an op,
@@ -311,12 +298,8 @@ class ModerationRules:
         if (mod.action == "voice" and RANK[now] >= RANK["voice"]) or (mod.action == "devoice" and now != "voice") \
                 or (mod.action == "deop" and RANK[now] < RANK["op"]):
             role = now if now != "member" else None
-        if role is None:
-            state.roles.pop(target.fp, None)
-        else:
-            state.roles[target.fp] = role
         self.store.set_role(room.key, target.fp, role)
-        self._announce(conn, room, mod.action, target.nick, mod.reason, None, mod.ref)
+        self._announce(conn, room, mod.action, target.nick, mod.reason, None, mod.ref, fp=target.fp, role=role)
 
     def _mod_op(self, conn, room, state, target, mod) -> None:
         self._set_role(conn, room, state, target, mod, "op")
@@ -331,7 +314,9 @@ class ModerationRules:
         self._set_role(conn, room, state, target, mod, None)
 
     def expire(self) -> None:
-        """End the timed bans and mutes whose time has come, telling their rooms (hub timer)."""
+        """End the timed bans and mutes whose time has come, telling their
+        rooms (hub timer; with a shared store every node's timer finds them,
+        and the event is appended once, see :meth:`_announce`)."""
         now = self.clock()
         for key, state in list(self.mod.items()):
             room = self.rooms.get(key)
@@ -350,22 +335,26 @@ class ModerationRules:
         room = self._present(conn, mode.room, mode.ref)
         if room is None or not self.may_act(conn, room, "op", "change its modes", mode.ref):
             return
-        state, changed = self.mod_of(room.key), mode.changes()
+        changed, key_hash = mode.changes(), None
         if "key" in changed:
             from .rooms import hash_key     # not at the top: rooms -> frames -> redaction -> here
             key = changed.pop("key")
-            room.record.key_hash = hash_key(key) if key else None
+            key_hash = hash_key(key) if key else None
+            room.record.key_hash = key_hash
             self.store.update_room(room.record)
             changed["key"] = bool(key)
-        state.modes.update((k, v) for k, v in changed.items() if k != "key")
-        if "slow" in changed:
-            state.spoke.clear()
-        self.store.set_modes(room.key, state.modes)
-        modes = self.modes(room)
+        modes = dict(self.mod_of(room.key).modes, **{k: v for k, v in changed.items() if k != "key"})
+        self.store.set_modes(room.key, modes)
+        modes["key"] = room.locked
         extra = {"changed": changed, "modes": modes}
+        if key_hash is not None:
+            extra["key_hash"] = key_hash        # for the other nodes (never in a frame)
+        if mode.ref is not None:
+            extra["ack"] = mode.ref             # as _announce's
         event_id, ts = self.store.add_event(MODE, room.key, conn.nick, "", conn.session, extra)
         out = Out.of(p.mode_frame(room.name, changed, modes, conn.nick, event_id, ts), event_id)
         self.fanout.broadcast(out, [room], conn, out.with_ref(mode.ref) if mode.ref is not None else None)
+        self.apply_mode(room, event_id, changed, key_hash)
 
 
 def moderation_frame(event, name: str) -> dict:

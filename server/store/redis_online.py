@@ -1,7 +1,9 @@
 """The nicks online on every node of a deployment: :class:`RedisOnline`,
 mixed into :class:`~server.store.redis.RedisStore`.
 
-The hash ``natter:online`` maps a nick key to ``[nick, node, session]``. A
+The hash ``natter:online`` maps a nick key to ``[nick, node, session, fp,
+admin]`` (the client's identity's fingerprint or None, and whether it is an
+admin: what a ``mod`` on another node needs to know of its target). A
 node claims a nick for one of its clients with the Lua script
 :data:`CLAIM`: it fails while another live node's client of another session
 holds it; a node is live while its key ``natter:node:ID`` exists (its stream
@@ -50,10 +52,11 @@ class RedisOnline:
     def _w_release(self, pipe, key):
         self._lua["release"](keys=[ONLINE], args=[key, self.node], client=pipe)
 
-    def claim_online(self, key: str, nick: str, session: int | None) -> str | None:
+    def claim_online(self, key: str, nick: str, session: int | None, fp: str | None = None,
+                     admin: bool = False) -> str | None:
         """Take the nick (key) for a client of this node; None when it is ours
         now, else the nick as its holder on another live node has it."""
-        entry = json.dumps([nick, self.node, session])
+        entry = json.dumps([nick, self.node, session, fp, bool(admin)])
         # A release still waiting for this nick (its old holder here was just
         # replaced) must not remove the new holder when it is written.
         self._ops = [op for op in self._ops if op != ("release", (key,))]
@@ -72,10 +75,24 @@ class RedisOnline:
             cur = self._db.hget(ONLINE, key)
             if cur is None:
                 return None
-            nick, node, session = json.loads(cur)
+            nick, node, session = json.loads(cur)[:3]
             if node != self.node and not self._db.exists(NODE + node):
                 return None
         return nick, session
+
+    def online_elsewhere(self, key: str) -> tuple | None:
+        """(nick, session, fingerprint, admin) of the client holding the nick
+        on another live node, or None (free, or held on this node)."""
+        with self._calls():
+            cur = self._db.hget(ONLINE, key)
+            if cur is None:
+                return None
+            entry = json.loads(cur)
+            if entry[1] == self.node or not self._db.exists(NODE + entry[1]):
+                return None
+        nick, _node, session = entry[:3]
+        fp, admin = entry[3:5] if len(entry) >= 5 else (None, False)     # (an older node's entry has neither)
+        return nick, session, fp, bool(admin)
 
     def online_nicks(self, here: list) -> list[str]:
         """Every nick online on a live node of the deployment (``here``, this

@@ -259,13 +259,17 @@ class SqliteStore(ModerationStore, FileRecords):
 
     # -- one server: every nick online is in the hub's own table ---------------
 
-    def claim_online(self, key: str, nick: str, session: int | None) -> str | None:
+    def claim_online(self, key: str, nick: str, session: int | None, fp: str | None = None,
+                     admin: bool = False) -> str | None:
         return None
 
     def release_online(self, key: str) -> None:
         pass
 
     def online_holder(self, key: str) -> tuple[str, int | None] | None:
+        return None
+
+    def online_elsewhere(self, key: str) -> tuple | None:
         return None
 
     def online_nicks(self, here: list) -> list:
