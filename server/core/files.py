@@ -17,6 +17,13 @@
   ``"expired": true``).
 - Deleting a file's message deletes its bytes (:meth:`file_deleted`, from
   :mod:`server.core.redaction`).
+- With a shared store (``--redis``) the records, the bytes and the quota's
+  totals are the deployment's (:mod:`server.store.redis_files`): the rules
+  are the same, but what this node holds in memory is only its own uploads
+  in progress; the quota is counted and made room for in the store, one
+  atomic step at a time, and an upload another node started (or one this
+  node had before a restart) is taken up again when its session offers it
+  here.
 
 The bytes never pass through here: the hub only checks, records and hands
 sockets to transfer threads.
@@ -33,12 +40,13 @@ import tempfile
 import time
 
 from .. import protocol as p
-from ..store import DIRECT, MESSAGE
+from ..store import DIRECT, MESSAGE, Unavailable
 from ..store.files import COMPLETE, DELETED, DROPPED, PARTIAL, FileBlobs, FileRecord, file_of
 from ..transfer import ByteBucket, Channel, Download, Refusal, TransferSet, Upload
 from .fanout import Out
 
 PARTIAL_EXPIRY = 24 * 3600.0     # seconds without progress before a partial upload is given up
+SWEEP_EVERY = 60.0               # shared store: seconds between two looks for stale uploads of any node
 MAX_TRANSFERS_PER_SESSION = 8    # transfer connections one session may have at once
 
 
@@ -75,11 +83,12 @@ class FileRules:
         self._buckets: dict = {}         # session -> ByteBucket, for its uploads' rate
         self._verdicts: list = []        # (Verdict, frame): answered after the pass commits
         self._finished: dict = {}        # file id -> FileRecord, oldest first (the quota's order)
+        self._next_sweep = 0.0           # shared store: when to look for stale uploads of any node
         if self.store.shared:
-            # Files are not shared across nodes yet (offers are refused): a
-            # node keeps nothing on disk, and never sweeps a folder that a
-            # server of this computer without --redis may use.
-            self.blobs = None
+            # Records, bytes and totals are the deployment's, in the store; a
+            # node keeps nothing on disk (and never sweeps a folder that a
+            # server of this computer without --redis may use).
+            self.blobs = self.store.file_blobs()
             return
         self.blobs = FileBlobs(files_dir(self.config))
         known = set()
@@ -96,7 +105,9 @@ class FileRules:
 
     @property
     def files_reserved(self) -> int:
-        """Bytes the uploads in progress will need."""
+        """Bytes the uploads in progress will need (shared store: on every node)."""
+        if self.store.shared:
+            return self.store.file_totals()[1]
         return sum(u.record.size for u in self.uploads.values())
 
     # -- the offer ------------------------------------------------------------
@@ -104,11 +115,6 @@ class FileRules:
     def on_upload(self, conn, up: p.Upload) -> None:
         if not self._v2(conn, up, "upload"):
             return
-        if self.store.shared:
-            return self.error(conn, p.ProtocolError(p.FORBIDDEN, "This server shares its rooms with other servers "
-                                                                 "through Redis, and files are not shared across "
-                                                                 "servers yet: send it another way.", up.ref),
-                              counts=False)
         room = target = None
         if up.room is not None:
             room = self._present(conn, up.room, up.ref)
@@ -146,13 +152,21 @@ class FileRules:
         self.send(conn, p.upload_ready_frame(pending.record.id, pending.token, held, up.ref))
 
     def _same_offer(self, conn, up: p.Upload, room, target) -> Pending | None:
-        """This session's upload in progress of the same file to the same place."""
+        """This session's upload in progress of the same file to the same place
+        (shared store: also one begun on another node, or before a restart,
+        which this node takes up)."""
+        def same(rec):
+            return rec.session == conn.session and rec.sha256 == up.sha256 and rec.size == up.size and \
+                rec.room == (room.key if room is not None else None) and \
+                rec.to_session == (target.session if target is not None else None)
         for pending in self.uploads.values():
-            rec = pending.record
-            if rec.session == conn.session and rec.sha256 == up.sha256 and rec.size == up.size and \
-                    rec.room == (room.key if room is not None else None) and \
-                    rec.to_session == (target.session if target is not None else None):
+            if same(pending.record):
                 return pending
+        if self.store.shared:
+            for rec in self.store.files_in_state(PARTIAL):
+                if same(rec):
+                    pending = self.uploads[rec.id] = Pending(rec, "")
+                    return pending
         return None
 
     # -- a transfer connection's first line --------------------------------------
@@ -203,7 +217,7 @@ class FileRules:
         busy = self._busy(channel, session, get.file)
         if busy is not None:
             return busy
-        rec = None if self.store.shared else self.store.get_file(get.file)
+        rec = self.store.get_file(get.file)
         if rec is None or not self._may_see(session, rec):
             return self._refusal(channel, p.NO_SUCH_FILE, "There is no file with that id you can fetch.", get.file)
         if rec.state != COMPLETE:
@@ -240,10 +254,25 @@ class FileRules:
         if pending is None or pending.transfer is not done.thread:
             done.verdict.set(dict(p.error_frame(p.NO_SUCH_FILE, "This upload was given up meanwhile."), file=done.file))
             return
-        del self.uploads[done.file]
         rec = pending.record
         obj = p.file_object(rec.id, rec.name, rec.size, rec.mime, rec.sha256, rec.thumb)
         extra = {"file": obj}
+        try:
+            self._announce_file(rec, obj, extra)
+        except Unavailable as e:     # a shared store's backend is away: nothing announced; a new offer finishes it
+            done.verdict.set(dict(p.error_frame(p.UNAVAILABLE, f"{e} Offer the file again: its bytes are kept."),
+                                  file=done.file, offset=rec.size))
+            return
+        del self.uploads[done.file]
+        try:
+            self._make_room()
+        except Unavailable:         # the files stay over the quota until the next upload makes room
+            self.log.warning("files: could not make room under the quota (Redis away)")
+        self._verdicts.append((done.verdict, p.put_ok_frame(rec.id)))
+        self.log.info("%s shared %s (%d bytes) as %s", rec.sender, json.dumps(rec.name), rec.size, rec.id)
+
+    def _announce_file(self, rec: FileRecord, obj: dict, extra: dict) -> None:
+        """Store (and, with one server, queue) the message of a checked upload, and its record's new state."""
         if rec.room is not None:
             room = self.rooms[rec.room]          # rooms are kept, empty ones too
             msg_id, ts = self.store.add_event(MESSAGE, room.key, rec.sender, rec.name, rec.session, extra)
@@ -262,16 +291,17 @@ class FileRules:
         self.stats["messages"] += 1
         rec.state, rec.completed, rec.msg_id = COMPLETE, round(self.clock(), 3), msg_id
         self.store.set_file_state(rec.id, COMPLETE, rec.completed, msg_id)
-        self._finished[rec.id] = rec
-        self.files_used += rec.size
-        self._make_room()
-        self._verdicts.append((done.verdict, p.put_ok_frame(rec.id)))
-        self.log.info("%s shared %s (%d bytes) as %s", rec.sender, json.dumps(rec.name), rec.size, rec.id)
+        if not self.store.shared:            # a shared store counts the deployment's files itself
+            self._finished[rec.id] = rec
+            self.files_used += rec.size
 
     def on_file_dropped(self, _conn, dropped) -> None:
         pending = self.uploads.get(dropped.file)
         if pending is not None and pending.transfer is dropped.thread:
-            self._give_up(pending)
+            try:
+                self._give_up(pending)
+            except Unavailable:     # its record stays an upload in progress: the stale ones' sweep drops it
+                self.log.warning("file %s: could not record its dropped upload (Redis away)", dropped.file)
 
     def _give_up(self, pending: Pending) -> None:
         del self.uploads[pending.record.id]
@@ -290,7 +320,12 @@ class FileRules:
 
     def _make_room(self) -> None:
         """Expire the oldest finished files until the quota holds them and the uploads in progress."""
-        quota, reserved = self.config.files_quota, self.files_reserved
+        quota = self.config.files_quota
+        if self.store.shared:       # the deployment's files, oldest first, each step atomic in the store
+            for rec in self.store.expire_oldest(quota):
+                self.log.info("file %s (%d bytes) expired to make room", rec.id, rec.size)
+            return
+        reserved = self.files_reserved
         while self._finished and self.files_used + reserved > quota:
             rec = self._finished.pop(next(iter(self._finished)))
             self.files_used -= rec.size
@@ -306,6 +341,11 @@ class FileRules:
                 self._give_up(pending)
         if not any(u.transfer is not None and u.transfer.is_alive() for u in self.uploads.values()):
             self._buckets.clear()
+        if self.store.shared and now >= self._next_sweep:     # uploads of every node, a dead one's too
+            self._next_sweep = now + SWEEP_EVERY
+            for rec in self.store.stale_partials(self.clock() - PARTIAL_EXPIRY):
+                if rec.id not in self.uploads:
+                    self.store.set_file_state(rec.id, DROPPED)
 
     def file_deleted(self, event) -> None:
         """The message ``event`` is being deleted: so are its file's bytes."""

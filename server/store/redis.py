@@ -71,6 +71,7 @@ except ImportError:     # the extra is not installed: RedisStore says so when it
 from ..protocol import nick_key
 from . import DIRECT, LOBBY, MESSAGE, TOPIC, Event, HistoryError, RoomRecord, Unavailable
 from .moderation import DELETE, EDIT
+from .redis_files import RedisFileRecords
 from .redis_moderation import RedisModeration
 from .redis_online import CLAIM, RELEASE, RedisOnline
 from .redis_keys import NODE, P
@@ -164,7 +165,7 @@ def decode(entry_id, fields: dict, text, change) -> Event:
                  text, values["from_session"], values["to_session"], values["ref"], values["kind"], values["extra"])
 
 
-class RedisStore(RedisModeration, RedisOnline):
+class RedisStore(RedisModeration, RedisOnline, RedisFileRecords):
     """The shared history of a deployment; see the module docstring."""
 
     shared = True
