@@ -123,7 +123,7 @@ class FileRules:
             if self.mod_of(room.key).modes["questions"] and not self.is_op(conn, room):
                 return self._refuse(conn, f"#{room.name} takes questions: files there come from its ops.", up.ref)
         else:
-            target = self.nicks.get(p.nick_key(up.to))
+            target = self.direct_target(p.nick_key(up.to))     # here, or on another node of a shared store
             if target is None:
                 return self.error(conn, p.ProtocolError(p.NO_SUCH_USER, f"Nobody called {up.to[:40]!r} is online.",
                                                         up.ref), counts=False)
