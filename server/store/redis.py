@@ -342,8 +342,10 @@ class RedisStore(RedisModeration, RedisOnline, RedisFileRecords):
         with ids up to ``upto`` (their texts and changes too; entries still in
         the stream stay) and record the floor, so a ``since`` below it is told
         ``history_gone`` instead of getting a silent gap. Returns how many
-        were forgotten."""
+        were forgotten. ValueError (nothing dropped) when ``upto`` is still
+        in the stream, or beyond the newest id."""
         with self._calls():
+            self._check_archived(upto)
             dropped = 0
             for start in range(1, upto + 1, CHUNK):
                 ids = list(range(start, min(upto, start + CHUNK - 1) + 1))
@@ -356,6 +358,18 @@ class RedisStore(RedisModeration, RedisOnline, RedisFileRecords):
             if upto > floor:
                 self._db.set(FLOOR, upto)
         return dropped
+
+    def _check_archived(self, upto: int) -> None:
+        """ValueError unless every id up to ``upto`` has left the stream for the archive."""
+        newest = int(self._db.get(SEQ) or 0)
+        first = self._db.xrange(LOG, "-", "+", count=1)
+        first_id = int(first[0][0].split(b"-")[1]) if first else newest + 1
+        if upto > newest:
+            raise ValueError(f"id {upto} is beyond the newest id of the history ({newest})")
+        if upto >= first_id:
+            raise ValueError(f"id {upto} is still in the stream, which holds ids {first_id} to {newest}: only "
+                             f"archived history can be dropped, so give an id below {first_id} (a lower "
+                             "--redis-keep on the nodes moves more of it to the archive)")
 
     def _ids(self, index: str, low: int, high: int, limit: int, newest: bool) -> list[int]:
         """Up to ``limit`` ids of an index set with low < id <= high, the oldest
