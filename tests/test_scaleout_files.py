@@ -166,13 +166,18 @@ def test_deleting_a_file_s_message_on_one_node_deletes_its_bytes_for_every_node(
         db.close()
 
 
-def test_an_upload_cut_on_one_node_resumes_on_another(nodes):
+def test_an_upload_cut_on_one_node_resumes_on_another(nodes, redis_server):
     """The client that lost its node offers the file again on another: the
     bytes already held in Redis are its offset there."""
     (a, b), (ann, bob) = nodes(2)
     data = os.urandom(2 * MB)
     ready = offer(ann, data)
-    assert put(a.port, ready, data, stop_after=PIECE * 3 + 100) is None
+    assert put(a.port, ready, data, stop_after=MB) is None
+    db = redis_db(redis_server.url)
+    try:
+        wait_until(lambda: db.exists(BLOB + ready["file"]), timeout=10, what="bytes of the cut upload")
+    finally:
+        db.close()
     wait_until(lambda: not a.hub.chat.transfers.running(), timeout=10)
     ann.close()                                     # its node is lost to it; the same session, on b:
     ann2 = LineClient(b.port, timeout=15)
@@ -180,7 +185,7 @@ def test_an_upload_cut_on_one_node_resumes_on_another(nodes):
         hello_v2(ann2, "p0", resume=ann.session)
         again = offer(ann2, data, ref="again")
         assert again["type"] == "upload_ready" and again["file"] == ready["file"]
-        assert 0 < again["offset"] <= PIECE * 3 + 100
+        assert 0 < again["offset"] <= MB
         assert put(b.port, again, data)["type"] == "put_ok"
         assert announced(bob, ready["file"])["file"]["sha256"] == sha(data)
         assert get(a.port, ready["file"], bob.session)[1] == data
@@ -255,3 +260,20 @@ def test_a_stale_upload_of_any_node_is_given_up_by_the_others(nodes, redis_serve
         db.close()
     frame, _ = get(b.port, ready["file"], bob.session)
     assert frame["code"] == p.NO_SUCH_FILE and "given up" in frame["message"]
+
+
+def test_redis_away_an_offer_is_told_unavailable_and_the_upload_works_once_it_is_back(nodes, redis_server):
+    (a, b), (ann, bob) = nodes(2)
+    data = os.urandom(100_000)
+    redis_server.kill()
+    refused = offer(ann, data, ref="while-down")
+    assert refused["type"] == "error" and refused["code"] == p.UNAVAILABLE, refused
+    redis_server.restart()
+
+    def ready_again():
+        answer_ = offer(ann, data, ref=f"again-{os.urandom(3).hex()}")
+        return answer_ if answer_["type"] == "upload_ready" else None
+    ready = wait_until(ready_again, timeout=20, interval=0.3, what="an offer accepted once Redis is back")
+    assert put(a.port, ready, data)["type"] == "put_ok"
+    announced(bob, ready["file"])
+    assert get(b.port, ready["file"], bob.session)[1] == data

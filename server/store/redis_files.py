@@ -32,8 +32,10 @@ measured cost).
 
 Threads: :class:`RedisFileRecords` is mixed into the store (the hub thread);
 :class:`RedisBlobs` is used by the transfer threads and the hub, through its
-own thread-safe connection pool; its Redis errors are ``OSError``
-(:class:`BlobsUnavailable`), so a transfer ends as a lost connection would.
+own thread-safe connection pool; its Redis errors are ``OSError`` and
+:class:`~server.store.Unavailable` both (:class:`BlobsUnavailable`): a
+transfer ends as a lost connection would, a hub's request is answered
+``unavailable``.
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ import io
 import json
 import time
 
+from . import Unavailable
 from .files import COMPLETE, EXPIRED, PARTIAL, FileRecord
 from .redis_keys import P
 
@@ -223,8 +226,9 @@ class RedisFileRecords:
         return int(used or 0), int(reserved or 0)
 
 
-class BlobsUnavailable(OSError):
-    """Redis failed a transfer's read or write: the transfer ends as a lost connection does."""
+class BlobsUnavailable(OSError, Unavailable):
+    """Redis failed a read or write of bytes: a transfer ends as a lost
+    connection does (OSError); on the hub, the client is told ``unavailable``."""
 
 
 class RedisBlobs:
