@@ -37,7 +37,8 @@ so pages read only their own entries; sessions, their rooms and read
 markers; rooms; nick bindings, roles, bans, mutes, modes; and the online
 nicks of every node (``online``, with each node's ``node:ID`` key kept alive
 by its reader, so a node that dies without a word loses its nicks when the
-key expires).
+key expires). Files and pictures: their records, their bytes and the
+quota's totals (:mod:`.redis_files`).
 
 Redis unreachable: a write the chat depends on (an event, a session, a
 nick) raises :class:`~server.store.Unavailable`, and the client is told
