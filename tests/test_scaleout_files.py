@@ -277,3 +277,49 @@ def test_redis_away_an_offer_is_told_unavailable_and_the_upload_works_once_it_is
     assert put(a.port, ready, data)["type"] == "put_ok"
     announced(bob, ready["file"])
     assert get(b.port, ready["file"], bob.session)[1] == data
+
+
+def test_a_put_may_reach_another_node_than_the_offer(nodes):
+    """Behind one DNS name of several nodes the transfer connection may land
+    on another node than the chat's: the latest offer's token is good on any."""
+    (a, b, c), (ann, bob, carol) = nodes(3)
+    data = os.urandom(PIECE * 2 + 99)
+    first = offer(ann, data)
+    assert put(b.port, first, data, stop_after=PIECE // 2) is None       # taken up by b, then cut
+    wait_until(lambda: not b.hub.chat.transfers.running(), timeout=10)
+    latest = offer(ann, data, ref="again")                  # on a, which gives a new token
+    assert latest["file"] == first["file"] and latest["token"] != first["token"]
+    stale = put(c.port, first, data, offset=0)
+    assert stale["code"] == p.FORBIDDEN                      # the older token, on yet another node
+    assert put(c.port, latest, data) == {"type": "put_ok", "file": first["file"]}
+    for who in (ann, bob, carol):
+        assert announced(who, first["file"])["file"]["size"] == len(data)
+    assert get(a.port, first["file"], ann.session)[1] == data
+
+
+def test_an_older_writer_of_an_upload_cannot_overwrite_a_later_one(redis_server):
+    """A put its node has not yet seen lost (its socket hangs) wakes up after
+    the client resumed on another node: its late pieces are refused."""
+    from server.store.redis import RedisStore
+    from server.store.files import FileRecord
+    from server.store.redis_files import BlobsUnavailable
+    store = RedisStore(redis_server.url)
+    blobs = store.file_blobs()
+    try:
+        store.add_file(FileRecord("F1", "x.bin", 3 * PIECE, "0" * 64, "application/octet-stream", None, "ann", 1,
+                                  "lobby", None, None, "partial", 1.0))
+        old = blobs.open_part("F1", 0)
+        old.write(b"o" * 100)
+        new = blobs.open_part("F1", 0)
+        new.write(b"n" * (PIECE + 10))
+        with pytest.raises(BlobsUnavailable):
+            old.write(b"o" * PIECE)
+        with pytest.raises(BlobsUnavailable):
+            old.close()
+        new.close()
+        assert blobs.held("F1") == PIECE + 10
+        with blobs.open_part("F1", PIECE + 10) as again:    # a resume reads back what it holds
+            assert again.read(PIECE) == b"n" * PIECE and again.read(PIECE) == b"n" * 10
+    finally:
+        blobs.close()
+        store.close()

@@ -148,6 +148,8 @@ class FileRules:
             pending = self.uploads[rec.id] = Pending(rec, "")
         pending.token = secrets.token_urlsafe(24)     # the latest offer's: an older put is refused
         pending.touched = time.monotonic()
+        if self.store.shared:       # so that the put may reach any node (a DNS name of several)
+            self.store.set_file_token(pending.record.id, pending.token)
         held = min(self.blobs.held(pending.record.id), pending.record.size)
         self.send(conn, p.upload_ready_frame(pending.record.id, pending.token, held, up.ref))
 
@@ -186,6 +188,12 @@ class FileRules:
 
     def _upload(self, channel, put: p.Put):
         pending = self.uploads.get(put.file)
+        if self.store.shared and (pending is None or not hmac.compare_digest(pending.token, put.token)):
+            found = self._offered_elsewhere(put)
+            pending = found or pending
+            if found is False and pending is None:      # in progress, offered again since: as the token check below
+                return self._refusal(channel, p.FORBIDDEN, "That token is not the latest one given for this file: "
+                                                           "use the token of your last upload_ready.", put.file)
         if pending is None:
             return self._refusal(channel, p.NO_SUCH_FILE, "No upload of that file is in progress (it finished, was "
                                                           "given up, or was never offered): offer it again.", put.file)
@@ -229,6 +237,22 @@ class FileRules:
         download = Download(channel, self.transfers, self.config.idle_timeout, self.blobs, rec.id, get.offset)
         download.session = session
         return download
+
+    def _offered_elsewhere(self, put: p.Put):
+        """(Shared store) An upload in progress whose latest offer, on any
+        node, gave this put's token: this node takes it up (its Pending).
+        False: it is in progress, but that is not its latest token; None:
+        no such upload in progress."""
+        rec = self.store.get_file(put.file)
+        if rec is None or rec.state != PARTIAL:
+            return None
+        if not self.store.file_token_is(put.file, put.token):
+            return False
+        pending = self.uploads.get(put.file)
+        if pending is None:
+            pending = self.uploads[put.file] = Pending(rec, put.token)
+        pending.token = put.token
+        return pending
 
     def _busy(self, channel, session: int, fid: str):
         """A refusal when the session has MAX_TRANSFERS_PER_SESSION transfers

@@ -155,6 +155,7 @@ class Store(Protocol):
     def files_in_state(self, state: str) -> list: ...
     # shared stores only (server.store.redis_files): the deployment's bytes, totals and quota steps
     #   file_blobs() -> the bytes' store (FileBlobs' interface); file_totals() -> (used, reserved);
-    #   expire_oldest(limit) -> the files expired; stale_partials(before) -> uploads without progress
+    #   expire_oldest(limit) -> the files expired; stale_partials(before) -> uploads without progress;
+    #   set_file_token(id, token), file_token_is(id, token): the latest offer's token, for a put on any node
 
     def close(self) -> None: ...

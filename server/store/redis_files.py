@@ -40,6 +40,8 @@ transfer ends as a lost connection would, a hub's request is answered
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import io
 import json
 import time
@@ -87,6 +89,16 @@ if new == 'complete' then
 else
   redis.call('DEL', KEYS[6])
 end
+return 1
+"""
+# KEYS: the record, the blob, files:partial. ARGV: the writer's number, the piece's
+# index, the piece, now, the id. Only the latest writer of an upload (the
+# latest put, on whichever node) writes: an older one that wakes up late
+# (its node had not noticed its connection was lost) gets 0 and stops.
+WRITE = """
+if redis.call('HGET', KEYS[1], 'writer') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[3], 'XX', ARGV[4], ARGV[5])
 return 1
 """
 # KEYS: the record, the blob. Drops the bytes unless the record says complete
@@ -149,6 +161,16 @@ class RedisFileRecords:
                 "" if limit is None else limit]
         with self._calls():
             return int(self._script("transition")(keys=keys, args=args))
+
+    def set_file_token(self, file_id: str, token: str) -> None:
+        """The latest offer's token (its SHA-256): a put with it may reach any node."""
+        with self._calls():
+            self._db.hset(RECORD + file_id, "token", hashlib.sha256(token.encode()).hexdigest())
+
+    def file_token_is(self, file_id: str, token: str) -> bool:
+        with self._calls():
+            stored = self._db.hget(RECORD + file_id, "token")
+        return stored is not None and hmac.compare_digest(stored.decode(), hashlib.sha256(token.encode()).hexdigest())
 
     def mark_expired(self, record: FileRecord) -> None:
         """The file expired (its bytes go), and its message says so."""
@@ -239,6 +261,7 @@ class RedisBlobs:
         from .redis import _safe_url, connect
         self._db = connect(url)
         self._remove = self._db.register_script(REMOVE)
+        self._write = self._db.register_script(WRITE)
         self.where = f"Redis at {_safe_url(url)} (keys {BLOB}*)"
 
     @contextlib.contextmanager
@@ -303,6 +326,7 @@ class _Part:
     def __init__(self, blobs: RedisBlobs, file_id: str, offset: int):
         self.blobs, self.fid, self.key = blobs, file_id, BLOB + file_id
         db = blobs._db
+        self.writer = db.hincrby(RECORD + file_id, "writer", 1)     # an older writer of this upload stops
         count = db.hlen(self.key)
         self.index, cut = divmod(offset, PIECE)
         tail = db.hget(self.key, self.index) if cut else None
@@ -327,10 +351,10 @@ class _Part:
 
     def _put(self, piece: bytes) -> None:
         with self.blobs._calls():
-            pipe = self.blobs._db.pipeline(transaction=False)
-            pipe.hset(self.key, self.index, piece)
-            pipe.zadd(PARTIALS, {self.fid: time.time()}, xx=True)
-            pipe.execute()
+            done = self.blobs._write(keys=[RECORD + self.fid, self.key, PARTIALS],
+                                     args=[self.writer, self.index, piece, time.time(), self.fid])
+        if not done:
+            raise BlobsUnavailable("a later put of this upload (perhaps on another node) took over")
 
     def flush(self) -> None:
         if self.buf:
