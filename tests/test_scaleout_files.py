@@ -295,6 +295,9 @@ def test_a_put_may_reach_another_node_than_the_offer(nodes):
     for who in (ann, bob, carol):
         assert announced(who, first["file"])["file"]["size"] == len(data)
     assert get(a.port, first["file"], ann.session)[1] == data
+    # Sent again after it finished (on c): a new upload, not a's stale one announced twice.
+    third = offer(ann, data, ref="third")
+    assert third["type"] == "upload_ready" and third["file"] != first["file"] and third["offset"] == 0
 
 
 def test_an_older_writer_of_an_upload_cannot_overwrite_a_later_one(redis_server):

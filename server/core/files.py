@@ -161,8 +161,10 @@ class FileRules:
             return rec.session == conn.session and rec.sha256 == up.sha256 and rec.size == up.size and \
                 rec.room == (room.key if room is not None else None) and \
                 rec.to_session == (target.session if target is not None else None)
-        for pending in self.uploads.values():
+        for pending in list(self.uploads.values()):
             if same(pending.record):
+                if self.store.shared and self._finished_elsewhere(pending):
+                    continue
                 return pending
         if self.store.shared:
             for rec in self.store.files_in_state(PARTIAL):
@@ -237,6 +239,18 @@ class FileRules:
         download = Download(channel, self.transfers, self.config.idle_timeout, self.blobs, rec.id, get.offset)
         download.session = session
         return download
+
+    def _finished_elsewhere(self, pending: Pending) -> bool:
+        """(Shared store) True, and this node forgets it, when an upload it
+        holds is no longer in progress in the store (another node took it
+        up and finished it, or it was given up)."""
+        if pending.transfer is not None and pending.transfer.is_alive():
+            return False
+        rec = self.store.get_file(pending.record.id)
+        if rec is not None and rec.state == PARTIAL:
+            return False
+        del self.uploads[pending.record.id]
+        return True
 
     def _offered_elsewhere(self, put: p.Put):
         """(Shared store) An upload in progress whose latest offer, on any
@@ -359,17 +373,29 @@ class FileRules:
 
     def expire_uploads(self, now: float) -> None:
         """(tick) Give up partial uploads without progress for PARTIAL_EXPIRY seconds."""
-        for pending in list(self.uploads.values()):
-            t = pending.transfer
-            if (t is None or not t.is_alive()) and now - pending.touched > PARTIAL_EXPIRY:
-                self._give_up(pending)
+        if self.store.shared:
+            if now >= self._next_sweep:
+                self._next_sweep = now + SWEEP_EVERY
+                self._sweep_shared()
+        else:
+            for pending in list(self.uploads.values()):
+                t = pending.transfer
+                if (t is None or not t.is_alive()) and now - pending.touched > PARTIAL_EXPIRY:
+                    self._give_up(pending)
         if not any(u.transfer is not None and u.transfer.is_alive() for u in self.uploads.values()):
             self._buckets.clear()
-        if self.store.shared and now >= self._next_sweep:     # uploads of every node, a dead one's too
-            self._next_sweep = now + SWEEP_EVERY
-            for rec in self.store.stale_partials(self.clock() - PARTIAL_EXPIRY):
-                if rec.id not in self.uploads:
-                    self.store.set_file_state(rec.id, DROPPED)
+
+    def _sweep_shared(self) -> None:
+        """(Shared store, once a minute) Give up the uploads of every node, a
+        dead one's too, with no progress for PARTIAL_EXPIRY seconds (their
+        progress is the store's: any node may have taken one up); forget the
+        uploads this node holds that are no longer in progress."""
+        for rec in self.store.stale_partials(self.clock() - PARTIAL_EXPIRY):
+            pending = self.uploads.get(rec.id)
+            if pending is None or pending.transfer is None or not pending.transfer.is_alive():
+                self.store.set_file_state(rec.id, DROPPED)
+        for pending in list(self.uploads.values()):
+            self._finished_elsewhere(pending)
 
     def file_deleted(self, event) -> None:
         """The message ``event`` is being deleted: so are its file's bytes."""

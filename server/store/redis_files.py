@@ -163,9 +163,13 @@ class RedisFileRecords:
             return int(self._script("transition")(keys=keys, args=args))
 
     def set_file_token(self, file_id: str, token: str) -> None:
-        """The latest offer's token (its SHA-256): a put with it may reach any node."""
+        """The latest offer's token (its SHA-256): a put with it may reach any
+        node. An offer counts as progress."""
         with self._calls():
-            self._db.hset(RECORD + file_id, "token", hashlib.sha256(token.encode()).hexdigest())
+            pipe = self._db.pipeline(transaction=True)
+            pipe.hset(RECORD + file_id, "token", hashlib.sha256(token.encode()).hexdigest())
+            pipe.zadd(PARTIALS, {file_id: time.time()}, xx=True)
+            pipe.execute()
 
     def file_token_is(self, file_id: str, token: str) -> bool:
         with self._calls():
