@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how long an author may edit or delete a message (default %(default)g)")
     # Files and pictures (docs/protocol.md, section 13): read by _files().
     ap.add_argument("--files-dir", default=None,
-                    help="folder for shared files (default: 'files' beside the history file)")
+                    help="folder for shared files (default: 'files' beside the history file; with --redis the "
+                         "files are in Redis)")
     ap.add_argument("--max-file-size", type=_positive(int), default=d.max_file_size, metavar="BYTES",
                     help="largest file a client may share (default %(default)s: 100 MiB)")
     ap.add_argument("--files-quota", type=_positive(int), default=d.files_quota, metavar="BYTES",
@@ -269,6 +270,9 @@ def from_args(argv=None) -> ServerConfig:
     if a.drop_history_before is not None and not a.redis:
         ap.error("--drop-history-before goes with --redis URL: it drops a deployment's archived history in Redis "
                  "(a SQLite history is not dropped this way)")
+    if a.redis and a.files_dir:
+        ap.error("--files-dir does not go with --redis: the deployment's files are in Redis, where every node "
+                 "reaches them (docs/scaling.md)")
     if a.redis and a.db:
         ap.error("give --redis or --db, not both: with --redis the history is in Redis")
     if a.password and a.password_file:

@@ -1,6 +1,7 @@
 """The operator's ``python -m server --redis URL --drop-history-before ID``
 (docs/scaling.md, "When Redis is lost"), against a real redis-server: what
-it drops, what a resume below it is told, and its refusals (nothing dropped)."""
+it drops, what a resume below it is told, and its refusals (nothing dropped);
+and the node's other refusal of its command line with --redis (--files-dir)."""
 from __future__ import annotations
 
 import subprocess
@@ -76,3 +77,8 @@ def test_the_command_s_bad_input_is_a_sentence_and_an_exit_code():
         assert wrong.returncode == 2 and "--drop-history-before" in wrong.stderr, wrong.stderr
     away = drop("--redis", f"redis://127.0.0.1:{free_port()}/0", "--drop-history-before", "10")
     assert away.returncode == 1 and "cannot be reached" in away.stderr and "Traceback" not in away.stderr
+
+
+def test_files_dir_does_not_go_with_redis():
+    wrong = drop("--redis", "redis://127.0.0.1:1/0", "--files-dir", "/tmp/x")
+    assert wrong.returncode == 2 and "--files-dir does not go with --redis" in wrong.stderr
