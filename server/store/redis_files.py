@@ -185,14 +185,19 @@ class RedisFileRecords:
         """Expire the oldest finished files while the deployment's finished and
         reserved bytes exceed ``limit`` (each step atomic, checking the totals
         in Redis); returns the files expired, their messages marked."""
-        out = []
+        out, moved = [], None
         while True:
             with self._calls():
                 oldest = self._db.zrange(COMPLETES, 0, 0)
             if not oldest:
                 return out
             fid = oldest[0].decode()
+            if fid == moved:            # still first after it would not move: not a finished file (never so)
+                with self._calls():
+                    self._db.zrem(COMPLETES, fid)
+                continue
             done = self._transition(fid, EXPIRED, None, None, limit)
+            moved = fid if done == 0 else None
             if done == -1:
                 return out
             if done == 1:
