@@ -177,6 +177,9 @@ class FileBlobs:
             except FileNotFoundError:
                 pass
 
+    def close(self) -> None:
+        """Nothing to close: each transfer opens and closes its own file."""
+
     def names(self) -> list[str]:
         """The ids of what the folder holds (partial or whole)."""
         out = []
