@@ -326,3 +326,22 @@ def test_an_older_writer_of_an_upload_cannot_overwrite_a_later_one(redis_server)
     finally:
         blobs.close()
         store.close()
+
+
+def test_redis_lost_during_a_put_ends_the_transfer_and_the_offer_again_finishes_it(nodes, redis_server):
+    (a, b), (ann, bob) = nodes(2)
+    data = os.urandom(MB)
+    ready = offer(ann, data)
+    redis_server.kill()
+    with pytest.raises((EOFError, ConnectionError)):
+        put(a.port, ready, data)            # the connection ends with no answer, as a lost connection would
+    wait_until(lambda: not a.hub.chat.transfers.running(), timeout=10)
+    redis_server.restart()
+
+    def ready_again():
+        answer_ = offer(ann, data, ref=f"again-{os.urandom(3).hex()}")
+        return answer_ if answer_["type"] == "upload_ready" else None
+    again = wait_until(ready_again, timeout=20, interval=0.3, what="an offer accepted once Redis is back")
+    assert again["file"] == ready["file"]
+    assert put(a.port, again, data)["type"] == "put_ok"
+    assert get(b.port, ready["file"], bob.session)[1] == data
