@@ -7,7 +7,10 @@ deployment's Redis, under ``natter:``:
 - ``file:FID``: the record (:class:`~server.store.files.FileRecord`) as a
   hash of its fields. Kept after the file is gone (its state says why), as
   SQLite keeps its row; the thumbnail leaves it once the file is announced
-  (the announcement in the stream carries it).
+  (the announcement in the stream carries it). Beside the fields, ``token``
+  (the SHA-256 of the latest offer's token: a put with it may reach any
+  node) and ``writer`` (the number of the latest put that opened the bytes:
+  only that one writes, :data:`WRITE`).
 - ``files:partial``: the uploads in progress, scored by their last progress
   (wall clock; every node gives up the stale ones, even a dead node's);
   ``files:complete``: the finished files, scored by when they finished (the
