@@ -176,8 +176,10 @@ class ChatServer:
         else:
             reach = "SERVING THE LAN: anyone who can reach this computer can join"
         line = f"Natter server listening on {_fmt(host, port)} ({reach}); history in {self.history.path}"
-        if self.hub.chat.blobs is not None:         # None with --redis: files are not shared across nodes yet
-            line += f"; shared files in {self.hub.chat.blobs.directory}"
+        line += f"; shared files in {self.hub.chat.blobs.where}"     # a folder, or the deployment's Redis
+        if self.history.shared:
+            line += (f", in its memory: up to --files-quota {self.config.files_quota} bytes "
+                     "(docs/scaling.md, Files and pictures)")
         if self.history.shared:
             line += ("\nSharing the rooms through Redis: acknowledged messages survive a Redis crash only with "
                      "appendonly yes" + {True: " (it is on)", False: " (IT IS OFF)",

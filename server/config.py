@@ -62,6 +62,7 @@ class ServerConfig:
     redis: str | None = None          # redis://HOST:PORT/DB: the deployment's shared log; None: SQLite
     require_durable: bool = False     # refuse to start when Redis keeps no append-only file
     redis_keep: int = 1_000_000       # stream entries Redis keeps; older ones move to its archive hash
+    drop_history_before: int | None = None   # with --redis: a one-shot that drops archived history, then exits
 
     def db_path(self) -> str:
         return self.db or paths.default_db()
@@ -171,11 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--redis-keep", type=_at_least_one, default=d.redis_keep, metavar="N",
                     help="with --redis: the stream keeps the newest N messages (default %(default)s); older ones "
                          "move to an archive in the same Redis, still paged and caught up from")
+    ap.add_argument("--drop-history-before", type=_at_least_one, default=None, metavar="ID",
+                    help="with --redis: do not serve; drop the archived history up to this id (to free Redis's "
+                         "memory), print what was dropped, and exit; clients resuming from before it are told "
+                         "history_gone (docs/scaling.md)")
     ap.add_argument("--edit-window", type=_positive(float), default=d.edit_window, metavar="SECONDS",
                     help="how long an author may edit or delete a message (default %(default)g)")
     # Files and pictures (docs/protocol.md, section 13): read by _files().
     ap.add_argument("--files-dir", default=None,
-                    help="folder for shared files (default: 'files' beside the history file)")
+                    help="folder for shared files (default: 'files' beside the history file; with --redis the "
+                         "files are in Redis)")
     ap.add_argument("--max-file-size", type=_positive(int), default=d.max_file_size, metavar="BYTES",
                     help="largest file a client may share (default %(default)s: 100 MiB)")
     ap.add_argument("--files-quota", type=_positive(int), default=d.files_quota, metavar="BYTES",
@@ -261,6 +267,12 @@ def from_args(argv=None) -> ServerConfig:
         ap.error("--cert and --key go together")
     if a.require_durable and not a.redis:
         ap.error("--require-durable goes with --redis")
+    if a.drop_history_before is not None and not a.redis:
+        ap.error("--drop-history-before goes with --redis URL: it drops a deployment's archived history in Redis "
+                 "(a SQLite history is not dropped this way)")
+    if a.redis and a.files_dir:
+        ap.error("--files-dir does not go with --redis: the deployment's files are in Redis, where every node "
+                 "reaches them (docs/scaling.md)")
     if a.redis and a.db:
         ap.error("give --redis or --db, not both: with --redis the history is in Redis")
     if a.password and a.password_file:
@@ -281,6 +293,7 @@ def from_args(argv=None) -> ServerConfig:
                        idle_timeout=a.idle_timeout, writers=a.writers, log_level=a.log_level,
                        max_rooms=max(1, a.max_rooms), max_rooms_per_client=max(1, a.max_rooms_per_client),
                        redis=a.redis, require_durable=a.require_durable, redis_keep=a.redis_keep,
+                       drop_history_before=a.drop_history_before,
                        **_discovery(ap, a), **_moderation(ap, a), **_doors(ap, a, a.tls or bool(a.cert)),
                        **_files(ap, a))
     return cfg

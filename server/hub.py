@@ -670,6 +670,7 @@ class Hub:
         A reader still blocked in recv (the hub stopped without hanging up)
         is woken by shutdown() first: close() alone would not wake it."""
         self.chat.transfers.close()
+        self.chat.blobs.close()         # the bytes' store (a shared store's: its Redis connections)
         for conn in list(self.conns):
             if conn.sock is not None:
                 conn.stopping.set()

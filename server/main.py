@@ -7,7 +7,7 @@ import sys
 
 from . import config as config_mod
 from .app import ChatServer, install_thread_hook, raise_fd_limit
-from .store import HistoryError, HistoryInUse
+from .store import HistoryError, HistoryInUse, Unavailable
 from .tls import TlsSetupError
 
 
@@ -16,6 +16,8 @@ def main(argv=None) -> int:
     if "--hash-password" in args:
         return hash_password_command()
     cfg = config_mod.from_args(argv)
+    if cfg.drop_history_before is not None:
+        return drop_history_command(cfg)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stderr)
     raise_fd_limit()
@@ -37,6 +39,37 @@ def main(argv=None) -> int:
     if server.failure:
         print(f"natter server: stopped: {server.failure}", file=sys.stderr)
         return 1
+    return 0
+
+
+def drop_history_command(cfg) -> int:
+    """``--redis URL --drop-history-before ID``: an operator's one-shot (any
+    node running or not). Drops the archived events up to ID, prints what it
+    dropped, exits 0; exit 1 with a sentence, and nothing dropped, when ID is
+    still in the stream or Redis cannot be used."""
+    from .store.redis import RedisStore
+    upto = cfg.drop_history_before
+    try:
+        store = RedisStore(cfg.redis)
+    except HistoryError as e:
+        print(f"natter server: {e}", file=sys.stderr)
+        return 1
+    try:
+        floor = store.history_floor
+        if upto <= floor:
+            print(f"Nothing to drop: the history up to id {floor} was dropped already.")
+            return 0
+        dropped = store.drop_before(upto)
+    except ValueError as e:
+        print(f"natter server: {e}; nothing was dropped", file=sys.stderr)
+        return 1
+    except Unavailable as e:
+        print(f"natter server: Redis failed during the drop ({e}); run the command again", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"Dropped {dropped} archived events up to id {upto} from {store.path}, with their texts and edits. "
+          f"The history now starts after id {upto}: clients resuming from before it are told history_gone.")
     return 0
 
 

@@ -156,7 +156,7 @@ class Channel:
 
     def send_file(self, f, offset: int, count: int, stopping: threading.Event) -> int:
         """Send ``count`` bytes of ``f`` from ``offset``; returns how many went."""
-        if self.tls is None and not self._unsent and hasattr(os, "sendfile"):
+        if self.tls is None and not self._unsent and hasattr(os, "sendfile") and _has_fd(f):
             return self.sock.sendfile(f, offset, count) or 0   # in the kernel: no copies, no GIL
         f.seek(offset)
         sent = 0
@@ -192,6 +192,15 @@ class Channel:
             pass
         finally:
             sock.close()
+
+
+def _has_fd(f) -> bool:
+    """True when f is a file of the system (sendfile can send it), not bytes held elsewhere (Redis)."""
+    try:
+        f.fileno()
+        return True
+    except (OSError, ValueError):       # io.UnsupportedOperation is both
+        return False
 
 
 class Transfer(threading.Thread):
@@ -301,7 +310,7 @@ class Upload(Transfer):
                     return
             f.flush()
             if self.durable:        # --sync full: on disk before it is announced, as the history is
-                os.fsync(f.fileno())
+                self.blobs.sync(f)
         if digest.hexdigest() != rec.sha256:
             self.blobs.remove(fid)
             self.hub.post(None, [FileDropped(fid, self)])
@@ -346,7 +355,7 @@ class Download(Transfer):
             return self.answer(dict(p.error_frame(p.NO_SUCH_FILE, "That file is no longer stored (it was deleted "
                                                                   "or expired)."), file=self.file_id))
         with f:
-            size = os.fstat(f.fileno()).st_size
+            size = self.blobs.size(f)
             if self.offset > size:
                 return self.answer(dict(p.error_frame(p.BAD_FRAME, f"'offset' is beyond the file's {size} bytes."),
                                         file=self.file_id))

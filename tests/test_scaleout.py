@@ -345,30 +345,15 @@ def test_the_window_s_client_keeps_an_unavailable_message_and_sends_it_once_redi
     assert [e["ref"] for e in log] == [ref] and log[0]["id"] == acked.id
 
 
-def test_a_file_offer_on_a_node_is_refused_in_words_and_the_chat_goes_on(make_node):
-    """Files are not shared across nodes yet: an offer gets forbidden with a
-    sentence that says so, a get no_such_file, and nothing else changes."""
-    from tests.filetools import get, offer
-    one = make_node()
-    ann = welcomed(one.port, "ann")
-    answer = offer(ann, b"hello file", "note.txt", mime="text/plain")
-    assert answer["type"] == "error" and answer["code"] == "forbidden", answer
-    assert "Redis" in answer["message"] and "files" in answer["message"]
-    session = next(f["session"] for f in ann.frames if f["type"] == "welcome")
-    frame, body = get(one.port, "A" * 22, session)
-    assert frame["type"] == "error" and frame["code"] in ("no_such_file", "forbidden") and body == b""
-    ann.send({"type": "say", "text": "still here", "ref": "s1"})
-    read_until(ann, lambda frames: any(f.get("ref") == "s1" and f["type"] == "message" for f in frames))
-
-
 def test_a_node_leaves_the_files_folder_of_this_computer_alone(make_node, tmp_path):
-    """A node keeps no files (offers are refused): it must not sweep a files
-    folder that a server of this computer without --redis keeps its files in."""
+    """A node keeps its files in Redis (tests/test_scaleout_files.py): it must
+    not sweep a files folder that a server of this computer without --redis
+    keeps its files in."""
     folder = tmp_path / "files"
     folder.mkdir()
     (folder / "kept-by-another-server").write_bytes(b"not a node's")
     one = make_node(files_dir=str(folder))
-    assert one.hub.chat.blobs is None and "shared files in" not in one.describe()
+    assert "shared files in Redis at redis://" in one.describe() and str(folder) not in one.describe()
     assert (folder / "kept-by-another-server").read_bytes() == b"not a node's"
 
 

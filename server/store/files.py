@@ -123,6 +123,20 @@ class FileBlobs:
         if os.name == "posix" and stat.S_IMODE(os.stat(self.directory).st_mode) != 0o700:
             os.chmod(self.directory, 0o700)
 
+    @property
+    def where(self) -> str:
+        """Where the bytes are, for the start-up line."""
+        return self.directory
+
+    def size(self, f) -> int:
+        """The size of a file open_read gave."""
+        return os.fstat(f.fileno()).st_size
+
+    def sync(self, f) -> None:
+        """(--sync full) The partial file on disk before it is announced."""
+        f.flush()
+        os.fsync(f.fileno())
+
     def path(self, file_id: str) -> str:
         return os.path.join(self.directory, file_id)
 
@@ -162,6 +176,9 @@ class FileBlobs:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+
+    def close(self) -> None:
+        """Nothing to close: each transfer opens and closes its own file."""
 
     def names(self) -> list[str]:
         """The ids of what the folder holds (partial or whole)."""

@@ -37,7 +37,8 @@ so pages read only their own entries; sessions, their rooms and read
 markers; rooms; nick bindings, roles, bans, mutes, modes; and the online
 nicks of every node (``online``, with each node's ``node:ID`` key kept alive
 by its reader, so a node that dies without a word loses its nicks when the
-key expires).
+key expires). Files and pictures: their records, their bytes and the
+quota's totals (:mod:`.redis_files`).
 
 Redis unreachable: a write the chat depends on (an event, a session, a
 nick) raises :class:`~server.store.Unavailable`, and the client is told
@@ -71,6 +72,7 @@ except ImportError:     # the extra is not installed: RedisStore says so when it
 from ..protocol import nick_key
 from . import DIRECT, LOBBY, MESSAGE, TOPIC, Event, HistoryError, RoomRecord, Unavailable
 from .moderation import DELETE, EDIT
+from .redis_files import RedisFileRecords
 from .redis_moderation import RedisModeration
 from .redis_online import CLAIM, RELEASE, RedisOnline
 from .redis_keys import NODE, P
@@ -164,7 +166,7 @@ def decode(entry_id, fields: dict, text, change) -> Event:
                  text, values["from_session"], values["to_session"], values["ref"], values["kind"], values["extra"])
 
 
-class RedisStore(RedisModeration, RedisOnline):
+class RedisStore(RedisModeration, RedisOnline, RedisFileRecords):
     """The shared history of a deployment; see the module docstring."""
 
     shared = True
@@ -341,8 +343,10 @@ class RedisStore(RedisModeration, RedisOnline):
         with ids up to ``upto`` (their texts and changes too; entries still in
         the stream stay) and record the floor, so a ``since`` below it is told
         ``history_gone`` instead of getting a silent gap. Returns how many
-        were forgotten."""
+        were forgotten. ValueError (nothing dropped) when ``upto`` is still
+        in the stream, or beyond the newest id."""
         with self._calls():
+            self._check_archived(upto)
             dropped = 0
             for start in range(1, upto + 1, CHUNK):
                 ids = list(range(start, min(upto, start + CHUNK - 1) + 1))
@@ -355,6 +359,18 @@ class RedisStore(RedisModeration, RedisOnline):
             if upto > floor:
                 self._db.set(FLOOR, upto)
         return dropped
+
+    def _check_archived(self, upto: int) -> None:
+        """ValueError unless every id up to ``upto`` has left the stream for the archive."""
+        newest = int(self._db.get(SEQ) or 0)
+        first = self._db.xrange(LOG, "-", "+", count=1)
+        first_id = int(first[0][0].split(b"-")[1]) if first else newest + 1
+        if upto > newest:
+            raise ValueError(f"id {upto} is beyond the newest id of the history ({newest})")
+        if upto >= first_id:
+            raise ValueError(f"id {upto} is still in the stream, which holds ids {first_id} to {newest}: only "
+                             f"archived history can be dropped, so give an id below {first_id} (a lower "
+                             "--redis-keep on the nodes moves more of it to the archive)")
 
     def _ids(self, index: str, low: int, high: int, limit: int, newest: bool) -> list[int]:
         """Up to ``limit`` ids of an index set with low < id <= high, the oldest
