@@ -271,3 +271,23 @@ def test_session_expiry_flag():
     assert from_args([]).session_expiry == 30
     assert from_args(["--session-expiry", "7.5"]).session_expiry == 7.5
     assert from_args(["--session-expiry", "0"]).session_expiry == 0
+
+
+# --------------------------------------------------------------------------
+# A pass's rows go in several to an INSERT (_insert_rows)
+
+
+@pytest.mark.parametrize("count", [1, 3, 4, 5, 17, 63, 64, 65, 255, 256, 257, 341, 600])
+def test_every_row_of_a_pass_is_written_once_and_in_order_whatever_its_count(tmp_path, count):
+    h = SqliteStore(str(tmp_path / "h.db"))
+    try:
+        h.add_message("ann", "before", "lobby", 1, "r0")
+        h.commit()
+        ids = [h.add_message(f"u{i % 7}", f"text {i}", "lobby", 2, f"r{i}")[0] for i in range(count)]
+        assert h.commit() == count
+        rows = h._db.execute("SELECT id, sender, text, ref FROM messages ORDER BY id").fetchall()
+        assert rows[0][2] == "before"
+        assert [r[0] for r in rows[1:]] == ids == list(range(2, count + 2))
+        assert [(r[1], r[2], r[3]) for r in rows[1:]] == [(f"u{i % 7}", f"text {i}", f"r{i}") for i in range(count)]
+    finally:
+        h.close()
