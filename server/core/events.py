@@ -46,6 +46,45 @@ class Logged:
     """Events a shared store's reader took from the deployment's log, in
     log order (posted by the store, not by a door). The hub delivers them to
     this node's clients (:mod:`server.core.feed`) and then sets ``applied``,
-    which lets the reader take the next batch."""
+    which lets the reader take the next batch. ``presence``: what happened
+    to the other nodes' clients meanwhile (:class:`Presence`,
+    :class:`Members`, :class:`NodeGone`), in order, each delivered after the
+    events with an id up to its ``at`` (:mod:`server.core.presence`)."""
     events: list
+    presence: list = field(default_factory=list)
     applied: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """A presence frame (``joined``, ``left``, ``renamed``, as one server
+    sends it) about a client of another node (``node``): ``rooms`` the keys
+    of the rooms it is about; the client's ``session``, ``fp`` and
+    ``admin`` (its roles); ``routed``: shown as the presence rules say (an
+    announce room: to its ops only), else to the whole room (a kick's
+    ``left``). ``at``: the log's newest id when it happened."""
+    node: str
+    at: int
+    frame: dict
+    rooms: tuple
+    session: int | None
+    fp: str | None
+    admin: bool
+    routed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Members:
+    """Everyone in a room on the other live nodes, read at once (a node's
+    start, or a reader that fell behind the presence stream): ``members``
+    of (node, nick, session, fp, admin, room keys)."""
+    at: int
+    members: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class NodeGone:
+    """Another node's key expired (it died without a word, or stopped): its
+    clients left every room."""
+    at: int
+    node: str

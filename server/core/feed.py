@@ -16,9 +16,11 @@ fan-out at that point (:mod:`server.core.catchup`): each id reaches it once.
 
 What the events change beside frames is applied here too, so every server
 sees it: a room's last message id, a topic, a room made on another server.
-Not yet: moderation state (roles, bans, mutes, modes) changed on another
-server is seen after a restart; presence (``joined``, ``left``) and
-``renamed`` stay with the server of that client (docs/scaling.md).
+The other nodes' presence (``joined``, ``left``, ``renamed``) comes in the
+same batches, each placed after the events up to its ``at``
+(:mod:`server.core.presence`). Not yet: moderation state (roles, bans,
+mutes, modes) changed on another server is seen after a restart
+(docs/scaling.md).
 
 Thread: the hub thread only.
 """
@@ -60,9 +62,15 @@ class FeedRules:
 
     def on_logged(self, logged) -> None:
         try:
+            shared, i = logged.presence, 0      # the other nodes' presence, placed by its "at"
             for e in logged.events:
+                while i < len(shared) and shared[i].at < e.id:
+                    self.on_shared(shared[i])
+                    i += 1
                 self._deliver(e)
                 self.store.advance(e.id)
+            for item in shared[i:]:
+                self.on_shared(item)
         finally:
             logged.applied.set()
 
@@ -108,6 +116,19 @@ class FeedRules:
             return None
         room = self.rooms[key] = Room(record, last)
         return room
+
+    def learn_rooms(self) -> None:
+        """A shared store: learn the rooms other servers made (for the ``rooms``
+        listing); while the store cannot be asked, the rooms known do."""
+        if not self.store.shared:
+            return
+        try:
+            from .rooms import Room
+            for record in self.store.rooms():
+                if record.key not in self.rooms:
+                    self.rooms[record.key] = Room(record, self.store.last_message_id(record.key))
+        except Unavailable:
+            pass        # (the store logged why)
 
     def direct_target(self, key: str):
         """The receiver of a private message: a client here, or on another server."""

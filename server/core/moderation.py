@@ -115,7 +115,7 @@ class ModerationRules:
     def room_extras(self, conn, room) -> dict:
         """What a ``room`` frame adds: the modes, the joiner's role, the roles above member."""
         roles = {}
-        for c in room.people:
+        for c in room.everyone():
             r = self.role(c, room)
             if r != "member":
                 roles[c.nick] = r
@@ -270,10 +270,12 @@ class ModerationRules:
 
     def _remove(self, conn, room, target, why: str, note) -> None:
         """Kick or ban: the target and the room get ``left``; it is out of the room."""
-        self.broadcast(p.removed_frame(room.name, target.nick, why, conn.nick, note), [room])
+        frame = p.removed_frame(room.name, target.nick, why, conn.nick, note)
+        self.broadcast(frame, [room])
         self._exit(target, room)
         target.reads.pop(room.key, None)
         self.store.part_room(target.session, room.key)
+        self.share(frame, [room], target, routed=False)     # the other nodes (server.core.presence)
 
     def _mod_kick(self, conn, room, state, target, mod) -> None:
         self._announce(conn, room, "kick", target.nick, mod.reason, None, mod.ref)
