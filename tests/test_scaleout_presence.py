@@ -215,3 +215,65 @@ def test_a_resume_on_another_node_replaces_the_old_connection_there(make_node):
     wait_for(carl, "message", text="moved")
     assert len(presence(carl.frames, "left", "bob")) == 1
     assert room_frame(carl, "lobby")["users"] == ["bob", "carl"]
+
+
+# -- without Redis: the order of presence among the log's events -------------------
+
+class _Recorder:
+    """What FeedRules.on_logged calls, recorded in order."""
+    on_logged = None        # set below
+
+    def __init__(self):
+        self.calls = []
+        self.store = self
+
+    def _deliver(self, e):
+        self.calls.append(("event", e.id))
+
+    def advance(self, upto):
+        pass
+
+    def on_shared(self, item):
+        self.calls.append(("presence", item.frame["nick"]))
+
+
+def test_presence_is_delivered_after_the_events_up_to_its_at():
+    from server.core.events import Logged, Presence
+    from server.core.feed import FeedRules
+    from server.store import Event
+    _Recorder.on_logged = FeedRules.on_logged
+    r = _Recorder()
+
+    def said(i):
+        return Event(i, 0.0, "lobby", "x", None, "t", None, None)
+
+    def came(nick, at):
+        return Presence("n2", at, {"type": "joined", "room": "lobby", "nick": nick}, ("lobby",), 1, None, False)
+    batch = Logged([said(5), said(6), said(7)], [came("a", 4), came("b", 5), came("c", 5), came("d", 7)])
+    r.on_logged(batch)
+    assert r.calls == [("presence", "a"), ("event", 5), ("presence", "b"), ("presence", "c"), ("event", 6),
+                       ("event", 7), ("presence", "d")]
+    assert batch.applied.is_set()
+
+
+def test_the_reader_holds_presence_until_the_log_s_reader_has_passed_its_at():
+    from server.core.events import NodeGone
+    from server.store.redis_presence import PresenceReader
+
+    class Db:
+        def register_script(self, src):
+            return None
+    reader = PresenceReader(Db(), "me", 0)
+
+    def entry(k, node, at, nick):
+        data = ('{"frame":{"type":"joined","room":"lobby","nick":"%s"},"rooms":["lobby"],"session":%d,'
+                '"fp":null,"admin":false,"routed":true}' % (nick, k))
+        return (f"0-{k}".encode(), {b"node": node.encode(), b"at": str(at).encode(), b"data": data.encode()})
+    reader.take([entry(1, "n2", 3, "a"), entry(2, "me", 3, "mine"), entry(3, "n3", 9, "b")], 3)
+    assert reader.after == 3 and reader.nodes == {"n2", "n3"}
+    assert reader.streams() == {}                    # the log alone until they are out
+    assert [h.frame["nick"] for h in reader.due(3)] == ["a"]       # its own are not handed on
+    reader.held.append(NodeGone(max(h.at for h in reader.held), "n3"))
+    assert reader.due(8) == []
+    assert [type(h).__name__ for h in reader.due(9)] == ["Presence", "NodeGone"]
+    assert reader.streams() == {"natter:presence": "0-3"}
