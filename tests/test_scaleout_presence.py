@@ -277,3 +277,43 @@ def test_the_reader_holds_presence_until_the_log_s_reader_has_passed_its_at():
     assert reader.due(8) == []
     assert [type(h).__name__ for h in reader.due(9)] == ["Presence", "NodeGone"]
     assert reader.streams() == {"natter:presence": "0-3"}
+
+
+@pytest.mark.timeout(60)
+def test_a_node_taken_for_dead_shares_its_clients_again_when_its_key_is_back(make_node, redis_server):
+    """Redis away (or the node standing still) longer than the node key's
+    lifetime: the others bury the node and tell their clients; its reader
+    finds its key gone when it renews it, and its clients join again there."""
+    one, two = make_node(), make_node()
+    ann = welcomed(one.port, "ann")
+    bob = welcomed(two.port, "bob")
+    wait_for(ann, "joined", nick="bob")
+    db = redis_db(redis_server.url)
+    deadline = time.monotonic() + 20
+    while not presence(bob.frames, "left", "ann"):        # until node two looked while it was gone
+        assert time.monotonic() < deadline, "node two never saw node one's key go"
+        db.delete(one.history.node_key)
+        try:
+            bob.recv(0.05)
+        except TimeoutError:
+            pass
+    assert presence(bob.frames, "left", "ann")[0]["reason"] == "connection lost"
+    assert wait_for(bob, "joined", nick="ann") == {"type": "joined", "room": "lobby", "nick": "ann"}
+    assert room_frame(bob, "lobby")["users"] == ["ann", "bob"]
+
+
+@pytest.mark.timeout(60)
+def test_a_reader_behind_the_trimmed_presence_stream_reads_the_members_instead(make_node, redis_server):
+    from server.core.events import Members
+    from server.store.redis_presence import PresenceReader
+    one = make_node()
+    ann = welcomed(one.port, "ann")
+    ann.send({"type": "join", "room": "Maths", "ref": "j"})
+    wait_for(ann, "room", ref="j")
+    db = redis_db(redis_server.url)
+    reader = PresenceReader(db, "elsewhere", 0)
+    entries = db.xrange("natter:presence")
+    reader.take(entries[1:], 0)                     # 0-1 is missing: as if trimmed
+    snapshot, = reader.held
+    assert type(snapshot) is Members and reader.after == len(entries)
+    assert snapshot.members == ((one.history.node, "ann", 1, None, False, ("lobby", "maths")),)

@@ -83,6 +83,14 @@ class Members:
 
 
 @dataclass(frozen=True, slots=True)
+class Revived:
+    """This node's own key had expired (Redis was away longer than its
+    lifetime, or the node stood still): the other nodes took its clients for
+    gone, so their presence is shared again."""
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
 class NodeGone:
     """Another node's key expired (it died without a word, or stopped): its
     clients left every room."""

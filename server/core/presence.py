@@ -32,7 +32,10 @@ listing's counts and the roles include. The rules:
 - :class:`~server.core.events.Members` (the members of the live nodes, read
   by a reader that fell behind the presence stream): the rooms' remote
   members are replaced, and the differences shown as ``joined`` / ``left``.
-  A node reads them at its start too, before it has clients (:meth:`_load_presence`).
+  A node reads them at its start too, before it has clients (:meth:`_load_presence`);
+- :class:`~server.core.events.Revived`: this node's key had expired (Redis
+  was away longer than its lifetime): the others took its clients for gone,
+  so they are shared again as ``joined``.
 
 Thread: the hub thread only.
 """
@@ -40,7 +43,7 @@ from __future__ import annotations
 
 from .. import protocol as p
 from ..store import Unavailable
-from .events import Members, NodeGone
+from .events import Members, NodeGone, Revived
 from .moderation import ModerationRules
 
 LOST = "connection lost"     # the left of a node's clients when the node is gone
@@ -105,6 +108,8 @@ class PresenceRules:
     def on_shared(self, item) -> None:
         if type(item) is NodeGone:
             self._node_gone(item.node)
+        elif type(item) is Revived:
+            self._revived()
         elif type(item) is Members:
             self._members(item)
         else:
@@ -148,6 +153,8 @@ class PresenceRules:
             if room is None:
                 continue
             old = room.remote.get(key)
+            if old is not None and old.node == item.node and old.session == item.session:
+                continue            # listed already (a node that shares its clients again)
             if old is not None and old.node != item.node:
                 del room.remote[key]
                 self._show(p.left_frame(old.nick, MOVED, room.name), room, old)
@@ -179,6 +186,13 @@ class PresenceRules:
             touched.append(room)
         if touched:
             self.broadcast(item.frame, touched)        # once to everyone sharing a room with it
+
+    def _revived(self) -> None:
+        """The other nodes took this one for dead: its clients join again there."""
+        for conn in list(self.nicks.values()):
+            for room in list(conn.rooms.values()):
+                self.share(p.joined_frame(conn.nick, room.name), [room], conn)
+        self.log.warning("presence: this node's key had expired (Redis was away?); its clients are shared again")
 
     def _node_gone(self, node: str) -> None:
         for room in list(self.rooms.values()):

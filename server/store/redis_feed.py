@@ -63,8 +63,10 @@ class StreamReader:
         pause, lost = 0.05, False
         while not self._stopping.is_set():
             try:
-                self._db.set(self._node_key, b"1", px=self._node_ttl)
+                alive = self._db.set(self._node_key, b"1", px=self._node_ttl, get=True)
                 presence = self.presence
+                if alive is None:               # it expired: the others buried this node
+                    presence.revived(self.after)
                 if presence.after is None:      # the store could not read the members at start
                     presence.restart(self.after)
                 got = dict(self._db.xread({LOG: f"0-{self.after}", **presence.streams()}, count=BATCH,

@@ -26,7 +26,10 @@ connection): it decodes the stream, holds a frame until the log's entries
 before it are handed on, and about once a second checks the nodes it has
 seen members of: one whose key ``natter:node:ID`` expired (it died without a
 word) is buried (its members hash deleted) and handed to the hub as
-:class:`~server.core.events.NodeGone`.
+:class:`~server.core.events.NodeGone`. When its own node's key had expired
+(Redis away for longer than the key's lifetime), it hands on
+:class:`~server.core.events.Revived`: the others buried this node, and the
+hub shares its clients again.
 
 Redis unreachable: a write waits in the store's bookkeeping and goes at the
 next commit that reaches Redis, in order; the reader retries as for the log.
@@ -36,7 +39,7 @@ from __future__ import annotations
 import json
 import time
 
-from ..core.events import Members, NodeGone, Presence
+from ..core.events import Members, NodeGone, Presence, Revived
 from . import Unavailable
 from .redis_keys import NODE, P
 from .redis_online import ONLINE
@@ -173,7 +176,7 @@ class PresenceReader:
         id they were read at, instead of what the gap held."""
         self.after, members = read_members(self._snapshot, self.node)
         self.nodes.update(m[0] for m in members)
-        self.held = [Members(log_after, members)] + [h for h in self.held if type(h) is NodeGone]
+        self.held = [Members(log_after, members)] + [h for h in self.held if type(h) in (NodeGone, Revived)]
 
     def take(self, entries: list, log_after: int) -> None:
         """Entries of the presence stream (after ``after``, in order) read by one XREAD."""
@@ -209,6 +212,11 @@ class PresenceReader:
                 self.nodes.discard(n)
                 at = max([h.at for h in self.held], default=0)
                 self.held.append(NodeGone(at, n))
+
+    def revived(self, log_after: int) -> None:
+        """This node's key was gone when the reader renewed it: the hub shares
+        its clients' presence again (after what is held)."""
+        self.held.append(Revived(max([log_after] + [h.at for h in self.held])))
 
     def due(self, upto: int) -> list:
         """The held items the log's reader has passed (it handed on every id up
