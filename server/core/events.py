@@ -1,5 +1,6 @@
 """Core events that only the doors for other protocols post (IRC, plain
-text), and the batches a shared store's reader posts (:class:`Logged`): the JSON door's events are the protocol's own frames
+text), and the batches a shared store's reader posts (:class:`Logged`, with
+the other nodes' presence in it): the JSON door's events are the protocol's own frames
 (:mod:`server.protocol.client_frames`). They carry what those doors need
 from the core and the window's protocol does not say.
 

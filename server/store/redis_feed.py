@@ -39,8 +39,8 @@ BLOCK_MS = 1000      # how long one read waits for new entries (and how often th
 
 
 class StreamReader:
-    def __init__(self, url: str, after: int, post, node_key: str, node_ttl_ms: int, presence_after: int = 0,
-                 members: tuple = ()):
+    def __init__(self, url: str, after: int, post, node_key: str, node_ttl_ms: int,
+                 presence_after: int | None = None, members: tuple = ()):
         self.after = after              # the last id handed to the hub
         self._post = post
         self._node_key, self._node_ttl = node_key, node_ttl_ms
