@@ -156,8 +156,11 @@ class PresenceRules:
             if old is not None and old.node == item.node and old.session == item.session:
                 continue            # listed already (a node that shares its clients again)
             if old is not None and old.node != item.node:
+                # Its session on another node (a resume), or someone else took the
+                # nick of a client whose node died before its death was seen here.
                 del room.remote[key]
-                self._show(p.left_frame(old.nick, MOVED, room.name), room, old)
+                why = MOVED if old.session == item.session else LOST
+                self._show(p.left_frame(old.nick, why, room.name), room, old)
             member = Member(frame["nick"], item.session, item.fp, item.admin, item.node)
             room.remote[key] = member
             self._show(frame, room, member, item.routed)
