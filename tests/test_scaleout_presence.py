@@ -317,3 +317,22 @@ def test_a_reader_behind_the_trimmed_presence_stream_reads_the_members_instead(m
     snapshot, = reader.held
     assert type(snapshot) is Members and reader.after == len(entries)
     assert snapshot.members == ((one.history.node, "ann", 1, None, False, ("lobby", "maths")),)
+
+
+@pytest.mark.timeout(60)
+def test_a_kick_s_left_reaches_the_room_on_another_node(make_node):
+    one, two = make_node(), make_node()
+    ann = welcomed(one.port, "ann", identity=IDENTITY)
+    ann.send({"type": "join", "room": "Maths", "ref": "j"})
+    wait_for(ann, "room", ref="j")
+    bob = welcomed(one.port, "bob")
+    bob.send({"type": "join", "room": "Maths", "ref": "j"})
+    wait_for(ann, "joined", nick="bob", room="Maths")
+    carl = welcomed(two.port, "carl")
+    carl.send({"type": "join", "room": "Maths", "ref": "j"})
+    assert wait_for(carl, "room", ref="j")["users"] == ["ann", "bob", "carl"]
+    ann.send({"type": "mod", "room": "Maths", "action": "kick", "nick": "bob", "reason": "noise", "ref": "k"})
+    left = wait_for(carl, "left", nick="bob")
+    assert left == {"type": "left", "room": "Maths", "nick": "bob", "reason": "kick", "by": "ann", "note": "noise"}
+    assert room_frame(carl, "Maths")["users"] == ["ann", "carl"]
+    assert listing(carl)["Maths"] == 2 and listing(carl)["lobby"] == 3       # bob is still in the lobby
