@@ -339,3 +339,17 @@ def test_a_kick_s_left_reaches_the_room_on_another_node(make_node):
     assert left == {"type": "left", "room": "Maths", "nick": "bob", "reason": "kick", "by": "ann", "note": "noise"}
     assert room_frame(carl, "Maths")["users"] == ["ann", "carl"]
     assert listing(carl)["Maths"] == 2 and listing(carl)["lobby"] == 3       # bob is still in the lobby
+
+
+@pytest.mark.timeout(60)
+def test_a_node_stopped_politely_loses_its_clients_from_the_others_lists_at_once(make_node):
+    one, two = make_node(), make_node()
+    ann = welcomed(one.port, "ann")
+    bob = welcomed(two.port, "bob")
+    wait_for(ann, "joined", nick="bob")
+    start = time.monotonic()
+    two.shutdown()
+    assert wait_for(ann, "left", timeout=10, nick="bob")["reason"] == "connection lost"
+    assert time.monotonic() - start < 5
+    assert room_frame(ann, "lobby")["users"] == ["ann"]
+    assert bob

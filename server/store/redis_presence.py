@@ -47,7 +47,7 @@ from .redis_online import ONLINE
 PRESENCE, PRESENCE_SEQ = P + "presence", P + "presence_seq"
 LOG_SEQ = P + "seq"      # the log's counter (server.store.redis.SEQ): a frame's "at"
 MEMBERS, NODES = P + "members:", P + "nodes"      # + a node's id: its clients in rooms; the nodes with such a hash
-KEEP = 100_000           # entries the presence stream keeps, about (XADD MAXLEN ~)
+KEEP = 10_000            # entries the presence stream keeps, about (XADD MAXLEN ~): a few MB
 CHECK_EVERY = 1.0        # seconds between two looks at whether the nodes seen are alive
 
 # KEYS: this node's members hash, nodes, presence stream, presence seq, the log's seq.
