@@ -106,6 +106,10 @@ class PresenceRules:
     # -- the other nodes' (from the store's reader, in log order) -------------------
 
     def on_shared(self, item) -> None:
+        """One item of the other nodes' presence (:class:`~server.core.events.Presence`,
+        ``Members``, ``NodeGone``, ``Revived``), handed on by the store's reader
+        in its place among the log's events (:meth:`FeedRules.on_logged
+        <server.core.feed.FeedRules.on_logged>`)."""
         if type(item) is NodeGone:
             self._node_gone(item.node)
         elif type(item) is Revived:
