@@ -136,7 +136,10 @@ def test_a_rename_claims_the_nick_on_every_node(make_node):
     late.send({"type": "hello", "nick": "carl", "v": 2})
     expect_error(late, "nick_taken")
     late.hello("bob", v=2)                          # the old nick was let go
-    assert expect(ann, "joined", nick="bob")       # ann was online (on node one) all along
+    # ann (online on node one all along) saw bob come on node two, rename, and a new bob here:
+    expect(ann, "joined", nick="bob")
+    expect(ann, "renamed", old="bob", new="carl")
+    expect(ann, "joined", nick="bob")
 
 
 def test_a_session_made_on_one_node_resumes_on_another_with_its_rooms(make_node):
@@ -167,6 +170,7 @@ def test_a_session_made_on_one_node_resumes_on_another_with_its_rooms(make_node)
 def test_a_private_message_reaches_a_nick_on_another_node(make_node):
     one, two = make_node(), make_node()
     ann, bob = welcomed(one.port, "ann"), welcomed(two.port, "bob")
+    expect(ann, "joined", nick="bob")               # presence across nodes (tests/test_scaleout_presence.py)
     bob.send({"type": "dm", "to": "ann", "text": "psst", "ref": "d"})
     mine = expect(bob, "dm", ref="d", text="psst")
     got = expect(ann, "dm", text="psst", id=mine["id"])
@@ -256,6 +260,7 @@ def test_sigkill_of_a_node_mid_burst_loses_and_repeats_nothing(tmp_path, redis_s
 def test_redis_down_refuses_with_unavailable_and_recovers(make_node, redis_server):
     one, two = make_node(), make_node()
     ann, bob = welcomed(one.port, "ann"), welcomed(two.port, "bob")
+    expect(ann, "joined", nick="bob")               # presence across nodes (tests/test_scaleout_presence.py)
     ann.send({"type": "say", "text": "before", "ref": "a1"})
     expect(ann, "message", ref="a1")
     expect(bob, "message", text="before")

@@ -7,7 +7,8 @@ the protocol events (``hello``, ``say``, ``dm``, ``nick``, ``ping``,
 :class:`~server.core.catchup.CatchUpRules`, identity and moderation in
 :mod:`server.core.identity`, :mod:`~server.core.moderation` and
 :mod:`~server.core.redaction`, files in :mod:`server.core.files`; with a shared
-store, delivery from its log in :mod:`~server.core.feed`). It stores events in the store
+store, delivery from its log in :mod:`~server.core.feed` and presence
+across its nodes in :mod:`~server.core.presence`). It stores events in the store
 and queues frames in the pass (:class:`~server.core.fanout.Pass`), which
 the hub writes after the pass commits. It never touches a socket; dropping
 a client is :meth:`server.hub.Hub.drop`.
@@ -37,6 +38,7 @@ from .feed import FeedRules, LoggedPass
 from .files import FileRules
 from .identity import IdentityRules
 from .moderation import ModerationRules
+from .presence import PresenceRules
 from .redaction import RedactionRules
 from .rooms import Room, RoomRules
 
@@ -45,7 +47,8 @@ log = logging.getLogger("natter.server")
 WELCOME_GUESS = 64 * 1024   # what a welcome adds to a pass's output, for the pass budget
 
 
-class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRules, FileRules, FeedRules):
+class Chat(PresenceRules, RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRules, FileRules,
+           FeedRules):
     log = log
     clock = staticmethod(time.time)   # the wall clock of bans, mutes, slow mode, edits (tests set their own)
 
@@ -68,6 +71,7 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
         self._v1_recent_size = 0       # bytes of that JSON, as last built
         self._load_moderation()        # roles, bans, mutes, modes (server.core.moderation)
         self._load_files()             # uploads in progress, files kept (server.core.files)
+        self._load_presence()          # who is in which room on the other nodes (server.core.presence)
 
     # -- sending -------------------------------------------------------------
 
@@ -318,6 +322,8 @@ class Chat(RoomRules, CatchUpRules, IdentityRules, ModerationRules, RedactionRul
         out = Out.of({"type": "renamed", "old": old, "new": change.nick})
         mine = out.with_ref(change.ref) if change.ref is not None else out
         self.fanout.broadcast(out, list(conn.rooms.values()), conn, mine)
+        if conn.rooms:
+            self.share(out.frame, list(conn.rooms.values()), conn, old_key=p.nick_key(old))
         log.info("%s renamed to %s", old, change.nick)
 
     # -- the rest ------------------------------------------------------------

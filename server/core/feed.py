@@ -19,8 +19,9 @@ sees it: a room's last message id, a topic, a room made on another server
 (with its moderation state, read from the store), and the moderation
 events (roles, bans, mutes, kicks, modes), which
 :mod:`server.core.moderation_state` applies after their frame went to the
-room, as on the server that made them. Not yet: presence (``joined``,
-``left``) and ``renamed`` stay with the server of that client (docs/scaling.md).
+room, as on the server that made them. The other nodes' presence
+(``joined``, ``left``, ``renamed``) comes in the same batches, each placed
+after the events up to its ``at`` (:mod:`server.core.presence`).
 
 Thread: the hub thread only.
 """
@@ -64,9 +65,15 @@ class FeedRules:
 
     def on_logged(self, logged) -> None:
         try:
+            shared, i = logged.presence, 0      # the other nodes' presence, placed by its "at"
             for e in logged.events:
+                while i < len(shared) and shared[i].at < e.id:
+                    self.on_shared(shared[i])
+                    i += 1
                 self._deliver(e)
                 self.store.advance(e.id)
+            for item in shared[i:]:
+                self.on_shared(item)
         finally:
             logged.applied.set()
 
@@ -119,6 +126,19 @@ class FeedRules:
         except Unavailable:
             self.log.warning("the moderation state of a room made on another server could not be read: %s", key)
         return room
+
+    def learn_rooms(self) -> None:
+        """A shared store: learn the rooms other servers made (for the ``rooms``
+        listing); while the store cannot be asked, the rooms known do."""
+        if not self.store.shared:
+            return
+        try:
+            from .rooms import Room
+            for record in self.store.rooms():
+                if record.key not in self.rooms:
+                    self.rooms[record.key] = Room(record, self.store.last_message_id(record.key))
+        except Unavailable:
+            pass        # (the store logged why)
 
     def direct_target(self, key: str):
         """The receiver of a private message: a client here, or on another server."""

@@ -83,7 +83,7 @@ class ModerationRules(ModerationState):
     def room_extras(self, conn, room) -> dict:
         """What a ``room`` frame adds: the modes, the joiner's role, the roles above member."""
         roles = {}
-        for c in room.people:
+        for c in room.everyone():
             r = self.role(c, room)
             if r != "member":
                 roles[c.nick] = r

@@ -190,7 +190,9 @@ class ModerationState:
         target = self.by_session.get(extra.get("session"))
         if target is None or target not in room.people:
             return
-        self.broadcast(p.removed_frame(room.name, target.nick, why, extra.get("by"), extra.get("reason")), [room])
+        frame = p.removed_frame(room.name, target.nick, why, extra.get("by"), extra.get("reason"))
+        self.broadcast(frame, [room])
         self._exit(target, room)
         target.reads.pop(room.key, None)
         self.store.part_room(target.session, room.key)
+        self.share(frame, [room], target, routed=False)     # the room on the other nodes (server.core.presence)

@@ -1,7 +1,8 @@
 """Rooms: their state, and the rules of join, part, topic, rooms, read and history.
 
-A :class:`Room` knows who is in it (``people``: everyone present, whose
-nicks its ``room`` frame lists), who is in its fan-out (``members``: those
+A :class:`Room` knows who is in it (``people``: this server's clients
+present; with a shared store ``remote`` too, its members on the other nodes,
+:mod:`server.core.presence`; its ``room`` frame lists both), who is in its fan-out (``members``: those
 who get its broadcasts live, see :mod:`server.core.fanout`) and who is
 present but still catching up (``waiting``). Rooms are kept in the store:
 they survive restarts and do not vanish when empty.
@@ -30,7 +31,7 @@ from .frames import event_frame
 
 
 class Room:
-    __slots__ = ("record", "people", "members", "waiting", "last_id")
+    __slots__ = ("record", "people", "members", "waiting", "last_id", "remote")
 
     def __init__(self, record: RoomRecord, last_id: int = 0):
         self.record = record
@@ -38,6 +39,7 @@ class Room:
         self.members: dict = {}     # client -> its start index in this pass: the live fan-out
         self.waiting: set = set()   # present, catching up: frames without an id go to them directly
         self.last_id = last_id      # the id of its newest message, 0 if none
+        self.remote: dict = {}      # nick key -> server.core.presence.Member: in it on another node
 
     @property
     def key(self) -> str:
@@ -58,11 +60,22 @@ class Room:
         return f"<Room {self.name} {len(self.people)} people>"
 
     def nicks(self) -> list:
-        return sorted((c.nick for c in self.people), key=str.casefold)
+        """Everyone in it, on this server and (shared store) the others, sorted ignoring case."""
+        if not self.remote:
+            return sorted((c.nick for c in self.people), key=str.casefold)
+        names = {m.key: m.nick for m in self.remote.values()}
+        names.update((c.key, c.nick) for c in self.people)
+        return sorted(names.values(), key=str.casefold)
+
+    def everyone(self):
+        """Its clients here, then its members on other nodes (both have nick, fp, admin)."""
+        yield from self.people
+        yield from self.remote.values()
 
     def summary(self) -> dict:
         r = self.record
-        return {"room": r.name, "topic": r.topic, "users": len(self.people), "last_id": self.last_id,
+        users = len(self.people) if not self.remote else len(self.nicks())
+        return {"room": r.name, "topic": r.topic, "users": users, "last_id": self.last_id,
                 "key": r.key_hash is not None}
 
 
@@ -201,6 +214,7 @@ class RoomRules:
     def on_rooms(self, conn, ask: p.ListRooms) -> None:
         if not self._v2(conn, ask, "rooms"):
             return
+        self.learn_rooms()      # a shared store: those made on other nodes too
         rooms = sorted(self.rooms.values(), key=lambda r: r.name.casefold())
         self.send(conn, p.rooms_frame([r.summary() for r in rooms], ask.ref))
 

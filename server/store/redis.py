@@ -37,14 +37,15 @@ so pages read only their own entries; sessions, their rooms and read
 markers; rooms; nick bindings, roles, bans, mutes, modes; and the online
 nicks of every node (``online``, with each node's ``node:ID`` key kept alive
 by its reader, so a node that dies without a word loses its nicks when the
-key expires). Files and pictures: their records, their bytes and the
-quota's totals (:mod:`.redis_files`).
+key expires); who is in which room on each node and the stream of its
+changes, beside the log (:mod:`.redis_presence`). Files and pictures: their
+records, their bytes and the quota's totals (:mod:`.redis_files`).
 
 Redis unreachable: a write the chat depends on (an event, a session, a
 nick) raises :class:`~server.store.Unavailable`, and the client is told
 ``unavailable``; nothing is acknowledged that Redis did not store.
-Bookkeeping (the rooms of a session, read markers, releasing a nick) waits
-in memory and is written at the next :meth:`commit` that reaches Redis.
+Bookkeeping (the rooms of a session, read markers, releasing a nick, a
+presence change written while Redis was away) waits in memory and is written at the next :meth:`commit` that reaches Redis.
 
 redis-py is imported only here, and only the server's ``--redis`` mode
 imports this module (``pip install natter[redis]``).
@@ -75,6 +76,7 @@ from .moderation import DELETE, EDIT
 from .redis_files import RedisFileRecords
 from .redis_moderation import RedisModeration
 from .redis_online import CLAIM, RELEASE, RedisOnline
+from .redis_presence import SHARE, SNAPSHOT, RedisPresence
 from .redis_keys import NODE, P
 
 log = logging.getLogger("natter.server")
@@ -166,7 +168,7 @@ def decode(entry_id, fields: dict, text, change) -> Event:
                  text, values["from_session"], values["to_session"], values["ref"], values["kind"], values["extra"])
 
 
-class RedisStore(RedisModeration, RedisOnline, RedisFileRecords):
+class RedisStore(RedisModeration, RedisOnline, RedisPresence, RedisFileRecords):
     """The shared history of a deployment; see the module docstring."""
 
     shared = True
@@ -183,11 +185,13 @@ class RedisStore(RedisModeration, RedisOnline, RedisFileRecords):
         self._down_until = 0.0      # monotonic time until which calls fail at once (see _calls)
         self.durable: bool | None = None
         self.reader = None
+        self.presence_after, self.members_seen = None, ()  # (.redis_presence: presence_members)
         with self._calls(start=True):
             self._db.ping()
             self.durable = self._check_durable(require_durable)
             self._lua = {name: self._db.register_script(src) for name, src in
-                         (("append", APPEND), ("claim", CLAIM), ("release", RELEASE))}   # (.redis_online)
+                         (("append", APPEND), ("claim", CLAIM), ("release", RELEASE),   # (.redis_online)
+                                          ("share", SHARE), ("members", SNAPSHOT))}     # (.redis_presence)
             self._db.set(EPOCH, secrets.token_urlsafe(12), nx=True)
             self.epoch = self._db.get(EPOCH).decode()
             self.last_id = int(self._db.get(SEQ) or 0)
@@ -290,7 +294,7 @@ class RedisStore(RedisModeration, RedisOnline, RedisFileRecords):
 
     def commit(self) -> int:
         """Write the bookkeeping that waits (rooms of sessions, read markers,
-        released nicks) in one pipeline; it waits on when Redis is away.
+        released nicks, presence) in one pipeline; it waits on when Redis is away.
         Events are not pending here: they were appended at once."""
         ops, self._ops = self._ops, []
         if not ops:
@@ -614,7 +618,8 @@ class RedisStore(RedisModeration, RedisOnline, RedisFileRecords):
         """Start this node's reader of the stream from ``last_id``: it calls
         ``post(Logged)`` (any thread) with each batch, in stream order."""
         from .redis_feed import StreamReader
-        self.reader = StreamReader(self.url, self.last_id, post, self.node_key, NODE_TTL_MS)
+        self.reader = StreamReader(self.url, self.last_id, post, self.node_key, NODE_TTL_MS,
+                                   self.presence_after, self.members_seen)
         self.reader.start()
 
     def close(self) -> None:
@@ -627,6 +632,7 @@ class RedisStore(RedisModeration, RedisOnline, RedisFileRecords):
             return
         try:
             self.commit()
+            self.forget_presence()
             self._db.delete(self.node_key)
         except (redis.RedisError, OSError) as e:
             log.warning("Redis: could not say goodbye (%s); this node's nicks free up within %d s",

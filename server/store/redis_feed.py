@@ -15,6 +15,11 @@ first, in order: a trim never leaves it a hole. On each round it also renews the
 key (``natter:node:ID``, :data:`~server.store.redis.NODE_TTL_MS`), which keeps
 this node's nicks taken.
 
+In the same ``XREAD`` it reads the presence stream (the other nodes'
+``joined``, ``left``, ``renamed``; :mod:`.redis_presence`): each such frame goes
+in the batch (``Logged.presence``) that hands on the log's entries up to
+its ``at``, and about once a second the nodes seen are checked for death.
+
 Thread: its own, with its own Redis connection.
 """
 from __future__ import annotations
@@ -24,6 +29,8 @@ import threading
 
 from ..core.events import Logged
 from .redis import ARCHIVE, EDITS, LOG, TEXT, archived_fields, connect, decode, redis
+from .redis_keys import NODE
+from .redis_presence import PRESENCE, PresenceReader
 
 log = logging.getLogger("natter.server")
 
@@ -32,11 +39,13 @@ BLOCK_MS = 1000      # how long one read waits for new entries (and how often th
 
 
 class StreamReader:
-    def __init__(self, url: str, after: int, post, node_key: str, node_ttl_ms: int):
+    def __init__(self, url: str, after: int, post, node_key: str, node_ttl_ms: int,
+                 presence_after: int | None = None, members: tuple = ()):
         self.after = after              # the last id handed to the hub
         self._post = post
         self._node_key, self._node_ttl = node_key, node_ttl_ms
         self._db = connect(url, timeout=BLOCK_MS / 1000 + 5)
+        self.presence = PresenceReader(self._db, node_key[len(NODE):], presence_after, members)
         self._stopping = threading.Event()
         self.thread = threading.Thread(target=self.run, name="redis-feed", daemon=True)
 
@@ -54,9 +63,18 @@ class StreamReader:
         pause, lost = 0.05, False
         while not self._stopping.is_set():
             try:
-                self._db.set(self._node_key, b"1", px=self._node_ttl)
-                got = self._db.xread({LOG: f"0-{self.after}"}, count=BATCH, block=BLOCK_MS)
-                events, upto = self._events(got[0][1]) if got else ([], self.after)
+                alive = self._db.set(self._node_key, b"1", px=self._node_ttl, get=True)
+                presence = self.presence
+                if alive is None:               # it expired: the others buried this node
+                    presence.revived(self.after)
+                if presence.after is None:      # the store could not read the members at start
+                    presence.restart(self.after)
+                got = dict(self._db.xread({LOG: f"0-{self.after}", **presence.streams()}, count=BATCH,
+                                          block=BLOCK_MS))
+                entries = got.get(LOG.encode())
+                events, upto = self._events(entries) if entries else ([], self.after)
+                presence.take(got.get(PRESENCE.encode()), upto)
+                presence.check()
             except (redis.RedisError, OSError) as e:
                 if not lost:
                     log.warning("redis-feed: Redis is unreachable (%s); reading on from id %d when it is back",
@@ -68,10 +86,11 @@ class StreamReader:
             if lost:
                 log.warning("redis-feed: Redis is back; reading on from id %d", self.after)
                 lost, pause = False, 0.05
-            if not events:
+            shared = presence.due(upto)
+            if not events and not shared:
                 self.after = upto       # ids dropped from the archive (below the floor): nothing to hand on
                 continue
-            batch = Logged(events)
+            batch = Logged(events, shared)
             self._post(batch)
             while not batch.applied.wait(0.5):
                 if self._stopping.is_set():
