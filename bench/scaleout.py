@@ -47,6 +47,7 @@ import multiprocessing
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -134,6 +135,23 @@ class Deployment:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def profile(dep: Deployment, name: str, directory: str) -> list:
+    """py-spy record on every node from go to done (collapsed stacks, every
+    thread, idle ones left out): DIRECTORY/CONFIG-nodeI.txt."""
+    import shutil
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise RuntimeError("--profile needs py-spy (pip install py-spy)")
+    os.makedirs(directory, exist_ok=True)
+    out = []
+    for i, pid in enumerate(dep.pids()):
+        out.append(subprocess.Popen([spy, "record", "-p", str(pid), "-r", "200", "-f", "raw", "-o",
+                                     os.path.join(directory, f"{name}-node{i}.txt")],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(1.0)     # attached before go
+    return out
+
+
 def run(name: str, a) -> dict:
     """One configuration, once: start it, drive it, stop it; a row."""
     row = {"config": name, "clients": a.clients, "senders": a.senders, "mode": a.mode,
@@ -160,6 +178,7 @@ def run(name: str, a) -> dict:
             row["connect_s"] = time.monotonic() - t
             ok_clients, ok_senders = sum(r[1] for r in ready), sum(r[2] for r in ready)
             failures = [f for r in ready for f in r[3]]
+            spies = profile(dep, name, a.profile) if a.profile else []
             nodes0, redis0 = dep.nodes_cpu(), dep.redis_cpu()
             t0 = time.monotonic_ns() + 300_000_000
             for pipe in pipes:
@@ -167,6 +186,10 @@ def run(name: str, a) -> dict:
             done = [d[1] for d in fanout._collect(pipes, "done", plan.timeout + 60)]
             row["nodes_cpu_s"] = dep.nodes_cpu() - nodes0
             row["redis_cpu_s"] = dep.redis_cpu() - redis0
+            for spy in spies:           # SIGINT: py-spy writes its file and ends
+                spy.send_signal(signal.SIGINT)
+            for spy in spies:
+                spy.wait(30)
         except Exception as e:
             row["error"] = f"{type(e).__name__}: {e}"
             return row
@@ -259,6 +282,8 @@ def main(argv=None) -> int:
                     help="load-generator processes (default %(default)s: one per core)")
     ap.add_argument("--runs", type=int, default=1, help="times to run each configuration (default %(default)s)")
     ap.add_argument("--json", metavar="FILE", help="also write the raw rows here")
+    ap.add_argument("--profile", metavar="DIR", help="py-spy record every node during the run: collapsed "
+                                                     "stacks in DIR/CONFIG-nodeI.txt")
     a = ap.parse_args(argv)
     try:
         names = config_names(a.configs)
