@@ -137,19 +137,24 @@ class Deployment:
 
 def profile(dep: Deployment, name: str, directory: str) -> list:
     """py-spy record on every node from go to done (collapsed stacks, every
-    thread, idle ones left out): DIRECTORY/CONFIG-nodeI.txt."""
+    thread apart, waiting included): DIRECTORY/CONFIG-nodeI.txt."""
     import shutil
-    spy = shutil.which("py-spy")
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=os.path.dirname(sys.executable))
     if spy is None:
         raise RuntimeError("--profile needs py-spy (pip install py-spy)")
     os.makedirs(directory, exist_ok=True)
     out = []
     for i, pid in enumerate(dep.pids()):
-        out.append(subprocess.Popen([spy, "record", "-p", str(pid), "-r", "200", "-f", "raw", "-o",
+        out.append(subprocess.Popen([spy, "record", "-p", str(pid), "-r", "100", "--idle", "--threads", "-f", "raw", "-o",
                                      os.path.join(directory, f"{name}-node{i}.txt")],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     time.sleep(1.0)     # attached before go
     return out
+
+
+def _worker(*args) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)   # not main's: terminate() ends it quietly
+    loadgen.worker(*args)
 
 
 def run(name: str, a) -> dict:
@@ -166,7 +171,7 @@ def run(name: str, a) -> dict:
         try:
             for w in range(a.workers):
                 mine, theirs = ctx.Pipe()
-                p = ctx.Process(target=loadgen.worker, args=(plan, list(range(w, a.clients, a.workers)),
+                p = ctx.Process(target=_worker, args=(plan, list(range(w, a.clients, a.workers)),
                                                               theirs, a.workers),
                                 name=f"loadgen-{w}", daemon=True)
                 p.start()
