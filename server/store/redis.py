@@ -337,23 +337,18 @@ class RedisStore(RedisModeration, RedisOnline):
                     self._failed.append(owner)
 
     def _pipeline_appends(self, chunk: list) -> list:
-        """EVALSHA of the append script for each entry of chunk, one round
-        trip; a script Redis forgot (restarted) is loaded again and the
-        entries it refused are sent again (NOSCRIPT: they did not run)."""
-        script = self._lua["append"]
-        replies = [None] * len(chunk)
-        todo = list(range(len(chunk)))
-        for attempt in range(2):
-            pipe = self._db.pipeline(transaction=False)
-            for i in todo:
-                _owner, keys, args = chunk[i]
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-            for i, reply in zip(todo, pipe.execute(raise_on_error=False)):
-                replies[i] = reply
-            todo = [i for i in todo if isinstance(replies[i], redis.exceptions.NoScriptError)]
-            if not todo:
-                break
-            script.sha = self._db.script_load(APPEND)
+        """EVALSHA of the append script for each entry of chunk, in one
+        round trip, after a SCRIPT LOAD of it (cheap when Redis has it): a
+        Redis restarted without its scripts runs every entry, in order, with
+        no NOSCRIPT to retry around (a retry could reorder the entries)."""
+        sha = self._lua["append"].sha
+        pipe = self._db.pipeline(transaction=False)
+        pipe.script_load(APPEND)
+        for _owner, keys, args in chunk:
+            pipe.evalsha(sha, len(keys), *keys, *args)
+        loaded, *replies = pipe.execute(raise_on_error=False)
+        if isinstance(loaded, Exception):
+            raise loaded
         return replies
 
     def advance(self, upto: int) -> None:
