@@ -9,7 +9,11 @@ are one gapless integer sequence for the whole deployment, and ``since``
 means the same on every node. The script is also the idempotent append: an
 event with a ``ref`` from a session is appended once; a retry with the same
 session and ref (a lost reply, a resume on another node) gets the first
-one's id and appends nothing.
+one's id and appends nothing. A hub pass's room messages are queued
+(:meth:`RedisStore.queue_message`) and appended together when the pass ends
+(:meth:`RedisStore.flush_appends`): one round trip, a pipeline of the same
+script per message, so each is still its own gapless, idempotent append, in
+order; what Redis did not take is refused with ``unavailable``.
 
 The store is *shared* (``shared = True``): the core does not deliver an
 event when it appends it; every node reads the stream in order
