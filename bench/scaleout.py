@@ -199,8 +199,8 @@ def run(name: str, a) -> dict:
             row["error"] = f"{type(e).__name__}: {e}"
             return row
         finally:
-            for p in procs:
-                p.join(5)
+            for p in procs:         # done: they are ending; interrupted or failed: end them now
+                p.join(5 if "nodes_cpu_s" in row else 0)
                 if p.is_alive():
                     p.terminate()
                     p.join(5)
@@ -298,6 +298,7 @@ def main(argv=None) -> int:
         ap.error("need 1 <= senders <= clients, workers >= 1, runs >= 1")
     fanout.raise_fd_limit()
     signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # Ctrl-C, even when started in the background
     print(f"Machine: {fanout.machine()}. Load average before: {fanout.loadavg()}.", flush=True)
     what = (f"{a.rate:g} messages/s for {a.secs:g} s" if a.mode == "rate" else f"{a.msgs} messages each at once")
     print(f"{a.clients} clients in the lobby, {a.senders} senders, {what}; load generator: "
@@ -314,6 +315,10 @@ def main(argv=None) -> int:
                 row["loadavg"] = fanout.loadavg()
                 rows.append(row)
                 print(json.dumps({k: v for k, v in row.items() if k != "failures"}), file=sys.stderr, flush=True)
+    except KeyboardInterrupt as e:
+        _sweep()
+        print(f"interrupted ({e or 'Ctrl-C'}): everything it started is stopped", file=sys.stderr)
+        return 130
     finally:
         _sweep()
     print()
