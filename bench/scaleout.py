@@ -32,9 +32,13 @@ The load generator is bench/loadgen.py: each worker process runs all of its
 sockets under one ``selectors`` loop (no thread per client), ``--workers``
 of them (default: one per core). Its ceiling: it is Python, and it shares
 the cores with everything it measures (docs/performance.md, "The Python
-load generator's ceiling": a few microseconds of CPU per recv'd chunk, about
-2-3 M deliveries/s at best on this 2-core machine with nothing else to run).
-When its CPU column nears (span x workers), it set the pace, not the nodes.
+load generator's ceiling": a few microseconds of CPU per recv'd chunk; 2.1
+and 3.2 M deliveries/s measured there against one server). Here, 3000
+clients in a burst against the SQLite default, its two workers used both
+cores and it counted 1.56-1.76 M deliveries/s: that is its ceiling on this
+machine with a server beside it (docs/performance.md, "Scale-out through
+Redis"). When its CPU column nears (span x workers), it set the pace, not
+the nodes.
 
 Everything it starts (Redis, nodes, generator workers) is stopped when it
 ends, on an error, Ctrl-C or SIGTERM too. Bounded: ``--timeout`` per run.
