@@ -104,6 +104,7 @@ class Conversation(ttk.Frame):
         self.controller = controller
         self.shown = False          # the visible conversation (set by the pane)
         self.ids: collections.deque = collections.deque()   # msg ids of the lines, in order
+        self._rows: dict[int, int] = {}     # msg id -> text lines its line spans (from its mark)
         self._stuck = True          # follow the bottom (see the module docstring)
         self._appended = 0          # lines added since the last batch
         self._unseen = 0            # lines added below the view while not stuck
@@ -242,10 +243,10 @@ class Conversation(ttk.Frame):
         a tombstone), without moving what the user is looking at; False
         when that message is not shown here."""
         t = self.text
-        ranges = t.tag_ranges(f"msg{msg_id}")
-        if not ranges:
+        rows = self._rows.get(msg_id)
+        if rows is None:
             return False
-        start, end = t.index(ranges[0]), t.index(ranges[-1])
+        start, end = t.index(f"m{msg_id}"), t.index(f"m{msg_id} + {rows} lines")
         held = self._hold_view(start, end)
         t.configure(state="normal")
         t.delete(start, end)
@@ -258,10 +259,19 @@ class Conversation(ttk.Frame):
 
     def message_at(self, index: str) -> int | None:
         """The id of the message whose line holds ``index`` (None: no message there)."""
-        for tag in self.text.tag_names(index):
-            if tag.startswith("msg") and tag[3:].isdigit():
-                return int(tag[3:])
-        return None
+        t, ids = self.text, self.ids
+        row = self._line_of(index)
+        lo, hi = 0, len(ids)            # the last id whose line starts at or above ``row``
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._line_of(f"m{ids[mid]}") <= row:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == 0:
+            return None
+        msg_id = ids[lo - 1]
+        return msg_id if row < self._line_of(f"m{msg_id}") + self._rows[msg_id] else None
 
     def _on_right_click(self, event):
         """The message menu of the line under the pointer (what the
@@ -301,8 +311,8 @@ class Conversation(ttk.Frame):
         t = self.text
         for msg_id in self.ids:
             t.mark_unset(f"m{msg_id}")
-            t.tag_delete(f"msg{msg_id}")
         self.ids.clear()
+        self._rows.clear()
         t.configure(state="normal")
         t.delete("1.0", "pend")
         t.configure(state="disabled")
@@ -353,7 +363,7 @@ class Conversation(ttk.Frame):
         while self.ids and t.compare(f"m{self.ids[-1]}", ">=", cut):
             dropped = self.ids.pop()
             t.mark_unset(f"m{dropped}")
-            t.tag_delete(f"msg{dropped}")
+            del self._rows[dropped]
         if self._rule is not None and t.compare("rule.first", ">=", cut):
             self._rule = None           # placed again if its message comes back
         t.configure(state="normal")
@@ -520,7 +530,7 @@ class Conversation(ttk.Frame):
         while self.ids and t.compare(f"m{self.ids[0]}", "<", f"{cut}.0"):
             dropped = self.ids.popleft()
             t.mark_unset(f"m{dropped}")
-            t.tag_delete(f"msg{dropped}")
+            del self._rows[dropped]
         if self._rule is not None and t.compare("rule.first", "<", f"{cut}.0"):
             self._rule = None
         t.configure(state="normal")
@@ -659,8 +669,6 @@ class Conversation(ttk.Frame):
         (``index`` is at a line start), where its id mark goes."""
         t = self.text
         base = ("line",) + extra
-        if line.msg_id is not None:
-            base += (f"msg{line.msg_id}",)
         row = base + (line.kind,) if line.kind in (MENTION, PRIVATE, ERROR) else base
         body_tags = row + _body_tags(line)
         parts = [line.stamp + "\t", row + ("stamp",)]
@@ -681,6 +689,7 @@ class Conversation(ttk.Frame):
         if line.pending:
             parts += ["   waiting to send", row + ("pending_note",)]
         parts += ["\n", row]
+        rows = sum(parts[k].count("\n") for k in range(0, len(parts), 2))
         t.configure(state="normal")
         try:
             if line.card is not None:
@@ -693,10 +702,12 @@ class Conversation(ttk.Frame):
             log.warning("Tk refused a line (%s); showing it escaped", e)
             fallback = line.text.encode("ascii", "backslashreplace").decode("ascii")
             t.insert(index, f"{line.stamp}\t?\t{fallback}\n", row)
+            rows = fallback.count("\n") + 1
         finally:
             t.configure(state="disabled")
         if line.msg_id is not None and row_number is not None:
             t.mark_set(f"m{line.msg_id}", f"{row_number}.0")     # right gravity, Tk's default
+            self._rows[line.msg_id] = rows
 
     def _insert_card(self, index: str, line: Line, parts: list, body_tags: tuple) -> None:
         """The line of a file: its head, the card (a widget in the text), its end."""
