@@ -63,6 +63,7 @@ Thread: the Tk thread only.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import re
 import tkinter as tk
@@ -105,6 +106,7 @@ class Conversation(ttk.Frame):
         self.shown = False          # the visible conversation (set by the pane)
         self.ids: collections.deque = collections.deque()   # msg ids of the lines, in order
         self._rows: dict[int, int] = {}     # msg id -> text lines its line spans (from its mark)
+        self._writing = False       # inside _writable
         self._stuck = True          # follow the bottom (see the module docstring)
         self._appended = 0          # lines added since the last batch
         self._unseen = 0            # lines added below the view while not stuck
@@ -391,14 +393,31 @@ class Conversation(ttk.Frame):
         """Draw ``lines`` in order at ``mark`` (a right-gravity mark, so each
         goes after the one before); returns their message ids, in order."""
         ids = []
-        for line in lines:
-            first = self._line_of(mark)
-            self._insert(mark, line, (), first)
-            if line.table:
-                self._tabulate(first, line.text.split("\n"))
-            if line.msg_id is not None:
-                ids.append(line.msg_id)
+        with self._writable():
+            for line in lines:
+                first = self._line_of(mark)
+                self._insert(mark, line, (), first)
+                if line.table:
+                    self._tabulate(first, line.text.split("\n"))
+                if line.msg_id is not None:
+                    ids.append(line.msg_id)
         return ids
+
+    @contextlib.contextmanager
+    def _writable(self):
+        """The text open for changes ("normal") inside, read-only again
+        after; nested uses change the state once (a page of lines costs
+        two reconfigurations, not two per line)."""
+        if self._writing:
+            yield
+            return
+        self._writing = True
+        self.text.configure(state="normal")
+        try:
+            yield
+        finally:
+            self._writing = False
+            self.text.configure(state="disabled")
 
     def arrived_below(self) -> None:
         """A live message not drawn (the live end is not here): counted on
@@ -690,21 +709,19 @@ class Conversation(ttk.Frame):
             parts += ["   waiting to send", row + ("pending_note",)]
         parts += ["\n", row]
         rows = sum(parts[k].count("\n") for k in range(0, len(parts), 2))
-        t.configure(state="normal")
-        try:
-            if line.card is not None:
-                self._insert_card(index, line, parts, body_tags)
-            else:
-                self._conv.insert(index, *parts)
-        except (tk.TclError, UnicodeError) as e:
-            # The formatting layer made the text safe; if Tk still refuses it
-            # (a Tk build without full Unicode), show it escaped, never fail.
-            log.warning("Tk refused a line (%s); showing it escaped", e)
-            fallback = line.text.encode("ascii", "backslashreplace").decode("ascii")
-            t.insert(index, f"{line.stamp}\t?\t{fallback}\n", row)
-            rows = fallback.count("\n") + 1
-        finally:
-            t.configure(state="disabled")
+        with self._writable():
+            try:
+                if line.card is not None:
+                    self._insert_card(index, line, parts, body_tags)
+                else:
+                    self._conv.insert(index, *parts)
+            except (tk.TclError, UnicodeError) as e:
+                # The formatting layer made the text safe; if Tk still refuses it
+                # (a Tk build without full Unicode), show it escaped, never fail.
+                log.warning("Tk refused a line (%s); showing it escaped", e)
+                fallback = line.text.encode("ascii", "backslashreplace").decode("ascii")
+                t.insert(index, f"{line.stamp}\t?\t{fallback}\n", row)
+                rows = fallback.count("\n") + 1
         if line.msg_id is not None and row_number is not None:
             t.mark_set(f"m{line.msg_id}", f"{row_number}.0")     # right gravity, Tk's default
             self._rows[line.msg_id] = rows
