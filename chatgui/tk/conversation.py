@@ -106,7 +106,8 @@ class Conversation(ttk.Frame):
         self.shown = False          # the visible conversation (set by the pane)
         self.ids: collections.deque = collections.deque()   # msg ids of the lines, in order
         self._rows: dict[int, int] = {}     # msg id -> text lines its line spans (from its mark)
-        self._writing = False       # inside _writable
+        self._writing = False       # the text is open for changes (see _writable)
+        self._in_batch = False      # between before_batch and after_batch
         self._stuck = True          # follow the bottom (see the module docstring)
         self._appended = 0          # lines added since the last batch
         self._unseen = 0            # lines added below the view while not stuck
@@ -250,9 +251,8 @@ class Conversation(ttk.Frame):
             return False
         start, end = t.index(f"m{msg_id}"), t.index(f"m{msg_id} + {rows} lines")
         held = self._hold_view(start, end)
-        t.configure(state="normal")
-        t.delete(start, end)
-        t.configure(state="disabled")
+        with self._writable():
+            t.delete(start, end)
         # Marks at ``start`` now (the next line's, "pend") keep their right
         # gravity and so stay after the new line; its own mark is set again.
         self._insert(start, replace(line, msg_id=msg_id), (), self._line_of(start))
@@ -302,9 +302,8 @@ class Conversation(ttk.Frame):
         tag = "p:" + key
         ranges = self.text.tag_ranges(tag)
         if ranges:
-            self.text.configure(state="normal")
-            self.text.delete(ranges[0], ranges[-1])
-            self.text.configure(state="disabled")
+            with self._writable():
+                self.text.delete(ranges[0], ranges[-1])
         self.text.tag_delete(tag)
 
     def clear(self) -> None:
@@ -315,9 +314,8 @@ class Conversation(ttk.Frame):
             t.mark_unset(f"m{msg_id}")
         self.ids.clear()
         self._rows.clear()
-        t.configure(state="normal")
-        t.delete("1.0", "pend")
-        t.configure(state="disabled")
+        with self._writable():
+            t.delete("1.0", "pend")
         self._rule = None
         self._marker = None
         self._complete = False
@@ -339,9 +337,8 @@ class Conversation(ttk.Frame):
         if self._marker in new_ids and not self._rule:
             self._place_rule()
         if not more and not self._complete:
-            t.configure(state="normal")
-            t.insert("1.0", BEGINNING + "\n", ("beginning",))
-            t.configure(state="disabled")
+            with self._writable():
+                t.insert("1.0", BEGINNING + "\n", ("beginning",))
             self._complete = True
         t.mark_unset("head")
         self._restore_view(held)
@@ -368,9 +365,8 @@ class Conversation(ttk.Frame):
             del self._rows[dropped]
         if self._rule is not None and t.compare("rule.first", ">=", cut):
             self._rule = None           # placed again if its message comes back
-        t.configure(state="normal")
-        t.delete(cut, "pend")
-        t.configure(state="disabled")
+        with self._writable():
+            t.delete(cut, "pend")
         self._live = False
         self._asked_newer = False
         self.controller.dropped_newest(self.room, self.ids[-1] if self.ids else None)
@@ -407,15 +403,25 @@ class Conversation(ttk.Frame):
     def _writable(self):
         """The text open for changes ("normal") inside, read-only again
         after; nested uses change the state once (a page of lines costs
-        two reconfigurations, not two per line)."""
+        two reconfigurations, not two per line). Inside a pump batch
+        (:meth:`before_batch`) it stays open until :meth:`after_batch`, so
+        a batch of live lines or a catch-up costs two as well: no user
+        input is handled in between, the tick runs to its end first."""
         if self._writing:
             yield
             return
         self._writing = True
         self.text.configure(state="normal")
+        if self._in_batch:
+            yield
+            return
         try:
             yield
         finally:
+            self._read_only()
+
+    def _read_only(self) -> None:
+        if self._writing:
             self._writing = False
             self.text.configure(state="disabled")
 
@@ -483,24 +489,20 @@ class Conversation(ttk.Frame):
     def _place_rule(self) -> None:
         t, mark = self.text, f"m{self._marker}"
         self._rule = tk.Canvas(t, highlightthickness=0, borderwidth=0, height=self.fonts.small.metrics("linespace"))
-        t.configure(state="normal")
-        try:
+        with self._writable():
             t.mark_set("rule_at", mark)
             t.mark_gravity("rule_at", "left")
             t.window_create(mark, window=self._rule, align="center")
             t.insert(mark, "\n")
             t.tag_add("rule", "rule_at", mark)
             t.mark_unset("rule_at")
-        finally:
-            t.configure(state="disabled")
         self._draw_rule()
 
     def _remove_rule(self) -> None:
         ranges = self.text.tag_ranges("rule")
         if ranges:
-            self.text.configure(state="normal")
-            self.text.delete(ranges[0], ranges[-1])    # destroys the canvas too
-            self.text.configure(state="disabled")
+            with self._writable():
+                self.text.delete(ranges[0], ranges[-1])    # destroys the canvas too
         self._rule = None
 
     def _draw_rule(self) -> None:
@@ -519,10 +521,21 @@ class Conversation(ttk.Frame):
 
     # -- once per pump batch ----------------------------------------------------------
 
+    def before_batch(self) -> None:
+        """A pump batch begins: the text, once opened for changes, stays
+        open until :meth:`end_batch` (or :meth:`after_batch`, which calls it)."""
+        self._in_batch = True
+
+    def end_batch(self) -> None:
+        """The batch is over: the text is read-only again."""
+        self._in_batch = False
+        self._read_only()
+
     def after_batch(self, watched: bool = False) -> None:
         """Trim the scrollback, then follow the bottom or count what arrived
-        below the view. ``watched``: this is shown in a focused window, so
-        new lines at the bottom are seen."""
+        below the view; the text is read-only again. ``watched``: this is
+        shown in a focused window, so new lines at the bottom are seen."""
+        self.end_batch()
         if not self._appended:
             return
         self._appended = 0
@@ -552,9 +565,8 @@ class Conversation(ttk.Frame):
             del self._rows[dropped]
         if self._rule is not None and t.compare("rule.first", "<", f"{cut}.0"):
             self._rule = None
-        t.configure(state="normal")
-        t.delete("1.0", f"{cut}.0")
-        t.configure(state="disabled")
+        with self._writable():
+            t.delete("1.0", f"{cut}.0")
         self._complete = False          # the beginning line went with them
         self.controller.trimmed(self.room, self.oldest_id())
 
