@@ -52,11 +52,17 @@ start (right gravity: text inserted there goes before the line), and
 :attr:`ids` holds those ids in the order of the lines, oldest first. The
 unread rule is placed by them and trimming drops a prefix of them; dropping
 pages far out of view and fetching them again later works on the same
-marks. Each such line also carries the tag ``msg<id>`` over all of it:
-:meth:`Conversation.update_line` replaces that range where it stands (an
-edit with "(edited)", a tombstone), holding the view as :meth:`prepend`
-does, and a right-click finds the message under the pointer by it
-(:meth:`message_at`) and opens the message menu the controller offers.
+marks. A line's range is its mark and the number of text lines it spans
+(kept per id; no tag per line, because every ``Text.delete`` costs more
+with each tag the widget has): :meth:`Conversation.update_line` replaces
+that range where it stands (an edit with "(edited)", a tombstone), holding
+the view as :meth:`prepend` does, and a right-click finds the message
+under the pointer by bisecting the ids (:meth:`message_at`) and opens the
+message menu the controller offers.
+
+Read-only: the ``Text`` is "disabled" except inside :meth:`_writable`;
+within a pump batch (:meth:`before_batch` .. :meth:`end_batch`) it is
+opened once and stays open to the batch's end.
 
 Thread: the Tk thread only.
 """
@@ -261,7 +267,7 @@ class Conversation(ttk.Frame):
 
     def message_at(self, index: str) -> int | None:
         """The id of the message whose line holds ``index`` (None: no message there)."""
-        t, ids = self.text, self.ids
+        ids = self.ids
         row = self._line_of(index)
         lo, hi = 0, len(ids)            # the last id whose line starts at or above ``row``
         while lo < hi:
