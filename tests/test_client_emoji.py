@@ -68,6 +68,12 @@ def test_astral_characters_without_a_picture_stay_plain():
     assert shown("\U000F0000\ue000") == ["\U000F0000\ue000"]       # OpenMoji's private-use extras
 
 
+def test_plain_says_whether_a_text_has_no_picture():
+    assert emoji.plain("") and emoji.plain("ascii only") and emoji.plain("caf\u00e9 \u00a9 \u2615\ufe0e")
+    assert emoji.plain("\U0001D400 astral, no picture")
+    assert not emoji.plain("a \U0001F600 face") and not emoji.plain("\u2615")
+
+
 _ALPHABET = st.sampled_from(
     list("ab #*1-\n\u200d\ufe0f\ufe0e\u20e3\u00a9\u2615\u2640\u2764\u261d\u202e")
     + ["\U0001F600", "\U0001F469", "\U0001F467", "\U0001F1EB", "\U0001F1F7", "\U0001F3FD", "\U0001F3F4",

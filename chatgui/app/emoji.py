@@ -369,6 +369,11 @@ def warm_up():
     return thread
 
 
+def plain(text: str) -> bool:
+    """``text`` holds no picture: :func:`segments` gives only strings."""
+    return text.isascii() or all(type(seg) is str for seg in segments(text))
+
+
 @functools.lru_cache(maxsize=32)
 def segments(text: str) -> tuple:
     """:meth:`Catalogue.segments` with the installed pictures, as a tuple.

@@ -360,10 +360,19 @@ class ChatPane(ttk.Frame):
     def clear(self, room: str | None = None) -> None:
         self._conversation(room).clear()
 
+    def before_batch(self) -> None:
+        """Once per pump batch, before its first event (see Conversation.before_batch)."""
+        for conv in self.conversations.values():
+            conv.before_batch()
+
     def after_batch(self, n: int) -> None:
         """Once per pump batch: each conversation trims its scrollback and
-        follows its bottom or counts what arrived below its view."""
-        for conv in list(self.conversations.values()):
+        follows its bottom or counts what arrived below its view. Every
+        text is read-only again first, whatever the rest raises."""
+        conversations = list(self.conversations.values())
+        for conv in conversations:
+            conv.end_batch()
+        for conv in conversations:
             conv.after_batch(conv is self.current and self.focused)
 
     def _fit_topic(self) -> None:

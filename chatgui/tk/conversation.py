@@ -52,17 +52,24 @@ start (right gravity: text inserted there goes before the line), and
 :attr:`ids` holds those ids in the order of the lines, oldest first. The
 unread rule is placed by them and trimming drops a prefix of them; dropping
 pages far out of view and fetching them again later works on the same
-marks. Each such line also carries the tag ``msg<id>`` over all of it:
-:meth:`Conversation.update_line` replaces that range where it stands (an
-edit with "(edited)", a tombstone), holding the view as :meth:`prepend`
-does, and a right-click finds the message under the pointer by it
-(:meth:`message_at`) and opens the message menu the controller offers.
+marks. A line's range is its mark and the number of text lines it spans
+(kept per id; no tag per line, because every ``Text.delete`` costs more
+with each tag the widget has): :meth:`Conversation.update_line` replaces
+that range where it stands (an edit with "(edited)", a tombstone), holding
+the view as :meth:`prepend` does, and a right-click finds the message
+under the pointer by bisecting the ids (:meth:`message_at`) and opens the
+message menu the controller offers.
+
+Read-only: the ``Text`` is "disabled" except inside :meth:`_writable`;
+within a pump batch (:meth:`before_batch` .. :meth:`end_batch`) it is
+opened once and stays open to the batch's end.
 
 Thread: the Tk thread only.
 """
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import re
 import tkinter as tk
@@ -104,6 +111,9 @@ class Conversation(ttk.Frame):
         self.controller = controller
         self.shown = False          # the visible conversation (set by the pane)
         self.ids: collections.deque = collections.deque()   # msg ids of the lines, in order
+        self._rows: dict[int, int] = {}     # msg id -> text lines its line spans (from its mark)
+        self._writing = False       # the text is open for changes (see _writable)
+        self._in_batch = False      # between before_batch and after_batch
         self._stuck = True          # follow the bottom (see the module docstring)
         self._appended = 0          # lines added since the last batch
         self._unseen = 0            # lines added below the view while not stuck
@@ -242,14 +252,13 @@ class Conversation(ttk.Frame):
         a tombstone), without moving what the user is looking at; False
         when that message is not shown here."""
         t = self.text
-        ranges = t.tag_ranges(f"msg{msg_id}")
-        if not ranges:
+        rows = self._rows.get(msg_id)
+        if rows is None:
             return False
-        start, end = t.index(ranges[0]), t.index(ranges[-1])
+        start, end = t.index(f"m{msg_id}"), t.index(f"m{msg_id} + {rows} lines")
         held = self._hold_view(start, end)
-        t.configure(state="normal")
-        t.delete(start, end)
-        t.configure(state="disabled")
+        with self._writable():
+            t.delete(start, end)
         # Marks at ``start`` now (the next line's, "pend") keep their right
         # gravity and so stay after the new line; its own mark is set again.
         self._insert(start, replace(line, msg_id=msg_id), (), self._line_of(start))
@@ -258,10 +267,19 @@ class Conversation(ttk.Frame):
 
     def message_at(self, index: str) -> int | None:
         """The id of the message whose line holds ``index`` (None: no message there)."""
-        for tag in self.text.tag_names(index):
-            if tag.startswith("msg") and tag[3:].isdigit():
-                return int(tag[3:])
-        return None
+        ids = self.ids
+        row = self._line_of(index)
+        lo, hi = 0, len(ids)            # the last id whose line starts at or above ``row``
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._line_of(f"m{ids[mid]}") <= row:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == 0:
+            return None
+        msg_id = ids[lo - 1]
+        return msg_id if row < self._line_of(f"m{msg_id}") + self._rows[msg_id] else None
 
     def _on_right_click(self, event):
         """The message menu of the line under the pointer (what the
@@ -290,9 +308,8 @@ class Conversation(ttk.Frame):
         tag = "p:" + key
         ranges = self.text.tag_ranges(tag)
         if ranges:
-            self.text.configure(state="normal")
-            self.text.delete(ranges[0], ranges[-1])
-            self.text.configure(state="disabled")
+            with self._writable():
+                self.text.delete(ranges[0], ranges[-1])
         self.text.tag_delete(tag)
 
     def clear(self) -> None:
@@ -301,11 +318,10 @@ class Conversation(ttk.Frame):
         t = self.text
         for msg_id in self.ids:
             t.mark_unset(f"m{msg_id}")
-            t.tag_delete(f"msg{msg_id}")
         self.ids.clear()
-        t.configure(state="normal")
-        t.delete("1.0", "pend")
-        t.configure(state="disabled")
+        self._rows.clear()
+        with self._writable():
+            t.delete("1.0", "pend")
         self._rule = None
         self._marker = None
         self._complete = False
@@ -327,9 +343,8 @@ class Conversation(ttk.Frame):
         if self._marker in new_ids and not self._rule:
             self._place_rule()
         if not more and not self._complete:
-            t.configure(state="normal")
-            t.insert("1.0", BEGINNING + "\n", ("beginning",))
-            t.configure(state="disabled")
+            with self._writable():
+                t.insert("1.0", BEGINNING + "\n", ("beginning",))
             self._complete = True
         t.mark_unset("head")
         self._restore_view(held)
@@ -353,12 +368,11 @@ class Conversation(ttk.Frame):
         while self.ids and t.compare(f"m{self.ids[-1]}", ">=", cut):
             dropped = self.ids.pop()
             t.mark_unset(f"m{dropped}")
-            t.tag_delete(f"msg{dropped}")
+            del self._rows[dropped]
         if self._rule is not None and t.compare("rule.first", ">=", cut):
             self._rule = None           # placed again if its message comes back
-        t.configure(state="normal")
-        t.delete(cut, "pend")
-        t.configure(state="disabled")
+        with self._writable():
+            t.delete(cut, "pend")
         self._live = False
         self._asked_newer = False
         self.controller.dropped_newest(self.room, self.ids[-1] if self.ids else None)
@@ -381,14 +395,41 @@ class Conversation(ttk.Frame):
         """Draw ``lines`` in order at ``mark`` (a right-gravity mark, so each
         goes after the one before); returns their message ids, in order."""
         ids = []
-        for line in lines:
-            first = self._line_of(mark)
-            self._insert(mark, line, (), first)
-            if line.table:
-                self._tabulate(first, line.text.split("\n"))
-            if line.msg_id is not None:
-                ids.append(line.msg_id)
+        with self._writable():
+            for line in lines:
+                first = self._line_of(mark)
+                self._insert(mark, line, (), first)
+                if line.table:
+                    self._tabulate(first, line.text.split("\n"))
+                if line.msg_id is not None:
+                    ids.append(line.msg_id)
         return ids
+
+    @contextlib.contextmanager
+    def _writable(self):
+        """The text open for changes ("normal") inside, read-only again
+        after; nested uses change the state once (a page of lines costs
+        two reconfigurations, not two per line). Inside a pump batch
+        (:meth:`before_batch`) it stays open until :meth:`after_batch`, so
+        a batch of live lines or a catch-up costs two as well: no user
+        input is handled in between, the tick runs to its end first."""
+        if self._writing:
+            yield
+            return
+        self._writing = True
+        self.text.configure(state="normal")
+        if self._in_batch:
+            yield
+            return
+        try:
+            yield
+        finally:
+            self._read_only()
+
+    def _read_only(self) -> None:
+        if self._writing:
+            self._writing = False
+            self.text.configure(state="disabled")
 
     def arrived_below(self) -> None:
         """A live message not drawn (the live end is not here): counted on
@@ -454,24 +495,20 @@ class Conversation(ttk.Frame):
     def _place_rule(self) -> None:
         t, mark = self.text, f"m{self._marker}"
         self._rule = tk.Canvas(t, highlightthickness=0, borderwidth=0, height=self.fonts.small.metrics("linespace"))
-        t.configure(state="normal")
-        try:
+        with self._writable():
             t.mark_set("rule_at", mark)
             t.mark_gravity("rule_at", "left")
             t.window_create(mark, window=self._rule, align="center")
             t.insert(mark, "\n")
             t.tag_add("rule", "rule_at", mark)
             t.mark_unset("rule_at")
-        finally:
-            t.configure(state="disabled")
         self._draw_rule()
 
     def _remove_rule(self) -> None:
         ranges = self.text.tag_ranges("rule")
         if ranges:
-            self.text.configure(state="normal")
-            self.text.delete(ranges[0], ranges[-1])    # destroys the canvas too
-            self.text.configure(state="disabled")
+            with self._writable():
+                self.text.delete(ranges[0], ranges[-1])    # destroys the canvas too
         self._rule = None
 
     def _draw_rule(self) -> None:
@@ -490,10 +527,21 @@ class Conversation(ttk.Frame):
 
     # -- once per pump batch ----------------------------------------------------------
 
+    def before_batch(self) -> None:
+        """A pump batch begins: the text, once opened for changes, stays
+        open until :meth:`end_batch` (or :meth:`after_batch`, which calls it)."""
+        self._in_batch = True
+
+    def end_batch(self) -> None:
+        """The batch is over: the text is read-only again."""
+        self._in_batch = False
+        self._read_only()
+
     def after_batch(self, watched: bool = False) -> None:
         """Trim the scrollback, then follow the bottom or count what arrived
-        below the view. ``watched``: this is shown in a focused window, so
-        new lines at the bottom are seen."""
+        below the view; the text is read-only again. ``watched``: this is
+        shown in a focused window, so new lines at the bottom are seen."""
+        self.end_batch()
         if not self._appended:
             return
         self._appended = 0
@@ -520,12 +568,11 @@ class Conversation(ttk.Frame):
         while self.ids and t.compare(f"m{self.ids[0]}", "<", f"{cut}.0"):
             dropped = self.ids.popleft()
             t.mark_unset(f"m{dropped}")
-            t.tag_delete(f"msg{dropped}")
+            del self._rows[dropped]
         if self._rule is not None and t.compare("rule.first", "<", f"{cut}.0"):
             self._rule = None
-        t.configure(state="normal")
-        t.delete("1.0", f"{cut}.0")
-        t.configure(state="disabled")
+        with self._writable():
+            t.delete("1.0", f"{cut}.0")
         self._complete = False          # the beginning line went with them
         self.controller.trimmed(self.room, self.oldest_id())
 
@@ -659,8 +706,6 @@ class Conversation(ttk.Frame):
         (``index`` is at a line start), where its id mark goes."""
         t = self.text
         base = ("line",) + extra
-        if line.msg_id is not None:
-            base += (f"msg{line.msg_id}",)
         row = base + (line.kind,) if line.kind in (MENTION, PRIVATE, ERROR) else base
         body_tags = row + _body_tags(line)
         parts = [line.stamp + "\t", row + ("stamp",)]
@@ -681,22 +726,23 @@ class Conversation(ttk.Frame):
         if line.pending:
             parts += ["   waiting to send", row + ("pending_note",)]
         parts += ["\n", row]
-        t.configure(state="normal")
-        try:
-            if line.card is not None:
-                self._insert_card(index, line, parts, body_tags)
-            else:
-                self._conv.insert(index, *parts)
-        except (tk.TclError, UnicodeError) as e:
-            # The formatting layer made the text safe; if Tk still refuses it
-            # (a Tk build without full Unicode), show it escaped, never fail.
-            log.warning("Tk refused a line (%s); showing it escaped", e)
-            fallback = line.text.encode("ascii", "backslashreplace").decode("ascii")
-            t.insert(index, f"{line.stamp}\t?\t{fallback}\n", row)
-        finally:
-            t.configure(state="disabled")
+        rows = sum(parts[k].count("\n") for k in range(0, len(parts), 2))
+        with self._writable():
+            try:
+                if line.card is not None:
+                    self._insert_card(index, line, parts, body_tags)
+                else:
+                    self._conv.insert(index, *parts)
+            except (tk.TclError, UnicodeError) as e:
+                # The formatting layer made the text safe; if Tk still refuses it
+                # (a Tk build without full Unicode), show it escaped, never fail.
+                log.warning("Tk refused a line (%s); showing it escaped", e)
+                fallback = line.text.encode("ascii", "backslashreplace").decode("ascii")
+                t.insert(index, f"{line.stamp}\t?\t{fallback}\n", row)
+                rows = fallback.count("\n") + 1
         if line.msg_id is not None and row_number is not None:
             t.mark_set(f"m{line.msg_id}", f"{row_number}.0")     # right gravity, Tk's default
+            self._rows[line.msg_id] = rows
 
     def _insert_card(self, index: str, line: Line, parts: list, body_tags: tuple) -> None:
         """The line of a file: its head, the card (a widget in the text), its end."""

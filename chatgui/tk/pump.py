@@ -2,9 +2,9 @@
 ``queue.Queue`` (or of a callable that returns the current queue).
 
 :class:`Pump` drains at most ``batch`` events, or ``budget`` seconds'
-worth, per tick and hands each to ``handle``; then it calls ``after_batch``
-once (the view scrolls and trims there, once per batch instead of once per
-line). When more events are waiting it reschedules with ``after_idle`` so
+worth, per tick and hands each to ``handle``, between one call of
+``before_batch`` and one of ``after_batch`` (the view scrolls and trims
+there, once per batch instead of once per line). When more events are waiting it reschedules with ``after_idle`` so
 pending input and redraws go first; when the queue is empty it polls again
 after ``interval_ms``. It keeps its ``after`` id and cancels it in
 :meth:`stop`, so nothing runs after the window is gone (idlelib's pattern).
@@ -24,13 +24,14 @@ import time
 
 
 class Pump:
-    def __init__(self, widget, events, handle, *, after_batch=None,
+    def __init__(self, widget, events, handle, *, before_batch=None, after_batch=None,
                  batch: int = 300, budget: float = 0.025, interval_ms: int = 20, on_tick=None):
         self.widget = widget
         # A queue, or a callable giving the current one (the controller
         # makes a fresh queue for each network client it starts).
         self._source = events if callable(events) else (lambda: events)
         self.handle = handle
+        self.before_batch = before_batch
         self.after_batch = after_batch
         self.batch = batch
         self.budget = budget
@@ -67,6 +68,11 @@ class Pump:
         n = 0
         deadline = time.perf_counter() + self.budget
         get = self._source().get_nowait
+        if self.before_batch is not None:
+            try:
+                self.before_batch()
+            except Exception:
+                self.widget.report_callback_exception(*sys.exc_info())
         while n < self.batch:
             try:
                 event = get()

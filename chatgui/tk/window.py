@@ -82,7 +82,7 @@ class ChatWindow:
         self._showing = None
         self.form.card.bind("<Configure>", self._fit_form, add="+")
         self.pump = Pump(self.root, lambda: self.controller.events, self.controller.handle,
-                         after_batch=self._after_batch)
+                         before_batch=self.chat.before_batch, after_batch=self._after_batch)
         self._bind_keys()
         # Issue 12: files dropped anywhere on the conversation screen are sent.
         self.drop_problem = enable_drop(self.root, (self.chat,), lambda paths: self.controller.attach(paths))

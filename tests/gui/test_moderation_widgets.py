@@ -141,6 +141,31 @@ def test_an_edited_and_a_removed_line_change_in_place_and_keep_their_place(make_
     assert conversation(w).splitlines()[-2:] == ["10:00\t•\tcarol joined", "10:00\tbob\tmessage 4"]
 
 
+def test_a_message_of_several_lines_is_found_and_replaced_whole_between_others(make_window):
+    """A line's range is its mark and the text lines it spans (no tag per
+    message): a message with newlines, between a system line and another
+    message, is found on each of its lines and replaced whole, longer or
+    shorter, and its neighbours stay as they were."""
+    w = window(make_window)
+    w.append(msg(1), "#maths")
+    w.append(msg(2, "first\nsecond\nthird"), "#maths")
+    w.append(Line(SYSTEM, "10:00", "", "carol joined"), "#maths")
+    w.append(msg(3), "#maths")
+    settle(w)
+    conv = w.chat.current
+    assert [conv.message_at(f"{row}.5") for row in range(1, 7)] == [1, 2, 2, 2, None, 3]
+    w.update_line("#maths", 2, msg(2, "one line now", edited=True))
+    assert conversation(w).splitlines() == ["10:00\tbob\tmessage 1", "10:00\tbob\tone line now" + EDITED_NOTE,
+                                            "10:00\t•\tcarol joined", "10:00\tbob\tmessage 3"]
+    assert [conv.message_at(f"{row}.5") for row in range(1, 5)] == [1, 2, None, 3]
+    w.update_line("#maths", 2, msg(2, "a\nb\nc\nd"))
+    assert conversation(w).splitlines()[1:6] == ["10:00\tbob\ta", "b", "c", "d", "10:00\t•\tcarol joined"]
+    assert [conv.message_at(f"{row}.0") for row in range(1, 8)] == [1, 2, 2, 2, 2, None, 3]
+    w.update_line("#maths", 3, msg(3, "the last, edited", edited=True))
+    assert conversation(w).splitlines()[-1] == "10:00\tbob\tthe last, edited" + EDITED_NOTE
+    assert conv.message_at("end") is None and list(conv.ids) == [1, 2, 3]
+
+
 def test_an_edit_above_or_at_the_top_of_the_view_does_not_move_what_is_read(make_window):
     w = window(make_window)
     for i in range(1, 121):

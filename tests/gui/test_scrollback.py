@@ -54,6 +54,10 @@ def check(conv) -> None:
     ids = list(conv.ids)
     assert ids == list(range(ids[0], ids[-1] + 1)), "the ids shown have a gap or are out of order"
     assert conv.line_count() <= BOUND, conv.line_count()
+    # No tag per line: Tk 8.6's delete walks every tag the Text has, so
+    # their number must not grow with the lines (it cost 10 ms a page).
+    assert len(conv.text.tag_names()) < 60, len(conv.text.tag_names())
+    assert all(conv.message_at(f"m{i}") == i for i in (ids[0], ids[len(ids) // 2], ids[-1]))
 
 
 def page_back(w, conv, pages: int) -> None:

@@ -434,6 +434,58 @@ def test_callback_errors_are_logged_kept_and_the_pump_goes_on(make_window, caplo
     w.errors.clear()          # expected here; any other test fails on them
 
 
+def test_a_batch_opens_the_conversation_for_writing_once_and_leaves_it_read_only(make_window):
+    """A pump batch of many lines makes the read-only text writable once
+    (Text.configure costs more than a line's insert), and the text is
+    read-only again after the batch, and after any change outside one."""
+    from chatgui.app.view import OTHER, Line
+    w = make_window(None)
+    w.controller.in_chat = w.controller.connected = True
+    w.show_chat()
+    w.root.update()
+    t = w.chat.text
+    states = []
+    configure = t.configure
+
+    def counting(*a, **kw):
+        if "state" in kw:
+            states.append(kw["state"])
+        return configure(*a, **kw)
+    t.configure = counting
+    w.pump.budget = 10.0            # the whole batch in one tick, however loaded the machine
+    for i in range(150):
+        w.controller.events.put(Joined(f"user{i:03d}"))
+    assert w.pump.drain_now() == 150
+    assert states == ["normal", "disabled"]
+    assert str(t.cget("state")) == "disabled" and "user149 joined." in conversation(w)
+    states.clear()
+    w.append(Line(OTHER, "10:00", "bob", "outside a batch", msg_id=7))
+    assert w.chat.current.update_line(7, Line(OTHER, "10:00", "bob", "edited outside a batch", msg_id=7))
+    assert states == ["normal", "disabled"] * 3     # the append, the update's delete and insert
+    assert str(t.cget("state")) == "disabled" and "edited outside a batch" in conversation(w)
+    states.clear()
+    assert w.pump.drain_now() == 0                  # an empty batch changes nothing
+    assert states == [] and str(t.cget("state")) == "disabled"
+
+
+def test_a_failing_before_batch_is_reported_and_the_batch_still_runs(make_window):
+    import queue
+    from chatgui.tk.pump import Pump
+    w = make_window(None)
+    q, seen, calls = queue.Queue(), [], []
+
+    def boom():
+        calls.append("before")
+        raise RuntimeError("before_batch failed")
+    pump = Pump(w.root, q, seen.append, before_batch=boom, after_batch=lambda n: calls.append(("after", n)))
+    q.put("a")
+    q.put("b")
+    assert pump.drain_now() == 2
+    assert seen == ["a", "b"] and calls == ["before", ("after", 2)]
+    assert len(w.errors) == 1 and "before_batch failed" in w.errors[0]
+    w.errors.clear()
+
+
 def test_encryption_first_visit_then_a_changed_certificate_trusted_after_comparing(make_server, make_window,
                                                                                    tmp_path):
     from server import tls
