@@ -144,7 +144,7 @@ class Probe:
         late = [x * 1000 for x in self.late]
         return {"gap": (pct(gaps, 50), pct(gaps, 99), max(gaps, default=float("nan"))),
                 "late": (pct(late, 50), pct(late, 99), max(late, default=float("nan"))),
-                "ticks": len(self.ticks), "max_queued": self.max_queued}
+                "ticks": len(self.ticks), "max_queued": self.max_queued, "gaps": gaps, "lates": late}
 
 
 def pump_for(root, seconds: float, until=None) -> bool:
@@ -427,6 +427,11 @@ def _run_scrollback(args, port: int, filled: float) -> int:
             f"{'timer late ms p50/p99/max':>26}")
     print(head)
     print("-" * len(head))
+    gaps = [g for *_, s in rows for g in s["gaps"]]
+    lates = [x for *_, s in rows for x in s["lates"]]
+    rows.append(("all three", sum(r[1] for r in rows), sum(r[2] for r in rows),
+                 {"gap": (pct(gaps, 50), pct(gaps, 99), max(gaps, default=float("nan"))),
+                  "late": (pct(lates, 50), pct(lates, 99), max(lates, default=float("nan")))}))
     for name, secs, n, s in rows:
         g, lt = s["gap"], s["late"]
         print(f"{name:<18} {secs:>6.1f} {n:>6}  {g[0]:>7.1f} /{g[1]:>7.1f} /{g[2]:>7.1f}  "
