@@ -29,23 +29,27 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, directory: str, appendonly: bool = True):
+    def __init__(self, directory: str, appendonly: bool = True, password: str | None = None, args: tuple = ()):
         self.dir = directory
         self.port = free_port()
         self.appendonly = appendonly
+        self.password = password        # requirepass: the URL carries it (redis://:PASSWORD@...)
+        self.args = tuple(args)         # more redis-server options
         self.proc = None
         self.start()
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         os.makedirs(self.dir, exist_ok=True)
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
              "--appendonly", "yes" if self.appendonly else "no", "--save", "", "--daemonize", "no",
-             "--logfile", os.path.join(self.dir, "redis.log")],
+             "--logfile", os.path.join(self.dir, "redis.log"),
+             *(["--requirepass", self.password] if self.password else []), *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not self.ping():
@@ -59,6 +63,10 @@ class RedisServer:
         """True when it answers PING with PONG (and is done loading its file)."""
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                if self.password:
+                    s.sendall(f"AUTH {self.password}\r\n".encode())
+                    if not s.recv(64).startswith(b"+OK"):
+                        return False
                 s.sendall(b"PING\r\n")
                 return s.recv(64).startswith(b"+PONG")
         except OSError:
