@@ -162,6 +162,28 @@ def stream(url: str) -> list[dict]:
         db.close()
 
 
+def read_until_stored(url: str, count: int, client=None, timeout: float = 30) -> None:
+    """Return as soon as the stream holds ``count`` entries (polled every few
+    ms, so that a kill that follows lands mid-burst), reading ``client``'s
+    frames meanwhile when one is given."""
+    import redis
+    db = redis.Redis.from_url(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while db.xlen("natter:log") < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the stream did not reach {count} entries within {timeout} s")
+            if client is not None:
+                try:
+                    client.recv(0.002)
+                except TimeoutError:
+                    pass
+            else:
+                time.sleep(0.002)
+    finally:
+        db.close()
+
+
 def event_ids(frames) -> list[int]:
     """The ids of the stored events among frames, replays opened, in order."""
     out = []

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.netclient import LineClient
-from tests.redistools import NodeProcess, check_gap_free, event_ids, stream
+from tests.redistools import NodeProcess, check_gap_free, event_ids, read_until_stored, stream
 from tests.servertools import expect, expect_error, wait_until
 
 
@@ -216,26 +216,82 @@ def test_resumes_across_nodes_every_few_messages_leave_no_gap(make_node, redis_s
     assert acked_refs(talker.frames) == [f"t{i}" for i in range(sent)]
 
 
+@pytest.mark.timeout(120)
+def test_senders_cut_off_and_resuming_on_another_node_every_few_messages_store_each_ref_once(make_node, redis_server):
+    """Two clients each send a few messages without waiting, lose their
+    connection as soon as the first is acknowledged (the rest in flight),
+    resume on the next node with since and resume, and send again what was
+    not acknowledged, as the window's outbox does; many times. Every ref is
+    in the stream once, each sender's ids are the stream's from its first on,
+    and each ref reached its sender once."""
+    nodes = [make_node() for _ in range(3)]
+    watcher = welcomed(nodes[2].port, "watcher")
+    senders = []
+    for i, name in enumerate(("hopa", "hopb")):
+        c = LineClient(nodes[i].port, timeout=10)
+        token = c.hello(name, v=2)["session"]
+        c.recv_type("caught_up")
+        senders.append({"name": name, "c": c, "token": token, "frames": [], "refs": [], "at": i})
+    resent = []
+    for round_ in range(20):
+        for s in senders:
+            for k in range(4):
+                ref = f"{s['name']}-{round_}-{k}"
+                s["refs"].append(ref)
+                s["c"].send({"type": "say", "text": ref, "ref": ref})
+        for s in senders:
+            first = f"{s['name']}-{round_}-0"
+            read_until(s["c"], lambda fr: first in acked_refs(s["frames"] + fr))
+            s["frames"] += s["c"].frames
+            s["c"].close()                  # the rest of the round is in flight, or unread
+            s["at"] = (s["at"] + 1) % 3
+            s["c"] = LineClient(nodes[s["at"]].port, timeout=10)
+            s["c"].hello(s["name"], v=2, resume=s["token"], since=event_ids(s["frames"])[-1])
+            read_until(s["c"], lambda fr: any(f["type"] == "caught_up" for f in fr))
+            acked = set(acked_refs(s["frames"] + s["c"].frames))
+            for ref in s["refs"]:
+                if ref not in acked:        # sent again: stored once, whichever node had it
+                    resent.append(ref)
+                    s["c"].send({"type": "say", "text": ref, "ref": ref})
+    for s in senders:
+        read_until(s["c"], lambda fr: set(acked_refs(s["frames"] + fr)) >= set(s["refs"]), timeout=30)
+        s["frames"] += s["c"].frames
+    log = stream(redis_server.url)
+    log_ids = [e["id"] for e in log]
+    everyone = [r for s in senders for r in s["refs"]]
+    assert sorted(e["ref"] for e in log) == sorted(everyone)    # every ref once: none lost, none twice
+    assert resent, "no connection was cut with a message in flight"
+    print(f"{len(resent)} resent, {len(everyone)} refs")
+    for s in senders:
+        check_gap_free(event_ids(s["frames"]), log_ids)
+        assert sorted(acked_refs(s["frames"])) == sorted(s["refs"])   # each ack reached its sender once
+    read_until(watcher, lambda fr: len(event_ids(fr)) >= len(log), timeout=30)
+    assert event_ids(watcher.frames) == log_ids
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_sigkill_of_a_node_mid_burst_loses_and_repeats_nothing(tmp_path, redis_server, make_node):
     doomed = NodeProcess(str(tmp_path / "doomed"), redis_server.url)
     try:
-        survivor = make_node()
+        survivor, third = make_node(), make_node()         # three nodes, one killed
         watcher = welcomed(survivor.port, "watcher")
+        other_watcher = welcomed(third.port, "other")
         sender = LineClient(doomed.port, timeout=10)
         w = sender.hello("sender", v=2)
         token = w["session"]
         sender.recv_type("caught_up")
-        refs = [f"r{i}" for i in range(400)]
+        refs = [f"r{i}" for i in range(2000)]
         for ref in refs:                        # a burst the node will not finish
             sender.send({"type": "say", "text": ref, "ref": ref})
-        read_until(sender, lambda fr: len(acked_refs(fr)) >= 50)
+        read_until_stored(redis_server.url, 100, sender)
         doomed.kill()
+        # (400 and a kill after 50 acks read: the node had stored them all by then)
+        assert len(stream(redis_server.url)) < len(refs), "the node finished the burst before it was killed"
         seen = event_ids(sender.frames)
         acked = acked_refs(sender.frames)
-        # The client reconnects to the other node with its since and resume:
-        back = LineClient(survivor.port, timeout=10)
+        # The client reconnects to another node with its since and resume:
+        back = LineClient(third.port, timeout=10)
         back.hello("sender", v=2, resume=token, since=seen[-1] if seen else 0)
         back.recv_type("caught_up")
         acked += acked_refs(back.frames)
@@ -250,8 +306,9 @@ def test_sigkill_of_a_node_mid_burst_loses_and_repeats_nothing(tmp_path, redis_s
         check_gap_free(ids, [e["id"] for e in log])
         log_refs = [e["ref"] for e in log]
         assert sorted(log_refs) == sorted(refs)          # every ref once: none lost, none twice
-        read_until(watcher, lambda fr: len(event_ids(fr)) >= len(log))
-        assert event_ids(watcher.frames) == [e["id"] for e in log]
+        for w in (watcher, other_watcher):
+            read_until(w, lambda fr: len(event_ids(fr)) >= len(log))
+            assert event_ids(w.frames) == [e["id"] for e in log]
     finally:
         doomed.kill()
 
@@ -279,12 +336,12 @@ def test_redis_down_refuses_with_unavailable_and_recovers(make_node, redis_serve
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_sigkill_of_redis_mid_burst_loses_no_acknowledged_message(make_node, redis_server):
-    one, two = make_node(), make_node()
-    ann, bob = welcomed(one.port, "ann"), welcomed(two.port, "bob")
-    refs = [f"r{i}" for i in range(300)]
+    one, two, three = make_node(), make_node(), make_node()
+    ann, bob, carl = welcomed(one.port, "ann"), welcomed(two.port, "bob"), welcomed(three.port, "carl")
+    refs = [f"r{i}" for i in range(2000)]
     for ref in refs:
         ann.send({"type": "say", "text": ref, "ref": ref})
-    read_until(ann, lambda fr: len(acked_refs(fr)) >= 30)
+    read_until_stored(redis_server.url, 100, ann)
     redis_server.kill()
     # Every say is handled before this ping (stored before the kill, whether
     # its ack came yet or not, or refused after it):
@@ -292,19 +349,33 @@ def test_sigkill_of_redis_mid_burst_loses_no_acknowledged_message(make_node, red
     read_until(ann, lambda fr: any(f["type"] == "pong" for f in fr), timeout=60)
     acked = acked_refs(ann.frames)
     refused = [f["ref"] for f in ann.frames if f["type"] == "error"]
+    assert refused, "Redis was killed after the burst was stored"
     assert {f["code"] for f in ann.frames if f["type"] == "error"} <= {"unavailable"}
     redis_server.restart()
     log_refs = [e["ref"] for e in stream(redis_server.url)]
     assert set(acked) <= set(log_refs)                       # appendonly kept every ack
     assert len(log_refs) == len(set(log_refs))
-    for ref in refused:                                      # the client sends the refused ones again
-        resend_until_acked(ann, ref)
+    deadline = time.monotonic() + 60
+    while True:                                              # the client sends the refused ones again
+        assert time.monotonic() < deadline, "the refused messages were never acknowledged"
+        missing = [r for r in refused if r not in set(acked_refs(ann.frames))]
+        if not missing:
+            break
+        start = len(ann.frames)
+        for ref in missing:
+            ann.send({"type": "say", "text": ref, "ref": ref})
+        read_until(ann, lambda fr: set(acked_refs(fr)) >= set(refs) or len(
+            [f for f in fr[start:] if f["type"] == "error"]) + len(set(missing) & set(acked_refs(fr))) >= len(missing),
+            timeout=30)                                      # each one acked, or refused again
+        assert {f["code"] for f in ann.frames[start:] if f["type"] == "error"} <= {"unavailable"}
+        refused = [f["ref"] for f in ann.frames[start:] if f["type"] == "error"] or refused
     read_until(ann, lambda fr: set(acked_refs(fr)) >= set(refs), timeout=30)   # the stored ones' acks too
     log = stream(redis_server.url)
     assert sorted(e["ref"] for e in log) == sorted(refs)
-    read_until(bob, lambda fr: len(event_ids(fr)) >= len(log), timeout=30)
     check_gap_free(event_ids(ann.frames), [e["id"] for e in log])
-    assert event_ids(bob.frames) == [e["id"] for e in log]
+    for c in (bob, carl):           # the other nodes' readers read on from their last id
+        read_until(c, lambda fr: len(event_ids(fr)) >= len(log), timeout=30)
+        assert event_ids(c.frames) == [e["id"] for e in log]
 
 
 def test_a_protocol_1_client_and_an_irc_client_chat_across_nodes(make_node):
