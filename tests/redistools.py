@@ -29,24 +29,31 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, directory: str, appendonly: bool = True, password: str | None = None, args: tuple = ()):
+    def __init__(self, directory: str, appendonly: bool = True, password: str | None = None, args: tuple = (),
+                 tls: tuple[str, str] | None = None):
         self.dir = directory
         self.port = free_port()
         self.appendonly = appendonly
         self.password = password        # requirepass: the URL carries it (redis://:PASSWORD@...)
         self.args = tuple(args)         # more redis-server options
+        self.tls = tls                  # (cert, key): TLS only on the port (rediss://, the cert as its CA)
         self.proc = None
         self.start()
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
+        if self.tls:
+            return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls[0]}"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         os.makedirs(self.dir, exist_ok=True)
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+            ["redis-server", *(["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.tls[0],
+                                "--tls-key-file", self.tls[1], "--tls-ca-cert-file", self.tls[0],
+                                "--tls-auth-clients", "no"] if self.tls else ["--port", str(self.port)]),
+             "--bind", "127.0.0.1", "--dir", self.dir,
              "--appendonly", "yes" if self.appendonly else "no", "--save", "", "--daemonize", "no",
              "--logfile", os.path.join(self.dir, "redis.log"),
              *(["--requirepass", self.password] if self.password else []), *self.args],
@@ -62,7 +69,12 @@ class RedisServer:
     def ping(self) -> bool:
         """True when it answers PING with PONG (and is done loading its file)."""
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as plain:
+                s = plain
+                if self.tls:
+                    import ssl
+                    s = ssl.create_default_context(cafile=self.tls[0]).wrap_socket(plain,
+                                                                                  server_hostname="127.0.0.1")
                 if self.password:
                     s.sendall(f"AUTH {self.password}\r\n".encode())
                     if not s.recv(64).startswith(b"+OK"):

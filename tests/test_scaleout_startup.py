@@ -99,3 +99,37 @@ def test_a_password_in_the_url_is_used_by_every_node_and_never_shown(tmp_path, r
         if node is not None:
             node.stop()
         guarded.stop()
+
+
+def test_a_tls_redis_with_a_password_is_joined_through_rediss(tmp_path, redis_server, make_server):
+    """rediss:// (redis-py's TLS, the CA in the URL's ssl_ca_certs) with a
+    password: two nodes chat through it, and a plain redis:// to its port is
+    refused at start with a sentence."""
+    from server.tls import ensure_certificate
+    cert, key = ensure_certificate(str(tmp_path / "redis-tls"))
+    secure = RedisServer(str(tmp_path / "secure"), password="tls-pass", tls=(cert, key))
+    node = None
+    try:
+        assert secure.url.startswith("rediss://:tls-pass@")
+        node = NodeProcess(str(tmp_path / "node"), secure.url)
+        assert f"history in rediss://***@127.0.0.1:{secure.port}/0" in node.log()
+        assert f"{DURABLE} (it is on)" in node.log() and "tls-pass" not in node.log()
+        other = make_server(redis=secure.url, rate_limit=0)
+        ann = LineClient(node.port, timeout=10)
+        ann.hello("ann", v=2)
+        bob = LineClient(other.port, timeout=10)
+        bob.hello("bob", v=2)
+        bob.send({"type": "say", "text": "over TLS to Redis", "ref": "t1"})
+        assert bob.recv_type("message")["ref"] == "t1"
+        assert ann.recv_type("message")["text"] == "over TLS to Redis"
+        ann.close()
+        bob.close()
+        plain = f"redis://:tls-pass@127.0.0.1:{secure.port}/0"
+        done = subprocess.run([sys.executable, "-m", "server", "--port", "0", "--no-discovery", "--redis", plain],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60,
+                              env={"NATTER_HOME": str(tmp_path / "home2"), "PATH": "/usr/bin:/bin"})
+        assert done.returncode == 1 and "natter server:" in done.stderr and "Traceback" not in done.stderr
+    finally:
+        if node is not None:
+            node.stop()
+        secure.stop()
