@@ -171,3 +171,38 @@ def test_redis_keep_is_a_setting_of_one_or_more():
     assert from_args(["--redis", "redis://127.0.0.1:1/0", "--redis-keep", "50"]).redis_keep == 50
     with pytest.raises(SystemExit):
         from_args(["--redis", "redis://127.0.0.1:1/0", "--redis-keep", "0"])
+
+
+@pytest.mark.timeout(90)
+def test_redis_s_data_lost_the_nodes_restarted_a_resume_is_told_reset_and_misses_nothing_new(make_node,
+                                                                                             redis_server):
+    """docs/scaling.md, When Redis is lost: stop every node, start Redis on an
+    empty directory, start the nodes. A client resuming with its old since
+    and epoch is told reset and caught up as a newcomer: the new history's
+    ids 1, 2... are not hidden behind its old since."""
+    import shutil
+    one = make_node()
+    ann = welcomed(one.port, "ann")
+    old = ann.frames[0]
+    for i in range(5):
+        ann.send({"type": "say", "text": f"old{i}", "ref": f"o{i}"})
+    read_until(ann, lambda fr: len(event_ids(fr)) >= 5)
+    ann.close()
+    one.shutdown()
+    redis_server.kill()
+    shutil.rmtree(redis_server.dir)         # its data lost
+    redis_server.start()
+    two = make_node()
+    carl = welcomed(two.port, "carl")
+    for i in range(2):
+        carl.send({"type": "say", "text": f"new{i}", "ref": f"n{i}"})
+    read_until(carl, lambda fr: len(event_ids(fr)) >= 2)
+    back = LineClient(two.port, timeout=10)
+    w = back.hello("ann", v=2, resume=old["session"], since=5, epoch=old["epoch"])
+    assert w.get("reset") is True and w["epoch"] != old["epoch"]
+    assert w["session"] != old["session"]           # sessions lived in Redis too: a new one
+    read_until(back, caught_up)
+    assert event_ids(back.frames) == [1, 2]
+    shown = [f for f in back.frames if f["type"] == "message"] + [
+        e for f in back.frames if f["type"] == "replay" for e in f["frames"] if e.get("type") == "message"]
+    assert sorted(m["text"] for m in shown) == ["new0", "new1"]
