@@ -177,6 +177,45 @@ def test_a_private_message_reaches_a_nick_on_another_node(make_node):
     assert "ref" not in got
 
 
+@pytest.mark.timeout(60)
+def test_messages_private_messages_topics_and_moderation_from_three_nodes_are_one_gapless_sequence(
+        make_node, redis_server):
+    nodes = [make_node() for _ in range(3)]
+    from tests.moderationtools import secret
+    own, bob, carl = (welcomed(n.port, nick, identity=secret(nick)) for n, nick in zip(nodes, ("own", "bob", "carl")))
+    for c in (own, bob, carl):      # own makes the room: its owner
+        c.send({"type": "join", "room": "maths", "ref": "j"})
+        read_until(c, lambda fr: any(f["type"] == "room" and f.get("ref") == "j" for f in fr))
+    read_until(own, lambda fr: {f.get("nick") for f in fr if f["type"] == "joined" and f.get("room") == "maths"}
+               >= {"bob", "carl"})
+    kinds = ("message", "dm", "topic", "moderated")
+    own.send({"type": "say", "room": "maths", "text": "one", "ref": "a"})
+    bob.send({"type": "say", "room": "maths", "text": "two", "ref": "b"})
+    own.send({"type": "topic", "room": "maths", "topic": "fractions", "ref": "t"})
+    carl.send({"type": "dm", "to": "own", "text": "psst", "ref": "d"})
+    own.send({"type": "mod", "room": "maths", "action": "mute", "nick": "bob", "ref": "m"})
+    own.send({"type": "mod", "room": "maths", "action": "unmute", "nick": "bob", "ref": "u"})
+    carl.send({"type": "say", "room": "maths", "text": "three", "ref": "c"})
+
+    def seen(frames) -> list[tuple[int, str]]:
+        return [(f["id"], f["type"]) for f in frames if f["type"] in kinds and "id" in f]
+    log = []
+    wait_until(lambda: len(log.__setitem__(slice(None), stream(redis_server.url)) or log) >= 7,
+               what="the seven events in the stream")
+    assert not [f for c in (own, bob, carl) for f in c.frames if f["type"] == "error"]
+    assert [e["id"] for e in log] == list(range(log[0]["id"], log[0]["id"] + 7))     # one gapless sequence
+    assert sorted(e["kind"] for e in log) == sorted(["message"] * 3 + ["dm", "topic", "moderated", "moderated"])
+    room_ids = [e["id"] for e in log if e["room"] == "maths"]
+    for c in (own, bob, carl):      # each member: the room's events, the stream's ids, in its order
+        read_until(c, lambda fr: {i for i, _ in seen(fr)} >= set(room_ids))
+        assert [i for i, k in seen(c.frames) if k != "dm"] == room_ids
+    dm_id = next(e["id"] for e in log if e["kind"] == "dm")
+    for c in (own, carl):           # the private message: both ends, the same id
+        assert (dm_id, "dm") in seen(c.frames)
+    assert (dm_id, "dm") not in seen(bob.frames)
+    assert not [f for c in (own, bob, carl) for f in c.frames if f["type"] == "error"]
+
+
 def texts(frames) -> list[str]:
     """The texts of the messages among frames, replays opened."""
     out = []
