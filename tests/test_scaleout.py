@@ -372,6 +372,36 @@ def test_redis_down_refuses_with_unavailable_and_recovers(make_node, redis_serve
     assert [e["ref"] for e in stream(redis_server.url)] == ["a1", "a2"]
 
 
+@pytest.mark.timeout(90)
+def test_redis_down_refuses_every_kind_of_write_and_a_hello_with_unavailable(make_node, redis_server):
+    one, two = make_node(), make_node()
+    ann, bob = welcomed(one.port, "ann"), welcomed(two.port, "bob")
+    expect(ann, "joined", nick="bob")
+    redis_server.kill()
+    tries = [{"type": "dm", "to": "bob", "text": "x", "ref": "d1"},
+             {"type": "topic", "room": "lobby", "topic": "t", "ref": "t1"},
+             {"type": "join", "room": "maths", "ref": "j1"},
+             {"type": "nick", "nick": "anna", "ref": "n1"}]
+    for f in tries:
+        ann.send(f)
+        assert expect_error(ann, "unavailable", ref=f["ref"])
+    late = LineClient(one.port, timeout=10)
+    late.send({"type": "hello", "nick": "zed", "v": 2})
+    assert expect_error(late, "unavailable")
+    redis_server.restart()
+    assert stream(redis_server.url) == []                   # nothing was stored
+    ann.send({"type": "dm", "to": "bob", "text": "x", "ref": "d1"})
+    deadline = time.monotonic() + 20
+    while True:         # sent again, as the window's outbox does, until it is acknowledged
+        f = ann.recv(10)
+        if f["type"] == "dm" and f.get("ref") == "d1":
+            break
+        assert f["type"] == "error" and f["code"] == "unavailable" and time.monotonic() < deadline, f
+        ann.send({"type": "dm", "to": "bob", "text": "x", "ref": "d1"})
+    assert bob.recv_type("dm", 15)["id"] == f["id"]
+    assert [e["ref"] for e in stream(redis_server.url)] == ["d1"]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_sigkill_of_redis_mid_burst_loses_no_acknowledged_message(make_node, redis_server):
