@@ -65,6 +65,10 @@ class Plan:
     connect_gap: float = 0.0  # seconds between two connects (whole generator)
     nonce: str = "x"
     rooms: int = 0          # jsonl: 0 = protocol v1 in the lobby; N = v2, client i joins room "r{i % N}"
+    ports: tuple = ()       # several servers (bench/scaleout.py): client i connects to ports[i % len]; () = port
+
+    def port_of(self, cid: int) -> int:
+        return self.ports[cid % len(self.ports)] if self.ports else self.port
 
     @property
     def per_sender(self) -> int:
@@ -185,7 +189,7 @@ class _Worker:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c = _Client(cid, s)
         self.clients.append(c)
-        err = s.connect_ex((self.plan.host, self.plan.port))
+        err = s.connect_ex((self.plan.host, self.plan.port_of(cid)))
         if err not in (0, errno.EINPROGRESS):
             self.fail(c, f"connect: {os.strerror(err)}", registered=False)
             return

@@ -252,6 +252,10 @@ class Hub:
                     break
                 if conn.state == STATE_CLOSING and type(item) is not Gone:
                     continue            # draining a connection we are closing
+                if conn in chat.queued and type(item) is not p.Say:
+                    # Its says are appended before anything else of it is
+                    # answered: a refusal comes before a later reply (a pong).
+                    self._flush_appends()
                 handler = rules.get(type(item))
                 try:
                     if handler is not None:
@@ -280,9 +284,20 @@ class Hub:
 
     def _end_pass(self) -> None:
         self.stats["passes"] += 1
+        if self.chat.batches:
+            self._flush_appends()
         self.history.commit()   # raises: nothing of this pass is sent (see run)
         self.chat.files_committed()
         self._write_pass()
+
+    def _flush_appends(self) -> None:
+        """A shared store appends the says queued so far (server.core.chat
+        on_say), in one round trip; those it could not store are refused
+        with ``unavailable``, nothing of them acknowledged."""
+        self.chat.queued.clear()
+        for (conn, ref), why in self.history.flush_appends():
+            if conn.sock is not None:
+                self.chat.send(conn, p.error_frame(p.UNAVAILABLE, why, ref))
 
     def _write_pass(self) -> None:
         """Seal the pass, welcome the clients that said hello in it, give

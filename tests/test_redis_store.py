@@ -260,3 +260,71 @@ def test_the_audit_pages_back_through_every_moderation_event(store):
     assert [json.loads(e.extra)["changed"]["slow"] for e in older] == [1, 2, 3]
     oldest = store.audit_events("maths", lambda e: True, 3, before=older[0].id)
     assert [json.loads(e.extra)["changed"]["slow"] for e in oldest] == [0]
+
+
+# -- a pass's says, appended together (queue_message, flush_appends) ------------
+
+def test_queued_messages_are_appended_in_order_gapless_and_a_ref_once_even_within_one_batch(redis_server, store):
+    first, _ = store.add_message("ann", "before", session=1, ref="a0")
+    for owner, ref in (("o1", "a1"), ("o2", "a2"), ("o3", "a1"), ("o4", None), ("o5", "a2")):
+        store.queue_message(owner, "ann", f"text {owner}", session=1, ref=ref)
+    store.queue_message("o6", "bob", "same ref, another session", session=2, ref="a1")
+    assert stream(redis_server.url)[-1]["ref"] == "a0"          # nothing appended before the flush
+    assert store.flush_appends() == []
+    log = stream(redis_server.url)
+    assert [e["id"] for e in log] == list(range(first, first + 5))   # o3 and o5 were retries: no copy
+    assert [(e["ref"], e["from_session"]) for e in log] == [("a0", "1"), ("a1", "1"), ("a2", "1"), (None, "1"),
+                                                            ("a1", "2")]
+    assert store.flush_appends() == []                           # nothing left queued
+
+
+def test_a_synchronous_append_first_appends_what_is_queued(redis_server, store):
+    store.queue_message("o1", "ann", "queued", session=1, ref="q1")
+    topic_id, _ = store.add_topic("lobby", "ann", "news", 1)
+    assert topic_id == 2
+    assert [e["ref"] for e in stream(redis_server.url)] == ["q1", None]
+    assert store.flush_appends() == []
+
+
+def test_many_queued_messages_go_in_several_round_trips_all_of_them(redis_server, store):
+    from server.store.redis import FLUSH_MAX
+    n = FLUSH_MAX * 2 + 7
+    for i in range(n):
+        store.queue_message(i, "ann", f"m{i}", session=1, ref=f"m{i}")
+    assert store.flush_appends() == []
+    assert [e["ref"] for e in stream(redis_server.url)] == [f"m{i}" for i in range(n)]
+
+
+def test_a_batch_while_redis_is_down_is_unavailable_for_every_message_and_stores_none(redis_server, store):
+    store.add_message("ann", "before", session=1, ref="a0")
+    for i in range(5):
+        store.queue_message(("conn", f"d{i}"), "ann", f"during {i}", session=1, ref=f"d{i}")
+    redis_server.kill()
+    failed = store.flush_appends()
+    assert [owner for owner, _why in failed] == [("conn", f"d{i}") for i in range(5)]
+    assert all("nothing was stored" in why for _owner, why in failed)
+    with pytest.raises(Unavailable):                              # refused at once meanwhile
+        store.queue_message(("conn", "d5"), "ann", "during 5", session=1, ref="d5")
+    redis_server.restart()
+    assert [e["ref"] for e in stream(redis_server.url)] == ["a0"]   # nothing of the batch acknowledged or stored
+
+    def resend():
+        try:
+            for i in range(6):
+                store.queue_message(("conn", f"d{i}"), "ann", f"during {i}", session=1, ref=f"d{i}")
+        except Unavailable:
+            return False
+        return not store.flush_appends()
+    assert wait_until(resend, timeout=10, what="the store to reach Redis again")
+    log = stream(redis_server.url)
+    assert [e["ref"] for e in log] == ["a0"] + [f"d{i}" for i in range(6)]
+    assert [e["id"] for e in log] == list(range(1, 8))                 # gapless
+
+
+def test_a_batch_after_redis_forgot_the_script_loads_it_again(redis_server, store):
+    import redis
+    redis.Redis.from_url(redis_server.url).script_flush()
+    store.queue_message("o1", "ann", "one", session=1, ref="s1")
+    store.queue_message("o2", "ann", "two", session=1, ref="s2")
+    assert store.flush_appends() == []
+    assert [e["ref"] for e in stream(redis_server.url)] == ["s1", "s2"]

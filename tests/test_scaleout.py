@@ -554,3 +554,50 @@ def test_the_client_with_a_list_of_nodes_resumes_on_another_when_its_node_dies(m
         assert sorted(m.text for m in got) == sorted([f"m{i}" for i in range(sent)] + ["after the move"])
     finally:
         client.close(timeout=3)
+
+
+def _says(refs, text="t") -> bytes:
+    """Frames written at once, so the node's hub takes many in one pass (one batch of appends)."""
+    import json
+    return b"".join(json.dumps({"type": "say", "text": f"{text} {ref}", "ref": ref}).encode() + b"\n"
+                    for ref in refs)
+
+
+def test_says_written_at_once_are_acknowledged_once_each_and_a_retried_ref_stored_once(make_node, redis_server):
+    one, two = make_node(), make_node()
+    ann, bob = welcomed(one.port, "ann"), welcomed(two.port, "bob")
+    refs = [f"r{i}" for i in range(40)]
+    ann.send_raw(_says(refs[:20] + ["r5", "r0"] + refs[20:]) + b'{"type":"ping"}\n')
+    read_until(ann, lambda fr: set(acked_refs(fr)) >= set(refs) and any(f["type"] == "pong" for f in fr))
+    assert not [f for f in ann.frames if f["type"] == "error"]
+    log = stream(redis_server.url)
+    assert [e["ref"] for e in log] == refs                        # in order, each once
+    assert [e["id"] for e in log] == list(range(1, 41))           # gapless
+    assert sorted(acked_refs(ann.frames)) == sorted(refs)         # one acknowledgement each
+    read_until(bob, lambda fr: len(event_ids(fr)) >= 40)
+    assert event_ids(bob.frames) == event_ids(ann.frames) == [e["id"] for e in log]
+
+
+def test_says_written_at_once_while_redis_is_down_are_each_refused_before_the_pong(make_node, redis_server):
+    one, two = make_node(), make_node()
+    ann, bob = welcomed(one.port, "ann"), welcomed(two.port, "bob")
+    ann.send({"type": "say", "text": "before", "ref": "a0"})
+    read_until(ann, lambda fr: "a0" in acked_refs(fr))      # (bob's joined from the other node may come first)
+    redis_server.kill()
+    refs = [f"d{i}" for i in range(8)]
+    ann.send_raw(_says(refs) + b'{"type":"ping"}\n')
+    read_until(ann, lambda fr: any(f["type"] == "pong" for f in fr), timeout=30)
+    pong = next(i for i, f in enumerate(ann.frames) if f["type"] == "pong")
+    errors = [f for f in ann.frames[:pong] if f["type"] == "error"]
+    assert [(f["code"], f["ref"]) for f in errors] == [("unavailable", ref) for ref in refs]
+    assert not set(acked_refs(ann.frames)) & set(refs)            # nothing of them acknowledged
+    redis_server.restart()
+    assert [e["ref"] for e in stream(redis_server.url)] == ["a0"]  # nor stored
+    for ref in refs:                                               # the client sends them again
+        resend_until_acked(ann, ref)
+    log = stream(redis_server.url)
+    assert [e["ref"] for e in log] == ["a0"] + refs
+    assert [e["id"] for e in log] == list(range(1, 10))
+    read_until(bob, lambda fr: len(event_ids(fr)) >= 9, timeout=30)
+    assert event_ids(bob.frames) == [e["id"] for e in log]
+    check_gap_free(event_ids(ann.frames), [e["id"] for e in log])

@@ -64,6 +64,8 @@ class Chat(PresenceRules, RoomRules, CatchUpRules, IdentityRules, ModerationRule
         self.by_session: dict = {}     # session -> welcomed client
         # A shared store's events reach clients from its log only (server.core.feed).
         self.fanout = LoggedPass() if store.shared else Pass()   # this pass's frames
+        self.batches = getattr(store, "batches", False)   # says are queued, appended at the pass's end
+        self.queued: set = set()       # batches: clients with says queued in this pass (Hub._flush_appends)
         self.pass_out = 0              # bytes queued so far in this pass, about
         self.pending: list = []        # clients welcomed in this pass: their welcome comes after it
         self.catching_up: set = set()  # clients with a cursor, past their welcome
@@ -270,6 +272,14 @@ class Chat(PresenceRules, RoomRules, CatchUpRules, IdentityRules, ModerationRule
             return
         room = self._present(conn, say.room, say.ref)
         if room is None or self.speaking_refused(conn, room, say.ref) or self.asked(conn, room, say):
+            return
+        if self.batches:
+            # A shared store appends the pass's messages together when the
+            # hub ends the pass (flush_appends); they are delivered, the
+            # sender's acknowledgement too, from its log (server.core.feed).
+            self.store.queue_message((conn, say.ref), conn.nick, say.text, room.key, conn.session, say.ref)
+            self.queued.add(conn)
+            self.stats["messages"] += 1
             return
         msg_id, ts = self.store.add_message(conn.nick, say.text, room.key, conn.session, say.ref)
         room.last_id = msg_id

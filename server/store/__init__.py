@@ -93,7 +93,13 @@ class Store(Protocol):
     what it appends: the store's reader posts every appended event, from
     every server, in log order (:class:`server.core.events.Logged`), and the
     core delivers it then and calls :meth:`advance`. Its ``last_id`` is the
-    last id delivered, and its reads stop there."""
+    last id delivered, and its reads stop there. A shared store with
+    ``batches`` (the Redis one) also has ``queue_message(owner, sender,
+    text, room, session, ref)``, which the core calls for a say instead of
+    :meth:`add_message`, and ``flush_appends()``, which the hub calls before
+    it commits a pass (and before answering anything else of a client whose
+    says wait): it appends them in one round trip and returns ``(owner,
+    sentence)`` for each it could not store."""
 
     path: str
     epoch: str       # the identity of this history: ids are comparable within one epoch

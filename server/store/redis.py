@@ -9,7 +9,11 @@ are one gapless integer sequence for the whole deployment, and ``since``
 means the same on every node. The script is also the idempotent append: an
 event with a ``ref`` from a session is appended once; a retry with the same
 session and ref (a lost reply, a resume on another node) gets the first
-one's id and appends nothing.
+one's id and appends nothing. A hub pass's room messages are queued
+(:meth:`RedisStore.queue_message`) and appended together when the pass ends
+(:meth:`RedisStore.flush_appends`): one round trip, a pipeline of the same
+script per message, so each is still its own gapless, idempotent append, in
+order; what Redis did not take is refused with ``unavailable``.
 
 The store is *shared* (``shared = True``): the core does not deliver an
 event when it appends it; every node reads the stream in order
@@ -92,6 +96,7 @@ TIMEOUT = 3.0            # seconds a Redis call of the hub may take before the s
 CHUNK = 500              # ids read per round trip when a page has to skip hidden kinds
 DOWN_PAUSE = 0.5         # seconds the store refuses at once after Redis failed it
 KEEP = 1_000_000         # entries the stream keeps (--redis-keep); the older ones are in the archive
+FLUSH_MAX = 256          # queued appends per round trip (flush_appends)
 ARCHIVE_STEP = 100       # entries one append moves to the archive at most (a lowered keep catches up gradually)
 UNAVAILABLE = ("The chat's shared log (Redis) cannot be reached right now: nothing was stored. "
                "Send it again in a moment.")
@@ -172,6 +177,7 @@ class RedisStore(RedisModeration, RedisOnline, RedisPresence, RedisFileRecords):
     """The shared history of a deployment; see the module docstring."""
 
     shared = True
+    batches = True      # room messages are queued and appended at the end of the hub's pass (queue_message)
     clock = staticmethod(time.time)     # the wall clock of session expiry (tests set their own)
 
     def __init__(self, url: str, *, require_durable: bool = False, keep: int = KEEP):
@@ -182,6 +188,8 @@ class RedisStore(RedisModeration, RedisOnline, RedisPresence, RedisFileRecords):
         self._db = connect(url)
         self._lua = {}
         self._ops: list = []        # bookkeeping not yet written: (method name, args)
+        self._pending: list = []    # room messages queued for flush_appends: (owner, keys, args)
+        self._failed: list = []     # owners of queued messages Redis did not take, for flush_appends
         self._down_until = 0.0      # monotonic time until which calls fail at once (see _calls)
         self.durable: bool | None = None
         self.reader = None
@@ -261,7 +269,19 @@ class RedisStore(RedisModeration, RedisOnline, RedisPresence, RedisFileRecords):
 
     def _add(self, room, sender, recipient, text, from_session, to_session, ref, kind, extra=None):
         """Append one event (one round trip); returns (id, ts). A (session,
-        ref) seen before returns the first append's id and appends nothing."""
+        ref) seen before returns the first append's id and appends nothing.
+        The messages queued before it (:meth:`queue_message`) are appended
+        first, in one round trip: the log keeps this node's order."""
+        keys, args, ts = self._append_args(room, sender, recipient, text, from_session, to_session, ref, kind,
+                                           extra)
+        if self._pending:
+            self._flush_pending()
+        with self._calls():
+            event_id, _dup = self._lua["append"](keys=keys, args=args)
+        return int(event_id), ts
+
+    def _append_args(self, room, sender, recipient, text, from_session, to_session, ref, kind, extra=None):
+        """The append script's keys and arguments for one event, and its ts."""
         ts = round(time.time(), 3)
         values = {"ts": repr(ts), "room": room, "sender": sender, "recipient": recipient,
                   "from_session": from_session, "to_session": to_session, "ref": ref, "kind": kind, "extra": extra}
@@ -277,9 +297,69 @@ class RedisStore(RedisModeration, RedisOnline, RedisPresence, RedisFileRecords):
             keys += sorted({f"{P}idx:dm:{s}" for s in (from_session, to_session) if s is not None})
         if kind == EDIT and extra is not None:
             keys.append(f"{P}idx:edits:{json.loads(extra)['id']}")
-        with self._calls():
-            event_id, _dup = self._lua["append"](keys=keys, args=[REF_TTL, text, self.keep, ARCHIVE_STEP, *fields])
-        return int(event_id), ts
+        return keys, [REF_TTL, text, self.keep, ARCHIVE_STEP, *fields], ts
+
+    # -- a pass's messages, appended together (the hub's flush_appends) ------------
+
+    def queue_message(self, owner, sender: str, text: str, room: str = LOBBY, session: int | None = None,
+                      ref: str | None = None) -> None:
+        """Queue a room message for :meth:`flush_appends`, which the hub
+        calls at the end of its pass: the pass's messages go to Redis in one
+        round trip (a pipeline of the append script, each entry still its
+        own idempotent, gapless append, in order). ``owner`` is what the
+        hub gets back for each message Redis did not take (the client and
+        its ref). Nothing is delivered or acknowledged here: the message is
+        acknowledged when this node's reader reads it from the stream.
+        Raises Unavailable at once while Redis is known to be away."""
+        if time.monotonic() < self._down_until:
+            raise Unavailable(UNAVAILABLE)
+        keys, args, _ts = self._append_args(room, sender, None, text, session, None, ref, MESSAGE)
+        self._pending.append((owner, keys, args))
+
+    def flush_appends(self) -> list:
+        """Append every queued message (:meth:`queue_message`), in order,
+        in one round trip per FLUSH_MAX; returns (owner, sentence) for each
+        Redis did not take (each gets ``unavailable``: nothing of it is
+        acknowledged; a message Redis did store although its reply was lost
+        is found by its ref when the client sends it again), with the ones
+        an earlier flush in this pass failed (before a synchronous append)."""
+        if self._pending:
+            self._flush_pending()
+        failed, self._failed = self._failed, []
+        return [(owner, UNAVAILABLE) for owner in failed]
+
+    def _flush_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for start in range(0, len(pending), FLUSH_MAX):
+            chunk = pending[start:start + FLUSH_MAX]
+            if time.monotonic() < self._down_until:
+                self._failed += [owner for owner, _k, _a in chunk]
+                continue
+            try:
+                with self._calls():
+                    replies = self._pipeline_appends(chunk)
+            except Unavailable:
+                self._failed += [owner for owner, _k, _a in chunk]
+                continue
+            for (owner, _k, _a), reply in zip(chunk, replies):
+                if isinstance(reply, Exception):
+                    log.warning("Redis refused an append: %s", reply)
+                    self._failed.append(owner)
+
+    def _pipeline_appends(self, chunk: list) -> list:
+        """EVALSHA of the append script for each entry of chunk, in one
+        round trip, after a SCRIPT LOAD of it (cheap when Redis has it): a
+        Redis restarted without its scripts runs every entry, in order, with
+        no NOSCRIPT to retry around (a retry could reorder the entries)."""
+        sha = self._lua["append"].sha
+        pipe = self._db.pipeline(transaction=False)
+        pipe.script_load(APPEND)
+        for _owner, keys, args in chunk:
+            pipe.evalsha(sha, len(keys), *keys, *args)
+        loaded, *replies = pipe.execute(raise_on_error=False)
+        if isinstance(loaded, Exception):
+            raise loaded
+        return replies
 
     def advance(self, upto: int) -> None:
         """The hub has delivered every event up to ``upto``: reads may see them."""
