@@ -102,6 +102,39 @@ def test_a_nick_taken_on_one_node_is_taken_on_another(make_node):
     other.hello("ann", v=2)                         # free again, on the other node
 
 
+@pytest.mark.timeout(60)
+def test_one_nick_asked_on_two_nodes_at_once_is_given_to_one(make_node):
+    """The claim is one Redis script: of two hellos with the same nick on two
+    nodes at the same moment, one is welcomed and the other nick_taken."""
+    one, two = make_node(), make_node()
+    for i in range(10):
+        nick = f"twin{i}"
+        a, b = LineClient(one.port, timeout=10), LineClient(two.port, timeout=10)
+        a.send({"type": "hello", "nick": nick, "v": 2})
+        b.send({"type": "hello", "nick": nick, "v": 2})
+        firsts = [c.recv() for c in (a, b)]
+        assert sorted(f["type"] for f in firsts) == ["error", "welcome"], firsts
+        assert next(f for f in firsts if f["type"] == "error")["code"] == "nick_taken"
+        a.close()
+        b.close()
+
+
+def test_a_nick_bound_to_an_identity_on_one_node_is_reserved_on_another(make_node):
+    from tests.moderationtools import secret
+    one, two = make_node(), make_node()
+    ann = welcomed(one.port, "ann", identity=secret("ann"))
+    ann.send({"type": "bye"})
+    ann.closed_by_server()
+    wait_until(lambda: one.history.online_holder("ann") is None, what="node one to free the nick")
+    other = LineClient(two.port, timeout=10)
+    other.send({"type": "hello", "nick": "ann", "v": 2, "identity": secret("mallory")})
+    expect_error(other, "nick_reserved")
+    bare = LineClient(two.port, timeout=10)
+    bare.send({"type": "hello", "nick": "Ann", "v": 2})
+    expect_error(bare, "nick_reserved")
+    welcomed(two.port, "ann", identity=secret("ann"))     # its identity takes it on any node
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_the_online_list_of_a_welcome_has_every_node_and_drops_a_dead_one(tmp_path, redis_server, make_node):
