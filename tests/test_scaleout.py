@@ -38,6 +38,12 @@ def read_until(client: LineClient, done, timeout: float = 20.0) -> None:
             pass
 
 
+def answer(client: LineClient, ref: str) -> dict:
+    """The first frame with this ref, whatever came before it (presence, say)."""
+    read_until(client, lambda fr: any(f.get("ref") == ref for f in fr))
+    return next(f for f in client.frames if f.get("ref") == ref)
+
+
 def acked_refs(frames) -> list[str]:
     out = []
     for f in frames:
@@ -161,10 +167,13 @@ def test_a_rename_claims_the_nick_on_every_node(make_node):
     one, two = make_node(), make_node()
     ann = welcomed(one.port, "ann")   # kept: a closed client would free the nick
     bob = welcomed(two.port, "bob")
+    # (bob may first get ann's joined: node two may learn her presence after bob's welcome)
     bob.send({"type": "nick", "nick": "ann", "ref": "n1"})
-    expect_error(bob, "nick_taken", ref="n1")
+    no = answer(bob, "n1")
+    assert (no["type"], no["code"]) == ("error", "nick_taken")
     bob.send({"type": "nick", "nick": "carl", "ref": "n2"})
-    expect(bob, "renamed", new="carl", ref="n2")
+    yes = answer(bob, "n2")
+    assert (yes["type"], yes["new"]) == ("renamed", "carl")
     late = LineClient(one.port)
     late.send({"type": "hello", "nick": "carl", "v": 2})
     expect_error(late, "nick_taken")
