@@ -350,6 +350,55 @@ def test_senders_cut_off_and_resuming_on_another_node_every_few_messages_store_e
     assert event_ids(watcher.frames) == log_ids
 
 
+@pytest.mark.timeout(120)
+def test_resumes_while_another_node_streams_messages_leave_no_gap_and_no_repeat(make_node, redis_server):
+    """The resume's two rules under traffic: a talker on node one streams
+    without pause while the hopper is cut off and resumes on nodes two and
+    three again and again (each resume attaches to the live feed while
+    messages arrive); the hopper's ids are the stream's, once each, in order."""
+    import threading
+    nodes = [make_node() for _ in range(3)]
+    talker = welcomed(nodes[0].port, "talker")
+    hop = LineClient(nodes[1].port, timeout=10)
+    token = hop.hello("hopper", v=2)["session"]
+    total, stop = 600, threading.Event()
+
+    def stream_messages():
+        for i in range(total):
+            if stop.is_set():
+                return
+            talker.send({"type": "say", "text": f"s{i}", "ref": f"s{i}"})
+            stop.wait(0.003)
+    sender = threading.Thread(target=stream_messages, daemon=True)
+    sender.start()
+    frames: list = []
+    hops = 0
+    try:
+        while True:
+            have = len(event_ids(frames))
+            read_until(hop, lambda fr: len(event_ids(frames + fr)) >= min(have + 5, total))
+            if len(event_ids(frames + hop.frames)) >= total:
+                break
+            frames += hop.frames
+            hop.close()         # cut off with messages arriving
+            hops += 1
+            hop = LineClient(nodes[1 + hops % 2].port, timeout=10)
+            hop.hello("hopper", v=2, resume=token, since=event_ids(frames)[-1])
+        sender.join(30)
+        read_until(hop, lambda fr: len(event_ids(frames + fr)) >= total, timeout=30)
+        frames += hop.frames
+    finally:
+        stop.set()
+        sender.join(5)
+    assert hops >= 5, f"only {hops} resumes while the talker streamed"
+    print(f"{hops} resumes while the talker streamed")
+    log = lobby_ids(redis_server.url)
+    assert len(log) == total
+    check_gap_free(event_ids(frames), log)
+    assert event_ids(frames) == log                     # from the first on: all, once, in order
+    assert texts(frames) == [f"s{i}" for i in range(total)]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_sigkill_of_a_node_mid_burst_loses_and_repeats_nothing(tmp_path, redis_server, make_node):
