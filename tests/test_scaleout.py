@@ -209,6 +209,28 @@ def test_a_session_made_on_one_node_resumes_on_another_with_its_rooms(make_node)
     assert [e["text"] for e in replayed] == ["while you were away"]
 
 
+def test_a_retry_after_a_lost_reply_on_another_node_is_stored_once_and_not_delivered_twice(make_node,
+                                                                                          redis_server):
+    one, two = make_node(), make_node()
+    watcher = welcomed(two.port, "watcher")
+    ann = welcomed(one.port, "ann")
+    token = ann.frames[0]["session"]
+    ann.send({"type": "say", "text": "once", "ref": "x"})
+    first = ann.recv_type("message")
+    assert first["ref"] == "x"
+    ann.close()         # as if the ack never reached the client: it resumes from before it, and resends
+    back = LineClient(two.port, timeout=10)
+    back.hello("ann", v=2, resume=token, since=first["id"] - 1)
+    back.send({"type": "say", "text": "once", "ref": "x"})
+    back.send({"type": "say", "text": "then", "ref": "y"})
+    read_until(back, lambda fr: "y" in acked_refs(fr))
+    assert acked_refs(back.frames) == ["x", "y"]            # x once (its stored copy), y
+    log = stream(redis_server.url)
+    assert [e["ref"] for e in log] == ["x", "y"] and log[0]["id"] == first["id"]
+    read_until(watcher, lambda fr: "then" in texts(fr))
+    assert texts(watcher.frames) == ["once", "then"]
+
+
 def test_a_private_message_reaches_a_nick_on_another_node(make_node):
     one, two = make_node(), make_node()
     ann, bob = welcomed(one.port, "ann"), welcomed(two.port, "bob")
