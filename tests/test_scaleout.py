@@ -125,6 +125,7 @@ def test_one_nick_asked_on_two_nodes_at_once_is_given_to_one(make_node):
         b.close()
 
 
+@pytest.mark.timeout(60)
 def test_a_nick_bound_to_an_identity_on_one_node_is_reserved_on_another(make_node):
     from tests.moderationtools import secret
     one, two = make_node(), make_node()
@@ -209,6 +210,7 @@ def test_a_session_made_on_one_node_resumes_on_another_with_its_rooms(make_node)
     assert [e["text"] for e in replayed] == ["while you were away"]
 
 
+@pytest.mark.timeout(60)
 def test_a_retry_after_a_lost_reply_on_another_node_is_stored_once_and_not_delivered_twice(make_node,
                                                                                           redis_server):
     one, two = make_node(), make_node()
