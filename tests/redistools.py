@@ -29,23 +29,34 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, directory: str, appendonly: bool = True):
+    def __init__(self, directory: str, appendonly: bool = True, password: str | None = None, args: tuple = (),
+                 tls: tuple[str, str] | None = None):
         self.dir = directory
         self.port = free_port()
         self.appendonly = appendonly
+        self.password = password        # requirepass: the URL carries it (redis://:PASSWORD@...)
+        self.args = tuple(args)         # more redis-server options
+        self.tls = tls                  # (cert, key): TLS only on the port (rediss://, the cert as its CA)
         self.proc = None
         self.start()
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        if self.tls:
+            return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls[0]}"
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         os.makedirs(self.dir, exist_ok=True)
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+            ["redis-server", *(["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.tls[0],
+                                "--tls-key-file", self.tls[1], "--tls-ca-cert-file", self.tls[0],
+                                "--tls-auth-clients", "no"] if self.tls else ["--port", str(self.port)]),
+             "--bind", "127.0.0.1", "--dir", self.dir,
              "--appendonly", "yes" if self.appendonly else "no", "--save", "", "--daemonize", "no",
-             "--logfile", os.path.join(self.dir, "redis.log")],
+             "--logfile", os.path.join(self.dir, "redis.log"),
+             *(["--requirepass", self.password] if self.password else []), *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not self.ping():
@@ -58,7 +69,16 @@ class RedisServer:
     def ping(self) -> bool:
         """True when it answers PING with PONG (and is done loading its file)."""
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as plain:
+                s = plain
+                if self.tls:
+                    import ssl
+                    s = ssl.create_default_context(cafile=self.tls[0]).wrap_socket(plain,
+                                                                                  server_hostname="127.0.0.1")
+                if self.password:
+                    s.sendall(f"AUTH {self.password}\r\n".encode())
+                    if not s.recv(64).startswith(b"+OK"):
+                        return False
                 s.sendall(b"PING\r\n")
                 return s.recv(64).startswith(b"+PONG")
         except OSError:
@@ -150,6 +170,28 @@ def stream(url: str) -> list[dict]:
             out.append({"id": int(entry_id.split(b"-")[1]), "kind": f.get("kind"), "room": f.get("room"),
                         "from_session": f.get("from_session"), "ref": f.get("ref")})
         return out
+    finally:
+        db.close()
+
+
+def read_until_stored(url: str, count: int, client=None, timeout: float = 30) -> None:
+    """Return as soon as the stream holds ``count`` entries (polled every few
+    ms, so that a kill that follows lands mid-burst), reading ``client``'s
+    frames meanwhile when one is given."""
+    import redis
+    db = redis.Redis.from_url(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while db.xlen("natter:log") < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the stream did not reach {count} entries within {timeout} s")
+            if client is not None:
+                try:
+                    client.recv(0.002)
+                except TimeoutError:
+                    pass
+            else:
+                time.sleep(0.002)
     finally:
         db.close()
 

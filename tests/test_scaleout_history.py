@@ -171,3 +171,89 @@ def test_redis_keep_is_a_setting_of_one_or_more():
     assert from_args(["--redis", "redis://127.0.0.1:1/0", "--redis-keep", "50"]).redis_keep == 50
     with pytest.raises(SystemExit):
         from_args(["--redis", "redis://127.0.0.1:1/0", "--redis-keep", "0"])
+
+
+@pytest.mark.timeout(90)
+def test_redis_s_data_lost_the_nodes_restarted_a_resume_is_told_reset_and_misses_nothing_new(make_node,
+                                                                                             redis_server):
+    """docs/scaling.md, When Redis is lost: stop every node, start Redis on an
+    empty directory, start the nodes. A client resuming with its old since
+    and epoch is told reset and caught up as a newcomer: the new history's
+    ids 1, 2... are not hidden behind its old since."""
+    import shutil
+    one = make_node()
+    ann = welcomed(one.port, "ann")
+    old = ann.frames[0]
+    for i in range(5):
+        ann.send({"type": "say", "text": f"old{i}", "ref": f"o{i}"})
+    read_until(ann, lambda fr: len(event_ids(fr)) >= 5)
+    ann.close()
+    one.shutdown()
+    redis_server.kill()
+    shutil.rmtree(redis_server.dir)         # its data lost
+    redis_server.start()
+    two = make_node()
+    carl = welcomed(two.port, "carl")
+    for i in range(2):
+        carl.send({"type": "say", "text": f"new{i}", "ref": f"n{i}"})
+    read_until(carl, lambda fr: len(event_ids(fr)) >= 2)
+    back = LineClient(two.port, timeout=10)
+    w = back.hello("ann", v=2, resume=old["session"], since=5, epoch=old["epoch"])
+    assert w.get("reset") is True and w["epoch"] != old["epoch"]
+    assert w["session"] != old["session"]           # sessions lived in Redis too: a new one
+    read_until(back, caught_up)
+    assert event_ids(back.frames) == [1, 2]
+    shown = [f for f in back.frames if f["type"] == "message"] + [
+        e for f in back.frames if f["type"] == "replay" for e in f["frames"] if e.get("type") == "message"]
+    assert sorted(m["text"] for m in shown) == ["new0", "new1"]
+
+
+@pytest.mark.timeout(90)
+def test_the_window_s_client_resuming_below_the_dropped_history_is_handed_history_gone(make_node, redis_server):
+    """The window's network client (chatgui.net) with both nodes' addresses:
+    its node dies while history it never saw is archived and dropped; it
+    resumes on the other node from its own since and hands the window the
+    history_gone error (which the window says: tests/test_controller.py,
+    test_history_gone_is_said_in_a_sentence_not_a_silent_gap), then the
+    messages from the floor on, once, in order."""
+    from chatgui.net import events as ev
+    from chatgui.net.backoff import Backoff
+    from chatgui.net.client import ChatClient
+    from server import protocol
+    from tests.chatclients import Events
+    a, b = make_node(redis_keep=5), make_node(redis_keep=5)
+    evs = Events()
+    client = ChatClient([("127.0.0.1", a.port), ("127.0.0.1", b.port)], 0, "ann", events=evs.q,
+                        keep_session=False, backoff=Backoff(first=0.05, base=0.05, cap=0.1))
+    client.start()
+    try:
+        assert evs.wait(ev.Connected, timeout=10).port == a.port
+        evs.caught_up()
+        write(redis_server.url, 10, keep=5)
+        evs.wait(lambda e: isinstance(e, protocol.Message) and e.id == 10, timeout=10)
+        a.history.reader.stop()             # node a delivers no more: ann saw up to 10
+        write(redis_server.url, 50, keep=5)     # ids 11..60, 1..55 archived
+        store = RedisStore(redis_server.url, keep=5)
+        try:
+            assert store.drop_before(40) == 40
+        finally:
+            store.close()
+        a.shutdown()
+        again = evs.wait(ev.Connected, timeout=20)
+        assert again.port == b.port and again.resumed
+        gone = evs.wait(lambda e: isinstance(e, protocol.ServerError), timeout=10)
+        assert gone.code == "history_gone" and "40" in gone.message
+
+        def shown() -> list[int]:
+            got = []
+            for e in evs.seen:
+                if isinstance(e, ev.Backlog):
+                    got += [m.id for m in e.messages if isinstance(m, protocol.Message)]
+                elif isinstance(e, protocol.Message):
+                    got.append(e.id)
+            return got
+        wait_until(lambda: evs.drain() is not None and len(shown()) >= 30, timeout=15,
+                   what="the messages from the floor on")
+        assert shown() == list(range(1, 11)) + list(range(41, 61))
+    finally:
+        client.close(timeout=3)
