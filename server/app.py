@@ -180,7 +180,6 @@ class ChatServer:
         if self.history.shared:
             line += (f", in its memory: up to --files-quota {self.config.files_quota} bytes "
                      "(docs/scaling.md, Files and pictures)")
-        if self.history.shared:
             line += ("\nSharing the rooms through Redis: acknowledged messages survive a Redis crash only with "
                      "appendonly yes" + {True: " (it is on)", False: " (IT IS OFF)",
                                          None: " (Redis would not say)"}[self.history.durable])

@@ -291,3 +291,15 @@ def test_every_row_of_a_pass_is_written_once_and_in_order_whatever_its_count(tmp
         assert [(r[1], r[2], r[3]) for r in rows[1:]] == [(f"u{i % 7}", f"text {i}", f"r{i}") for i in range(count)]
     finally:
         h.close()
+
+
+def test_a_pass_s_rows_fit_an_older_sqlite_s_999_parameters(tmp_path):
+    import sqlite3
+    h = SqliteStore(str(tmp_path / "h.db"))
+    try:
+        h._db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)     # SQLite before 3.32
+        ids = [h.add_message("ann", f"text {i}", "lobby", 2, f"r{i}")[0] for i in range(300)]
+        assert h.commit() == 300
+        assert [r[0] for r in h._db.execute("SELECT id FROM messages ORDER BY id")] == ids
+    finally:
+        h.close()

@@ -279,6 +279,20 @@ def test_the_reader_holds_presence_until_the_log_s_reader_has_passed_its_at():
     assert reader.streams() == {"natter:presence": "0-3"}
 
 
+def test_the_reader_skips_a_presence_entry_it_cannot_read_and_reads_on():
+    from server.store.redis_presence import PresenceReader
+
+    class Db:
+        def register_script(self, src):
+            return None
+    reader = PresenceReader(Db(), "me", 0)
+    good = ('{"frame":{"type":"joined","room":"lobby","nick":"a"},"rooms":["lobby"],"session":2,'
+            '"fp":null,"admin":false,"routed":true}')
+    reader.take([(b"0-1", {b"node": b"n2", b"at": b"1", b"data": b'{"frame":{}}'}),
+                 (b"0-2", {b"node": b"n2", b"at": b"1", b"data": good.encode()})], 1)
+    assert reader.after == 2 and [h.frame["nick"] for h in reader.due(1)] == ["a"]
+
+
 @pytest.mark.timeout(60)
 def test_a_node_taken_for_dead_shares_its_clients_again_when_its_key_is_back(make_node, redis_server):
     """Redis away (or the node standing still) longer than the node key's

@@ -49,7 +49,8 @@ class Logged:
     this node's clients (:mod:`server.core.feed`) and then sets ``applied``,
     which lets the reader take the next batch. ``presence``: what happened
     to the other nodes' clients meanwhile (:class:`Presence`,
-    :class:`Members`, :class:`NodeGone`), in order, each delivered after the
+    :class:`Members`, :class:`NodeGone`), and :class:`Revived` (this node
+    taken for dead), in order, each delivered after the
     events with an id up to its ``at`` (:mod:`server.core.presence`)."""
     events: list
     presence: list = field(default_factory=list)

@@ -29,9 +29,11 @@ changes it only when its id is newer. Applying is idempotent, and every
 node ends in the state of the stream's order. An event that lacks what
 applying needs (one written by an older node) changes nothing here.
 
-Applying never calls the store's backend (a shared store's reader waits
-on the hub; the store's bookkeeping, such as a session leaving a room,
-waits for the pass's commit).
+Applying reads nothing from the store. What it writes is bookkeeping (a
+session leaving a room, which waits for the pass's commit) and, when a
+kicked or banned client is in the room here, its ``left`` shared with the
+other nodes (:meth:`~server.core.presence.PresenceRules.share`: one round
+trip on the hub's own connection, which never raises).
 
 Thread: the hub thread only.
 """

@@ -44,20 +44,22 @@ from __future__ import annotations
 from .. import protocol as p
 from ..store import Unavailable
 from .events import Members, NodeGone, Revived
+from .feed import Remote
 from .moderation import ModerationRules
 
 LOST = "connection lost"     # the left of a node's clients when the node is gone
 MOVED = "reconnected"        # the left of a client that resumed on another node
 
 
-class Member:
-    """A client of another node in a room: its nick, session, node, and what
-    its roles need (``fp``, ``admin``, as a connection has them)."""
-    __slots__ = ("nick", "key", "session", "fp", "admin", "node")
+class Member(Remote):
+    """A client of another node in a room: a :class:`~server.core.feed.Remote`
+    (nick, key, session, and what its roles need, ``fp`` and ``admin``) and
+    the node it is on."""
+    __slots__ = ("node",)
 
     def __init__(self, nick: str, session, fp, admin: bool, node: str):
-        self.nick, self.key, self.session = nick, p.nick_key(nick), session
-        self.fp, self.admin, self.node = fp, bool(admin), node
+        super().__init__(nick, session, fp, bool(admin))
+        self.node = node
 
     def __repr__(self) -> str:
         return f"<Member {self.nick} on {self.node}>"

@@ -49,7 +49,8 @@ Redis unreachable: a write the chat depends on (an event, a session, a
 nick) raises :class:`~server.store.Unavailable`, and the client is told
 ``unavailable``; nothing is acknowledged that Redis did not store.
 Bookkeeping (the rooms of a session, read markers, releasing a nick, a
-presence change written while Redis was away) waits in memory and is written at the next :meth:`commit` that reaches Redis.
+presence change written while Redis was away) waits in memory and is
+written at the next :meth:`commit` that reaches Redis.
 
 redis-py is imported only here, and only the server's ``--redis`` mode
 imports this module (``pip install natter[redis]``).

@@ -37,12 +37,15 @@ next commit that reaches Redis, in order; the reader retries as for the log.
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from ..core.events import Members, NodeGone, Presence, Revived
 from . import Unavailable
 from .redis_keys import NODE, P
 from .redis_online import ONLINE
+
+log = logging.getLogger("natter.server")
 
 PRESENCE, PRESENCE_SEQ = P + "presence", P + "presence_seq"
 LOG_SEQ = P + "seq"      # the log's counter (server.store.redis.SEQ): a frame's "at"
@@ -187,12 +190,17 @@ class PresenceReader:
             self.restart(log_after)
             return
         for entry_id, fields in entries:
-            node = fields[b"node"].decode()
-            if node != self.node:
-                data = json.loads(fields[b"data"])
-                self.held.append(Presence(node, int(fields[b"at"]), data["frame"], tuple(data["rooms"]),
-                                          data["session"], data["fp"], data["admin"], data["routed"]))
-                self.nodes.add(node)
+            try:
+                node = fields[b"node"].decode()
+                if node != self.node:
+                    data = json.loads(fields[b"data"])
+                    self.held.append(Presence(node, int(fields[b"at"]), data["frame"], tuple(data["rooms"]),
+                                              data["session"], data["fp"], data["admin"], data["routed"]))
+                    self.nodes.add(node)
+            except (KeyError, TypeError, ValueError) as e:
+                # Not one this reader can read (another version's node): skipped,
+                # not the end of the thread that hands this node the whole log.
+                log.warning("redis-feed: presence entry %s skipped (%r)", entry_id, e)
             self.after = int(entry_id.split(b"-")[1])
 
     def check(self, now: float | None = None) -> None:

@@ -115,9 +115,14 @@ def _insert_rows(db, rows: list) -> None:
     """INSERT the pass's rows, several to a statement: one sqlite3_step (and
     one release of the GIL, which the readers take) per statement instead of
     one per row as executemany does. A burst's commit costs the hub a third
-    less CPU (docs/performance.md, "burst100 and the commit")."""
+    less CPU (docs/performance.md, "burst100 and the commit"). A statement
+    stays within the SQLite's limit of parameters (999 before 3.32, which
+    a system SQLite may still be)."""
     i, n = 0, len(rows)
+    most = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 13
     for size in _ROWS_AT_ONCE:
+        if size > most and size > 1:
+            continue
         sql = _INSERT + ",(?,?,?,?,?,?,?,?,?,?,?,?,?)" * (size - 1)
         while n - i >= size:
             db.execute(sql, [v for row in rows[i:i + size] for v in row])
