@@ -110,7 +110,6 @@ class FeedRules:
 
     def known_room(self, key: str):
         """A room another server made: this one learns it from the store."""
-        from .rooms import Room
         try:
             record = self.store.find_room(key)
             if record is None:
@@ -120,6 +119,12 @@ class FeedRules:
             # Nobody here is in it yet (its members would be on this server): learnt at its next event.
             self.log.warning("a room made on another server could not be looked up: %s", key)
             return None
+        return self._learnt(record, last)
+
+    def _learnt(self, record, last: int):
+        """A room of the store this server did not know, with its moderation state."""
+        from .rooms import Room
+        key = record.key
         room = self.rooms[key] = Room(record, last)
         try:
             self._load_moderation(key)      # its owner's role, at least (no event says it)
@@ -133,10 +138,9 @@ class FeedRules:
         if not self.store.shared:
             return
         try:
-            from .rooms import Room
             for record in self.store.rooms():
                 if record.key not in self.rooms:
-                    self.rooms[record.key] = Room(record, self.store.last_message_id(record.key))
+                    self._learnt(record, self.store.last_message_id(record.key))
         except Unavailable:
             pass        # (the store logged why)
 
