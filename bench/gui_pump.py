@@ -375,6 +375,8 @@ def _run_scrollback(args, port: int, filled: float) -> int:
     w, live = _counting_window()
     root = w.root
     probe = Probe(w)
+    pump_for(root, 0.5)         # the window is up (its form drawn) before the room is opened, as for a person
+    probe.reset(keep_last=True)
     t0 = time.monotonic()
     w.start(ConnectValues(host="127.0.0.1", port=str(port), nick="watcher"))
     ok = pump_for(root, 30, until=lambda: w.controller.connected and w.chat.current is not None
