@@ -104,7 +104,6 @@ QUICK = {
     "quick-burst": dict(clients=50, senders=50, mode="burst", msgs=20, timeout=30),
     "quick-rate": dict(clients=200, senders=20, mode="rate", rate=100, secs=2, timeout=30),
 }
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # -- the server under test ---------------------------------------------------
@@ -184,9 +183,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """utime + stime of every thread, from /proc/PID/stat."""
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return loadgen.proc_cpu_seconds(self.pid)
 
     def memory_kib(self, key: str) -> int:
         with open(f"/proc/{self.pid}/status") as f:
@@ -278,25 +275,13 @@ def run_python(name: str, spec: dict, target: str, workers: int, server_args=(),
                 if p.is_alive():
                     p.terminate()
                     p.join(5)
-    sent = sum(d["sent"] for d in done)
-    delivered = sum(d["received"] for d in done)
+    got = loadgen.merged(done)
+    got.pop("messages_per_s")
     per_msg = ok_clients if proto == "jsonl" else ok_clients - 1
-    expected = sum(d["expected"] for d in done) if spec.get("rooms") else sent * per_msg
-    firsts = [d["first_send"] for d in done if d["first_send"]]
-    last = max(d["last_delivery"] for d in done)
-    span = (last - min(firsts)) / 1e9 if firsts and last else 0.0
-    hist: dict = {}
-    for d in done:
-        for us, n in d["hist"].items():
-            hist[us] = hist.get(us, 0) + n
-    total = sum(hist.values())
-    row.update(ok_clients=ok_clients, sent=sent, expected=expected, delivered=delivered,
-               lost=expected - delivered, span_s=span,
-               deliveries_per_s=delivered / span if span > 0 else 0.0,
-               p50_ms=loadgen.percentile(hist, total, 0.50), p99_ms=loadgen.percentile(hist, total, 0.99),
-               max_ms=max(d["max_us"] for d in done) / 1000 if total else float("nan"),
-               loadgen_cpu_s=sum(d["cpu_s"] for d in done), loadgen_chunks=sum(d["chunks"] for d in done),
-               failures=(failures + [f for d in done for f in d["failures"]])[:10])
+    expected = sum(d["expected"] for d in done) if spec.get("rooms") else got["sent"] * per_msg
+    row.update(ok_clients=ok_clients, expected=expected, lost=expected - got["delivered"], **got,
+               loadgen_chunks=sum(d["chunks"] for d in done))
+    row["failures"] = (failures + got["failures"])[:10]
     row["kib_per_client"] = row["peak_rss_kib"] / max(1, ok_clients)
     return row
 

@@ -440,6 +440,37 @@ class _RoomSay:
         return b'{"type":"say","room":"%s","text":"%s %d %d %d"}\n' % (self.rooms[cid], tag, ts, cid, seq)
 
 
+def merged(done: list) -> dict:
+    """The workers' results as one row: what was sent and delivered, the
+    span from the first send to the last delivery, the latency quantiles of
+    their merged histograms, the generator's CPU and the first failures."""
+    firsts = [d["first_send"] for d in done if d["first_send"]]
+    last = max((d["last_delivery"] for d in done), default=0)
+    span = (last - min(firsts)) / 1e9 if firsts and last else 0.0
+    hist: dict = {}
+    for d in done:
+        for us, n in d["hist"].items():
+            hist[us] = hist.get(us, 0) + n
+    total = sum(hist.values())
+    sent = sum(d["sent"] for d in done)
+    delivered = sum(d["received"] for d in done)
+    return dict(sent=sent, delivered=delivered, span_s=span,
+                deliveries_per_s=delivered / span if span > 0 else 0.0,
+                messages_per_s=sent / span if span > 0 else 0.0,
+                p50_ms=percentile(hist, total, 0.50), p99_ms=percentile(hist, total, 0.99),
+                max_ms=max(d["max_us"] for d in done) / 1000 if total else float("nan"),
+                loadgen_cpu_s=sum(d["cpu_s"] for d in done),
+                failures=[f for d in done for f in d["failures"]])
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of every thread of a process, from /proc/PID/stat
+    (OSError once it is gone)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(hist: dict, total: int, p: float) -> float:
     """The p-quantile (0..1) of a merged histogram, in milliseconds."""
     if total <= 0:

@@ -64,19 +64,16 @@ import fanout  # noqa: E402
 import loadgen  # noqa: E402
 from tests.redistools import NodeProcess, RedisServer  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 NODE_ARGS = ("--max-clients", "10000")          # NodeProcess adds --rate-limit 0 --no-discovery
 SQLITE_ARGS = ("--no-discovery",)               # fanout.Server adds --rate-limit 0 --max-clients 10000
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of every thread of pid, from /proc/PID/stat (0 once gone)."""
+    """utime + stime of every thread of pid (0 once gone)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+        return loadgen.proc_cpu_seconds(pid)
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def config_names(spec: str) -> list[str]:
@@ -208,25 +205,11 @@ def run(name: str, a) -> dict:
                 if p.is_alive():
                     p.terminate()
                     p.join(5)
-    sent = sum(d["sent"] for d in done)
-    delivered = sum(d["received"] for d in done)
+    got = loadgen.merged(done)
     expected = sum(d["expected"] for d in done)
-    firsts = [d["first_send"] for d in done if d["first_send"]]
-    last = max(d["last_delivery"] for d in done)
-    span = (last - min(firsts)) / 1e9 if firsts and last else 0.0
-    hist: dict = {}
-    for d in done:
-        for us, n in d["hist"].items():
-            hist[us] = hist.get(us, 0) + n
-    total = sum(hist.values())
-    row.update(ok_clients=ok_clients, ok_senders=ok_senders, sent=sent, expected=expected,
-               delivered=delivered, lost=expected - delivered, span_s=span,
-               deliveries_per_s=delivered / span if span > 0 else 0.0,
-               messages_per_s=sent / span if span > 0 else 0.0,
-               p50_ms=loadgen.percentile(hist, total, 0.50), p99_ms=loadgen.percentile(hist, total, 0.99),
-               max_ms=max(d["max_us"] for d in done) / 1000 if total else float("nan"),
-               loadgen_cpu_s=sum(d["cpu_s"] for d in done),
-               failures=(failures + [f for d in done for f in d["failures"]])[:10])
+    row.update(ok_clients=ok_clients, ok_senders=ok_senders, expected=expected,
+               lost=expected - got["delivered"], **got)
+    row["failures"] = (failures + got["failures"])[:10]
     if ok_clients < a.clients:
         row["error"] = f"only {ok_clients} of {a.clients} clients connected"
     return row
