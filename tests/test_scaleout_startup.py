@@ -18,6 +18,20 @@ pytestmark = pytest.mark.timeout(90)
 DURABLE = "Sharing the rooms through Redis: acknowledged messages survive a Redis crash only with appendonly yes"
 
 
+def _say_across(from_port: int, to_port: int, text: str) -> None:
+    """A client of one node says text; its acknowledgement comes, and a
+    client of the other node gets it."""
+    ann = LineClient(from_port, timeout=10)
+    ann.hello("ann", v=2)
+    bob = LineClient(to_port, timeout=10)
+    bob.hello("bob", v=2)
+    ann.send({"type": "say", "text": text, "ref": "x1"})
+    assert ann.recv_type("message")["ref"] == "x1"
+    assert bob.recv_type("message")["text"] == text
+    ann.close()
+    bob.close()
+
+
 def test_the_start_up_line_names_redis_and_says_appendonly_is_on(tmp_path, redis_server):
     node = NodeProcess(str(tmp_path / "node"), redis_server.url)
     try:
@@ -76,15 +90,7 @@ def test_a_password_in_the_url_is_used_by_every_node_and_never_shown(tmp_path, r
         assert f"{DURABLE} (it is on)" in node.log()
         other = make_server(redis=guarded.url, rate_limit=0)
         assert secret not in other.describe()
-        ann = LineClient(node.port, timeout=10)
-        ann.hello("ann", v=2)
-        bob = LineClient(other.port, timeout=10)
-        bob.hello("bob", v=2)
-        ann.send({"type": "say", "text": "through a guarded Redis", "ref": "g1"})
-        assert ann.recv_type("message")["ref"] == "g1"
-        assert bob.recv_type("message")["text"] == "through a guarded Redis"
-        ann.close()
-        bob.close()
+        _say_across(node.port, other.port, "through a guarded Redis")
         wrong = guarded.url.replace(secret, "wrong-pass")
         done = subprocess.run([sys.executable, "-m", "server", "--port", "0", "--no-discovery", "--redis", wrong],
                               cwd=ROOT, capture_output=True, text=True, timeout=60,
@@ -115,15 +121,7 @@ def test_a_tls_redis_with_a_password_is_joined_through_rediss(tmp_path, redis_se
         assert f"history in rediss://***@127.0.0.1:{secure.port}/0" in node.log()
         assert f"{DURABLE} (it is on)" in node.log() and "tls-pass" not in node.log()
         other = make_server(redis=secure.url, rate_limit=0)
-        ann = LineClient(node.port, timeout=10)
-        ann.hello("ann", v=2)
-        bob = LineClient(other.port, timeout=10)
-        bob.hello("bob", v=2)
-        bob.send({"type": "say", "text": "over TLS to Redis", "ref": "t1"})
-        assert bob.recv_type("message")["ref"] == "t1"
-        assert ann.recv_type("message")["text"] == "over TLS to Redis"
-        ann.close()
-        bob.close()
+        _say_across(other.port, node.port, "over TLS to Redis")
         plain = f"redis://:tls-pass@127.0.0.1:{secure.port}/0"
         done = subprocess.run([sys.executable, "-m", "server", "--port", "0", "--no-discovery", "--redis", plain],
                               cwd=ROOT, capture_output=True, text=True, timeout=60,
