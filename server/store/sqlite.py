@@ -109,6 +109,7 @@ _COLUMNS = "id, ts, room, sender, recipient, text, from_session, to_session, ref
 _INSERT = ("INSERT INTO messages (id, ts, room, sender, recipient, text, from_session, to_session, ref, kind, "
            "extra, from_key, to_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
 _ROWS_AT_ONCE = (256, 64, 16, 4, 1)     # rows per INSERT: five statements to keep prepared
+_INSERTS = [(size, _INSERT + ",(?,?,?,?,?,?,?,?,?,?,?,?,?)" * (size - 1)) for size in _ROWS_AT_ONCE]
 
 
 def _insert_rows(db, rows: list) -> None:
@@ -120,10 +121,9 @@ def _insert_rows(db, rows: list) -> None:
     a system SQLite may still be)."""
     i, n = 0, len(rows)
     most = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 13
-    for size in _ROWS_AT_ONCE:
+    for size, sql in _INSERTS:
         if size > most and size > 1:
             continue
-        sql = _INSERT + ",(?,?,?,?,?,?,?,?,?,?,?,?,?)" * (size - 1)
         while n - i >= size:
             db.execute(sql, [v for row in rows[i:i + size] for v in row])
             i += size
