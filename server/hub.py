@@ -305,14 +305,25 @@ class Hub:
         output, without blocking."""
         chat = self.chat
         dirty = self._dirty
+        direct = []     # (conn, blob): a room's blob to a member with nothing waiting, sent as it is
         for conn, data, shared in chat.fanout.seal():
             if conn.sock is None:
                 continue
-            if type(data) is list:
-                conn.outbox.push_parts(data)
+            box = conn.outbox
+            if shared and not box.size and box.tls is None and conn.state != STATE_CLOSING:
+                direct.append((conn, data))
+            elif type(data) is list:
+                box.push_parts(data)
+                dirty.append(conn)
             else:
-                conn.outbox.push(data, shared)
-            dirty.append(conn)
+                box.push(data, shared)
+                dirty.append(conn)
+        if direct:
+            # Before anything is pushed behind them (welcomes, catch-up frames).
+            now = time.monotonic()
+            for (conn, _), done in zip(direct, self._writer.write_all(direct, shared=True)):
+                if done is not True:
+                    self._after_write(conn, done, now)
         for conn, data in chat.attach():
             self._push_owed(conn, data)
         self._catch_up()

@@ -30,15 +30,19 @@ def test_a_writer_that_raises_drops_that_connection_and_the_hub_goes_on(make_ser
         for i, c in enumerate(clients):         # each sees the later ones join: then all is quiet
             for _ in range(len(clients) - 1 - i):
                 assert c.recv()["type"] == "joined"
-        real = delivery.write_one
+        # A broadcast reaches a member with nothing waiting through send_one,
+        # anything else through write_one: either may fail.
         victim = []
 
-        def flaky(conn):
-            if not victim and threading.current_thread().name.startswith("writer-"):
-                victim.append(conn)
-                raise RuntimeError("injected writer failure")
-            return real(conn)
-        monkeypatch.setattr(delivery, "write_one", flaky)
+        def flaky(real):
+            def write(conn, *blob):
+                if not victim and threading.current_thread().name.startswith("writer-"):
+                    victim.append(conn)
+                    raise RuntimeError("injected writer failure")
+                return real(conn, *blob)
+            return write
+        monkeypatch.setattr(delivery, "write_one", flaky(delivery.write_one))
+        monkeypatch.setattr(delivery, "send_one", flaky(delivery.send_one))
         clients[0].send({"type": "say", "text": "to everyone"})
         wait_until(lambda: victim, what="a writer thread to fail")
         port = victim[0].addr[1]
@@ -169,13 +173,14 @@ def test_a_writer_thread_that_ends_stops_the_server_cleanly(tmp_path, monkeypatc
         clients = [LineClient(srv.port) for _ in range(delivery.PARALLEL_MIN + 2)]
         for i, c in enumerate(clients):
             c.hello(f"u{i}")
-        real = delivery.write_part
-
-        def dies(conns):
-            if threading.current_thread().name.startswith("writer-"):
-                raise Die()
-            return real(conns)
-        monkeypatch.setattr(delivery, "write_part", dies)
+        def dies(real):
+            def write(conns):
+                if threading.current_thread().name.startswith("writer-"):
+                    raise Die()
+                return real(conns)
+            return write
+        monkeypatch.setattr(delivery, "write_part", dies(delivery.write_part))
+        monkeypatch.setattr(delivery, "write_shared", dies(delivery.write_shared))
         clients[0].send({"type": "say", "text": "to everyone"})
         runner.join(15)
         assert not runner.is_alive(), "serve_forever did not return after a writer thread ended"

@@ -268,10 +268,16 @@ class Chat(PresenceRules, RoomRules, CatchUpRules, IdentityRules, ModerationRule
     # -- messages ------------------------------------------------------------
 
     def on_say(self, conn, say: p.Say) -> None:
-        if not self._welcomed(conn, say):
+        # Every message pays for this path: the common case costs a few dict
+        # lookups (a member of the room, no mode or mute that changes a say).
+        if conn.state != STATE_WELCOMED:
+            self._welcomed(conn, say)
             return
-        room = self._present(conn, say.room, say.ref)
-        if room is None or self.speaking_refused(conn, room, say.ref) or self.asked(conn, room, say):
+        room = self.rooms.get(p.room_key(say.room))
+        if room is None or conn not in room.people:
+            self._present(conn, say.room, say.ref)      # tells it why
+            return
+        if self.say_gated(room) and (self.speaking_refused(conn, room, say.ref) or self.asked(conn, room, say)):
             return
         if self.batches:
             # A shared store appends the pass's messages together when the

@@ -137,6 +137,14 @@ class ModerationRules(ModerationState):
         self.send(conn, f)
         return True
 
+    def say_gated(self, room) -> bool:
+        """Whether a ``say`` in room must pass :meth:`speaking_refused` and
+        ``asked`` (a mute, or a mode that refuses or diverts it); False is
+        the common case, which every say pays for."""
+        state = self.mod_of(room.key)
+        modes = state.modes
+        return bool(state.mutes or modes["announce"] or modes["moderated"] or modes["slow"] or modes["questions"])
+
     def speaking_refused(self, conn, room, ref) -> bool:
         """True (and conn told why) when the room's modes, a mute or slow mode
         forbid conn's ``say`` in room now."""
