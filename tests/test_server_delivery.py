@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 
@@ -395,3 +396,85 @@ def test_the_delivery_flags_reach_the_config():
     assert (cfg.slow_timeout, cfg.max_total_queue, cfg.max_queue) == (5.0, 64 << 20, 1 << 20)
     tiny = from_args(["--slow-timeout", "0", "--max-total-queue", "1"])
     assert tiny.slow_timeout > 0 and tiny.max_total_queue >= 1 << 20     # clamped to something that works
+
+
+def test_a_blob_sent_straight_waits_in_the_outbox_for_what_the_socket_did_not_take():
+    from server.delivery import Outbox, write_shared
+
+    class Conn:
+        def __init__(self, sock):
+            self.sock, self.outbox = sock, Outbox()
+
+    a, b = socket.socketpair()
+    c, d = socket.socketpair()
+    try:
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        small, big = b"x" * 100, bytes(range(256)) * 4000      # the second is more than the buffer holds
+        quick, slow, gone = Conn(c), Conn(a), Conn(d)
+        d.close()
+        gone.sock = c.dup()
+        c.close()           # its peer d is closed: sending fails
+        e, f = socket.socketpair()
+        ok = Conn(e)
+        outcomes = write_shared([(ok, small), (slow, big), (gone, small)])
+        assert outcomes[0] is True and ok.outbox.size == 0 and ok.outbox.taken == 100
+        assert f.recv(1000) == small
+        assert outcomes[1] is False and 0 < slow.outbox.taken < len(big)
+        assert slow.outbox.size == len(big) - slow.outbox.taken and slow.outbox.own_bytes() == 0
+        assert isinstance(outcomes[2], OSError)
+        # Nothing taken now (the buffer is full): all of it waits, in order.
+        assert write_shared([(slow, small)]) == [False]
+        got = bytearray()
+        b.setblocking(False)
+        while not slow.outbox.flush(a):
+            try:
+                got += b.recv(65536)
+            except BlockingIOError:
+                pass
+        try:
+            while True:
+                chunk = b.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except BlockingIOError:
+            pass
+        assert bytes(got) == big + small
+        e.close()
+        f.close()
+    finally:
+        for s in (a, b, gone.sock):
+            s.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="relies on Linux copying SO_SNDBUF from the listener to accepted sockets")
+def test_a_member_reading_through_a_small_window_gets_every_broadcast_in_order(make_server):
+    """A room's blob goes straight to a member's socket only when nothing
+    waits for it: for a member that reads while the room bursts, its socket
+    often has room while its outbox is not empty, and the blob must queue
+    behind what waits."""
+    srv = make_server(rate_limit=0)
+    srv.listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)     # the slow one's server side
+    slow = LineClient(srv.port, rcvbuf=2048, timeout=20)
+    srv.listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    fast = LineClient(srv.port)
+    talker = LineClient(srv.port)
+    try:
+        slow.hello("slow")
+        fast.hello("fast")
+        talker.hello("talker")
+        got_slow = []
+        reader = threading.Thread(target=lambda: got_slow.extend(messages(slow, 400, timeout=20)),
+                                  name="test-slow-reader")
+        reader.start()
+        text = "y" * 2000
+        for i in range(400):                # about 800 KB, through a 2 KiB receive window
+            talker.send({"type": "say", "text": f"{i} {text}"})
+        assert [f["text"].split()[0] for f in messages(fast, 400)] == [str(i) for i in range(400)]
+        reader.join(25)
+        assert not reader.is_alive()
+        assert [f["text"].split()[0] for f in got_slow] == [str(i) for i in range(400)]
+    finally:
+        for c in (slow, fast, talker):
+            c.close()
