@@ -108,6 +108,9 @@ QUICK = {
 
 # -- the server under test ---------------------------------------------------
 
+PROBE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -135,8 +138,9 @@ def ngircd_conf(tmp: str, port: int) -> str:
 class Server:
     """One fresh server process on 127.0.0.1; a context manager that kills it."""
 
-    def __init__(self, target: str, extra=()):
-        """``extra``: more arguments for the project's server."""
+    def __init__(self, target: str, extra=(), probe: str | None = None):
+        """``extra``: more arguments for the project's server; ``probe``: a
+        file for the server-side latency probe (bench/probe), or None."""
         self.target = target
         self.tmp = tempfile.mkdtemp(prefix="natter-bench-")
         self.port = free_port()
@@ -148,8 +152,13 @@ class Server:
             argv = [shutil.which("ngircd") or "/usr/sbin/ngircd", "--nodaemon", "--config",
                     ngircd_conf(self.tmp, self.port)]
         self.stderr = open(os.path.join(self.tmp, "stderr"), "w")
+        env = None
+        if probe is not None and target == "project":
+            path = os.environ.get("PYTHONPATH")
+            env = dict(os.environ, NATTER_PROBE_OUT=probe,
+                       PYTHONPATH=PROBE_DIR + (os.pathsep + path if path else ""))
         self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=self.stderr,
-                                     start_new_session=True)
+                                     start_new_session=True, env=env)
         self.pid = self.proc.pid
 
     def __enter__(self) -> "Server":
@@ -217,13 +226,33 @@ class Server:
 
 # -- one scenario, Python load generator --------------------------------------
 
-def run_python(name: str, spec: dict, target: str, workers: int, server_args=(), during=None) -> dict:
+def run_python(name: str, spec: dict, target: str, workers: int, server_args=(), during=None,
+               probe: bool = False) -> dict:
     """``during(srv, done)``: started on a thread at "go", told to end by the
-    Event ``done`` once the generator reports (bench/files.py's transfers)."""
+    Event ``done`` once the generator reports (bench/files.py's transfers).
+    ``probe``: also measure the server's share of the latency (bench/probe)."""
     row = {"scenario": name, "loadgen": f"python x{workers}", "server": target,
            "clients": spec["clients"], "senders": spec["senders"]}
     proto = "jsonl" if target == "project" else "irc"
-    with Server(target, server_args) as srv:
+    probe_file = None
+    if probe and target == "project":
+        fd, probe_file = tempfile.mkstemp(prefix="natter-probe-", suffix=".json")
+        os.close(fd)
+    try:
+        return _run_python(row, spec, target, workers, server_args, during, proto, probe_file)
+    finally:
+        if probe_file is not None:
+            try:
+                with open(probe_file) as f:
+                    got = json.load(f)
+                row.update(server_p50_ms=got["p50_ms"], server_p99_ms=got["p99_ms"], server_says=got["count"])
+            except (OSError, ValueError, KeyError):
+                row["server_p99_ms"] = None      # the probe wrote nothing (the server did not start?)
+            os.unlink(probe_file)
+
+
+def _run_python(row, spec, target, workers, server_args, during, proto, probe_file) -> dict:
+    with Server(target, server_args, probe_file) as srv:
         plan = loadgen.Plan(host="127.0.0.1", port=srv.port, proto=proto,
                             connect_gap=0.0 if target == "project" else 0.003,  # ngircd resets connect storms
                             nonce=secrets.token_hex(4), **spec)
@@ -379,6 +408,17 @@ def fmt_row(r: dict) -> str:
             f"| {r['peak_rss_kib'] / 1024:.1f} | {r['kib_per_client']:.1f} | {plus} |")
 
 
+PROBE_HEADER = ("| scenario | says | server p50 ms | server p99 ms | end to end p50 ms | end to end p99 ms |\n"
+                "|---|---|---|---|---|---|")
+
+
+def fmt_probe(r: dict) -> str:
+    if r.get("server_p99_ms") is None:
+        return f"| {r['scenario']} | - | probe wrote nothing | | | |"
+    return (f"| {r['scenario']} | {r['server_says']} | {r['server_p50_ms']:.1f} | {r['server_p99_ms']:.1f} "
+            f"| {r.get('p50_ms', 0):.1f} | {r.get('p99_ms', 0):.1f} |")
+
+
 HEADER = ("| scenario | load gen | server | clients | senders | messages | delivered/expected | lost "
           "| deliveries/s | p50 ms | p99 ms | max ms | server CPU s (run / all) | load-gen CPU s "
           "| peak RSS MiB | KiB/client | +KiB/client |\n"
@@ -406,6 +446,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rust-loadgen", metavar="PATH",
                     help="also run the Rust yardstick's generator (built by ../shared/bench/compare.py "
                          "as /tmp/chat-loadgen) on each scenario, for a row beside ours")
+    ap.add_argument("--probe", action="store_true",
+                    help="also measure the server's share of each message's latency, from its reader's "
+                         "recv to the end of the hub pass that wrote it (bench/probe; project only)")
     ap.add_argument("--json", metavar="FILE", help="also write the raw rows here")
     a = ap.parse_args(argv)
     table = QUICK if a.quick else SCENARIOS
@@ -419,7 +462,7 @@ def main(argv=None) -> int:
     print(f"Machine: {machine()}. Load average before: {loadavg()}.", flush=True)
     rows = []
     for name in names:
-        runs = [("python", lambda: run_python(name, table[name], a.target, max(1, a.workers)))]
+        runs = [("python", lambda: run_python(name, table[name], a.target, max(1, a.workers), probe=a.probe))]
         if a.rust_loadgen:
             runs.append(("rust", lambda: run_rust(name, table[name], a.target, a.rust_loadgen)))
         for kind, run in runs:
@@ -435,6 +478,12 @@ def main(argv=None) -> int:
     print(HEADER)
     for r in rows:
         print(fmt_row(r))
+    probed = [r for r in rows if "server_p99_ms" in r]
+    if probed:
+        print("\nThe server's share (bench/probe: from a say's recv to the end of the pass that wrote it):\n")
+        print(PROBE_HEADER)
+        for r in probed:
+            print(fmt_probe(r))
     print(f"\nLoad average after: {loadavg()}.")
     for r in rows:
         if r.get("failures"):
