@@ -88,6 +88,9 @@ SCENARIOS = {
     "lobby1000all": dict(clients=1000, senders=1000, mode="burst", msgs=2, timeout=90),
     "room1x1000": dict(clients=1000, senders=1000, mode="burst", msgs=2, timeout=90, rooms=1),
     "rooms20x50": dict(clients=1000, senders=1000, mode="burst", msgs=40, timeout=90, rooms=20),
+    # The same people sending the same 2000 messages as room1x1000, in 20
+    # rooms of 50: a twentieth of the deliveries.
+    "rooms20x50same": dict(clients=1000, senders=1000, mode="burst", msgs=2, timeout=90, rooms=20),
     # The same, paced: 100,000 deliveries a second for 10 s either way (100
     # messages a second to 1000 people, or 2000 a second to rooms of 50).
     "lobby1000paced": dict(clients=1000, senders=1000, mode="rate", rate=100, secs=10, timeout=60),
@@ -98,7 +101,7 @@ SCENARIOS = {
     "lobby50paced": dict(clients=50, senders=50, mode="rate", rate=2000, secs=10, timeout=60),
     "room1x50paced": dict(clients=50, senders=50, mode="rate", rate=2000, secs=10, timeout=60, rooms=1),
 }
-ROOM_SCENARIOS = ("lobby1000all", "room1x1000", "rooms20x50", "lobby1000paced", "room1x1000paced",
+ROOM_SCENARIOS = ("lobby1000all", "room1x1000", "rooms20x50", "rooms20x50same", "lobby1000paced", "room1x1000paced",
                   "rooms20x50paced", "lobby50paced", "room1x50paced")
 QUICK = {
     "quick-burst": dict(clients=50, senders=50, mode="burst", msgs=20, timeout=30),
