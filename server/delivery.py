@@ -11,8 +11,11 @@ splits the connections that have output into shards, writes one shard
 itself and hands the others to ``writer-N`` threads, and waits until all
 are done. For that window each connection's outbox belongs to exactly one
 thread; before and after, the hub alone touches it. The writers only call
-:meth:`Outbox.flush` and report the outcome; every decision (watch for
-writability, drop as too slow, hang up) stays with the hub.
+:meth:`Outbox.flush`, or :func:`send_one` for a member that gets its room's
+shared blob with nothing else waiting (the blob goes to the socket
+straight, what it does not take waits in the outbox), and report the
+outcome; every decision (watch for writability, drop as too slow, hang
+up) stays with the hub.
 
 A writer never dies of one connection: anything a flush raises becomes
 that connection's outcome, and the hub drops it. Should a writer thread
