@@ -34,6 +34,7 @@ from __future__ import annotations
 import array
 import collections
 import errno
+import json
 import math
 import os
 import re
@@ -438,6 +439,15 @@ class _RoomSay:
     def __mod__(self, args) -> bytes:
         tag, ts, cid, seq = args
         return b'{"type":"say","room":"%s","text":"%s %d %d %d"}\n' % (self.rooms[cid], tag, ts, cid, seq)
+
+
+def finish(rows: list, json_path: str | None) -> int:
+    """The end of a benchmark's run: the raw rows to ``json_path`` if given;
+    the exit status, 1 if any row failed or lost deliveries."""
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 1 if any("error" in r or r.get("lost") for r in rows) else 0
 
 
 def merged(done: list) -> dict:

@@ -315,10 +315,7 @@ def main(argv=None) -> int:
     for r in rows:
         if r.get("failures"):
             print(f"{r['config']}: {len(r['failures'])} client failures, first: {r['failures'][0]}")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(rows, f, indent=1)
-    return 1 if any("error" in r or r.get("lost") for r in rows) else 0
+    return loadgen.finish(rows, a.json)
 
 
 if __name__ == "__main__":

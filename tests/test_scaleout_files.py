@@ -166,16 +166,23 @@ def test_deleting_a_file_s_message_on_one_node_deletes_its_bytes_for_every_node(
         db.close()
 
 
+def cut_upload(node, client, db) -> tuple[bytes, dict]:
+    """client offers 2 MB on node and sends half; returns (data, the ready
+    frame) once the half is in Redis."""
+    data = os.urandom(2 * MB)
+    ready = offer(client, data)
+    assert put(node.port, ready, data, stop_after=MB) is None
+    wait_until(lambda: db.exists(BLOB + ready["file"]), timeout=10, what="bytes of the cut upload")
+    return data, ready
+
+
 def test_an_upload_cut_on_one_node_resumes_on_another(nodes, redis_server):
     """The client that lost its node offers the file again on another: the
     bytes already held in Redis are its offset there."""
     (a, b), (ann, bob) = nodes(2)
-    data = os.urandom(2 * MB)
-    ready = offer(ann, data)
-    assert put(a.port, ready, data, stop_after=MB) is None
     db = redis_db(redis_server.url)
     try:
-        wait_until(lambda: db.exists(BLOB + ready["file"]), timeout=10, what="bytes of the cut upload")
+        data, ready = cut_upload(a, ann, db)
     finally:
         db.close()
     wait_until(lambda: not a.hub.chat.transfers.running(), timeout=10)
@@ -244,12 +251,9 @@ def test_a_stale_upload_of_any_node_is_given_up_by_the_others(nodes, redis_serve
     looks, even when the node it began on is gone: its reservation is freed."""
     from server.core import files as core_files
     (a, b), (ann, bob) = nodes(2)
-    data = os.urandom(2 * MB)
-    ready = offer(ann, data)
-    assert put(a.port, ready, data, stop_after=MB) is None
     db = redis_db(redis_server.url)
     try:
-        wait_until(lambda: db.exists(BLOB + ready["file"]), timeout=10, what="bytes of the cut upload")
+        data, ready = cut_upload(a, ann, db)
         wait_until(lambda: not a.hub.chat.transfers.running(), timeout=10)
         assert int(db.get(RESERVED)) == len(data)
         db.zadd(PARTIALS, {ready["file"]: 1.0})          # last progress long ago

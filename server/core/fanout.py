@@ -111,21 +111,6 @@ class Pass:
         index = len(self.frames)
         self.frames.append(out)
         self.kinds.add(out.kind)
-        if out.id is not None and type(rooms) is list and len(rooms) == 1:
-            # A room's stored event (a message): the common case, the
-            # catching-up members get it from their cursors.
-            room = rooms[0]
-            indexes = self._busy.get(room)
-            if indexes is None:
-                self._busy[room] = [index]
-            else:
-                indexes.append(index)
-            if sender_out is not None:
-                if sender in room.members:
-                    self._queue(sender, sender_out, True)
-                else:
-                    self.unicast(sender, sender_out)
-            return
         direct = out.id is None
         seen = set() if len(rooms) > 1 else None
         live_sender = False

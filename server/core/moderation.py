@@ -65,6 +65,12 @@ def _minutes(seconds: float) -> str:
     return f"{n} more minutes"
 
 
+def _restricts_speech(state) -> bool:
+    """A mute, or a mode that limits who speaks (announce, moderated, slow)."""
+    modes = state.modes
+    return bool(state.mutes or modes["announce"] or modes["moderated"] or modes["slow"])
+
+
 class ModerationRules(ModerationState):
     """mod, mode, the speaking checks and their expiry (mixed into Chat)."""
 
@@ -149,15 +155,14 @@ class ModerationRules(ModerationState):
         ``asked`` (a mute, or a mode that refuses or diverts it); False is
         the common case, which every say pays for."""
         state = self.mod_of(room.key)
-        modes = state.modes
-        return bool(state.mutes or modes["announce"] or modes["moderated"] or modes["slow"] or modes["questions"])
+        return _restricts_speech(state) or bool(state.modes["questions"])
 
     def speaking_refused(self, conn, room, ref) -> bool:
         """True (and conn told why) when the room's modes, a mute or slow mode
         forbid conn's ``say`` in room now."""
         state = self.mod_of(room.key)
         modes = state.modes
-        if not (state.mutes or modes["announce"] or modes["moderated"] or modes["slow"]):
+        if not _restricts_speech(state):
             return False        # the common case, which every say pays for
         rank = RANK[self.role(conn, room)]
         r = self._restriction(room, "mutes", conn)
